@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "tkms-error.h"
+
+G_BEGIN_DECLS
+
+#define TKMS_BUS_NAME "org.tkms.KeyManager"
+#define TKMS_OBJECT_PATH "/org/tkms/KeyManager"
+
+#define TKMS_TYPE_CLIENT (tkms_client_get_type())
+G_DECLARE_FINAL_TYPE(TkmsClient, tkms_client, TKMS, CLIENT, GObject)
+
+/* Construction: from a connection (any bus, e.g. a private test bus) or the system bus. */
+void tkms_client_new(GDBusConnection *connection, GCancellable *cancellable,
+		     GAsyncReadyCallback callback, gpointer user_data);
+TkmsClient *tkms_client_new_finish(GAsyncResult *result, GError **error);
+TkmsClient *tkms_client_new_sync(GDBusConnection *connection, GCancellable *cancellable,
+				 GError **error);
+TkmsClient *tkms_client_new_for_system_bus_sync(GCancellable *cancellable, GError **error);
+
+GDBusConnection *tkms_client_get_connection(TkmsClient *self);
+
+/* Properties (cached from the daemon, updated by PropertiesChanged). */
+const gchar *tkms_client_get_daemon_version(TkmsClient *self);
+gboolean tkms_client_get_tpm_available(TkmsClient *self);
+const gchar *tkms_client_get_tpm_manufacturer(TkmsClient *self);
+const gchar *tkms_client_get_tpm_firmware_version(TkmsClient *self);
+gboolean tkms_client_get_tpm_locked_out(TkmsClient *self);
+guint tkms_client_get_tpm_lockout_counter(TkmsClient *self);
+
+/* Every method below maps 1:1 to org.tkms.KeyManager; see the D-Bus reference.
+ * Byte arrays are GBytes; dictionaries are GVariant a{sv} (floating refs are sunk). */
+
+void tkms_client_create_key(TkmsClient *self, const gchar *name, const gchar *type,
+			    GVariant *options, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
+GVariant *tkms_client_create_key_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GVariant *tkms_client_create_key_sync(TkmsClient *self, const gchar *name, const gchar *type,
+				      GVariant *options, GCancellable *cancellable, GError **error);
+
+void tkms_client_list_keys(TkmsClient *self, GCancellable *cancellable,
+			   GAsyncReadyCallback callback, gpointer user_data);
+GVariant *tkms_client_list_keys_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GVariant *tkms_client_list_keys_sync(TkmsClient *self, GCancellable *cancellable, GError **error);
+
+void tkms_client_get_key_info(TkmsClient *self, const gchar *name, GCancellable *cancellable,
+			      GAsyncReadyCallback callback, gpointer user_data);
+GVariant *tkms_client_get_key_info_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GVariant *tkms_client_get_key_info_sync(TkmsClient *self, const gchar *name,
+					GCancellable *cancellable, GError **error);
+
+void tkms_client_destroy_key(TkmsClient *self, const gchar *name, GCancellable *cancellable,
+			     GAsyncReadyCallback callback, gpointer user_data);
+gboolean tkms_client_destroy_key_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+gboolean tkms_client_destroy_key_sync(TkmsClient *self, const gchar *name,
+				      GCancellable *cancellable, GError **error);
+
+void tkms_client_encrypt(TkmsClient *self, const gchar *name, GBytes *plaintext, GBytes *context,
+			 GCancellable *cancellable, GAsyncReadyCallback callback,
+			 gpointer user_data);
+GBytes *tkms_client_encrypt_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_encrypt_sync(TkmsClient *self, const gchar *name, GBytes *plaintext,
+				 GBytes *context, GCancellable *cancellable, GError **error);
+
+void tkms_client_decrypt(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBytes *context,
+			 GCancellable *cancellable, GAsyncReadyCallback callback,
+			 gpointer user_data);
+GBytes *tkms_client_decrypt_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_decrypt_sync(TkmsClient *self, const gchar *name, GBytes *ciphertext,
+				 GBytes *context, GCancellable *cancellable, GError **error);
+
+void tkms_client_sign(TkmsClient *self, const gchar *name, GBytes *data,
+		      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+GBytes *tkms_client_sign_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_sign_sync(TkmsClient *self, const gchar *name, GBytes *data,
+			      GCancellable *cancellable, GError **error);
+
+/* verify/verify_hmac: the result is the "valid" flag in *valid; FALSE return means error. */
+void tkms_client_verify(TkmsClient *self, const gchar *name, GBytes *data, GBytes *signature,
+			GCancellable *cancellable, GAsyncReadyCallback callback,
+			gpointer user_data);
+gboolean tkms_client_verify_finish(TkmsClient *self, GAsyncResult *result, gboolean *valid,
+				   GError **error);
+gboolean tkms_client_verify_sync(TkmsClient *self, const gchar *name, GBytes *data,
+				 GBytes *signature, gboolean *valid, GCancellable *cancellable,
+				 GError **error);
+
+void tkms_client_get_public_key(TkmsClient *self, const gchar *name, GCancellable *cancellable,
+				GAsyncReadyCallback callback, gpointer user_data);
+gchar *tkms_client_get_public_key_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+gchar *tkms_client_get_public_key_sync(TkmsClient *self, const gchar *name,
+				       GCancellable *cancellable, GError **error);
+
+void tkms_client_hmac(TkmsClient *self, const gchar *name, GBytes *data,
+		      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+GBytes *tkms_client_hmac_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_hmac_sync(TkmsClient *self, const gchar *name, GBytes *data,
+			      GCancellable *cancellable, GError **error);
+
+void tkms_client_verify_hmac(TkmsClient *self, const gchar *name, GBytes *data, GBytes *mac,
+			     GCancellable *cancellable, GAsyncReadyCallback callback,
+			     gpointer user_data);
+gboolean tkms_client_verify_hmac_finish(TkmsClient *self, GAsyncResult *result, gboolean *valid,
+					GError **error);
+gboolean tkms_client_verify_hmac_sync(TkmsClient *self, const gchar *name, GBytes *data,
+				      GBytes *mac, gboolean *valid, GCancellable *cancellable,
+				      GError **error);
+
+void tkms_client_derive_key(TkmsClient *self, const gchar *name, GBytes *context, guint length,
+			    GCancellable *cancellable, GAsyncReadyCallback callback,
+			    gpointer user_data);
+GBytes *tkms_client_derive_key_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_derive_key_sync(TkmsClient *self, const gchar *name, GBytes *context,
+				    guint length, GCancellable *cancellable, GError **error);
+
+void tkms_client_seal(TkmsClient *self, GBytes *data, GVariant *options,
+		      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+GBytes *tkms_client_seal_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_seal_sync(TkmsClient *self, GBytes *data, GVariant *options,
+			      GCancellable *cancellable, GError **error);
+
+void tkms_client_unseal(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
+			GAsyncReadyCallback callback, gpointer user_data);
+GBytes *tkms_client_unseal_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_unseal_sync(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
+				GError **error);
+
+void tkms_client_get_random(TkmsClient *self, guint length, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
+GBytes *tkms_client_get_random_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_get_random_sync(TkmsClient *self, guint length, GCancellable *cancellable,
+				    GError **error);
+
+G_END_DECLS
