@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-audit"
+
+#include "audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit-chain.h"
+#include "tkms-error.h"
+
+#define GROUP_COMMIT_MS 100
+#define TKMS_AUDIT_MESSAGE_ID "5b8f3c1e2a9d4e7f8c6b0a1d2e3f4a5b"
+
+struct _TkmsAudit {
+	GObject parent_instance;
+	gchar *path;
+	gchar *head_path;
+	int fd;
+	guint64 next_seq;
+	gchar *prev_hash;
+	guint sync_source;
+	gboolean to_journal;
+};
+
+G_DEFINE_TYPE(TkmsAudit, tkms_audit, G_TYPE_OBJECT)
+
+/* Finds where the chain stands; drops a torn last line left by a crash mid-write (it was never
+ * acknowledged: lifecycle records are synced before the reply). */
+static gboolean
+recover_tail(TkmsAudit *self, GError **error)
+{
+	g_autofree gchar *contents = NULL;
+	gsize len = 0;
+	gchar *end, *start;
+	g_autoptr(JsonParser) parser = json_parser_new();
+
+	if (!g_file_get_contents(self->path, &contents, &len, NULL) || len == 0)
+		return TRUE;
+	end = contents + len;
+	if (end[-1] != '\n') {
+		gchar *nl = g_strrstr_len(contents, len, "\n");
+		gsize keep = nl ? (gsize)(nl - contents + 1) : 0;
+		g_warning("audit log %s ends in a partial record; truncating it", self->path);
+		if (ftruncate(self->fd, keep) != 0) {
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED, "Cannot repair %s: %s",
+				    self->path, g_strerror(errno));
+			return FALSE;
+		}
+		len = keep;
+		end = contents + len;
+		if (len == 0)
+			return TRUE;
+	}
+	end[-1] = '\0';
+	start = strrchr(contents, '\n');
+	start = start ? start + 1 : contents;
+	if (json_parser_load_from_data(parser, start, -1, NULL) &&
+	    JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+		JsonObject *obj = json_node_get_object(json_parser_get_root(parser));
+		self->next_seq = json_object_get_int_member_with_default(obj, "seq", 0) + 1;
+		g_free(self->prev_hash);
+		self->prev_hash =
+			g_strdup(json_object_get_string_member_with_default(obj, "hash", ""));
+		return TRUE;
+	}
+	g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+		    "The last record of %s is unreadable; run `tkmsctl audit verify` and move "
+		    "the damaged log aside",
+		    self->path);
+	return FALSE;
+}
+
+TkmsAudit *
+tkms_audit_new(const gchar *state_dir, GError **error)
+{
+	g_autoptr(TkmsAudit) self = g_object_new(TKMS_TYPE_AUDIT, NULL);
+
+	self->path = g_build_filename(state_dir, "audit.log", NULL);
+	self->head_path = g_build_filename(state_dir, "audit.head", NULL);
+	self->fd = open(self->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (self->fd < 0) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED, "Cannot open audit log %s: %s",
+			    self->path, g_strerror(errno));
+		return NULL;
+	}
+	if (!recover_tail(self, error))
+		return NULL;
+	self->to_journal = g_log_writer_is_journald(fileno(stderr));
+	return g_steal_pointer(&self);
+}
+
+static void
+write_head(TkmsAudit *self)
+{
+	g_autofree gchar *head = NULL;
+	if (self->next_seq == 0)
+		return;
+	head = g_strdup_printf("%" G_GUINT64_FORMAT " %s\n", self->next_seq - 1, self->prev_hash);
+	g_file_set_contents_full(self->head_path, head, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+				 NULL);
+}
+
+static gboolean
+sync_now(TkmsAudit *self, GError **error)
+{
+	if (fdatasync(self->fd) != 0) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+			    "Cannot commit the audit log: %s; the operation was not performed",
+			    g_strerror(errno));
+		return FALSE;
+	}
+	write_head(self);
+	return TRUE;
+}
+
+static gboolean
+group_commit_cb(gpointer data)
+{
+	TkmsAudit *self = data;
+	g_autoptr(GError) error = NULL;
+	self->sync_source = 0;
+	if (!sync_now(self, &error))
+		g_warning("%s", error->message);
+	return G_SOURCE_REMOVE;
+}
+
+void
+tkms_audit_sync(TkmsAudit *self)
+{
+	g_clear_handle_id(&self->sync_source, g_source_remove);
+	sync_now(self, NULL);
+}
+
+static gchar *
+format_record(TkmsAudit *self, const TkmsAuditRecord *rec)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+	g_autofree gchar *time = g_date_time_format_iso8601(now);
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "seq");
+	json_builder_add_int_value(b, self->next_seq);
+	json_builder_set_member_name(b, "time");
+	json_builder_add_string_value(b, time);
+	json_builder_set_member_name(b, "uid");
+	json_builder_add_int_value(b, rec->uid);
+	json_builder_set_member_name(b, "pid");
+	json_builder_add_int_value(b, rec->pid);
+	json_builder_set_member_name(b, "sender");
+	json_builder_add_string_value(b, rec->sender);
+	json_builder_set_member_name(b, "method");
+	json_builder_add_string_value(b, rec->method);
+	json_builder_set_member_name(b, "key");
+	if (rec->owner_key != NULL)
+		json_builder_add_string_value(b, rec->owner_key);
+	else
+		json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "version");
+	json_builder_add_int_value(b, rec->version);
+	json_builder_set_member_name(b, "result");
+	json_builder_add_string_value(b, rec->result);
+	json_builder_set_member_name(b, "error");
+	json_builder_add_string_value(b, rec->error ? rec->error : "");
+	json_builder_set_member_name(b, "prev");
+	json_builder_add_string_value(b, self->prev_hash);
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	json_generator_set_root(gen, root);
+	return json_generator_to_data(gen, NULL);
+}
+
+gboolean
+tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable, GError **error)
+{
+	g_autofree gchar *json = format_record(self, rec);
+	gsize body_len = strlen(json) - 1; /* without the closing brace */
+	g_autofree gchar *hash = tkms_audit_chain_hash(json, body_len);
+	g_autofree gchar *line = g_strdup_printf("%.*s,\"hash\":\"%s\"}\n", (int)body_len, json,
+						 hash);
+	gsize len = strlen(line);
+	gssize n;
+
+	/* one write() of the whole line on an O_APPEND fd: never interleaved or half-done
+	 * unless the disk is full, in which case the operation fails below */
+	n = write(self->fd, line, len);
+	if (n != (gssize)len) {
+		if (n > 0 && ftruncate(self->fd, lseek(self->fd, 0, SEEK_END) - n) != 0)
+			g_warning("cannot remove a partial audit record");
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+			    "Cannot write the audit log (%s); the operation was not performed",
+			    n < 0 ? g_strerror(errno) : "short write");
+		return FALSE;
+	}
+	self->next_seq++;
+	g_free(self->prev_hash);
+	self->prev_hash = g_steal_pointer(&hash);
+	if (self->to_journal)
+		g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE_ID",
+				 TKMS_AUDIT_MESSAGE_ID, "TKMS_UID", "%u", rec->uid, "MESSAGE",
+				 "%s uid=%u key=%s result=%s %s", rec->method, rec->uid,
+				 rec->owner_key ? rec->owner_key : "-", rec->result,
+				 rec->error ? rec->error : "");
+	if (durable) {
+		g_clear_handle_id(&self->sync_source, g_source_remove);
+		return sync_now(self, error);
+	}
+	if (self->sync_source == 0)
+		self->sync_source = g_timeout_add(GROUP_COMMIT_MS, group_commit_cb, self);
+	return TRUE;
+}
+
+static void
+tkms_audit_finalize(GObject *object)
+{
+	TkmsAudit *self = TKMS_AUDIT(object);
+	if (self->fd >= 0) {
+		tkms_audit_sync(self);
+		close(self->fd);
+	}
+	g_free(self->path);
+	g_free(self->head_path);
+	g_free(self->prev_hash);
+	G_OBJECT_CLASS(tkms_audit_parent_class)->finalize(object);
+}
+
+static void
+tkms_audit_class_init(TkmsAuditClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = tkms_audit_finalize;
+}
+
+static void
+tkms_audit_init(TkmsAudit *self)
+{
+	self->fd = -1;
+	self->prev_hash = g_strdup(TKMS_AUDIT_ZERO_HASH);
+}

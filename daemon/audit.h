@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+	guint32 uid;
+	guint32 pid;
+	const gchar *sender;
+	const gchar *method;
+	const gchar *owner_key; /* key name, or NULL */
+	guint32 version;	/* 0 when none */
+	const gchar *result;	/* "ok", "denied", "error" */
+	const gchar *error;	/* D-Bus error short name, or NULL */
+} TkmsAuditRecord;
+
+#define TKMS_TYPE_AUDIT (tkms_audit_get_type())
+G_DECLARE_FINAL_TYPE(TkmsAudit, tkms_audit, TKMS, AUDIT, GObject)
+
+TkmsAudit *tkms_audit_new(const gchar *state_dir, GError **error);
+/* Appends a record. durable: fsync before returning (lifecycle changes); otherwise the record
+ * is group-committed within ~100 ms. Fails if the record could not be written: the caller
+ * must then fail the operation, never succeed unaudited. */
+gboolean tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable,
+			   GError **error);
+/* Flushes pending records (at shutdown). */
+void tkms_audit_sync(TkmsAudit *self);
+
+G_END_DECLS

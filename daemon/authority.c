@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-authority"
+
+#include "authority.h"
+
+#include <polkit/polkit.h>
+
+#include "tkms-error.h"
+
+struct _TkmsAuthority {
+	GObject parent_instance;
+	GDBusConnection *connection;
+	PolkitAuthority *polkit;
+	gboolean polkit_pending;
+	GHashTable *callers;	/* sender -> TkmsCaller */
+	GHashTable *uid_in_flight; /* uid -> guint* */
+	gint64 ttl_us;
+	guint name_owner_sub;
+};
+
+G_DEFINE_TYPE(TkmsAuthority, tkms_authority, G_TYPE_OBJECT)
+
+TkmsCaller *
+tkms_caller_ref(TkmsCaller *caller)
+{
+	caller->refcount++;
+	return caller;
+}
+
+void
+tkms_caller_unref(TkmsCaller *caller)
+{
+	if (caller == NULL || --caller->refcount > 0)
+		return;
+	g_free(caller->sender);
+	g_hash_table_unref(caller->allowed);
+	g_object_unref(caller->cancellable);
+	g_free(caller);
+}
+
+static void
+name_owner_changed_cb(GDBusConnection *connection, const gchar *sender_name,
+		      const gchar *object_path, const gchar *interface_name,
+		      const gchar *signal_name, GVariant *parameters, gpointer user_data)
+{
+	TkmsAuthority *self = user_data;
+	const gchar *name, *old_owner, *new_owner;
+	TkmsCaller *caller;
+
+	g_variant_get(parameters, "(&s&s&s)", &name, &old_owner, &new_owner);
+	if (name[0] != ':' || new_owner[0] != '\0')
+		return;
+	caller = g_hash_table_lookup(self->callers, name);
+	if (caller == NULL)
+		return;
+	/* pending work for a vanished peer is cancelled; its cache goes with it */
+	g_cancellable_cancel(caller->cancellable);
+	g_hash_table_remove(self->callers, name);
+}
+
+static void
+polkit_changed_cb(PolkitAuthority *authority, gpointer user_data)
+{
+	TkmsAuthority *self = user_data;
+	GHashTableIter iter;
+	gpointer value;
+
+	g_debug("polkit configuration changed; dropping cached authorizations");
+	g_hash_table_iter_init(&iter, self->callers);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		g_hash_table_remove_all(((TkmsCaller *)value)->allowed);
+}
+
+static void
+polkit_ready_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(TkmsAuthority) self = user_data;
+	g_autoptr(GError) error = NULL;
+
+	self->polkit_pending = FALSE;
+	self->polkit = polkit_authority_get_finish(res, &error);
+	if (self->polkit == NULL) {
+		g_warning("polkit is not available (%s); every call will be denied",
+			  error->message);
+		return;
+	}
+	g_signal_connect(self->polkit, "changed", G_CALLBACK(polkit_changed_cb), self);
+}
+
+TkmsAuthority *
+tkms_authority_new(GDBusConnection *connection, guint cache_ttl_seconds)
+{
+	TkmsAuthority *self = g_object_new(TKMS_TYPE_AUTHORITY, NULL);
+	self->connection = g_object_ref(connection);
+	self->ttl_us = (gint64)cache_ttl_seconds * G_USEC_PER_SEC;
+	self->name_owner_sub = g_dbus_connection_signal_subscribe(
+		connection, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+		"/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE, name_owner_changed_cb,
+		self, NULL);
+	self->polkit_pending = TRUE;
+	polkit_authority_get_async(NULL, polkit_ready_cb, g_object_ref(self));
+	return self;
+}
+
+TkmsCaller *
+tkms_authority_get_caller(TkmsAuthority *self, const gchar *sender)
+{
+	TkmsCaller *caller = g_hash_table_lookup(self->callers, sender);
+	if (caller == NULL) {
+		caller = g_new0(TkmsCaller, 1);
+		caller->refcount = 1;
+		caller->sender = g_strdup(sender);
+		caller->allowed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+		caller->cancellable = g_cancellable_new();
+		g_hash_table_insert(self->callers, caller->sender, caller);
+	}
+	return caller;
+}
+
+guint *
+tkms_authority_uid_in_flight(TkmsAuthority *self, guint32 uid)
+{
+	guint *count = g_hash_table_lookup(self->uid_in_flight, GUINT_TO_POINTER(uid));
+	if (count == NULL) {
+		count = g_new0(guint, 1);
+		g_hash_table_insert(self->uid_in_flight, GUINT_TO_POINTER(uid), count);
+	}
+	return count;
+}
+
+typedef struct {
+	TkmsCaller *caller;
+	gchar *action;
+	gboolean allow_interaction;
+} CheckData;
+
+static void
+check_data_free(CheckData *d)
+{
+	tkms_caller_unref(d->caller);
+	g_free(d->action);
+	g_free(d);
+}
+
+static void
+deny(GTask *task, const gchar *why)
+{
+	CheckData *d = g_task_get_task_data(task);
+	g_debug("denied %s to %s: %s", d->action, d->caller->sender, why);
+	g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_PERMISSION_DENIED,
+				"Not authorized to %s; ask an administrator to grant the polkit "
+				"action %s",
+				why, d->action);
+}
+
+static void
+check_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(GTask) task = user_data;
+	TkmsAuthority *self = g_task_get_source_object(task);
+	CheckData *d = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(PolkitAuthorizationResult) result =
+		polkit_authority_check_authorization_finish(POLKIT_AUTHORITY(source), res, &error);
+
+	if (result == NULL) {
+		g_debug("polkit check failed: %s", error->message);
+		deny(task, "perform this operation (the authorization check failed)");
+		return;
+	}
+	if (!polkit_authorization_result_get_is_authorized(result)) {
+		deny(task, polkit_authorization_result_get_is_challenge(result)
+				   ? "perform this operation without authentication"
+				   : "perform this operation");
+		return;
+	}
+	if (self->ttl_us > 0 && !g_cancellable_is_cancelled(d->caller->cancellable)) {
+		gint64 *expiry = g_new(gint64, 1);
+		*expiry = g_get_monotonic_time() + self->ttl_us;
+		g_hash_table_replace(d->caller->allowed, g_strdup(d->action), expiry);
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+ask_polkit(GTask *task)
+{
+	TkmsAuthority *self = g_task_get_source_object(task);
+	CheckData *d = g_task_get_task_data(task);
+	g_autoptr(PolkitSubject) subject = NULL;
+	PolkitCheckAuthorizationFlags flags = POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE;
+
+	if (self->polkit == NULL) {
+		deny(task, "perform this operation (polkit is not available)");
+		return;
+	}
+	/* the bus name, never a PID: PIDs can be recycled (CVE-2013-4288) */
+	subject = polkit_system_bus_name_new(d->caller->sender);
+	if (d->allow_interaction)
+		flags |= POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION;
+	polkit_authority_check_authorization(self->polkit, subject, d->action, NULL, flags,
+					     d->caller->cancellable, check_cb, task);
+}
+
+static void
+creds_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GTask *task = user_data;
+	CheckData *d = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GVariant) dict = NULL;
+	guint32 uid, pid = 0;
+
+	reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+	if (reply == NULL) {
+		deny(task, "perform this operation (the caller's identity is unknown)");
+		g_object_unref(task);
+		return;
+	}
+	dict = g_variant_get_child_value(reply, 0);
+	if (!g_variant_lookup(dict, "UnixUserID", "u", &uid)) {
+		deny(task, "perform this operation (the caller has no Unix user)");
+		g_object_unref(task);
+		return;
+	}
+	g_variant_lookup(dict, "ProcessID", "u", &pid);
+	d->caller->uid = uid;
+	d->caller->pid = pid;
+	d->caller->have_creds = TRUE;
+	ask_polkit(task);
+}
+
+void
+tkms_authority_check(TkmsAuthority *self, TkmsCaller *caller, const gchar *action,
+		     gboolean allow_interaction, GAsyncReadyCallback callback, gpointer user_data)
+{
+	GTask *task = g_task_new(self, NULL, callback, user_data);
+	CheckData *d = g_new0(CheckData, 1);
+	gint64 *expiry;
+
+	d->caller = tkms_caller_ref(caller);
+	d->action = g_strdup(action);
+	d->allow_interaction = allow_interaction;
+	g_task_set_task_data(task, d, (GDestroyNotify)check_data_free);
+
+	if (!caller->have_creds) {
+		g_dbus_connection_call(self->connection, "org.freedesktop.DBus",
+				       "/org/freedesktop/DBus", "org.freedesktop.DBus",
+				       "GetConnectionCredentials",
+				       g_variant_new("(s)", caller->sender),
+				       G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
+				       caller->cancellable, creds_cb, task);
+		return;
+	}
+	expiry = g_hash_table_lookup(caller->allowed, action);
+	if (expiry != NULL && *expiry > g_get_monotonic_time()) {
+		g_task_return_boolean(task, TRUE);
+		g_object_unref(task);
+		return;
+	}
+	ask_polkit(task);
+}
+
+gboolean
+tkms_authority_check_finish(TkmsAuthority *self, GAsyncResult *result, GError **error)
+{
+	return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+static void
+tkms_authority_dispose(GObject *object)
+{
+	TkmsAuthority *self = TKMS_AUTHORITY(object);
+	if (self->name_owner_sub != 0) {
+		g_dbus_connection_signal_unsubscribe(self->connection, self->name_owner_sub);
+		self->name_owner_sub = 0;
+	}
+	if (self->polkit != NULL)
+		g_signal_handlers_disconnect_by_data(self->polkit, self);
+	g_clear_object(&self->polkit);
+	g_clear_object(&self->connection);
+	G_OBJECT_CLASS(tkms_authority_parent_class)->dispose(object);
+}
+
+static void
+tkms_authority_finalize(GObject *object)
+{
+	TkmsAuthority *self = TKMS_AUTHORITY(object);
+	g_hash_table_unref(self->callers);
+	g_hash_table_unref(self->uid_in_flight);
+	G_OBJECT_CLASS(tkms_authority_parent_class)->finalize(object);
+}
+
+static void
+tkms_authority_class_init(TkmsAuthorityClass *klass)
+{
+	G_OBJECT_CLASS(klass)->dispose = tkms_authority_dispose;
+	G_OBJECT_CLASS(klass)->finalize = tkms_authority_finalize;
+}
+
+static void
+tkms_authority_init(TkmsAuthority *self)
+{
+	self->callers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					      (GDestroyNotify)tkms_caller_unref);
+	self->uid_in_flight = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+}
+

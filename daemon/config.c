@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-config"
+
+#include "config.h"
+
+#include "tkms-error.h"
+
+static gboolean
+get_uint(GKeyFile *kf, const gchar *group, const gchar *key, guint64 min, guint64 max,
+	 guint64 *value, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	g_autofree gchar *str = g_key_file_get_string(kf, group, key, &local);
+	guint64 v;
+
+	if (str == NULL)
+		return TRUE; /* keep the default */
+	g_strstrip(str);
+	if (!g_ascii_string_to_unsigned(str, 10, min, max, &v, NULL)) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+			    "[%s] %s=%s is not a number between %" G_GUINT64_FORMAT
+			    " and %" G_GUINT64_FORMAT "; fix the configuration file",
+			    group, key, str, min, max);
+		return FALSE;
+	}
+	*value = v;
+	return TRUE;
+}
+
+TkmsConfig *
+tkms_config_load(const gchar *path, gboolean required, GError **error)
+{
+	g_autoptr(TkmsConfig) config = g_new0(TkmsConfig, 1);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	g_autoptr(GError) local = NULL;
+	guint64 payload = TKMS_DEFAULT_MAX_PAYLOAD, per_caller = 64, per_user = 256;
+	guint64 key_ttl = 30, auth_ttl = 60;
+
+	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
+		if (required || !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "Cannot read configuration %s: %s", path, local->message);
+			return NULL;
+		}
+	}
+	config->tcti = g_key_file_get_string(kf, "tpm", "Tcti", NULL);
+	if (config->tcti != NULL)
+		g_strstrip(config->tcti);
+	if (!get_uint(kf, "limits", "MaxPayload", 1, 64 * 1024 * 1024, &payload, error) ||
+	    !get_uint(kf, "limits", "MaxInFlightPerCaller", 1, 100000, &per_caller, error) ||
+	    !get_uint(kf, "limits", "MaxInFlightPerUser", 1, 1000000, &per_user, error) ||
+	    !get_uint(kf, "cache", "KeyTtl", 0, 86400, &key_ttl, error) ||
+	    !get_uint(kf, "cache", "AuthorizationTtl", 0, 86400, &auth_ttl, error))
+		return NULL;
+	config->max_payload = payload;
+	config->max_in_flight_per_caller = per_caller;
+	config->max_in_flight_per_user = per_user;
+	config->key_ttl = key_ttl;
+	config->auth_ttl = auth_ttl;
+	return g_steal_pointer(&config);
+}
+
+void
+tkms_config_free(TkmsConfig *config)
+{
+	if (config == NULL)
+		return;
+	g_free(config->tcti);
+	g_free(config->state_dir);
+	g_free(config);
+}

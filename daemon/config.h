@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+	gchar *tcti;
+	gchar *state_dir;
+	gsize max_payload;
+	guint max_in_flight_per_caller;
+	guint max_in_flight_per_user;
+	guint key_ttl;  /* seconds unsealed key material stays cached; 0: not cached */
+	guint auth_ttl; /* seconds a polkit "yes" is cached; 0: not cached */
+} TkmsConfig;
+
+#define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"
+#define TKMS_DEFAULT_MAX_PAYLOAD (1024 * 1024)
+
+/* Loads path (missing file = defaults, unless required). Command-line values override. */
+TkmsConfig *tkms_config_load(const gchar *path, gboolean required, GError **error);
+void tkms_config_free(TkmsConfig *config);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsConfig, tkms_config_free)
+
+G_END_DECLS

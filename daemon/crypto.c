@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-crypto"
+
+/* Software crypto on key material that the TPM has just unsealed, and format conversions. */
+
+#include "crypto.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <string.h>
+#include <tss2/tss2_mu.h>
+
+#include "tkms-error.h"
+
+static gboolean
+gcm_run(gboolean enc, TkmsSecret *key, const guint8 *iv, const guint8 *aad, gsize aad_len,
+	const guint8 *in, gsize len, guint8 *out, guint8 *tag)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0;
+	gboolean ok;
+
+	ok = ctx != NULL && tkms_secret_get_len(key) == TKMS_AES_KEY_LEN &&
+	     EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, tkms_secret_get_data(key), iv,
+			       enc) == 1 &&
+	     (aad_len == 0 || EVP_CipherUpdate(ctx, NULL, &n, aad, aad_len) == 1);
+	for (gsize off = 0; ok && off < len;) {
+		int chunk = (int)MIN(len - off, 1 << 20);
+		ok = EVP_CipherUpdate(ctx, out + off, &n, in + off, chunk) == 1;
+		off += chunk;
+	}
+	if (ok && !enc)
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TKMS_GCM_TAG_LEN,
+					 (void *)tag) == 1;
+	if (ok)
+		ok = EVP_CipherFinal_ex(ctx, out + len, &n) == 1;
+	if (ok && enc)
+		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TKMS_GCM_TAG_LEN, tag) == 1;
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok && len > 0)
+		OPENSSL_cleanse(out, len);
+	return ok;
+}
+
+gboolean
+tkms_crypto_gcm_encrypt(TkmsSecret *key, const guint8 *iv, const guint8 *aad, gsize aad_len,
+			const guint8 *in, gsize len, guint8 *out, guint8 *tag)
+{
+	return gcm_run(TRUE, key, iv, aad, aad_len, in, len, out, tag);
+}
+
+gboolean
+tkms_crypto_gcm_decrypt(TkmsSecret *key, const guint8 *iv, const guint8 *aad, gsize aad_len,
+			const guint8 *in, gsize len, const guint8 *tag, guint8 *out)
+{
+	return gcm_run(FALSE, key, iv, aad, aad_len, in, len, out, (guint8 *)tag);
+}
+
+gboolean
+tkms_crypto_random(guint8 *out, gsize len)
+{
+	return RAND_bytes(out, (int)len) == 1;
+}
+
+GBytes *
+tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len, gsize length)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+	OSSL_PARAM params[5];
+	guint8 *out = g_malloc(length);
+	gboolean ok;
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+						      tkms_secret_get_data(prk),
+						      tkms_secret_get_len(prk));
+	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info,
+						      info_len);
+	params[4] = OSSL_PARAM_construct_end();
+	ok = kctx != NULL && EVP_KDF_derive(kctx, out, length, params) == 1;
+	EVP_KDF_CTX_free(kctx);
+	EVP_KDF_free(kdf);
+	if (!ok) {
+		OPENSSL_cleanse(out, length);
+		g_free(out);
+		return NULL;
+	}
+	return g_bytes_new_take(out, length);
+}
+
+static EVP_PKEY *
+pkey_from_public(const TPMT_PUBLIC *pub)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pkey = NULL;
+	BIGNUM *n = NULL, *e = NULL;
+	guint8 point[1 + 2 * 32];
+
+	if (pub->type == TPM2_ALG_ECC) {
+		const TPMS_ECC_POINT *ecc = &pub->unique.ecc;
+		if (ecc->x.size != 32 || ecc->y.size != 32)
+			goto out;
+		point[0] = 0x04; /* uncompressed */
+		memcpy(point + 1, ecc->x.buffer, 32);
+		memcpy(point + 33, ecc->y.buffer, 32);
+		OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+		OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
+						 sizeof(point));
+		ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	} else if (pub->type == TPM2_ALG_RSA) {
+		guint32 exp = pub->parameters.rsaDetail.exponent;
+		n = BN_bin2bn(pub->unique.rsa.buffer, pub->unique.rsa.size, NULL);
+		e = BN_new();
+		BN_set_word(e, exp != 0 ? exp : 65537);
+		OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n);
+		OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e);
+		ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	} else {
+		goto out;
+	}
+	params = OSSL_PARAM_BLD_to_param(bld);
+	if (ctx == NULL || params == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		pkey = NULL;
+out:
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(n);
+	BN_free(e);
+	return pkey;
+}
+
+gchar *
+tkms_crypto_public_pem(GBytes *tpm2b_public, GError **error)
+{
+	TPM2B_PUBLIC pub = {0};
+	size_t off = 0;
+	gsize len = 0;
+	const guint8 *p = g_bytes_get_data(tpm2b_public, &len);
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+	gchar *pem = NULL;
+	char *data;
+	long n;
+
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(p, len, &off, &pub) == TSS2_RC_SUCCESS)
+		pkey = pkey_from_public(&pub.publicArea);
+	if (pkey == NULL) {
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+				    "The stored public key cannot be converted; the key metadata "
+				    "may be damaged");
+		return NULL;
+	}
+	bio = BIO_new(BIO_s_mem());
+	if (PEM_write_bio_PUBKEY(bio, pkey) == 1) {
+		n = BIO_get_mem_data(bio, &data);
+		pem = g_strndup(data, n);
+	}
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	if (pem == NULL)
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+				    "Cannot encode the public key as PEM");
+	return pem;
+}

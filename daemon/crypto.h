@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "secret.h"
+
+G_BEGIN_DECLS
+
+#define TKMS_GCM_IV_LEN 12
+#define TKMS_GCM_TAG_LEN 16
+#define TKMS_AES_KEY_LEN 32
+
+/* AES-256-GCM; out must hold len bytes, tag TKMS_GCM_TAG_LEN. */
+gboolean tkms_crypto_gcm_encrypt(TkmsSecret *key, const guint8 *iv, const guint8 *aad,
+				 gsize aad_len, const guint8 *in, gsize len, guint8 *out,
+				 guint8 *tag);
+/* Returns FALSE on authentication failure (out is wiped then). */
+gboolean tkms_crypto_gcm_decrypt(TkmsSecret *key, const guint8 *iv, const guint8 *aad,
+				 gsize aad_len, const guint8 *in, gsize len, const guint8 *tag,
+				 guint8 *out);
+gboolean tkms_crypto_random(guint8 *out, gsize len);
+
+/* RFC 5869 HKDF-Expand with SHA-256. */
+GBytes *tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len,
+				gsize length);
+
+/* PEM SubjectPublicKeyInfo from a marshalled TPM2B_PUBLIC (ECC P-256 or RSA). */
+gchar *tkms_crypto_public_pem(GBytes *tpm2b_public, GError **error);
+
+G_END_DECLS

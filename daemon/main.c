@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkmsd"
+
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "../config.h"
+#include "config.h"
+#include "manager.h"
+#include "secret.h"
+
+#define BUS_NAME "org.tkms.KeyManager"
+#define OBJECT_PATH "/org/tkms/KeyManager"
+
+typedef struct {
+	GMainLoop *loop;
+	TkmsManager *manager;
+	int exit_code;
+} Daemon;
+
+static gboolean
+quit_cb(gpointer data)
+{
+	Daemon *d = data;
+	g_message("shutting down");
+	g_main_loop_quit(d->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer data)
+{
+	Daemon *d = data;
+	g_warning("cannot own %s on the bus (another tkmsd, or the bus policy forbids it)",
+		  name);
+	d->exit_code = EXIT_FAILURE;
+	g_main_loop_quit(d->loop);
+}
+
+static void
+name_acquired_cb(GDBusConnection *connection, const gchar *name, gpointer data)
+{
+	g_debug("owning %s", name);
+}
+
+/* Key material must never end up in a core dump or be readable through ptrace. */
+static void
+harden_process(void)
+{
+	struct rlimit no_core = {0, 0};
+	setrlimit(RLIMIT_CORE, &no_core);
+	prctl(PR_SET_DUMPABLE, 0);
+	umask(0077);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autofree gchar *bus_address = NULL;
+	g_autofree gchar *tcti = NULL;
+	g_autofree gchar *state_dir = NULL;
+	g_autofree gchar *config_path = NULL;
+	gboolean replace = FALSE, verbose = FALSE, version = FALSE;
+	GOptionEntry entries[] = {
+		{"bus-address", 0, 0, G_OPTION_ARG_STRING, &bus_address,
+		 "Serve on this bus instead of the system bus", "ADDRESS"},
+		{"tcti", 0, 0, G_OPTION_ARG_STRING, &tcti,
+		 "TPM connection (default: config Tcti=, $TKMS_TCTI, device:/dev/tpmrm0)", "TCTI"},
+		{"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
+		 "State directory (default: $STATE_DIRECTORY or " TKMS_STATEDIR ")", "DIR"},
+		{"config", 0, 0, G_OPTION_ARG_FILENAME, &config_path,
+		 "Configuration file (default: " TKMS_SYSCONFDIR "/tkms/tkmsd.conf)", "FILE"},
+		{"replace", 0, 0, G_OPTION_ARG_NONE, &replace, "Replace a running tkmsd", NULL},
+		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL},
+		{"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
+		{NULL}};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("- TPM 2.0 key manager daemon");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsConfig) config = NULL;
+	g_autoptr(GDBusConnection) connection = NULL;
+	g_autoptr(GMainLoop) loop = NULL;
+	Daemon d = {0};
+	guint owner_id;
+	GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
+
+	setlocale(LC_ALL, "");
+	harden_process();
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_set_summary(ctx, "Serves org.tkms.KeyManager: TPM-bound keys, "
+					  "encryption, signing and sealing, authorized by polkit.");
+	if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+		g_printerr("tkmsd: %s (see --help)\n", error->message);
+		return 2;
+	}
+	if (version) {
+		g_print("tkmsd %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (verbose)
+		g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
+
+	if (config_path == NULL)
+		config = tkms_config_load(TKMS_SYSCONFDIR "/tkms/tkmsd.conf", FALSE, &error);
+	else
+		config = tkms_config_load(config_path, TRUE, &error);
+	if (config == NULL) {
+		g_printerr("tkmsd: %s\n", error->message);
+		return 1;
+	}
+	/* precedence: --tcti, then the config file, then $TKMS_TCTI, then the default */
+	if (tcti != NULL) {
+		g_free(config->tcti);
+		config->tcti = g_strdup(tcti);
+	} else if (config->tcti == NULL) {
+		const gchar *env = g_getenv("TKMS_TCTI");
+		config->tcti = g_strdup(env && *env ? env : TKMS_DEFAULT_TCTI);
+	}
+	if (state_dir == NULL) {
+		const gchar *env = g_getenv("STATE_DIRECTORY");
+		state_dir = g_strdup(env && *env ? env : TKMS_STATEDIR);
+	}
+	config->state_dir = g_strdup(state_dir);
+	if (g_mkdir_with_parents(state_dir, 0700) != 0 || chmod(state_dir, 0700) != 0) {
+		g_printerr("tkmsd: cannot create state directory %s: %s\n", state_dir,
+			   g_strerror(errno));
+		return 1;
+	}
+	if (!tkms_secret_init_heap(&error)) {
+		g_printerr("tkmsd: %s\n", error->message);
+		return 1;
+	}
+
+	/* polkit and everything else that asks for "the system bus" must use ours */
+	if (bus_address != NULL) {
+		g_setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, TRUE);
+		connection = g_dbus_connection_new_for_address_sync(
+			bus_address,
+			G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+				G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+			NULL, NULL, &error);
+	} else {
+		connection = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
+	}
+	if (connection == NULL) {
+		g_printerr("tkmsd: cannot connect to the bus: %s\n", error->message);
+		return 1;
+	}
+	g_dbus_connection_set_exit_on_close(connection, FALSE);
+
+	d.manager = tkms_manager_new(connection, config, &error);
+	if (d.manager == NULL) {
+		g_printerr("tkmsd: %s\n", error->message);
+		return 1;
+	}
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(d.manager), connection,
+					      OBJECT_PATH, &error)) {
+		g_printerr("tkmsd: cannot export %s: %s\n", OBJECT_PATH, error->message);
+		return 1;
+	}
+	loop = g_main_loop_new(NULL, FALSE);
+	d.loop = loop;
+	g_unix_signal_add(SIGTERM, quit_cb, &d);
+	g_unix_signal_add(SIGINT, quit_cb, &d);
+	if (replace)
+		flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+	owner_id = g_bus_own_name_on_connection(connection, BUS_NAME, flags, name_acquired_cb,
+						name_lost_cb, &d, NULL);
+	g_info("tkmsd %s on %s, TPM %s, state %s", PACKAGE_VERSION,
+	       bus_address ? bus_address : "the system bus", config->tcti, state_dir);
+	g_main_loop_run(loop);
+
+	g_bus_unown_name(owner_id);
+	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(d.manager));
+	tkms_manager_shutdown(d.manager);
+	g_dbus_connection_flush_sync(connection, NULL, NULL);
+	g_object_unref(d.manager);
+	return d.exit_code;
+}

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-manager"
+
+/* org.tkms.KeyManager: every call goes through one path: limits, authorization (polkit, via
+ * one table of method -> action), the method, an audit record, the reply. */
+
+#include "manager-private.h"
+
+#include "config.h"
+#include "tkms-error.h"
+
+#include "../config.h"
+
+#define STATUS_REFRESH_SECONDS 30
+
+static void tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface);
+
+G_DEFINE_TYPE_WITH_CODE(TkmsManager, tkms_manager, TKMS_DBUS_TYPE_KEY_MANAGER_SKELETON,
+			G_IMPLEMENT_INTERFACE(TKMS_DBUS_TYPE_KEY_MANAGER,
+					      tkms_manager_iface_init))
+
+#define ACTION(x) "org.tkms.KeyManager." x
+
+/* The one authorization table. A method that is not here is denied. */
+static const TkmsMethod methods[] = {
+	{"CreateKey", ACTION("create-key"), TRUE, tkms_method_create_key},
+	{"ListKeys", ACTION("read-key"), FALSE, tkms_method_list_keys},
+	{"GetKeyInfo", ACTION("read-key"), FALSE, tkms_method_get_key_info},
+	{"DestroyKey", ACTION("destroy-key"), TRUE, tkms_method_destroy_key},
+	{"Encrypt", ACTION("use-key"), FALSE, tkms_method_encrypt},
+	{"Decrypt", ACTION("use-key"), FALSE, tkms_method_decrypt},
+	{"Sign", ACTION("use-key"), FALSE, tkms_method_sign},
+	{"Verify", ACTION("use-key"), FALSE, tkms_method_verify},
+	{"GetPublicKey", ACTION("read-key"), FALSE, tkms_method_get_public_key},
+	{"Hmac", ACTION("use-key"), FALSE, tkms_method_hmac},
+	{"VerifyHmac", ACTION("use-key"), FALSE, tkms_method_verify_hmac},
+	{"DeriveKey", ACTION("use-key"), FALSE, tkms_method_derive_key},
+	{"Seal", ACTION("seal"), FALSE, tkms_method_seal},
+	{"Unseal", ACTION("seal"), FALSE, tkms_method_unseal},
+	{"GetRandom", ACTION("seal"), FALSE, tkms_method_get_random},
+};
+
+static const TkmsMethod *
+find_method(const gchar *name)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(methods); i++)
+		if (g_strcmp0(methods[i].name, name) == 0)
+			return &methods[i];
+	return NULL;
+}
+
+/* ---- call lifecycle ---- */
+
+static void
+call_free(TkmsCall *call)
+{
+	TkmsManager *self = call->manager;
+	if (call->caller != NULL) {
+		call->caller->in_flight--;
+		if (call->uid_counted)
+			(*tkms_authority_uid_in_flight(self->authority, call->caller->uid))--;
+		tkms_caller_unref(call->caller);
+	}
+	if (call->data_free != NULL)
+		call->data_free(call->data);
+	g_clear_pointer(&call->key, tkms_key_unref);
+	g_clear_pointer(&call->params, g_variant_unref);
+	g_clear_object(&call->invocation);
+	g_free(call->key_name);
+	g_object_unref(self);
+	g_free(call);
+}
+
+GCancellable *
+tkms_call_get_cancellable(TkmsCall *call)
+{
+	return call->caller->cancellable;
+}
+
+void
+tkms_call_set_data(TkmsCall *call, gpointer data, GDestroyNotify data_free)
+{
+	call->data = data;
+	call->data_free = data_free;
+}
+
+static gboolean
+audit(TkmsCall *call, const gchar *result, const GError *error, GError **audit_error)
+{
+	TkmsAuditRecord rec = {
+		.uid = call->caller->have_creds ? call->caller->uid : G_MAXUINT32,
+		.pid = call->caller->pid,
+		.sender = call->caller->sender,
+		.method = call->method ? call->method->name
+				       : g_dbus_method_invocation_get_method_name(call->invocation),
+		.owner_key = call->key_name,
+		.version = call->key_version,
+		.result = result,
+		.error = error ? tkms_error_to_short_name(error->code) : NULL,
+	};
+	gboolean durable = call->method != NULL && call->method->lifecycle &&
+			   g_strcmp0(result, "ok") == 0;
+	return tkms_audit_append(call->manager->audit, &rec, durable, audit_error);
+}
+
+void
+tkms_call_return(TkmsCall *call, GVariant *value)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) owned = value ? g_variant_ref_sink(value) : NULL;
+
+	if (!audit(call, "ok", NULL, &error)) {
+		/* no unaudited success */
+		g_warning("%s", error->message);
+		g_dbus_method_invocation_return_gerror(call->invocation, error);
+	} else {
+		g_dbus_method_invocation_return_value(call->invocation, owned);
+	}
+	call_free(call);
+}
+
+void
+tkms_call_fail(TkmsCall *call, GError *error)
+{
+	g_autoptr(GError) audit_error = NULL;
+	gboolean denied = g_error_matches(error, TKMS_ERROR, TKMS_ERROR_PERMISSION_DENIED);
+
+	if (error->domain != TKMS_ERROR) {
+		/* never leak foreign error domains (or their details) over the bus */
+		g_autofree gchar *msg = g_strdup(error->message);
+		g_debug("internal error: %s", msg);
+		g_clear_error(&error);
+		error = g_error_new(TKMS_ERROR, TKMS_ERROR_FAILED,
+				    "The operation failed; see the daemon log");
+	}
+	if (!audit(call, denied ? "denied" : "error", error, &audit_error))
+		g_warning("%s", audit_error->message);
+	g_dbus_method_invocation_return_gerror(call->invocation, error);
+	g_error_free(error);
+	call_free(call);
+}
+
+void
+tkms_call_fail_literal(TkmsCall *call, TkmsError code, const gchar *message)
+{
+	tkms_call_fail(call, g_error_new_literal(TKMS_ERROR, code, message));
+}
+
+TkmsKey *
+tkms_call_lookup_key(TkmsCall *call, const gchar *name)
+{
+	TkmsKey *key;
+
+	g_free(call->key_name);
+	call->key_name = g_strndup(name, TKMS_KEY_NAME_MAX + 1);
+	if (!tkms_key_name_is_valid(name)) {
+		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+						 "Invalid key name; use 1-64 characters from "
+						 "A-Z a-z 0-9 . _ - not starting with a dot"));
+		return NULL;
+	}
+	key = tkms_keystore_lookup(call->manager->keystore, call->caller->uid, name);
+	if (key == NULL) {
+		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_NOT_FOUND,
+						 "You have no key named \"%s\"; list your keys "
+						 "with ListKeys",
+						 name));
+		return NULL;
+	}
+	call->key = tkms_key_ref(key);
+	return key;
+}
+
+TkmsKeyVersion *
+tkms_call_primary_version(TkmsCall *call, TkmsKey *key)
+{
+	TkmsKeyVersion *v = tkms_key_get_version(key, key->primary_version);
+	if (v == NULL || g_strcmp0(v->state, "active") != 0) {
+		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
+						 "Key \"%s\" has no active version (it is %s); "
+						 "create a new key",
+						 key->name, v ? v->state : "empty"));
+		return NULL;
+	}
+	call->key_version = v->version;
+	return v;
+}
+
+gboolean
+tkms_call_check_payload(TkmsCall *call, const gchar *what, gsize len, gboolean allow_empty)
+{
+	if (len == 0 && !allow_empty) {
+		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+						 "The %s is empty; pass at least one byte", what));
+		return FALSE;
+	}
+	if (len > call->manager->config.max_payload) {
+		tkms_call_fail(call,
+			       g_error_new(TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED,
+					   "The %s is %" G_GSIZE_FORMAT " bytes, over the limit of "
+					   "%" G_GSIZE_FORMAT "; split it or raise MaxPayload",
+					   what, len, call->manager->config.max_payload));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+tkms_call_parse_pcrs(TkmsCall *call, GVariant *options, TkmsPcrMask *pcrs)
+{
+	g_autoptr(GVariant) list = NULL;
+	const guint32 *idx;
+	gsize n = 0;
+
+	*pcrs = 0;
+	if (options == NULL)
+		return TRUE;
+	list = g_variant_lookup_value(options, "pcrs", NULL);
+	if (list == NULL)
+		return TRUE;
+	if (!g_variant_is_of_type(list, G_VARIANT_TYPE("au"))) {
+		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
+				       "The \"pcrs\" option must be an array of uint32 (au)");
+		return FALSE;
+	}
+	idx = g_variant_get_fixed_array(list, &n, sizeof(guint32));
+	for (gsize i = 0; i < n; i++) {
+		if (idx[i] >= TKMS_PCR_MAX) {
+			tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+							 "PCR %u does not exist; PCR indices "
+							 "are 0 to %d",
+							 idx[i], TKMS_PCR_MAX - 1));
+			return FALSE;
+		}
+		*pcrs |= 1u << idx[i];
+	}
+	return TRUE;
+}
+
+/* ---- dispatch ---- */
+
+static void
+authorized_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+	guint *uid_count;
+
+	if (!tkms_authority_check_finish(TKMS_AUTHORITY(source), res, &error)) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	/* the per-uid cap is known only now that the uid is */
+	uid_count = tkms_authority_uid_in_flight(call->manager->authority, call->caller->uid);
+	(*uid_count)++;
+	call->uid_counted = TRUE;
+	if (*uid_count > call->manager->config.max_in_flight_per_user) {
+		tkms_call_fail_literal(call, TKMS_ERROR_BUSY,
+				       "Too many calls in flight for your user; wait for some to "
+				       "finish and retry");
+		return;
+	}
+	call->method->run(call);
+}
+
+static gboolean
+dispatch(TkmsManager *self, GDBusMethodInvocation *invocation)
+{
+	TkmsCall *call = g_new0(TkmsCall, 1);
+	GDBusMessage *msg = g_dbus_method_invocation_get_message(invocation);
+	gboolean interactive =
+		(g_dbus_message_get_flags(msg) &
+		 G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+
+	call->manager = g_object_ref(self);
+	call->invocation = g_object_ref(invocation);
+	call->params = g_variant_ref(g_dbus_method_invocation_get_parameters(invocation));
+	call->method = find_method(g_dbus_method_invocation_get_method_name(invocation));
+	call->caller = tkms_caller_ref(tkms_authority_get_caller(
+		self->authority, g_dbus_method_invocation_get_sender(invocation)));
+	call->caller->in_flight++;
+
+	if (call->method == NULL) {
+		tkms_call_fail_literal(call, TKMS_ERROR_PERMISSION_DENIED,
+				       "This method has no authorization rule and is denied");
+		return TRUE;
+	}
+	if (call->caller->in_flight > self->config.max_in_flight_per_caller) {
+		tkms_call_fail_literal(call, TKMS_ERROR_BUSY,
+				       "Too many calls in flight from this connection; wait for "
+				       "replies before sending more");
+		return TRUE;
+	}
+	tkms_authority_check(self->authority, call->caller, call->method->action, interactive,
+			     authorized_cb, call);
+	return TRUE;
+}
+
+#define HANDLER(fn, ...)                                                                           \
+	static gboolean fn(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,        \
+			   __VA_ARGS__)                                                              \
+	{                                                                                          \
+		return dispatch(TKMS_MANAGER(object), invocation);                                 \
+	}
+
+HANDLER(handle_create_key, const gchar *a, const gchar *b, GVariant *c)
+HANDLER(handle_get_key_info, const gchar *a)
+HANDLER(handle_destroy_key, const gchar *a)
+HANDLER(handle_encrypt, const gchar *a, GVariant *b, GVariant *c)
+HANDLER(handle_decrypt, const gchar *a, GVariant *b, GVariant *c)
+HANDLER(handle_sign, const gchar *a, GVariant *b)
+HANDLER(handle_verify, const gchar *a, GVariant *b, GVariant *c)
+HANDLER(handle_get_public_key, const gchar *a)
+HANDLER(handle_hmac, const gchar *a, GVariant *b)
+HANDLER(handle_verify_hmac, const gchar *a, GVariant *b, GVariant *c)
+HANDLER(handle_derive_key, const gchar *a, GVariant *b, guint c)
+HANDLER(handle_seal, GVariant *a, GVariant *b)
+HANDLER(handle_unseal, GVariant *a)
+HANDLER(handle_get_random, guint a)
+
+static gboolean
+handle_list_keys(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation)
+{
+	return dispatch(TKMS_MANAGER(object), invocation);
+}
+
+static void
+tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
+{
+	iface->handle_create_key = handle_create_key;
+	iface->handle_list_keys = handle_list_keys;
+	iface->handle_get_key_info = handle_get_key_info;
+	iface->handle_destroy_key = handle_destroy_key;
+	iface->handle_encrypt = handle_encrypt;
+	iface->handle_decrypt = handle_decrypt;
+	iface->handle_sign = handle_sign;
+	iface->handle_verify = handle_verify;
+	iface->handle_get_public_key = handle_get_public_key;
+	iface->handle_hmac = handle_hmac;
+	iface->handle_verify_hmac = handle_verify_hmac;
+	iface->handle_derive_key = handle_derive_key;
+	iface->handle_seal = handle_seal;
+	iface->handle_unseal = handle_unseal;
+	iface->handle_get_random = handle_get_random;
+}
+
+/* ---- properties ---- */
+
+void
+tkms_manager_update_properties(TkmsManager *self)
+{
+	TkmsDbusKeyManager *iface = TKMS_DBUS_KEY_MANAGER(self);
+	TkmsTpmStatus st;
+
+	tkms_tpm_get_status(self->tpm, &st);
+	/* setters only notify (and emit PropertiesChanged) on a real change */
+	if (tkms_dbus_key_manager_get_tpm_available(iface) != st.available)
+		tkms_dbus_key_manager_set_tpm_available(iface, st.available);
+	if (st.manufacturer[0] != '\0' &&
+	    g_strcmp0(tkms_dbus_key_manager_get_tpm_manufacturer(iface), st.manufacturer) != 0)
+		tkms_dbus_key_manager_set_tpm_manufacturer(iface, st.manufacturer);
+	if (st.firmware[0] != '\0' &&
+	    g_strcmp0(tkms_dbus_key_manager_get_tpm_firmware_version(iface), st.firmware) != 0)
+		tkms_dbus_key_manager_set_tpm_firmware_version(iface, st.firmware);
+	if (tkms_dbus_key_manager_get_tpm_locked_out(iface) != st.locked_out)
+		tkms_dbus_key_manager_set_tpm_locked_out(iface, st.locked_out);
+	if (tkms_dbus_key_manager_get_tpm_lockout_counter(iface) != st.lockout_counter)
+		tkms_dbus_key_manager_set_tpm_lockout_counter(iface, st.lockout_counter);
+}
+
+static void
+refresh_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(TkmsManager) self = user_data;
+	g_autoptr(GError) error = NULL;
+	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error))
+		g_warning("TPM: %s", error->message);
+	tkms_manager_update_properties(self);
+}
+
+static gboolean
+status_timer_cb(gpointer data)
+{
+	TkmsManager *self = data;
+	tkms_tpm_refresh(self->tpm, NULL, refresh_cb, g_object_ref(self));
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- life ---- */
+
+TkmsManager *
+tkms_manager_new(GDBusConnection *connection, const TkmsConfig *config, GError **error)
+{
+	g_autoptr(TkmsManager) self = g_object_new(TKMS_TYPE_MANAGER, NULL);
+
+	self->config = *config;
+	self->config.tcti = g_strdup(config->tcti);
+	self->config.state_dir = g_strdup(config->state_dir);
+	self->keystore = tkms_keystore_new(config->state_dir, error);
+	if (self->keystore == NULL)
+		return NULL;
+	self->audit = tkms_audit_new(config->state_dir, error);
+	if (self->audit == NULL)
+		return NULL;
+	self->tpm = tkms_tpm_new(config->tcti, config->state_dir);
+	self->authority = tkms_authority_new(connection, config->auth_ttl);
+	self->keycache = tkms_key_cache_new(config->key_ttl);
+	tkms_dbus_key_manager_set_version(TKMS_DBUS_KEY_MANAGER(self), PACKAGE_VERSION);
+	tkms_dbus_key_manager_set_tpm_manufacturer(TKMS_DBUS_KEY_MANAGER(self), "");
+	tkms_dbus_key_manager_set_tpm_firmware_version(TKMS_DBUS_KEY_MANAGER(self), "");
+	/* connect now so that the properties are real from the start; the periodic refresh
+	 * keeps the lockout state current when nobody calls */
+	tkms_tpm_refresh(self->tpm, NULL, refresh_cb, g_object_ref(self));
+	self->status_timer = g_timeout_add_seconds(STATUS_REFRESH_SECONDS, status_timer_cb, self);
+	return g_steal_pointer(&self);
+}
+
+void
+tkms_manager_shutdown(TkmsManager *self)
+{
+	g_clear_handle_id(&self->status_timer, g_source_remove);
+	if (self->audit != NULL)
+		tkms_audit_sync(self->audit);
+	g_clear_pointer(&self->keycache, tkms_key_cache_free);
+}
+
+static void
+tkms_manager_finalize(GObject *object)
+{
+	TkmsManager *self = TKMS_MANAGER(object);
+	tkms_manager_shutdown(self);
+	g_clear_object(&self->authority);
+	g_clear_object(&self->tpm);
+	g_clear_object(&self->audit);
+	g_clear_object(&self->keystore);
+	g_free(self->config.tcti);
+	g_free(self->config.state_dir);
+	G_OBJECT_CLASS(tkms_manager_parent_class)->finalize(object);
+}
+
+static void
+tkms_manager_class_init(TkmsManagerClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = tkms_manager_finalize;
+}
+
+static void
+tkms_manager_init(TkmsManager *self)
+{
+	/* replies leave from the thread that handles calls: our main loop */
+	g_dbus_interface_skeleton_set_flags(G_DBUS_INTERFACE_SKELETON(self),
+					    G_DBUS_INTERFACE_SKELETON_FLAGS_NONE);
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "config.h"
+#include "tkms-dbus-generated.h"
+
+G_BEGIN_DECLS
+
+#define TKMS_TYPE_MANAGER (tkms_manager_get_type())
+G_DECLARE_FINAL_TYPE(TkmsManager, tkms_manager, TKMS, MANAGER, TkmsDbusKeyManagerSkeleton)
+
+TkmsManager *tkms_manager_new(GDBusConnection *connection, const TkmsConfig *config,
+			      GError **error);
+void tkms_manager_shutdown(TkmsManager *self);
+
+G_END_DECLS

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-manager"
+
+/* CreateKey, ListKeys, GetKeyInfo, DestroyKey, GetPublicKey. */
+
+#include <string.h>
+
+#include "crypto.h"
+#include "manager-private.h"
+#include "tkms-error.h"
+
+#define DESCRIPTION_MAX 256
+
+typedef struct {
+	TkmsTpmCreate req;
+	TkmsKey *key;
+	gboolean reserved;
+} CreateData;
+
+static void
+create_data_free(gpointer data)
+{
+	CreateData *d = data;
+	tkms_tpm_blob_clear(&d->req.out);
+	if (d->key != NULL)
+		tkms_key_unref(d->key);
+	g_free(d);
+}
+
+static void
+release_reservation(TkmsCall *call)
+{
+	CreateData *d = call->data;
+	if (d->reserved)
+		tkms_keystore_release(call->manager->keystore, call->caller->uid, d->key->name);
+	d->reserved = FALSE;
+}
+
+static void
+create_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	CreateData *d = call->data;
+	GError *error = NULL;
+
+	release_reservation(call);
+	if (!tkms_keystore_save_finish(TKMS_KEYSTORE(source), res, &error)) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	call->key_version = d->key->primary_version;
+	tkms_call_return(call, g_variant_new("(@a{sv})", tkms_key_to_variant(d->key)));
+}
+
+static void
+create_tpm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	CreateData *d = call->data;
+	GError *error = NULL;
+
+	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
+		release_reservation(call);
+		tkms_manager_update_properties(call->manager);
+		tkms_call_fail(call, error);
+		return;
+	}
+	tkms_key_add_version(d->key, &d->req.out);
+	tkms_keystore_save(call->manager->keystore, d->key, NULL, create_saved_cb, call);
+}
+
+static gboolean
+check_options(TkmsCall *call, GVariant *options, TkmsKeyType type, const gchar **description)
+{
+	GVariantIter iter;
+	const gchar *opt;
+	GVariant *value;
+
+	g_variant_iter_init(&iter, options);
+	while (g_variant_iter_loop(&iter, "{&sv}", &opt, &value)) {
+		if (g_str_equal(opt, "protection")) {
+			if (!g_variant_is_of_type(value, G_VARIANT_TYPE_STRING) ||
+			    !g_str_equal(g_variant_get_string(value, NULL),
+					 tkms_key_type_protection(type))) {
+				tkms_call_fail(call,
+					       g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+							   "%s keys have protection \"%s\"; omit "
+							   "the option or pass that value",
+							   tkms_key_type_to_string(type),
+							   tkms_key_type_protection(type)));
+				g_variant_unref(value);
+				return FALSE;
+			}
+		} else if (g_str_equal(opt, "description")) {
+			if (!g_variant_is_of_type(value, G_VARIANT_TYPE_STRING) ||
+			    strlen(g_variant_get_string(value, NULL)) > DESCRIPTION_MAX) {
+				tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
+						       "The description must be a string of at "
+						       "most 256 bytes");
+				g_variant_unref(value);
+				return FALSE;
+			}
+			*description = g_variant_get_string(value, NULL);
+		} else if (!g_str_equal(opt, "pcrs")) {
+			tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+							 "Unknown option \"%s\"; known options "
+							 "are protection, pcrs and description",
+							 opt));
+			g_variant_unref(value);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+void
+tkms_method_create_key(TkmsCall *call)
+{
+	const gchar *name, *type_str, *description = NULL;
+	g_autoptr(GVariant) options = NULL;
+	GError *error = NULL;
+	TkmsKeyType type;
+	TkmsPcrMask pcrs;
+	CreateData *d;
+
+	g_variant_get(call->params, "(&s&s@a{sv})", &name, &type_str, &options);
+	call->key_name = g_strndup(name, TKMS_KEY_NAME_MAX + 1);
+	if (!tkms_key_name_is_valid(name)) {
+		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
+				       "Invalid key name; use 1-64 characters from A-Z a-z 0-9 . _ "
+				       "- not starting with a dot");
+		return;
+	}
+	if (!tkms_key_type_from_string(type_str, &type)) {
+		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
+				       "Unknown key type; use aes-256-gcm, hmac-sha256, "
+				       "ecdsa-p256 or rsa-2048");
+		return;
+	}
+	if (!check_options(call, options, type, &description) ||
+	    !tkms_call_parse_pcrs(call, options, &pcrs))
+		return;
+	if (!tkms_keystore_reserve(call->manager->keystore, call->caller->uid, name, &error)) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	d = g_new0(CreateData, 1);
+	d->reserved = TRUE;
+	d->key = tkms_key_new(call->caller->uid, name, type);
+	d->key->pcrs = pcrs;
+	d->key->description = g_strdup(description);
+	d->req.kind = tkms_key_type_object_kind(type);
+	d->req.pcrs = pcrs;
+	d->req.seal_size = TKMS_AES_KEY_LEN;
+	tkms_call_set_data(call, d, create_data_free);
+	tkms_tpm_create(call->manager->tpm, &d->req, NULL, create_tpm_cb, call);
+}
+
+void
+tkms_method_list_keys(TkmsCall *call)
+{
+	g_autoptr(GPtrArray) keys = tkms_keystore_list(call->manager->keystore, call->caller->uid);
+	GVariantBuilder b;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
+	for (guint i = 0; i < keys->len; i++)
+		g_variant_builder_add_value(&b, tkms_key_to_variant(g_ptr_array_index(keys, i)));
+	tkms_call_return(call, g_variant_new("(aa{sv})", &b));
+}
+
+void
+tkms_method_get_key_info(TkmsCall *call)
+{
+	const gchar *name;
+	TkmsKey *key;
+
+	g_variant_get(call->params, "(&s)", &name);
+	key = tkms_call_lookup_key(call, name);
+	if (key == NULL)
+		return;
+	tkms_call_return(call, g_variant_new("(@a{sv})", tkms_key_to_variant(key)));
+}
+
+static void
+destroy_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+
+	if (!tkms_keystore_save_finish(TKMS_KEYSTORE(source), res, &error)) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	tkms_call_return(call, NULL);
+}
+
+void
+tkms_method_destroy_key(TkmsCall *call)
+{
+	const gchar *name;
+	TkmsKey *key;
+
+	g_variant_get(call->params, "(&s)", &name);
+	key = tkms_call_lookup_key(call, name);
+	if (key == NULL)
+		return;
+	/* the blobs go; the metadata stays so that the name is never reused */
+	for (guint i = 0; i < key->versions->len; i++) {
+		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
+		g_free(v->state);
+		v->state = g_strdup("destroyed");
+		tkms_tpm_blob_clear(&v->blob);
+	}
+	tkms_key_cache_remove_key(call->manager->keycache, key->owner, key->name);
+	tkms_keystore_save(call->manager->keystore, key, NULL, destroy_saved_cb, call);
+}
+
+void
+tkms_method_get_public_key(TkmsCall *call)
+{
+	const gchar *name;
+	TkmsKey *key;
+	TkmsKeyVersion *v;
+	GError *error = NULL;
+	g_autofree gchar *pem = NULL;
+
+	g_variant_get(call->params, "(&s)", &name);
+	key = tkms_call_lookup_key(call, name);
+	if (key == NULL)
+		return;
+	if (key->type != TKMS_KEY_TYPE_ECDSA_P256 && key->type != TKMS_KEY_TYPE_RSA_2048) {
+		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+						 "Key \"%s\" is a %s key and has no public key; "
+						 "use an ecdsa-p256 or rsa-2048 key",
+						 name, tkms_key_type_to_string(key->type)));
+		return;
+	}
+	v = tkms_call_primary_version(call, key);
+	if (v == NULL)
+		return;
+	pem = tkms_crypto_public_pem(v->blob.public, &error);
+	if (pem == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	tkms_call_return(call, g_variant_new("(s)", pem));
+}

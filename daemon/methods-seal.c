@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-manager"
+
+/* Seal, Unseal (an envelope: a fresh TPM-sealed data key, AES-256-GCM over the data, so the
+ * size is not bound by the TPM's 128-byte sealed-object limit) and GetRandom. */
+
+#include <string.h>
+
+#include "crypto.h"
+#include "manager-private.h"
+#include "sealblob.h"
+#include "tkms-error.h"
+
+typedef struct {
+	GBytes *data;
+	TkmsPcrMask pcrs;
+	TkmsTpmCreate create;
+	TkmsTpmUnseal unseal;
+	TkmsSealBlob blob;
+} SealData;
+
+static void
+seal_data_free(gpointer p)
+{
+	SealData *d = p;
+	g_clear_pointer(&d->data, g_bytes_unref);
+	tkms_tpm_blob_clear(&d->create.out);
+	g_clear_pointer(&d->create.material, tkms_secret_unref);
+	tkms_tpm_blob_clear(&d->unseal.blob);
+	g_clear_pointer(&d->unseal.out, tkms_secret_unref);
+	tkms_tpm_blob_clear(&d->blob.object);
+	g_free(d);
+}
+
+static GBytes *
+param_bytes(TkmsCall *call, guint index)
+{
+	g_autoptr(GVariant) v = g_variant_get_child_value(call->params, index);
+	return g_variant_get_data_as_bytes(v);
+}
+
+static void
+return_bytes(TkmsCall *call, GBytes *bytes)
+{
+	tkms_call_return(call, g_variant_new("(@ay)", g_variant_new_from_bytes(
+							      G_VARIANT_TYPE_BYTESTRING, bytes,
+							      TRUE)));
+}
+
+static void
+seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	SealData *d = call->data;
+	GError *error = NULL;
+	g_autoptr(GByteArray) out = NULL;
+	g_autoptr(GBytes) aad = NULL;
+	g_autoptr(GBytes) blob = NULL;
+	gsize len = 0;
+	const guint8 *in;
+	guint32 be_len;
+	gsize iv_off, body_off;
+
+	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
+		tkms_manager_update_properties(call->manager);
+		tkms_call_fail(call, error);
+		return;
+	}
+	in = g_bytes_get_data(d->data, &len);
+	out = tkms_seal_blob_write_head(call->caller->uid, d->pcrs, &d->create.out);
+	aad = tkms_seal_blob_aad(out->data, out->len);
+	iv_off = out->len;
+	be_len = GUINT32_TO_BE((guint32)len);
+	g_byte_array_set_size(out, iv_off + TKMS_GCM_IV_LEN + 4 + len + TKMS_GCM_TAG_LEN);
+	memcpy(out->data + iv_off + TKMS_GCM_IV_LEN, &be_len, 4);
+	body_off = iv_off + TKMS_GCM_IV_LEN + 4;
+	if (!tkms_crypto_random(out->data + iv_off, TKMS_GCM_IV_LEN) ||
+	    !tkms_crypto_gcm_encrypt(d->create.material, out->data + iv_off,
+				     g_bytes_get_data(aad, NULL), g_bytes_get_size(aad), in, len,
+				     out->data + body_off, out->data + body_off + len)) {
+		tkms_call_fail_literal(call, TKMS_ERROR_FAILED, "Sealing failed; see the daemon log");
+		return;
+	}
+	blob = g_byte_array_free_to_bytes(g_steal_pointer(&out));
+	return_bytes(call, blob);
+}
+
+void
+tkms_method_seal(TkmsCall *call)
+{
+	g_autoptr(GBytes) data = param_bytes(call, 0);
+	g_autoptr(GVariant) options = g_variant_get_child_value(call->params, 1);
+	SealData *d;
+	TkmsPcrMask pcrs;
+	GVariantIter iter;
+	const gchar *opt;
+
+	if (!tkms_call_check_payload(call, "data", g_bytes_get_size(data), FALSE) ||
+	    !tkms_call_parse_pcrs(call, options, &pcrs))
+		return;
+	g_variant_iter_init(&iter, options);
+	while (g_variant_iter_next(&iter, "{&sv}", &opt, NULL)) {
+		if (!g_str_equal(opt, "pcrs")) {
+			tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+							 "Unknown option \"%s\"; Seal knows only "
+							 "\"pcrs\"",
+							 opt));
+			return;
+		}
+	}
+	d = g_new0(SealData, 1);
+	d->data = g_bytes_ref(data);
+	d->pcrs = pcrs;
+	d->create.kind = TKMS_TPM_OBJECT_SEALED;
+	d->create.pcrs = pcrs;
+	d->create.seal_size = TKMS_AES_KEY_LEN;
+	d->create.want_material = TRUE;
+	tkms_call_set_data(call, d, seal_data_free);
+	tkms_tpm_create(call->manager->tpm, &d->create, tkms_call_get_cancellable(call),
+			seal_created_cb, call);
+}
+
+static void
+unsealed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	SealData *d = call->data;
+	GError *error = NULL;
+	g_autoptr(GBytes) aad = NULL;
+	g_autoptr(GBytes) plain = NULL;
+	guint8 *out;
+
+	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
+		tkms_manager_update_properties(call->manager);
+		tkms_call_fail(call, error);
+		return;
+	}
+	aad = tkms_seal_blob_aad(d->blob.aad_prefix, d->blob.aad_prefix_len);
+	out = g_malloc(d->blob.body_len);
+	if (tkms_secret_get_len(d->unseal.out) != TKMS_AES_KEY_LEN ||
+	    !tkms_crypto_gcm_decrypt(d->unseal.out, d->blob.iv, g_bytes_get_data(aad, NULL),
+				     g_bytes_get_size(aad), d->blob.body, d->blob.body_len,
+				     d->blob.tag, out)) {
+		g_free(out);
+		tkms_call_fail_literal(call, TKMS_ERROR_INTEGRITY_FAILURE,
+				       "The sealed blob does not authenticate: it was changed "
+				       "after sealing");
+		return;
+	}
+	plain = g_bytes_new_take(out, d->blob.body_len);
+	return_bytes(call, plain);
+}
+
+void
+tkms_method_unseal(TkmsCall *call)
+{
+	SealData *d = g_new0(SealData, 1);
+
+	tkms_call_set_data(call, d, seal_data_free);
+	/* keep the blob's bytes alive: blob.* point into them */
+	d->data = param_bytes(call, 0);
+	if (!tkms_call_check_payload(call, "blob", g_bytes_get_size(d->data), FALSE))
+		return;
+	if (!tkms_seal_blob_parse(d->data, &d->blob)) {
+		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
+				       "This is not a tkms sealed blob (bad header or truncated); "
+				       "pass the exact output of Seal");
+		return;
+	}
+	if (d->blob.owner != call->caller->uid) {
+		tkms_call_fail_literal(call, TKMS_ERROR_PERMISSION_DENIED,
+				       "This blob was sealed by another user; only that user can "
+				       "unseal it");
+		return;
+	}
+	d->unseal.blob.public = g_bytes_ref(d->blob.object.public);
+	d->unseal.blob.private = g_bytes_ref(d->blob.object.private);
+	d->unseal.pcrs = d->blob.pcrs;
+	d->unseal.untrusted_blob = TRUE;
+	tkms_tpm_unseal(call->manager->tpm, &d->unseal, tkms_call_get_cancellable(call),
+			unsealed_cb, call);
+}
+
+static void
+random_free(gpointer p)
+{
+	TkmsTpmRandom *req = p;
+	g_clear_pointer(&req->out, g_bytes_unref);
+	g_free(req);
+}
+
+static void
+random_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	TkmsTpmRandom *req = call->data;
+	GError *error = NULL;
+
+	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
+		tkms_manager_update_properties(call->manager);
+		tkms_call_fail(call, error);
+		return;
+	}
+	return_bytes(call, req->out);
+}
+
+void
+tkms_method_get_random(TkmsCall *call)
+{
+	guint32 length;
+	TkmsTpmRandom *req;
+
+	g_variant_get(call->params, "(u)", &length);
+	if (!tkms_call_check_payload(call, "requested length", length, FALSE))
+		return;
+	req = g_new0(TkmsTpmRandom, 1);
+	req->length = length;
+	tkms_call_set_data(call, req, random_free);
+	tkms_tpm_random(call->manager->tpm, req, tkms_call_get_cancellable(call), random_cb,
+			call);
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <tss2/tss2_esys.h>
+
+#include "tpm.h"
+
+G_BEGIN_DECLS
+
+/* Worker-thread state: only ever touched by the TPM worker thread. */
+typedef struct {
+	ESYS_CONTEXT *esys;
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_TR srk;
+} TkmsTpmContext;
+
+typedef gboolean (*TkmsTpmFunc)(TkmsTpmContext *ctx, gpointer req, GError **error);
+
+void tkms_tpm_submit(TkmsTpm *self, TkmsTpmFunc func, gpointer req, GCancellable *cancellable,
+		     GAsyncReadyCallback callback, gpointer user_data);
+
+/* Maps a TSS2 return code to a TKMS_ERROR; `what` names the failed step for the message. */
+gboolean tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error);
+
+/* A salted HMAC session on the SRK (AES-128-CFB parameter encryption). */
+gboolean tkms_tpm_start_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error);
+/* A salted policy session satisfied by PolicyPCR on the current PCR values (or a trial). */
+gboolean tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial,
+				    ESYS_TR *session, GError **error);
+void tkms_tpm_set_session_crypt(TkmsTpmContext *ctx, ESYS_TR session, gboolean decrypt,
+				gboolean encrypt);
+void tkms_tpm_flush(TkmsTpmContext *ctx, ESYS_TR *handle);
+void tkms_tpm_pcr_selection(TkmsPcrMask pcrs, TPML_PCR_SELECTION *sel);
+
+G_END_DECLS

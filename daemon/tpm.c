@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-tpm"
+
+#include "tpm-private.h"
+
+#include <string.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "tkms-error.h"
+
+struct _TkmsTpm {
+	GObject parent_instance;
+	gchar *tcti_conf;
+	gchar *srk_name_path;
+	GThreadPool *pool; /* exactly one thread: ESYS is not thread-safe */
+	TkmsTpmContext ctx;
+	GMutex status_lock;
+	TkmsTpmStatus status;
+};
+
+G_DEFINE_TYPE(TkmsTpm, tkms_tpm, G_TYPE_OBJECT)
+
+typedef struct {
+	TkmsTpmFunc func;
+	gpointer req;
+} Job;
+
+void
+tkms_tpm_blob_clear(TkmsTpmBlob *blob)
+{
+	g_clear_pointer(&blob->public, g_bytes_unref);
+	g_clear_pointer(&blob->private, g_bytes_unref);
+}
+
+/* TPM format-one codes carry the parameter/handle/session number in bits 6 and 8-11. */
+static TSS2_RC
+tpm_base_rc(TSS2_RC rc)
+{
+	if (rc & TPM2_RC_FMT1)
+		return TPM2_RC_FMT1 | (rc & 0x3f);
+	return rc & 0xfff;
+}
+
+gboolean
+tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
+{
+	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+	TSS2_RC base;
+
+	if (rc == TSS2_RC_SUCCESS)
+		return TRUE;
+	if (layer == TSS2_TCTI_RC_LAYER || layer == TSS2_SYS_RC_LAYER ||
+	    layer == TSS2_MU_RC_LAYER || layer == TSS2_ESAPI_RC_LAYER) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
+			    "The TPM did not answer (%s: %s); check that the TPM or swtpm is "
+			    "running, then retry",
+			    what, Tss2_RC_Decode(rc));
+		return FALSE;
+	}
+	base = tpm_base_rc(rc);
+	switch (base) {
+	case TPM2_RC_LOCKOUT:
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_LOCKOUT,
+			    "The TPM is in dictionary-attack lockout (%s); an administrator must "
+			    "reset it or wait for the lockout to expire",
+			    what);
+		return FALSE;
+	case TPM2_RC_POLICY_FAIL:
+	case TPM2_RC_PCR_CHANGED:
+	case TPM2_RC_POLICY:
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_POLICY_MISMATCH,
+			    "The TPM policy is not satisfied (%s): a PCR this object is bound to has "
+			    "changed; it can only be used in the platform state it was bound to",
+			    what);
+		return FALSE;
+	case TPM2_RC_INITIALIZE:
+	case TPM2_RC_FAILURE:
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
+			    "The TPM is not ready (%s: %s); retry shortly", what,
+			    Tss2_RC_Decode(rc));
+		return FALSE;
+	default:
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+			    "The TPM refused %s (%s); see the daemon log", what,
+			    Tss2_RC_Decode(rc));
+		return FALSE;
+	}
+}
+
+void
+tkms_tpm_flush(TkmsTpmContext *ctx, ESYS_TR *handle)
+{
+	if (*handle == ESYS_TR_NONE)
+		return;
+	if (ctx->esys != NULL)
+		Esys_FlushContext(ctx->esys, *handle);
+	*handle = ESYS_TR_NONE;
+}
+
+void
+tkms_tpm_pcr_selection(TkmsPcrMask pcrs, TPML_PCR_SELECTION *sel)
+{
+	memset(sel, 0, sizeof(*sel));
+	sel->count = 1;
+	sel->pcrSelections[0].hash = TPM2_ALG_SHA256;
+	sel->pcrSelections[0].sizeofSelect = 3;
+	for (guint i = 0; i < TKMS_PCR_MAX; i++)
+		if (pcrs & (1u << i))
+			sel->pcrSelections[0].pcrSelect[i / 8] |= 1 << (i % 8);
+}
+
+static const TPMT_SYM_DEF session_sym = {
+	.algorithm = TPM2_ALG_AES,
+	.keyBits = {.aes = 128},
+	.mode = {.aes = TPM2_ALG_CFB},
+};
+
+gboolean
+tkms_tpm_start_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error)
+{
+	TSS2_RC rc = Esys_StartAuthSession(ctx->esys, ctx->srk, ESYS_TR_NONE, ESYS_TR_NONE,
+					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC,
+					   &session_sym, TPM2_ALG_SHA256, session);
+	return tkms_tpm_check(rc, "starting a session", error);
+}
+
+gboolean
+tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial,
+			   ESYS_TR *session, GError **error)
+{
+	TPML_PCR_SELECTION sel;
+	TPM2B_DIGEST empty = {.size = 0};
+	TSS2_RC rc;
+
+	rc = Esys_StartAuthSession(ctx->esys, ctx->srk, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				   ESYS_TR_NONE, NULL, trial ? TPM2_SE_TRIAL : TPM2_SE_POLICY,
+				   &session_sym, TPM2_ALG_SHA256, session);
+	if (!tkms_tpm_check(rc, "starting a policy session", error))
+		return FALSE;
+	/* An empty digest makes the TPM use the PCR values as they are now. */
+	tkms_tpm_pcr_selection(pcrs, &sel);
+	rc = Esys_PolicyPCR(ctx->esys, *session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty,
+			    &sel);
+	if (!tkms_tpm_check(rc, "binding the session to PCRs", error)) {
+		tkms_tpm_flush(ctx, session);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void
+tkms_tpm_set_session_crypt(TkmsTpmContext *ctx, ESYS_TR session, gboolean decrypt,
+			   gboolean encrypt)
+{
+	TPMA_SESSION flags = TPMA_SESSION_CONTINUESESSION;
+	if (decrypt)
+		flags |= TPMA_SESSION_DECRYPT;
+	if (encrypt)
+		flags |= TPMA_SESSION_ENCRYPT;
+	Esys_TRSess_SetAttributes(ctx->esys, session, flags, 0xff);
+}
+
+static void
+context_teardown(TkmsTpmContext *ctx)
+{
+	if (ctx->esys != NULL) {
+		/* the connection may be dead: do not flush, just drop our side */
+		Esys_Finalize(&ctx->esys);
+	}
+	if (ctx->tcti != NULL)
+		Tss2_TctiLdr_Finalize(&ctx->tcti);
+	ctx->srk = ESYS_TR_NONE;
+}
+
+/* The TCG "Storage Root Key" ECC P-256 template (TCG TPM v2.0 Provisioning Guidance), with
+ * noDA so that a lockout never blocks loads under it. */
+static gboolean
+create_srk(TkmsTpm *self, GError **error)
+{
+	TkmsTpmContext *ctx = &self->ctx;
+	TPM2B_SENSITIVE_CREATE sens = {0};
+	TPM2B_PUBLIC tmpl = {
+		.publicArea = {
+			.type = TPM2_ALG_ECC,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
+					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
+					    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT,
+			.parameters.eccDetail = {
+				.symmetric = {.algorithm = TPM2_ALG_AES,
+					      .keyBits.aes = 128,
+					      .mode.aes = TPM2_ALG_CFB},
+				.scheme = {.scheme = TPM2_ALG_NULL},
+				.curveID = TPM2_ECC_NIST_P256,
+				.kdf = {.scheme = TPM2_ALG_NULL},
+			},
+			.unique.ecc = {.x = {.size = 32}, .y = {.size = 32}},
+		},
+	};
+	TPM2B_DATA outside = {0};
+	TPML_PCR_SELECTION creation_pcr = {0};
+	g_autofree TPM2B_NAME *name = NULL;
+	g_autofree gchar *hex = NULL;
+	g_autofree gchar *pinned = NULL;
+	TSS2_RC rc;
+
+	rc = Esys_CreatePrimary(ctx->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				ESYS_TR_NONE, &sens, &tmpl, &outside, &creation_pcr, &ctx->srk, NULL,
+				NULL, NULL, NULL);
+	if (!tkms_tpm_check(rc, "creating the storage root key", error))
+		return FALSE;
+	rc = Esys_TR_GetName(ctx->esys, ctx->srk, &name);
+	if (!tkms_tpm_check(rc, "reading the storage root key name", error))
+		return FALSE;
+	hex = g_malloc0(name->size * 2 + 2);
+	for (guint i = 0; i < name->size; i++)
+		g_snprintf(hex + 2 * i, 3, "%02x", name->name[i]);
+	if (g_file_get_contents(self->srk_name_path, &pinned, NULL, NULL)) {
+		g_strstrip(pinned);
+		if (g_strcmp0(pinned, hex) != 0) {
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
+				    "This TPM's storage root key differs from the one pinned in %s "
+				    "(the TPM was cleared or replaced); keys cannot be used with it. "
+				    "Restore the original TPM or move the state directory aside",
+				    self->srk_name_path);
+			return FALSE;
+		}
+		return TRUE;
+	}
+	g_autofree gchar *line = g_strconcat(hex, "\n", NULL);
+	return g_file_set_contents_full(self->srk_name_path, line, -1,
+					G_FILE_SET_CONTENTS_CONSISTENT |
+						G_FILE_SET_CONTENTS_DURABLE,
+					0600, error);
+}
+
+static guint32
+cap_property(TPMS_CAPABILITY_DATA *cap, TPM2_PT prop)
+{
+	TPML_TAGGED_TPM_PROPERTY *props = &cap->data.tpmProperties;
+	for (guint i = 0; i < props->count; i++)
+		if (props->tpmProperty[i].property == prop)
+			return props->tpmProperty[i].value;
+	return 0;
+}
+
+static gboolean
+read_status(TkmsTpm *self, GError **error)
+{
+	g_autofree TPMS_CAPABILITY_DATA *fixed = NULL;
+	g_autofree TPMS_CAPABILITY_DATA *var = NULL;
+	TPMI_YES_NO more;
+	TkmsTpmStatus st = {.available = TRUE};
+	guint32 v, fw1, fw2;
+	TSS2_RC rc;
+
+	rc = Esys_GetCapability(self->ctx.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				TPM2_CAP_TPM_PROPERTIES, TPM2_PT_FIXED, TPM2_MAX_TPM_PROPERTIES,
+				&more, &fixed);
+	if (!tkms_tpm_check(rc, "reading TPM properties", error))
+		return FALSE;
+	rc = Esys_GetCapability(self->ctx.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				TPM2_CAP_TPM_PROPERTIES, TPM2_PT_VAR, TPM2_MAX_TPM_PROPERTIES,
+				&more, &var);
+	if (!tkms_tpm_check(rc, "reading TPM state", error))
+		return FALSE;
+	v = cap_property(fixed, TPM2_PT_MANUFACTURER);
+	for (guint i = 0; i < 4; i++) {
+		gchar c = (v >> (24 - 8 * i)) & 0xff;
+		st.manufacturer[i] = g_ascii_isprint(c) ? c : '\0';
+	}
+	g_strchomp(st.manufacturer);
+	fw1 = cap_property(fixed, TPM2_PT_FIRMWARE_VERSION_1);
+	fw2 = cap_property(fixed, TPM2_PT_FIRMWARE_VERSION_2);
+	g_snprintf(st.firmware, sizeof(st.firmware), "%u.%u.%u.%u", fw1 >> 16, fw1 & 0xffff,
+		   fw2 >> 16, fw2 & 0xffff);
+	st.locked_out = (cap_property(var, TPM2_PT_PERMANENT) & TPMA_PERMANENT_INLOCKOUT) != 0;
+	st.lockout_counter = cap_property(var, TPM2_PT_LOCKOUT_COUNTER);
+
+	g_mutex_lock(&self->status_lock);
+	self->status = st;
+	g_mutex_unlock(&self->status_lock);
+	return TRUE;
+}
+
+static void
+set_unavailable(TkmsTpm *self)
+{
+	g_mutex_lock(&self->status_lock);
+	self->status.available = FALSE;
+	g_mutex_unlock(&self->status_lock);
+}
+
+static gboolean
+ensure_connected(TkmsTpm *self, GError **error)
+{
+	TkmsTpmContext *ctx = &self->ctx;
+	TSS2_RC rc;
+
+	if (ctx->esys != NULL)
+		return TRUE;
+	rc = Tss2_TctiLdr_Initialize(self->tcti_conf, &ctx->tcti);
+	if (rc != TSS2_RC_SUCCESS) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
+			    "Cannot connect to the TPM at \"%s\" (%s); check the device or swtpm "
+			    "and the Tcti= setting",
+			    self->tcti_conf, Tss2_RC_Decode(rc));
+		return FALSE;
+	}
+	rc = Esys_Initialize(&ctx->esys, ctx->tcti, NULL);
+	if (!tkms_tpm_check(rc, "initializing the TPM connection", error))
+		goto fail;
+	if (!create_srk(self, error) || !read_status(self, error))
+		goto fail;
+	g_debug("connected to TPM %s", self->tcti_conf);
+	return TRUE;
+fail:
+	context_teardown(ctx);
+	return FALSE;
+}
+
+static gboolean
+is_connection_error(GError *error)
+{
+	return g_error_matches(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE);
+}
+
+static void
+worker(gpointer data, gpointer user_data)
+{
+	g_autoptr(GTask) task = data;
+	TkmsTpm *self = user_data;
+	Job *job = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	gboolean was_connected = self->ctx.esys != NULL;
+	gboolean ok;
+
+	if (g_task_return_error_if_cancelled(task))
+		return;
+	if (!ensure_connected(self, &error)) {
+		set_unavailable(self);
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	ok = job->func(&self->ctx, job->req, &error);
+	if (!ok && is_connection_error(error)) {
+		context_teardown(&self->ctx);
+		/* A TPM restarted while we were idle shows up as a dead socket on the first
+		 * command: reconnect once before telling the caller. */
+		if (was_connected) {
+			g_clear_error(&error);
+			ok = ensure_connected(self, &error) &&
+			     job->func(&self->ctx, job->req, &error);
+			if (!ok && is_connection_error(error))
+				context_teardown(&self->ctx);
+		}
+		if (!ok && is_connection_error(error))
+			set_unavailable(self);
+	}
+	if (!ok && self->ctx.esys != NULL) {
+		/* the lockout counter and state may have moved */
+		read_status(self, NULL);
+	}
+	if (!ok)
+		g_task_return_error(task, g_steal_pointer(&error));
+	else
+		g_task_return_boolean(task, TRUE);
+}
+
+void
+tkms_tpm_submit(TkmsTpm *self, TkmsTpmFunc func, gpointer req, GCancellable *cancellable,
+		GAsyncReadyCallback callback, gpointer user_data)
+{
+	GTask *task = g_task_new(self, cancellable, callback, user_data);
+	Job *job = g_new0(Job, 1);
+	job->func = func;
+	job->req = req;
+	g_task_set_task_data(task, job, g_free);
+	g_thread_pool_push(self->pool, task, NULL);
+}
+
+gboolean
+tkms_tpm_finish(TkmsTpm *self, GAsyncResult *result, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+static gboolean
+refresh_func(TkmsTpmContext *ctx, gpointer req, GError **error)
+{
+	return read_status(req, error);
+}
+
+void
+tkms_tpm_refresh(TkmsTpm *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+		 gpointer user_data)
+{
+	tkms_tpm_submit(self, refresh_func, self, cancellable, callback, user_data);
+}
+
+void
+tkms_tpm_get_status(TkmsTpm *self, TkmsTpmStatus *status)
+{
+	g_mutex_lock(&self->status_lock);
+	*status = self->status;
+	g_mutex_unlock(&self->status_lock);
+}
+
+static void
+tkms_tpm_finalize(GObject *object)
+{
+	TkmsTpm *self = TKMS_TPM(object);
+	g_thread_pool_free(self->pool, FALSE, TRUE);
+	context_teardown(&self->ctx);
+	g_free(self->tcti_conf);
+	g_free(self->srk_name_path);
+	g_mutex_clear(&self->status_lock);
+	G_OBJECT_CLASS(tkms_tpm_parent_class)->finalize(object);
+}
+
+static void
+tkms_tpm_class_init(TkmsTpmClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = tkms_tpm_finalize;
+}
+
+static void
+tkms_tpm_init(TkmsTpm *self)
+{
+	g_mutex_init(&self->status_lock);
+	self->ctx.srk = ESYS_TR_NONE;
+}
+
+TkmsTpm *
+tkms_tpm_new(const gchar *tcti, const gchar *state_dir)
+{
+	TkmsTpm *self = g_object_new(TKMS_TYPE_TPM, NULL);
+	self->tcti_conf = g_strdup(tcti);
+	self->srk_name_path = g_build_filename(state_dir, "srk.name", NULL);
+	self->pool = g_thread_pool_new(worker, self, 1, TRUE, NULL);
+	return self;
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "secret.h"
+
+G_BEGIN_DECLS
+
+/* What the daemon knows about the TPM, published as D-Bus properties. */
+typedef struct {
+	gboolean available;
+	gchar manufacturer[5];
+	gchar firmware[32];
+	gboolean locked_out;
+	guint32 lockout_counter;
+} TkmsTpmStatus;
+
+/* A TPM object as stored on disk: the marshalled TPM2B_PUBLIC and TPM2B_PRIVATE. */
+typedef struct {
+	GBytes *public;
+	GBytes *private;
+} TkmsTpmBlob;
+
+void tkms_tpm_blob_clear(TkmsTpmBlob *blob);
+
+typedef enum {
+	TKMS_TPM_OBJECT_SEALED, /* keyedhash holding caller-supplied (TPM RNG) data */
+	TKMS_TPM_OBJECT_HMAC,
+	TKMS_TPM_OBJECT_ECC_P256,
+	TKMS_TPM_OBJECT_RSA_2048,
+} TkmsTpmObjectKind;
+
+#define TKMS_PCR_MAX 24
+
+/* A set of SHA-256 PCR indices as a bit mask (bit i = PCR i). */
+typedef guint32 TkmsPcrMask;
+
+#define TKMS_TYPE_TPM (tkms_tpm_get_type())
+G_DECLARE_FINAL_TYPE(TkmsTpm, tkms_tpm, TKMS, TPM, GObject)
+
+TkmsTpm *tkms_tpm_new(const gchar *tcti, const gchar *state_dir);
+void tkms_tpm_get_status(TkmsTpm *self, TkmsTpmStatus *status);
+
+/*
+ * Requests. Each runs on the one TPM worker thread; the callback runs on the caller's
+ * thread-default main context. Results are written into the request struct, which the
+ * caller owns and must keep alive until the callback.
+ */
+typedef struct {
+	TkmsTpmObjectKind kind;
+	TkmsPcrMask pcrs;
+	gsize seal_size; /* TKMS_TPM_OBJECT_SEALED: bytes of TPM RNG material to seal */
+	gboolean want_material; /* also hand back the sealed material (Seal's data key) */
+	TkmsTpmBlob out;
+	TkmsSecret *material;
+} TkmsTpmCreate;
+
+typedef struct {
+	TkmsTpmBlob blob;
+	TkmsPcrMask pcrs;
+	gboolean untrusted_blob; /* came from the caller: a bad blob is IntegrityFailure */
+	TkmsSecret *out;
+} TkmsTpmUnseal;
+
+typedef struct {
+	TkmsTpmBlob blob;
+	TkmsPcrMask pcrs;
+	TkmsTpmObjectKind kind;
+	GBytes *data;
+	GBytes *signature; /* in for verify, out for sign (DER for ECDSA) */
+	gboolean valid;
+} TkmsTpmSign;
+
+typedef struct {
+	TkmsTpmBlob blob;
+	TkmsPcrMask pcrs;
+	GBytes *data;
+	TkmsSecret *out; /* 32 bytes */
+} TkmsTpmHmac;
+
+typedef struct {
+	gsize length;
+	GBytes *out;
+} TkmsTpmRandom;
+
+void tkms_tpm_create(TkmsTpm *self, TkmsTpmCreate *req, GCancellable *cancellable,
+		     GAsyncReadyCallback callback, gpointer user_data);
+void tkms_tpm_unseal(TkmsTpm *self, TkmsTpmUnseal *req, GCancellable *cancellable,
+		     GAsyncReadyCallback callback, gpointer user_data);
+void tkms_tpm_sign(TkmsTpm *self, TkmsTpmSign *req, GCancellable *cancellable,
+		   GAsyncReadyCallback callback, gpointer user_data);
+void tkms_tpm_verify(TkmsTpm *self, TkmsTpmSign *req, GCancellable *cancellable,
+		     GAsyncReadyCallback callback, gpointer user_data);
+void tkms_tpm_hmac(TkmsTpm *self, TkmsTpmHmac *req, GCancellable *cancellable,
+		   GAsyncReadyCallback callback, gpointer user_data);
+void tkms_tpm_random(TkmsTpm *self, TkmsTpmRandom *req, GCancellable *cancellable,
+		     GAsyncReadyCallback callback, gpointer user_data);
+/* Reconnects if needed and refreshes the status. */
+void tkms_tpm_refresh(TkmsTpm *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+		      gpointer user_data);
+gboolean tkms_tpm_finish(TkmsTpm *self, GAsyncResult *result, GError **error);
+
+G_END_DECLS
