@@ -22,6 +22,9 @@ TkmsClient *tkms_client_new_sync(GDBusConnection *connection, GCancellable *canc
 TkmsClient *tkms_client_new_for_system_bus_sync(GCancellable *cancellable, GError **error);
 
 GDBusConnection *tkms_client_get_connection(TkmsClient *self);
+/* The daemon's unique bus name, or NULL when tkmsd is not running (and could not be
+ * activated): then every call fails with G_DBUS_ERROR_SERVICE_UNKNOWN. */
+gchar *tkms_client_dup_name_owner(TkmsClient *self);
 
 /* Properties (cached from the daemon, updated by PropertiesChanged). */
 const gchar *tkms_client_get_daemon_version(TkmsClient *self);

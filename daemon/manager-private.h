@@ -63,8 +63,6 @@ gboolean tkms_call_check_payload(TkmsCall *call, const gchar *what, gsize len,
 				 gboolean allow_empty);
 /* Parses an "au" PCR list option; fails the call on a bad index. */
 gboolean tkms_call_parse_pcrs(TkmsCall *call, GVariant *options, TkmsPcrMask *pcrs);
-/* Refreshes the D-Bus properties from the TPM worker's view. */
-void tkms_manager_update_properties(TkmsManager *self);
 
 /* methods-keys.c */
 void tkms_method_create_key(TkmsCall *call);

@@ -346,8 +346,8 @@ tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 
 /* ---- properties ---- */
 
-void
-tkms_manager_update_properties(TkmsManager *self)
+static void
+update_properties(TkmsManager *self)
 {
 	TkmsDbusKeyManager *iface = TKMS_DBUS_KEY_MANAGER(self);
 	TkmsTpmStatus st;
@@ -374,8 +374,7 @@ refresh_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(TkmsManager) self = user_data;
 	g_autoptr(GError) error = NULL;
 	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error))
-		g_warning("TPM: %s", error->message);
-	tkms_manager_update_properties(self);
+		g_debug("TPM: %s", error->message);
 }
 
 static gboolean
@@ -403,6 +402,8 @@ tkms_manager_new(GDBusConnection *connection, const TkmsConfig *config, GError *
 	if (self->audit == NULL)
 		return NULL;
 	self->tpm = tkms_tpm_new(config->tcti, config->state_dir);
+	g_signal_connect_object(self->tpm, "status-changed", G_CALLBACK(update_properties), self,
+				G_CONNECT_SWAPPED);
 	self->authority = tkms_authority_new(connection, config->auth_ttl);
 	self->keycache = tkms_key_cache_new(config->key_ttl);
 	tkms_dbus_key_manager_set_version(TKMS_DBUS_KEY_MANAGER(self), PACKAGE_VERSION);

@@ -60,7 +60,6 @@ unseal_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	d->req.out = NULL;
 	if (!ok) {
 		g_clear_pointer(&secret, tkms_secret_unref);
-		tkms_manager_update_properties(call->manager);
 		tkms_call_fail(call, error);
 	} else {
 		tkms_key_cache_insert(call->manager->keycache, call->key->owner, call->key->name,
@@ -298,7 +297,6 @@ sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	GError *error = NULL;
 
 	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_manager_update_properties(call->manager);
 		tkms_call_fail(call, error);
 		return;
 	}
@@ -392,7 +390,6 @@ hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	gsize len;
 
 	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_manager_update_properties(call->manager);
 		tkms_call_fail(call, error);
 		return;
 	}

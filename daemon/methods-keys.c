@@ -61,7 +61,6 @@ create_tpm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
 		release_reservation(call);
-		tkms_manager_update_properties(call->manager);
 		tkms_call_fail(call, error);
 		return;
 	}

@@ -62,7 +62,6 @@ seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	gsize iv_off, body_off;
 
 	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_manager_update_properties(call->manager);
 		tkms_call_fail(call, error);
 		return;
 	}
@@ -131,7 +130,6 @@ unsealed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	guint8 *out;
 
 	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_manager_update_properties(call->manager);
 		tkms_call_fail(call, error);
 		return;
 	}
@@ -197,7 +195,6 @@ random_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	GError *error = NULL;
 
 	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_manager_update_properties(call->manager);
 		tkms_call_fail(call, error);
 		return;
 	}

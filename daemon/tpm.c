@@ -17,7 +17,11 @@ struct _TkmsTpm {
 	TkmsTpmContext ctx;
 	GMutex status_lock;
 	TkmsTpmStatus status;
+	gboolean status_changed; /* worker thread only */
 };
+
+enum { SIGNAL_STATUS_CHANGED, N_SIGNALS };
+static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE(TkmsTpm, tkms_tpm, G_TYPE_OBJECT)
 
@@ -280,6 +284,8 @@ read_status(TkmsTpm *self, GError **error)
 	st.lockout_counter = cap_property(var, TPM2_PT_LOCKOUT_COUNTER);
 
 	g_mutex_lock(&self->status_lock);
+	if (memcmp(&self->status, &st, sizeof(st)) != 0)
+		self->status_changed = TRUE;
 	self->status = st;
 	g_mutex_unlock(&self->status_lock);
 	return TRUE;
@@ -289,6 +295,8 @@ static void
 set_unavailable(TkmsTpm *self)
 {
 	g_mutex_lock(&self->status_lock);
+	if (self->status.available)
+		self->status_changed = TRUE;
 	self->status.available = FALSE;
 	g_mutex_unlock(&self->status_lock);
 }
@@ -327,11 +335,37 @@ is_connection_error(GError *error)
 	return g_error_matches(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE);
 }
 
+static gboolean
+emit_status_changed(gpointer data)
+{
+	g_signal_emit(data, signals[SIGNAL_STATUS_CHANGED], 0);
+	return G_SOURCE_REMOVE;
+}
+
+/* Tells the main thread when availability, lockout or identity of the TPM changed. */
+static void
+publish_status(TkmsTpm *self)
+{
+	if (!self->status_changed)
+		return;
+	self->status_changed = FALSE;
+	g_idle_add_full(G_PRIORITY_DEFAULT, emit_status_changed, g_object_ref(self),
+			g_object_unref);
+}
+
+static void worker_run(GTask *task, TkmsTpm *self);
+
 static void
 worker(gpointer data, gpointer user_data)
 {
 	g_autoptr(GTask) task = data;
-	TkmsTpm *self = user_data;
+	worker_run(task, user_data);
+	publish_status(user_data);
+}
+
+static void
+worker_run(GTask *task, TkmsTpm *self)
+{
 	Job *job = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	gboolean was_connected = self->ctx.esys != NULL;
@@ -425,6 +459,10 @@ static void
 tkms_tpm_class_init(TkmsTpmClass *klass)
 {
 	G_OBJECT_CLASS(klass)->finalize = tkms_tpm_finalize;
+	/* emitted on the main context */
+	signals[SIGNAL_STATUS_CHANGED] = g_signal_new("status-changed", G_TYPE_FROM_CLASS(klass),
+						      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+						      G_TYPE_NONE, 0);
 }
 
 static void
