@@ -24,6 +24,8 @@ struct _TkmsAudit {
 	guint64 next_seq;
 	gchar *prev_hash;
 	guint sync_source;
+	gboolean committing;
+	gboolean commit_pending;
 	gboolean to_journal;
 };
 
@@ -94,38 +96,100 @@ tkms_audit_new(const gchar *state_dir, GError **error)
 	return g_steal_pointer(&self);
 }
 
-static void
-write_head(TkmsAudit *self)
+static gchar *
+head_line(TkmsAudit *self)
 {
-	g_autofree gchar *head = NULL;
 	if (self->next_seq == 0)
-		return;
-	head = g_strdup_printf("%" G_GUINT64_FORMAT " %s\n", self->next_seq - 1, self->prev_hash);
-	g_file_set_contents_full(self->head_path, head, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-				 NULL);
+		return NULL;
+	return g_strdup_printf("%" G_GUINT64_FORMAT " %s\n", self->next_seq - 1, self->prev_hash);
 }
 
 static gboolean
-sync_now(TkmsAudit *self, GError **error)
+commit(int fd, const gchar *head_path, const gchar *head, GError **error)
 {
-	if (fdatasync(self->fd) != 0) {
+	if (fdatasync(fd) != 0) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
 			    "Cannot commit the audit log: %s; the operation was not performed",
 			    g_strerror(errno));
 		return FALSE;
 	}
-	write_head(self);
+	if (head != NULL)
+		g_file_set_contents_full(head_path, head, -1, G_FILE_SET_CONTENTS_CONSISTENT,
+					 0600, NULL);
 	return TRUE;
 }
 
 static gboolean
+sync_now(TkmsAudit *self, GError **error)
+{
+	g_autofree gchar *head = head_line(self);
+	return commit(self->fd, self->head_path, head, error);
+}
+
+typedef struct {
+	int fd;
+	gchar *head_path;
+	gchar *head;
+} CommitJob;
+
+static void
+commit_job_free(CommitJob *job)
+{
+	close(job->fd);
+	g_free(job->head_path);
+	g_free(job->head);
+	g_free(job);
+}
+
+static void
+commit_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+	CommitJob *job = data;
+	GError *error = NULL;
+	if (!commit(job->fd, job->head_path, job->head, &error))
+		g_task_return_error(task, error);
+	else
+		g_task_return_boolean(task, TRUE);
+}
+
+static gboolean group_commit_cb(gpointer data);
+
+static void
+commit_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsAudit *self = TKMS_AUDIT(source);
+	g_autoptr(GError) error = NULL;
+
+	self->committing = FALSE;
+	if (!g_task_propagate_boolean(G_TASK(res), &error))
+		g_warning("%s", error->message);
+	if (self->commit_pending && self->sync_source == 0) {
+		self->commit_pending = FALSE;
+		self->sync_source = g_timeout_add(GROUP_COMMIT_MS, group_commit_cb, self);
+	}
+}
+
+/* Group commit: one fdatasync for all records of the last ~100 ms, off the main loop. */
+static gboolean
 group_commit_cb(gpointer data)
 {
 	TkmsAudit *self = data;
-	g_autoptr(GError) error = NULL;
+	g_autoptr(GTask) task = NULL;
+	CommitJob *job;
+
 	self->sync_source = 0;
-	if (!sync_now(self, &error))
-		g_warning("%s", error->message);
+	if (self->committing) {
+		self->commit_pending = TRUE;
+		return G_SOURCE_REMOVE;
+	}
+	job = g_new0(CommitJob, 1);
+	job->fd = dup(self->fd);
+	job->head_path = g_strdup(self->head_path);
+	job->head = head_line(self);
+	self->committing = TRUE;
+	task = g_task_new(self, NULL, commit_done, NULL);
+	g_task_set_task_data(task, job, (GDestroyNotify)commit_job_free);
+	g_task_run_in_thread(task, commit_thread);
 	return G_SOURCE_REMOVE;
 }
 
