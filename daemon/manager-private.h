@@ -54,6 +54,7 @@ void tkms_call_fail(TkmsCall *call, GError *error);
 void tkms_call_fail_literal(TkmsCall *call, TkmsError code, const gchar *message);
 void tkms_call_set_data(TkmsCall *call, gpointer data, GDestroyNotify data_free);
 
+void tkms_call_set_key_name(TkmsCall *call, const gchar *name);
 /* Validates name and finds the caller's key; fails the call and returns NULL otherwise. */
 TkmsKey *tkms_call_lookup_key(TkmsCall *call, const gchar *name);
 /* The caller's key version usable for new data (primary, active) or NULL (call failed). */

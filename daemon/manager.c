@@ -146,13 +146,21 @@ tkms_call_fail_literal(TkmsCall *call, TkmsError code, const gchar *message)
 	tkms_call_fail(call, g_error_new_literal(TKMS_ERROR, code, message));
 }
 
+void
+tkms_call_set_key_name(TkmsCall *call, const gchar *name)
+{
+	/* the audit record shows what was asked for, bounded, and always valid UTF-8 */
+	g_autofree gchar *cut = g_strndup(name, TKMS_KEY_NAME_MAX + 1);
+	g_free(call->key_name);
+	call->key_name = g_utf8_make_valid(cut, -1);
+}
+
 TkmsKey *
 tkms_call_lookup_key(TkmsCall *call, const gchar *name)
 {
 	TkmsKey *key;
 
-	g_free(call->key_name);
-	call->key_name = g_strndup(name, TKMS_KEY_NAME_MAX + 1);
+	tkms_call_set_key_name(call, name);
 	if (!tkms_key_name_is_valid(name)) {
 		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 						 "Invalid key name; use 1-64 characters from "

@@ -123,7 +123,7 @@ tkms_method_create_key(TkmsCall *call)
 	CreateData *d;
 
 	g_variant_get(call->params, "(&s&s@a{sv})", &name, &type_str, &options);
-	call->key_name = g_strndup(name, TKMS_KEY_NAME_MAX + 1);
+	tkms_call_set_key_name(call, name);
 	if (!tkms_key_name_is_valid(name)) {
 		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
 				       "Invalid key name; use 1-64 characters from A-Z a-z 0-9 . _ "
