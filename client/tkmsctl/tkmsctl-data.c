@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkmsctl"
+
+#include <string.h>
+
+#include "tkmsctl.h"
+
+/* Data commands: bytes in, bytes (or a verdict) out. encrypt, decrypt, sign, verify, hmac,
+ * verify-hmac, derive, seal, unseal, random. */
+
+static gchar *opt_in;
+static gchar *opt_out;
+static gboolean opt_base64;
+static gchar *opt_context;
+static gchar *opt_context_file;
+static gchar *opt_signature;
+static gchar *opt_mac;
+static gchar *opt_length;
+static gchar *opt_pcrs;
+
+static gboolean
+is_stdin(const gchar *path)
+{
+	return path == NULL || g_str_equal(path, "-");
+}
+
+/* --context STR or --context-file F; neither is the empty context. */
+static int
+read_context(const gchar *command, gboolean required, GBytes **out_context)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (opt_context != NULL && opt_context_file != NULL)
+		return tkmsctl_usage(command, "give --context or --context-file, not both");
+	if (opt_context_file != NULL && is_stdin(opt_context_file) && is_stdin(opt_in))
+		return tkmsctl_usage(command, "--context-file - needs the data from --in FILE");
+	if (opt_context != NULL) {
+		*out_context = g_bytes_new(opt_context, strlen(opt_context));
+	} else if (opt_context_file != NULL) {
+		*out_context = tkmsctl_read_input(opt_context_file, FALSE, &error);
+		if (*out_context == NULL)
+			return tkmsctl_fail(error);
+	} else if (required) {
+		return tkmsctl_usage(command, "--context or --context-file is required");
+	} else {
+		*out_context = NULL;
+	}
+	return TKMSCTL_EXIT_OK;
+}
+
+typedef enum {
+	OP_ENCRYPT,
+	OP_DECRYPT,
+	OP_SIGN,
+	OP_HMAC,
+	OP_SEAL,
+	OP_UNSEAL,
+} Operation;
+
+static GBytes *
+call_operation(Tkmsctl *ctl, Operation op, const gchar *name, GBytes *input, GBytes *context,
+	       GVariant *options, GError **error)
+{
+	switch (op) {
+	case OP_ENCRYPT:
+		return tkms_client_encrypt_sync(ctl->client, name, input, context, NULL, error);
+	case OP_DECRYPT:
+		return tkms_client_decrypt_sync(ctl->client, name, input, context, NULL, error);
+	case OP_SIGN:
+		return tkms_client_sign_sync(ctl->client, name, input, NULL, error);
+	case OP_HMAC:
+		return tkms_client_hmac_sync(ctl->client, name, input, NULL, error);
+	case OP_SEAL:
+		return tkms_client_seal_sync(ctl->client, input, options, NULL, error);
+	case OP_UNSEAL:
+		return tkms_client_unseal_sync(ctl->client, input, NULL, error);
+	}
+	g_assert_not_reached();
+}
+
+/* decrypt and unseal take what encrypt and seal wrote, so --base64 applies to their input;
+ * everything else writes base64. */
+static int
+transform(Tkmsctl *ctl, const gchar *command, Operation op, const gchar *name)
+{
+	gboolean decodes = op == OP_DECRYPT || op == OP_UNSEAL;
+	g_autoptr(GBytes) context = NULL;
+	g_autoptr(GBytes) input = NULL;
+	g_autoptr(GBytes) output = NULL;
+	g_autoptr(GVariant) options = NULL;
+	g_autoptr(GError) error = NULL;
+	int code;
+
+	if (op == OP_ENCRYPT || op == OP_DECRYPT) {
+		if ((code = read_context(command, FALSE, &context)) != TKMSCTL_EXIT_OK)
+			return code;
+	}
+	if (op == OP_SEAL && opt_pcrs != NULL) {
+		GVariantBuilder builder;
+		g_autoptr(GVariant) pcrs = NULL;
+
+		if (!tkmsctl_parse_pcrs(command, opt_pcrs, &pcrs))
+			return TKMSCTL_EXIT_USAGE;
+		g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&builder, "{sv}", "pcrs", pcrs);
+		options = g_variant_ref_sink(g_variant_builder_end(&builder));
+	}
+
+	input = tkmsctl_read_input(opt_in, opt_base64 && decodes, &error);
+	if (input == NULL)
+		return tkmsctl_fail(error);
+	output = call_operation(ctl, op, name, input, context, options, &error);
+	if (output == NULL)
+		return tkmsctl_fail(error);
+	if (!tkmsctl_write_data(ctl, opt_out, output, opt_base64 && !decodes, &error))
+		return tkmsctl_fail(error);
+	return TKMSCTL_EXIT_OK;
+}
+
+static int
+run_encrypt(Tkmsctl *ctl, gchar **args)
+{
+	return transform(ctl, "encrypt", OP_ENCRYPT, args[0]);
+}
+
+static int
+run_decrypt(Tkmsctl *ctl, gchar **args)
+{
+	return transform(ctl, "decrypt", OP_DECRYPT, args[0]);
+}
+
+static int
+run_sign(Tkmsctl *ctl, gchar **args)
+{
+	return transform(ctl, "sign", OP_SIGN, args[0]);
+}
+
+static int
+run_hmac(Tkmsctl *ctl, gchar **args)
+{
+	return transform(ctl, "hmac", OP_HMAC, args[0]);
+}
+
+static int
+run_seal(Tkmsctl *ctl, gchar **args)
+{
+	return transform(ctl, "seal", OP_SEAL, NULL);
+}
+
+static int
+run_unseal(Tkmsctl *ctl, gchar **args)
+{
+	return transform(ctl, "unseal", OP_UNSEAL, NULL);
+}
+
+/* verify and verify-hmac: the signature or MAC from a file, the message from --in. */
+static int
+check(Tkmsctl *ctl, const gchar *command, const gchar *option, const gchar *tag_path,
+      const gchar *name)
+{
+	g_autoptr(GBytes) tag = NULL;
+	g_autoptr(GBytes) data = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean valid = FALSE;
+	gboolean ok;
+
+	if (tag_path == NULL)
+		return tkmsctl_usage(command, "%s FILE is required", option);
+	if (is_stdin(tag_path) && is_stdin(opt_in))
+		return tkmsctl_usage(command, "%s - needs the data from --in FILE", option);
+
+	tag = tkmsctl_read_input(tag_path, opt_base64, &error);
+	if (tag == NULL)
+		return tkmsctl_fail(error);
+	data = tkmsctl_read_input(opt_in, FALSE, &error);
+	if (data == NULL)
+		return tkmsctl_fail(error);
+	if (g_str_equal(command, "verify"))
+		ok = tkms_client_verify_sync(ctl->client, name, data, tag, &valid, NULL, &error);
+	else
+		ok = tkms_client_verify_hmac_sync(ctl->client, name, data, tag, &valid, NULL,
+						  &error);
+	if (!ok)
+		return tkmsctl_fail(error);
+
+	if (ctl->json) {
+		g_autoptr(JsonBuilder) builder = json_builder_new();
+
+		json_builder_begin_object(builder);
+		json_builder_set_member_name(builder, "valid");
+		json_builder_add_boolean_value(builder, valid);
+		json_builder_end_object(builder);
+		tkmsctl_print_json(json_builder_get_root(builder));
+	} else {
+		g_print("%s\n", valid ? "valid" : "invalid");
+	}
+	return valid ? TKMSCTL_EXIT_OK : TKMSCTL_EXIT_INVALID;
+}
+
+static int
+run_verify(Tkmsctl *ctl, gchar **args)
+{
+	return check(ctl, "verify", "--signature", opt_signature, args[0]);
+}
+
+static int
+run_verify_hmac(Tkmsctl *ctl, gchar **args)
+{
+	return check(ctl, "verify-hmac", "--mac", opt_mac, args[0]);
+}
+
+static int
+run_derive(Tkmsctl *ctl, gchar **args)
+{
+	g_autoptr(GBytes) context = NULL;
+	g_autoptr(GBytes) derived = NULL;
+	g_autoptr(GError) error = NULL;
+	guint length;
+	int code;
+
+	if (opt_length == NULL)
+		return tkmsctl_usage("derive", "--length N is required");
+	if (!tkmsctl_parse_length("derive", opt_length, &length))
+		return TKMSCTL_EXIT_USAGE;
+	if ((code = read_context("derive", TRUE, &context)) != TKMSCTL_EXIT_OK)
+		return code;
+	derived = tkms_client_derive_key_sync(ctl->client, args[0], context, length, NULL, &error);
+	if (derived == NULL)
+		return tkmsctl_fail(error);
+	if (!tkmsctl_write_data(ctl, opt_out, derived, opt_base64, &error))
+		return tkmsctl_fail(error);
+	return TKMSCTL_EXIT_OK;
+}
+
+static int
+run_random(Tkmsctl *ctl, gchar **args)
+{
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GError) error = NULL;
+	guint length;
+
+	if (!tkmsctl_parse_length("random", args[0], &length))
+		return TKMSCTL_EXIT_USAGE;
+	bytes = tkms_client_get_random_sync(ctl->client, length, NULL, &error);
+	if (bytes == NULL)
+		return tkmsctl_fail(error);
+	if (!tkmsctl_write_data(ctl, opt_out, bytes, opt_base64, &error))
+		return tkmsctl_fail(error);
+	return TKMSCTL_EXIT_OK;
+}
+
+#define ENTRY_IN                                                                              \
+	{"in", 'i', 0, G_OPTION_ARG_FILENAME, &opt_in,                                        \
+	 "Read the data from FILE ('-' or none: standard input)", "FILE"}
+#define ENTRY_OUT                                                                             \
+	{"out", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out,                                      \
+	 "Write the result to FILE, created mode 0600 (default: standard output)", "FILE"}
+#define ENTRY_BASE64_OUT                                                                      \
+	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, "Write the result as base64", NULL}
+#define ENTRY_BASE64_IN                                                                       \
+	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, "The input is base64", NULL}
+#define ENTRY_CONTEXT                                                                         \
+	{"context", 'c', 0, G_OPTION_ARG_STRING, &opt_context,                                \
+	 "Associated data (the same for encrypt and decrypt)", "STR"},                        \
+		{"context-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_context_file,              \
+		 "Read the context from F", "F"}
+
+static const GOptionEntry encrypt_entries[] = {
+	ENTRY_CONTEXT, ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_OUT, {NULL},
+};
+
+static const GOptionEntry decrypt_entries[] = {
+	ENTRY_CONTEXT, ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_IN, {NULL},
+};
+
+static const GOptionEntry sign_entries[] = {
+	ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_OUT, {NULL},
+};
+
+static const GOptionEntry verify_entries[] = {
+	{"signature", 's', 0, G_OPTION_ARG_FILENAME, &opt_signature,
+	 "The signature to check (required)", "FILE"},
+	ENTRY_IN,
+	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, "The signature file is base64", NULL},
+	{NULL},
+};
+
+static const GOptionEntry verify_hmac_entries[] = {
+	{"mac", 'm', 0, G_OPTION_ARG_FILENAME, &opt_mac, "The MAC to check (required)", "FILE"},
+	ENTRY_IN,
+	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, "The MAC file is base64", NULL},
+	{NULL},
+};
+
+static const GOptionEntry derive_entries[] = {
+	{"context", 'c', 0, G_OPTION_ARG_STRING, &opt_context,
+	 "What the derived key is for (required, or --context-file)", "STR"},
+	{"context-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_context_file,
+	 "Read the context from F", "F"},
+	{"length", 'l', 0, G_OPTION_ARG_STRING, &opt_length,
+	 "Number of bytes to derive, 1 to 8160 (required)", "N"},
+	ENTRY_OUT,
+	ENTRY_BASE64_OUT,
+	{NULL},
+};
+
+static const GOptionEntry seal_entries[] = {
+	{"pcrs", 0, 0, G_OPTION_ARG_STRING, &opt_pcrs,
+	 "Bind unsealing to the current values of these SHA-256 PCRs", "LIST"},
+	ENTRY_IN,
+	ENTRY_OUT,
+	ENTRY_BASE64_OUT,
+	{NULL},
+};
+
+static const GOptionEntry unseal_entries[] = {
+	ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_IN, {NULL},
+};
+
+static const GOptionEntry random_entries[] = {
+	ENTRY_OUT, ENTRY_BASE64_OUT, {NULL},
+};
+
+#define JSON_DATA_NOTE "With --json the result is written as {\"base64\": \"...\"}."
+#define VERIFY_NOTE                                                                           \
+	"Prints \"valid\" or \"invalid\" (with --json: {\"valid\": true|false}).\n"             \
+	"Exit status 0 if valid, 3 if invalid, another code if the check could not run."
+
+const TkmsctlCommand tkmsctl_data_commands[] = {
+	{"encrypt", "NAME", "Encrypt data with an aes-256-gcm key",
+	 "The ciphertext is bound to the context: decrypt needs the same one.\n" JSON_DATA_NOTE,
+	 encrypt_entries, 1, 1, TRUE, run_encrypt},
+	{"decrypt", "NAME", "Decrypt data encrypted with the key",
+	 "With --base64 the ciphertext is read as base64 (as encrypt --base64 wrote it).\n"
+	 "Fails (exit status 1) if the ciphertext was changed or the context differs.\n"
+	 "With --json the plaintext is written as {\"base64\": \"...\"}.",
+	 decrypt_entries, 1, 1, TRUE, run_decrypt},
+	{"sign", "NAME", "Sign data (SHA-256) with an ecdsa-p256 or rsa-2048 key",
+	 "ECDSA signatures are DER; RSA ones RSASSA-PKCS1-v1_5. Both verify with\n"
+	 "openssl dgst -sha256 -verify PUBKEY.pem (see pubkey).\n" JSON_DATA_NOTE,
+	 sign_entries, 1, 1, TRUE, run_sign},
+	{"verify", "NAME", "Check a signature made by sign", VERIFY_NOTE, verify_entries, 1, 1,
+	 TRUE, run_verify},
+	{"hmac", "NAME", "Compute HMAC-SHA256 with an hmac-sha256 key", JSON_DATA_NOTE,
+	 sign_entries, 1, 1, TRUE, run_hmac},
+	{"verify-hmac", "NAME", "Check a MAC made by hmac", VERIFY_NOTE, verify_hmac_entries, 1,
+	 1, TRUE, run_verify_hmac},
+	{"derive", "NAME", "Derive key material from an hmac-sha256 key",
+	 "The result depends only on the key, the context and the length.\n" JSON_DATA_NOTE,
+	 derive_entries, 1, 1, TRUE, run_derive},
+	{"seal", "", "Seal data to this TPM and your user",
+	 "Only this TPM, for your uid, can unseal the blob; with --pcrs only while those PCRs\n"
+	 "keep their current values.\n" JSON_DATA_NOTE,
+	 seal_entries, 0, 0, TRUE, run_seal},
+	{"unseal", "", "Unseal a blob made by seal",
+	 "With --base64 the blob is read as base64 (as seal --base64 wrote it).\n"
+	 "With --json the data is written as {\"base64\": \"...\"}.",
+	 unseal_entries, 0, 0, TRUE, run_unseal},
+	{"random", "N", "Get N random bytes from the TPM", JSON_DATA_NOTE, random_entries, 1, 1,
+	 TRUE, run_random},
+	{NULL},
+};

@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkmsctl"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tkmsctl.h"
+
+/* Reading input and writing output for the data commands, and argument parsing helpers. */
+
+/* Far above the daemon's default payload limit (1 MiB), low enough to fail before OOM. */
+#define TKMSCTL_MAX_INPUT (64 * 1024 * 1024)
+
+typedef struct {
+	gsize len;
+	guint8 data[];
+} WipedBuffer;
+
+static void
+wiped_buffer_free(gpointer user_data)
+{
+	WipedBuffer *buf = user_data;
+
+	explicit_bzero(buf->data, buf->len);
+	g_free(buf);
+}
+
+static gboolean
+is_stdio(const gchar *path)
+{
+	return path == NULL || g_str_equal(path, "-");
+}
+
+static const gchar *
+display_name(const gchar *path, const gchar *stdio_name)
+{
+	return is_stdio(path) ? stdio_name : path;
+}
+
+/* Input may be plaintext: grow by copying and wiping, never by a realloc that leaves
+ * stale copies on the heap. */
+static GBytes *
+read_fd(int fd, const gchar *name, GError **error)
+{
+	gsize cap = 4096, len = 0;
+	WipedBuffer *buf = g_malloc(sizeof(WipedBuffer) + cap);
+
+	buf->len = cap;
+	for (;;) {
+		gssize n;
+
+		if (len == cap) {
+			WipedBuffer *bigger;
+
+			if (cap >= TKMSCTL_MAX_INPUT) {
+				wiped_buffer_free(buf);
+				g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+					    "%s is larger than %d MiB", name,
+					    TKMSCTL_MAX_INPUT >> 20);
+				return NULL;
+			}
+			bigger = g_malloc(sizeof(WipedBuffer) + cap * 2);
+			bigger->len = cap * 2;
+			memcpy(bigger->data, buf->data, len);
+			wiped_buffer_free(buf);
+			buf = bigger;
+			cap *= 2;
+		}
+		n = read(fd, buf->data + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int saved = errno;
+			wiped_buffer_free(buf);
+			g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
+				    "cannot read %s: %s", name, g_strerror(saved));
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += (gsize)n;
+	}
+	/* the free function wipes buf->len bytes: all of the allocation */
+	return g_bytes_new_with_free_func(buf->data, len, wiped_buffer_free, buf);
+}
+
+static GBytes *
+decode_base64(GBytes *text, const gchar *name, GError **error)
+{
+	gsize len, n = 0, pad = 0, out_len = 0;
+	const gchar *in = g_bytes_get_data(text, &len);
+	g_autofree gchar *clean = g_malloc(len + 1);
+	guchar *out;
+
+	/* g_base64_decode() skips garbage silently; a typo must not decode to other bytes */
+	for (gsize i = 0; i < len; i++) {
+		gchar c = in[i];
+
+		if (g_ascii_isspace(c))
+			continue;
+		if (c == '=') {
+			pad++;
+		} else if (pad > 0 || !(g_ascii_isalnum(c) || c == '+' || c == '/')) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+				    "%s is not valid base64", name);
+			return NULL;
+		}
+		clean[n++] = c;
+	}
+	clean[n] = '\0';
+	if (n % 4 != 0 || pad > 2) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+			    "%s is not valid base64 (truncated)", name);
+		return NULL;
+	}
+	out = g_base64_decode(clean, &out_len);
+	return g_bytes_new_take(out, out_len);
+}
+
+GBytes *
+tkmsctl_read_input(const gchar *path, gboolean base64, GError **error)
+{
+	g_autoptr(GBytes) raw = NULL;
+	const gchar *name = display_name(path, "standard input");
+
+	if (is_stdio(path)) {
+		raw = read_fd(STDIN_FILENO, name, error);
+	} else {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int saved = errno;
+			g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
+				    "cannot open %s: %s", path, g_strerror(saved));
+			return NULL;
+		}
+		raw = read_fd(fd, name, error);
+		close(fd);
+	}
+	if (raw == NULL)
+		return NULL;
+	return base64 ? decode_base64(raw, name, error) : g_steal_pointer(&raw);
+}
+
+gboolean
+tkmsctl_write_file(const gchar *path, const void *data, gsize len, GError **error)
+{
+	const gchar *name = display_name(path, "standard output");
+	const guint8 *p = data;
+	int fd = STDOUT_FILENO;
+	int saved = 0;
+
+	/* 0600: the output may be plaintext or a secret */
+	if (!is_stdio(path))
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		saved = errno;
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
+			    "cannot create %s: %s", path, g_strerror(saved));
+		return FALSE;
+	}
+	while (len > 0) {
+		gssize n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			saved = errno;
+			break;
+		}
+		p += n;
+		len -= (gsize)n;
+	}
+	if (fd != STDOUT_FILENO && close(fd) < 0 && saved == 0)
+		saved = errno;
+	if (saved != 0) {
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
+			    "cannot write %s: %s", name, g_strerror(saved));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gchar *
+json_to_line(JsonNode *node)
+{
+	g_autoptr(JsonGenerator) generator = json_generator_new();
+
+	json_generator_set_root(generator, node);
+	return g_strconcat(json_generator_to_data(generator, NULL), "\n", NULL);
+}
+
+void
+tkmsctl_print_json(JsonNode *node)
+{
+	g_autoptr(JsonNode) owned = node;
+	g_autofree gchar *line = json_to_line(owned);
+
+	g_print("%s", line);
+}
+
+gboolean
+tkmsctl_write_json(const gchar *path, JsonNode *node, GError **error)
+{
+	g_autoptr(JsonNode) owned = node;
+	g_autofree gchar *line = json_to_line(owned);
+
+	return tkmsctl_write_file(path, line, strlen(line), error);
+}
+
+gboolean
+tkmsctl_write_data(Tkmsctl *ctl, const gchar *path, GBytes *data, gboolean base64,
+		   GError **error)
+{
+	gsize len;
+	const guint8 *p = g_bytes_get_data(data, &len);
+	g_autofree gchar *text = NULL;
+	gboolean ok;
+
+	if (!ctl->json && !base64)
+		return tkmsctl_write_file(path, p, len, error);
+	if (ctl->json) {
+		g_autoptr(JsonBuilder) builder = json_builder_new();
+		g_autoptr(JsonNode) root = NULL;
+		g_autofree gchar *encoded = g_base64_encode(p, len);
+
+		json_builder_begin_object(builder);
+		json_builder_set_member_name(builder, "base64");
+		json_builder_add_string_value(builder, encoded);
+		json_builder_end_object(builder);
+		root = json_builder_get_root(builder);
+		text = json_to_line(root);
+		explicit_bzero(encoded, strlen(encoded));
+	} else {
+		g_autofree gchar *encoded = g_base64_encode(p, len);
+		text = g_strconcat(encoded, "\n", NULL);
+		explicit_bzero(encoded, strlen(encoded));
+	}
+	ok = tkmsctl_write_file(path, text, strlen(text), error);
+	explicit_bzero(text, strlen(text));
+	return ok;
+}
+
+gboolean
+tkmsctl_parse_pcrs(const gchar *command, const gchar *list, GVariant **out_pcrs)
+{
+	g_auto(GStrv) parts = g_strsplit(list, ",", -1);
+	GVariantBuilder builder;
+
+	if (parts[0] == NULL) {
+		tkmsctl_usage(command, "empty PCR list: give PCR numbers 0 to 23, separated by "
+				       "commas");
+		return FALSE;
+	}
+	g_variant_builder_init(&builder, G_VARIANT_TYPE("au"));
+	for (guint i = 0; parts[i] != NULL; i++) {
+		guint64 pcr;
+
+		if (!g_ascii_string_to_unsigned(g_strstrip(parts[i]), 10, 0, 23, &pcr, NULL)) {
+			g_variant_builder_clear(&builder);
+			tkmsctl_usage(command,
+				      "invalid PCR list '%s': give PCR numbers 0 to 23, separated "
+				      "by commas",
+				      list);
+			return FALSE;
+		}
+		g_variant_builder_add(&builder, "u", (guint32)pcr);
+	}
+	*out_pcrs = g_variant_ref_sink(g_variant_builder_end(&builder));
+	return TRUE;
+}
+
+gboolean
+tkmsctl_parse_length(const gchar *command, const gchar *text, guint *out_length)
+{
+	guint64 value;
+
+	if (text == NULL ||
+	    !g_ascii_string_to_unsigned(text, 10, 1, G_MAXUINT32, &value, NULL)) {
+		tkmsctl_usage(command, "invalid length '%s': give a positive number of bytes",
+			      text != NULL ? text : "");
+		return FALSE;
+	}
+	*out_length = (guint)value;
+	return TRUE;
+}

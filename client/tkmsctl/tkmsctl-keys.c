@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkmsctl"
+
+#include <string.h>
+
+#include "tkmsctl.h"
+
+/* Key management commands: create, list, info, destroy, pubkey. */
+
+static gchar *opt_protection;
+static gchar *opt_pcrs;
+static gchar *opt_description;
+static gchar *opt_out;
+
+static gchar *
+format_time(guint64 unix_time)
+{
+	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc((gint64)unix_time);
+
+	return dt != NULL ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ")
+			  : g_strdup_printf("%" G_GUINT64_FORMAT, unix_time);
+}
+
+static gchar *
+format_pcrs(GVariant *pcrs)
+{
+	GString *s = g_string_new(NULL);
+	gsize n = 0;
+	const guint32 *v = g_variant_get_fixed_array(pcrs, &n, sizeof(guint32));
+
+	for (gsize i = 0; i < n; i++)
+		g_string_append_printf(s, "%s%u", i > 0 ? "," : "", v[i]);
+	if (n == 0)
+		g_string_append(s, "none");
+	return g_string_free(s, FALSE);
+}
+
+static void
+print_versions(GVariant *versions)
+{
+	GVariantIter iter;
+	GVariant *version;
+
+	g_print("versions:\n");
+	g_variant_iter_init(&iter, versions);
+	while ((version = g_variant_iter_next_value(&iter)) != NULL) {
+		guint32 number = 0;
+		guint64 created = 0;
+		const gchar *state = "?";
+		g_autofree gchar *when = NULL;
+
+		g_variant_lookup(version, "version", "u", &number);
+		g_variant_lookup(version, "state", "&s", &state);
+		g_variant_lookup(version, "created", "t", &created);
+		when = format_time(created);
+		g_print("  %-6u %-18s created %s\n", number, state, when);
+		g_variant_unref(version);
+	}
+}
+
+/* Known members in a fixed order for people; anything newer printed as it comes. */
+static void
+print_key_info(GVariant *info)
+{
+	static const gchar *const known[] = {
+		"name", "type", "protection", "owner", "created", "primary-version", "pcrs",
+		"description", "versions", NULL,
+	};
+	GVariantIter iter;
+	const gchar *key;
+	GVariant *value;
+	const gchar *s;
+	guint32 u;
+	guint64 t;
+
+	if (g_variant_lookup(info, "name", "&s", &s))
+		g_print("%-16s %s\n", "name:", s);
+	if (g_variant_lookup(info, "type", "&s", &s))
+		g_print("%-16s %s\n", "type:", s);
+	if (g_variant_lookup(info, "protection", "&s", &s))
+		g_print("%-16s %s\n", "protection:", s);
+	if (g_variant_lookup(info, "owner", "u", &u))
+		g_print("%-16s %u\n", "owner:", u);
+	if (g_variant_lookup(info, "created", "t", &t)) {
+		g_autofree gchar *when = format_time(t);
+		g_print("%-16s %s\n", "created:", when);
+	}
+	if (g_variant_lookup(info, "primary-version", "u", &u))
+		g_print("%-16s %u\n", "primary version:", u);
+	if ((value = g_variant_lookup_value(info, "pcrs", G_VARIANT_TYPE("au"))) != NULL) {
+		g_autofree gchar *pcrs = format_pcrs(value);
+		g_print("%-16s %s\n", "pcrs:", pcrs);
+		g_variant_unref(value);
+	}
+	if (g_variant_lookup(info, "description", "&s", &s) && *s != '\0')
+		g_print("%-16s %s\n", "description:", s);
+
+	g_variant_iter_init(&iter, info);
+	while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+		if (!g_strv_contains(known, key)) {
+			g_autofree gchar *text = g_variant_print(value, FALSE);
+			g_autofree gchar *label = g_strconcat(key, ":", NULL);
+			g_print("%-16s %s\n", label, text);
+		}
+		g_variant_unref(value);
+	}
+
+	if ((value = g_variant_lookup_value(info, "versions", G_VARIANT_TYPE("aa{sv}"))) != NULL) {
+		print_versions(value);
+		g_variant_unref(value);
+	}
+}
+
+static int
+output_info(Tkmsctl *ctl, GVariant *info)
+{
+	if (ctl->json)
+		tkmsctl_print_json(json_gvariant_serialize(info));
+	else
+		print_key_info(info);
+	return TKMSCTL_EXIT_OK;
+}
+
+static int
+run_create(Tkmsctl *ctl, gchar **args)
+{
+	g_autoptr(GVariant) info = NULL;
+	g_autoptr(GError) error = NULL;
+	GVariantBuilder options;
+
+	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+	if (opt_protection != NULL)
+		g_variant_builder_add(&options, "{sv}", "protection",
+				      g_variant_new_string(opt_protection));
+	if (opt_pcrs != NULL) {
+		g_autoptr(GVariant) pcrs = NULL;
+		if (!tkmsctl_parse_pcrs("create", opt_pcrs, &pcrs)) {
+			g_variant_builder_clear(&options);
+			return TKMSCTL_EXIT_USAGE;
+		}
+		g_variant_builder_add(&options, "{sv}", "pcrs", pcrs);
+	}
+	if (opt_description != NULL)
+		g_variant_builder_add(&options, "{sv}", "description",
+				      g_variant_new_string(opt_description));
+
+	info = tkms_client_create_key_sync(ctl->client, args[0], args[1],
+					   g_variant_builder_end(&options), NULL, &error);
+	if (info == NULL)
+		return tkmsctl_fail(error);
+	return output_info(ctl, info);
+}
+
+static void
+print_key_table(GVariant *keys)
+{
+	gsize n = g_variant_n_children(keys);
+	gint w_name = 4, w_type = 4, w_prot = 10;
+
+	for (gsize i = 0; i < n; i++) {
+		g_autoptr(GVariant) key = g_variant_get_child_value(keys, i);
+		const gchar *s;
+
+		if (g_variant_lookup(key, "name", "&s", &s))
+			w_name = MAX(w_name, (gint)strlen(s));
+		if (g_variant_lookup(key, "type", "&s", &s))
+			w_type = MAX(w_type, (gint)strlen(s));
+		if (g_variant_lookup(key, "protection", "&s", &s))
+			w_prot = MAX(w_prot, (gint)strlen(s));
+	}
+	if (n == 0)
+		return;
+	g_print("%-*s  %-*s  %-*s  %-7s  %s\n", w_name, "NAME", w_type, "TYPE", w_prot,
+		"PROTECTION", "VERSION", "CREATED");
+	for (gsize i = 0; i < n; i++) {
+		g_autoptr(GVariant) key = g_variant_get_child_value(keys, i);
+		const gchar *name = "", *type = "", *prot = "";
+		guint32 version = 0;
+		guint64 created = 0;
+		g_autofree gchar *when = NULL;
+
+		g_variant_lookup(key, "name", "&s", &name);
+		g_variant_lookup(key, "type", "&s", &type);
+		g_variant_lookup(key, "protection", "&s", &prot);
+		g_variant_lookup(key, "primary-version", "u", &version);
+		g_variant_lookup(key, "created", "t", &created);
+		when = format_time(created);
+		g_print("%-*s  %-*s  %-*s  %-7u  %s\n", w_name, name, w_type, type, w_prot, prot,
+			version, when);
+	}
+}
+
+static int
+run_list(Tkmsctl *ctl, gchar **args)
+{
+	g_autoptr(GVariant) keys = NULL;
+	g_autoptr(GError) error = NULL;
+
+	keys = tkms_client_list_keys_sync(ctl->client, NULL, &error);
+	if (keys == NULL)
+		return tkmsctl_fail(error);
+	if (ctl->json)
+		tkmsctl_print_json(json_gvariant_serialize(keys));
+	else
+		print_key_table(keys);
+	return TKMSCTL_EXIT_OK;
+}
+
+static int
+run_info(Tkmsctl *ctl, gchar **args)
+{
+	g_autoptr(GVariant) info = NULL;
+	g_autoptr(GError) error = NULL;
+
+	info = tkms_client_get_key_info_sync(ctl->client, args[0], NULL, &error);
+	if (info == NULL)
+		return tkmsctl_fail(error);
+	return output_info(ctl, info);
+}
+
+static int
+run_destroy(Tkmsctl *ctl, gchar **args)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!tkms_client_destroy_key_sync(ctl->client, args[0], NULL, &error))
+		return tkmsctl_fail(error);
+	return TKMSCTL_EXIT_OK;
+}
+
+static int
+run_pubkey(Tkmsctl *ctl, gchar **args)
+{
+	g_autofree gchar *pem = NULL;
+	g_autoptr(GError) error = NULL;
+
+	pem = tkms_client_get_public_key_sync(ctl->client, args[0], NULL, &error);
+	if (pem == NULL)
+		return tkmsctl_fail(error);
+	if (ctl->json) {
+		g_autoptr(JsonBuilder) builder = json_builder_new();
+
+		json_builder_begin_object(builder);
+		json_builder_set_member_name(builder, "pem");
+		json_builder_add_string_value(builder, pem);
+		json_builder_end_object(builder);
+		if (!tkmsctl_write_json(opt_out, json_builder_get_root(builder), &error))
+			return tkmsctl_fail(error);
+	} else if (!tkmsctl_write_file(opt_out, pem, strlen(pem), &error)) {
+		return tkmsctl_fail(error);
+	}
+	return TKMSCTL_EXIT_OK;
+}
+
+static const GOptionEntry create_entries[] = {
+	{"protection", 'p', 0, G_OPTION_ARG_STRING, &opt_protection,
+	 "Protection level: 'sealed' (aes-256-gcm) or 'tpm' (the others); the default fits TYPE",
+	 "P"},
+	{"pcrs", 0, 0, G_OPTION_ARG_STRING, &opt_pcrs,
+	 "Bind every use of the key to the current values of these SHA-256 PCRs", "0,7"},
+	{"description", 'd', 0, G_OPTION_ARG_STRING, &opt_description,
+	 "A note for people (at most 256 bytes)", "D"},
+	{NULL},
+};
+
+static const GOptionEntry pubkey_entries[] = {
+	{"out", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out,
+	 "Write the PEM to FILE instead of standard output", "FILE"},
+	{NULL},
+};
+
+const TkmsctlCommand tkmsctl_key_commands[] = {
+	{"create", "NAME TYPE", "Create a key in the TPM",
+	 "TYPE is one of aes-256-gcm, hmac-sha256, ecdsa-p256, rsa-2048.\n"
+	 "Prints the new key's info (JSON with --json).",
+	 create_entries, 2, 2, TRUE, run_create},
+	{"list", "", "List your keys", "With --json: an array of key info objects.", NULL, 0, 0,
+	 TRUE, run_list},
+	{"info", "NAME", "Show a key's info", NULL, NULL, 1, 1, TRUE, run_info},
+	{"destroy", "NAME", "Destroy a key (all versions; the name is never reused)", NULL, NULL,
+	 1, 1, TRUE, run_destroy},
+	{"pubkey", "NAME", "Print the public key of a signing key (PEM)",
+	 "Verify signatures with: openssl dgst -sha256 -verify PUBKEY.pem -signature SIG FILE",
+	 pubkey_entries, 1, 1, TRUE, run_pubkey},
+	{NULL},
+};
