@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "test-audit"
+
+/* The audit log: one record per call (refusals and errors included), no secrets, and a hash
+ * chain that detects an edited byte, a removed or reordered record and a cut at the end. */
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit-chain.h"
+#include "tkms-test-util.h"
+
+static TkmsTestEnv *env;
+#define CLIENT (tkms_test_env_get_client(env))
+
+#define SECRET_PT "audit-plaintext-SECRET-77e1"
+#define SECRET_CTX "audit-context-SECRET-0b9c"
+#define SECRET_SEAL "audit-sealed-SECRET-5a5a"
+#define SECRET_DATA "audit-signed-data-SECRET-c3c3"
+
+static gchar *
+log_path(void)
+{
+	return g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
+}
+
+static gchar *
+head_path(void)
+{
+	return g_build_filename(tkms_test_env_get_state_dir(env), "audit.head", NULL);
+}
+
+static guint
+n_records(void)
+{
+	g_autofree gchar *path = log_path();
+	return tkms_test_count_lines(path);
+}
+
+static JsonObject *
+last_record(void)
+{
+	g_autofree gchar *path = log_path();
+	g_autofree gchar *contents = NULL;
+	g_auto(GStrv) lines = NULL;
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+	guint n;
+
+	g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+	lines = g_strsplit(contents, "\n", -1);
+	n = g_strv_length(lines);
+	g_assert_cmpuint(n, >=, 2);
+	g_assert_cmpstr(lines[n - 1], ==, ""); /* ends with a newline */
+	json_parser_load_from_data(parser, lines[n - 2], -1, &error);
+	g_assert_no_error(error);
+	g_assert_true(JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)));
+	return json_object_ref(json_node_get_object(json_parser_get_root(parser)));
+}
+
+/* Checks that exactly one record was added since `before`, describing this call. */
+static void
+check_one_record(guint before, const gchar *method, const gchar *key, const gchar *result,
+		 const gchar *error_name)
+{
+	guint after = n_records();
+	g_autoptr(JsonObject) rec = NULL;
+
+	g_test_message("%s: %u -> %u records", method, before, after);
+	g_assert_cmpuint(after, ==, before + 1);
+	rec = last_record();
+	g_assert_cmpstr(json_object_get_string_member(rec, "method"), ==, method);
+	g_assert_cmpstr(json_object_get_string_member(rec, "result"), ==, result);
+	g_assert_cmpint(json_object_get_int_member(rec, "uid"), ==, getuid());
+	g_assert_cmpint(json_object_get_int_member(rec, "pid"), ==, getpid());
+	g_assert_cmpstr(json_object_get_string_member(rec, "sender"), ==,
+			g_dbus_connection_get_unique_name(tkms_test_env_get_connection(env)));
+	g_assert_cmpint(json_object_get_int_member(rec, "seq"), ==, after - 1);
+	g_assert_true(json_object_has_member(rec, "time"));
+	g_assert_true(json_object_has_member(rec, "prev"));
+	g_assert_true(json_object_has_member(rec, "hash"));
+	if (key != NULL)
+		g_assert_cmpstr(json_object_get_string_member(rec, "key"), ==, key);
+	if (error_name != NULL)
+		g_assert_cmpstr(json_object_get_string_member(rec, "error"), ==, error_name);
+	else
+		g_assert_cmpstr(json_object_get_string_member_with_default(rec, "error", ""), ==,
+				"");
+}
+
+static void
+test_one_record_per_call(void)
+{
+	g_autofree gchar *aes = tkms_test_key_name("audit-aes");
+	g_autofree gchar *hmac = tkms_test_key_name("audit-hmac");
+	g_autofree gchar *ec = tkms_test_key_name("audit-ec");
+	g_autoptr(GBytes) pt = tkms_test_bytes_str("audit me");
+	g_autoptr(GBytes) ctx = tkms_test_bytes_str("ctx");
+	g_autoptr(GBytes) wrong_ctx = tkms_test_bytes_str("wrong");
+	g_autoptr(GBytes) ct = NULL, mac = NULL, sig = NULL, blob = NULL, out = NULL;
+	g_autoptr(GVariant) info = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean valid = FALSE;
+	guint n;
+
+	/* Each record is on disk by the time the reply arrives. */
+	n = n_records();
+	info = tkms_client_create_key_sync(CLIENT, aes, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "CreateKey", aes, "ok", NULL);
+	g_clear_pointer(&info, g_variant_unref);
+
+	n = n_records();
+	info = tkms_client_get_key_info_sync(CLIENT, aes, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "GetKeyInfo", aes, "ok", NULL);
+	g_clear_pointer(&info, g_variant_unref);
+
+	n = n_records();
+	info = tkms_client_list_keys_sync(CLIENT, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "ListKeys", NULL, "ok", NULL);
+	g_clear_pointer(&info, g_variant_unref);
+
+	n = n_records();
+	ct = tkms_client_encrypt_sync(CLIENT, aes, pt, ctx, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "Encrypt", aes, "ok", NULL);
+	{
+		g_autoptr(JsonObject) rec = last_record();
+		g_assert_cmpint(json_object_get_int_member(rec, "version"), >=, 1);
+	}
+
+	n = n_records();
+	out = tkms_client_decrypt_sync(CLIENT, aes, ct, ctx, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "Decrypt", aes, "ok", NULL);
+	g_clear_pointer(&out, g_bytes_unref);
+
+	n = n_records();
+	out = tkms_client_decrypt_sync(CLIENT, aes, ct, wrong_ctx, NULL, &error);
+	tkms_assert_error(error, TKMS_ERROR_INTEGRITY_FAILURE);
+	g_clear_error(&error);
+	check_one_record(n, "Decrypt", aes, "error", "IntegrityFailure");
+
+	n = n_records();
+	info = tkms_client_create_key_sync(CLIENT, hmac, "hmac-sha256", NULL, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "CreateKey", hmac, "ok", NULL);
+	g_clear_pointer(&info, g_variant_unref);
+
+	n = n_records();
+	mac = tkms_client_hmac_sync(CLIENT, hmac, pt, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "Hmac", hmac, "ok", NULL);
+
+	n = n_records();
+	tkms_client_verify_hmac_sync(CLIENT, hmac, pt, mac, &valid, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "VerifyHmac", hmac, "ok", NULL);
+
+	n = n_records();
+	out = tkms_client_derive_key_sync(CLIENT, hmac, ctx, 32, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "DeriveKey", hmac, "ok", NULL);
+	g_clear_pointer(&out, g_bytes_unref);
+
+	n = n_records();
+	info = tkms_client_create_key_sync(CLIENT, ec, "ecdsa-p256", NULL, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "CreateKey", ec, "ok", NULL);
+	g_clear_pointer(&info, g_variant_unref);
+
+	n = n_records();
+	sig = tkms_client_sign_sync(CLIENT, ec, pt, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "Sign", ec, "ok", NULL);
+
+	n = n_records();
+	tkms_client_verify_sync(CLIENT, ec, pt, sig, &valid, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "Verify", ec, "ok", NULL);
+
+	n = n_records();
+	{
+		g_autofree gchar *pem = tkms_client_get_public_key_sync(CLIENT, ec, NULL, &error);
+		g_assert_no_error(error);
+	}
+	check_one_record(n, "GetPublicKey", ec, "ok", NULL);
+
+	n = n_records();
+	blob = tkms_client_seal_sync(CLIENT, pt, NULL, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "Seal", NULL, "ok", NULL);
+
+	n = n_records();
+	out = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "Unseal", NULL, "ok", NULL);
+	g_clear_pointer(&out, g_bytes_unref);
+
+	n = n_records();
+	out = tkms_client_get_random_sync(CLIENT, 16, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "GetRandom", NULL, "ok", NULL);
+	g_clear_pointer(&out, g_bytes_unref);
+
+	/* Errors are audited. */
+	n = n_records();
+	info = tkms_client_get_key_info_sync(CLIENT, "audit-missing", NULL, &error);
+	tkms_assert_error(error, TKMS_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	check_one_record(n, "GetKeyInfo", "audit-missing", "error", "NotFound");
+
+	n = n_records();
+	info = tkms_client_create_key_sync(CLIENT, "../evil", "aes-256-gcm", NULL, NULL, &error);
+	tkms_assert_error(error, TKMS_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	check_one_record(n, "CreateKey", NULL, "error", "InvalidArgument");
+
+	n = n_records();
+	out = tkms_client_get_random_sync(CLIENT, 0, NULL, &error);
+	tkms_assert_error(error, TKMS_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	check_one_record(n, "GetRandom", NULL, "error", "InvalidArgument");
+
+	/* Refusals are audited. */
+	tkms_test_env_polkit_set_allowed(env, NULL, &error);
+	g_assert_no_error(error);
+	n = n_records();
+	out = tkms_client_encrypt_sync(CLIENT, aes, pt, ctx, NULL, &error);
+	tkms_assert_error(error, TKMS_ERROR_PERMISSION_DENIED);
+	g_clear_error(&error);
+	check_one_record(n, "Encrypt", NULL, "denied", "PermissionDenied");
+	n = n_records();
+	info = tkms_client_list_keys_sync(CLIENT, NULL, &error);
+	tkms_assert_error(error, TKMS_ERROR_PERMISSION_DENIED);
+	g_clear_error(&error);
+	check_one_record(n, "ListKeys", NULL, "denied", "PermissionDenied");
+	tkms_test_env_polkit_allow_all(env, &error);
+	g_assert_no_error(error);
+
+	/* Destruction too. */
+	n = n_records();
+	tkms_client_destroy_key_sync(CLIENT, aes, NULL, &error);
+	g_assert_no_error(error);
+	check_one_record(n, "DestroyKey", aes, "ok", NULL);
+}
+
+static void
+assert_log_lacks(const gchar *secret)
+{
+	g_autofree gchar *path = log_path();
+	g_autofree gchar *contents = NULL;
+	g_autoptr(GBytes) s = tkms_test_bytes_str(secret);
+	g_autofree gchar *hex = tkms_test_bytes_to_hex(s);
+	g_autofree gchar *b64 = g_base64_encode((const guchar *)secret, strlen(secret));
+
+	g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+	g_assert_null(strstr(contents, secret));
+	g_assert_null(strstr(contents, hex));
+	b64[strlen(b64) - 4] = '\0';
+	g_assert_null(strstr(contents, b64));
+}
+
+static void
+test_no_secrets(void)
+{
+	g_autofree gchar *aes = tkms_test_key_name("audit-secret-aes");
+	g_autofree gchar *ec = tkms_test_key_name("audit-secret-ec");
+	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
+	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) pt = tkms_test_bytes_str(SECRET_PT);
+	g_autoptr(GBytes) ctx = tkms_test_bytes_str(SECRET_CTX);
+	g_autoptr(GBytes) sealed = tkms_test_bytes_str(SECRET_SEAL);
+	g_autoptr(GBytes) data = tkms_test_bytes_str(SECRET_DATA);
+	g_autoptr(GBytes) ct = NULL, back = NULL, blob = NULL, sig = NULL, out = NULL;
+	g_autoptr(GError) error = NULL;
+
+	ct = tkms_client_encrypt_sync(CLIENT, aes, pt, ctx, NULL, &error);
+	g_assert_no_error(error);
+	back = tkms_client_decrypt_sync(CLIENT, aes, ct, ctx, NULL, &error);
+	g_assert_no_error(error);
+	blob = tkms_client_seal_sync(CLIENT, sealed, NULL, NULL, &error);
+	g_assert_no_error(error);
+	out = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
+	g_assert_no_error(error);
+	sig = tkms_client_sign_sync(CLIENT, ec, data, NULL, &error);
+	g_assert_no_error(error);
+	/* A failing call with secret input. */
+	g_clear_pointer(&out, g_bytes_unref);
+	out = tkms_client_decrypt_sync(CLIENT, aes, pt, ctx, NULL, &error);
+	g_assert_nonnull(error);
+	g_clear_error(&error);
+
+	assert_log_lacks(SECRET_PT);
+	assert_log_lacks(SECRET_CTX);
+	assert_log_lacks(SECRET_SEAL);
+	assert_log_lacks(SECRET_DATA);
+	{
+		g_autofree gchar *ct_hex = tkms_test_bytes_to_hex(ct);
+		assert_log_lacks(ct_hex + 24); /* nor the ciphertext body */
+	}
+}
+
+/* ---- hash chain ---------------------------------------------------------------------- */
+
+static gboolean
+verify_copy(const gchar *contents, gsize len, const gchar *head, GError **error)
+{
+	const gchar *dir = tkms_test_env_get_tmp_dir(env);
+	g_autofree gchar *lp = g_build_filename(dir, "audit-copy.log", NULL);
+	g_autofree gchar *hp = g_build_filename(dir, "audit-copy.head", NULL);
+
+	g_assert_true(g_file_set_contents(lp, contents, (gssize)len, NULL));
+	if (head != NULL)
+		g_assert_true(g_file_set_contents(hp, head, -1, NULL));
+	else
+		g_unlink(hp);
+	return tkms_audit_chain_verify_file(lp, head ? hp : NULL, NULL, error);
+}
+
+static void
+test_chain(void)
+{
+	g_autofree gchar *lp = log_path();
+	g_autofree gchar *hp = head_path();
+	g_autofree gchar *contents = NULL;
+	g_autofree gchar *head = NULL;
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint64 n = 0;
+	guint n_lines;
+	gsize len;
+
+	/* While running (the head may lag behind the newest records, never ahead). */
+	g_assert_true(tkms_audit_chain_verify_file(lp, hp, &n, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(n, ==, n_records());
+	g_assert_cmpuint(n, >, 20);
+
+	/* Stopped: everything flushed, the head names the last record. */
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	g_assert_true(tkms_audit_chain_verify_file(lp, hp, &n, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_file_get_contents(lp, &contents, &len, NULL));
+	g_assert_true(g_file_get_contents(hp, &head, NULL, NULL));
+	g_assert_cmpuint(g_ascii_strtoull(head, NULL, 10), ==, n - 1);
+	g_assert_true(verify_copy(contents, len, head, &error));
+	g_assert_no_error(error);
+
+	lines = g_strsplit(contents, "\n", -1);
+	n_lines = g_strv_length(lines) - 1; /* the last element is "" after the final \n */
+	g_assert_cmpuint(n_lines, ==, n);
+
+	/* Any changed byte of a record, anywhere in it. */
+	{
+		guint rec = n_lines / 2;
+		gsize offset = 0, rec_len = strlen(lines[rec]);
+		for (guint i = 0; i < rec; i++)
+			offset += strlen(lines[i]) + 1;
+		for (gsize j = 0; j < rec_len; j += 3) {
+			g_autofree gchar *copy = g_memdup2(contents, len);
+			gchar c = copy[offset + j];
+			copy[offset + j] = g_ascii_isdigit(c) ? (c == '9' ? '0' : c + 1)
+							      : (c == 'a' ? 'b' : 'a');
+			if (copy[offset + j] == c)
+				continue;
+			g_assert_false(verify_copy(copy, len, head, &error));
+			g_assert_nonnull(error);
+			g_clear_error(&error);
+		}
+	}
+	/* A record removed in the middle, or two swapped. */
+	{
+		g_autoptr(GString) s = g_string_new(NULL);
+		for (guint i = 0; i < n_lines; i++)
+			if (i != 3)
+				g_string_append_printf(s, "%s\n", lines[i]);
+		g_assert_false(verify_copy(s->str, s->len, head, &error));
+		g_clear_error(&error);
+		g_assert_false(verify_copy(s->str, s->len, NULL, &error));
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(GString) s = g_string_new(NULL);
+		for (guint i = 0; i < n_lines; i++)
+			g_string_append_printf(s, "%s\n",
+					       lines[i == 4 ? 5 : i == 5 ? 4 : i]);
+		g_assert_false(verify_copy(s->str, s->len, NULL, &error));
+		g_clear_error(&error);
+	}
+	/* The last line cut: only the head catches it. */
+	{
+		gsize cut = len - strlen(lines[n_lines - 1]) - 1;
+		g_assert_false(verify_copy(contents, cut, head, &error));
+		g_assert_nonnull(error);
+		g_test_message("cut: %s", error->message);
+		g_clear_error(&error);
+		/* half a line cut */
+		g_assert_false(verify_copy(contents, len - 10, head, &error));
+		g_clear_error(&error);
+		g_assert_false(verify_copy(contents, len - 10, NULL, &error));
+		g_clear_error(&error);
+	}
+	/* An edited last record with a recomputed hash is still caught by the head. */
+	{
+		g_autoptr(GString) s = g_string_new(NULL);
+		const gchar *last = lines[n_lines - 1];
+		const gchar *hash_member = strstr(last, ",\"hash\":\"");
+		g_autofree gchar *body = NULL;
+		g_autofree gchar *forged_body = NULL;
+		g_autofree gchar *hash = NULL;
+		gchar *p;
+
+		g_assert_nonnull(hash_member);
+		body = g_strndup(last, hash_member - last);
+		/* change the result of the last call */
+		p = strstr(body, "\"result\":\"");
+		g_assert_nonnull(p);
+		forged_body = g_strdup(body);
+		forged_body[p - body + 10] = forged_body[p - body + 10] == 'o' ? 'x' : 'o';
+		hash = tkms_audit_chain_hash(forged_body, strlen(forged_body));
+		for (guint i = 0; i + 1 < n_lines; i++)
+			g_string_append_printf(s, "%s\n", lines[i]);
+		g_string_append_printf(s, "%s,\"hash\":\"%s\"}\n", forged_body, hash);
+		/* self-consistent without the head... */
+		g_assert_true(verify_copy(s->str, s->len, NULL, &error));
+		g_assert_no_error(error);
+		/* ...but not with it */
+		g_assert_false(verify_copy(s->str, s->len, head, &error));
+		g_clear_error(&error);
+	}
+
+	/* The chain continues across a restart. */
+	tkms_test_env_start_daemon(env, &error);
+	g_assert_no_error(error);
+	{
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(CLIENT, 8, NULL, &error);
+		g_autoptr(JsonObject) rec = NULL;
+		guint64 n2 = 0;
+		g_assert_no_error(error);
+		g_assert_true(tkms_audit_chain_verify_file(lp, hp, &n2, &error));
+		g_assert_no_error(error);
+		g_assert_cmpuint(n2, >, n);
+		rec = last_record();
+		g_assert_cmpstr(json_object_get_string_member(rec, "method"), ==, "GetRandom");
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	int ret;
+
+	g_test_init(&argc, &argv, NULL);
+	env = tkms_test_env_new_or_abort(NULL);
+	g_test_add_func("/audit/one-record-per-call", test_one_record_per_call);
+	g_test_add_func("/audit/no-secrets", test_no_secrets);
+	g_test_add_func("/audit/chain", test_chain);
+	ret = g_test_run();
+	if (ret != 0)
+		tkms_test_env_dump_logs(env);
+	tkms_test_env_free(env);
+	return ret;
+}

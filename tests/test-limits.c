@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "test-limits"
+
+/* Configured limits: [limits] MaxPayload applies to every payload (and GetRandom's length);
+ * MaxInFlightPerCaller turns excess concurrent calls into Busy. */
+
+#include "tkms-test-util.h"
+
+#define LIMIT 1024
+
+static void
+assert_limit(GError *error)
+{
+	tkms_assert_error(error, TKMS_ERROR_LIMIT_EXCEEDED);
+}
+
+static void
+test_max_payload(void)
+{
+	g_autoptr(TkmsTestEnv) env = tkms_test_env_new_or_abort("[limits]\nMaxPayload=1024\n");
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *aes = tkms_test_key_name("lim-aes");
+	g_autofree gchar *hmac = tkms_test_key_name("lim-hmac");
+	g_autofree gchar *ec = tkms_test_key_name("lim-ec");
+	g_autoptr(GVariant) i1 = tkms_test_create_key(client, aes, "aes-256-gcm", NULL);
+	g_autoptr(GVariant) i2 = tkms_test_create_key(client, hmac, "hmac-sha256", NULL);
+	g_autoptr(GVariant) i3 = tkms_test_create_key(client, ec, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) at_limit = tkms_test_bytes_pattern(LIMIT, 1);
+	g_autoptr(GBytes) over = tkms_test_bytes_pattern(LIMIT + 1, 2);
+	g_autoptr(GError) error = NULL;
+
+	/* Exactly the limit works, including the way back (ciphertext and blob are longer
+	 * than the limit by their overhead). */
+	{
+		g_autoptr(GBytes) ct = tkms_client_encrypt_sync(client, aes, at_limit, NULL, NULL,
+								&error);
+		g_autoptr(GBytes) pt = NULL;
+		g_assert_no_error(error);
+		pt = tkms_client_decrypt_sync(client, aes, ct, NULL, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(pt, at_limit);
+	}
+	{
+		g_autoptr(GBytes) blob =
+			tkms_client_seal_sync(client, at_limit, NULL, NULL, &error);
+		g_autoptr(GBytes) data = NULL;
+		g_assert_no_error(error);
+		data = tkms_client_unseal_sync(client, blob, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(data, at_limit);
+	}
+	{
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, LIMIT, NULL, &error);
+		g_assert_no_error(error);
+		g_assert_cmpuint(g_bytes_get_size(r), ==, LIMIT);
+	}
+	{
+		g_autoptr(GBytes) mac = tkms_client_hmac_sync(client, hmac, at_limit, NULL, &error);
+		g_assert_no_error(error);
+	}
+	{
+		g_autoptr(GBytes) sig = tkms_client_sign_sync(client, ec, at_limit, NULL, &error);
+		g_assert_no_error(error);
+	}
+
+	/* One byte more is LimitExceeded everywhere. */
+	{
+		g_autoptr(GBytes) ct =
+			tkms_client_encrypt_sync(client, aes, over, NULL, NULL, &error);
+		assert_limit(error);
+		g_assert_null(ct);
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(GBytes) blob = tkms_client_seal_sync(client, over, NULL, NULL, &error);
+		assert_limit(error);
+		g_assert_null(blob);
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, LIMIT + 1, NULL, &error);
+		assert_limit(error);
+		g_assert_null(r);
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(GBytes) mac = tkms_client_hmac_sync(client, hmac, over, NULL, &error);
+		assert_limit(error);
+		g_assert_null(mac);
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(GBytes) sig = tkms_client_sign_sync(client, ec, over, NULL, &error);
+		assert_limit(error);
+		g_assert_null(sig);
+		g_clear_error(&error);
+	}
+	/* An over-long context is a payload too. */
+	{
+		g_autoptr(GBytes) small = tkms_test_bytes_str("x");
+		g_autoptr(GBytes) ct =
+			tkms_client_encrypt_sync(client, aes, small, over, NULL, &error);
+		tkms_assert_error_one_of(error, TKMS_ERROR_LIMIT_EXCEEDED,
+					 TKMS_ERROR_INVALID_ARGUMENT);
+		g_assert_null(ct);
+		g_clear_error(&error);
+	}
+}
+
+typedef struct {
+	guint pending;
+	guint ok;
+	guint busy;
+	guint other;
+} BusyCount;
+
+static void
+sign_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	BusyCount *c = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) sig = tkms_client_sign_finish(TKMS_CLIENT(source), res, &error);
+
+	if (sig != NULL)
+		c->ok++;
+	else if (g_error_matches(error, TKMS_ERROR, TKMS_ERROR_BUSY))
+		c->busy++;
+	else {
+		g_test_message("unexpected error: %s", error->message);
+		c->other++;
+	}
+	c->pending--;
+}
+
+static void
+test_busy(void)
+{
+	g_autoptr(TkmsTestEnv) env =
+		tkms_test_env_new_or_abort("[limits]\nMaxInFlightPerCaller=2\n");
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *rsa = tkms_test_key_name("busy-rsa");
+	g_autoptr(GVariant) info = tkms_test_create_key(client, rsa, "rsa-2048", NULL);
+	g_autoptr(GBytes) data = tkms_test_bytes_str("busy");
+	BusyCount c = {0};
+
+	for (guint i = 0; i < 24; i++) {
+		c.pending++;
+		tkms_client_sign(client, rsa, data, NULL, sign_done, &c);
+	}
+	while (c.pending > 0)
+		g_main_context_iteration(NULL, TRUE);
+	g_test_message("%u ok, %u busy, %u other", c.ok, c.busy, c.other);
+	g_assert_cmpuint(c.other, ==, 0);
+	g_assert_cmpuint(c.ok, >=, 2);
+	g_assert_cmpuint(c.busy, >=, 1);
+
+	/* Busy is transient: one call at a time goes through. */
+	{
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) sig = tkms_client_sign_sync(client, rsa, data, NULL, &error);
+		g_assert_no_error(error);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/limits/max-payload", test_max_payload);
+	g_test_add_func("/limits/busy", test_busy);
+	return g_test_run();
+}

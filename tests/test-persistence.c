@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "test-persistence"
+
+/* Keys and blobs survive a restart of tkmsd and of the TPM; the state directory never holds
+ * a plaintext, sealed data or a private key in the clear. */
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tkms-test-util.h"
+
+#define PLAINTEXT "persistence-plaintext-SECRET-8f3a1c"
+#define SEALED "persistence-sealed-SECRET-41d2e7"
+#define CONTEXT "persistence-context"
+
+static const gchar *const types[] = {"aes-256-gcm", "hmac-sha256", "ecdsa-p256", "rsa-2048"};
+
+static void
+collect_files(const gchar *dir, GPtrArray *out)
+{
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const gchar *name;
+
+	g_assert_nonnull(d);
+	while ((name = g_dir_read_name(d)) != NULL) {
+		gchar *path = g_build_filename(dir, name, NULL);
+		if (g_file_test(path, G_FILE_TEST_IS_DIR) &&
+		    !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+			collect_files(path, out);
+			g_free(path);
+		} else {
+			g_ptr_array_add(out, path);
+		}
+	}
+}
+
+static void
+assert_not_in_files(GPtrArray *files, const void *needle, gsize len, const gchar *what)
+{
+	for (guint i = 0; i < files->len; i++) {
+		g_autofree gchar *contents = NULL;
+		gsize clen = 0;
+		g_autoptr(GBytes) b = NULL;
+
+		g_assert_true(g_file_get_contents(files->pdata[i], &contents, &clen, NULL));
+		b = g_bytes_new_static(contents, clen);
+		if (tkms_test_bytes_contain(b, needle, len))
+			g_error("%s found in %s", what, (const gchar *)files->pdata[i]);
+	}
+}
+
+static void
+assert_secret_not_in_files(GPtrArray *files, GBytes *secret, const gchar *what)
+{
+	g_autofree gchar *hex = tkms_test_bytes_to_hex(secret);
+	g_autofree gchar *b64 = g_base64_encode(g_bytes_get_data(secret, NULL),
+						g_bytes_get_size(secret));
+	gsize b64_len = strlen(b64);
+
+	assert_not_in_files(files, g_bytes_get_data(secret, NULL), g_bytes_get_size(secret),
+			    what);
+	assert_not_in_files(files, hex, strlen(hex), what);
+	/* the aligned base64 body (without the padding) */
+	while (b64_len > 0 && b64[b64_len - 1] == '=')
+		b64_len--;
+	if (b64_len > 8)
+		assert_not_in_files(files, b64, b64_len - 4, what);
+}
+
+static void
+test_restart(void)
+{
+	g_autoptr(TkmsTestEnv) env = tkms_test_env_new_or_abort(NULL);
+	TkmsClient *client = tkms_test_env_get_client(env);
+	const gchar *state = tkms_test_env_get_state_dir(env);
+	g_autoptr(GBytes) plaintext = tkms_test_bytes_str(PLAINTEXT);
+	g_autoptr(GBytes) sealed_data = tkms_test_bytes_str(SEALED);
+	g_autoptr(GBytes) context = tkms_test_bytes_str(CONTEXT);
+	g_autoptr(GBytes) derive_ctx = tkms_test_bytes_str("derive-ctx");
+	g_autoptr(GBytes) ct = NULL, blob = NULL, blob_pcr = NULL, mac = NULL, derived = NULL;
+	g_autoptr(GBytes) sig_ec = NULL, sig_rsa = NULL;
+	g_autofree gchar *pem_ec = NULL, *pem_rsa = NULL;
+	g_autoptr(GVariant) list_before = NULL;
+	g_autoptr(GVariant) list_after = NULL;
+	g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *srk_name = NULL;
+	g_autofree gchar *srk_path = g_build_filename(state, "srk.name", NULL);
+	guint32 pcr16[] = {16};
+
+	for (guint i = 0; i < G_N_ELEMENTS(types); i++) {
+		g_autoptr(GVariant) info = tkms_test_create_key(client, types[i], types[i], NULL);
+	}
+	{
+		g_autoptr(GVariantDict) d = g_variant_dict_new(NULL);
+		g_variant_dict_insert_value(
+			d, "pcrs", g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32, pcr16, 1, 4));
+		blob_pcr = tkms_client_seal_sync(client, sealed_data, g_variant_dict_end(d), NULL,
+						 &error);
+		g_assert_no_error(error);
+	}
+	ct = tkms_client_encrypt_sync(client, "aes-256-gcm", plaintext, context, NULL, &error);
+	g_assert_no_error(error);
+	blob = tkms_client_seal_sync(client, sealed_data, NULL, NULL, &error);
+	g_assert_no_error(error);
+	mac = tkms_client_hmac_sync(client, "hmac-sha256", plaintext, NULL, &error);
+	g_assert_no_error(error);
+	derived = tkms_client_derive_key_sync(client, "hmac-sha256", derive_ctx, 64, NULL, &error);
+	g_assert_no_error(error);
+	sig_ec = tkms_client_sign_sync(client, "ecdsa-p256", plaintext, NULL, &error);
+	g_assert_no_error(error);
+	sig_rsa = tkms_client_sign_sync(client, "rsa-2048", plaintext, NULL, &error);
+	g_assert_no_error(error);
+	pem_ec = tkms_client_get_public_key_sync(client, "ecdsa-p256", NULL, &error);
+	g_assert_no_error(error);
+	pem_rsa = tkms_client_get_public_key_sync(client, "rsa-2048", NULL, &error);
+	g_assert_no_error(error);
+	list_before = tkms_client_list_keys_sync(client, NULL, &error);
+	g_assert_no_error(error);
+
+	/* Stop both, start both on the same state. */
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	tkms_test_env_stop_tpm(env, &error);
+	g_assert_no_error(error);
+
+	/* The state directory, with nothing running. */
+	g_assert_true(g_file_get_contents(srk_path, &srk_name, NULL, NULL));
+	g_assert_cmpuint(strlen(g_strstrip(srk_name)), >, 0);
+	for (guint i = 0; i < G_N_ELEMENTS(types); i++) {
+		g_autofree gchar *uid = g_strdup_printf("%u", getuid());
+		g_autofree gchar *file = g_strconcat(types[i], ".json", NULL);
+		g_autofree gchar *path = g_build_filename(state, "keys", uid, file, NULL);
+		GStatBuf st;
+		g_assert_cmpint(g_stat(path, &st), ==, 0);
+		g_assert_cmpint(st.st_mode & 077, ==, 0);
+	}
+	{
+		GStatBuf st;
+		g_assert_cmpint(g_stat(state, &st), ==, 0);
+		g_assert_cmpint(st.st_mode & 077, ==, 0);
+	}
+	collect_files(state, files);
+	g_assert_cmpuint(files->len, >=, G_N_ELEMENTS(types) + 1);
+	assert_secret_not_in_files(files, plaintext, "the plaintext");
+	assert_secret_not_in_files(files, sealed_data, "the sealed data");
+	assert_secret_not_in_files(files, derived, "the derived key");
+	assert_not_in_files(files, "PRIVATE KEY", 11, "a PEM private key");
+	assert_not_in_files(files, "PRIVATE", 7, "the word PRIVATE");
+
+	tkms_test_env_start_tpm(env, &error);
+	g_assert_no_error(error);
+	tkms_test_env_start_daemon(env, &error);
+	g_assert_no_error(error);
+
+	/* Everything still works, with the same results. */
+	list_after = tkms_client_list_keys_sync(client, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_variant_equal(list_before, list_after));
+	{
+		g_autoptr(GBytes) pt =
+			tkms_client_decrypt_sync(client, "aes-256-gcm", ct, context, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(pt, plaintext);
+	}
+	{
+		g_autoptr(GBytes) data = tkms_client_unseal_sync(client, blob, NULL, &error);
+		g_autoptr(GBytes) data_pcr = NULL;
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(data, sealed_data);
+		data_pcr = tkms_client_unseal_sync(client, blob_pcr, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(data_pcr, sealed_data);
+	}
+	{
+		g_autoptr(GBytes) mac2 =
+			tkms_client_hmac_sync(client, "hmac-sha256", plaintext, NULL, &error);
+		gboolean valid = FALSE;
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(mac2, mac);
+		tkms_client_verify_hmac_sync(client, "hmac-sha256", plaintext, mac, &valid, NULL,
+					     &error);
+		g_assert_no_error(error);
+		g_assert_true(valid);
+	}
+	{
+		g_autoptr(GBytes) d2 = tkms_client_derive_key_sync(client, "hmac-sha256",
+								   derive_ctx, 64, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(d2, derived);
+	}
+	{
+		gboolean valid = FALSE;
+		g_autofree gchar *pem = NULL;
+		tkms_client_verify_sync(client, "ecdsa-p256", plaintext, sig_ec, &valid, NULL,
+					&error);
+		g_assert_no_error(error);
+		g_assert_true(valid);
+		valid = FALSE;
+		tkms_client_verify_sync(client, "rsa-2048", plaintext, sig_rsa, &valid, NULL,
+					&error);
+		g_assert_no_error(error);
+		g_assert_true(valid);
+		pem = tkms_client_get_public_key_sync(client, "ecdsa-p256", NULL, &error);
+		g_assert_no_error(error);
+		g_assert_cmpstr(pem, ==, pem_ec);
+		g_clear_pointer(&pem, g_free);
+		pem = tkms_client_get_public_key_sync(client, "rsa-2048", NULL, &error);
+		g_assert_no_error(error);
+		g_assert_cmpstr(pem, ==, pem_rsa);
+	}
+	/* New work after the restart works too. */
+	{
+		g_autoptr(GBytes) ct2 = tkms_client_encrypt_sync(client, "aes-256-gcm", plaintext,
+								 NULL, NULL, &error);
+		g_autoptr(GBytes) sig2 = NULL;
+		g_assert_no_error(error);
+		sig2 = tkms_client_sign_sync(client, "ecdsa-p256", plaintext, NULL, &error);
+		g_assert_no_error(error);
+	}
+	/* The keys were not re-created: the names are still taken. */
+	{
+		g_autoptr(GVariant) again =
+			tkms_client_create_key_sync(client, "rsa-2048", "rsa-2048", NULL, NULL,
+						    &error);
+		tkms_assert_error(error, TKMS_ERROR_ALREADY_EXISTS);
+	}
+	/* Same check of the state directory after more activity. */
+	g_ptr_array_set_size(files, 0);
+	collect_files(state, files);
+	assert_secret_not_in_files(files, plaintext, "the plaintext");
+	assert_secret_not_in_files(files, sealed_data, "the sealed data");
+	assert_not_in_files(files, "PRIVATE", 7, "the word PRIVATE");
+}
+
+/* A different TPM (fresh swtpm state, so another SRK) is refused, not silently trusted. */
+static void
+test_other_tpm(void)
+{
+	g_autoptr(TkmsTestEnv) env = tkms_test_env_new_or_abort(NULL);
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autoptr(GVariant) info = tkms_test_create_key(client, "k", "hmac-sha256", NULL);
+	g_autoptr(GBytes) data = tkms_test_bytes_str("data");
+	g_autoptr(GBytes) blob = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *tpm_dir = g_build_filename(tkms_test_env_get_tmp_dir(env), "tpm", NULL);
+	g_autoptr(GDir) dir = NULL;
+	const gchar *name;
+
+	blob = tkms_client_seal_sync(client, data, NULL, NULL, &error);
+	g_assert_no_error(error);
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	tkms_test_env_stop_tpm(env, &error);
+	g_assert_no_error(error);
+	/* Wipe the TPM's state: new seeds, new SRK. */
+	dir = g_dir_open(tpm_dir, 0, NULL);
+	g_assert_nonnull(dir);
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = g_build_filename(tpm_dir, name, NULL);
+		g_assert_cmpint(g_unlink(path), ==, 0);
+	}
+	tkms_test_env_start_tpm(env, &error);
+	g_assert_no_error(error);
+
+	/* tkmsd either refuses to start, or starts and refuses every key use; never a
+	 * successful use of the old blobs. */
+	if (!tkms_test_env_start_daemon(env, &error)) {
+		g_test_message("tkmsd refused the other TPM at start: %s", error->message);
+		return;
+	}
+	{
+		g_autoptr(GBytes) mac = tkms_client_hmac_sync(client, "k", data, NULL, &error);
+		g_assert_null(mac);
+		g_assert_nonnull(error);
+		g_assert_true(error->domain == TKMS_ERROR);
+		g_test_message("Hmac on another TPM: %s", error->message);
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(GBytes) out = tkms_client_unseal_sync(client, blob, NULL, &error);
+		g_assert_null(out);
+		g_assert_nonnull(error);
+		g_assert_true(error->domain == TKMS_ERROR);
+		g_test_message("Unseal on another TPM: %s", error->message);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/persistence/restart", test_restart);
+	g_test_add_func("/persistence/other-tpm", test_other_tpm);
+	return g_test_run();
+}

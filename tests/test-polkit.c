@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "test-polkit"
+
+/* Authorization through the polkit mock: every method maps to its DESIGN action, a refusal
+ * is PermissionDenied and changes nothing, and a polkit Changed signal drops cached answers. */
+
+#include <string.h>
+
+#include "tkms-test-util.h"
+
+static TkmsTestEnv *env;
+#define CLIENT (tkms_test_env_get_client(env))
+
+static const gchar *aes = "pk-aes";
+static const gchar *hmac = "pk-hmac";
+static const gchar *ec = "pk-ec";
+static GBytes *data, *ct, *sig, *mac, *blob, *ctx;
+static gchar *victim; /* the key DestroyKey targets next */
+
+typedef GError *(*CallFunc)(TkmsClient *client);
+
+#define DEFINE_CALL(fname, expr)                                                                \
+	static GError *fname(TkmsClient *client)                                                \
+	{                                                                                       \
+		GError *error = NULL;                                                           \
+		expr;                                                                           \
+		return error;                                                                   \
+	}
+
+static GError *
+call_create(TkmsClient *client)
+{
+	GError *error = NULL;
+	g_autofree gchar *name = tkms_test_key_name("pk-new");
+	g_autoptr(GVariant) info =
+		tkms_client_create_key_sync(client, name, "hmac-sha256", NULL, NULL, &error);
+	return error;
+}
+
+DEFINE_CALL(call_list, g_autoptr(GVariant) v = tkms_client_list_keys_sync(client, NULL, &error))
+DEFINE_CALL(call_info,
+	    g_autoptr(GVariant) v = tkms_client_get_key_info_sync(client, aes, NULL, &error))
+DEFINE_CALL(call_destroy, tkms_client_destroy_key_sync(client, victim, NULL, &error))
+DEFINE_CALL(call_encrypt,
+	    g_autoptr(GBytes) b = tkms_client_encrypt_sync(client, aes, data, ctx, NULL, &error))
+DEFINE_CALL(call_decrypt,
+	    g_autoptr(GBytes) b = tkms_client_decrypt_sync(client, aes, ct, ctx, NULL, &error))
+DEFINE_CALL(call_sign, g_autoptr(GBytes) b = tkms_client_sign_sync(client, ec, data, NULL, &error))
+DEFINE_CALL(call_verify, gboolean v = FALSE;
+	    tkms_client_verify_sync(client, ec, data, sig, &v, NULL, &error))
+DEFINE_CALL(call_public_key,
+	    g_autofree gchar *pem = tkms_client_get_public_key_sync(client, ec, NULL, &error))
+DEFINE_CALL(call_hmac,
+	    g_autoptr(GBytes) b = tkms_client_hmac_sync(client, hmac, data, NULL, &error))
+DEFINE_CALL(call_verify_hmac, gboolean v = FALSE;
+	    tkms_client_verify_hmac_sync(client, hmac, data, mac, &v, NULL, &error))
+DEFINE_CALL(call_derive, g_autoptr(GBytes) b =
+				 tkms_client_derive_key_sync(client, hmac, ctx, 32, NULL, &error))
+DEFINE_CALL(call_seal, g_autoptr(GBytes) b = tkms_client_seal_sync(client, data, NULL, NULL,
+								   &error))
+DEFINE_CALL(call_unseal, g_autoptr(GBytes) b = tkms_client_unseal_sync(client, blob, NULL, &error))
+DEFINE_CALL(call_random, g_autoptr(GBytes) b = tkms_client_get_random_sync(client, 8, NULL, &error))
+
+/* DESIGN.md "Authorization": the method -> action table (a contract). */
+static const struct {
+	const gchar *method;
+	const gchar *action;
+	CallFunc call;
+} table[] = {
+	{"CreateKey", TKMS_ACTION_CREATE_KEY, call_create},
+	{"ListKeys", TKMS_ACTION_READ_KEY, call_list},
+	{"GetKeyInfo", TKMS_ACTION_READ_KEY, call_info},
+	{"DestroyKey", TKMS_ACTION_DESTROY_KEY, call_destroy},
+	{"Encrypt", TKMS_ACTION_USE_KEY, call_encrypt},
+	{"Decrypt", TKMS_ACTION_USE_KEY, call_decrypt},
+	{"Sign", TKMS_ACTION_USE_KEY, call_sign},
+	{"Verify", TKMS_ACTION_USE_KEY, call_verify},
+	{"GetPublicKey", TKMS_ACTION_READ_KEY, call_public_key},
+	{"Hmac", TKMS_ACTION_USE_KEY, call_hmac},
+	{"VerifyHmac", TKMS_ACTION_USE_KEY, call_verify_hmac},
+	{"DeriveKey", TKMS_ACTION_USE_KEY, call_derive},
+	{"Seal", TKMS_ACTION_SEAL, call_seal},
+	{"Unseal", TKMS_ACTION_SEAL, call_unseal},
+	{"GetRandom", TKMS_ACTION_SEAL, call_random},
+};
+
+static void
+new_victim(void)
+{
+	g_autoptr(GVariant) info = NULL;
+
+	g_free(victim);
+	victim = tkms_test_key_name("pk-victim");
+	info = tkms_test_create_key(CLIENT, victim, "hmac-sha256", NULL);
+}
+
+/* Every file of the state directory except the audit log, which refusals do append to. */
+static GHashTable *
+snapshot_state(void)
+{
+	GHashTable *snap = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func(g_free);
+
+	g_ptr_array_add(dirs, g_strdup(tkms_test_env_get_state_dir(env)));
+	while (dirs->len > 0) {
+		g_autofree gchar *dir = g_ptr_array_steal_index(dirs, dirs->len - 1);
+		g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+		const gchar *name;
+
+		g_assert_nonnull(d);
+		while ((name = g_dir_read_name(d)) != NULL) {
+			gchar *path = g_build_filename(dir, name, NULL);
+			gchar *contents = NULL;
+
+			if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+				g_ptr_array_add(dirs, path);
+				continue;
+			}
+			if (g_str_has_prefix(name, "audit.")) {
+				g_free(path);
+				continue;
+			}
+			g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+			g_hash_table_insert(snap, path, contents);
+		}
+	}
+	return snap;
+}
+
+static void
+assert_same_state(GHashTable *a, GHashTable *b)
+{
+	GHashTableIter iter;
+	gpointer k, v;
+
+	g_assert_cmpuint(g_hash_table_size(a), ==, g_hash_table_size(b));
+	g_hash_table_iter_init(&iter, a);
+	while (g_hash_table_iter_next(&iter, &k, &v)) {
+		const gchar *other = g_hash_table_lookup(b, k);
+		g_assert_nonnull(other);
+		if (g_strcmp0(v, other) != 0)
+			g_error("%s changed while every action was denied", (const gchar *)k);
+	}
+}
+
+static void
+assert_all_denied(TkmsClient *client)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
+		g_autoptr(GError) error = table[i].call(client);
+		g_test_message("%s while denied: %s", table[i].method,
+			       error ? error->message : "success");
+		tkms_assert_error(error, TKMS_ERROR_PERMISSION_DENIED);
+	}
+}
+
+static void
+test_deny_all(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GHashTable) before = NULL;
+	g_autoptr(GHashTable) after = NULL;
+	g_autoptr(GVariant) list_before = NULL;
+	g_autoptr(GVariant) list_after = NULL;
+
+	new_victim();
+	/* The main client has used every method: the daemon may have cached "yes" for it. */
+	for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
+		g_autoptr(GError) e = NULL;
+		if (g_str_equal(table[i].method, "DestroyKey"))
+			continue;
+		e = table[i].call(CLIENT);
+		g_assert_no_error(e);
+	}
+	list_before = tkms_client_list_keys_sync(CLIENT, NULL, &error);
+	g_assert_no_error(error);
+	before = snapshot_state();
+
+	tkms_test_env_polkit_set_allowed(env, NULL, &error);
+	g_assert_no_error(error);
+
+	/* A fresh caller, with nothing cached. */
+	{
+		g_autoptr(TkmsClient) fresh = tkms_test_new_client(env);
+		assert_all_denied(fresh);
+	}
+	/* The known caller: polkit's Changed signal dropped its cached answers. */
+	assert_all_denied(CLIENT);
+
+	after = snapshot_state();
+	assert_same_state(before, after);
+
+	tkms_test_env_polkit_allow_all(env, &error);
+	g_assert_no_error(error);
+	list_after = tkms_client_list_keys_sync(CLIENT, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_variant_equal(list_before, list_after));
+	/* Allowed again: everything works on both kinds of caller. */
+	{
+		g_autoptr(TkmsClient) fresh = tkms_test_new_client(env);
+		for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
+			g_autoptr(GError) e1 = NULL;
+			g_autoptr(GError) e2 = NULL;
+			if (g_str_equal(table[i].method, "DestroyKey"))
+				continue;
+			e1 = table[i].call(CLIENT);
+			g_assert_no_error(e1);
+			e2 = table[i].call(fresh);
+			g_assert_no_error(e2);
+		}
+	}
+	new_victim();
+	{
+		g_autoptr(GError) e = call_destroy(CLIENT);
+		g_assert_no_error(e);
+	}
+}
+
+/* Granting one action at a time allows exactly the methods of that action. */
+static void
+test_per_action(void)
+{
+	for (const gchar *const *a = tkms_test_all_actions(); *a != NULL; a++) {
+		const gchar *only[] = {*a, NULL};
+		g_autoptr(GError) error = NULL;
+		g_autoptr(TkmsClient) fresh = NULL;
+
+		new_victim();
+		tkms_test_env_polkit_set_allowed(env, only, &error);
+		g_assert_no_error(error);
+		fresh = tkms_test_new_client(env);
+		for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
+			g_autoptr(GError) e = table[i].call(fresh);
+			g_test_message("only %s: %s -> %s", *a, table[i].method,
+				       e ? e->message : "ok");
+			if (g_str_equal(table[i].action, *a))
+				g_assert_no_error(e);
+			else
+				tkms_assert_error(e, TKMS_ERROR_PERMISSION_DENIED);
+		}
+		tkms_test_env_polkit_allow_all(env, &error);
+		g_assert_no_error(error);
+	}
+}
+
+/* The introspected methods equal the authorization table (DESIGN: a method without an
+ * entry is denied; this catches a new method added without deciding its action). */
+static void
+test_introspection(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GDBusNodeInfo) node = NULL;
+	GDBusInterfaceInfo *iface;
+	const gchar *xml;
+	guint n = 0;
+
+	reply = g_dbus_connection_call_sync(tkms_test_env_get_connection(env), TKMS_BUS_NAME,
+					    TKMS_OBJECT_PATH, "org.freedesktop.DBus.Introspectable",
+					    "Introspect", NULL, G_VARIANT_TYPE("(s)"),
+					    G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
+	g_assert_no_error(error);
+	g_variant_get(reply, "(&s)", &xml);
+	node = g_dbus_node_info_new_for_xml(xml, &error);
+	g_assert_no_error(error);
+	iface = g_dbus_node_info_lookup_interface(node, "org.tkms.KeyManager");
+	g_assert_nonnull(iface);
+	for (GDBusMethodInfo **m = iface->methods; m != NULL && *m != NULL; m++) {
+		gboolean found = FALSE;
+		for (guint i = 0; i < G_N_ELEMENTS(table); i++)
+			if (g_str_equal(table[i].method, (*m)->name))
+				found = TRUE;
+		if (!found)
+			g_error("method %s has no entry in the authorization table", (*m)->name);
+		n++;
+	}
+	g_assert_cmpuint(n, ==, G_N_ELEMENTS(table));
+}
+
+static void
+setup_material(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
+	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hmac, "hmac-sha256", NULL);
+	g_autoptr(GVariant) i3 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+
+	data = tkms_test_bytes_str("polkit test data");
+	ctx = tkms_test_bytes_str("polkit ctx");
+	ct = tkms_client_encrypt_sync(CLIENT, aes, data, ctx, NULL, &error);
+	g_assert_no_error(error);
+	sig = tkms_client_sign_sync(CLIENT, ec, data, NULL, &error);
+	g_assert_no_error(error);
+	mac = tkms_client_hmac_sync(CLIENT, hmac, data, NULL, &error);
+	g_assert_no_error(error);
+	blob = tkms_client_seal_sync(CLIENT, data, NULL, NULL, &error);
+	g_assert_no_error(error);
+}
+
+int
+main(int argc, char **argv)
+{
+	int ret;
+
+	g_test_init(&argc, &argv, NULL);
+	env = tkms_test_env_new_or_abort(NULL);
+	setup_material();
+	g_test_add_func("/polkit/deny-all", test_deny_all);
+	g_test_add_func("/polkit/per-action", test_per_action);
+	g_test_add_func("/polkit/introspection", test_introspection);
+	ret = g_test_run();
+	if (ret != 0)
+		tkms_test_env_dump_logs(env);
+	tkms_test_env_free(env);
+	g_bytes_unref(data);
+	g_bytes_unref(ctx);
+	g_bytes_unref(ct);
+	g_bytes_unref(sig);
+	g_bytes_unref(mac);
+	g_bytes_unref(blob);
+	g_free(victim);
+	return ret;
+}

@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "test-tkmsctl"
+
+/* tkmsctl end to end: the built binary ($TKMSCTL) against the test environment. Covers data
+ * through files and stdin, --json output, signatures checked by openssl, the exit codes
+ * scripts rely on, and the offline audit log check. */
+
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "tkms-test-util.h"
+
+/* json_dep is optional for this test so that it builds with any tests/meson.build entry;
+ * without it the JSON checks are reported incomplete rather than silently passed. */
+#if __has_include(<json-glib/json-glib.h>)
+#include <json-glib/json-glib.h>
+#define HAVE_JSON 1
+#else
+#define HAVE_JSON 0
+#endif
+
+static TkmsTestEnv *env;
+static gchar *workdir;
+
+static gchar *
+path_in_workdir(const gchar *name)
+{
+	return g_build_filename(workdir, name, NULL);
+}
+
+/* Runs argv; returns the exit status. A crash fails the test. */
+static gint
+run_argv(const gchar *const *argv, GBytes *input, GBytes **out_stdout, gchar **out_stderr)
+{
+	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+		G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+		G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) err = NULL;
+	g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
+	g_autoptr(GError) error = NULL;
+
+	g_subprocess_launcher_set_cwd(launcher, workdir);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	g_assert_no_error(error);
+	/* with a stdin pipe, communicate wants bytes to write: none is EOF at once */
+	g_subprocess_communicate(proc, input != NULL ? input : empty, NULL, &out, &err, &error);
+	g_assert_no_error(error);
+	if (g_test_verbose() && g_bytes_get_size(err) > 0)
+		g_test_message("%s stderr: %.*s", argv[0], (int)g_bytes_get_size(err),
+			       (const gchar *)g_bytes_get_data(err, NULL));
+	g_assert_true(g_subprocess_get_if_exited(proc));
+	if (out_stdout != NULL)
+		*out_stdout = g_steal_pointer(&out);
+	if (out_stderr != NULL)
+		*out_stderr = g_strndup(g_bytes_get_data(err, NULL), g_bytes_get_size(err));
+	return g_subprocess_get_exit_status(proc);
+}
+
+/* tkmsctl --address BUS args... with input on stdin (NULL: empty). */
+static gint G_GNUC_NULL_TERMINATED
+ctl(GBytes *input, GBytes **out_stdout, gchar **out_stderr, ...)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	const gchar *arg;
+	va_list ap;
+
+	g_ptr_array_add(argv, (gpointer)g_getenv("TKMSCTL"));
+	g_ptr_array_add(argv, (gpointer) "--address");
+	g_ptr_array_add(argv, (gpointer)tkms_test_env_get_bus_address(env));
+	va_start(ap, out_stderr);
+	while ((arg = va_arg(ap, const gchar *)) != NULL)
+		g_ptr_array_add(argv, (gpointer)arg);
+	va_end(ap);
+	g_ptr_array_add(argv, NULL);
+	return run_argv((const gchar *const *)argv->pdata, input, out_stdout, out_stderr);
+}
+
+static gchar *
+bytes_to_str(GBytes *b)
+{
+	return g_strndup(g_bytes_get_data(b, NULL), g_bytes_get_size(b));
+}
+
+static GBytes *
+read_file(const gchar *path)
+{
+	gchar *contents = NULL;
+	gsize len = 0;
+	g_autoptr(GError) error = NULL;
+
+	g_file_get_contents(path, &contents, &len, &error);
+	g_assert_no_error(error);
+	return g_bytes_new_take(contents, len);
+}
+
+static gchar *
+create_key(const gchar *prefix, const gchar *type)
+{
+	gchar *name = tkms_test_key_name(prefix);
+
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "create", name, type, NULL), ==, 0);
+	return name;
+}
+
+#if HAVE_JSON
+static JsonNode *
+parse_json(GBytes *text)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+
+	json_parser_load_from_data(parser, g_bytes_get_data(text, NULL),
+				   (gssize)g_bytes_get_size(text), &error);
+	g_assert_no_error(error);
+	return json_node_copy(json_parser_get_root(parser));
+}
+
+static GBytes *
+json_base64_member(GBytes *text)
+{
+	g_autoptr(JsonNode) root = parse_json(text);
+	JsonObject *obj;
+	gsize len = 0;
+	guchar *data;
+
+	g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
+	obj = json_node_get_object(root);
+	g_assert_true(json_object_has_member(obj, "base64"));
+	data = g_base64_decode(json_object_get_string_member(obj, "base64"), &len);
+	return g_bytes_new_take(data, len);
+}
+#endif
+
+static void
+test_usage(void)
+{
+	const gchar *ctl_path = g_getenv("TKMSCTL");
+	const gchar *no_args[] = {ctl_path, NULL};
+	const gchar *help[] = {ctl_path, "--help", NULL};
+	const gchar *bad_option[] = {ctl_path, "--no-such-option", "list", NULL};
+	g_autoptr(GBytes) out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *help_text = NULL;
+
+	g_assert_cmpint(run_argv(no_args, NULL, NULL, NULL), ==, 2);
+	g_assert_cmpint(run_argv(bad_option, NULL, NULL, NULL), ==, 2);
+	g_assert_cmpint(run_argv(help, NULL, &out, NULL), ==, 0);
+	help_text = bytes_to_str(out);
+	g_assert_nonnull(strstr(help_text, "Exit status"));
+	g_assert_nonnull(strstr(help_text, "encrypt"));
+
+	g_assert_cmpint(ctl(NULL, NULL, &err, "no-such-command", NULL), ==, 2);
+	g_assert_true(g_str_has_prefix(err, "tkmsctl: "));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "create", "only-a-name", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "info", "a", "b", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "random", "0", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "random", "many", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "create", "k", "aes-256-gcm", "--pcrs", "0,x", NULL),
+			==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "verify", "k", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "derive", "k", "--length", "8", NULL), ==, 2);
+}
+
+static void
+test_no_bus(void)
+{
+	const gchar *argv[] = {g_getenv("TKMSCTL"), "--address", "unix:path=/nonexistent/tkms-bus",
+			       "list", NULL};
+	g_autofree gchar *err = NULL;
+
+	g_assert_cmpint(run_argv(argv, NULL, NULL, &err), ==, 4);
+	g_assert_true(g_str_has_prefix(err, "tkmsctl: "));
+}
+
+static void
+test_create_list_info(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("ctl-info");
+	g_autofree gchar *missing = tkms_test_key_name("ctl-missing");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) list_out = NULL;
+	g_autoptr(GBytes) info_out = NULL;
+	g_autofree gchar *list_text = NULL;
+	g_autofree gchar *err = NULL;
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "--json", "create", name, "aes-256-gcm",
+			    "--description", "made by tkmsctl", NULL),
+			==, 0);
+	g_assert_cmpint(ctl(NULL, &list_out, NULL, "list", NULL), ==, 0);
+	list_text = bytes_to_str(list_out);
+	g_assert_nonnull(strstr(list_text, name));
+	g_clear_pointer(&list_out, g_bytes_unref);
+	g_assert_cmpint(ctl(NULL, &list_out, NULL, "list", "--json", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, &info_out, NULL, "info", name, "--json", NULL), ==, 0);
+
+	/* exit status 6: no such key, and the daemon's message on stderr */
+	g_assert_cmpint(ctl(NULL, NULL, &err, "info", missing, NULL), ==, 6);
+	g_assert_true(g_str_has_prefix(err, "tkmsctl: "));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "create", name, "aes-256-gcm", NULL), ==, 1);
+
+#if HAVE_JSON
+	{
+		g_autoptr(JsonNode) created = parse_json(out);
+		g_autoptr(JsonNode) list = parse_json(list_out);
+		g_autoptr(JsonNode) info = parse_json(info_out);
+		JsonObject *obj;
+		JsonArray *arr;
+		gboolean found = FALSE;
+
+		g_assert_true(JSON_NODE_HOLDS_OBJECT(created));
+		obj = json_node_get_object(created);
+		g_assert_cmpstr(json_object_get_string_member(obj, "name"), ==, name);
+		g_assert_cmpstr(json_object_get_string_member(obj, "type"), ==, "aes-256-gcm");
+		g_assert_cmpstr(json_object_get_string_member(obj, "protection"), ==, "sealed");
+		g_assert_cmpint(json_object_get_int_member(obj, "primary-version"), >=, 1);
+
+		g_assert_true(JSON_NODE_HOLDS_ARRAY(list));
+		arr = json_node_get_array(list);
+		for (guint i = 0; i < json_array_get_length(arr); i++) {
+			JsonObject *key = json_array_get_object_element(arr, i);
+			found |= g_strcmp0(json_object_get_string_member(key, "name"), name) == 0;
+		}
+		g_assert_true(found);
+
+		g_assert_true(JSON_NODE_HOLDS_OBJECT(info));
+		obj = json_node_get_object(info);
+		g_assert_cmpstr(json_object_get_string_member(obj, "description"), ==,
+				"made by tkmsctl");
+		arr = json_object_get_array_member(obj, "versions");
+		g_assert_cmpuint(json_array_get_length(arr), ==, 1);
+	}
+#else
+	g_test_incomplete("built without json-glib: --json output not parsed");
+#endif
+}
+
+static void
+test_encrypt_files(void)
+{
+	g_autofree gchar *name = create_key("ctl-aes", "aes-256-gcm");
+	g_autofree gchar *pt = path_in_workdir("plain.bin");
+	g_autofree gchar *ct = path_in_workdir("cipher.bin");
+	g_autofree gchar *pt2 = path_in_workdir("plain2.bin");
+	g_autoptr(GBytes) data = tkms_test_bytes_pattern(5000, 7);
+	g_autoptr(GBytes) ciphertext = NULL;
+	g_autoptr(GBytes) back = NULL;
+	GStatBuf st;
+
+	g_assert_true(g_file_set_contents(pt, g_bytes_get_data(data, NULL),
+					  (gssize)g_bytes_get_size(data), NULL));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "encrypt", name, "--context", "file-test", "--in", pt,
+			    "--out", ct, NULL),
+			==, 0);
+	/* output files may hold secrets: created private */
+	g_assert_cmpint(g_stat(ct, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	ciphertext = read_file(ct);
+	g_assert_cmpuint(g_bytes_get_size(ciphertext), >, g_bytes_get_size(data));
+	g_assert_false(tkms_test_bytes_contain(ciphertext, g_bytes_get_data(data, NULL), 64));
+
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "decrypt", name, "--context", "file-test", "--in", ct,
+			    "--out", pt2, NULL),
+			==, 0);
+	back = read_file(pt2);
+	tkms_assert_bytes_equal(back, data);
+
+	/* another context, or no context: the daemon refuses, exit status 1 */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "decrypt", name, "--context", "other", "--in", ct,
+			    NULL),
+			==, 1);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "decrypt", name, "--in", ct, NULL), ==, 1);
+	/* a missing input file is "not found" */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "encrypt", name, "--in", "/nonexistent/input", NULL),
+			==, 6);
+}
+
+static void
+test_encrypt_stdin(void)
+{
+	g_autofree gchar *name = create_key("ctl-aes-stdin", "aes-256-gcm");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("attack at dawn");
+	g_autoptr(GBytes) b64 = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_autoptr(GBytes) raw_ct = NULL;
+	g_autoptr(GBytes) raw_back = NULL;
+	g_autofree gchar *b64_text = NULL;
+
+	/* base64 out of encrypt is base64 into decrypt, through pipes */
+	g_assert_cmpint(ctl(data, &b64, NULL, "encrypt", name, "--base64", NULL), ==, 0);
+	b64_text = bytes_to_str(b64);
+	g_assert_true(g_str_has_suffix(b64_text, "\n"));
+	g_assert_null(strstr(b64_text, "attack"));
+	g_assert_cmpint(ctl(b64, &back, NULL, "decrypt", name, "--base64", "--in", "-", NULL), ==,
+			0);
+	tkms_assert_bytes_equal(back, data);
+
+	/* raw binary through stdin and stdout */
+	g_assert_cmpint(ctl(data, &raw_ct, NULL, "encrypt", name, NULL), ==, 0);
+	g_assert_cmpint(ctl(raw_ct, &raw_back, NULL, "decrypt", name, NULL), ==, 0);
+	tkms_assert_bytes_equal(raw_back, data);
+
+	/* garbage that is not base64 is refused, not decoded into other bytes */
+	{
+		g_autoptr(GBytes) junk = tkms_test_bytes_str("not*base64!");
+		g_assert_cmpint(ctl(junk, NULL, NULL, "decrypt", name, "--base64", NULL), ==, 1);
+	}
+
+#if HAVE_JSON
+	{
+		g_autoptr(GBytes) json = NULL;
+		g_autoptr(GBytes) ct = NULL;
+		g_autoptr(GBytes) json_plain = NULL;
+		g_autoptr(GBytes) plain = NULL;
+
+		g_assert_cmpint(ctl(data, &json, NULL, "--json", "encrypt", name, NULL), ==, 0);
+		ct = json_base64_member(json);
+		g_assert_cmpint(ctl(ct, &json_plain, NULL, "decrypt", name, "--json", NULL), ==, 0);
+		plain = json_base64_member(json_plain);
+		tkms_assert_bytes_equal(plain, data);
+	}
+#else
+	g_test_incomplete("built without json-glib: --json output not parsed");
+#endif
+}
+
+static void
+test_sign_openssl(void)
+{
+	g_autofree gchar *name = create_key("ctl-ec", "ecdsa-p256");
+	g_autofree gchar *msg = path_in_workdir("message.txt");
+	g_autofree gchar *other = path_in_workdir("other.txt");
+	g_autofree gchar *sig = path_in_workdir("message.sig");
+	g_autofree gchar *sig64 = path_in_workdir("message.sig.b64");
+	g_autofree gchar *pem = path_in_workdir("pub.pem");
+	g_autoptr(GBytes) out = NULL;
+	g_autofree gchar *out_text = NULL;
+	const gchar *openssl[] = {"openssl", "dgst",	   "-sha256", "-verify", pem,
+				  "-signature", sig, msg,	   NULL};
+
+	g_assert_true(g_file_set_contents(msg, "signed by the TPM\n", -1, NULL));
+	g_assert_true(g_file_set_contents(other, "not what was signed\n", -1, NULL));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "pubkey", name, "--out", pem, NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "sign", name, "--in", msg, "--out", sig, NULL), ==,
+			0);
+
+	/* the signature is standard: openssl checks it against the exported key */
+	g_assert_cmpint(run_argv(openssl, NULL, NULL, NULL), ==, 0);
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "verify", name, "--signature", sig, "--in", msg,
+			    NULL),
+			==, 0);
+	out_text = bytes_to_str(out);
+	g_assert_cmpstr(out_text, ==, "valid\n");
+	/* a well-formed signature of another message: ran, invalid, exit status 3 */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "verify", name, "--signature", sig, "--in", other,
+			    NULL),
+			==, 3);
+
+	/* base64 both ways, message from stdin */
+	{
+		g_autoptr(GBytes) message = read_file(msg);
+		g_autoptr(GBytes) b64 = NULL;
+
+		g_assert_cmpint(ctl(message, &b64, NULL, "sign", name, "--base64", NULL), ==, 0);
+		g_assert_true(g_file_set_contents(sig64, g_bytes_get_data(b64, NULL),
+						  (gssize)g_bytes_get_size(b64), NULL));
+		g_assert_cmpint(ctl(message, NULL, NULL, "verify", name, "--signature", sig64,
+				    "--base64", NULL),
+				==, 0);
+	}
+#if HAVE_JSON
+	{
+		g_autoptr(GBytes) json = NULL;
+		g_autoptr(JsonNode) root = NULL;
+
+		g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "verify", name, "--signature", sig,
+				    "--in", other, NULL),
+				==, 3);
+		root = parse_json(json);
+		g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
+		g_assert_false(json_object_get_boolean_member(json_node_get_object(root), "valid"));
+	}
+#endif
+}
+
+static void
+test_hmac_derive(void)
+{
+	g_autofree gchar *name = create_key("ctl-hmac", "hmac-sha256");
+	g_autofree gchar *mac = path_in_workdir("data.mac");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("authenticate me");
+	g_autoptr(GBytes) other = tkms_test_bytes_str("authenticate you");
+	g_autoptr(GBytes) mac_bytes = NULL;
+	g_autoptr(GBytes) d1 = NULL;
+	g_autoptr(GBytes) d2 = NULL;
+	g_autoptr(GBytes) d3 = NULL;
+
+	g_assert_cmpint(ctl(data, NULL, NULL, "hmac", name, "--out", mac, NULL), ==, 0);
+	mac_bytes = read_file(mac);
+	g_assert_cmpuint(g_bytes_get_size(mac_bytes), ==, 32);
+	g_assert_cmpint(ctl(data, NULL, NULL, "verify-hmac", name, "--mac", mac, NULL), ==, 0);
+	g_assert_cmpint(ctl(other, NULL, NULL, "verify-hmac", name, "--mac", mac, NULL), ==, 3);
+
+	g_assert_cmpint(ctl(NULL, &d1, NULL, "derive", name, "--context", "disk", "--length", "48",
+			    NULL),
+			==, 0);
+	g_assert_cmpint(ctl(NULL, &d2, NULL, "derive", name, "--context", "disk", "--length", "48",
+			    NULL),
+			==, 0);
+	g_assert_cmpint(ctl(NULL, &d3, NULL, "derive", name, "--context", "net", "--length", "48",
+			    NULL),
+			==, 0);
+	g_assert_cmpuint(g_bytes_get_size(d1), ==, 48);
+	tkms_assert_bytes_equal(d1, d2);
+	g_assert_false(g_bytes_equal(d1, d3));
+}
+
+static void
+test_seal_random(void)
+{
+	g_autoptr(GBytes) secret = tkms_test_bytes_pattern(300, 11);
+	g_autoptr(GBytes) blob64 = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_autoptr(GBytes) rnd = NULL;
+
+	g_assert_cmpint(ctl(secret, &blob64, NULL, "seal", "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(blob64, &back, NULL, "unseal", "--base64", NULL), ==, 0);
+	tkms_assert_bytes_equal(back, secret);
+
+	g_assert_cmpint(ctl(NULL, &rnd, NULL, "random", "16", NULL), ==, 0);
+	g_assert_cmpuint(g_bytes_get_size(rnd), ==, 16);
+#if HAVE_JSON
+	{
+		g_autoptr(GBytes) json = NULL;
+		g_autoptr(GBytes) decoded = NULL;
+
+		g_assert_cmpint(ctl(NULL, &json, NULL, "random", "24", "--json", NULL), ==, 0);
+		decoded = json_base64_member(json);
+		g_assert_cmpuint(g_bytes_get_size(decoded), ==, 24);
+	}
+#endif
+}
+
+static void
+test_status(void)
+{
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autofree gchar *text = NULL;
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "status", NULL), ==, 0);
+	text = bytes_to_str(out);
+	g_assert_nonnull(strstr(text, "Version:"));
+	g_assert_nonnull(strstr(text, "TpmAvailable:       yes"));
+	g_assert_cmpint(ctl(NULL, &json, NULL, "status", "--json", NULL), ==, 0);
+#if HAVE_JSON
+	{
+		g_autoptr(JsonNode) root = parse_json(json);
+		JsonObject *obj = json_node_get_object(root);
+
+		g_assert_true(json_object_get_boolean_member(obj, "TpmAvailable"));
+		g_assert_false(json_object_get_boolean_member(obj, "TpmLockedOut"));
+		g_assert_nonnull(json_object_get_string_member(obj, "TpmManufacturer"));
+#ifdef TKMS_TEST_PROJECT_VERSION
+		g_assert_cmpstr(json_object_get_string_member(obj, "Version"), ==,
+				TKMS_TEST_PROJECT_VERSION);
+#endif
+	}
+#endif
+}
+
+static void
+test_destroy(void)
+{
+	g_autofree gchar *name = create_key("ctl-destroy", "aes-256-gcm");
+	g_autofree gchar *missing = tkms_test_key_name("ctl-never");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("x");
+
+	g_assert_cmpint(ctl(data, NULL, NULL, "encrypt", name, NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "destroy", name, NULL), ==, 0);
+	/* gone for use; whether it is NotFound or KeyState is the daemon's call */
+	g_assert_cmpint(ctl(data, NULL, NULL, "encrypt", name, NULL), !=, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "destroy", missing, NULL), ==, 6);
+}
+
+static void
+test_permission_denied(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *err = NULL;
+
+	g_assert_true(tkms_test_env_polkit_set_allowed(env, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(ctl(NULL, NULL, &err, "list", NULL), ==, 5);
+	g_assert_true(tkms_test_env_polkit_allow_all(env, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_str_has_prefix(err, "tkmsctl: "));
+}
+
+/* Rewrites one character inside the first record's "method" value. */
+static gchar *
+edit_first_record(const gchar *log)
+{
+	g_autofree gchar *contents = NULL;
+	g_autofree gchar *copy = path_in_workdir("audit-edited.log");
+	gchar *p;
+
+	g_assert_true(g_file_get_contents(log, &contents, NULL, NULL));
+	p = strstr(contents, "\"method\":\"");
+	g_assert_nonnull(p);
+	p += strlen("\"method\":\"");
+	*p = *p == 'X' ? 'Y' : 'X';
+	g_assert_true(g_file_set_contents(copy, contents, -1, NULL));
+	return g_steal_pointer(&copy);
+}
+
+static void
+test_audit_verify(void)
+{
+	const gchar *state = tkms_test_env_get_state_dir(env);
+	g_autofree gchar *log = g_build_filename(state, "audit.log", NULL);
+	g_autofree gchar *edited = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *expected = NULL;
+	g_autoptr(GError) error = NULL;
+	guint n_lines;
+
+	/* a quiet log: the daemon commits everything when it stops */
+	g_assert_true(tkms_test_env_stop_daemon(env, &error));
+	g_assert_no_error(error);
+	n_lines = tkms_test_count_lines(log);
+	g_assert_cmpuint(n_lines, >, 0);
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "audit", "verify", "--state-dir", state, NULL), ==,
+			0);
+	text = bytes_to_str(out);
+	expected = g_strdup_printf("audit log OK: %u records\n", n_lines);
+	g_assert_cmpstr(text, ==, expected);
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "audit", "verify", "--log", log, NULL), ==,
+			0);
+#if HAVE_JSON
+	{
+		g_autoptr(JsonNode) root = parse_json(json);
+		JsonObject *obj = json_node_get_object(root);
+
+		g_assert_true(json_object_get_boolean_member(obj, "valid"));
+		g_assert_cmpint(json_object_get_int_member(obj, "records"), ==, n_lines);
+	}
+#endif
+
+	edited = edit_first_record(log);
+	g_assert_cmpint(ctl(NULL, NULL, &err, "audit", "verify", "--log", edited, NULL), ==, 3);
+	g_assert_nonnull(strstr(err, "record 0"));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "audit", "verify", "--log", "/nonexistent/audit.log",
+			    NULL),
+			==, 6);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "audit", "check", NULL), ==, 2);
+
+	g_assert_true(tkms_test_env_start_daemon(env, &error));
+	g_assert_no_error(error);
+}
+
+static void
+test_skip(void)
+{
+	g_test_skip("TKMSCTL is not set: tkmsctl was not built");
+}
+
+int
+main(int argc, char **argv)
+{
+	int ret;
+
+	g_test_init(&argc, &argv, NULL);
+	if (g_getenv("TKMSCTL") == NULL) {
+		g_test_add_func("/tkmsctl/skipped", test_skip);
+		return g_test_run();
+	}
+	env = tkms_test_env_new_or_abort(NULL);
+	workdir = g_build_filename(tkms_test_env_get_tmp_dir(env), "tkmsctl", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(workdir, 0700), ==, 0);
+
+	g_test_add_func("/tkmsctl/usage", test_usage);
+	g_test_add_func("/tkmsctl/no-bus", test_no_bus);
+	g_test_add_func("/tkmsctl/create-list-info", test_create_list_info);
+	g_test_add_func("/tkmsctl/encrypt/files", test_encrypt_files);
+	g_test_add_func("/tkmsctl/encrypt/stdin", test_encrypt_stdin);
+	g_test_add_func("/tkmsctl/sign/openssl", test_sign_openssl);
+	g_test_add_func("/tkmsctl/hmac-derive", test_hmac_derive);
+	g_test_add_func("/tkmsctl/seal-random", test_seal_random);
+	g_test_add_func("/tkmsctl/status", test_status);
+	g_test_add_func("/tkmsctl/destroy", test_destroy);
+	g_test_add_func("/tkmsctl/permission-denied", test_permission_denied);
+	/* stops the daemon for a quiet log, then starts it again */
+	g_test_add_func("/tkmsctl/audit-verify", test_audit_verify);
+
+	ret = g_test_run();
+	g_free(workdir);
+	tkms_test_env_free(env);
+	return ret;
+}

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "test-tpm"
+
+/* The daemon's properties, and a TPM that goes away and comes back: calls fail fast with
+ * TpmUnavailable (no hang), TpmAvailable follows, and tkmsd recovers without a restart. */
+
+#include <string.h>
+
+#include "tkms-test-util.h"
+
+static TkmsTestEnv *env;
+#define CLIENT (tkms_test_env_get_client(env))
+
+/* A TPM command must not take long; a hang would hit D-Bus's timeout far later. */
+#define FAST_US (10 * G_USEC_PER_SEC)
+
+static gboolean
+get_bool(const gchar *property)
+{
+	g_autoptr(GVariant) v = tkms_test_get_property(env, property);
+	g_assert_true(g_variant_is_of_type(v, G_VARIANT_TYPE_BOOLEAN));
+	return g_variant_get_boolean(v);
+}
+
+static gchar *
+get_string(const gchar *property)
+{
+	g_autoptr(GVariant) v = tkms_test_get_property(env, property);
+	g_assert_true(g_variant_is_of_type(v, G_VARIANT_TYPE_STRING));
+	return g_variant_dup_string(v, NULL);
+}
+
+/* The daemon publishes TPM state changes from its worker: the property follows a call's
+ * outcome shortly, not necessarily before the reply. Waits up to 5 s for the value. */
+static gboolean
+tpm_available_becomes(gboolean value)
+{
+	gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+	while (get_bool("TpmAvailable") != value) {
+		if (g_get_monotonic_time() > deadline)
+			return FALSE;
+		tkms_test_spin(20);
+	}
+	return TRUE;
+}
+
+/* Waits (up to 5 s) until the client's cached TpmAvailable, updated by PropertiesChanged,
+ * has the value. */
+static gboolean
+client_tpm_available_becomes(gboolean value)
+{
+	gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+	while (g_get_monotonic_time() < deadline) {
+		if (tkms_client_get_tpm_available(CLIENT) == value)
+			return TRUE;
+		tkms_test_spin(20);
+	}
+	return tkms_client_get_tpm_available(CLIENT) == value;
+}
+
+static void
+test_properties(void)
+{
+	g_autofree gchar *version = NULL;
+	g_autofree gchar *manufacturer = NULL;
+	g_autofree gchar *firmware = NULL;
+	g_autoptr(GVariant) counter = NULL;
+	g_auto(GStrv) parts = NULL;
+
+	/* tkmsd owns its name before its TPM worker has connected: TpmAvailable turns TRUE
+	 * (with a PropertiesChanged) a moment later. */
+	g_assert_true(tpm_available_becomes(TRUE));
+	g_assert_true(client_tpm_available_becomes(TRUE));
+
+	version = get_string("Version");
+	manufacturer = get_string("TpmManufacturer");
+	firmware = get_string("TpmFirmwareVersion");
+	counter = tkms_test_get_property(env, "TpmLockoutCounter");
+	g_assert_cmpstr(version, ==, TKMS_TEST_PROJECT_VERSION);
+	g_assert_false(get_bool("TpmLockedOut"));
+	g_assert_cmpstr(manufacturer, ==, "IBM");
+	/* "major.minor.x.y" */
+	g_assert_cmpuint(strlen(firmware), >, 0);
+	parts = g_strsplit(firmware, ".", -1);
+	g_assert_cmpuint(g_strv_length(parts), ==, 4);
+	for (guint i = 0; parts[i] != NULL; i++) {
+		g_assert_cmpuint(strlen(parts[i]), >, 0);
+		g_assert_cmpuint(strspn(parts[i], "0123456789"), ==, strlen(parts[i]));
+	}
+	g_assert_true(g_variant_is_of_type(counter, G_VARIANT_TYPE_UINT32));
+	g_assert_cmpuint(g_variant_get_uint32(counter), ==, 0);
+
+	/* The client's cached view agrees. */
+	g_assert_cmpstr(tkms_client_get_daemon_version(CLIENT), ==, TKMS_TEST_PROJECT_VERSION);
+	g_assert_cmpstr(tkms_client_get_tpm_manufacturer(CLIENT), ==, manufacturer);
+	g_assert_cmpstr(tkms_client_get_tpm_firmware_version(CLIENT), ==, firmware);
+	g_assert_true(tkms_client_get_tpm_available(CLIENT));
+	g_assert_false(tkms_client_get_tpm_locked_out(CLIENT));
+	g_assert_cmpuint(tkms_client_get_tpm_lockout_counter(CLIENT), ==, 0);
+
+	/* Read-only. */
+	{
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+			tkms_test_env_get_connection(env), TKMS_BUS_NAME, TKMS_OBJECT_PATH,
+			"org.freedesktop.DBus.Properties", "Set",
+			g_variant_new("(ssv)", "org.tkms.KeyManager", "TpmAvailable",
+				      g_variant_new_boolean(FALSE)),
+			NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
+		g_assert_null(r);
+		g_assert_nonnull(error);
+		g_assert_true(get_bool("TpmAvailable"));
+	}
+}
+
+static void
+assert_unavailable_fast(const gchar *what, GError *error, gint64 start)
+{
+	gint64 took = g_get_monotonic_time() - start;
+
+	g_test_message("%s without TPM: %s (%.2f s)", what, error ? error->message : "success",
+		       took / 1e6);
+	tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
+	g_assert_cmpint(took, <, FAST_US);
+}
+
+static void
+test_tpm_gone(void)
+{
+	g_autofree gchar *hmac = tkms_test_key_name("gone-hmac");
+	g_autofree gchar *ec = tkms_test_key_name("gone-ec");
+	g_autofree gchar *aes = tkms_test_key_name("gone-aes");
+	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, hmac, "hmac-sha256", NULL);
+	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	g_autoptr(GVariant) i3 = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
+	g_autoptr(GBytes) data = tkms_test_bytes_str("tpm gone");
+	g_autoptr(GBytes) mac = NULL, sig = NULL, blob = NULL;
+	g_autoptr(GError) error = NULL;
+
+	mac = tkms_client_hmac_sync(CLIENT, hmac, data, NULL, &error);
+	g_assert_no_error(error);
+	sig = tkms_client_sign_sync(CLIENT, ec, data, NULL, &error);
+	g_assert_no_error(error);
+	blob = tkms_client_seal_sync(CLIENT, data, NULL, NULL, &error);
+	g_assert_no_error(error);
+
+	for (guint round = 0; round < 2; round++) {
+		g_test_message("round %u", round);
+		tkms_test_env_stop_tpm(env, &error);
+		g_assert_no_error(error);
+
+		/* Each kind of TPM work fails fast with TpmUnavailable. */
+		{
+			gint64 t = g_get_monotonic_time();
+			g_autoptr(GBytes) r = tkms_client_get_random_sync(CLIENT, 16, NULL, &error);
+			assert_unavailable_fast("GetRandom", error, t);
+			g_clear_error(&error);
+		}
+		{
+			gint64 t = g_get_monotonic_time();
+			g_autoptr(GBytes) r =
+				tkms_client_hmac_sync(CLIENT, hmac, data, NULL, &error);
+			assert_unavailable_fast("Hmac", error, t);
+			g_clear_error(&error);
+		}
+		{
+			gint64 t = g_get_monotonic_time();
+			g_autoptr(GBytes) r = tkms_client_sign_sync(CLIENT, ec, data, NULL, &error);
+			assert_unavailable_fast("Sign", error, t);
+			g_clear_error(&error);
+		}
+		{
+			gint64 t = g_get_monotonic_time();
+			g_autoptr(GBytes) r = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
+			assert_unavailable_fast("Unseal", error, t);
+			g_clear_error(&error);
+		}
+		{
+			g_autofree gchar *name = tkms_test_key_name("gone-new");
+			gint64 t = g_get_monotonic_time();
+			g_autoptr(GVariant) info = tkms_client_create_key_sync(
+				CLIENT, name, "hmac-sha256", NULL, NULL, &error);
+			assert_unavailable_fast("CreateKey", error, t);
+			g_clear_error(&error);
+			/* and no half-created key is left behind */
+			info = tkms_client_get_key_info_sync(CLIENT, name, NULL, &error);
+			tkms_assert_error(error, TKMS_ERROR_NOT_FOUND);
+			g_clear_error(&error);
+		}
+		/* Metadata needs no TPM. */
+		{
+			g_autoptr(GVariant) info =
+				tkms_client_get_key_info_sync(CLIENT, hmac, NULL, &error);
+			g_assert_no_error(error);
+		}
+		g_assert_true(tkms_test_env_daemon_is_running(env));
+		g_assert_true(tpm_available_becomes(FALSE));
+		g_assert_true(client_tpm_available_becomes(FALSE));
+
+		/* Back: tkmsd reconnects on the next request, without a restart. */
+		tkms_test_env_start_tpm(env, &error);
+		g_assert_no_error(error);
+		{
+			g_autoptr(GBytes) r = tkms_client_get_random_sync(CLIENT, 16, NULL, &error);
+			g_assert_no_error(error);
+			g_assert_cmpuint(g_bytes_get_size(r), ==, 16);
+		}
+		{
+			g_autoptr(GBytes) mac2 =
+				tkms_client_hmac_sync(CLIENT, hmac, data, NULL, &error);
+			g_autoptr(GBytes) out = NULL;
+			gboolean valid = FALSE;
+			g_assert_no_error(error);
+			tkms_assert_bytes_equal(mac2, mac);
+			tkms_client_verify_sync(CLIENT, ec, data, sig, &valid, NULL, &error);
+			g_assert_no_error(error);
+			g_assert_true(valid);
+			out = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
+			g_assert_no_error(error);
+			tkms_assert_bytes_equal(out, data);
+		}
+		{
+			g_autofree gchar *name = tkms_test_key_name("back-new");
+			g_autoptr(GVariant) info =
+				tkms_test_create_key(CLIENT, name, "rsa-2048", NULL);
+		}
+		g_assert_true(tpm_available_becomes(TRUE));
+		g_assert_true(client_tpm_available_becomes(TRUE));
+	}
+}
+
+/* The TPM gone while tkmsd is idle and back before the next call: no error at all. */
+static void
+test_tpm_bounce(void)
+{
+	g_autofree gchar *hmac = tkms_test_key_name("bounce-hmac");
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, hmac, "hmac-sha256", NULL);
+	g_autoptr(GBytes) data = tkms_test_bytes_str("bounce");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) mac = tkms_client_hmac_sync(CLIENT, hmac, data, NULL, &error);
+
+	g_assert_no_error(error);
+	tkms_test_env_stop_tpm(env, &error);
+	g_assert_no_error(error);
+	tkms_test_env_start_tpm(env, &error);
+	g_assert_no_error(error);
+	/* The first call finds a dead connection; tkmsd may report TpmUnavailable once, but
+	 * it must recover by the second call. */
+	{
+		g_autoptr(GBytes) mac2 = tkms_client_hmac_sync(CLIENT, hmac, data, NULL, &error);
+		if (error != NULL) {
+			g_test_message("first call after the bounce: %s", error->message);
+			tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
+			g_clear_error(&error);
+		} else {
+			tkms_assert_bytes_equal(mac2, mac);
+		}
+	}
+	{
+		g_autoptr(GBytes) mac3 = tkms_client_hmac_sync(CLIENT, hmac, data, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(mac3, mac);
+	}
+	g_assert_true(tpm_available_becomes(TRUE));
+}
+
+/* tkmsd started while the TPM is missing still comes up on the bus and reports it. */
+static void
+test_start_without_tpm(void)
+{
+	g_autoptr(GError) error = NULL;
+
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	tkms_test_env_stop_tpm(env, &error);
+	g_assert_no_error(error);
+	if (!tkms_test_env_start_daemon(env, &error)) {
+		/* Refusing to start is a defensible choice too; then it must say why. */
+		g_test_message("tkmsd does not start without a TPM: %s", error->message);
+		g_clear_error(&error);
+		tkms_test_env_start_tpm(env, &error);
+		g_assert_no_error(error);
+		tkms_test_env_start_daemon(env, &error);
+		g_assert_no_error(error);
+		return;
+	}
+	g_assert_true(tpm_available_becomes(FALSE));
+	{
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(CLIENT, 16, NULL, &error);
+		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
+		g_clear_error(&error);
+	}
+	tkms_test_env_start_tpm(env, &error);
+	g_assert_no_error(error);
+	{
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(CLIENT, 16, NULL, &error);
+		g_assert_no_error(error);
+	}
+	g_assert_true(tpm_available_becomes(TRUE));
+	{
+		g_autofree gchar *manufacturer = get_string("TpmManufacturer");
+		g_assert_cmpstr(manufacturer, ==, "IBM");
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	int ret;
+
+	g_test_init(&argc, &argv, NULL);
+	env = tkms_test_env_new_or_abort(NULL);
+	g_test_add_func("/tpm/properties", test_properties);
+	g_test_add_func("/tpm/gone", test_tpm_gone);
+	g_test_add_func("/tpm/bounce", test_tpm_bounce);
+	g_test_add_func("/tpm/start-without-tpm", test_start_without_tpm);
+	ret = g_test_run();
+	if (ret != 0)
+		tkms_test_env_dump_logs(env);
+	tkms_test_env_free(env);
+	return ret;
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * TkmsTestEnv: an isolated tkms stack for integration tests and the benchmark.
+ *
+ * tkms_test_env_new() starts, on free TCP ports and in a fresh temporary directory:
+ *   - swtpm (socket mode, TPM 2.0, empty state, startup-clear) on 127.0.0.1:port/port+1,
+ *   - a private dbus-daemon with a system-bus-like, deny-by-default config that includes the
+ *     shipped data/org.tkms.KeyManager.conf and a test-only policy for the polkit mock,
+ *   - python-dbusmock's polkitd template (every tkms action allowed at start),
+ *   - tkmsd (path from $TKMSD) on that bus and that TPM, with its own state directory,
+ * then connects to the bus and builds a TkmsClient.
+ *
+ * Environment (set by tests/meson.build): TKMSD (tkmsd binary), TKMS_DATA_DIR (source data/),
+ * TKMS_TEST_HELPER (tests/tkms-test-helper), TKMSCTL (optional). TKMS_TEST_KEEP=1 keeps the
+ * temporary directory for inspection.
+ *
+ * Cleanup: tkms_test_env_free() stops every process and deletes the directory. Children die
+ * with the test process (PR_SET_PDEATHSIG); if the test aborts (failed assertion, crash, meson
+ * timeout) a signal handler prints the tail of every log and removes the directory, and
+ * directories left by killed runs are swept at the next start.
+ */
+
+#include <gio/gio.h>
+
+#include "tkms-client.h"
+
+G_BEGIN_DECLS
+
+/* The polkit action ids of DESIGN.md (a contract). */
+#define TKMS_ACTION_READ_KEY "org.tkms.KeyManager.read-key"
+#define TKMS_ACTION_CREATE_KEY "org.tkms.KeyManager.create-key"
+#define TKMS_ACTION_USE_KEY "org.tkms.KeyManager.use-key"
+#define TKMS_ACTION_SEAL "org.tkms.KeyManager.seal"
+#define TKMS_ACTION_DESTROY_KEY "org.tkms.KeyManager.destroy-key"
+#define TKMS_ACTION_MANAGE_KEY "org.tkms.KeyManager.manage-key"
+#define TKMS_ACTION_READ_SECRET "org.tkms.KeyManager.read-secret"
+#define TKMS_ACTION_ADMIN "org.tkms.KeyManager.admin"
+
+/* The uid tkms_test_env_run_as_user() runs commands as (nobody). */
+#define TKMS_TEST_OTHER_UID 65534
+
+typedef struct _TkmsTestEnv TkmsTestEnv;
+
+/* NULL-terminated list of every action id above. */
+const gchar *const *tkms_test_all_actions(void);
+
+/* config: contents of a tkmsd.conf (GKeyFile text) or NULL for the daemon's defaults. */
+TkmsTestEnv *tkms_test_env_new(const gchar *config, GError **error);
+/* Like tkms_test_env_new() but without starting tkmsd (call tkms_test_env_start_daemon()). */
+TkmsTestEnv *tkms_test_env_new_without_daemon(const gchar *config, GError **error);
+void tkms_test_env_free(TkmsTestEnv *env);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsTestEnv, tkms_test_env_free)
+
+/* Creates an env or aborts the test with the error (for test main() and fixtures). */
+TkmsTestEnv *tkms_test_env_new_or_abort(const gchar *config);
+
+const gchar *tkms_test_env_get_bus_address(TkmsTestEnv *env);
+GDBusConnection *tkms_test_env_get_connection(TkmsTestEnv *env);
+/* The client on get_connection(); valid as long as env (survives daemon restarts). */
+TkmsClient *tkms_test_env_get_client(TkmsTestEnv *env);
+const gchar *tkms_test_env_get_state_dir(TkmsTestEnv *env);
+const gchar *tkms_test_env_get_tmp_dir(TkmsTestEnv *env);
+const gchar *tkms_test_env_get_config_path(TkmsTestEnv *env); /* NULL without config */
+guint16 tkms_test_env_get_tpm_port(TkmsTestEnv *env);
+/* "swtpm:host=127.0.0.1,port=N" */
+const gchar *tkms_test_env_get_tcti(TkmsTestEnv *env);
+/* The daemon's combined stdout/stderr so far (all runs). */
+gchar *tkms_test_env_get_daemon_log(TkmsTestEnv *env);
+/* Prints the tail of every process's log to stderr (done automatically on abort). */
+void tkms_test_env_dump_logs(TkmsTestEnv *env);
+
+/* SIGTERM; fails if the daemon does not exit within 10 s (then it is killed) or exits with a
+ * status other than 0. The state directory is kept. */
+gboolean tkms_test_env_stop_daemon(TkmsTestEnv *env, GError **error);
+/* Starts tkmsd with the same arguments and waits (20 s) until it owns org.tkms.KeyManager. */
+gboolean tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error);
+gboolean tkms_test_env_daemon_is_running(TkmsTestEnv *env);
+
+/* GDBusProxy sends calls to the unique name it last saw owning org.tkms.KeyManager, and
+ * learns about a new owner only from the main context. Iterates the default main context
+ * until client follows the current owner (or none). start/stop_daemon do this for the env's
+ * own client; call it for other clients (tkms_test_new_client()) after a restart. */
+gboolean tkms_test_env_sync_client(TkmsTestEnv *env, TkmsClient *client, GError **error);
+
+/* Stops / restarts swtpm on the same port with the same state directory. */
+gboolean tkms_test_env_stop_tpm(TkmsTestEnv *env, GError **error);
+gboolean tkms_test_env_start_tpm(TkmsTestEnv *env, GError **error);
+
+/* Extends SHA-256 PCR pcr with a fixed digest using tpm2_pcrextend. swtpm serves one client
+ * at a time and tkmsd keeps its connection open, so the daemon is stopped around the command
+ * (and restarted if it was running). */
+gboolean tkms_test_env_extend_pcr(TkmsTestEnv *env, guint pcr, GError **error);
+
+/* Replaces the polkit mock's allowed action list (NULL or empty: deny everything). */
+gboolean tkms_test_env_polkit_set_allowed(TkmsTestEnv *env, const gchar *const *actions,
+					  GError **error);
+gboolean tkms_test_env_polkit_allow_all(TkmsTestEnv *env, GError **error);
+
+/* Runs argv as uid/gid TKMS_TEST_OTHER_UID (setpriv, no supplementary groups) with
+ * DBUS_SYSTEM_BUS_ADDRESS and TKMS_TEST_BUS_ADDRESS set to the private bus, and waits (at
+ * most 30 s). Returns FALSE only if it could not be run or timed out; *exit_status is the exit
+ * code (or 128 + signal). out_stdout/out_stderr may be NULL. */
+gboolean tkms_test_env_run_as_user(TkmsTestEnv *env, const gchar *const *argv,
+				   gchar **out_stdout, gchar **out_stderr, gint *exit_status,
+				   GError **error);
+
+/* Runs argv as the current user with the same environment additions. */
+gboolean tkms_test_env_run(TkmsTestEnv *env, const gchar *const *argv, gchar **out_stdout,
+			   gchar **out_stderr, gint *exit_status, GError **error);
+
+/* Path of the tkms-test-helper program ($TKMS_TEST_HELPER), or NULL. */
+const gchar *tkms_test_helper_path(void);
+
+G_END_DECLS
