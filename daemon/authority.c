@@ -12,6 +12,7 @@ struct _TkmsAuthority {
 	GDBusConnection *connection;
 	PolkitAuthority *polkit;
 	gboolean polkit_pending;
+	GQueue waiting; /* checks that arrived before the authority was ready */
 	GHashTable *callers;	/* sender -> TkmsCaller */
 	GHashTable *uid_in_flight; /* uid -> guint* */
 	gint64 ttl_us;
@@ -71,20 +72,25 @@ polkit_changed_cb(PolkitAuthority *authority, gpointer user_data)
 		g_hash_table_remove_all(((TkmsCaller *)value)->allowed);
 }
 
+static void ask_polkit(GTask *task);
+
 static void
 polkit_ready_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(TkmsAuthority) self = user_data;
 	g_autoptr(GError) error = NULL;
 
+	GTask *task;
+
 	self->polkit_pending = FALSE;
 	self->polkit = polkit_authority_get_finish(res, &error);
-	if (self->polkit == NULL) {
+	if (self->polkit == NULL)
 		g_warning("polkit is not available (%s); every call will be denied",
 			  error->message);
-		return;
-	}
-	g_signal_connect(self->polkit, "changed", G_CALLBACK(polkit_changed_cb), self);
+	else
+		g_signal_connect(self->polkit, "changed", G_CALLBACK(polkit_changed_cb), self);
+	while ((task = g_queue_pop_head(&self->waiting)) != NULL)
+		ask_polkit(task);
 }
 
 TkmsAuthority *
@@ -190,6 +196,11 @@ ask_polkit(GTask *task)
 	g_autoptr(PolkitSubject) subject = NULL;
 	PolkitCheckAuthorizationFlags flags = POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE;
 
+	if (self->polkit_pending) {
+		/* D-Bus activation and early callers race the authority's setup: wait for it */
+		g_queue_push_tail(&self->waiting, task);
+		return;
+	}
 	if (self->polkit == NULL) {
 		deny(task, "perform this operation (polkit is not available)");
 		return;

@@ -244,7 +244,9 @@ tkms_method_decrypt(TkmsCall *call)
 	if ((key = tkms_call_lookup_key(call, name)) == NULL ||
 	    !require_type(call, key, TKMS_KEY_TYPE_AES_256_GCM, TKMS_KEY_TYPE_AES_256_GCM,
 			  "an aes-256-gcm") ||
-	    !tkms_call_check_payload(call, "ciphertext", g_bytes_get_size(ctb), FALSE) ||
+	    !tkms_call_check_payload(call, "ciphertext",
+				     g_bytes_get_size(ctb) - MIN(g_bytes_get_size(ctb), TKMS_CT_OVERHEAD),
+				     TRUE) ||
 	    !tkms_call_check_payload(call, "context", g_bytes_get_size(context), TRUE))
 		return;
 	if (!tkms_ciphertext_parse(g_bytes_get_data(ctb, NULL), g_bytes_get_size(ctb), &ct)) {

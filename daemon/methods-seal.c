@@ -157,14 +157,14 @@ tkms_method_unseal(TkmsCall *call)
 	tkms_call_set_data(call, d, seal_data_free);
 	/* keep the blob's bytes alive: blob.* point into them */
 	d->data = param_bytes(call, 0);
-	if (!tkms_call_check_payload(call, "blob", g_bytes_get_size(d->data), FALSE))
-		return;
 	if (!tkms_seal_blob_parse(d->data, &d->blob)) {
 		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
 				       "This is not a tkms sealed blob (bad header or truncated); "
 				       "pass the exact output of Seal");
 		return;
 	}
+	if (!tkms_call_check_payload(call, "sealed data", d->blob.body_len, FALSE))
+		return;
 	if (d->blob.owner != call->caller->uid) {
 		tkms_call_fail_literal(call, TKMS_ERROR_PERMISSION_DENIED,
 				       "This blob was sealed by another user; only that user can "

@@ -63,6 +63,12 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 		return FALSE;
 	}
 	base = tpm_base_rc(rc);
+	if (base >= TPM2_RC_REFERENCE_H0 && base <= TPM2_RC_REFERENCE_S6) {
+		/* our storage root key or session vanished: the TPM was reset under us */
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
+			    "The TPM was reset (%s: %s); retry", what, Tss2_RC_Decode(rc));
+		return FALSE;
+	}
 	switch (base) {
 	case TPM2_RC_LOCKOUT:
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_LOCKOUT,
