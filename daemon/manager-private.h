@@ -50,7 +50,10 @@ struct _TkmsCall {
 
 GCancellable *tkms_call_get_cancellable(TkmsCall *call);
 void tkms_call_return(TkmsCall *call, GVariant *value);
+void tkms_call_return_bytes(TkmsCall *call, GBytes *bytes);
 void tkms_call_fail(TkmsCall *call, GError *error);
+/* The `ay` argument at index, sharing the message's buffer. */
+GBytes *tkms_call_param_bytes(TkmsCall *call, guint index);
 void tkms_call_fail_literal(TkmsCall *call, TkmsError code, const gchar *message);
 void tkms_call_set_data(TkmsCall *call, gpointer data, GDestroyNotify data_free);
 

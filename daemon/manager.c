@@ -120,6 +120,21 @@ tkms_call_return(TkmsCall *call, GVariant *value)
 }
 
 void
+tkms_call_return_bytes(TkmsCall *call, GBytes *bytes)
+{
+	tkms_call_return(call, g_variant_new("(@ay)", g_variant_new_from_bytes(
+							      G_VARIANT_TYPE_BYTESTRING, bytes,
+							      TRUE)));
+}
+
+GBytes *
+tkms_call_param_bytes(TkmsCall *call, guint index)
+{
+	g_autoptr(GVariant) v = g_variant_get_child_value(call->params, index);
+	return g_variant_get_data_as_bytes(v);
+}
+
+void
 tkms_call_fail(TkmsCall *call, GError *error)
 {
 	g_autoptr(GError) audit_error = NULL;

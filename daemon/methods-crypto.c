@@ -18,13 +18,6 @@
 #define DERIVE_CONTEXT_MAX 1024
 #define DERIVE_LENGTH_MAX (255 * 32)
 
-static GBytes *
-param_bytes(TkmsCall *call, guint index)
-{
-	g_autoptr(GVariant) v = g_variant_get_child_value(call->params, index);
-	return g_variant_get_data_as_bytes(v);
-}
-
 static gboolean
 require_type(TkmsCall *call, TkmsKey *key, TkmsKeyType a, TkmsKeyType b, const gchar *need)
 {
@@ -85,8 +78,7 @@ with_key_material(TkmsCall *call, TkmsKey *key, TkmsKeyVersion *v, WithSecretFun
 	d->call = call;
 	d->version = v->version;
 	d->then = then;
-	d->req.blob.public = g_bytes_ref(v->blob.public);
-	d->req.blob.private = g_bytes_ref(v->blob.private);
+	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
 	d->req.pcrs = key->pcrs;
 	tkms_tpm_unseal(call->manager->tpm, &d->req, tkms_call_get_cancellable(call), unseal_cb,
 			d);
@@ -159,10 +151,7 @@ gcm_finish(TkmsCall *call, GcmJob *job, gboolean ok)
 				       "The ciphertext does not authenticate: it was changed, or "
 				       "belongs to another key, user or context");
 	} else {
-		tkms_call_return(call,
-				 g_variant_new("(@ay)", g_variant_new_from_bytes(
-								G_VARIANT_TYPE_BYTESTRING,
-								job->output, TRUE)));
+		tkms_call_return_bytes(call, job->output);
 	}
 }
 
@@ -203,8 +192,8 @@ void
 tkms_method_encrypt(TkmsCall *call)
 {
 	const gchar *name;
-	g_autoptr(GBytes) pt = param_bytes(call, 1);
-	g_autoptr(GBytes) context = param_bytes(call, 2);
+	g_autoptr(GBytes) pt = tkms_call_param_bytes(call, 1);
+	g_autoptr(GBytes) context = tkms_call_param_bytes(call, 2);
 	guint8 header[TKMS_CT_HEADER_LEN];
 	TkmsKey *key;
 	TkmsKeyVersion *v;
@@ -233,8 +222,8 @@ void
 tkms_method_decrypt(TkmsCall *call)
 {
 	const gchar *name;
-	g_autoptr(GBytes) ctb = param_bytes(call, 1);
-	g_autoptr(GBytes) context = param_bytes(call, 2);
+	g_autoptr(GBytes) ctb = tkms_call_param_bytes(call, 1);
+	g_autoptr(GBytes) context = tkms_call_param_bytes(call, 2);
 	TkmsCiphertext ct;
 	TkmsKey *key;
 	TkmsKeyVersion *v;
@@ -305,16 +294,14 @@ sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (g_str_equal(call->method->name, "Verify"))
 		tkms_call_return(call, g_variant_new("(b)", req->valid));
 	else
-		tkms_call_return(call, g_variant_new("(@ay)", g_variant_new_from_bytes(
-								      G_VARIANT_TYPE_BYTESTRING,
-								      req->signature, TRUE)));
+		tkms_call_return_bytes(call, req->signature);
 }
 
 static void
 sign_or_verify(TkmsCall *call, gboolean verify)
 {
 	const gchar *name;
-	g_autoptr(GBytes) data = param_bytes(call, 1);
+	g_autoptr(GBytes) data = tkms_call_param_bytes(call, 1);
 	TkmsKey *key;
 	TkmsKeyVersion *v;
 	TkmsTpmSign *req;
@@ -327,14 +314,13 @@ sign_or_verify(TkmsCall *call, gboolean verify)
 	    (v = tkms_call_primary_version(call, key)) == NULL)
 		return;
 	req = g_new0(TkmsTpmSign, 1);
-	req->blob.public = g_bytes_ref(v->blob.public);
-	req->blob.private = g_bytes_ref(v->blob.private);
+	tkms_tpm_blob_copy(&req->blob, &v->blob);
 	req->pcrs = key->pcrs;
 	req->kind = tkms_key_type_object_kind(key->type);
 	req->data = g_bytes_ref(data);
 	tkms_call_set_data(call, req, sign_free);
 	if (verify) {
-		req->signature = param_bytes(call, 2);
+		req->signature = tkms_call_param_bytes(call, 2);
 		if (!tkms_call_check_payload(call, "signature", g_bytes_get_size(req->signature),
 					     TRUE))
 			return;
@@ -409,15 +395,10 @@ hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 			tkms_call_fail_literal(call, TKMS_ERROR_FAILED,
 					       "Key derivation failed; see the daemon log");
 		else
-			tkms_call_return(call, g_variant_new("(@ay)",
-							     g_variant_new_from_bytes(
-								     G_VARIANT_TYPE_BYTESTRING,
-								     okm, TRUE)));
+			tkms_call_return_bytes(call, okm);
 	} else {
 		g_autoptr(GBytes) out = g_bytes_new(tkms_secret_get_data(mac), len);
-		tkms_call_return(call, g_variant_new("(@ay)", g_variant_new_from_bytes(
-								      G_VARIANT_TYPE_BYTESTRING,
-								      out, TRUE)));
+		tkms_call_return_bytes(call, out);
 	}
 }
 
@@ -437,8 +418,7 @@ hmac_prepare(TkmsCall *call, HmacUse use)
 		return NULL;
 	d = g_new0(HmacData, 1);
 	d->use = use;
-	d->req.blob.public = g_bytes_ref(v->blob.public);
-	d->req.blob.private = g_bytes_ref(v->blob.private);
+	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
 	d->req.pcrs = key->pcrs;
 	tkms_call_set_data(call, d, hmac_data_free);
 	return d;
@@ -447,7 +427,7 @@ hmac_prepare(TkmsCall *call, HmacUse use)
 static void
 hmac_or_verify(TkmsCall *call, HmacUse use)
 {
-	g_autoptr(GBytes) data = param_bytes(call, 1);
+	g_autoptr(GBytes) data = tkms_call_param_bytes(call, 1);
 	HmacData *d;
 
 	if (!tkms_call_check_payload(call, "data", g_bytes_get_size(data), TRUE))
@@ -457,7 +437,7 @@ hmac_or_verify(TkmsCall *call, HmacUse use)
 		return;
 	d->req.data = g_bytes_ref(data);
 	if (use == HMAC_VERIFY)
-		d->expected = param_bytes(call, 2);
+		d->expected = tkms_call_param_bytes(call, 2);
 	tkms_tpm_hmac(call->manager->tpm, &d->req, tkms_call_get_cancellable(call), hmac_cb,
 		      call);
 }
@@ -477,7 +457,7 @@ tkms_method_verify_hmac(TkmsCall *call)
 void
 tkms_method_derive_key(TkmsCall *call)
 {
-	g_autoptr(GBytes) context = param_bytes(call, 1);
+	g_autoptr(GBytes) context = tkms_call_param_bytes(call, 1);
 	guint32 length, be_len;
 	gsize ctx_len = g_bytes_get_size(context);
 	GByteArray *msg;

@@ -32,21 +32,6 @@ seal_data_free(gpointer p)
 	g_free(d);
 }
 
-static GBytes *
-param_bytes(TkmsCall *call, guint index)
-{
-	g_autoptr(GVariant) v = g_variant_get_child_value(call->params, index);
-	return g_variant_get_data_as_bytes(v);
-}
-
-static void
-return_bytes(TkmsCall *call, GBytes *bytes)
-{
-	tkms_call_return(call, g_variant_new("(@ay)", g_variant_new_from_bytes(
-							      G_VARIANT_TYPE_BYTESTRING, bytes,
-							      TRUE)));
-}
-
 static void
 seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -81,13 +66,13 @@ seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	blob = g_byte_array_free_to_bytes(g_steal_pointer(&out));
-	return_bytes(call, blob);
+	tkms_call_return_bytes(call, blob);
 }
 
 void
 tkms_method_seal(TkmsCall *call)
 {
-	g_autoptr(GBytes) data = param_bytes(call, 0);
+	g_autoptr(GBytes) data = tkms_call_param_bytes(call, 0);
 	g_autoptr(GVariant) options = g_variant_get_child_value(call->params, 1);
 	SealData *d;
 	TkmsPcrMask pcrs;
@@ -146,7 +131,7 @@ unsealed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	plain = g_bytes_new_take(out, d->blob.body_len);
-	return_bytes(call, plain);
+	tkms_call_return_bytes(call, plain);
 }
 
 void
@@ -156,7 +141,7 @@ tkms_method_unseal(TkmsCall *call)
 
 	tkms_call_set_data(call, d, seal_data_free);
 	/* keep the blob's bytes alive: blob.* point into them */
-	d->data = param_bytes(call, 0);
+	d->data = tkms_call_param_bytes(call, 0);
 	if (!tkms_seal_blob_parse(d->data, &d->blob)) {
 		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
 				       "This is not a tkms sealed blob (bad header or truncated); "
@@ -171,8 +156,7 @@ tkms_method_unseal(TkmsCall *call)
 				       "unseal it");
 		return;
 	}
-	d->unseal.blob.public = g_bytes_ref(d->blob.object.public);
-	d->unseal.blob.private = g_bytes_ref(d->blob.object.private);
+	tkms_tpm_blob_copy(&d->unseal.blob, &d->blob.object);
 	d->unseal.pcrs = d->blob.pcrs;
 	d->unseal.untrusted_blob = TRUE;
 	tkms_tpm_unseal(call->manager->tpm, &d->unseal, tkms_call_get_cancellable(call),
@@ -198,7 +182,7 @@ random_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_call_fail(call, error);
 		return;
 	}
-	return_bytes(call, req->out);
+	tkms_call_return_bytes(call, req->out);
 }
 
 void

@@ -37,6 +37,13 @@ tkms_tpm_blob_clear(TkmsTpmBlob *blob)
 	g_clear_pointer(&blob->private, g_bytes_unref);
 }
 
+void
+tkms_tpm_blob_copy(TkmsTpmBlob *dst, const TkmsTpmBlob *src)
+{
+	dst->public = src->public ? g_bytes_ref(src->public) : NULL;
+	dst->private = src->private ? g_bytes_ref(src->private) : NULL;
+}
+
 /* TPM format-one codes carry the parameter/handle/session number in bits 6 and 8-11. */
 static TSS2_RC
 tpm_base_rc(TSS2_RC rc)

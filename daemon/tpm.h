@@ -23,6 +23,7 @@ typedef struct {
 } TkmsTpmBlob;
 
 void tkms_tpm_blob_clear(TkmsTpmBlob *blob);
+void tkms_tpm_blob_copy(TkmsTpmBlob *dst, const TkmsTpmBlob *src);
 
 typedef enum {
 	TKMS_TPM_OBJECT_SEALED, /* keyedhash holding caller-supplied (TPM RNG) data */
