@@ -154,6 +154,71 @@ tkms_client_list_keys_sync(TkmsClient *self, GCancellable *cancellable, GError *
 }
 
 /**
+ * tkms_client_list_all_keys:
+ * @self: a #TkmsClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the reply arrives
+ * @user_data: (closure): data for @callback
+ *
+ * Lists every owner's keys (D-Bus `ListAllKeys`, needs the polkit action
+ * org.tkms.KeyManager.admin); finish with tkms_client_list_all_keys_finish().
+ */
+void
+tkms_client_list_all_keys(TkmsClient *self, GCancellable *cancellable,
+			  GAsyncReadyCallback callback, gpointer user_data)
+{
+	GTask *task;
+
+	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
+
+	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_list_all_keys,
+			      "tkms_client_list_all_keys",
+			      tkms_dbus_key_manager_call_list_all_keys_finish);
+	tkms_dbus_key_manager_call_list_all_keys(self->proxy, cancellable, _tkms_on_variant_reply,
+						 task);
+}
+
+/**
+ * tkms_client_list_all_keys_finish:
+ * @self: a #TkmsClient
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): an aa{sv} of key info dictionaries sorted by owner, then name, or
+ *   %NULL with @error set
+ */
+GVariant *
+tkms_client_list_all_keys_finish(TkmsClient *self, GAsyncResult *result, GError **error)
+{
+	return _tkms_finish_variant(self, result, tkms_client_list_all_keys, error);
+}
+
+/**
+ * tkms_client_list_all_keys_sync:
+ * @self: a #TkmsClient
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Blocking form of tkms_client_list_all_keys().
+ *
+ * Returns: (transfer full): an aa{sv} of key info dictionaries, or %NULL with @error set
+ */
+GVariant *
+tkms_client_list_all_keys_sync(TkmsClient *self, GCancellable *cancellable, GError **error)
+{
+	GVariant *out = NULL;
+
+	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
+
+	if (!tkms_dbus_key_manager_call_list_all_keys_sync(self->proxy, &out, cancellable,
+							   error)) {
+		_tkms_error_strip(error);
+		return NULL;
+	}
+	return out;
+}
+
+/**
  * tkms_client_get_key_info:
  * @self: a #TkmsClient
  * @name: the key's name

@@ -49,6 +49,14 @@ void tkms_client_list_keys(TkmsClient *self, GCancellable *cancellable,
 GVariant *tkms_client_list_keys_finish(TkmsClient *self, GAsyncResult *result, GError **error);
 GVariant *tkms_client_list_keys_sync(TkmsClient *self, GCancellable *cancellable, GError **error);
 
+/* Every owner's keys; needs org.tkms.KeyManager.admin. */
+void tkms_client_list_all_keys(TkmsClient *self, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+GVariant *tkms_client_list_all_keys_finish(TkmsClient *self, GAsyncResult *result,
+					   GError **error);
+GVariant *tkms_client_list_all_keys_sync(TkmsClient *self, GCancellable *cancellable,
+					 GError **error);
+
 void tkms_client_get_key_info(TkmsClient *self, const gchar *name, GCancellable *cancellable,
 			      GAsyncReadyCallback callback, gpointer user_data);
 GVariant *tkms_client_get_key_info_finish(TkmsClient *self, GAsyncResult *result, GError **error);

@@ -227,6 +227,11 @@ format_record(TkmsAudit *self, const TkmsAuditRecord *rec)
 		json_builder_add_string_value(b, rec->owner_key);
 	else
 		json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "owner");
+	if (rec->owner >= 0)
+		json_builder_add_int_value(b, rec->owner);
+	else
+		json_builder_add_null_value(b);
 	json_builder_set_member_name(b, "version");
 	json_builder_add_int_value(b, rec->version);
 	json_builder_set_member_name(b, "result");

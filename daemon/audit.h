@@ -10,7 +10,8 @@ typedef struct {
 	guint32 pid;
 	const gchar *sender;
 	const gchar *method;
-	const gchar *owner_key; /* key name, or NULL */
+	const gchar *owner_key; /* key name as addressed, or NULL */
+	gint64 owner;		/* the addressed key's owner uid, or -1 */
 	guint32 version;	/* 0 when none */
 	const gchar *result;	/* "ok", "denied", "error" */
 	const gchar *error;	/* D-Bus error short name, or NULL */

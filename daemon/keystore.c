@@ -360,6 +360,8 @@ static gint
 key_cmp(gconstpointer a, gconstpointer b)
 {
 	const TkmsKey *ka = *(TkmsKey **)a, *kb = *(TkmsKey **)b;
+	if (ka->owner != kb->owner)
+		return ka->owner < kb->owner ? -1 : 1;
 	return strcmp(ka->name, kb->name);
 }
 
@@ -373,11 +375,24 @@ tkms_keystore_list(TkmsKeystore *self, guint32 owner)
 	g_hash_table_iter_init(&iter, self->keys);
 	while (g_hash_table_iter_next(&iter, NULL, &value)) {
 		TkmsKey *key = value;
-		if (key->owner == owner)
+		if (owner == TKMS_KEYSTORE_ALL_OWNERS || key->owner == owner)
 			g_ptr_array_add(out, tkms_key_ref(key));
 	}
 	g_ptr_array_sort(out, key_cmp);
 	return out;
+}
+
+gboolean
+tkms_keystore_has_owner(TkmsKeystore *self, guint32 owner)
+{
+	GHashTableIter iter;
+	gpointer value;
+
+	g_hash_table_iter_init(&iter, self->keys);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		if (((TkmsKey *)value)->owner == owner)
+			return TRUE;
+	return FALSE;
 }
 
 gboolean

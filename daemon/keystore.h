@@ -54,7 +54,10 @@ G_DECLARE_FINAL_TYPE(TkmsKeystore, tkms_keystore, TKMS, KEYSTORE, GObject)
 
 TkmsKeystore *tkms_keystore_new(const gchar *state_dir, GError **error);
 TkmsKey *tkms_keystore_lookup(TkmsKeystore *self, guint32 owner, const gchar *name);
+/* Keys of one owner, or of every owner with TKMS_KEYSTORE_ALL_OWNERS; by owner, then name. */
+#define TKMS_KEYSTORE_ALL_OWNERS G_MAXUINT32
 GPtrArray *tkms_keystore_list(TkmsKeystore *self, guint32 owner);
+gboolean tkms_keystore_has_owner(TkmsKeystore *self, guint32 owner);
 /* Claims a name while its key is being generated, so a concurrent create fails early. */
 gboolean tkms_keystore_reserve(TkmsKeystore *self, guint32 owner, const gchar *name,
 			       GError **error);

@@ -29,6 +29,8 @@ typedef struct {
 	const gchar *name;
 	const gchar *action;
 	gboolean lifecycle; /* audited durably before the reply */
+	gboolean key_arg;   /* the first argument names a key (OWNER:NAME allowed) */
+	gboolean admin;	    /* also needs org.tkms.KeyManager.admin */
 	TkmsMethodFunc run;
 } TkmsMethod;
 
@@ -39,10 +41,13 @@ struct _TkmsCall {
 	GDBusMethodInvocation *invocation;
 	const TkmsMethod *method;
 	TkmsCaller *caller;
+	gboolean interactive; /* the message allows interactive authorization */
 	gboolean uid_counted; /* counted against the per-uid cap (known after authorization) */
 	GVariant *params;
-	gchar *key_name; /* for the audit record */
+	gchar *key_name; /* for the audit record: as the caller wrote it */
 	guint32 key_version;
+	guint32 target_owner; /* whose key the call addresses (the caller's unless OWNER:) */
+	const gchar *target_name; /* the NAME part, pointing into params */
 	TkmsKey *key;
 	gpointer data;
 	GDestroyNotify data_free;
@@ -58,8 +63,10 @@ void tkms_call_fail_literal(TkmsCall *call, TkmsError code, const gchar *message
 void tkms_call_set_data(TkmsCall *call, gpointer data, GDestroyNotify data_free);
 
 void tkms_call_set_key_name(TkmsCall *call, const gchar *name);
-/* Validates name and finds the caller's key; fails the call and returns NULL otherwise. */
-TkmsKey *tkms_call_lookup_key(TkmsCall *call, const gchar *name);
+/* Validates the addressed name and finds the key; fails the call and returns NULL otherwise. */
+TkmsKey *tkms_call_lookup_key(TkmsCall *call);
+/* Validates the addressed name for a new key; fails the call and returns FALSE otherwise. */
+gboolean tkms_call_check_new_name(TkmsCall *call);
 /* The caller's key version usable for new data (primary, active) or NULL (call failed). */
 TkmsKeyVersion *tkms_call_primary_version(TkmsCall *call, TkmsKey *key);
 /* Fails the call unless 1 <= len <= MaxPayload (allow_empty: 0 <= len). */
@@ -71,6 +78,7 @@ gboolean tkms_call_parse_pcrs(TkmsCall *call, GVariant *options, TkmsPcrMask *pc
 /* methods-keys.c */
 void tkms_method_create_key(TkmsCall *call);
 void tkms_method_list_keys(TkmsCall *call);
+void tkms_method_list_all_keys(TkmsCall *call);
 void tkms_method_get_key_info(TkmsCall *call);
 void tkms_method_destroy_key(TkmsCall *call);
 void tkms_method_get_public_key(TkmsCall *call);

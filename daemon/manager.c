@@ -6,6 +6,9 @@
 
 #include "manager-private.h"
 
+#include <pwd.h>
+#include <string.h>
+
 #include "config.h"
 #include "tkms-error.h"
 
@@ -22,22 +25,27 @@ G_DEFINE_TYPE_WITH_CODE(TkmsManager, tkms_manager, TKMS_DBUS_TYPE_KEY_MANAGER_SK
 #define ACTION(x) "org.tkms.KeyManager." x
 
 /* The one authorization table. A method that is not here is denied. */
+#define ADMIN_ACTION ACTION("admin")
+
+/* The one authorization table. A method that is not here is denied. */
 static const TkmsMethod methods[] = {
-	{"CreateKey", ACTION("create-key"), TRUE, tkms_method_create_key},
-	{"ListKeys", ACTION("read-key"), FALSE, tkms_method_list_keys},
-	{"GetKeyInfo", ACTION("read-key"), FALSE, tkms_method_get_key_info},
-	{"DestroyKey", ACTION("destroy-key"), TRUE, tkms_method_destroy_key},
-	{"Encrypt", ACTION("use-key"), FALSE, tkms_method_encrypt},
-	{"Decrypt", ACTION("use-key"), FALSE, tkms_method_decrypt},
-	{"Sign", ACTION("use-key"), FALSE, tkms_method_sign},
-	{"Verify", ACTION("use-key"), FALSE, tkms_method_verify},
-	{"GetPublicKey", ACTION("read-key"), FALSE, tkms_method_get_public_key},
-	{"Hmac", ACTION("use-key"), FALSE, tkms_method_hmac},
-	{"VerifyHmac", ACTION("use-key"), FALSE, tkms_method_verify_hmac},
-	{"DeriveKey", ACTION("use-key"), FALSE, tkms_method_derive_key},
-	{"Seal", ACTION("seal"), FALSE, tkms_method_seal},
-	{"Unseal", ACTION("seal"), FALSE, tkms_method_unseal},
-	{"GetRandom", ACTION("seal"), FALSE, tkms_method_get_random},
+	/* name, action, lifecycle, key_arg, admin, run */
+	{"CreateKey", ACTION("create-key"), TRUE, TRUE, FALSE, tkms_method_create_key},
+	{"ListKeys", ACTION("read-key"), FALSE, FALSE, FALSE, tkms_method_list_keys},
+	{"ListAllKeys", ACTION("read-key"), FALSE, FALSE, TRUE, tkms_method_list_all_keys},
+	{"GetKeyInfo", ACTION("read-key"), FALSE, TRUE, FALSE, tkms_method_get_key_info},
+	{"DestroyKey", ACTION("destroy-key"), TRUE, TRUE, FALSE, tkms_method_destroy_key},
+	{"Encrypt", ACTION("use-key"), FALSE, TRUE, FALSE, tkms_method_encrypt},
+	{"Decrypt", ACTION("use-key"), FALSE, TRUE, FALSE, tkms_method_decrypt},
+	{"Sign", ACTION("use-key"), FALSE, TRUE, FALSE, tkms_method_sign},
+	{"Verify", ACTION("use-key"), FALSE, TRUE, FALSE, tkms_method_verify},
+	{"GetPublicKey", ACTION("read-key"), FALSE, TRUE, FALSE, tkms_method_get_public_key},
+	{"Hmac", ACTION("use-key"), FALSE, TRUE, FALSE, tkms_method_hmac},
+	{"VerifyHmac", ACTION("use-key"), FALSE, TRUE, FALSE, tkms_method_verify_hmac},
+	{"DeriveKey", ACTION("use-key"), FALSE, TRUE, FALSE, tkms_method_derive_key},
+	{"Seal", ACTION("seal"), FALSE, FALSE, FALSE, tkms_method_seal},
+	{"Unseal", ACTION("seal"), FALSE, FALSE, FALSE, tkms_method_unseal},
+	{"GetRandom", ACTION("seal"), FALSE, FALSE, FALSE, tkms_method_get_random},
 };
 
 static const TkmsMethod *
@@ -94,6 +102,9 @@ audit(TkmsCall *call, const gchar *result, const GError *error, GError **audit_e
 		.method = call->method ? call->method->name
 				       : g_dbus_method_invocation_get_method_name(call->invocation),
 		.owner_key = call->key_name,
+		.owner = call->method && call->method->key_arg && call->target_name
+				 ? (gint64)call->target_owner
+				 : -1,
 		.version = call->key_version,
 		.result = result,
 		.error = error ? tkms_error_to_short_name(error->code) : NULL,
@@ -170,24 +181,35 @@ tkms_call_set_key_name(TkmsCall *call, const gchar *name)
 	call->key_name = g_utf8_make_valid(cut, -1);
 }
 
+gboolean
+tkms_call_check_new_name(TkmsCall *call)
+{
+	if (!tkms_key_name_is_valid(call->target_name)) {
+		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
+				       "Invalid key name; use 1-64 characters from A-Z a-z 0-9 . _ - "
+				       "not starting with a dot (or OWNER:NAME)");
+		return FALSE;
+	}
+	return TRUE;
+}
+
 TkmsKey *
-tkms_call_lookup_key(TkmsCall *call, const gchar *name)
+tkms_call_lookup_key(TkmsCall *call)
 {
 	TkmsKey *key;
 
-	tkms_call_set_key_name(call, name);
-	if (!tkms_key_name_is_valid(name)) {
-		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
-						 "Invalid key name; use 1-64 characters from "
-						 "A-Z a-z 0-9 . _ - not starting with a dot"));
+	if (!tkms_call_check_new_name(call))
 		return NULL;
-	}
-	key = tkms_keystore_lookup(call->manager->keystore, call->caller->uid, name);
+	key = tkms_keystore_lookup(call->manager->keystore, call->target_owner,
+				   call->target_name);
 	if (key == NULL) {
 		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_NOT_FOUND,
-						 "You have no key named \"%s\"; list your keys "
+						 "There is no key named \"%s\" of %s; list keys "
 						 "with ListKeys",
-						 name));
+						 call->target_name,
+						 call->target_owner == call->caller->uid
+							 ? "yours"
+							 : "that owner"));
 		return NULL;
 	}
 	call->key = tkms_key_ref(key);
@@ -262,12 +284,63 @@ tkms_call_parse_pcrs(TkmsCall *call, GVariant *options, TkmsPcrMask *pcrs)
 
 /* ---- dispatch ---- */
 
+/* OWNER:NAME, OWNER a uid number or "system". Fails the call on a malformed owner. */
+static gboolean
+resolve_target(TkmsCall *call)
+{
+	const gchar *arg, *colon;
+	guint64 uid;
+	g_autofree gchar *owner = NULL;
+
+	g_variant_get_child(call->params, 0, "&s", &arg);
+	tkms_call_set_key_name(call, arg);
+	call->target_owner = call->caller->uid;
+	call->target_name = arg;
+	colon = strchr(arg, ':');
+	if (colon == NULL)
+		return TRUE;
+	owner = g_strndup(arg, colon - arg);
+	call->target_name = colon + 1;
+	if (g_str_equal(owner, "system")) {
+		uid = 0;
+	} else if (!g_ascii_string_to_unsigned(owner, 10, 0, G_MAXUINT32 - 1, &uid, NULL)) {
+		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
+				       "Malformed key owner; write OWNER:NAME with OWNER a uid "
+				       "number or \"system\"");
+		return FALSE;
+	}
+	if (uid != 0 && getpwuid(uid) == NULL &&
+	    !tkms_keystore_has_owner(call->manager->keystore, uid)) {
+		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_NOT_FOUND,
+						 "There is no user with uid %" G_GUINT64_FORMAT
+						 "; check the OWNER part",
+						 uid));
+		return FALSE;
+	}
+	call->target_owner = uid;
+	return TRUE;
+}
+
+static void
+run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+
+	if (!tkms_authority_check_finish(TKMS_AUTHORITY(source), res, &error)) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	call->method->run(call);
+}
+
 static void
 authorized_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	TkmsCall *call = user_data;
 	GError *error = NULL;
 	guint *uid_count;
+	gboolean need_admin;
 
 	if (!tkms_authority_check_finish(TKMS_AUTHORITY(source), res, &error)) {
 		tkms_call_fail(call, error);
@@ -281,6 +354,16 @@ authorized_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_call_fail_literal(call, TKMS_ERROR_BUSY,
 				       "Too many calls in flight for your user; wait for some to "
 				       "finish and retry");
+		return;
+	}
+	call->target_owner = call->caller->uid;
+	if (call->method->key_arg && !resolve_target(call))
+		return;
+	/* another owner's keys, or everybody's, take the admin action as well */
+	need_admin = call->method->admin || call->target_owner != call->caller->uid;
+	if (need_admin) {
+		tkms_authority_check(call->manager->authority, call->caller, ADMIN_ACTION,
+				     call->interactive, run_cb, call);
 		return;
 	}
 	call->method->run(call);
@@ -301,6 +384,7 @@ dispatch(TkmsManager *self, GDBusMethodInvocation *invocation)
 	call->method = find_method(g_dbus_method_invocation_get_method_name(invocation));
 	call->caller = tkms_caller_ref(tkms_authority_get_caller(
 		self->authority, g_dbus_method_invocation_get_sender(invocation)));
+	call->interactive = interactive;
 	call->caller->in_flight++;
 
 	if (call->method == NULL) {
@@ -347,11 +431,18 @@ handle_list_keys(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation)
 	return dispatch(TKMS_MANAGER(object), invocation);
 }
 
+static gboolean
+handle_list_all_keys(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation)
+{
+	return dispatch(TKMS_MANAGER(object), invocation);
+}
+
 static void
 tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 {
 	iface->handle_create_key = handle_create_key;
 	iface->handle_list_keys = handle_list_keys;
+	iface->handle_list_all_keys = handle_list_all_keys;
 	iface->handle_get_key_info = handle_get_key_info;
 	iface->handle_destroy_key = handle_destroy_key;
 	iface->handle_encrypt = handle_encrypt;

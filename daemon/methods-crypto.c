@@ -191,7 +191,6 @@ gcm_start(TkmsCall *call, TkmsSecret *secret)
 void
 tkms_method_encrypt(TkmsCall *call)
 {
-	const gchar *name;
 	g_autoptr(GBytes) pt = tkms_call_param_bytes(call, 1);
 	g_autoptr(GBytes) context = tkms_call_param_bytes(call, 2);
 	guint8 header[TKMS_CT_HEADER_LEN];
@@ -199,8 +198,7 @@ tkms_method_encrypt(TkmsCall *call)
 	TkmsKeyVersion *v;
 	GcmJob *job;
 
-	g_variant_get_child(call->params, 0, "&s", &name);
-	if ((key = tkms_call_lookup_key(call, name)) == NULL ||
+	if ((key = tkms_call_lookup_key(call)) == NULL ||
 	    !require_type(call, key, TKMS_KEY_TYPE_AES_256_GCM, TKMS_KEY_TYPE_AES_256_GCM,
 			  "an aes-256-gcm") ||
 	    !tkms_call_check_payload(call, "plaintext", g_bytes_get_size(pt), FALSE) ||
@@ -221,7 +219,6 @@ tkms_method_encrypt(TkmsCall *call)
 void
 tkms_method_decrypt(TkmsCall *call)
 {
-	const gchar *name;
 	g_autoptr(GBytes) ctb = tkms_call_param_bytes(call, 1);
 	g_autoptr(GBytes) context = tkms_call_param_bytes(call, 2);
 	TkmsCiphertext ct;
@@ -229,8 +226,7 @@ tkms_method_decrypt(TkmsCall *call)
 	TkmsKeyVersion *v;
 	GcmJob *job;
 
-	g_variant_get_child(call->params, 0, "&s", &name);
-	if ((key = tkms_call_lookup_key(call, name)) == NULL ||
+	if ((key = tkms_call_lookup_key(call)) == NULL ||
 	    !require_type(call, key, TKMS_KEY_TYPE_AES_256_GCM, TKMS_KEY_TYPE_AES_256_GCM,
 			  "an aes-256-gcm") ||
 	    !tkms_call_check_payload(call, "ciphertext",
@@ -300,14 +296,12 @@ sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 static void
 sign_or_verify(TkmsCall *call, gboolean verify)
 {
-	const gchar *name;
 	g_autoptr(GBytes) data = tkms_call_param_bytes(call, 1);
 	TkmsKey *key;
 	TkmsKeyVersion *v;
 	TkmsTpmSign *req;
 
-	g_variant_get_child(call->params, 0, "&s", &name);
-	if ((key = tkms_call_lookup_key(call, name)) == NULL ||
+	if ((key = tkms_call_lookup_key(call)) == NULL ||
 	    !require_type(call, key, TKMS_KEY_TYPE_ECDSA_P256, TKMS_KEY_TYPE_RSA_2048,
 			  "an ecdsa-p256 or rsa-2048") ||
 	    !tkms_call_check_payload(call, "data", g_bytes_get_size(data), TRUE) ||
@@ -405,13 +399,11 @@ hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 static HmacData *
 hmac_prepare(TkmsCall *call, HmacUse use)
 {
-	const gchar *name;
 	TkmsKey *key;
 	TkmsKeyVersion *v;
 	HmacData *d;
 
-	g_variant_get_child(call->params, 0, "&s", &name);
-	if ((key = tkms_call_lookup_key(call, name)) == NULL ||
+	if ((key = tkms_call_lookup_key(call)) == NULL ||
 	    !require_type(call, key, TKMS_KEY_TYPE_HMAC_SHA256, TKMS_KEY_TYPE_HMAC_SHA256,
 			  "an hmac-sha256") ||
 	    (v = tkms_call_primary_version(call, key)) == NULL)

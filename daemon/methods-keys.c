@@ -32,7 +32,7 @@ release_reservation(TkmsCall *call)
 {
 	CreateData *d = call->data;
 	if (d->reserved)
-		tkms_keystore_release(call->manager->keystore, call->caller->uid, d->key->name);
+		tkms_keystore_release(call->manager->keystore, d->key->owner, d->key->name);
 	d->reserved = FALSE;
 }
 
@@ -122,14 +122,10 @@ tkms_method_create_key(TkmsCall *call)
 	TkmsPcrMask pcrs;
 	CreateData *d;
 
-	g_variant_get(call->params, "(&s&s@a{sv})", &name, &type_str, &options);
-	tkms_call_set_key_name(call, name);
-	if (!tkms_key_name_is_valid(name)) {
-		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
-				       "Invalid key name; use 1-64 characters from A-Z a-z 0-9 . _ "
-				       "- not starting with a dot");
+	g_variant_get(call->params, "(&s&s@a{sv})", NULL, &type_str, &options);
+	name = call->target_name;
+	if (!tkms_call_check_new_name(call))
 		return;
-	}
 	if (!tkms_key_type_from_string(type_str, &type)) {
 		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
 				       "Unknown key type; use aes-256-gcm, hmac-sha256, "
@@ -139,13 +135,13 @@ tkms_method_create_key(TkmsCall *call)
 	if (!check_options(call, options, type, &description) ||
 	    !tkms_call_parse_pcrs(call, options, &pcrs))
 		return;
-	if (!tkms_keystore_reserve(call->manager->keystore, call->caller->uid, name, &error)) {
+	if (!tkms_keystore_reserve(call->manager->keystore, call->target_owner, name, &error)) {
 		tkms_call_fail(call, error);
 		return;
 	}
 	d = g_new0(CreateData, 1);
 	d->reserved = TRUE;
-	d->key = tkms_key_new(call->caller->uid, name, type);
+	d->key = tkms_key_new(call->target_owner, name, type);
 	d->key->pcrs = pcrs;
 	d->key->description = g_strdup(description);
 	d->req.kind = tkms_key_type_object_kind(type);
@@ -155,10 +151,10 @@ tkms_method_create_key(TkmsCall *call)
 	tkms_tpm_create(call->manager->tpm, &d->req, NULL, create_tpm_cb, call);
 }
 
-void
-tkms_method_list_keys(TkmsCall *call)
+static void
+return_key_list(TkmsCall *call, guint32 owner)
 {
-	g_autoptr(GPtrArray) keys = tkms_keystore_list(call->manager->keystore, call->caller->uid);
+	g_autoptr(GPtrArray) keys = tkms_keystore_list(call->manager->keystore, owner);
 	GVariantBuilder b;
 
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
@@ -168,13 +164,23 @@ tkms_method_list_keys(TkmsCall *call)
 }
 
 void
+tkms_method_list_keys(TkmsCall *call)
+{
+	return_key_list(call, call->caller->uid);
+}
+
+void
+tkms_method_list_all_keys(TkmsCall *call)
+{
+	return_key_list(call, TKMS_KEYSTORE_ALL_OWNERS);
+}
+
+void
 tkms_method_get_key_info(TkmsCall *call)
 {
-	const gchar *name;
 	TkmsKey *key;
 
-	g_variant_get(call->params, "(&s)", &name);
-	key = tkms_call_lookup_key(call, name);
+	key = tkms_call_lookup_key(call);
 	if (key == NULL)
 		return;
 	tkms_call_return(call, g_variant_new("(@a{sv})", tkms_key_to_variant(key)));
@@ -196,11 +202,9 @@ destroy_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 void
 tkms_method_destroy_key(TkmsCall *call)
 {
-	const gchar *name;
 	TkmsKey *key;
 
-	g_variant_get(call->params, "(&s)", &name);
-	key = tkms_call_lookup_key(call, name);
+	key = tkms_call_lookup_key(call);
 	if (key == NULL)
 		return;
 	/* the blobs go; the metadata stays so that the name is never reused */
@@ -217,21 +221,19 @@ tkms_method_destroy_key(TkmsCall *call)
 void
 tkms_method_get_public_key(TkmsCall *call)
 {
-	const gchar *name;
 	TkmsKey *key;
 	TkmsKeyVersion *v;
 	GError *error = NULL;
 	g_autofree gchar *pem = NULL;
 
-	g_variant_get(call->params, "(&s)", &name);
-	key = tkms_call_lookup_key(call, name);
+	key = tkms_call_lookup_key(call);
 	if (key == NULL)
 		return;
 	if (key->type != TKMS_KEY_TYPE_ECDSA_P256 && key->type != TKMS_KEY_TYPE_RSA_2048) {
 		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 						 "Key \"%s\" is a %s key and has no public key; "
 						 "use an ecdsa-p256 or rsa-2048 key",
-						 name, tkms_key_type_to_string(key->type)));
+						 key->name, tkms_key_type_to_string(key->type)));
 		return;
 	}
 	v = tkms_call_primary_version(call, key);
