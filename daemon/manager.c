@@ -534,6 +534,8 @@ void
 tkms_manager_shutdown(TkmsManager *self)
 {
 	g_clear_handle_id(&self->status_timer, g_source_remove);
+	if (self->tpm != NULL)
+		tkms_tpm_stop(self->tpm);
 	if (self->audit != NULL)
 		tkms_audit_sync(self->audit);
 	g_clear_pointer(&self->keycache, tkms_key_cache_free);

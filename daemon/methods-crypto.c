@@ -80,7 +80,7 @@ with_key_material(TkmsCall *call, TkmsKey *key, TkmsKeyVersion *v, WithSecretFun
 	d->then = then;
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
 	d->req.pcrs = key->pcrs;
-	tkms_tpm_unseal(call->manager->tpm, &d->req, tkms_call_get_cancellable(call), unseal_cb,
+	tkms_tpm_unseal(call->manager->tpm, call->caller->uid, &d->req, tkms_call_get_cancellable(call), unseal_cb,
 			d);
 }
 
@@ -318,10 +318,10 @@ sign_or_verify(TkmsCall *call, gboolean verify)
 		if (!tkms_call_check_payload(call, "signature", g_bytes_get_size(req->signature),
 					     TRUE))
 			return;
-		tkms_tpm_verify(call->manager->tpm, req, tkms_call_get_cancellable(call), sign_cb,
+		tkms_tpm_verify(call->manager->tpm, call->caller->uid, req, tkms_call_get_cancellable(call), sign_cb,
 				call);
 	} else {
-		tkms_tpm_sign(call->manager->tpm, req, tkms_call_get_cancellable(call), sign_cb,
+		tkms_tpm_sign(call->manager->tpm, call->caller->uid, req, tkms_call_get_cancellable(call), sign_cb,
 			      call);
 	}
 }
@@ -430,7 +430,7 @@ hmac_or_verify(TkmsCall *call, HmacUse use)
 	d->req.data = g_bytes_ref(data);
 	if (use == HMAC_VERIFY)
 		d->expected = tkms_call_param_bytes(call, 2);
-	tkms_tpm_hmac(call->manager->tpm, &d->req, tkms_call_get_cancellable(call), hmac_cb,
+	tkms_tpm_hmac(call->manager->tpm, call->caller->uid, &d->req, tkms_call_get_cancellable(call), hmac_cb,
 		      call);
 }
 
@@ -478,6 +478,6 @@ tkms_method_derive_key(TkmsCall *call)
 	g_byte_array_append(msg, (const guint8 *)&be_len, 4);
 	d->info = g_byte_array_free_to_bytes(msg);
 	d->length = length;
-	tkms_tpm_hmac(call->manager->tpm, &d->req, tkms_call_get_cancellable(call), hmac_cb,
+	tkms_tpm_hmac(call->manager->tpm, call->caller->uid, &d->req, tkms_call_get_cancellable(call), hmac_cb,
 		      call);
 }

@@ -148,7 +148,7 @@ tkms_method_create_key(TkmsCall *call)
 	d->req.pcrs = pcrs;
 	d->req.seal_size = TKMS_AES_KEY_LEN;
 	tkms_call_set_data(call, d, create_data_free);
-	tkms_tpm_create(call->manager->tpm, &d->req, NULL, create_tpm_cb, call);
+	tkms_tpm_create(call->manager->tpm, call->caller->uid, &d->req, NULL, create_tpm_cb, call);
 }
 
 static void

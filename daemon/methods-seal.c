@@ -100,7 +100,7 @@ tkms_method_seal(TkmsCall *call)
 	d->create.seal_size = TKMS_AES_KEY_LEN;
 	d->create.want_material = TRUE;
 	tkms_call_set_data(call, d, seal_data_free);
-	tkms_tpm_create(call->manager->tpm, &d->create, tkms_call_get_cancellable(call),
+	tkms_tpm_create(call->manager->tpm, call->caller->uid, &d->create, tkms_call_get_cancellable(call),
 			seal_created_cb, call);
 }
 
@@ -159,7 +159,7 @@ tkms_method_unseal(TkmsCall *call)
 	tkms_tpm_blob_copy(&d->unseal.blob, &d->blob.object);
 	d->unseal.pcrs = d->blob.pcrs;
 	d->unseal.untrusted_blob = TRUE;
-	tkms_tpm_unseal(call->manager->tpm, &d->unseal, tkms_call_get_cancellable(call),
+	tkms_tpm_unseal(call->manager->tpm, call->caller->uid, &d->unseal, tkms_call_get_cancellable(call),
 			unsealed_cb, call);
 }
 
@@ -197,6 +197,6 @@ tkms_method_get_random(TkmsCall *call)
 	req = g_new0(TkmsTpmRandom, 1);
 	req->length = length;
 	tkms_call_set_data(call, req, random_free);
-	tkms_tpm_random(call->manager->tpm, req, tkms_call_get_cancellable(call), random_cb,
+	tkms_tpm_random(call->manager->tpm, call->caller->uid, req, tkms_call_get_cancellable(call), random_cb,
 			call);
 }

@@ -225,10 +225,10 @@ out_fail:
 }
 
 void
-tkms_tpm_create(TkmsTpm *self, TkmsTpmCreate *req, GCancellable *cancellable,
+tkms_tpm_create(TkmsTpm *self, guint32 uid, TkmsTpmCreate *req, GCancellable *cancellable,
 		GAsyncReadyCallback callback, gpointer user_data)
 {
-	tkms_tpm_submit(self, create_func, req, cancellable, callback, user_data);
+	tkms_tpm_submit(self, uid, create_func, req, cancellable, callback, user_data);
 }
 
 /* ---- unseal ---- */
@@ -260,10 +260,10 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 }
 
 void
-tkms_tpm_unseal(TkmsTpm *self, TkmsTpmUnseal *req, GCancellable *cancellable,
+tkms_tpm_unseal(TkmsTpm *self, guint32 uid, TkmsTpmUnseal *req, GCancellable *cancellable,
 		GAsyncReadyCallback callback, gpointer user_data)
 {
-	tkms_tpm_submit(self, unseal_func, req, cancellable, callback, user_data);
+	tkms_tpm_submit(self, uid, unseal_func, req, cancellable, callback, user_data);
 }
 
 /* ---- sign / verify ---- */
@@ -355,10 +355,10 @@ sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 }
 
 void
-tkms_tpm_sign(TkmsTpm *self, TkmsTpmSign *req, GCancellable *cancellable,
+tkms_tpm_sign(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancellable,
 	      GAsyncReadyCallback callback, gpointer user_data)
 {
-	tkms_tpm_submit(self, sign_func, req, cancellable, callback, user_data);
+	tkms_tpm_submit(self, uid, sign_func, req, cancellable, callback, user_data);
 }
 
 static gboolean
@@ -405,10 +405,10 @@ verify_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 }
 
 void
-tkms_tpm_verify(TkmsTpm *self, TkmsTpmSign *req, GCancellable *cancellable,
+tkms_tpm_verify(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancellable,
 		GAsyncReadyCallback callback, gpointer user_data)
 {
-	tkms_tpm_submit(self, verify_func, req, cancellable, callback, user_data);
+	tkms_tpm_submit(self, uid, verify_func, req, cancellable, callback, user_data);
 }
 
 /* ---- hmac ---- */
@@ -478,10 +478,10 @@ hmac_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 }
 
 void
-tkms_tpm_hmac(TkmsTpm *self, TkmsTpmHmac *req, GCancellable *cancellable,
+tkms_tpm_hmac(TkmsTpm *self, guint32 uid, TkmsTpmHmac *req, GCancellable *cancellable,
 	      GAsyncReadyCallback callback, gpointer user_data)
 {
-	tkms_tpm_submit(self, hmac_func, req, cancellable, callback, user_data);
+	tkms_tpm_submit(self, uid, hmac_func, req, cancellable, callback, user_data);
 }
 
 /* ---- random ---- */
@@ -500,8 +500,8 @@ random_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 }
 
 void
-tkms_tpm_random(TkmsTpm *self, TkmsTpmRandom *req, GCancellable *cancellable,
+tkms_tpm_random(TkmsTpm *self, guint32 uid, TkmsTpmRandom *req, GCancellable *cancellable,
 		GAsyncReadyCallback callback, gpointer user_data)
 {
-	tkms_tpm_submit(self, random_func, req, cancellable, callback, user_data);
+	tkms_tpm_submit(self, uid, random_func, req, cancellable, callback, user_data);
 }

@@ -16,7 +16,7 @@ typedef struct {
 
 typedef gboolean (*TkmsTpmFunc)(TkmsTpmContext *ctx, gpointer req, GError **error);
 
-void tkms_tpm_submit(TkmsTpm *self, TkmsTpmFunc func, gpointer req, GCancellable *cancellable,
+void tkms_tpm_submit(TkmsTpm *self, guint32 uid, TkmsTpmFunc func, gpointer req, GCancellable *cancellable,
 		     GAsyncReadyCallback callback, gpointer user_data);
 
 /* Maps a TSS2 return code to a TKMS_ERROR; `what` names the failed step for the message. */

@@ -13,7 +13,13 @@ struct _TkmsTpm {
 	GObject parent_instance;
 	gchar *tcti_conf;
 	gchar *srk_name_path;
-	GThreadPool *pool; /* exactly one thread: ESYS is not thread-safe */
+	/* exactly one worker thread: ESYS is not thread-safe */
+	GThread *thread;
+	GMutex queue_lock;
+	GCond queue_cond;
+	GHashTable *queues; /* uid -> GQueue of GTask */
+	GQueue turns;	    /* uids with work, in serving order */
+	gboolean stopping;
 	TkmsTpmContext ctx;
 	GMutex status_lock;
 	TkmsTpmStatus status;
@@ -368,12 +374,40 @@ publish_status(TkmsTpm *self)
 
 static void worker_run(GTask *task, TkmsTpm *self);
 
-static void
-worker(gpointer data, gpointer user_data)
+/* Takes the next request: the first of the uid whose turn it is; that uid goes to the back. */
+static GTask *
+next_task(TkmsTpm *self)
 {
-	g_autoptr(GTask) task = data;
-	worker_run(task, user_data);
-	publish_status(user_data);
+	GTask *task = NULL;
+
+	g_mutex_lock(&self->queue_lock);
+	while (!self->stopping && g_queue_is_empty(&self->turns))
+		g_cond_wait(&self->queue_cond, &self->queue_lock);
+	if (!self->stopping) {
+		gpointer uid = g_queue_pop_head(&self->turns);
+		GQueue *q = g_hash_table_lookup(self->queues, uid);
+		task = g_queue_pop_head(q);
+		if (g_queue_is_empty(q))
+			g_hash_table_remove(self->queues, uid);
+		else
+			g_queue_push_tail(&self->turns, uid);
+	}
+	g_mutex_unlock(&self->queue_lock);
+	return task;
+}
+
+static gpointer
+worker(gpointer data)
+{
+	TkmsTpm *self = data;
+	GTask *task;
+
+	while ((task = next_task(self)) != NULL) {
+		worker_run(task, self);
+		g_object_unref(task);
+		publish_status(self);
+	}
+	return NULL;
 }
 
 static void
@@ -417,15 +451,26 @@ worker_run(GTask *task, TkmsTpm *self)
 }
 
 void
-tkms_tpm_submit(TkmsTpm *self, TkmsTpmFunc func, gpointer req, GCancellable *cancellable,
-		GAsyncReadyCallback callback, gpointer user_data)
+tkms_tpm_submit(TkmsTpm *self, guint32 uid, TkmsTpmFunc func, gpointer req,
+		GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
 	GTask *task = g_task_new(self, cancellable, callback, user_data);
 	Job *job = g_new0(Job, 1);
+	GQueue *q;
+
 	job->func = func;
 	job->req = req;
 	g_task_set_task_data(task, job, g_free);
-	g_thread_pool_push(self->pool, task, NULL);
+	g_mutex_lock(&self->queue_lock);
+	q = g_hash_table_lookup(self->queues, GUINT_TO_POINTER(uid));
+	if (q == NULL) {
+		q = g_queue_new();
+		g_hash_table_insert(self->queues, GUINT_TO_POINTER(uid), q);
+		g_queue_push_tail(&self->turns, GUINT_TO_POINTER(uid));
+	}
+	g_queue_push_tail(q, task);
+	g_cond_signal(&self->queue_cond);
+	g_mutex_unlock(&self->queue_lock);
 }
 
 gboolean
@@ -445,7 +490,7 @@ void
 tkms_tpm_refresh(TkmsTpm *self, GCancellable *cancellable, GAsyncReadyCallback callback,
 		 gpointer user_data)
 {
-	tkms_tpm_submit(self, refresh_func, self, cancellable, callback, user_data);
+	tkms_tpm_submit(self, G_MAXUINT32, refresh_func, self, cancellable, callback, user_data);
 }
 
 void
@@ -456,11 +501,27 @@ tkms_tpm_get_status(TkmsTpm *self, TkmsTpmStatus *status)
 	g_mutex_unlock(&self->status_lock);
 }
 
+void
+tkms_tpm_stop(TkmsTpm *self)
+{
+	if (self->thread == NULL)
+		return;
+	g_mutex_lock(&self->queue_lock);
+	self->stopping = TRUE;
+	g_cond_signal(&self->queue_cond);
+	g_mutex_unlock(&self->queue_lock);
+	g_thread_join(g_steal_pointer(&self->thread));
+}
+
 static void
 tkms_tpm_finalize(GObject *object)
 {
 	TkmsTpm *self = TKMS_TPM(object);
-	g_thread_pool_free(self->pool, FALSE, TRUE);
+
+	tkms_tpm_stop(self);
+	g_hash_table_unref(self->queues);
+	g_mutex_clear(&self->queue_lock);
+	g_cond_clear(&self->queue_cond);
 	context_teardown(&self->ctx);
 	g_free(self->tcti_conf);
 	g_free(self->srk_name_path);
@@ -482,6 +543,9 @@ static void
 tkms_tpm_init(TkmsTpm *self)
 {
 	g_mutex_init(&self->status_lock);
+	g_mutex_init(&self->queue_lock);
+	g_cond_init(&self->queue_cond);
+	self->queues = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
 	self->ctx.srk = ESYS_TR_NONE;
 }
 
@@ -491,6 +555,6 @@ tkms_tpm_new(const gchar *tcti, const gchar *state_dir)
 	TkmsTpm *self = g_object_new(TKMS_TYPE_TPM, NULL);
 	self->tcti_conf = g_strdup(tcti);
 	self->srk_name_path = g_build_filename(state_dir, "srk.name", NULL);
-	self->pool = g_thread_pool_new(worker, self, 1, TRUE, NULL);
+	self->thread = g_thread_new("tkms-tpm", worker, self);
 	return self;
 }

@@ -42,9 +42,12 @@ G_DECLARE_FINAL_TYPE(TkmsTpm, tkms_tpm, TKMS, TPM, GObject)
 
 TkmsTpm *tkms_tpm_new(const gchar *tcti, const gchar *state_dir);
 void tkms_tpm_get_status(TkmsTpm *self, TkmsTpmStatus *status);
+/* Ends the worker thread (from the main thread, at shutdown): queued requests are dropped. */
+void tkms_tpm_stop(TkmsTpm *self);
 
 /*
- * Requests. Each runs on the one TPM worker thread; the callback runs on the caller's
+ * Requests. Each runs on the one TPM worker thread, which serves the callers' uids in turn
+ * (one request each, round robin) so that one user's flood cannot starve another; the callback runs on the caller's
  * thread-default main context. Results are written into the request struct, which the
  * caller owns and must keep alive until the callback.
  */
@@ -85,17 +88,17 @@ typedef struct {
 	GBytes *out;
 } TkmsTpmRandom;
 
-void tkms_tpm_create(TkmsTpm *self, TkmsTpmCreate *req, GCancellable *cancellable,
+void tkms_tpm_create(TkmsTpm *self, guint32 uid, TkmsTpmCreate *req, GCancellable *cancellable,
 		     GAsyncReadyCallback callback, gpointer user_data);
-void tkms_tpm_unseal(TkmsTpm *self, TkmsTpmUnseal *req, GCancellable *cancellable,
+void tkms_tpm_unseal(TkmsTpm *self, guint32 uid, TkmsTpmUnseal *req, GCancellable *cancellable,
 		     GAsyncReadyCallback callback, gpointer user_data);
-void tkms_tpm_sign(TkmsTpm *self, TkmsTpmSign *req, GCancellable *cancellable,
+void tkms_tpm_sign(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancellable,
 		   GAsyncReadyCallback callback, gpointer user_data);
-void tkms_tpm_verify(TkmsTpm *self, TkmsTpmSign *req, GCancellable *cancellable,
+void tkms_tpm_verify(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancellable,
 		     GAsyncReadyCallback callback, gpointer user_data);
-void tkms_tpm_hmac(TkmsTpm *self, TkmsTpmHmac *req, GCancellable *cancellable,
+void tkms_tpm_hmac(TkmsTpm *self, guint32 uid, TkmsTpmHmac *req, GCancellable *cancellable,
 		   GAsyncReadyCallback callback, gpointer user_data);
-void tkms_tpm_random(TkmsTpm *self, TkmsTpmRandom *req, GCancellable *cancellable,
+void tkms_tpm_random(TkmsTpm *self, guint32 uid, TkmsTpmRandom *req, GCancellable *cancellable,
 		     GAsyncReadyCallback callback, gpointer user_data);
 /* Reconnects if needed and refreshes the status. */
 void tkms_tpm_refresh(TkmsTpm *self, GCancellable *cancellable, GAsyncReadyCallback callback,
