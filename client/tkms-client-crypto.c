@@ -23,17 +23,14 @@ void
 tkms_client_encrypt(TkmsClient *self, const gchar *name, GBytes *plaintext, GBytes *context,
 		    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(plaintext != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_encrypt,
-			      "tkms_client_encrypt", tkms_dbus_key_manager_call_encrypt_finish);
-	tkms_dbus_key_manager_call_encrypt(self->proxy, name, _tkms_bytes_to_variant(plaintext),
-					   _tkms_bytes_to_variant(context), cancellable,
-					   _tkms_on_bytes_reply, task);
+	_tkms_call(self, tkms_client_encrypt, "Encrypt",
+		   g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(plaintext),
+				 _tkms_bytes_to_variant(context)),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -47,7 +44,7 @@ tkms_client_encrypt(TkmsClient *self, const gchar *name, GBytes *plaintext, GByt
 GBytes *
 tkms_client_encrypt_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_bytes(self, result, tkms_client_encrypt, error);
+	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_encrypt, error));
 }
 
 /**
@@ -67,20 +64,15 @@ GBytes *
 tkms_client_encrypt_sync(TkmsClient *self, const gchar *name, GBytes *plaintext, GBytes *context,
 			 GCancellable *cancellable, GError **error)
 {
-	g_autoptr(GVariant) out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(plaintext != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_encrypt_sync(self->proxy, name,
-						     _tkms_bytes_to_variant(plaintext),
-						     _tkms_bytes_to_variant(context), &out,
-						     cancellable, error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return g_variant_get_data_as_bytes(out);
+	return _tkms_reply_bytes(_tkms_call_sync(
+		self, "Encrypt",
+		g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(plaintext),
+			      _tkms_bytes_to_variant(context)),
+		cancellable, error));
 }
 
 /**
@@ -100,17 +92,14 @@ void
 tkms_client_decrypt(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBytes *context,
 		    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(ciphertext != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_decrypt,
-			      "tkms_client_decrypt", tkms_dbus_key_manager_call_decrypt_finish);
-	tkms_dbus_key_manager_call_decrypt(self->proxy, name, _tkms_bytes_to_variant(ciphertext),
-					   _tkms_bytes_to_variant(context), cancellable,
-					   _tkms_on_bytes_reply, task);
+	_tkms_call(self, tkms_client_decrypt, "Decrypt",
+		   g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(ciphertext),
+				 _tkms_bytes_to_variant(context)),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -125,7 +114,7 @@ tkms_client_decrypt(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBy
 GBytes *
 tkms_client_decrypt_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_bytes(self, result, tkms_client_decrypt, error);
+	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_decrypt, error));
 }
 
 /**
@@ -146,20 +135,15 @@ GBytes *
 tkms_client_decrypt_sync(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBytes *context,
 			 GCancellable *cancellable, GError **error)
 {
-	g_autoptr(GVariant) out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(ciphertext != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_decrypt_sync(self->proxy, name,
-						     _tkms_bytes_to_variant(ciphertext),
-						     _tkms_bytes_to_variant(context), &out,
-						     cancellable, error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return g_variant_get_data_as_bytes(out);
+	return _tkms_reply_bytes(_tkms_call_sync(
+		self, "Decrypt",
+		g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(ciphertext),
+			      _tkms_bytes_to_variant(context)),
+		cancellable, error));
 }
 
 /**
@@ -179,16 +163,12 @@ void
 tkms_client_derive_key(TkmsClient *self, const gchar *name, GBytes *context, guint length,
 		       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_derive_key,
-			      "tkms_client_derive_key",
-			      tkms_dbus_key_manager_call_derive_key_finish);
-	tkms_dbus_key_manager_call_derive_key(self->proxy, name, _tkms_bytes_to_variant(context),
-					      length, cancellable, _tkms_on_bytes_reply, task);
+	_tkms_call(self, tkms_client_derive_key, "DeriveKey",
+		   g_variant_new("(s@ayu)", name, _tkms_bytes_to_variant(context), length),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -202,7 +182,7 @@ tkms_client_derive_key(TkmsClient *self, const gchar *name, GBytes *context, gui
 GBytes *
 tkms_client_derive_key_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_bytes(self, result, tkms_client_derive_key, error);
+	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_derive_key, error));
 }
 
 /**
@@ -222,16 +202,11 @@ GBytes *
 tkms_client_derive_key_sync(TkmsClient *self, const gchar *name, GBytes *context, guint length,
 			    GCancellable *cancellable, GError **error)
 {
-	g_autoptr(GVariant) out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_derive_key_sync(self->proxy, name,
-							_tkms_bytes_to_variant(context), length,
-							&out, cancellable, error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return g_variant_get_data_as_bytes(out);
+	return _tkms_reply_bytes(_tkms_call_sync(
+		self, "DeriveKey",
+		g_variant_new("(s@ayu)", name, _tkms_bytes_to_variant(context), length),
+		cancellable, error));
 }

@@ -25,19 +25,14 @@ void
 tkms_client_create_key(TkmsClient *self, const gchar *name, const gchar *type, GVariant *options,
 		       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(type != NULL);
 	g_return_if_fail(options == NULL || g_variant_is_of_type(options, G_VARIANT_TYPE_VARDICT));
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_create_key,
-			      "tkms_client_create_key",
-			      tkms_dbus_key_manager_call_create_key_finish);
-	tkms_dbus_key_manager_call_create_key(self->proxy, name, type,
-					      _tkms_options_or_empty(options), cancellable,
-					      _tkms_on_variant_reply, task);
+	_tkms_call(self, tkms_client_create_key, "CreateKey",
+		   g_variant_new("(ss@a{sv})", name, type, _tkms_options_or_empty(options)),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -51,7 +46,7 @@ tkms_client_create_key(TkmsClient *self, const gchar *name, const gchar *type, G
 GVariant *
 tkms_client_create_key_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_variant(self, result, tkms_client_create_key, error);
+	return _tkms_reply_variant(_tkms_call_finish(self, result, tkms_client_create_key, error));
 }
 
 /**
@@ -72,8 +67,6 @@ GVariant *
 tkms_client_create_key_sync(TkmsClient *self, const gchar *name, const gchar *type,
 			    GVariant *options, GCancellable *cancellable, GError **error)
 {
-	GVariant *out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(type != NULL, NULL);
@@ -81,13 +74,10 @@ tkms_client_create_key_sync(TkmsClient *self, const gchar *name, const gchar *ty
 				     g_variant_is_of_type(options, G_VARIANT_TYPE_VARDICT),
 			     NULL);
 
-	if (!tkms_dbus_key_manager_call_create_key_sync(self->proxy, name, type,
-							_tkms_options_or_empty(options), &out,
-							cancellable, error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return out;
+	return _tkms_reply_variant(_tkms_call_sync(
+		self, "CreateKey",
+		g_variant_new("(ss@a{sv})", name, type, _tkms_options_or_empty(options)),
+		cancellable, error));
 }
 
 /**
@@ -103,14 +93,10 @@ void
 tkms_client_list_keys(TkmsClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
 		      gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_list_keys,
-			      "tkms_client_list_keys", tkms_dbus_key_manager_call_list_keys_finish);
-	tkms_dbus_key_manager_call_list_keys(self->proxy, cancellable, _tkms_on_variant_reply,
-					     task);
+	_tkms_call(self, tkms_client_list_keys, "ListKeys", NULL, cancellable, callback,
+		   user_data);
 }
 
 /**
@@ -125,7 +111,7 @@ tkms_client_list_keys(TkmsClient *self, GCancellable *cancellable, GAsyncReadyCa
 GVariant *
 tkms_client_list_keys_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_variant(self, result, tkms_client_list_keys, error);
+	return _tkms_reply_variant(_tkms_call_finish(self, result, tkms_client_list_keys, error));
 }
 
 /**
@@ -142,15 +128,9 @@ tkms_client_list_keys_finish(TkmsClient *self, GAsyncResult *result, GError **er
 GVariant *
 tkms_client_list_keys_sync(TkmsClient *self, GCancellable *cancellable, GError **error)
 {
-	GVariant *out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_list_keys_sync(self->proxy, &out, cancellable, error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return out;
+	return _tkms_reply_variant(_tkms_call_sync(self, "ListKeys", NULL, cancellable, error));
 }
 
 /**
@@ -167,15 +147,10 @@ void
 tkms_client_list_all_keys(TkmsClient *self, GCancellable *cancellable,
 			  GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_list_all_keys,
-			      "tkms_client_list_all_keys",
-			      tkms_dbus_key_manager_call_list_all_keys_finish);
-	tkms_dbus_key_manager_call_list_all_keys(self->proxy, cancellable, _tkms_on_variant_reply,
-						 task);
+	_tkms_call(self, tkms_client_list_all_keys, "ListAllKeys", NULL, cancellable, callback,
+		   user_data);
 }
 
 /**
@@ -190,7 +165,8 @@ tkms_client_list_all_keys(TkmsClient *self, GCancellable *cancellable,
 GVariant *
 tkms_client_list_all_keys_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_variant(self, result, tkms_client_list_all_keys, error);
+	return _tkms_reply_variant(
+		_tkms_call_finish(self, result, tkms_client_list_all_keys, error));
 }
 
 /**
@@ -206,16 +182,9 @@ tkms_client_list_all_keys_finish(TkmsClient *self, GAsyncResult *result, GError 
 GVariant *
 tkms_client_list_all_keys_sync(TkmsClient *self, GCancellable *cancellable, GError **error)
 {
-	GVariant *out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_list_all_keys_sync(self->proxy, &out, cancellable,
-							   error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return out;
+	return _tkms_reply_variant(_tkms_call_sync(self, "ListAllKeys", NULL, cancellable, error));
 }
 
 /**
@@ -233,16 +202,11 @@ void
 tkms_client_get_key_info(TkmsClient *self, const gchar *name, GCancellable *cancellable,
 			 GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_get_key_info,
-			      "tkms_client_get_key_info",
-			      tkms_dbus_key_manager_call_get_key_info_finish);
-	tkms_dbus_key_manager_call_get_key_info(self->proxy, name, cancellable,
-						_tkms_on_variant_reply, task);
+	_tkms_call(self, tkms_client_get_key_info, "GetKeyInfo", g_variant_new("(s)", name),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -256,7 +220,8 @@ tkms_client_get_key_info(TkmsClient *self, const gchar *name, GCancellable *canc
 GVariant *
 tkms_client_get_key_info_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_variant(self, result, tkms_client_get_key_info, error);
+	return _tkms_reply_variant(
+		_tkms_call_finish(self, result, tkms_client_get_key_info, error));
 }
 
 /**
@@ -274,17 +239,11 @@ GVariant *
 tkms_client_get_key_info_sync(TkmsClient *self, const gchar *name, GCancellable *cancellable,
 			      GError **error)
 {
-	GVariant *out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_get_key_info_sync(self->proxy, name, &out, cancellable,
-							  error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return out;
+	return _tkms_reply_variant(_tkms_call_sync(self, "GetKeyInfo", g_variant_new("(s)", name),
+						   cancellable, error));
 }
 
 /**
@@ -302,16 +261,11 @@ void
 tkms_client_destroy_key(TkmsClient *self, const gchar *name, GCancellable *cancellable,
 			GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_destroy_key,
-			      "tkms_client_destroy_key",
-			      tkms_dbus_key_manager_call_destroy_key_finish);
-	tkms_dbus_key_manager_call_destroy_key(self->proxy, name, cancellable, _tkms_on_void_reply,
-					       task);
+	_tkms_call(self, tkms_client_destroy_key, "DestroyKey", g_variant_new("(s)", name),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -325,7 +279,8 @@ tkms_client_destroy_key(TkmsClient *self, const gchar *name, GCancellable *cance
 gboolean
 tkms_client_destroy_key_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_void(self, result, tkms_client_destroy_key, error);
+	return _tkms_reply_boolean(_tkms_call_finish(self, result, tkms_client_destroy_key, error),
+				   NULL);
 }
 
 /**
@@ -346,11 +301,9 @@ tkms_client_destroy_key_sync(TkmsClient *self, const gchar *name, GCancellable *
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, FALSE);
 	g_return_val_if_fail(name != NULL, FALSE);
 
-	if (!tkms_dbus_key_manager_call_destroy_key_sync(self->proxy, name, cancellable, error)) {
-		_tkms_error_strip(error);
-		return FALSE;
-	}
-	return TRUE;
+	return _tkms_reply_boolean(_tkms_call_sync(self, "DestroyKey", g_variant_new("(s)", name),
+						   cancellable, error),
+				   NULL);
 }
 
 /**
@@ -368,16 +321,11 @@ void
 tkms_client_get_public_key(TkmsClient *self, const gchar *name, GCancellable *cancellable,
 			   GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_get_public_key,
-			      "tkms_client_get_public_key",
-			      tkms_dbus_key_manager_call_get_public_key_finish);
-	tkms_dbus_key_manager_call_get_public_key(self->proxy, name, cancellable,
-						  _tkms_on_string_reply, task);
+	_tkms_call(self, tkms_client_get_public_key, "GetPublicKey", g_variant_new("(s)", name),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -391,7 +339,8 @@ tkms_client_get_public_key(TkmsClient *self, const gchar *name, GCancellable *ca
 gchar *
 tkms_client_get_public_key_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_string(self, result, tkms_client_get_public_key, error);
+	return _tkms_reply_string(
+		_tkms_call_finish(self, result, tkms_client_get_public_key, error));
 }
 
 /**
@@ -409,15 +358,9 @@ gchar *
 tkms_client_get_public_key_sync(TkmsClient *self, const gchar *name, GCancellable *cancellable,
 				GError **error)
 {
-	gchar *out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_get_public_key_sync(self->proxy, name, &out, cancellable,
-							    error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return out;
+	return _tkms_reply_string(_tkms_call_sync(self, "GetPublicKey",
+						  g_variant_new("(s)", name), cancellable, error));
 }

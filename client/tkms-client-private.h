@@ -14,47 +14,47 @@ struct _TkmsClient {
 	GDBusConnection *connection;
 	/* NULL until initialized; every method is a thin call on it */
 	TkmsDbusKeyManager *proxy;
+	/* G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION on every call */
+	gboolean allow_interactive_authorization;
 };
 
 /* Internal to libtkms: kept out of the shared library's ABI. */
 #pragma GCC visibility push(hidden)
 
-/* The generated call_*_finish functions come in four shapes; each async method stores its
- * finish function in the task so one reply callback per shape serves every method. */
-typedef gboolean (*TkmsVariantFinish)(TkmsDbusKeyManager *proxy, GVariant **out,
-				      GAsyncResult *res, GError **error);
-typedef gboolean (*TkmsBooleanFinish)(TkmsDbusKeyManager *proxy, gboolean *out,
-				      GAsyncResult *res, GError **error);
-typedef gboolean (*TkmsStringFinish)(TkmsDbusKeyManager *proxy, gchar **out, GAsyncResult *res,
-				     GError **error);
-typedef gboolean (*TkmsVoidFinish)(TkmsDbusKeyManager *proxy, GAsyncResult *res,
-				   GError **error);
+/*
+ * The one path of every method. The generated tkms_dbus_key_manager_call_* functions
+ * always send G_DBUS_CALL_FLAGS_NONE, so methods call through these instead, with the
+ * D-Bus method name and its in-arguments as a tuple (floating, consumed). The proxy's
+ * interface info makes GDBus check the reply's type, so the _tkms_reply_* unpackers can
+ * rely on it.
+ *
+ * Async: _tkms_call() starts the call on a GTask tagged @source_tag (the public async
+ * function) and _tkms_call_finish() returns its reply tuple. Sync: _tkms_call_sync() blocks
+ * on the bus connection (no main loop is run). Both return errors with the remote error
+ * prefix stripped (TKMS_ERROR codes for the daemon's errors).
+ */
+void _tkms_call(TkmsClient *self, gpointer source_tag, const gchar *method, GVariant *params,
+		GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+GVariant *_tkms_call_finish(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
+			    GError **error);
+GVariant *_tkms_call_sync(TkmsClient *self, const gchar *method, GVariant *params,
+			  GCancellable *cancellable, GError **error);
 
-GTask *_tkms_task_new(TkmsClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
-		      gpointer user_data, gpointer source_tag, const gchar *name,
-		      gpointer finish_func);
-
-/* Reply callbacks for the generated call_* functions; user_data is the GTask. */
-void _tkms_on_bytes_reply(GObject *source, GAsyncResult *res, gpointer user_data);
-void _tkms_on_variant_reply(GObject *source, GAsyncResult *res, gpointer user_data);
-void _tkms_on_boolean_reply(GObject *source, GAsyncResult *res, gpointer user_data);
-void _tkms_on_string_reply(GObject *source, GAsyncResult *res, gpointer user_data);
-void _tkms_on_void_reply(GObject *source, GAsyncResult *res, gpointer user_data);
-
-GBytes *_tkms_finish_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
-			   GError **error);
-GVariant *_tkms_finish_variant(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
-			       GError **error);
-gboolean _tkms_finish_boolean(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
-			      gboolean *valid, GError **error);
-gchar *_tkms_finish_string(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
-			   GError **error);
-gboolean _tkms_finish_void(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
-			   GError **error);
+/* Reply unpackers: each takes the reply tuple (transfer full; NULL after an error passes
+ * through as NULL / FALSE) and returns its single out-argument. */
+/* (ay) as GBytes sharing the reply message's buffer: no copy of the payload */
+GBytes *_tkms_reply_bytes(GVariant *reply);
+/* (a{sv}) or (aa{sv}) */
+GVariant *_tkms_reply_variant(GVariant *reply);
+/* (s) */
+gchar *_tkms_reply_string(GVariant *reply);
+/* (b) into *valid (may be NULL), or () for methods without a result; TRUE unless @reply is
+ * NULL. */
+gboolean _tkms_reply_boolean(GVariant *reply, gboolean *valid);
 
 /* A floating `ay` over @bytes without copying; NULL is the empty array. */
 GVariant *_tkms_bytes_to_variant(GBytes *bytes);
-/* A floating empty a{sv} for NULL, else @options unchanged (the generated call sinks it). */
+/* A floating empty a{sv} for NULL, else @options unchanged (the tuple sinks it). */
 GVariant *_tkms_options_or_empty(GVariant *options);
 
 /* Drops the "GDBus.Error:name: " prefix where the domain and code already carry the name.

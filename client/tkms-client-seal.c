@@ -23,17 +23,14 @@ void
 tkms_client_seal(TkmsClient *self, GBytes *data, GVariant *options, GCancellable *cancellable,
 		 GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(data != NULL);
 	g_return_if_fail(options == NULL || g_variant_is_of_type(options, G_VARIANT_TYPE_VARDICT));
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_seal,
-			      "tkms_client_seal", tkms_dbus_key_manager_call_seal_finish);
-	tkms_dbus_key_manager_call_seal(self->proxy, _tkms_bytes_to_variant(data),
-					_tkms_options_or_empty(options), cancellable,
-					_tkms_on_bytes_reply, task);
+	_tkms_call(self, tkms_client_seal, "Seal",
+		   g_variant_new("(@ay@a{sv})", _tkms_bytes_to_variant(data),
+				 _tkms_options_or_empty(options)),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -47,7 +44,7 @@ tkms_client_seal(TkmsClient *self, GBytes *data, GVariant *options, GCancellable
 GBytes *
 tkms_client_seal_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_bytes(self, result, tkms_client_seal, error);
+	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_seal, error));
 }
 
 /**
@@ -67,21 +64,17 @@ GBytes *
 tkms_client_seal_sync(TkmsClient *self, GBytes *data, GVariant *options, GCancellable *cancellable,
 		      GError **error)
 {
-	g_autoptr(GVariant) out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(data != NULL, NULL);
 	g_return_val_if_fail(options == NULL ||
 				     g_variant_is_of_type(options, G_VARIANT_TYPE_VARDICT),
 			     NULL);
 
-	if (!tkms_dbus_key_manager_call_seal_sync(self->proxy, _tkms_bytes_to_variant(data),
-						  _tkms_options_or_empty(options), &out,
-						  cancellable, error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return g_variant_get_data_as_bytes(out);
+	return _tkms_reply_bytes(_tkms_call_sync(self, "Seal",
+						 g_variant_new("(@ay@a{sv})",
+							       _tkms_bytes_to_variant(data),
+							       _tkms_options_or_empty(options)),
+						 cancellable, error));
 }
 
 /**
@@ -99,15 +92,12 @@ void
 tkms_client_unseal(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
 		   GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(blob != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_unseal,
-			      "tkms_client_unseal", tkms_dbus_key_manager_call_unseal_finish);
-	tkms_dbus_key_manager_call_unseal(self->proxy, _tkms_bytes_to_variant(blob), cancellable,
-					  _tkms_on_bytes_reply, task);
+	_tkms_call(self, tkms_client_unseal, "Unseal",
+		   g_variant_new("(@ay)", _tkms_bytes_to_variant(blob)), cancellable, callback,
+		   user_data);
 }
 
 /**
@@ -122,7 +112,7 @@ tkms_client_unseal(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
 GBytes *
 tkms_client_unseal_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_bytes(self, result, tkms_client_unseal, error);
+	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_unseal, error));
 }
 
 /**
@@ -140,17 +130,12 @@ tkms_client_unseal_finish(TkmsClient *self, GAsyncResult *result, GError **error
 GBytes *
 tkms_client_unseal_sync(TkmsClient *self, GBytes *blob, GCancellable *cancellable, GError **error)
 {
-	g_autoptr(GVariant) out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(blob != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_unseal_sync(self->proxy, _tkms_bytes_to_variant(blob), &out,
-						    cancellable, error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return g_variant_get_data_as_bytes(out);
+	return _tkms_reply_bytes(_tkms_call_sync(
+		self, "Unseal", g_variant_new("(@ay)", _tkms_bytes_to_variant(blob)), cancellable,
+		error));
 }
 
 /**
@@ -168,15 +153,10 @@ void
 tkms_client_get_random(TkmsClient *self, guint length, GCancellable *cancellable,
 		       GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_get_random,
-			      "tkms_client_get_random",
-			      tkms_dbus_key_manager_call_get_random_finish);
-	tkms_dbus_key_manager_call_get_random(self->proxy, length, cancellable,
-					      _tkms_on_bytes_reply, task);
+	_tkms_call(self, tkms_client_get_random, "GetRandom", g_variant_new("(u)", length),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -190,7 +170,7 @@ tkms_client_get_random(TkmsClient *self, guint length, GCancellable *cancellable
 GBytes *
 tkms_client_get_random_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_bytes(self, result, tkms_client_get_random, error);
+	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_get_random, error));
 }
 
 /**
@@ -208,14 +188,8 @@ GBytes *
 tkms_client_get_random_sync(TkmsClient *self, guint length, GCancellable *cancellable,
 			    GError **error)
 {
-	g_autoptr(GVariant) out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_get_random_sync(self->proxy, length, &out, cancellable,
-							error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return g_variant_get_data_as_bytes(out);
+	return _tkms_reply_bytes(_tkms_call_sync(self, "GetRandom", g_variant_new("(u)", length),
+						 cancellable, error));
 }

@@ -21,16 +21,13 @@ void
 tkms_client_sign(TkmsClient *self, const gchar *name, GBytes *data, GCancellable *cancellable,
 		 GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(data != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_sign,
-			      "tkms_client_sign", tkms_dbus_key_manager_call_sign_finish);
-	tkms_dbus_key_manager_call_sign(self->proxy, name, _tkms_bytes_to_variant(data),
-					cancellable, _tkms_on_bytes_reply, task);
+	_tkms_call(self, tkms_client_sign, "Sign",
+		   g_variant_new("(s@ay)", name, _tkms_bytes_to_variant(data)), cancellable,
+		   callback, user_data);
 }
 
 /**
@@ -45,7 +42,7 @@ tkms_client_sign(TkmsClient *self, const gchar *name, GBytes *data, GCancellable
 GBytes *
 tkms_client_sign_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_bytes(self, result, tkms_client_sign, error);
+	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_sign, error));
 }
 
 /**
@@ -65,18 +62,13 @@ GBytes *
 tkms_client_sign_sync(TkmsClient *self, const gchar *name, GBytes *data, GCancellable *cancellable,
 		      GError **error)
 {
-	g_autoptr(GVariant) out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(data != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_sign_sync(self->proxy, name, _tkms_bytes_to_variant(data),
-						  &out, cancellable, error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return g_variant_get_data_as_bytes(out);
+	return _tkms_reply_bytes(_tkms_call_sync(
+		self, "Sign", g_variant_new("(s@ay)", name, _tkms_bytes_to_variant(data)),
+		cancellable, error));
 }
 
 /**
@@ -95,18 +87,15 @@ void
 tkms_client_verify(TkmsClient *self, const gchar *name, GBytes *data, GBytes *signature,
 		   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(data != NULL);
 	g_return_if_fail(signature != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_verify,
-			      "tkms_client_verify", tkms_dbus_key_manager_call_verify_finish);
-	tkms_dbus_key_manager_call_verify(self->proxy, name, _tkms_bytes_to_variant(data),
-					  _tkms_bytes_to_variant(signature), cancellable,
-					  _tkms_on_boolean_reply, task);
+	_tkms_call(self, tkms_client_verify, "Verify",
+		   g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(data),
+				 _tkms_bytes_to_variant(signature)),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -121,7 +110,8 @@ tkms_client_verify(TkmsClient *self, const gchar *name, GBytes *data, GBytes *si
 gboolean
 tkms_client_verify_finish(TkmsClient *self, GAsyncResult *result, gboolean *valid, GError **error)
 {
-	return _tkms_finish_boolean(self, result, tkms_client_verify, valid, error);
+	return _tkms_reply_boolean(_tkms_call_finish(self, result, tkms_client_verify, error),
+				   valid);
 }
 
 /**
@@ -147,13 +137,12 @@ tkms_client_verify_sync(TkmsClient *self, const gchar *name, GBytes *data, GByte
 	g_return_val_if_fail(data != NULL, FALSE);
 	g_return_val_if_fail(signature != NULL, FALSE);
 
-	if (!tkms_dbus_key_manager_call_verify_sync(self->proxy, name, _tkms_bytes_to_variant(data),
-						    _tkms_bytes_to_variant(signature), valid,
-						    cancellable, error)) {
-		_tkms_error_strip(error);
-		return FALSE;
-	}
-	return TRUE;
+	return _tkms_reply_boolean(_tkms_call_sync(self, "Verify",
+						   g_variant_new("(s@ay@ay)", name,
+								 _tkms_bytes_to_variant(data),
+								 _tkms_bytes_to_variant(signature)),
+						   cancellable, error),
+				   valid);
 }
 
 /**
@@ -172,16 +161,13 @@ void
 tkms_client_hmac(TkmsClient *self, const gchar *name, GBytes *data, GCancellable *cancellable,
 		 GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(data != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_hmac,
-			      "tkms_client_hmac", tkms_dbus_key_manager_call_hmac_finish);
-	tkms_dbus_key_manager_call_hmac(self->proxy, name, _tkms_bytes_to_variant(data),
-					cancellable, _tkms_on_bytes_reply, task);
+	_tkms_call(self, tkms_client_hmac, "Hmac",
+		   g_variant_new("(s@ay)", name, _tkms_bytes_to_variant(data)), cancellable,
+		   callback, user_data);
 }
 
 /**
@@ -195,7 +181,7 @@ tkms_client_hmac(TkmsClient *self, const gchar *name, GBytes *data, GCancellable
 GBytes *
 tkms_client_hmac_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_finish_bytes(self, result, tkms_client_hmac, error);
+	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_hmac, error));
 }
 
 /**
@@ -214,18 +200,13 @@ GBytes *
 tkms_client_hmac_sync(TkmsClient *self, const gchar *name, GBytes *data, GCancellable *cancellable,
 		      GError **error)
 {
-	g_autoptr(GVariant) out = NULL;
-
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(data != NULL, NULL);
 
-	if (!tkms_dbus_key_manager_call_hmac_sync(self->proxy, name, _tkms_bytes_to_variant(data),
-						  &out, cancellable, error)) {
-		_tkms_error_strip(error);
-		return NULL;
-	}
-	return g_variant_get_data_as_bytes(out);
+	return _tkms_reply_bytes(_tkms_call_sync(
+		self, "Hmac", g_variant_new("(s@ay)", name, _tkms_bytes_to_variant(data)),
+		cancellable, error));
 }
 
 /**
@@ -245,19 +226,15 @@ void
 tkms_client_verify_hmac(TkmsClient *self, const gchar *name, GBytes *data, GBytes *mac,
 			GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	GTask *task;
-
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(data != NULL);
 	g_return_if_fail(mac != NULL);
 
-	task = _tkms_task_new(self, cancellable, callback, user_data, tkms_client_verify_hmac,
-			      "tkms_client_verify_hmac",
-			      tkms_dbus_key_manager_call_verify_hmac_finish);
-	tkms_dbus_key_manager_call_verify_hmac(self->proxy, name, _tkms_bytes_to_variant(data),
-					       _tkms_bytes_to_variant(mac), cancellable,
-					       _tkms_on_boolean_reply, task);
+	_tkms_call(self, tkms_client_verify_hmac, "VerifyHmac",
+		   g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(data),
+				 _tkms_bytes_to_variant(mac)),
+		   cancellable, callback, user_data);
 }
 
 /**
@@ -273,7 +250,8 @@ gboolean
 tkms_client_verify_hmac_finish(TkmsClient *self, GAsyncResult *result, gboolean *valid,
 			       GError **error)
 {
-	return _tkms_finish_boolean(self, result, tkms_client_verify_hmac, valid, error);
+	return _tkms_reply_boolean(_tkms_call_finish(self, result, tkms_client_verify_hmac, error),
+				   valid);
 }
 
 /**
@@ -299,12 +277,10 @@ tkms_client_verify_hmac_sync(TkmsClient *self, const gchar *name, GBytes *data, 
 	g_return_val_if_fail(data != NULL, FALSE);
 	g_return_val_if_fail(mac != NULL, FALSE);
 
-	if (!tkms_dbus_key_manager_call_verify_hmac_sync(self->proxy, name,
-							 _tkms_bytes_to_variant(data),
-							 _tkms_bytes_to_variant(mac), valid,
-							 cancellable, error)) {
-		_tkms_error_strip(error);
-		return FALSE;
-	}
-	return TRUE;
+	return _tkms_reply_boolean(_tkms_call_sync(self, "VerifyHmac",
+						   g_variant_new("(s@ay@ay)", name,
+								 _tkms_bytes_to_variant(data),
+								 _tkms_bytes_to_variant(mac)),
+						   cancellable, error),
+				   valid);
 }

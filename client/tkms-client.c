@@ -13,6 +13,15 @@
  * cheap; it holds a proxy whose properties (TPM state, daemon version) follow the daemon.
  *
  * If tkmsd is not running, the bus is asked to start it (D-Bus activation).
+ *
+ * polkit authorizes every call. By default a call that polkit would only allow after asking
+ * the user (for a password, through an authentication agent) fails with
+ * %TKMS_ERROR_PERMISSION_DENIED; set #TkmsClient:allow-interactive-authorization in
+ * programs that can wait for such a prompt.
+ *
+ * Wherever a method takes a key name, an administrator may write `OWNER:NAME` (OWNER a uid
+ * or `system`) to use another owner's key, and tkms_client_list_all_keys() lists every
+ * owner's keys; both need the polkit action `org.tkms.KeyManager.admin`.
  */
 
 /* TPM key generation (RSA above all) can take far longer than D-Bus's 25 s default. */
@@ -37,6 +46,7 @@ enum {
 	PROP_TPM_FIRMWARE_VERSION,
 	PROP_TPM_LOCKED_OUT,
 	PROP_TPM_LOCKOUT_COUNTER,
+	PROP_ALLOW_INTERACTIVE_AUTHORIZATION,
 	N_PROPS
 };
 
@@ -212,6 +222,9 @@ tkms_client_get_property(GObject *object, guint prop_id, GValue *value, GParamSp
 	case PROP_TPM_LOCKOUT_COUNTER:
 		g_value_set_uint(value, tkms_client_get_tpm_lockout_counter(self));
 		break;
+	case PROP_ALLOW_INTERACTIVE_AUTHORIZATION:
+		g_value_set_boolean(value, self->allow_interactive_authorization);
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 	}
@@ -226,6 +239,9 @@ tkms_client_set_property(GObject *object, guint prop_id, const GValue *value,
 	switch (prop_id) {
 	case PROP_CONNECTION:
 		self->connection = g_value_dup_object(value);
+		break;
+	case PROP_ALLOW_INTERACTIVE_AUTHORIZATION:
+		tkms_client_set_allow_interactive_authorization(self, g_value_get_boolean(value));
 		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -306,6 +322,22 @@ tkms_client_class_init(TkmsClientClass *klass)
 	 */
 	props[PROP_TPM_LOCKOUT_COUNTER] =
 		g_param_spec_uint("tpm-lockout-counter", NULL, NULL, 0, G_MAXUINT, 0, ro);
+	/**
+	 * TkmsClient:allow-interactive-authorization:
+	 *
+	 * Whether polkit may ask the user to authenticate (through an authentication agent)
+	 * before it answers for a call of this client. Every call started while it is %TRUE
+	 * carries %G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, and tkmsd passes the
+	 * permission on to polkit; the call then may take as long as the user needs.
+	 *
+	 * %FALSE (the default) suits services and scripts: an answer that needs a prompt is
+	 * %TKMS_ERROR_PERMISSION_DENIED at once. Set it in programs that talk to a person, for
+	 * example a command line tool run on a terminal. It is the caller's permission, not a
+	 * request: without an agent for the caller's session polkit still refuses.
+	 */
+	props[PROP_ALLOW_INTERACTIVE_AUTHORIZATION] = g_param_spec_boolean(
+		"allow-interactive-authorization", NULL, NULL, FALSE,
+		G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 
 	/* Remote org.tkms.KeyManager.Error.* only become TKMS_ERROR codes once the domain is
@@ -499,4 +531,37 @@ tkms_client_get_tpm_lockout_counter(TkmsClient *self)
 	g_return_val_if_fail(TKMS_IS_CLIENT(self), 0);
 	return self->proxy != NULL ? tkms_dbus_key_manager_get_tpm_lockout_counter(self->proxy)
 				   : 0;
+}
+
+/**
+ * tkms_client_set_allow_interactive_authorization:
+ * @self: a #TkmsClient
+ * @allow: whether polkit may ask the user before it answers
+ *
+ * Sets #TkmsClient:allow-interactive-authorization. It applies to calls started afterwards.
+ */
+void
+tkms_client_set_allow_interactive_authorization(TkmsClient *self, gboolean allow)
+{
+	g_return_if_fail(TKMS_IS_CLIENT(self));
+
+	allow = !!allow;
+	if (self->allow_interactive_authorization == allow)
+		return;
+	self->allow_interactive_authorization = allow;
+	g_object_notify_by_pspec(G_OBJECT(self), props[PROP_ALLOW_INTERACTIVE_AUTHORIZATION]);
+}
+
+/**
+ * tkms_client_get_allow_interactive_authorization:
+ * @self: a #TkmsClient
+ *
+ * Returns: whether calls allow polkit to ask the user
+ *   (#TkmsClient:allow-interactive-authorization)
+ */
+gboolean
+tkms_client_get_allow_interactive_authorization(TkmsClient *self)
+{
+	g_return_val_if_fail(TKMS_IS_CLIENT(self), FALSE);
+	return self->allow_interactive_authorization;
 }

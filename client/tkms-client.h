@@ -34,8 +34,15 @@ const gchar *tkms_client_get_tpm_firmware_version(TkmsClient *self);
 gboolean tkms_client_get_tpm_locked_out(TkmsClient *self);
 guint tkms_client_get_tpm_lockout_counter(TkmsClient *self);
 
+/* Whether calls carry G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, so that polkit may
+ * ask the user through an authentication agent (default FALSE: fail instead of asking). */
+void tkms_client_set_allow_interactive_authorization(TkmsClient *self, gboolean allow);
+gboolean tkms_client_get_allow_interactive_authorization(TkmsClient *self);
+
 /* Every method below maps 1:1 to org.tkms.KeyManager; see the D-Bus reference.
- * Byte arrays are GBytes; dictionaries are GVariant a{sv} (floating refs are sunk). */
+ * Byte arrays are GBytes; dictionaries are GVariant a{sv} (floating refs are sunk).
+ * A key name may be OWNER:NAME (OWNER a uid or "system") to address another owner's key;
+ * that needs the polkit action org.tkms.KeyManager.admin. */
 
 void tkms_client_create_key(TkmsClient *self, const gchar *name, const gchar *type,
 			    GVariant *options, GCancellable *cancellable,

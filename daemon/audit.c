@@ -200,66 +200,80 @@ tkms_audit_sync(TkmsAudit *self)
 	sync_now(self, NULL);
 }
 
-static gchar *
-format_record(TkmsAudit *self, const TkmsAuditRecord *rec)
+/* JSON string member: a record is written for every call, so it is formatted directly rather
+ * than through a JSON tree; inputs are valid UTF-8 (bus strings, sanitized key names). */
+static void
+put_string(GString *out, const gchar *member, const gchar *value)
 {
-	g_autoptr(JsonBuilder) b = json_builder_new();
-	g_autoptr(JsonGenerator) gen = json_generator_new();
-	g_autoptr(JsonNode) root = NULL;
-	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-	g_autofree gchar *time = g_date_time_format_iso8601(now);
+	g_string_append_printf(out, ",\"%s\":", member);
+	if (value == NULL) {
+		g_string_append(out, "null");
+		return;
+	}
+	g_string_append_c(out, '"');
+	for (const guchar *p = (const guchar *)value; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			g_string_append_printf(out, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			g_string_append_printf(out, "\\u%04x", *p);
+		else
+			g_string_append_c(out, *p);
+	}
+	g_string_append_c(out, '"');
+}
 
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "seq");
-	json_builder_add_int_value(b, self->next_seq);
-	json_builder_set_member_name(b, "time");
-	json_builder_add_string_value(b, time);
-	json_builder_set_member_name(b, "uid");
-	json_builder_add_int_value(b, rec->uid);
-	json_builder_set_member_name(b, "pid");
-	json_builder_add_int_value(b, rec->pid);
-	json_builder_set_member_name(b, "sender");
-	json_builder_add_string_value(b, rec->sender);
-	json_builder_set_member_name(b, "method");
-	json_builder_add_string_value(b, rec->method);
-	json_builder_set_member_name(b, "key");
-	if (rec->owner_key != NULL)
-		json_builder_add_string_value(b, rec->owner_key);
+static void
+put_int(GString *out, const gchar *member, gint64 value, gboolean present)
+{
+	if (present)
+		g_string_append_printf(out, ",\"%s\":%" G_GINT64_FORMAT, member, value);
 	else
-		json_builder_add_null_value(b);
-	json_builder_set_member_name(b, "owner");
-	if (rec->owner >= 0)
-		json_builder_add_int_value(b, rec->owner);
-	else
-		json_builder_add_null_value(b);
-	json_builder_set_member_name(b, "version");
-	json_builder_add_int_value(b, rec->version);
-	json_builder_set_member_name(b, "result");
-	json_builder_add_string_value(b, rec->result);
-	json_builder_set_member_name(b, "error");
-	json_builder_add_string_value(b, rec->error ? rec->error : "");
-	json_builder_set_member_name(b, "prev");
-	json_builder_add_string_value(b, self->prev_hash);
-	json_builder_end_object(b);
-	root = json_builder_get_root(b);
-	json_generator_set_root(gen, root);
-	return json_generator_to_data(gen, NULL);
+		g_string_append_printf(out, ",\"%s\":null", member);
+}
+
+/* The record without its closing brace (the body the hash covers). */
+static GString *
+format_body(TkmsAudit *self, const TkmsAuditRecord *rec)
+{
+	GString *out = g_string_sized_new(320);
+	gint64 now = g_get_real_time();
+	time_t secs = now / G_USEC_PER_SEC;
+	struct tm tm;
+	gchar time[40];
+
+	gmtime_r(&secs, &tm);
+	g_snprintf(time, sizeof(time), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+		   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		   (int)(now % G_USEC_PER_SEC));
+	g_string_append_printf(out, "{\"seq\":%" G_GUINT64_FORMAT, self->next_seq);
+	put_string(out, "time", time);
+	put_int(out, "uid", rec->uid, rec->uid >= 0);
+	put_int(out, "pid", rec->pid, rec->pid > 0);
+	put_string(out, "sender", rec->sender);
+	put_string(out, "method", rec->method);
+	put_string(out, "key", rec->owner_key);
+	put_int(out, "owner", rec->owner, rec->owner >= 0);
+	put_int(out, "version", rec->version, TRUE);
+	put_string(out, "result", rec->result);
+	put_string(out, "error", rec->error ? rec->error : "");
+	put_string(out, "prev", self->prev_hash);
+	return out;
 }
 
 gboolean
 tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable, GError **error)
 {
-	g_autofree gchar *json = format_record(self, rec);
-	gsize body_len = strlen(json) - 1; /* without the closing brace */
-	g_autofree gchar *hash = tkms_audit_chain_hash(json, body_len);
-	g_autofree gchar *line = g_strdup_printf("%.*s,\"hash\":\"%s\"}\n", (int)body_len, json,
-						 hash);
-	gsize len = strlen(line);
+	g_autoptr(GString) line = format_body(self, rec);
+	g_autofree gchar *hash = tkms_audit_chain_hash(line->str, line->len);
+	gsize len;
 	gssize n;
+
+	g_string_append_printf(line, ",\"hash\":\"%s\"}\n", hash);
+	len = line->len;
 
 	/* one write() of the whole line on an O_APPEND fd: never interleaved or half-done
 	 * unless the disk is full, in which case the operation fails below */
-	n = write(self->fd, line, len);
+	n = write(self->fd, line->str, len);
 	if (n != (gssize)len) {
 		if (n > 0 && ftruncate(self->fd, lseek(self->fd, 0, SEEK_END) - n) != 0)
 			g_warning("cannot remove a partial audit record");
@@ -273,8 +287,9 @@ tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable,
 	self->prev_hash = g_steal_pointer(&hash);
 	if (self->to_journal)
 		g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE_ID",
-				 TKMS_AUDIT_MESSAGE_ID, "TKMS_UID", "%u", rec->uid, "MESSAGE",
-				 "%s uid=%u key=%s result=%s %s", rec->method, rec->uid,
+				 TKMS_AUDIT_MESSAGE_ID, "TKMS_UID", "%" G_GINT64_FORMAT, rec->uid,
+				 "MESSAGE", "%s uid=%" G_GINT64_FORMAT " key=%s result=%s %s",
+				 rec->method, rec->uid,
 				 rec->owner_key ? rec->owner_key : "-", rec->result,
 				 rec->error ? rec->error : "");
 	if (durable) {

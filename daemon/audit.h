@@ -6,7 +6,7 @@
 G_BEGIN_DECLS
 
 typedef struct {
-	guint32 uid;
+	gint64 uid; /* -1: unknown (never 0) */
 	guint32 pid;
 	const gchar *sender;
 	const gchar *method;

@@ -242,13 +242,22 @@ creds_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	ask_polkit(task);
 }
 
+gboolean
+tkms_authority_is_cached(TkmsAuthority *self, TkmsCaller *caller, const gchar *action)
+{
+	gint64 *expiry;
+	if (!caller->have_creds)
+		return FALSE;
+	expiry = g_hash_table_lookup(caller->allowed, action);
+	return expiry != NULL && *expiry > g_get_monotonic_time();
+}
+
 void
 tkms_authority_check(TkmsAuthority *self, TkmsCaller *caller, const gchar *action,
 		     gboolean allow_interaction, GAsyncReadyCallback callback, gpointer user_data)
 {
 	GTask *task = g_task_new(self, NULL, callback, user_data);
 	CheckData *d = g_new0(CheckData, 1);
-	gint64 *expiry;
 
 	d->caller = tkms_caller_ref(caller);
 	d->action = g_strdup(action);
@@ -264,8 +273,7 @@ tkms_authority_check(TkmsAuthority *self, TkmsCaller *caller, const gchar *actio
 				       caller->cancellable, creds_cb, task);
 		return;
 	}
-	expiry = g_hash_table_lookup(caller->allowed, action);
-	if (expiry != NULL && *expiry > g_get_monotonic_time()) {
+	if (tkms_authority_is_cached(self, caller, action)) {
 		g_task_return_boolean(task, TRUE);
 		g_object_unref(task);
 		return;

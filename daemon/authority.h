@@ -38,5 +38,8 @@ void tkms_authority_check(TkmsAuthority *self, TkmsCaller *caller, const gchar *
 			  gboolean allow_interaction, GAsyncReadyCallback callback,
 			  gpointer user_data);
 gboolean tkms_authority_check_finish(TkmsAuthority *self, GAsyncResult *result, GError **error);
+/* The hot path: TRUE if polkit's "yes" for this caller and action is cached and fresh, so the
+ * call can go on without a trip through the main loop. */
+gboolean tkms_authority_is_cached(TkmsAuthority *self, TkmsCaller *caller, const gchar *action);
 
 G_END_DECLS

@@ -96,7 +96,7 @@ static gboolean
 audit(TkmsCall *call, const gchar *result, const GError *error, GError **audit_error)
 {
 	TkmsAuditRecord rec = {
-		.uid = call->caller->have_creds ? call->caller->uid : G_MAXUINT32,
+		.uid = call->caller->have_creds ? (gint64)call->caller->uid : -1,
 		.pid = call->caller->pid,
 		.sender = call->caller->sender,
 		.method = call->method ? call->method->name
@@ -335,17 +335,11 @@ run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-authorized_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+authorized(TkmsCall *call)
 {
-	TkmsCall *call = user_data;
-	GError *error = NULL;
 	guint *uid_count;
 	gboolean need_admin;
 
-	if (!tkms_authority_check_finish(TKMS_AUTHORITY(source), res, &error)) {
-		tkms_call_fail(call, error);
-		return;
-	}
 	/* the per-uid cap is known only now that the uid is */
 	uid_count = tkms_authority_uid_in_flight(call->manager->authority, call->caller->uid);
 	(*uid_count)++;
@@ -361,12 +355,26 @@ authorized_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	/* another owner's keys, or everybody's, take the admin action as well */
 	need_admin = call->method->admin || call->target_owner != call->caller->uid;
-	if (need_admin) {
+	if (need_admin &&
+	    !tkms_authority_is_cached(call->manager->authority, call->caller, ADMIN_ACTION)) {
 		tkms_authority_check(call->manager->authority, call->caller, ADMIN_ACTION,
 				     call->interactive, run_cb, call);
 		return;
 	}
 	call->method->run(call);
+}
+
+static void
+authorized_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+
+	if (!tkms_authority_check_finish(TKMS_AUTHORITY(source), res, &error)) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	authorized(call);
 }
 
 static gboolean
@@ -398,8 +406,11 @@ dispatch(TkmsManager *self, GDBusMethodInvocation *invocation)
 				       "replies before sending more");
 		return TRUE;
 	}
-	tkms_authority_check(self->authority, call->caller, call->method->action, interactive,
-			     authorized_cb, call);
+	if (tkms_authority_is_cached(self->authority, call->caller, call->method->action))
+		authorized(call);
+	else
+		tkms_authority_check(self->authority, call->caller, call->method->action,
+				     interactive, authorized_cb, call);
 	return TRUE;
 }
 

@@ -5,7 +5,10 @@
  * through files and stdin, --json output, signatures checked by openssl, the exit codes
  * scripts rely on, and the offline audit log check. */
 
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 #include "tkms-test-util.h"
@@ -565,6 +568,460 @@ test_audit_verify(void)
 	g_assert_no_error(error);
 }
 
+/* ---- interactive authorization, list --all, OWNER:NAME ---- */
+
+#define POLKIT_MOCK_NAME "org.freedesktop.PolicyKit1"
+#define POLKIT_MOCK_PATH "/org/freedesktop/PolicyKit1/Authority"
+#define POLKIT_MOCK_IFACE "org.freedesktop.DBus.Mock"
+
+static GVariant *
+polkit_mock_call(const gchar *method, GVariant *params)
+{
+	g_autoptr(GError) error = NULL;
+	GVariant *reply = g_dbus_connection_call_sync(
+		tkms_test_env_get_connection(env), POLKIT_MOCK_NAME, POLKIT_MOCK_PATH,
+		POLKIT_MOCK_IFACE, method, params, NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL,
+		&error);
+
+	g_assert_no_error(error);
+	return reply;
+}
+
+static void
+polkit_mock_clear_calls(void)
+{
+	g_autoptr(GVariant) reply = polkit_mock_call("ClearCalls", NULL);
+}
+
+/* The flags argument of every CheckAuthorization for @action that the mock saw since the
+ * last polkit_mock_clear_calls(), comma-separated ("" for none). Bit 0 is
+ * AllowUserInteraction, which tkmsd sets only for a call with
+ * ALLOW_INTERACTIVE_AUTHORIZATION. */
+static gchar *
+polkit_check_flags(const gchar *action)
+{
+	g_autoptr(GVariant) reply =
+		polkit_mock_call("GetMethodCalls", g_variant_new("(s)", "CheckAuthorization"));
+	g_autoptr(GVariantIter) iter = NULL;
+	GString *flags = g_string_new(NULL);
+	GVariant *args;
+	guint64 when;
+
+	g_variant_get(reply, "(a(tav))", &iter);
+	while (g_variant_iter_next(iter, "(t@av)", &when, &args)) {
+		g_autoptr(GVariant) owned = args;
+		g_autoptr(GVariant) action_id = NULL;
+		g_autoptr(GVariant) value = NULL;
+
+		/* (subject, action_id, details, flags, cancellation_id) */
+		g_assert_cmpuint(g_variant_n_children(args), ==, 5);
+		g_variant_get_child(args, 1, "v", &action_id);
+		g_variant_get_child(args, 3, "v", &value);
+		if (!g_str_equal(g_variant_get_string(action_id, NULL), action))
+			continue;
+		g_assert_true(g_variant_is_of_type(value, G_VARIANT_TYPE_UINT32));
+		g_string_append_printf(flags, "%s%u", flags->len > 0 ? "," : "",
+				       g_variant_get_uint32(value));
+	}
+	return g_string_free(flags, FALSE);
+}
+
+/* tkmsctl --address BUS list with a pseudo-terminal as standard input; FALSE if this system
+ * cannot give one. */
+static gboolean
+run_list_on_tty(gint *exit_status)
+{
+	g_autoptr(GSubprocessLauncher) launcher =
+		g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	const gchar *argv[] = {g_getenv("TKMSCTL"), "--address",
+			       tkms_test_env_get_bus_address(env), "list", NULL};
+	int master, slave;
+
+	master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
+		if (master >= 0)
+			close(master);
+		return FALSE;
+	}
+	slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (slave < 0 || !isatty(slave)) {
+		if (slave >= 0)
+			close(slave);
+		close(master);
+		return FALSE;
+	}
+	g_subprocess_launcher_take_stdin_fd(launcher, slave);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	g_assert_no_error(error);
+	g_subprocess_wait(proc, NULL, &error);
+	g_assert_no_error(error);
+	close(master);
+	g_assert_true(g_subprocess_get_if_exited(proc));
+	*exit_status = g_subprocess_get_exit_status(proc);
+	return TRUE;
+}
+
+static void
+test_interactive_options(void)
+{
+	g_autofree gchar *flags = NULL;
+	gint status = -1;
+
+	/* before or after the command; -i only before it (after it, -i is --in) */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "-i", "list", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "--interactive", "list", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "list", "--interactive", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "--no-ask-password", "list", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "list", "--no-ask-password", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "list", "-i", NULL), ==, 2);
+
+	/* tkmsd passes the message flag on to polkit: each run is a new bus name, so nothing
+	 * is cached and each makes one read-key check */
+	polkit_mock_clear_calls();
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "--interactive", "list", NULL), ==, 0);
+	flags = polkit_check_flags(TKMS_ACTION_READ_KEY);
+	g_assert_cmpstr(flags, ==, "1");
+	g_clear_pointer(&flags, g_free);
+
+	polkit_mock_clear_calls();
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "list", "--no-ask-password", NULL), ==, 0);
+	flags = polkit_check_flags(TKMS_ACTION_READ_KEY);
+	g_assert_cmpstr(flags, ==, "0");
+	g_clear_pointer(&flags, g_free);
+
+	/* the last of the two wins */
+	polkit_mock_clear_calls();
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "-i", "list", "--no-ask-password", NULL), ==, 0);
+	flags = polkit_check_flags(TKMS_ACTION_READ_KEY);
+	g_assert_cmpstr(flags, ==, "0");
+	g_clear_pointer(&flags, g_free);
+
+	/* default: off when standard input is not a terminal (a pipe here)... */
+	polkit_mock_clear_calls();
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "list", NULL), ==, 0);
+	flags = polkit_check_flags(TKMS_ACTION_READ_KEY);
+	g_assert_cmpstr(flags, ==, "0");
+	g_clear_pointer(&flags, g_free);
+
+	/* ...and on when it is one */
+	polkit_mock_clear_calls();
+	if (!run_list_on_tty(&status)) {
+		g_test_message("no pseudo-terminal: the terminal default is not checked");
+		return;
+	}
+	g_assert_cmpint(status, ==, 0);
+	flags = polkit_check_flags(TKMS_ACTION_READ_KEY);
+	g_assert_cmpstr(flags, ==, "1");
+}
+
+static void
+on_async_result(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GAsyncResult **out = user_data;
+
+	*out = g_object_ref(res);
+}
+
+static GAsyncResult *
+wait_for_result(GAsyncResult **res)
+{
+	while (*res == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	return *res;
+}
+
+static void
+on_notify(GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+	(*(guint *)user_data)++;
+}
+
+/* libtkms: the property, and every reply shape through the one call path with it set. */
+static void
+test_client_interactive(void)
+{
+	g_autoptr(TkmsClient) client = tkms_test_new_client(env);
+	g_autoptr(TkmsClient) plain = tkms_test_new_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-interactive");
+	g_autofree gchar *mac_name = tkms_test_key_name("lib-interactive-mac");
+	g_autofree gchar *missing = tkms_test_key_name("lib-never");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("asked nicely");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) pt = NULL;
+	g_autoptr(GBytes) mac = NULL;
+	g_autoptr(GVariant) info = NULL;
+	g_autoptr(GVariant) keys = NULL;
+	g_autoptr(GAsyncResult) res1 = NULL;
+	g_autoptr(GAsyncResult) res2 = NULL;
+	g_autoptr(GAsyncResult) res3 = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *flags = NULL;
+	gboolean value = TRUE, valid = FALSE;
+	guint notified = 0;
+
+	g_assert_false(tkms_client_get_allow_interactive_authorization(client));
+	g_object_get(client, "allow-interactive-authorization", &value, NULL);
+	g_assert_false(value);
+	g_signal_connect(client, "notify::allow-interactive-authorization", G_CALLBACK(on_notify),
+			 &notified);
+	tkms_client_set_allow_interactive_authorization(client, TRUE);
+	g_assert_true(tkms_client_get_allow_interactive_authorization(client));
+	g_assert_cmpuint(notified, ==, 1);
+	/* no change, no notification */
+	tkms_client_set_allow_interactive_authorization(client, TRUE);
+	g_assert_cmpuint(notified, ==, 1);
+	g_object_set(client, "allow-interactive-authorization", FALSE, NULL);
+	g_assert_false(tkms_client_get_allow_interactive_authorization(client));
+	g_assert_cmpuint(notified, ==, 2);
+	g_object_set(client, "allow-interactive-authorization", TRUE, NULL);
+	g_object_get(client, "allow-interactive-authorization", &value, NULL);
+	g_assert_true(value);
+	g_assert_cmpuint(notified, ==, 3);
+
+	/* sync: a{sv}, aa{sv} and ay replies; the flag reaches polkit through tkmsd */
+	polkit_mock_clear_calls();
+	info = tkms_client_create_key_sync(client, name, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(info);
+	flags = polkit_check_flags(TKMS_ACTION_CREATE_KEY);
+	g_assert_cmpstr(flags, ==, "1");
+	g_clear_pointer(&flags, g_free);
+	keys = tkms_client_list_keys_sync(client, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_variant_n_children(keys), >=, 1);
+	ct = tkms_client_encrypt_sync(client, name, data, NULL, NULL, &error);
+	g_assert_no_error(error);
+	flags = polkit_check_flags(TKMS_ACTION_USE_KEY);
+	g_assert_cmpstr(flags, ==, "1");
+	g_clear_pointer(&flags, g_free);
+
+	/* async: ay, b and () replies */
+	tkms_client_decrypt(client, name, ct, NULL, NULL, on_async_result, &res1);
+	pt = tkms_client_decrypt_finish(client, wait_for_result(&res1), &error);
+	g_assert_no_error(error);
+	tkms_assert_bytes_equal(pt, data);
+
+	g_clear_pointer(&info, g_variant_unref);
+	info = tkms_client_create_key_sync(client, mac_name, "hmac-sha256", NULL, NULL, &error);
+	g_assert_no_error(error);
+	mac = tkms_client_hmac_sync(client, mac_name, data, NULL, &error);
+	g_assert_no_error(error);
+	tkms_client_verify_hmac(client, mac_name, data, mac, NULL, on_async_result, &res2);
+	g_assert_true(
+		tkms_client_verify_hmac_finish(client, wait_for_result(&res2), &valid, &error));
+	g_assert_no_error(error);
+	g_assert_true(valid);
+
+	tkms_client_destroy_key(client, mac_name, NULL, on_async_result, &res3);
+	g_assert_true(tkms_client_destroy_key_finish(client, wait_for_result(&res3), &error));
+	g_assert_no_error(error);
+	flags = polkit_check_flags(TKMS_ACTION_DESTROY_KEY);
+	g_assert_cmpstr(flags, ==, "1");
+	g_clear_pointer(&flags, g_free);
+
+	/* errors keep their TKMS_ERROR code and lose the remote name prefix */
+	g_clear_pointer(&info, g_variant_unref);
+	info = tkms_client_get_key_info_sync(client, missing, NULL, &error);
+	g_assert_null(info);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+	g_assert_false(g_str_has_prefix(error->message, "GDBus.Error:"));
+	g_clear_error(&error);
+
+	/* a client left at the default sends no flag */
+	polkit_mock_clear_calls();
+	g_clear_pointer(&keys, g_variant_unref);
+	keys = tkms_client_list_keys_sync(plain, NULL, &error);
+	g_assert_no_error(error);
+	flags = polkit_check_flags(TKMS_ACTION_READ_KEY);
+	g_assert_cmpstr(flags, ==, "0");
+}
+
+#if HAVE_JSON
+/* The member of the JSON array @list whose "name" is @name (asserts there is exactly one). */
+static JsonObject *
+find_key_object(JsonNode *list, const gchar *name)
+{
+	JsonArray *arr;
+	JsonObject *found = NULL;
+
+	g_assert_true(JSON_NODE_HOLDS_ARRAY(list));
+	arr = json_node_get_array(list);
+	for (guint i = 0; i < json_array_get_length(arr); i++) {
+		JsonObject *key = json_array_get_object_element(arr, i);
+
+		g_assert_true(json_object_has_member(key, "owner"));
+		if (g_strcmp0(json_object_get_string_member(key, "name"), name) == 0) {
+			g_assert_null(found);
+			found = key;
+		}
+	}
+	g_assert_nonnull(found);
+	return found;
+}
+#endif
+
+/* The polkit mock allowing every action but admin. */
+static void
+deny_admin(void)
+{
+	g_autoptr(GPtrArray) actions = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+
+	for (const gchar *const *a = tkms_test_all_actions(); *a != NULL; a++) {
+		if (!g_str_equal(*a, TKMS_ACTION_ADMIN))
+			g_ptr_array_add(actions, (gpointer)*a);
+	}
+	g_ptr_array_add(actions, NULL);
+	g_assert_true(tkms_test_env_polkit_set_allowed(
+		env, (const gchar *const *)actions->pdata, &error));
+	g_assert_no_error(error);
+}
+
+static void
+allow_all(void)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(tkms_test_env_polkit_allow_all(env, &error));
+	g_assert_no_error(error);
+}
+
+/* As root (the test runs as root): root's keys are the system keys, owner 0. */
+static void
+test_list_all(void)
+{
+	g_autofree gchar *name = create_key("ctl-all", "hmac-sha256");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) own = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *err = NULL;
+	g_auto(GStrv) lines = NULL;
+	gboolean found = FALSE;
+
+	if (getuid() != 0) {
+		g_test_skip("needs to run as root (owner 0)");
+		return;
+	}
+	g_assert_cmpint(ctl(NULL, &out, NULL, "list", "--all", NULL), ==, 0);
+	text = bytes_to_str(out);
+	lines = g_strsplit(text, "\n", -1);
+	g_assert_true(g_str_has_prefix(lines[0], "OWNER "));
+	g_assert_nonnull(strstr(lines[0], " NAME "));
+	for (guint i = 1; lines[i] != NULL; i++) {
+		g_auto(GStrv) cols = g_strsplit_set(lines[i], " ", -1);
+		g_autoptr(GPtrArray) words = g_ptr_array_new();
+
+		for (guint j = 0; cols[j] != NULL; j++) {
+			if (*cols[j] != '\0')
+				g_ptr_array_add(words, cols[j]);
+		}
+		if (words->len >= 3 && g_str_equal(g_ptr_array_index(words, 1), name)) {
+			g_assert_cmpstr(g_ptr_array_index(words, 0), ==, "system");
+			g_assert_cmpstr(g_ptr_array_index(words, 2), ==, "hmac-sha256");
+			found = TRUE;
+		}
+	}
+	g_assert_true(found);
+
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "list", "--all", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, &own, NULL, "list", "--json", NULL), ==, 0);
+#if HAVE_JSON
+	{
+		g_autoptr(JsonNode) all = parse_json(json);
+		g_autoptr(JsonNode) mine = parse_json(own);
+		JsonObject *key = find_key_object(all, name);
+
+		g_assert_cmpint(json_object_get_int_member(key, "owner"), ==, 0);
+		g_assert_cmpstr(json_object_get_string_member(key, "type"), ==, "hmac-sha256");
+		key = find_key_object(mine, name);
+		g_assert_cmpint(json_object_get_int_member(key, "owner"), ==, 0);
+		/* every owner's keys include the caller's own */
+		g_assert_cmpuint(json_array_get_length(json_node_get_array(all)), >=,
+				 json_array_get_length(json_node_get_array(mine)));
+	}
+#else
+	g_test_incomplete("built without json-glib: --json output not parsed");
+#endif
+
+	/* without the admin action: refused (5); the caller's own list still works */
+	deny_admin();
+	g_assert_cmpint(ctl(NULL, NULL, &err, "list", "--all", NULL), ==, 5);
+	g_assert_true(g_str_has_prefix(err, "tkmsctl: "));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "list", NULL), ==, 0);
+	allow_all();
+}
+
+static void
+test_owner_name(void)
+{
+	g_autofree gchar *name = create_key("ctl-owner", "aes-256-gcm");
+	g_autofree gchar *system_name = g_strconcat("system:", name, NULL);
+	g_autofree gchar *uid0_name = g_strconcat("0:", name, NULL);
+	g_autofree gchar *bad_name = g_strconcat("x:", name, NULL);
+	g_autofree gchar *empty_owner = g_strconcat(":", name, NULL);
+	g_autofree gchar *no_user = g_strconcat("4000000000:", name, NULL);
+	g_autofree gchar *nobody = g_strdup_printf("%u:%s", TKMS_TEST_OTHER_UID, name);
+	g_autofree gchar *created = NULL;
+	g_autoptr(GBytes) data = tkms_test_bytes_str("addressed by owner");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_autoptr(GBytes) back2 = NULL;
+	g_autoptr(GBytes) info_json = NULL;
+	g_autofree gchar *err = NULL;
+
+	if (getuid() != 0) {
+		g_test_skip("needs to run as root (owner 0)");
+		return;
+	}
+	/* root's own key, by every spelling */
+	g_assert_cmpint(ctl(NULL, &info_json, NULL, "info", system_name, "--json", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "info", uid0_name, NULL), ==, 0);
+#if HAVE_JSON
+	{
+		g_autoptr(JsonNode) root = parse_json(info_json);
+		JsonObject *obj = json_node_get_object(root);
+
+		g_assert_cmpstr(json_object_get_string_member(obj, "name"), ==, name);
+		g_assert_cmpint(json_object_get_int_member(obj, "owner"), ==, 0);
+	}
+#endif
+	/* the ciphertext binds owner 0 and NAME, however they were written */
+	g_assert_cmpint(ctl(data, &ct, NULL, "encrypt", uid0_name, "--context", "o", NULL), ==, 0);
+	g_assert_cmpint(ctl(ct, &back, NULL, "decrypt", system_name, "--context", "o", NULL), ==,
+			0);
+	tkms_assert_bytes_equal(back, data);
+	g_assert_cmpint(ctl(ct, &back2, NULL, "decrypt", name, "--context", "o", NULL), ==, 0);
+	tkms_assert_bytes_equal(back2, data);
+
+	/* a new system key through OWNER:NAME */
+	created = tkms_test_key_name("ctl-owner-new");
+	{
+		g_autofree gchar *arg = g_strconcat("system:", created, NULL);
+		g_assert_cmpint(ctl(NULL, NULL, NULL, "create", arg, "ecdsa-p256", NULL), ==, 0);
+		g_assert_cmpint(ctl(NULL, NULL, NULL, "pubkey", created, NULL), ==, 0);
+	}
+
+	/* a malformed OWNER: tkmsd's InvalidArgument, "operation failed" (1) */
+	g_assert_cmpint(ctl(NULL, NULL, &err, "info", bad_name, NULL), ==, 1);
+	g_assert_true(g_str_has_prefix(err, "tkmsctl: "));
+	g_assert_null(strstr(err, "GDBus.Error"));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "info", empty_owner, NULL), ==, 1);
+	g_assert_cmpint(ctl(data, NULL, NULL, "encrypt", bad_name, NULL), ==, 1);
+	/* a uid that is nobody's: not found (6) */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "info", no_user, NULL), ==, 6);
+	/* another owner's key: admin (the mock allows it) says there is no such key (6)... */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "info", nobody, NULL), ==, 6);
+	/* ...and without admin, the request is refused (5) */
+	deny_admin();
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "info", nobody, NULL), ==, 5);
+	/* root addressing its own keys needs no admin */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "info", system_name, NULL), ==, 0);
+	allow_all();
+}
+
 static void
 test_skip(void)
 {
@@ -596,6 +1053,10 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/status", test_status);
 	g_test_add_func("/tkmsctl/destroy", test_destroy);
 	g_test_add_func("/tkmsctl/permission-denied", test_permission_denied);
+	g_test_add_func("/tkmsctl/interactive/options", test_interactive_options);
+	g_test_add_func("/tkmsctl/interactive/libtkms", test_client_interactive);
+	g_test_add_func("/tkmsctl/list-all", test_list_all);
+	g_test_add_func("/tkmsctl/owner-name", test_owner_name);
 	/* stops the daemon for a quiet log, then starts it again */
 	g_test_add_func("/tkmsctl/audit-verify", test_audit_verify);
 

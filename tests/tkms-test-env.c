@@ -9,6 +9,8 @@
 #include <ftw.h>
 #include <glib/gstdio.h>
 #include <netinet/in.h>
+#include <pwd.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,11 @@ struct _TkmsTestEnv {
 	TestProc dbus;
 	TestProc polkit;
 	TestProc daemon;
+
+	/* the real polkitd instead of the mock (section "The real polkitd" below) */
+	gboolean real_polkit;
+	gchar *polkit_rules;
+	guint rules_generation;
 };
 
 static const gchar *const all_actions[] = {
@@ -122,6 +129,8 @@ dump_log_tail(const char *name, const char *path)
 	safe_write("===== end of log =====\n");
 }
 
+static void polkit_files_remove_signal_safe(void);
+
 static void
 crash_handler(int sig)
 {
@@ -159,6 +168,7 @@ crash_handler(int sig)
 		}
 		registered_envs[i] = NULL;
 	}
+	polkit_files_remove_signal_safe();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -674,6 +684,8 @@ static const gchar polkit_mock_policy[] =
 	"  </policy>\n"
 	"</busconfig>\n";
 
+static gboolean write_polkitd_bus_policy(TkmsTestEnv *env, GError **error);
+
 static gboolean
 write_bus_config(TkmsTestEnv *env, GError **error)
 {
@@ -703,6 +715,7 @@ write_bus_config(TkmsTestEnv *env, GError **error)
 	env->bus_address = g_strdup_printf("unix:path=%s", socket_path);
 	return g_file_set_contents(copy, shipped_contents, -1, error) &&
 	       g_file_set_contents(mock, polkit_mock_policy, -1, error) &&
+	       (!env->real_polkit || write_polkitd_bus_policy(env, error)) &&
 	       g_file_set_contents(env->dbus_conf_path, config, -1, error);
 }
 
@@ -808,6 +821,12 @@ tkms_test_env_polkit_set_allowed(TkmsTestEnv *env, const gchar *const *actions, 
 	g_autoptr(GVariant) r2 = NULL;
 	static const gchar *const none[] = {NULL};
 
+	if (env->real_polkit) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+			    "SetAllowed is for the polkit mock; with the real polkitd use "
+			    "tkms_test_env_polkit_set_rules()");
+		return FALSE;
+	}
 	r1 = g_dbus_connection_call_sync(
 		env->connection, POLKIT_BUS_NAME, POLKIT_PATH, DBUSMOCK_IFACE, "SetAllowed",
 		g_variant_new("(@as)", g_variant_new_strv(actions ? actions : none, -1)), NULL,
@@ -984,8 +1003,12 @@ tkms_test_env_extend_pcr(TkmsTestEnv *env, guint pcr, GError **error)
 /* ---------------------------------------------------------------------------------------- */
 /* Life cycle                                                                                */
 
+static gboolean real_polkit_setup(TkmsTestEnv *env, const gchar *rules, GError **error);
+static void real_polkit_teardown(TkmsTestEnv *env);
+
 static TkmsTestEnv *
-env_new(const gchar *config, gboolean with_daemon, GError **error)
+env_new(const gchar *config, gboolean with_daemon, gboolean real_polkit, const gchar *rules,
+	GError **error)
 {
 	g_autoptr(TkmsTestEnv) env = g_new0(TkmsTestEnv, 1);
 	g_autofree gchar *pid_file = NULL;
@@ -996,7 +1019,8 @@ env_new(const gchar *config, gboolean with_daemon, GError **error)
 
 	env->swtpm.name = "swtpm";
 	env->dbus.name = "dbus-daemon";
-	env->polkit.name = "polkit-mock";
+	env->polkit.name = real_polkit ? "polkitd" : "polkit-mock";
+	env->real_polkit = real_polkit;
 	env->daemon.name = "tkmsd";
 	env->keep = g_strcmp0(g_getenv("TKMS_TEST_KEEP"), "1") == 0;
 
@@ -1018,7 +1042,8 @@ env_new(const gchar *config, gboolean with_daemon, GError **error)
 	env->dbus_conf_path = g_build_filename(env->tmp_dir, "bus.conf", NULL);
 	env->swtpm.log_path = g_build_filename(env->tmp_dir, "swtpm.log", NULL);
 	env->dbus.log_path = g_build_filename(env->tmp_dir, "dbus-daemon.log", NULL);
-	env->polkit.log_path = g_build_filename(env->tmp_dir, "polkit-mock.log", NULL);
+	env->polkit.log_path = g_build_filename(
+		env->tmp_dir, real_polkit ? "polkitd.log" : "polkit-mock.log", NULL);
 	env->daemon.log_path = g_build_filename(env->tmp_dir, "tkmsd.log", NULL);
 	if (g_mkdir(env->bus_dir, 0755) != 0 || g_mkdir(env->policy_dir, 0755) != 0 ||
 	    g_mkdir(env->tpm_dir, 0700) != 0 || g_mkdir(env->state_dir, 0700) != 0) {
@@ -1032,8 +1057,9 @@ env_new(const gchar *config, gboolean with_daemon, GError **error)
 			return NULL;
 	}
 
-	if (!swtpm_start_new(env, error) || !start_bus(env, error) ||
-	    !start_polkit_mock(env, error))
+	if (!swtpm_start_new(env, error) || !start_bus(env, error))
+		return NULL;
+	if (real_polkit ? !real_polkit_setup(env, rules, error) : !start_polkit_mock(env, error))
 		return NULL;
 	if (with_daemon && !tkms_test_env_start_daemon(env, error))
 		return NULL;
@@ -1043,13 +1069,13 @@ env_new(const gchar *config, gboolean with_daemon, GError **error)
 TkmsTestEnv *
 tkms_test_env_new(const gchar *config, GError **error)
 {
-	return env_new(config, TRUE, error);
+	return env_new(config, TRUE, FALSE, NULL, error);
 }
 
 TkmsTestEnv *
 tkms_test_env_new_without_daemon(const gchar *config, GError **error)
 {
-	return env_new(config, FALSE, error);
+	return env_new(config, FALSE, FALSE, NULL, error);
 }
 
 TkmsTestEnv *
@@ -1077,6 +1103,8 @@ tkms_test_env_free(TkmsTestEnv *env)
 		g_dbus_connection_close_sync(env->connection, NULL, NULL);
 	g_clear_object(&env->connection);
 	proc_stop(&env->polkit, SIGTERM, STOP_TIMEOUT_MS, NULL);
+	if (env->real_polkit)
+		real_polkit_teardown(env);
 	proc_stop(&env->dbus, SIGTERM, STOP_TIMEOUT_MS, NULL);
 	proc_stop(&env->swtpm, SIGTERM, STOP_TIMEOUT_MS, NULL);
 	register_env(env, FALSE);
@@ -1099,6 +1127,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	g_free(env->dbus.log_path);
 	g_free(env->polkit.log_path);
 	g_free(env->daemon.log_path);
+	g_free(env->polkit_rules);
 	g_free(env);
 }
 
@@ -1203,4 +1232,484 @@ const gchar *
 tkms_test_helper_path(void)
 {
 	return g_getenv("TKMS_TEST_HELPER");
+}
+
+gint
+tkms_test_env_get_daemon_pid(TkmsTestEnv *env)
+{
+	return proc_is_running(&env->daemon) ? env->daemon.pid : 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Test users                                                                                */
+
+gboolean
+tkms_test_ensure_user(const gchar *name, guint32 *uid, guint32 *gid, GError **error)
+{
+	struct passwd *pw = getpwnam(name);
+
+	if (pw == NULL) {
+		const gchar *useradd = g_file_test("/usr/sbin/useradd", G_FILE_TEST_IS_EXECUTABLE)
+					       ? "/usr/sbin/useradd"
+					       : "useradd";
+		const gchar *argv[] = {useradd,	  "--system",	     "--no-create-home",
+				       "--user-group", "--home-dir",     "/nonexistent",
+				       "--shell",      "/usr/sbin/nologin", name,
+				       NULL};
+		g_autofree gchar *err = NULL;
+		gint status = -1;
+
+		if (!g_spawn_sync(NULL, (gchar **)argv, NULL,
+				  G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+				  &err, &status, error))
+			return FALSE;
+		/* a parallel run may have created it first: look again either way */
+		pw = getpwnam(name);
+		if (pw == NULL) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+				    "cannot create the test user %s (useradd status %d): %s", name,
+				    status, err ? err : "");
+			return FALSE;
+		}
+	}
+	if (uid != NULL)
+		*uid = pw->pw_uid;
+	if (gid != NULL)
+		*gid = pw->pw_gid;
+	return TRUE;
+}
+
+/* argv prefixed with setpriv to run as user with its groups; user NULL or "root": as is. */
+static GPtrArray *
+as_user_argv(const gchar *user, const gchar *const *argv, GError **error)
+{
+	GPtrArray *full = g_ptr_array_new_with_free_func(g_free);
+
+	if (user != NULL && !g_str_equal(user, "root")) {
+		struct passwd *pw = getpwnam(user);
+		if (pw == NULL) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no user %s", user);
+			g_ptr_array_unref(full);
+			return NULL;
+		}
+		g_ptr_array_add(full, g_strdup("setpriv"));
+		g_ptr_array_add(full, g_strdup_printf("--reuid=%u", (guint)pw->pw_uid));
+		g_ptr_array_add(full, g_strdup_printf("--regid=%u", (guint)pw->pw_gid));
+		g_ptr_array_add(full, g_strdup("--init-groups"));
+		g_ptr_array_add(full, g_strdup("--"));
+	}
+	for (guint i = 0; argv[i] != NULL; i++)
+		g_ptr_array_add(full, g_strdup(argv[i]));
+	g_ptr_array_add(full, NULL);
+	return full;
+}
+
+gboolean
+tkms_test_env_run_as(TkmsTestEnv *env, const gchar *user, const gchar *const *argv,
+		     gchar **out_stdout, gchar **out_stderr, gint *exit_status, GError **error)
+{
+	g_autoptr(GPtrArray) full = as_user_argv(user, argv, error);
+
+	if (full == NULL)
+		return FALSE;
+	return run_command(env, (const gchar *const *)full->pdata, "/", out_stdout, out_stderr,
+			   exit_status, error);
+}
+
+GSubprocess *
+tkms_test_env_spawn_as(TkmsTestEnv *env, const gchar *user, const gchar *const *argv,
+		       GError **error)
+{
+	g_autoptr(GPtrArray) full = as_user_argv(user, argv, error);
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+
+	if (full == NULL)
+		return NULL;
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
+					     G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+	g_subprocess_launcher_set_child_setup(launcher, child_setup, NULL, NULL);
+	g_subprocess_launcher_set_cwd(launcher, "/");
+	launcher_setenv(env, launcher);
+	return g_subprocess_launcher_spawnv(launcher, (const gchar *const *)full->pdata, error);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The real polkitd                                                                          */
+
+#define POLKITD_PATH "/usr/lib/polkit-1/polkitd"
+#define POLKITD_USER "polkitd"
+#define POLKIT_POLICY_DEST "/usr/share/polkit-1/actions/org.tkms.KeyManager.policy"
+#define POLKIT_POLICY_SAVED POLKIT_POLICY_DEST ".tkms-test-saved"
+#define POLKIT_RULES_DIR "/etc/polkit-1/rules.d"
+#define POLKIT_RULES_DEST POLKIT_RULES_DIR "/00-tkms-test.rules"
+#define POLKIT_RULES_TMP POLKIT_RULES_DIR "/.00-tkms-test.rules.tmp"
+#define POLKIT_LOCK_NAME "tkms-test-polkit.lock"
+#define POLKIT_LOCK_TIMEOUT_S 900
+#define POLKIT_RULES_TIMEOUT_MS 20000
+#define POLKIT_MARKER "tkms-test-env: installed for a test run"
+/* The probe: an answer that only the test fixture asks about, flipped by every rules file. */
+#define POLKIT_PROBE_ACTION TKMS_ACTION_READ_SECRET
+
+/* What this process installed; read by the abort handler. */
+static volatile sig_atomic_t polkit_installed_policy;
+static volatile sig_atomic_t polkit_saved_policy;
+static volatile sig_atomic_t polkit_installed_rules;
+static TkmsTestEnv *real_polkit_env;
+static int polkit_lock_fd = -1;
+
+/* Async-signal-safe: unlink() and rename() only. */
+static void
+polkit_files_remove_signal_safe(void)
+{
+	if (polkit_installed_rules) {
+		unlink(POLKIT_RULES_TMP);
+		unlink(POLKIT_RULES_DEST);
+		polkit_installed_rules = 0;
+	}
+	if (polkit_installed_policy) {
+		unlink(POLKIT_POLICY_DEST);
+		polkit_installed_policy = 0;
+	}
+	if (polkit_saved_policy) {
+		rename(POLKIT_POLICY_SAVED, POLKIT_POLICY_DEST);
+		polkit_saved_policy = 0;
+	}
+}
+
+/* polkitd drops privileges to POLKITD_USER: let that user own the name, as the system bus's
+ * own org.freedesktop.PolicyKit1.conf does. */
+static gboolean
+write_polkitd_bus_policy(TkmsTestEnv *env, GError **error)
+{
+	g_autofree gchar *path = g_build_filename(env->policy_dir, "tkms-test-polkitd.conf", NULL);
+	static const gchar conf[] =
+		"<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration "
+		"1.0//EN\"\n"
+		" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+		"<busconfig>\n"
+		"  <policy user=\"" POLKITD_USER "\">\n"
+		"    <allow own=\"org.freedesktop.PolicyKit1\"/>\n"
+		"    <allow send_interface=\"org.freedesktop.PolicyKit1.AuthenticationAgent\"/>\n"
+		"  </policy>\n"
+		"</busconfig>\n";
+
+	if (getpwnam(POLKITD_USER) == NULL)
+		return TRUE; /* an older polkitd that stays root: the mock policy lets root own */
+	return g_file_set_contents(path, conf, -1, error);
+}
+
+static gboolean
+polkit_lock(GError **error)
+{
+	const gchar *dir = g_file_test("/run/lock", G_FILE_TEST_IS_DIR) ? "/run/lock"
+									 : g_get_tmp_dir();
+	g_autofree gchar *path = g_build_filename(dir, POLKIT_LOCK_NAME, NULL);
+	g_autofree gchar *pid = g_strdup_printf("%d\n", (int)getpid());
+	gint64 deadline = g_get_monotonic_time() + (gint64)POLKIT_LOCK_TIMEOUT_S * G_USEC_PER_SEC;
+	gboolean told = FALSE;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "open %s: %s", path,
+			    g_strerror(errno));
+		return FALSE;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "flock %s: %s",
+				    path, g_strerror(errno));
+			close(fd);
+			return FALSE;
+		}
+		if (g_get_monotonic_time() > deadline) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+				    "another test has used the real polkitd for %d s (lock %s)",
+				    POLKIT_LOCK_TIMEOUT_S, path);
+			close(fd);
+			return FALSE;
+		}
+		if (!told) {
+			g_printerr("tkms-test-env: waiting for another test's real polkitd (%s)\n",
+				   path);
+			told = TRUE;
+		}
+		g_usleep(100000);
+	}
+	if (ftruncate(fd, 0) == 0 && write(fd, pid, strlen(pid)) < 0)
+		g_debug("cannot write %s", path);
+	polkit_lock_fd = fd;
+	return TRUE;
+}
+
+/* Holding the lock: whatever a killed run left goes; a policy installed for real is set aside
+ * (and put back by polkit_files_remove_signal_safe()). Then ours goes in. */
+static gboolean
+polkit_install_policy(GError **error)
+{
+	const gchar *src = g_getenv("TKMS_POLKIT_POLICY");
+	g_autofree gchar *contents = NULL;
+	g_autofree gchar *existing = NULL;
+	g_autofree gchar *ours = NULL;
+
+	if (src == NULL || !g_file_get_contents(src, &contents, NULL, NULL)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+			    "the built polkit policy is required: TKMS_POLKIT_POLICY=%s (is polkit/ "
+			    "built?)",
+			    src ? src : "(unset)");
+		return FALSE;
+	}
+	if (!g_file_test(POLKIT_RULES_DIR, G_FILE_TEST_IS_DIR)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s does not exist",
+			    POLKIT_RULES_DIR);
+		return FALSE;
+	}
+	unlink(POLKIT_RULES_TMP);
+	unlink(POLKIT_RULES_DEST);
+	if (g_file_get_contents(POLKIT_POLICY_DEST, &existing, NULL, NULL) &&
+	    strstr(existing, POLKIT_MARKER) != NULL) {
+		g_printerr("tkms-test-env: removing %s left by a killed test\n",
+			   POLKIT_POLICY_DEST);
+		unlink(POLKIT_POLICY_DEST);
+	}
+	if (g_file_test(POLKIT_POLICY_SAVED, G_FILE_TEST_EXISTS)) {
+		if (g_file_test(POLKIT_POLICY_DEST, G_FILE_TEST_EXISTS))
+			unlink(POLKIT_POLICY_SAVED); /* reinstalled since: the saved one is old */
+		else if (rename(POLKIT_POLICY_SAVED, POLKIT_POLICY_DEST) != 0)
+			g_printerr("tkms-test-env: cannot restore %s\n", POLKIT_POLICY_DEST);
+	}
+	if (g_file_test(POLKIT_POLICY_DEST, G_FILE_TEST_EXISTS)) {
+		if (rename(POLKIT_POLICY_DEST, POLKIT_POLICY_SAVED) != 0) {
+			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+				    "cannot set %s aside: %s", POLKIT_POLICY_DEST,
+				    g_strerror(errno));
+			return FALSE;
+		}
+		polkit_saved_policy = 1;
+	}
+	/* A comment after the root element marks our copy (still well-formed XML). */
+	ours = g_strdup_printf("%s\n<!-- %s (pid %d); removed afterwards -->\n", contents,
+			       POLKIT_MARKER, (int)getpid());
+	polkit_installed_policy = 1;
+	return g_file_set_contents_full(POLKIT_POLICY_DEST, ours, -1,
+					G_FILE_SET_CONTENTS_CONSISTENT, 0644, error);
+}
+
+static const gchar *
+probe_user(void)
+{
+	struct passwd *pw = getpwuid(TKMS_TEST_OTHER_UID);
+	return pw != NULL ? pw->pw_name : "nobody";
+}
+
+static gboolean
+polkit_write_rules(TkmsTestEnv *env, GError **error)
+{
+	g_autofree gchar *text = NULL;
+
+	env->rules_generation++;
+	text = g_strdup_printf(
+		"// %s (pid %d); removed afterwards.\n"
+		"// Version %u. The probe: tkms-test-env polls this answer (it flips with every "
+		"version)\n"
+		"// to know that polkitd has read this file.\n"
+		"polkit.addRule(function(action, subject) {\n"
+		"    if (action.id == \"%s\" && subject.user == \"%s\")\n"
+		"        return polkit.Result.%s;\n"
+		"    return polkit.Result.NOT_HANDLED;\n"
+		"});\n\n"
+		"%s\n",
+		POLKIT_MARKER, (int)getpid(), env->rules_generation, POLKIT_PROBE_ACTION,
+		probe_user(), env->rules_generation % 2 ? "YES" : "NO",
+		env->polkit_rules ? env->polkit_rules : "");
+	polkit_installed_rules = 1;
+	/* write beside, then rename: polkitd (inotify) never reads a half-written file */
+	if (!g_file_set_contents_full(POLKIT_RULES_TMP, text, -1, G_FILE_SET_CONTENTS_NONE, 0644,
+				      error))
+		return FALSE;
+	if (rename(POLKIT_RULES_TMP, POLKIT_RULES_DEST) != 0) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "rename to %s: %s",
+			    POLKIT_RULES_DEST, g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+tkms_test_env_polkit_check_as(TkmsTestEnv *env, const gchar *user, const gchar *action,
+			      TkmsTestPolkitAnswer *answer, GError **error)
+{
+	/* the subject is pkcheck's own process: sh execs it keeping its pid */
+	const gchar *argv[] = {"sh", "-c", "exec pkcheck --action-id \"$0\" --process $$", action,
+			       NULL};
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	gint status = -1;
+
+	if (!tkms_test_env_run_as(env, user, argv, &out, &err, &status, error))
+		return FALSE;
+	switch (status) {
+	case 0:
+		*answer = TKMS_TEST_POLKIT_YES;
+		return TRUE;
+	case 1:
+		*answer = TKMS_TEST_POLKIT_NO;
+		return TRUE;
+	case 2:
+		*answer = TKMS_TEST_POLKIT_CHALLENGE;
+		return TRUE;
+	default:
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+			    "pkcheck %s as %s: exit status %d: %s", action, user ? user : "root",
+			    status, err);
+		return FALSE;
+	}
+}
+
+/* Polls the probe until polkitd answers by the current rules file. */
+static gboolean
+polkit_wait_rules(TkmsTestEnv *env, GError **error)
+{
+	TkmsTestPolkitAnswer want =
+		env->rules_generation % 2 ? TKMS_TEST_POLKIT_YES : TKMS_TEST_POLKIT_NO;
+	gint64 deadline = g_get_monotonic_time() + (gint64)POLKIT_RULES_TIMEOUT_MS * 1000;
+
+	for (;;) {
+		g_autoptr(GError) local = NULL;
+		TkmsTestPolkitAnswer got;
+
+		if (tkms_test_env_polkit_check_as(env, probe_user(), POLKIT_PROBE_ACTION, &got,
+						  &local) &&
+		    got == want)
+			return TRUE;
+		if (g_get_monotonic_time() > deadline) {
+			set_proc_error(error, &env->polkit,
+				       local ? local->message
+					     : "did not load the new rules file in time");
+			return FALSE;
+		}
+		g_usleep(10000);
+	}
+}
+
+gboolean
+tkms_test_env_has_real_polkit(TkmsTestEnv *env)
+{
+	return env->real_polkit;
+}
+
+gboolean
+tkms_test_env_polkit_is_running(TkmsTestEnv *env)
+{
+	return proc_is_running(&env->polkit);
+}
+
+gboolean
+tkms_test_env_polkit_set_rules(TkmsTestEnv *env, const gchar *rules, GError **error)
+{
+	g_return_val_if_fail(env->real_polkit, FALSE);
+	g_free(env->polkit_rules);
+	env->polkit_rules = g_strdup(rules);
+	if (!polkit_write_rules(env, error))
+		return FALSE;
+	return !proc_is_running(&env->polkit) || polkit_wait_rules(env, error);
+}
+
+gboolean
+tkms_test_env_start_polkit(TkmsTestEnv *env, GError **error)
+{
+	const gchar *argv[] = {POLKITD_PATH, "--no-debug", NULL};
+
+	g_return_val_if_fail(env->real_polkit, FALSE);
+	if (!proc_start(env, &env->polkit, argv, error) ||
+	    !wait_for_name(env, &env->polkit, POLKIT_BUS_NAME, error) ||
+	    !polkit_wait_rules(env, error)) {
+		proc_stop(&env->polkit, SIGKILL, 1000, NULL);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+tkms_test_env_stop_polkit(TkmsTestEnv *env, GError **error)
+{
+	gint64 deadline;
+
+	g_return_val_if_fail(env->real_polkit, FALSE);
+	if (!proc_stop(&env->polkit, SIGTERM, STOP_TIMEOUT_MS, NULL)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+			    "polkitd did not exit within %d s of SIGTERM (killed)",
+			    STOP_TIMEOUT_MS / 1000);
+		return FALSE;
+	}
+	deadline = g_get_monotonic_time() + (gint64)NAME_TIMEOUT_MS * 1000;
+	while (name_owner_pid(env, POLKIT_BUS_NAME) > 0) {
+		if (g_get_monotonic_time() > deadline) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+				    "%s still has an owner after polkitd exited", POLKIT_BUS_NAME);
+			return FALSE;
+		}
+		g_usleep(10000);
+	}
+	return TRUE;
+}
+
+static gboolean
+real_polkit_setup(TkmsTestEnv *env, const gchar *rules, GError **error)
+{
+	if (real_polkit_env != NULL) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+			    "only one real-polkitd env per process (polkit's files are global)");
+		return FALSE;
+	}
+	if (geteuid() != 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+			    "the real polkitd needs root (it is started as root, and its policy "
+			    "and rules are installed for the test)");
+		return FALSE;
+	}
+	if (!g_file_test(POLKITD_PATH, G_FILE_TEST_IS_EXECUTABLE)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+			    "%s not found (install polkitd)", POLKITD_PATH);
+		return FALSE;
+	}
+	if (!polkit_lock(error))
+		return FALSE;
+	real_polkit_env = env;
+	env->polkit_rules = g_strdup(rules);
+	return polkit_install_policy(error) && polkit_write_rules(env, error) &&
+	       tkms_test_env_start_polkit(env, error);
+}
+
+static void
+real_polkit_teardown(TkmsTestEnv *env)
+{
+	if (real_polkit_env != env)
+		return;
+	polkit_files_remove_signal_safe();
+	if (polkit_lock_fd >= 0) {
+		close(polkit_lock_fd);
+		polkit_lock_fd = -1;
+	}
+	real_polkit_env = NULL;
+}
+
+TkmsTestEnv *
+tkms_test_env_new_real_polkit(const gchar *config, const gchar *rules, GError **error)
+{
+	return env_new(config, TRUE, TRUE, rules, error);
+}
+
+TkmsTestEnv *
+tkms_test_env_new_real_polkit_or_abort(const gchar *config, const gchar *rules)
+{
+	g_autoptr(GError) error = NULL;
+	TkmsTestEnv *env = tkms_test_env_new_real_polkit(config, rules, &error);
+
+	if (env == NULL) {
+		g_printerr("tkms-test-env: cannot set up the test environment with the real "
+			   "polkitd: %s\n",
+			   error->message);
+		exit(1);
+	}
+	return env;
 }

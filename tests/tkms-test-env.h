@@ -113,4 +113,73 @@ gboolean tkms_test_env_run(TkmsTestEnv *env, const gchar *const *argv, gchar **o
 /* Path of the tkms-test-helper program ($TKMS_TEST_HELPER), or NULL. */
 const gchar *tkms_test_helper_path(void);
 
+/* The pid of the running tkmsd, or 0. */
+gint tkms_test_env_get_daemon_pid(TkmsTestEnv *env);
+
+/* ---------------------------------------------------------------------------------------- */
+/* The real polkitd and real test users (suite 'authz')                                      */
+/*
+ * tkms_test_env_new_real_polkit() is tkms_test_env_new() with the real polkitd instead of the
+ * mock: `/usr/lib/polkit-1/polkitd --no-debug`, started as root with DBUS_SYSTEM_BUS_ADDRESS
+ * set to the private bus. For the env's lifetime it installs the built, merged policy
+ * ($TKMS_POLKIT_POLICY) as /usr/share/polkit-1/actions/org.tkms.KeyManager.policy (a file
+ * already there is set aside and put back afterwards) and the given rules as
+ * /etc/polkit-1/rules.d/00-tkms-test.rules; both are removed by tkms_test_env_free(), by the
+ * abort handler, and (left by a SIGKILLed run) by the next real-polkitd env.
+ *
+ * Those files are machine-global, so real-polkitd envs never overlap: an flock on
+ * /run/lock/tkms-test-polkit.lock is held for the env's lifetime (other processes wait for
+ * it) and only one such env may exist per process. Tests using it are also is_parallel: false.
+ *
+ * Facts (polkit 122, Debian 12): polkitd drops privileges to the user 'polkitd' right after
+ * start, so the private bus lets that user own org.freedesktop.PolicyKit1 (as the system bus
+ * does); it re-reads rules.d through inotify within a few ms of a rename and emits Changed;
+ * uid 0 is always authorized whatever the rules say; without an agent, a challenge
+ * (AUTH_ADMIN*) answers "not authorized, challenge" at once, with or without
+ * ALLOW_USER_INTERACTION; without logind no subject is in an active session.
+ */
+
+typedef enum {
+	TKMS_TEST_POLKIT_YES,
+	TKMS_TEST_POLKIT_NO,
+	TKMS_TEST_POLKIT_CHALLENGE,
+} TkmsTestPolkitAnswer;
+
+/* rules: polkit JavaScript (polkit.addRule(...)) or NULL for none (the policy defaults). */
+TkmsTestEnv *tkms_test_env_new_real_polkit(const gchar *config, const gchar *rules,
+					   GError **error);
+TkmsTestEnv *tkms_test_env_new_real_polkit_or_abort(const gchar *config, const gchar *rules);
+gboolean tkms_test_env_has_real_polkit(TkmsTestEnv *env);
+
+/* Replaces the rules file and, if polkitd runs, waits until it answers by the new file: the
+ * file carries a probe rule for (nobody, org.tkms.KeyManager.read-secret) whose answer flips
+ * with every version, polled with pkcheck. Leave that pair out of the test's own rules. */
+gboolean tkms_test_env_polkit_set_rules(TkmsTestEnv *env, const gchar *rules, GError **error);
+
+/* Asks polkitd (pkcheck, run as user) whether user may do action, without interaction. */
+gboolean tkms_test_env_polkit_check_as(TkmsTestEnv *env, const gchar *user, const gchar *action,
+				       TkmsTestPolkitAnswer *answer, GError **error);
+
+/* Stops polkitd (SIGTERM; waits until its name has left the bus) / starts it again (waits
+ * until it owns its name and answers by the current rules). */
+gboolean tkms_test_env_stop_polkit(TkmsTestEnv *env, GError **error);
+gboolean tkms_test_env_start_polkit(TkmsTestEnv *env, GError **error);
+gboolean tkms_test_env_polkit_is_running(TkmsTestEnv *env);
+
+/* Creates the system user name (useradd --system --no-create-home --user-group, shell
+ * nologin) unless it exists; returns its uid and gid (either may be NULL). Users are kept. */
+gboolean tkms_test_ensure_user(const gchar *name, guint32 *uid, guint32 *gid, GError **error);
+
+/* Like tkms_test_env_run_as_user() but as the named user with its groups
+ * (setpriv --reuid --regid --init-groups); user NULL or "root": as the current user. */
+gboolean tkms_test_env_run_as(TkmsTestEnv *env, const gchar *user, const gchar *const *argv,
+			      gchar **out_stdout, gchar **out_stderr, gint *exit_status,
+			      GError **error);
+
+/* Starts argv as user (NULL or "root": as the current user) with the same environment and
+ * stdin/stdout pipes (stderr inherited), for long-running helpers ("tkms-test-helper serve").
+ * It is not waited for: close its stdin and wait, or force_exit. */
+GSubprocess *tkms_test_env_spawn_as(TkmsTestEnv *env, const gchar *user,
+				    const gchar *const *argv, GError **error);
+
 G_END_DECLS

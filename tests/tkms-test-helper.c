@@ -14,9 +14,35 @@
  *
  * Success: exit 0. A D-Bus/libtkms error: "ERROR <ShortName>: <message>" on stdout, exit 2.
  * Usage or local errors: exit 1.
+ *
+ * Raw D-Bus calls to org.tkms.KeyManager at /org/tkms/KeyManager, any method by name, the
+ * arguments as one GVariant text tuple (g_variant_parse(), e.g. "('k', b'data', b'')"):
+ *
+ *   tkms-test-helper call [-i] METHOD ARGS
+ *   tkms-test-helper serve                one call per stdin line "METHOD FLAGS ARGS"
+ *
+ * METHOD may be INTERFACE.MEMBER for another interface of the object; -i / FLAGS "i" sets
+ * ALLOW_INTERACTIVE_AUTHORIZATION (FLAGS "-": none). Each call uses a new connection, so the
+ * daemon knows nothing about the caller. One line of output per call:
+ *   OK <reply as GVariant text>
+ *   ERR <D-Bus error name> <message on one line>
+ * (local failures: ERR local.<domain>.<code> <message>). call exits 0 either way; serve ends
+ * at EOF or "quit".
+ *
+ *   tkms-test-helper stress N SEED CONCURRENCY MAX_DELAY_MS SPEC...
+ *
+ * N callers, CONCURRENCY at a time, each on its own connection, each doing SPEC number
+ * (i % number of SPECs), SPEC = "METHOD ARGS" (every "%u" in ARGS becomes the caller's index),
+ * and leaving at a random moment (SEED): before sending, right after sending, 0..MAX_DELAY_MS
+ * after sending, or after the reply. Prints per SPEC:
+ *   SPEC <n> <METHOD> sent=<n> ok=<n> closed=<n> [<D-Bus error name>=<n> ...]
+ * and "TOTAL callers=<n> before=<n> after-send=<n> mid-flight=<n> after-reply=<n>
+ * connect-failed=<n>" (closed: no reply because the caller had left).
  */
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tkms-client.h"
 
@@ -58,6 +84,338 @@ read_file(const gchar *path)
 	return g_bytes_new_take(contents, len);
 }
 
+/* ---- raw calls ---- */
+
+#define RAW_DEST "org.tkms.KeyManager"
+#define RAW_PATH "/org/tkms/KeyManager"
+#define RAW_IFACE "org.tkms.KeyManager"
+#define RAW_TIMEOUT_MS 25000
+#define CONNECT_FLAGS                                                                           \
+	(G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |                                        \
+	 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION)
+
+static gchar *
+one_line(const gchar *s)
+{
+	gchar *copy = g_strdup(s);
+	for (gchar *p = copy; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	return copy;
+}
+
+static void
+print_error(const GError *error)
+{
+	g_autofree gchar *name = g_dbus_error_get_remote_error(error);
+	g_autofree gchar *msg = NULL;
+	GError *copy = g_error_copy(error);
+
+	g_dbus_error_strip_remote_error(copy);
+	msg = one_line(copy->message);
+	g_error_free(copy);
+	if (name != NULL)
+		g_print("ERR %s %s\n", name, msg);
+	else
+		g_print("ERR local.%s.%d %s\n", g_quark_to_string(error->domain), error->code, msg);
+}
+
+/* METHOD or INTERFACE.MEMBER */
+static void
+split_method(const gchar *method, gchar **iface, gchar **member)
+{
+	const gchar *dot = strrchr(method, '.');
+	if (dot == NULL) {
+		*iface = g_strdup(RAW_IFACE);
+		*member = g_strdup(method);
+	} else {
+		*iface = g_strndup(method, dot - method);
+		*member = g_strdup(dot + 1);
+	}
+}
+
+static void
+raw_call(const gchar *address, const gchar *method, gboolean interactive, const gchar *args)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) params = NULL;
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GDBusConnection) connection = NULL;
+	g_autofree gchar *iface = NULL;
+	g_autofree gchar *member = NULL;
+	g_autofree gchar *text = NULL;
+
+	params = g_variant_parse(NULL, args, NULL, NULL, &error);
+	if (params == NULL) {
+		print_error(error);
+		return;
+	}
+	if (!g_variant_is_of_type(params, G_VARIANT_TYPE_TUPLE)) {
+		g_print("ERR local.args-not-a-tuple %s\n", args);
+		return;
+	}
+	connection = g_dbus_connection_new_for_address_sync(address, CONNECT_FLAGS, NULL, NULL,
+							    &error);
+	if (connection == NULL) {
+		print_error(error);
+		return;
+	}
+	split_method(method, &iface, &member);
+	reply = g_dbus_connection_call_sync(
+		connection, RAW_DEST, RAW_PATH, iface, member, g_steal_pointer(&params), NULL,
+		interactive ? G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION
+			    : G_DBUS_CALL_FLAGS_NONE,
+		RAW_TIMEOUT_MS, NULL, &error);
+	if (reply == NULL)
+		print_error(error);
+	else {
+		text = g_variant_print(reply, TRUE);
+		g_print("OK %s\n", text);
+	}
+	g_dbus_connection_close_sync(connection, NULL, NULL);
+}
+
+static int
+serve(const gchar *address)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	while ((len = getline(&line, &cap, stdin)) > 0) {
+		gchar **parts;
+
+		if (line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		if (g_str_equal(line, "quit"))
+			break;
+		parts = g_strsplit(line, " ", 3);
+		if (g_strv_length(parts) != 3)
+			g_print("ERR local.usage expected \"METHOD FLAGS ARGS\"\n");
+		else
+			raw_call(address, parts[0], g_str_equal(parts[1], "i"), parts[2]);
+		fflush(stdout);
+		g_strfreev(parts);
+	}
+	free(line);
+	return 0;
+}
+
+/* ---- stress ---- */
+
+enum { LEAVE_BEFORE_SEND, LEAVE_AFTER_SEND, LEAVE_MID_FLIGHT, LEAVE_AFTER_REPLY, N_LEAVE };
+
+typedef struct {
+	gchar *iface;
+	gchar *member;
+	gchar *args;
+	guint sent, ok, closed;
+	GHashTable *errors; /* D-Bus error name -> count */
+} StressSpec;
+
+typedef struct {
+	const gchar *address;
+	StressSpec *specs;
+	guint n_specs;
+	guint total, started, finished, active, concurrency, max_delay_ms;
+	guint leave_count[N_LEAVE];
+	guint connect_failed;
+	GRand *rand;
+	GMainLoop *loop;
+} StressRun;
+
+typedef struct {
+	StressRun *run;
+	guint index;
+	guint leave;
+	guint delay_ms;
+	StressSpec *spec;
+	GDBusConnection *conn;
+	guint pending;
+} StressCaller;
+
+static void stress_start_more(StressRun *run);
+
+static void
+stress_maybe_finish(StressCaller *c)
+{
+	StressRun *run = c->run;
+
+	if (c->pending > 0)
+		return;
+	g_clear_object(&c->conn);
+	g_free(c);
+	run->finished++;
+	run->active--;
+	if (run->finished == run->total)
+		g_main_loop_quit(run->loop);
+	else
+		stress_start_more(run);
+}
+
+static void
+stress_closed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	StressCaller *c = user_data;
+	g_dbus_connection_close_finish(G_DBUS_CONNECTION(source), res, NULL);
+	c->pending--;
+	stress_maybe_finish(c);
+}
+
+static void
+stress_close(StressCaller *c)
+{
+	c->pending++;
+	g_dbus_connection_close(c->conn, NULL, stress_closed_cb, c);
+}
+
+static void
+stress_reply_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	StressCaller *c = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res,
+								  &error);
+
+	if (reply != NULL) {
+		c->spec->ok++;
+	} else {
+		g_autofree gchar *name = g_dbus_error_get_remote_error(error);
+		if (name == NULL) {
+			c->spec->closed++;
+		} else {
+			guint n = GPOINTER_TO_UINT(g_hash_table_lookup(c->spec->errors, name));
+			g_hash_table_replace(c->spec->errors, g_steal_pointer(&name),
+					     GUINT_TO_POINTER(n + 1));
+		}
+	}
+	c->pending--;
+	if (c->leave == LEAVE_AFTER_REPLY)
+		stress_close(c);
+	stress_maybe_finish(c);
+}
+
+static gboolean
+stress_timer_cb(gpointer user_data)
+{
+	StressCaller *c = user_data;
+	c->pending--;
+	stress_close(c);
+	stress_maybe_finish(c);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+stress_connected_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	StressCaller *c = user_data;
+	g_autoptr(GError) error = NULL;
+
+	c->pending--;
+	c->conn = g_dbus_connection_new_for_address_finish(res, &error);
+	if (c->conn == NULL) {
+		c->run->connect_failed++;
+		stress_maybe_finish(c);
+		return;
+	}
+	c->run->leave_count[c->leave]++;
+	if (c->leave != LEAVE_BEFORE_SEND) {
+		g_autoptr(GString) args = g_string_new(c->spec->args);
+		g_autofree gchar *idx = g_strdup_printf("%u", c->index);
+		GVariant *params;
+
+		g_string_replace(args, "%u", idx, 0);
+		params = g_variant_parse(NULL, args->str, NULL, NULL, &error);
+		g_assert_no_error(error);
+		c->spec->sent++;
+		c->pending++;
+		g_dbus_connection_call(c->conn, RAW_DEST, RAW_PATH, c->spec->iface,
+				       c->spec->member, params, NULL, G_DBUS_CALL_FLAGS_NONE,
+				       RAW_TIMEOUT_MS, NULL, stress_reply_cb, c);
+	}
+	switch (c->leave) {
+	case LEAVE_BEFORE_SEND:
+	case LEAVE_AFTER_SEND:
+		stress_close(c);
+		break;
+	case LEAVE_MID_FLIGHT:
+		c->pending++;
+		g_timeout_add(c->delay_ms, stress_timer_cb, c);
+		break;
+	default:
+		break;
+	}
+	stress_maybe_finish(c);
+}
+
+static void
+stress_start_more(StressRun *run)
+{
+	while (run->active < run->concurrency && run->started < run->total) {
+		StressCaller *c = g_new0(StressCaller, 1);
+
+		c->run = run;
+		c->index = run->started++;
+		c->spec = &run->specs[c->index % run->n_specs];
+		c->leave = g_rand_int_range(run->rand, 0, N_LEAVE);
+		c->delay_ms = g_rand_int_range(run->rand, 0, (gint32)run->max_delay_ms + 1);
+		c->pending = 1;
+		run->active++;
+		g_dbus_connection_new_for_address(run->address, CONNECT_FLAGS, NULL, NULL,
+						  stress_connected_cb, c);
+	}
+}
+
+static int
+stress(const gchar *address, int argc, char **argv)
+{
+	StressRun run = {0};
+
+	run.address = address;
+	run.total = (guint)g_ascii_strtoull(argv[0], NULL, 10);
+	run.rand = g_rand_new_with_seed((guint32)g_ascii_strtoull(argv[1], NULL, 10));
+	run.concurrency = MAX(1, (guint)g_ascii_strtoull(argv[2], NULL, 10));
+	run.max_delay_ms = (guint)g_ascii_strtoull(argv[3], NULL, 10);
+	run.n_specs = argc - 4;
+	run.specs = g_new0(StressSpec, run.n_specs);
+	for (guint i = 0; i < run.n_specs; i++) {
+		const gchar *spec = argv[4 + i];
+		const gchar *space = strchr(spec, ' ');
+		g_autofree gchar *method = NULL;
+		if (space == NULL) {
+			g_printerr("bad SPEC (want \"METHOD ARGS\"): %s\n", spec);
+			return 1;
+		}
+		method = g_strndup(spec, space - spec);
+		split_method(method, &run.specs[i].iface, &run.specs[i].member);
+		run.specs[i].args = g_strdup(space + 1);
+		run.specs[i].errors = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	}
+	run.loop = g_main_loop_new(NULL, FALSE);
+	if (run.total > 0) {
+		stress_start_more(&run);
+		g_main_loop_run(run.loop);
+	}
+	for (guint i = 0; i < run.n_specs; i++) {
+		StressSpec *sp = &run.specs[i];
+		GHashTableIter iter;
+		gpointer k, v;
+
+		g_print("SPEC %u %s sent=%u ok=%u closed=%u", i, sp->member, sp->sent, sp->ok,
+			sp->closed);
+		g_hash_table_iter_init(&iter, sp->errors);
+		while (g_hash_table_iter_next(&iter, &k, &v))
+			g_print(" %s=%u", (const gchar *)k, GPOINTER_TO_UINT(v));
+		g_print("\n");
+	}
+	g_print("TOTAL callers=%u before=%u after-send=%u mid-flight=%u after-reply=%u "
+		"connect-failed=%u\n",
+		run.finished, run.leave_count[LEAVE_BEFORE_SEND], run.leave_count[LEAVE_AFTER_SEND],
+		run.leave_count[LEAVE_MID_FLIGHT], run.leave_count[LEAVE_AFTER_REPLY],
+		run.connect_failed);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -72,6 +430,15 @@ main(int argc, char **argv)
 		return 1;
 	}
 	cmd = argv[1];
+	if (g_str_equal(cmd, "call") && (argc == 4 || (argc == 5 && g_str_equal(argv[2], "-i")))) {
+		raw_call(address, argv[argc - 2], argc == 5, argv[argc - 1]);
+		return 0;
+	}
+	if (g_str_equal(cmd, "serve") && argc == 2)
+		return serve(address);
+	if (g_str_equal(cmd, "stress") && argc >= 7)
+		return stress(address, argc - 2, argv + 2);
+
 	connection = g_dbus_connection_new_for_address_sync(
 		address,
 		G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |

@@ -11,6 +11,7 @@ static gchar *opt_protection;
 static gchar *opt_pcrs;
 static gchar *opt_description;
 static gchar *opt_out;
+static gboolean opt_all;
 
 static gchar *
 format_time(guint64 unix_time)
@@ -151,16 +152,29 @@ run_create(Tkmsctl *ctl, gchar **args)
 	return output_info(ctl, info);
 }
 
+/* As OWNER:NAME takes it: "system" for uid 0, else the uid. */
+static gchar *
+format_owner(GVariant *key)
+{
+	guint32 owner;
+
+	if (!g_variant_lookup(key, "owner", "u", &owner))
+		return g_strdup("?");
+	return owner == 0 ? g_strdup("system") : g_strdup_printf("%u", owner);
+}
+
 static void
-print_key_table(GVariant *keys)
+print_key_table(GVariant *keys, gboolean show_owner)
 {
 	gsize n = g_variant_n_children(keys);
-	gint w_name = 4, w_type = 4, w_prot = 10;
+	gint w_owner = 5, w_name = 4, w_type = 4, w_prot = 10;
 
 	for (gsize i = 0; i < n; i++) {
 		g_autoptr(GVariant) key = g_variant_get_child_value(keys, i);
+		g_autofree gchar *owner = format_owner(key);
 		const gchar *s;
 
+		w_owner = MAX(w_owner, (gint)strlen(owner));
 		if (g_variant_lookup(key, "name", "&s", &s))
 			w_name = MAX(w_name, (gint)strlen(s));
 		if (g_variant_lookup(key, "type", "&s", &s))
@@ -170,10 +184,13 @@ print_key_table(GVariant *keys)
 	}
 	if (n == 0)
 		return;
+	if (show_owner)
+		g_print("%-*s  ", w_owner, "OWNER");
 	g_print("%-*s  %-*s  %-*s  %-7s  %s\n", w_name, "NAME", w_type, "TYPE", w_prot,
 		"PROTECTION", "VERSION", "CREATED");
 	for (gsize i = 0; i < n; i++) {
 		g_autoptr(GVariant) key = g_variant_get_child_value(keys, i);
+		g_autofree gchar *owner = format_owner(key);
 		const gchar *name = "", *type = "", *prot = "";
 		guint32 version = 0;
 		guint64 created = 0;
@@ -185,6 +202,8 @@ print_key_table(GVariant *keys)
 		g_variant_lookup(key, "primary-version", "u", &version);
 		g_variant_lookup(key, "created", "t", &created);
 		when = format_time(created);
+		if (show_owner)
+			g_print("%-*s  ", w_owner, owner);
 		g_print("%-*s  %-*s  %-*s  %-7u  %s\n", w_name, name, w_type, type, w_prot, prot,
 			version, when);
 	}
@@ -196,13 +215,16 @@ run_list(Tkmsctl *ctl, gchar **args)
 	g_autoptr(GVariant) keys = NULL;
 	g_autoptr(GError) error = NULL;
 
-	keys = tkms_client_list_keys_sync(ctl->client, NULL, &error);
+	if (opt_all)
+		keys = tkms_client_list_all_keys_sync(ctl->client, NULL, &error);
+	else
+		keys = tkms_client_list_keys_sync(ctl->client, NULL, &error);
 	if (keys == NULL)
 		return tkmsctl_fail(error);
 	if (ctl->json)
 		tkmsctl_print_json(json_gvariant_serialize(keys));
 	else
-		print_key_table(keys);
+		print_key_table(keys, opt_all);
 	return TKMSCTL_EXIT_OK;
 }
 
@@ -263,6 +285,12 @@ static const GOptionEntry create_entries[] = {
 	{NULL},
 };
 
+static const GOptionEntry list_entries[] = {
+	{"all", 0, 0, G_OPTION_ARG_NONE, &opt_all,
+	 "List every owner's keys, with an OWNER column (needs the admin action)", NULL},
+	{NULL},
+};
+
 static const GOptionEntry pubkey_entries[] = {
 	{"out", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out,
 	 "Write the PEM to FILE instead of standard output", "FILE"},
@@ -274,8 +302,12 @@ const TkmsctlCommand tkmsctl_key_commands[] = {
 	 "TYPE is one of aes-256-gcm, hmac-sha256, ecdsa-p256, rsa-2048.\n"
 	 "Prints the new key's info (JSON with --json).",
 	 create_entries, 2, 2, TRUE, run_create},
-	{"list", "", "List your keys", "With --json: an array of key info objects.", NULL, 0, 0,
-	 TRUE, run_list},
+	{"list", "", "List your keys (--all: every owner's)",
+	 "With --all, the keys of every owner, sorted by owner, then name; OWNER is 'system'\n"
+	 "for uid 0, else the uid, as OWNER:NAME takes it. This needs the polkit action\n"
+	 "org.tkms.KeyManager.admin.\n"
+	 "With --json: an array of key info objects (each has \"owner\", a uid).",
+	 list_entries, 0, 0, TRUE, run_list},
 	{"info", "NAME", "Show a key's info", NULL, NULL, 1, 1, TRUE, run_info},
 	{"destroy", "NAME", "Destroy a key (all versions; the name is never reused)", NULL, NULL,
 	 1, 1, TRUE, run_destroy},

@@ -5,6 +5,7 @@
 
 #include <locale.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "tkmsctl.h"
 
@@ -27,20 +28,57 @@ static const gchar exit_codes_help[] =
 	"  5  permission denied (polkit, bus policy, or file permissions)\n"
 	"  6  not found: no such key, or no such input file\n";
 
+static const gchar owner_name_help[] =
+	"A NAME may be OWNER:NAME, OWNER a uid or 'system' (uid 0), to use another owner's\n"
+	"key; that needs the polkit action org.tkms.KeyManager.admin. A malformed OWNER fails\n"
+	"with exit status 1, an unknown uid with 6, a refusal with 5.";
+
 static gboolean opt_version;
 
-static const GOptionEntry global_entries[] = {
-	{"version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version of tkmsctl", NULL},
-	{NULL},
-};
-
 /* Given before or after the command; the same variables either way. */
-static Tkmsctl ctl;
+static Tkmsctl ctl = {.interactive = -1};
+
+/* The last of --interactive and --no-ask-password wins. */
+static gboolean
+set_interactive(const gchar *option_name, const gchar *value, gpointer data, GError **error)
+{
+	ctl.interactive = 1;
+	return TRUE;
+}
+
+static gboolean
+set_no_ask_password(const gchar *option_name, const gchar *value, gpointer data,
+		    GError **error)
+{
+	ctl.interactive = 0;
+	return TRUE;
+}
 
 static const GOptionEntry common_entries[] = {
 	{"address", 'a', 0, G_OPTION_ARG_STRING, &ctl.address,
 	 "Use the D-Bus bus at ADDR instead of the system bus", "ADDR"},
 	{"json", 'j', 0, G_OPTION_ARG_NONE, &ctl.json, "Print machine-readable JSON", NULL},
+	{NULL},
+};
+
+#define INTERACTIVE_HELP "Let polkit ask for a password (default on a terminal)"
+#define NO_ASK_PASSWORD_ENTRY                                                                   \
+	{"no-ask-password", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, set_no_ask_password, \
+	 "Fail rather than let polkit ask for a password", NULL}
+
+/* -i only before the command: after it, -i is the data commands' --in. */
+static const GOptionEntry global_entries[] = {
+	{"interactive", 'i', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, set_interactive,
+	 INTERACTIVE_HELP, NULL},
+	NO_ASK_PASSWORD_ENTRY,
+	{"version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version of tkmsctl", NULL},
+	{NULL},
+};
+
+static const GOptionEntry command_entries[] = {
+	{"interactive", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, set_interactive,
+	 INTERACTIVE_HELP, NULL},
+	NO_ASK_PASSWORD_ENTRY,
 	{NULL},
 };
 
@@ -176,6 +214,9 @@ connect_daemon(void)
 		int code = tkmsctl_fail(error);
 		return code == TKMSCTL_EXIT_FAILED ? TKMSCTL_EXIT_NO_DAEMON : code;
 	}
+	/* like systemctl: a person at a terminal can answer a polkit agent's prompt */
+	tkms_client_set_allow_interactive_authorization(
+		ctl.client, ctl.interactive >= 0 ? ctl.interactive : isatty(STDIN_FILENO));
 	return TKMSCTL_EXIT_OK;
 }
 
@@ -185,6 +226,7 @@ run_command(const TkmsctlCommand *cmd, int argc, char **argv)
 	g_autoptr(GOptionContext) context = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *prgname = g_strdup_printf("tkmsctl %s", cmd->name);
+	g_autofree gchar *description = NULL;
 	guint n_args;
 	int code;
 
@@ -192,11 +234,19 @@ run_command(const TkmsctlCommand *cmd, int argc, char **argv)
 	g_set_prgname(prgname);
 	context = g_option_context_new(cmd->params);
 	g_option_context_set_summary(context, cmd->summary);
-	if (cmd->description != NULL)
-		g_option_context_set_description(context, cmd->description);
+	/* every key NAME argument may be OWNER:NAME */
+	if (g_str_has_prefix(cmd->params, "NAME"))
+		description = cmd->description != NULL
+				      ? g_strconcat(cmd->description, "\n\n", owner_name_help, NULL)
+				      : g_strdup(owner_name_help);
+	else
+		description = g_strdup(cmd->description);
+	if (description != NULL)
+		g_option_context_set_description(context, description);
 	if (cmd->entries != NULL)
 		g_option_context_add_main_entries(context, cmd->entries, NULL);
 	g_option_context_add_main_entries(context, common_entries, NULL);
+	g_option_context_add_main_entries(context, command_entries, NULL);
 	if (!g_option_context_parse(context, &argc, &argv, &error))
 		return tkmsctl_usage(cmd->name, "%s", error->message);
 	g_set_prgname("tkmsctl");
@@ -225,7 +275,8 @@ main(int argc, char **argv)
 	g_autoptr(GOptionContext) context = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *commands = commands_help();
-	g_autofree gchar *description = g_strconcat(commands, "\n\n", exit_codes_help, NULL);
+	g_autofree gchar *description =
+		g_strconcat(commands, "\n\n", owner_name_help, "\n\n", exit_codes_help, NULL);
 	const TkmsctlCommand *cmd;
 	int code;
 

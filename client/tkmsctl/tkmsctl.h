@@ -21,6 +21,8 @@ typedef enum {
 typedef struct {
 	gchar *address;
 	gboolean json;
+	/* --interactive 1, --no-ask-password 0, neither -1 (on if stdin is a terminal) */
+	gint interactive;
 	/* set by main before a command that needs the daemon runs */
 	TkmsClient *client;
 } Tkmsctl;
