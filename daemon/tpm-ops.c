@@ -67,17 +67,14 @@ load_object(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, gboolean untrusted, ES
 {
 	TPM2B_PUBLIC pub;
 	TPM2B_PRIVATE priv;
-	ESYS_TR session = ESYS_TR_NONE;
 	TSS2_RC rc;
 
 	if (!unmarshal_blob(blob, &pub, &priv, error))
 		return FALSE;
-	if (!tkms_tpm_start_hmac_session(ctx, &session, error))
-		return FALSE;
-	tkms_tpm_set_session_crypt(ctx, session, FALSE, FALSE);
-	rc = Esys_Load(ctx->esys, ctx->srk, session, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
-		       handle);
-	tkms_tpm_flush(ctx, &session);
+	/* Load carries no secret (the private part is wrapped by the SRK) and the SRK's auth is
+	 * empty: a password session costs nothing, a salted one several ms of ESYS crypto */
+	rc = Esys_Load(ctx->esys, ctx->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv,
+		       &pub, handle);
 	OPENSSL_cleanse(&priv, sizeof(priv));
 	if (rc != TSS2_RC_SUCCESS && untrusted && (rc & TSS2_RC_LAYER_MASK) == 0 &&
 	    (rc & 0xfff) != TPM2_RC_LOCKOUT) {
@@ -89,13 +86,20 @@ load_object(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, gboolean untrusted, ES
 	return tkms_tpm_check(rc, "loading a key", error);
 }
 
-/* The session that authorizes use of an object: PolicyPCR for PCR-bound objects, else a
- * salted HMAC session (objects have an empty auth value; the blob is the credential). */
+/* The session that authorizes use of an object: PolicyPCR for PCR-bound objects; else a salted
+ * HMAC session when the command or its answer carries a secret (it then encrypts that
+ * parameter), else the empty password (objects have an empty auth value; the TPM-wrapped
+ * blob is the credential). */
 static gboolean
-object_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, ESYS_TR *session, GError **error)
+object_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean secret, ESYS_TR *session,
+	       GError **error)
 {
 	if (pcrs != 0)
 		return tkms_tpm_start_pcr_session(ctx, pcrs, FALSE, session, error);
+	if (!secret) {
+		*session = ESYS_TR_PASSWORD;
+		return TRUE;
+	}
 	return tkms_tpm_start_hmac_session(ctx, session, error);
 }
 
@@ -140,15 +144,13 @@ fill_template(TkmsTpmObjectKind kind, TPM2B_PUBLIC *tmpl)
 	}
 }
 
+/* session: a salted session; the response is encrypted because the bytes may become key
+ * material. */
 static gboolean
-get_random(TkmsTpmContext *ctx, guint8 *out, gsize len, GError **error)
+get_random(TkmsTpmContext *ctx, ESYS_TR session, guint8 *out, gsize len, GError **error)
 {
-	ESYS_TR session = ESYS_TR_NONE;
 	gboolean ok = TRUE;
 
-	if (!tkms_tpm_start_hmac_session(ctx, &session, error))
-		return FALSE;
-	/* encrypted response: the bytes may become key material */
 	tkms_tpm_set_session_crypt(ctx, session, FALSE, TRUE);
 	for (gsize done = 0; ok && done < len;) {
 		g_autofree TPM2B_DIGEST *rnd = NULL;
@@ -161,7 +163,6 @@ get_random(TkmsTpmContext *ctx, guint8 *out, gsize len, GError **error)
 			OPENSSL_cleanse(rnd->buffer, rnd->size);
 		}
 	}
-	tkms_tpm_flush(ctx, &session);
 	return ok;
 }
 
@@ -182,26 +183,30 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	fill_template(req->kind, &tmpl);
 	if (req->kind == TKMS_TPM_OBJECT_SEALED) {
 		g_return_val_if_fail(req->seal_size <= TPM2_MAX_SYM_DATA / 2, FALSE);
-		if (!get_random(ctx, sens.sensitive.data.buffer, req->seal_size, error))
+		/* one salted session carries the material from the RNG and back into Create */
+		if (!tkms_tpm_start_hmac_session(ctx, &session, error))
 			return FALSE;
+		if (!get_random(ctx, session, sens.sensitive.data.buffer, req->seal_size, error))
+			goto out_fail;
 		sens.sensitive.data.size = req->seal_size;
 		memcpy(sens_copy, sens.sensitive.data.buffer, req->seal_size);
 	}
 	if (req->pcrs != 0) {
 		g_autofree TPM2B_DIGEST *digest = NULL;
-		if (!tkms_tpm_start_pcr_session(ctx, req->pcrs, TRUE, &session, error))
+		ESYS_TR trial = ESYS_TR_NONE;
+		if (!tkms_tpm_start_pcr_session(ctx, req->pcrs, TRUE, &trial, error))
 			goto out_fail;
-		rc = Esys_PolicyGetDigest(ctx->esys, session, ESYS_TR_NONE, ESYS_TR_NONE,
+		rc = Esys_PolicyGetDigest(ctx->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE,
 					  ESYS_TR_NONE, &digest);
-		tkms_tpm_flush(ctx, &session);
+		tkms_tpm_flush(ctx, &trial);
 		if (!tkms_tpm_check(rc, "computing the PCR policy", error))
 			goto out_fail;
 		tmpl.publicArea.authPolicy = *digest;
 		/* only the policy may authorize use, never the (empty) auth value */
 		tmpl.publicArea.objectAttributes &= ~TPMA_OBJECT_USERWITHAUTH;
 	}
-	if (!tkms_tpm_start_hmac_session(ctx, &session, error))
-		goto out_fail;
+	if (session == ESYS_TR_NONE)
+		session = ESYS_TR_PASSWORD; /* the TPM generates the key: nothing secret goes in */
 	/* the sensitive data travels encrypted to the TPM */
 	tkms_tpm_set_session_crypt(ctx, session, TRUE, FALSE);
 	rc = Esys_Create(ctx->esys, ctx->srk, session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
@@ -219,6 +224,7 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	req->out.private = marshal_private(priv);
 	return req->out.public != NULL && req->out.private != NULL;
 out_fail:
+	tkms_tpm_flush(ctx, &session);
 	OPENSSL_cleanse(&sens, sizeof(sens));
 	OPENSSL_cleanse(sens_copy, sizeof(sens_copy));
 	return FALSE;
@@ -243,7 +249,7 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 
 	if (!load_object(ctx, &req->blob, req->untrusted_blob, &obj, error))
 		return FALSE;
-	if (!object_session(ctx, req->pcrs, &session, error)) {
+	if (!object_session(ctx, req->pcrs, TRUE, &session, error)) {
 		tkms_tpm_flush(ctx, &obj);
 		return FALSE;
 	}
@@ -335,7 +341,8 @@ sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	sha256(req->data, &digest);
 	if (!load_object(ctx, &req->blob, FALSE, &obj, error))
 		return FALSE;
-	if (!object_session(ctx, req->pcrs, &session, error)) {
+	/* a digest in, a signature out: nothing secret crosses the TPM bus */
+	if (!object_session(ctx, req->pcrs, FALSE, &session, error)) {
 		tkms_tpm_flush(ctx, &obj);
 		return FALSE;
 	}
@@ -427,7 +434,8 @@ hmac_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 
 	if (!load_object(ctx, &req->blob, FALSE, &obj, error))
 		return FALSE;
-	if (!object_session(ctx, req->pcrs, &session, error)) {
+	/* the message may be secret, and a MAC used for DeriveKey is key material */
+	if (!object_session(ctx, req->pcrs, TRUE, &session, error)) {
 		tkms_tpm_flush(ctx, &obj);
 		return FALSE;
 	}
@@ -490,8 +498,16 @@ static gboolean
 random_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmRandom *req = data;
-	guint8 *buf = g_malloc(req->length);
-	if (!get_random(ctx, buf, req->length, error)) {
+	ESYS_TR session = ESYS_TR_NONE;
+	guint8 *buf;
+	gboolean ok;
+
+	if (!tkms_tpm_start_hmac_session(ctx, &session, error))
+		return FALSE;
+	buf = g_malloc(req->length);
+	ok = get_random(ctx, session, buf, req->length, error);
+	tkms_tpm_flush(ctx, &session);
+	if (!ok) {
 		g_free(buf);
 		return FALSE;
 	}

@@ -114,7 +114,7 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 void
 tkms_tpm_flush(TkmsTpmContext *ctx, ESYS_TR *handle)
 {
-	if (*handle == ESYS_TR_NONE)
+	if (*handle == ESYS_TR_NONE || *handle == ESYS_TR_PASSWORD)
 		return;
 	if (ctx->esys != NULL)
 		Esys_FlushContext(ctx->esys, *handle);
@@ -177,6 +177,8 @@ tkms_tpm_set_session_crypt(TkmsTpmContext *ctx, ESYS_TR session, gboolean decryp
 			   gboolean encrypt)
 {
 	TPMA_SESSION flags = TPMA_SESSION_CONTINUESESSION;
+	if (session == ESYS_TR_PASSWORD)
+		return;
 	if (decrypt)
 		flags |= TPMA_SESSION_DECRYPT;
 	if (encrypt)
