@@ -309,16 +309,28 @@ resolve_target(TkmsCall *call)
 				       "number or \"system\"");
 		return FALSE;
 	}
-	if (uid != 0 && getpwuid(uid) == NULL &&
-	    !tkms_keystore_has_owner(call->manager->keystore, uid)) {
-		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_NOT_FOUND,
-						 "There is no user with uid %" G_GUINT64_FORMAT
-						 "; check the OWNER part",
-						 uid));
-		return FALSE;
-	}
 	call->target_owner = uid;
 	return TRUE;
+}
+
+/* Only after the admin check: whether an owner exists is for administrators to learn. */
+static gboolean
+check_target_exists(TkmsCall *call)
+{
+	guint32 uid = call->target_owner;
+	if (uid == call->caller->uid || uid == 0 || getpwuid(uid) != NULL ||
+	    tkms_keystore_has_owner(call->manager->keystore, uid))
+		return TRUE;
+	tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_NOT_FOUND,
+					 "There is no user with uid %u; check the OWNER part", uid));
+	return FALSE;
+}
+
+static void
+run(TkmsCall *call)
+{
+	if (check_target_exists(call))
+		call->method->run(call);
 }
 
 static void
@@ -331,7 +343,7 @@ run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_call_fail(call, error);
 		return;
 	}
-	call->method->run(call);
+	run(call);
 }
 
 static void
@@ -361,7 +373,7 @@ authorized(TkmsCall *call)
 				     call->interactive, run_cb, call);
 		return;
 	}
-	call->method->run(call);
+	run(call);
 }
 
 static void
