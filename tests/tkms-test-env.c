@@ -1259,9 +1259,10 @@ tkms_test_ensure_user(const gchar *name, guint32 *uid, guint32 *gid, GError **er
 		g_autofree gchar *err = NULL;
 		gint status = -1;
 
-		if (!g_spawn_sync(NULL, (gchar **)argv, NULL,
-				  G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
-				  &err, &status, error))
+		GSpawnFlags flags = G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL;
+
+		if (!g_spawn_sync(NULL, (gchar **)argv, NULL, flags, NULL, NULL, NULL, &err,
+				  &status, error))
 			return FALSE;
 		/* a parallel run may have created it first: look again either way */
 		pw = getpwnam(name);
@@ -1453,8 +1454,8 @@ polkit_install_policy(GError **error)
 
 	if (src == NULL || !g_file_get_contents(src, &contents, NULL, NULL)) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-			    "the built polkit policy is required: TKMS_POLKIT_POLICY=%s (is polkit/ "
-			    "built?)",
+			    "the built polkit policy is required: TKMS_POLKIT_POLICY=%s "
+			    "(is polkit/ built?)",
 			    src ? src : "(unset)");
 		return FALSE;
 	}

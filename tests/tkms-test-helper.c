@@ -23,7 +23,8 @@
  *
  * METHOD may be INTERFACE.MEMBER for another interface of the object; -i / FLAGS "i" sets
  * ALLOW_INTERACTIVE_AUTHORIZATION (FLAGS "-": none). Each call uses a new connection, so the
- * daemon knows nothing about the caller. One line of output per call:
+ * daemon knows nothing about the caller, unless FLAGS has "k": then serve's one kept
+ * connection (opened at its first use). One line of output per call:
  *   OK <reply as GVariant text>
  *   ERR <D-Bus error name> <message on one line>
  * (local failures: ERR local.<domain>.<code> <message>). call exits 0 either way; serve ends
@@ -134,8 +135,11 @@ split_method(const gchar *method, gchar **iface, gchar **member)
 	}
 }
 
+static GDBusConnection *kept_connection;
+
 static void
-raw_call(const gchar *address, const gchar *method, gboolean interactive, const gchar *args)
+raw_call(const gchar *address, const gchar *method, gboolean interactive, gboolean keep,
+	 const gchar *args)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) params = NULL;
@@ -154,11 +158,19 @@ raw_call(const gchar *address, const gchar *method, gboolean interactive, const 
 		g_print("ERR local.args-not-a-tuple %s\n", args);
 		return;
 	}
-	connection = g_dbus_connection_new_for_address_sync(address, CONNECT_FLAGS, NULL, NULL,
-							    &error);
-	if (connection == NULL) {
-		print_error(error);
-		return;
+	if (keep && kept_connection != NULL && g_dbus_connection_is_closed(kept_connection))
+		g_clear_object(&kept_connection);
+	if (keep && kept_connection != NULL) {
+		connection = g_object_ref(kept_connection);
+	} else {
+		connection = g_dbus_connection_new_for_address_sync(address, CONNECT_FLAGS, NULL,
+								    NULL, &error);
+		if (connection == NULL) {
+			print_error(error);
+			return;
+		}
+		if (keep)
+			kept_connection = g_object_ref(connection);
 	}
 	split_method(method, &iface, &member);
 	reply = g_dbus_connection_call_sync(
@@ -172,7 +184,8 @@ raw_call(const gchar *address, const gchar *method, gboolean interactive, const 
 		text = g_variant_print(reply, TRUE);
 		g_print("OK %s\n", text);
 	}
-	g_dbus_connection_close_sync(connection, NULL, NULL);
+	if (!keep)
+		g_dbus_connection_close_sync(connection, NULL, NULL);
 }
 
 static int
@@ -193,7 +206,8 @@ serve(const gchar *address)
 		if (g_strv_length(parts) != 3)
 			g_print("ERR local.usage expected \"METHOD FLAGS ARGS\"\n");
 		else
-			raw_call(address, parts[0], g_str_equal(parts[1], "i"), parts[2]);
+			raw_call(address, parts[0], strchr(parts[1], 'i') != NULL,
+				 strchr(parts[1], 'k') != NULL, parts[2]);
 		fflush(stdout);
 		g_strfreev(parts);
 	}
@@ -431,7 +445,7 @@ main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	if (g_str_equal(cmd, "call") && (argc == 4 || (argc == 5 && g_str_equal(argv[2], "-i")))) {
-		raw_call(address, argv[argc - 2], argc == 5, argv[argc - 1]);
+		raw_call(address, argv[argc - 2], argc == 5, FALSE, argv[argc - 1]);
 		return 0;
 	}
 	if (g_str_equal(cmd, "serve") && argc == 2)
