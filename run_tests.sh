@@ -40,6 +40,7 @@ PACKAGES=(
 	swtpm swtpm-tools tpm2-tools
 	python3-dbusmock python3-gi
 	gettext dbus-daemon polkitd openssl util-linux libxml2-utils groff-base
+	systemd
 	gobject-introspection libgirepository1.0-dev
 )
 

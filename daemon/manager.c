@@ -412,6 +412,12 @@ dispatch(TkmsManager *self, GDBusMethodInvocation *invocation)
 				       "This method has no authorization rule and is denied");
 		return TRUE;
 	}
+	if (call->method->key_arg) {
+		/* a refusal's audit record still says which key was asked for */
+		const gchar *arg;
+		g_variant_get_child(call->params, 0, "&s", &arg);
+		tkms_call_set_key_name(call, arg);
+	}
 	if (call->caller->in_flight > self->config.max_in_flight_per_caller) {
 		tkms_call_fail_literal(call, TKMS_ERROR_BUSY,
 				       "Too many calls in flight from this connection; wait for "
