@@ -305,6 +305,111 @@ test_start_without_tpm(void)
 	}
 }
 
+/* Runs a shell script with tpm2-tools against the swtpm while tkmsd is stopped (swtpm serves
+ * one connection at a time), then starts tkmsd again. */
+static void
+with_tpm_tools(const gchar *script)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *full = g_strdup_printf(
+		"set -e; export TPM2TOOLS_TCTI='%s'; cd '%s'; %s", tkms_test_env_get_tcti(env),
+		tkms_test_env_get_tmp_dir(env), script);
+	const gchar *argv[] = {"/bin/sh", "-c", full, NULL};
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	gint status = -1;
+
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	g_assert_true(tkms_test_env_run(env, argv, &out, &err, &status, &error));
+	g_assert_no_error(error);
+	if (status != 0)
+		g_test_message("tpm2-tools: %s%s", out, err);
+	g_assert_cmpint(status, ==, 0);
+	tkms_test_env_start_daemon(env, &error);
+	g_assert_no_error(error);
+}
+
+static guint32
+lockout_counter(void)
+{
+	g_autoptr(GVariant) v = tkms_test_get_property(env, "TpmLockoutCounter");
+	return g_variant_get_uint32(v);
+}
+
+static gboolean
+locked_out_becomes(gboolean value)
+{
+	gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+	while (get_bool("TpmLockedOut") != value) {
+		if (g_get_monotonic_time() > deadline)
+			return FALSE;
+		tkms_test_spin(20);
+	}
+	return TRUE;
+}
+
+/* Dictionary-attack lockout caused by another TPM user: tkms reports it (TpmLockedOut,
+ * TpmLockoutCounter) and, because every object it makes is noDA under a noDA SRK, its keys
+ * keep working; clearing the lockout shows in the properties again. */
+static void
+test_lockout(void)
+{
+	g_autofree gchar *aes = tkms_test_key_name("lk-aes");
+	g_autofree gchar *ec = tkms_test_key_name("lk-ec");
+	g_autofree gchar *fresh = tkms_test_key_name("lk-new");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("during lockout");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) pt = NULL;
+	g_autoptr(GBytes) sig = NULL;
+	g_autoptr(GBytes) blob = NULL;
+	g_autoptr(GBytes) unsealed = NULL;
+	g_autoptr(GVariant) info1 = NULL;
+	g_autoptr(GVariant) info2 = NULL;
+	g_autoptr(GVariant) info3 = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean valid = FALSE;
+
+	info1 = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
+	info2 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	ct = tkms_client_encrypt_sync(CLIENT, aes, data, NULL, NULL, &error);
+	g_assert_no_error(error);
+
+	/* three wrong passwords on a DA-protected object put swtpm into lockout */
+	with_tpm_tools("tpm2_createprimary -Q -C o -c lk-prim.ctx; tpm2_flushcontext -t;"
+		       "echo x | tpm2_create -Q -C lk-prim.ctx -p right -i- -u lk.pub -r lk.priv;"
+		       "tpm2_flushcontext -t;"
+		       "tpm2_load -Q -C lk-prim.ctx -u lk.pub -r lk.priv -c lk.ctx;"
+		       "tpm2_flushcontext -t;"
+		       "for i in 1 2 3 4; do tpm2_unseal -c lk.ctx -p wrong >/dev/null 2>&1 || :;"
+		       " tpm2_flushcontext -t; done;"
+		       "tpm2_getcap properties-variable | grep -q 'inLockout: *1'");
+	g_assert_true(locked_out_becomes(TRUE));
+	g_assert_cmpuint(lockout_counter(), >=, 3);
+
+	pt = tkms_client_decrypt_sync(CLIENT, aes, ct, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(pt, data));
+	sig = tkms_client_sign_sync(CLIENT, ec, data, NULL, &error);
+	g_assert_no_error(error);
+	tkms_client_verify_sync(CLIENT, ec, data, sig, &valid, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(valid);
+	blob = tkms_client_seal_sync(CLIENT, data, NULL, NULL, &error);
+	g_assert_no_error(error);
+	unsealed = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(unsealed, data));
+	info3 = tkms_client_create_key_sync(CLIENT, fresh, "hmac-sha256", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(get_bool("TpmLockedOut"));
+
+	with_tpm_tools("tpm2_dictionarylockout -c");
+	g_assert_true(locked_out_becomes(FALSE));
+	g_assert_cmpuint(lockout_counter(), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -316,6 +421,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm/gone", test_tpm_gone);
 	g_test_add_func("/tpm/bounce", test_tpm_bounce);
 	g_test_add_func("/tpm/start-without-tpm", test_start_without_tpm);
+	g_test_add_func("/tpm/lockout", test_lockout);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);
