@@ -57,6 +57,8 @@ GCancellable *tkms_call_get_cancellable(TkmsCall *call);
 void tkms_call_return(TkmsCall *call, GVariant *value);
 void tkms_call_return_bytes(TkmsCall *call, GBytes *bytes);
 void tkms_call_fail(TkmsCall *call, GError *error);
+/* Ends the call's TPM request: FALSE, with the call failed, if the TPM work failed. */
+gboolean tkms_call_tpm_finish(TkmsCall *call, GAsyncResult *result);
 /* The `ay` argument at index, sharing the message's buffer. */
 GBytes *tkms_call_param_bytes(TkmsCall *call, guint index);
 void tkms_call_fail_literal(TkmsCall *call, TkmsError code, const gchar *message);

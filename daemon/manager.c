@@ -138,6 +138,16 @@ tkms_call_return_bytes(TkmsCall *call, GBytes *bytes)
 							      TRUE)));
 }
 
+gboolean
+tkms_call_tpm_finish(TkmsCall *call, GAsyncResult *result)
+{
+	GError *error = NULL;
+	if (tkms_tpm_finish(call->manager->tpm, result, &error))
+		return TRUE;
+	tkms_call_fail(call, error);
+	return FALSE;
+}
+
 GBytes *
 tkms_call_param_bytes(TkmsCall *call, guint index)
 {

@@ -281,12 +281,9 @@ sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	TkmsCall *call = user_data;
 	TkmsTpmSign *req = call->data;
-	GError *error = NULL;
 
-	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_call_fail(call, error);
+	if (!tkms_call_tpm_finish(call, res))
 		return;
-	}
 	if (g_str_equal(call->method->name, "Verify"))
 		tkms_call_return(call, g_variant_new("(b)", req->valid));
 	else
@@ -367,14 +364,11 @@ hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	TkmsCall *call = user_data;
 	HmacData *d = call->data;
-	GError *error = NULL;
 	TkmsSecret *mac;
 	gsize len;
 
-	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_call_fail(call, error);
+	if (!tkms_call_tpm_finish(call, res))
 		return;
-	}
 	mac = d->req.out;
 	len = tkms_secret_get_len(mac);
 	if (d->use == HMAC_VERIFY) {

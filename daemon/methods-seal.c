@@ -37,7 +37,6 @@ seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	TkmsCall *call = user_data;
 	SealData *d = call->data;
-	GError *error = NULL;
 	g_autoptr(GByteArray) out = NULL;
 	g_autoptr(GBytes) aad = NULL;
 	g_autoptr(GBytes) blob = NULL;
@@ -46,10 +45,8 @@ seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	guint32 be_len;
 	gsize iv_off, body_off;
 
-	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_call_fail(call, error);
+	if (!tkms_call_tpm_finish(call, res))
 		return;
-	}
 	in = g_bytes_get_data(d->data, &len);
 	out = tkms_seal_blob_write_head(call->caller->uid, d->pcrs, &d->create.out);
 	aad = tkms_seal_blob_aad(out->data, out->len);
@@ -109,15 +106,12 @@ unsealed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	TkmsCall *call = user_data;
 	SealData *d = call->data;
-	GError *error = NULL;
 	g_autoptr(GBytes) aad = NULL;
 	g_autoptr(GBytes) plain = NULL;
 	guint8 *out;
 
-	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_call_fail(call, error);
+	if (!tkms_call_tpm_finish(call, res))
 		return;
-	}
 	aad = tkms_seal_blob_aad(d->blob.aad_prefix, d->blob.aad_prefix_len);
 	out = g_malloc(d->blob.body_len);
 	if (tkms_secret_get_len(d->unseal.out) != TKMS_AES_KEY_LEN ||
@@ -176,12 +170,9 @@ random_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	TkmsCall *call = user_data;
 	TkmsTpmRandom *req = call->data;
-	GError *error = NULL;
 
-	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
-		tkms_call_fail(call, error);
+	if (!tkms_call_tpm_finish(call, res))
 		return;
-	}
 	tkms_call_return_bytes(call, req->out);
 }
 
