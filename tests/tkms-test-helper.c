@@ -39,11 +39,25 @@
  *   SPEC <n> <METHOD> sent=<n> ok=<n> closed=<n> [<D-Bus error name>=<n> ...]
  * and "TOTAL callers=<n> before=<n> after-send=<n> mid-flight=<n> after-reply=<n>
  * connect-failed=<n>" (closed: no reply because the caller had left).
+ *
+ *   tkms-test-helper bench OP KEY CONNECTIONS IN_FLIGHT WARMUP COUNT MAX_SECONDS
+ *
+ * For tkms-bench: OP (encrypt: 32 B, context "tkms-bench"; sign: 32 B) with the caller's key
+ * KEY through libtkms, IN_FLIGHT calls outstanding on each of CONNECTIONS connections. COUNT
+ * > 0: a measured run, synchronous (tkms_client_*_sync; 1 connection, 1 in flight): WARMUP
+ * calls, then COUNT measured calls, or fewer if MAX_SECONDS (> 0) run out; it stops at its
+ * first error. COUNT 0: a flood, which prints "READY" once WARMUP calls have completed, is
+ * measured from then until a line or EOF arrives on stdin (every call answered in that
+ * window, whenever it was sent), counts errors and goes on. Prints one line of JSON:
+ * {"calls", "seconds", "failed", "error" (the first, or null), "errors" (error name ->
+ * count), "lat_ns" (each measured call's latency)}. Exit 0 unless the arguments are wrong.
  */
 
+#include <glib-unix.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tkms-client.h"
 
@@ -430,6 +444,266 @@ stress(const gchar *address, int argc, char **argv)
 	return 0;
 }
 
+/* ---- bench ---- */
+
+typedef struct {
+	gboolean sign;
+	const gchar *key;
+	GBytes *data;
+	GBytes *context;
+	TkmsClient **clients;
+	guint64 warmup, count;
+	gdouble max_seconds;
+	guint64 finished;
+	guint active;
+	gboolean measuring, stopping;
+	guint64 t_start, t_stop;
+	GArray *lat; /* guint64 ns */
+	guint64 failed;
+	gchar *first_error;
+	GHashTable *errors; /* name -> count */
+	GMainLoop *loop;
+} BenchRun;
+
+typedef struct {
+	BenchRun *run;
+	TkmsClient *client;
+	guint64 t0;
+} BenchSlot;
+
+static guint64
+bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (guint64)ts.tv_sec * 1000000000u + (guint64)ts.tv_nsec;
+}
+
+static void
+bench_error(BenchRun *run, const GError *error)
+{
+	g_autofree gchar *name = g_dbus_error_get_remote_error(error);
+	guint n;
+
+	if (name == NULL)
+		name = error->domain == TKMS_ERROR
+			       ? g_strdup(tkms_error_to_short_name((TkmsError)error->code))
+			       : g_strdup_printf("local.%s.%d", g_quark_to_string(error->domain),
+						 error->code);
+	run->failed++;
+	if (run->first_error == NULL)
+		run->first_error = g_strdup_printf("%s: %s", name, error->message);
+	n = GPOINTER_TO_UINT(g_hash_table_lookup(run->errors, name));
+	g_hash_table_replace(run->errors, g_steal_pointer(&name), GUINT_TO_POINTER(n + 1));
+}
+
+static gboolean
+bench_sync_call(BenchRun *run, GError **error)
+{
+	g_autoptr(GBytes) out = NULL;
+
+	if (run->sign)
+		out = tkms_client_sign_sync(run->clients[0], run->key, run->data, NULL, error);
+	else
+		out = tkms_client_encrypt_sync(run->clients[0], run->key, run->data, run->context,
+					       NULL, error);
+	return out != NULL;
+}
+
+static void
+bench_start_window(BenchRun *run)
+{
+	run->measuring = TRUE;
+	run->t_start = bench_now_ns();
+	g_print("READY\n");
+	fflush(stdout);
+}
+
+static void bench_slot_next(BenchSlot *slot);
+
+static void
+bench_call_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	BenchSlot *slot = user_data;
+	BenchRun *run = slot->run;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) out = NULL;
+
+	if (run->sign)
+		out = tkms_client_sign_finish(TKMS_CLIENT(source), res, &error);
+	else
+		out = tkms_client_encrypt_finish(TKMS_CLIENT(source), res, &error);
+	run->finished++;
+	if (run->measuring && !run->stopping) {
+		if (out == NULL) {
+			bench_error(run, error);
+		} else {
+			/* every call answered in the window, also those sent before it: with
+			 * many in flight a call may take longer than the whole window */
+			guint64 dt = bench_now_ns() - slot->t0;
+			g_array_append_val(run->lat, dt);
+		}
+	}
+	if (!run->measuring && run->finished >= run->warmup)
+		bench_start_window(run);
+	bench_slot_next(slot);
+}
+
+static void
+bench_slot_next(BenchSlot *slot)
+{
+	BenchRun *run = slot->run;
+
+	if (run->stopping) {
+		if (--run->active == 0)
+			g_main_loop_quit(run->loop);
+		return;
+	}
+	slot->t0 = bench_now_ns();
+	if (run->sign)
+		tkms_client_sign(slot->client, run->key, run->data, NULL, bench_call_cb, slot);
+	else
+		tkms_client_encrypt(slot->client, run->key, run->data, run->context, NULL,
+				    bench_call_cb, slot);
+}
+
+/* A line or EOF on stdin ends the flood's measured window. */
+static gboolean
+bench_stdin_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	BenchRun *run = user_data;
+
+	run->stopping = TRUE;
+	run->t_stop = bench_now_ns();
+	if (!run->measuring)
+		run->t_start = run->t_stop; /* stopped before it was ready: nothing measured */
+	return G_SOURCE_REMOVE;
+}
+
+static void
+bench_print(BenchRun *run, guint64 calls, gdouble seconds)
+{
+	GString *out = g_string_new(NULL);
+	GHashTableIter iter;
+	gpointer k, v;
+	gboolean first = TRUE;
+
+	g_string_append_printf(out,
+			       "{\"calls\": %" G_GUINT64_FORMAT ", \"seconds\": %.6f, "
+			       "\"failed\": %" G_GUINT64_FORMAT ", \"error\": ",
+			       calls, seconds, run->failed);
+	if (run->first_error == NULL) {
+		g_string_append(out, "null");
+	} else {
+		g_string_append_c(out, '"');
+		for (const gchar *p = run->first_error; *p != '\0'; p++)
+			g_string_append_c(out, *p == '"' || *p == '\\' || (guchar)*p < 0x20 ||
+						       (guchar)*p >= 0x7f
+					       ? ' '
+					       : *p);
+		g_string_append_c(out, '"');
+	}
+	g_string_append(out, ", \"errors\": {");
+	g_hash_table_iter_init(&iter, run->errors);
+	while (g_hash_table_iter_next(&iter, &k, &v)) {
+		g_string_append_printf(out, "%s\"%s\": %u", first ? "" : ", ", (const gchar *)k,
+				       GPOINTER_TO_UINT(v));
+		first = FALSE;
+	}
+	g_string_append(out, "}, \"lat_ns\": [");
+	for (guint i = 0; i < run->lat->len; i++)
+		g_string_append_printf(out, "%s%" G_GUINT64_FORMAT, i ? "," : "",
+				       g_array_index(run->lat, guint64, i));
+	g_string_append(out, "]}\n");
+	fputs(out->str, stdout);
+	fflush(stdout);
+	g_string_free(out, TRUE);
+}
+
+static int
+bench(const gchar *address, char **argv)
+{
+	static const gchar payload[32] = "tkms-bench: 32 bytes of payload";
+	BenchRun run = {0};
+	guint n_conn, in_flight;
+	g_autofree BenchSlot *slots = NULL;
+
+	n_conn = (guint)g_ascii_strtoull(argv[2], NULL, 10);
+	in_flight = (guint)g_ascii_strtoull(argv[3], NULL, 10);
+	run.warmup = g_ascii_strtoull(argv[4], NULL, 10);
+	run.count = g_ascii_strtoull(argv[5], NULL, 10);
+	run.max_seconds = g_ascii_strtod(argv[6], NULL);
+	if ((!g_str_equal(argv[0], "sign") && !g_str_equal(argv[0], "encrypt")) || n_conn < 1 ||
+	    n_conn > 64 || in_flight < 1 || in_flight > 1000 ||
+	    (run.count > 0 && (n_conn != 1 || in_flight != 1))) {
+		g_printerr("bench: OP is encrypt or sign; 1 <= CONNECTIONS <= 64, "
+			   "1 <= IN_FLIGHT <= 1000; a measured run (COUNT > 0) is 1 x 1\n");
+		return 1;
+	}
+	run.sign = g_str_equal(argv[0], "sign");
+	run.key = argv[1];
+	run.data = g_bytes_new_static(payload, sizeof(payload));
+	run.context = g_bytes_new_static("tkms-bench", 10);
+	run.lat = g_array_new(FALSE, FALSE, sizeof(guint64));
+	run.errors = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	run.clients = g_new0(TkmsClient *, n_conn);
+	for (guint i = 0; i < n_conn; i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync(
+			address, CONNECT_FLAGS, NULL, NULL, &error);
+
+		if (c != NULL)
+			run.clients[i] = tkms_client_new_sync(c, NULL, &error);
+		if (run.clients[i] == NULL) {
+			bench_error(&run, error);
+			g_print("READY\n");
+			bench_print(&run, 0, 0);
+			return 0;
+		}
+	}
+
+	if (run.count > 0) {
+		/* measured: synchronous calls, one at a time */
+		g_autoptr(GError) error = NULL;
+		guint64 deadline;
+
+		for (guint64 i = 0; i < run.warmup && error == NULL; i++)
+			bench_sync_call(&run, &error);
+		run.t_start = bench_now_ns();
+		deadline = run.t_start + (guint64)(run.max_seconds * 1e9);
+		while (error == NULL && run.lat->len < run.count &&
+		       (run.max_seconds <= 0 || bench_now_ns() < deadline)) {
+			guint64 t0 = bench_now_ns();
+
+			if (bench_sync_call(&run, &error)) {
+				guint64 dt = bench_now_ns() - t0;
+				g_array_append_val(run.lat, dt);
+			}
+		}
+		if (error != NULL)
+			bench_error(&run, error);
+		bench_print(&run, run.lat->len, (gdouble)(bench_now_ns() - run.t_start) / 1e9);
+		return 0;
+	}
+
+	/* flood */
+	run.loop = g_main_loop_new(NULL, FALSE);
+	if (run.warmup == 0)
+		bench_start_window(&run);
+	g_unix_fd_add(0, G_IO_IN | G_IO_HUP | G_IO_ERR, bench_stdin_cb, &run);
+	slots = g_new0(BenchSlot, n_conn * in_flight);
+	run.active = n_conn * in_flight;
+	for (guint i = 0; i < n_conn * in_flight; i++) {
+		slots[i].run = &run;
+		slots[i].client = run.clients[i % n_conn];
+		bench_slot_next(&slots[i]);
+	}
+	g_main_loop_run(run.loop);
+	bench_print(&run, run.lat->len, (gdouble)(run.t_stop - run.t_start) / 1e9);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -452,6 +726,8 @@ main(int argc, char **argv)
 		return serve(address);
 	if (g_str_equal(cmd, "stress") && argc >= 7)
 		return stress(address, argc - 2, argv + 2);
+	if (g_str_equal(cmd, "bench") && argc == 9)
+		return bench(address, argv + 2);
 
 	connection = g_dbus_connection_new_for_address_sync(
 		address,

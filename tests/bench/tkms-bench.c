@@ -14,11 +14,22 @@
  *     main loop like every method of ours),
  *   - Encrypt(32 B) + Decrypt pairs through libtkms,
  * each synchronously and with a fixed number of calls in flight (async, refilled as replies
- * arrive), then Sign (ecdsa-p256) and Hmac (hmac-sha256), which are TPM commands, and finally
- * the same ECDSA signature straight through ESYS on a second swtpm of its own (tkmsd holds the
- * first one's only connection). Latencies are per D-Bus call (per operation for raw TPM rows).
- * Every phase is split into rounds, interleaved with the other phases of its group, so that a
- * noisy stretch of a shared machine does not land on one phase only.
+ * arrive), then Sign (ecdsa-p256) and Hmac (hmac-sha256), which are TPM commands, and the
+ * TPM command sequences tkmsd sends for them, straight through ESYS on a second swtpm of its
+ * own (tkmsd holds the first one's only connection). Latencies are per D-Bus call (per
+ * operation for raw TPM rows). Every phase is split into rounds, interleaved with the other
+ * phases of its group, so that a noisy stretch of a shared machine does not land on one phase
+ * only.
+ *
+ * Then the authorization phases, whose callers are real unprivileged users (the authz suite's
+ * tkms-test-a and tkms-test-b, created if absent), each a "tkms-test-helper bench" process
+ * started as that user, which makes the calls and prints its figures as JSON:
+ *   - flood: user B's synchronous Sign (then Encrypt) latency alone, and while user A floods
+ *     the same method on 2 connections x 60 calls in flight (tkmsd serves the TPM worker's
+ *     queue round robin per uid), with A's throughput over B's run; polkit mock;
+ *   - polkit: user A's synchronous Encrypt against the real polkitd (a second stack, with the
+ *     built policy and a rules file granting A the tkms actions installed for the run), tkmsd
+ *     configured with [cache] AuthorizationTtl=60, then 0 (restarted in between).
  *
  * Not a test: tests/bench/meson.build builds it with the tests, nothing runs it.
  */
@@ -60,6 +71,22 @@
 #define KEY_EC "bench-ecdsa"
 #define KEY_HMAC "bench-hmac"
 
+/* Authorization phases. The users are the authz suite's (tests/tkms-test-authz.h). */
+#define USER_A "tkms-test-a"
+#define USER_B "tkms-test-b"
+#define AUTHZ_MAX_SECONDS 6.0	/* cap of a row's measured runs (all rounds) without --duration */
+#define POLKIT_ON_DIVISOR 4	/* cache on: iterations / 4 calls */
+#define POLKIT_OFF_DIVISOR 20	/* cache off: iterations / 20 calls (a few ms each) */
+#define POLKIT_WARMUP_ON 200
+#define POLKIT_WARMUP_OFF 5
+#define FLOOD_CONNECTIONS 2
+#define FLOOD_IN_FLIGHT 60	/* per connection; tkmsd allows 64 per caller, 256 per uid */
+#define FLOOD_WARMUP (FLOOD_CONNECTIONS * FLOOD_IN_FLIGHT) /* every slot refilled once */
+#define FLOOD_ENC_DIVISOR 10	/* B's Encrypt: iterations / 10 calls */
+#define FLOOD_SIGN_FACTOR 2	/* B's Sign: 2 x tpm_iterations calls */
+#define FLOOD_WARMUP_B_ENC 100
+#define FLOOD_WARMUP_B_SIGN 5
+
 #define BUS_NAME "org.freedesktop.DBus"
 #define BUS_PATH "/org/freedesktop/DBus"
 #define PEER_IFACE "org.freedesktop.DBus.Peer"
@@ -95,6 +122,8 @@ typedef struct {
 	gchar *error;
 	gdouble mean_us, p50_us, p99_us;
 	gdouble spread_pct; /* (max - min) / mean of the round rates */
+	guint64 failed;	    /* calls answered with an error (flood rows go on after errors) */
+	GHashTable *errors; /* error name -> count (guint) */
 } Result;
 
 enum {
@@ -109,9 +138,16 @@ enum {
 	R_SIGN_SYNC,
 	R_HMAC_SYNC,
 	R_RAW_SIGN,
-	R_RAW_LOAD_SIGN,
-	R_RAW_TKMSD_SEQ,
-	R_RAW_ONE_SESSION,
+	R_RAW_SIGN_SEQ,
+	R_RAW_HMAC_SEQ,
+	R_FLOOD_SIGN_ALONE,
+	R_FLOOD_SIGN_B,
+	R_FLOOD_SIGN_A,
+	R_FLOOD_ENC_ALONE,
+	R_FLOOD_ENC_B,
+	R_FLOOD_ENC_A,
+	R_POLKIT_ON,
+	R_POLKIT_OFF,
 	N_RESULTS
 };
 
@@ -124,9 +160,12 @@ typedef struct {
 	ESYS_CONTEXT *esys;
 	ESYS_TR primary; /* unrestricted ECC P-256 signing primary */
 	ESYS_TR srk;	 /* ECC P-256 storage primary (TCG SRK template) */
-	TPM2B_PUBLIC *child_pub;
+	TPM2B_PUBLIC *child_pub; /* ECC P-256 signing key under the SRK */
 	TPM2B_PRIVATE *child_priv;
+	TPM2B_PUBLIC *hmac_pub; /* HMAC-SHA256 key under the SRK */
+	TPM2B_PRIVATE *hmac_priv;
 	TPM2B_DIGEST digest;
+	TPM2B_MAX_BUFFER message;
 } RawTpm;
 
 typedef struct {
@@ -150,6 +189,11 @@ typedef struct {
 	Result results[N_RESULTS];
 	guint rounds;
 	guint round;
+
+	/* authorization phases */
+	guint32 uid_a, uid_b;
+	gboolean have_users;
+	gchar *polkit_note; /* what the polkit rows ran against */
 } Bench;
 
 static void
@@ -163,6 +207,7 @@ result_init(Result *r, const gchar *id, const gchar *label, guint in_flight, gui
 	r->tpm = tpm;
 	r->lat = g_array_new(FALSE, FALSE, sizeof(guint64));
 	r->round_rates = g_array_new(FALSE, FALSE, sizeof(gdouble));
+	r->errors = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 }
 
 static void
@@ -171,6 +216,7 @@ result_clear(Result *r)
 	g_clear_pointer(&r->lat, g_array_unref);
 	g_clear_pointer(&r->round_rates, g_array_unref);
 	g_clear_pointer(&r->error, g_free);
+	g_clear_pointer(&r->errors, g_hash_table_unref);
 }
 
 static void
@@ -879,6 +925,22 @@ fill_ecc_sign_template(TPM2B_PUBLIC *tmpl)
 	p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
 }
 
+/* tkmsd's HMAC key (daemon/tpm-ops.c fill_template): keyed hash, HMAC-SHA256, TPM-made. */
+static void
+fill_hmac_template(TPM2B_PUBLIC *tmpl)
+{
+	TPMT_PUBLIC *p = &tmpl->publicArea;
+
+	memset(tmpl, 0, sizeof(*tmpl));
+	p->type = TPM2_ALG_KEYEDHASH;
+	p->nameAlg = TPM2_ALG_SHA256;
+	p->objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_NODA |
+			      TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT |
+			      TPMA_OBJECT_SENSITIVEDATAORIGIN;
+	p->parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_HMAC;
+	p->parameters.keyedHashDetail.scheme.details.hmac.hashAlg = TPM2_ALG_SHA256;
+}
+
 /* The TCG storage root key template (ECC P-256, AES-128-CFB), with noDA like tkmsd's. */
 static void
 fill_srk_template(TPM2B_PUBLIC *tmpl)
@@ -940,16 +1002,24 @@ raw_tpm_setup(Bench *b, RawTpm *t, GError **error)
 	fill_srk_template(&tmpl);
 	if (!create_primary(t, &tmpl, &t->srk, error))
 		return FALSE;
-	/* The same kind of object tkmsd signs with: an ECC key under the SRK, loaded per use. */
+	/* The same kinds of object tkmsd signs and MACs with: keys under the SRK, loaded per use. */
 	fill_ecc_sign_template(&tmpl);
 	if (!tss_check(Esys_Create(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 				   &sensitive, &tmpl, &outside, &pcrs, &t->child_priv,
 				   &t->child_pub, NULL, NULL, NULL),
-		       "Esys_Create", error))
+		       "Esys_Create (ECC)", error))
+		return FALSE;
+	fill_hmac_template(&tmpl);
+	if (!tss_check(Esys_Create(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+				   &sensitive, &tmpl, &outside, &pcrs, &t->hmac_priv,
+				   &t->hmac_pub, NULL, NULL, NULL),
+		       "Esys_Create (HMAC)", error))
 		return FALSE;
 
 	/* SHA-256 of the 32-byte message, as tkmsd computes before TPM2_Sign */
 	d = g_bytes_get_data(b->sign_data, NULL);
+	t->message.size = (UINT16)g_bytes_get_size(b->sign_data);
+	memcpy(t->message.buffer, d, t->message.size);
 	len = sizeof(t->digest.buffer);
 	{
 		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
@@ -974,8 +1044,12 @@ raw_tpm_teardown(RawTpm *t)
 		Tss2_TctiLdr_Finalize(&t->tcti);
 	Esys_Free(t->child_pub);
 	Esys_Free(t->child_priv);
+	Esys_Free(t->hmac_pub);
+	Esys_Free(t->hmac_priv);
 	t->child_pub = NULL;
 	t->child_priv = NULL;
+	t->hmac_pub = NULL;
+	t->hmac_priv = NULL;
 	swtpm_stop(t);
 	g_clear_pointer(&t->dir, g_free);
 	g_clear_pointer(&t->log_path, g_free);
@@ -1006,24 +1080,26 @@ raw_sign(Bench *b, Result *r, GError **error)
 	return TRUE;
 }
 
+/* Load with the empty password, as tkmsd does (daemon/tpm-ops.c load_object). */
 static gboolean
-raw_load(RawTpm *t, ESYS_TR session, ESYS_TR *obj, GError **error)
+raw_load(RawTpm *t, TPM2B_PRIVATE *priv, TPM2B_PUBLIC *pub, ESYS_TR *obj, GError **error)
 {
-	return tss_check(Esys_Load(t->esys, t->srk, session, ESYS_TR_NONE, ESYS_TR_NONE,
-				   t->child_priv, t->child_pub, obj),
+	return tss_check(Esys_Load(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+				   priv, pub, obj),
 			 "Esys_Load", error);
 }
 
-/* Load + Sign + FlushContext with password sessions: the object handling tkmsd needs. */
+/* What tkmsd's Sign sends (daemon/tpm-ops.c sign_func, key not bound to PCRs): Load and Sign
+ * with password auth (nothing secret crosses the bus), then FlushContext. */
 static gboolean
-raw_load_sign(Bench *b, Result *r, GError **error)
+raw_tkmsd_sign(Bench *b, Result *r, GError **error)
 {
 	RawTpm *t = &b->raw;
 	guint64 t0 = now_ns();
 	ESYS_TR obj = ESYS_TR_NONE;
 	gboolean ok;
 
-	if (!raw_load(t, ESYS_TR_PASSWORD, &obj, error))
+	if (!raw_load(t, t->child_priv, t->child_pub, &obj, error))
 		return FALSE;
 	ok = raw_sign_with(t, obj, ESYS_TR_PASSWORD, error);
 	Esys_FlushContext(t->esys, obj);
@@ -1032,6 +1108,7 @@ raw_load_sign(Bench *b, Result *r, GError **error)
 	return ok;
 }
 
+/* A salted HMAC session on the SRK, as tkmsd's tkms_tpm_start_hmac_session(). */
 static gboolean
 raw_salted_session(RawTpm *t, ESYS_TR *session, GError **error)
 {
@@ -1041,57 +1118,44 @@ raw_salted_session(RawTpm *t, ESYS_TR *session, GError **error)
 		.mode = {.aes = TPM2_ALG_CFB},
 	};
 
-	if (!tss_check(Esys_StartAuthSession(t->esys, t->srk, ESYS_TR_NONE, ESYS_TR_NONE,
-					     ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &sym,
-					     TPM2_ALG_SHA256, session),
-		       "Esys_StartAuthSession", error))
-		return FALSE;
-	Esys_TRSess_SetAttributes(t->esys, *session, TPMA_SESSION_CONTINUESESSION, 0xff);
-	return TRUE;
+	return tss_check(Esys_StartAuthSession(t->esys, t->srk, ESYS_TR_NONE, ESYS_TR_NONE,
+					       ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &sym,
+					       TPM2_ALG_SHA256, session),
+			 "Esys_StartAuthSession", error);
 }
 
-/* What tkmsd's Sign sends (daemon/tpm-ops.c sign_func, unbound key): a salted HMAC session
- * for Load, another for Sign, and three FlushContext. */
+/* What tkmsd's Hmac sends (daemon/tpm-ops.c hmac_func, message <= 1 KiB, key not bound to
+ * PCRs): Load with password auth, one salted session that encrypts the message and the MAC,
+ * HMAC, then FlushContext of the session and of the key. */
 static gboolean
-raw_tkmsd_sequence(Bench *b, Result *r, GError **error)
+raw_tkmsd_hmac(Bench *b, Result *r, GError **error)
 {
 	RawTpm *t = &b->raw;
 	guint64 t0 = now_ns();
 	ESYS_TR obj = ESYS_TR_NONE, session = ESYS_TR_NONE;
+	TPM2B_DIGEST *mac = NULL;
 	gboolean ok;
 
-	if (!raw_salted_session(t, &session, error))
-		return FALSE;
-	ok = raw_load(t, session, &obj, error);
-	Esys_FlushContext(t->esys, session);
-	if (!ok)
+	if (!raw_load(t, t->hmac_priv, t->hmac_pub, &obj, error))
 		return FALSE;
 	ok = raw_salted_session(t, &session, error);
 	if (ok) {
-		ok = raw_sign_with(t, obj, session, error);
+		Esys_TRSess_SetAttributes(t->esys, session,
+					  TPMA_SESSION_CONTINUESESSION | TPMA_SESSION_DECRYPT |
+						  TPMA_SESSION_ENCRYPT,
+					  0xff);
+		ok = tss_check(Esys_HMAC(t->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE,
+					 &t->message, TPM2_ALG_SHA256, &mac),
+			       "Esys_HMAC", error);
 		Esys_FlushContext(t->esys, session);
 	}
 	Esys_FlushContext(t->esys, obj);
-	if (ok)
-		record(r, t0);
-	return ok;
-}
-
-/* For comparison: one salted session authorizes both the Load and the Sign. */
-static gboolean
-raw_one_session(Bench *b, Result *r, GError **error)
-{
-	RawTpm *t = &b->raw;
-	guint64 t0 = now_ns();
-	ESYS_TR obj = ESYS_TR_NONE, session = ESYS_TR_NONE;
-	gboolean ok;
-
-	if (!raw_salted_session(t, &session, error))
-		return FALSE;
-	ok = raw_load(t, session, &obj, error) && raw_sign_with(t, obj, session, error);
-	Esys_FlushContext(t->esys, session);
-	if (obj != ESYS_TR_NONE)
-		Esys_FlushContext(t->esys, obj);
+	if (ok && mac->size != 32) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "Esys_HMAC gave %u bytes",
+			    mac->size);
+		ok = FALSE;
+	}
+	Esys_Free(mac);
 	if (ok)
 		record(r, t0);
 	return ok;
@@ -1119,9 +1183,8 @@ static const Phase tpm_phases[] = {
 	{R_SIGN_SYNC, sign_sync, NULL},
 	{R_HMAC_SYNC, hmac_sync, NULL},
 	{R_RAW_SIGN, raw_sign, NULL},
-	{R_RAW_LOAD_SIGN, raw_load_sign, NULL},
-	{R_RAW_TKMSD_SEQ, raw_tkmsd_sequence, NULL},
-	{R_RAW_ONE_SESSION, raw_one_session, NULL},
+	{R_RAW_SIGN_SEQ, raw_tkmsd_sign, NULL},
+	{R_RAW_HMAC_SEQ, raw_tkmsd_hmac, NULL},
 };
 
 static gboolean
@@ -1129,7 +1192,8 @@ any_selected(Bench *b, const Phase *phases, guint n, gboolean raw_only)
 {
 	for (guint i = 0; i < n; i++) {
 		guint id = phases[i].result;
-		if ((!raw_only || id >= R_RAW_SIGN) && selected(b, &b->results[id]))
+		if ((!raw_only || (id >= R_RAW_SIGN && id <= R_RAW_HMAC_SEQ)) &&
+		    selected(b, &b->results[id]))
 			return TRUE;
 	}
 	return FALSE;
@@ -1162,7 +1226,7 @@ run_tpm_phases(Bench *b)
 		if (!raw_tpm_setup(b, &b->raw, &error)) {
 			g_printerr("tkms-bench: raw TPM baseline unavailable, skipped: %s\n",
 				   error->message);
-			for (guint i = R_RAW_SIGN; i <= R_RAW_ONE_SESSION; i++)
+			for (guint i = R_RAW_SIGN; i <= R_RAW_HMAC_SEQ; i++)
 				result_fail(&b->results[i], "setup failed: %s", error->message);
 		}
 	}
@@ -1171,35 +1235,603 @@ run_tpm_phases(Bench *b)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Authorization phases: callers that are other users, as tkms-test-helper bench processes   */
+
+typedef struct {
+	guint64 calls;
+	gdouble seconds;
+	guint64 failed;
+	gchar *error; /* the first error, or NULL */
+	GHashTable *errors;
+	GArray *lat;
+} HelperFigures;
+
+static void
+helper_figures_free(HelperFigures *h)
+{
+	if (h == NULL)
+		return;
+	g_free(h->error);
+	g_clear_pointer(&h->errors, g_hash_table_unref);
+	g_clear_pointer(&h->lat, g_array_unref);
+	g_free(h);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HelperFigures, helper_figures_free)
+
+/* The last line of out that starts with '{': the helper's figures. */
+static HelperFigures *
+helper_parse(const gchar *out, GError **error)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(HelperFigures) h = g_new0(HelperFigures, 1);
+	const gchar *line = NULL;
+	JsonObject *o, *errs;
+	JsonArray *lat;
+	JsonNode *e;
+
+	for (const gchar *p = out; p != NULL && *p != '\0';) {
+		const gchar *nl = strchr(p, '\n');
+		if (*p == '{')
+			line = p;
+		p = nl ? nl + 1 : NULL;
+	}
+	if (line == NULL) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+			    "tkms-test-helper bench printed no figures (output: %.200s)",
+			    out ? out : "");
+		return NULL;
+	}
+	if (!json_parser_load_from_data(parser, line, strcspn(line, "\n"), error)) {
+		g_prefix_error(error, "tkms-test-helper bench output: ");
+		return NULL;
+	}
+	o = JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))
+		    ? json_node_get_object(json_parser_get_root(parser))
+		    : NULL;
+	if (o == NULL || !json_object_has_member(o, "lat_ns")) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+			    "tkms-test-helper bench output lacks lat_ns");
+		return NULL;
+	}
+	h->calls = (guint64)json_object_get_int_member(o, "calls");
+	h->seconds = json_object_get_double_member(o, "seconds");
+	h->failed = (guint64)json_object_get_int_member(o, "failed");
+	e = json_object_get_member(o, "error");
+	if (e != NULL && !JSON_NODE_HOLDS_NULL(e))
+		h->error = g_strdup(json_node_get_string(e));
+	h->errors = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	errs = json_object_get_object_member(o, "errors");
+	if (errs != NULL) {
+		g_autoptr(GList) names = json_object_get_members(errs);
+		for (GList *l = names; l != NULL; l = l->next)
+			g_hash_table_insert(
+				h->errors, g_strdup(l->data),
+				GUINT_TO_POINTER((guint)json_object_get_int_member(errs, l->data)));
+	}
+	lat = json_object_get_array_member(o, "lat_ns");
+	h->lat = g_array_sized_new(FALSE, FALSE, sizeof(guint64), json_array_get_length(lat));
+	for (guint i = 0; i < json_array_get_length(lat); i++) {
+		guint64 v = (guint64)json_array_get_int_element(lat, i);
+		g_array_append_val(h->lat, v);
+	}
+	return g_steal_pointer(&h);
+}
+
+/* Adds one helper run to r as one round. A measured run's error fails r; a flood's errors
+ * are counted (errors_fail FALSE). */
+static void
+result_add_figures(Result *r, HelperFigures *h, gboolean errors_fail)
+{
+	GHashTableIter iter;
+	gpointer k, v;
+
+	r->ran = TRUE;
+	g_array_append_vals(r->lat, h->lat->data, h->lat->len);
+	r->calls += h->calls;
+	r->ops += h->calls;
+	r->seconds += h->seconds;
+	if (h->calls > 0 && h->seconds > 0) {
+		gdouble rate = (gdouble)h->calls / h->seconds;
+		g_array_append_val(r->round_rates, rate);
+	}
+	r->failed += h->failed;
+	g_hash_table_iter_init(&iter, h->errors);
+	while (g_hash_table_iter_next(&iter, &k, &v)) {
+		guint n = GPOINTER_TO_UINT(g_hash_table_lookup(r->errors, k));
+		g_hash_table_replace(r->errors, g_strdup(k),
+				     GUINT_TO_POINTER(n + GPOINTER_TO_UINT(v)));
+	}
+	if (h->error != NULL && errors_fail)
+		result_fail(r, "%s", h->error);
+	else if (h->calls == 0 && h->error != NULL)
+		result_fail(r, "no call succeeded: %s", h->error);
+}
+
+/* The argv of "tkms-test-helper bench"; count 0: a flood. */
+static GStrv
+helper_bench_argv(const gchar *op, const gchar *key, guint connections, guint in_flight,
+		  guint warmup, guint64 count, gdouble max_seconds)
+{
+	GPtrArray *a = g_ptr_array_new();
+	gchar secs[G_ASCII_DTOSTR_BUF_SIZE];
+
+	g_ptr_array_add(a, g_strdup(tkms_test_helper_path()));
+	g_ptr_array_add(a, g_strdup("bench"));
+	g_ptr_array_add(a, g_strdup(op));
+	g_ptr_array_add(a, g_strdup(key));
+	g_ptr_array_add(a, g_strdup_printf("%u", connections));
+	g_ptr_array_add(a, g_strdup_printf("%u", in_flight));
+	g_ptr_array_add(a, g_strdup_printf("%u", warmup));
+	g_ptr_array_add(a, g_strdup_printf("%" G_GUINT64_FORMAT, count));
+	g_ptr_array_add(a, g_strdup(g_ascii_dtostr(secs, sizeof(secs), max_seconds)));
+	g_ptr_array_add(a, NULL);
+	return (GStrv)g_ptr_array_free(a, FALSE);
+}
+
+/* A measured run: user's synchronous calls, COUNT of them or fewer in max_seconds. */
+static HelperFigures *
+helper_measure(TkmsTestEnv *env, const gchar *user, const gchar *op, const gchar *key,
+	       guint warmup, guint64 count, gdouble max_seconds, GError **error)
+{
+	g_auto(GStrv) argv = helper_bench_argv(op, key, 1, 1, warmup, count, max_seconds);
+	g_autoptr(GSubprocess) proc = tkms_test_env_spawn_as(env, user, (const gchar *const *)argv,
+							     error);
+	g_autofree gchar *out = NULL;
+
+	if (proc == NULL)
+		return NULL;
+	if (!g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, error))
+		return NULL;
+	if (!g_subprocess_get_successful(proc)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+			    "tkms-test-helper bench as %s failed (status %d): %.200s", user,
+			    g_subprocess_get_status(proc), out ? out : "");
+		return NULL;
+	}
+	return helper_parse(out, error);
+}
+
+/* A flood running as another user: started, and READY (warmed up). */
+typedef struct {
+	GSubprocess *proc;
+	GDataInputStream *out;
+} Flood;
+
+static void
+flood_free(Flood *f)
+{
+	if (f == NULL)
+		return;
+	if (f->proc != NULL && g_subprocess_get_identifier(f->proc) != NULL) {
+		g_subprocess_force_exit(f->proc);
+		g_subprocess_wait(f->proc, NULL, NULL);
+	}
+	g_clear_object(&f->out);
+	g_clear_object(&f->proc);
+	g_free(f);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Flood, flood_free)
+
+static Flood *
+flood_start(TkmsTestEnv *env, const gchar *user, const gchar *op, const gchar *key,
+	    GError **error)
+{
+	g_auto(GStrv) argv =
+		helper_bench_argv(op, key, FLOOD_CONNECTIONS, FLOOD_IN_FLIGHT, FLOOD_WARMUP, 0, 0);
+	g_autoptr(Flood) f = g_new0(Flood, 1);
+
+	f->proc = tkms_test_env_spawn_as(env, user, (const gchar *const *)argv, error);
+	if (f->proc == NULL)
+		return NULL;
+	f->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(f->proc));
+	for (;;) {
+		g_autofree gchar *line = g_data_input_stream_read_line_utf8(f->out, NULL, NULL,
+									    error);
+		if (line == NULL) {
+			if (error != NULL && *error == NULL)
+				g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+					    "the flood (as %s) ended before it was ready", user);
+			return NULL;
+		}
+		if (g_str_equal(line, "READY"))
+			return g_steal_pointer(&f);
+	}
+}
+
+/* Ends the flood's measured window and reads its figures. */
+static HelperFigures *
+flood_stop(Flood *f, GError **error)
+{
+	GOutputStream *in = g_subprocess_get_stdin_pipe(f->proc);
+	g_autoptr(GString) rest = g_string_new(NULL);
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+
+	/* the flood may have ended already: EPIPE then, not SIGPIPE */
+	sigaction(SIGPIPE, &ign, &old);
+	g_output_stream_write_all(in, "stop\n", 5, NULL, NULL, NULL);
+	g_output_stream_close(in, NULL, NULL);
+	sigaction(SIGPIPE, &old, NULL);
+	for (;;) {
+		g_autoptr(GError) local = NULL;
+		g_autofree gchar *line = g_data_input_stream_read_line_utf8(f->out, NULL, NULL,
+									    &local);
+		if (line == NULL)
+			break;
+		g_string_append(rest, line);
+		g_string_append_c(rest, '\n');
+	}
+	g_subprocess_wait(f->proc, NULL, NULL);
+	return helper_parse(rest->str, error);
+}
+
+static gboolean
+create_key_as(TkmsTestEnv *env, const gchar *user, const gchar *name, const gchar *type,
+	      GError **error)
+{
+	const gchar *argv[] = {tkms_test_helper_path(), "create", name, type, NULL};
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	gint status = -1;
+
+	if (!tkms_test_env_run_as(env, user, argv, &out, &err, &status, error))
+		return FALSE;
+	if (status != 0) {
+		g_strstrip(out);
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+			    "CreateKey(%s, %s) as %s: status %d: %s%s", name, type, user, status,
+			    out, err);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+ensure_users(Bench *b, GError **error)
+{
+	if (b->have_users)
+		return TRUE;
+	if (tkms_test_helper_path() == NULL ||
+	    !g_file_test(tkms_test_helper_path(), G_FILE_TEST_IS_EXECUTABLE)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+			    "tkms-test-helper not found (TKMS_TEST_HELPER=%s)",
+			    tkms_test_helper_path() ? tkms_test_helper_path() : "(unset)");
+		return FALSE;
+	}
+	if (geteuid() != 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+			    "running callers as other users needs root");
+		return FALSE;
+	}
+	if (!tkms_test_ensure_user(USER_A, &b->uid_a, NULL, error) ||
+	    !tkms_test_ensure_user(USER_B, &b->uid_b, NULL, error))
+		return FALSE;
+	b->have_users = TRUE;
+	return TRUE;
+}
+
+static gboolean
+any_in(Bench *b, guint first, guint last)
+{
+	for (guint i = first; i <= last; i++)
+		if (selected(b, &b->results[i]))
+			return TRUE;
+	return FALSE;
+}
+
+static void
+fail_range(Bench *b, guint first, guint last, const GError *error)
+{
+	g_printerr("tkms-bench: %s\n", error->message);
+	for (guint i = first; i <= last; i++)
+		if (selected(b, &b->results[i]))
+			result_fail(&b->results[i], "%s", error->message);
+}
+
+/* The time cap of one measured round (the helper stops there, whatever its count). */
+static gdouble
+authz_max_seconds(Bench *b)
+{
+	return (b->duration > 0 ? b->duration : AUTHZ_MAX_SECONDS) / b->rounds;
+}
+
+/* Calls of one measured round: a row's total spread over the rounds; unlimited with
+ * --duration. */
+static guint64
+authz_round_calls(Bench *b, guint64 total, guint round)
+{
+	if (b->duration > 0)
+		return G_MAXINT32;
+	return MAX(total / b->rounds + (round < total % b->rounds ? 1 : 0), 1);
+}
+
+static void
+authz_progress_start(Bench *b, const gchar *what, guint round)
+{
+	g_printerr("tkms-bench: round %u/%u: %s ... ", round + 1, b->rounds, what);
+}
+
+static void
+authz_progress_end(HelperFigures *h, const GError *error)
+{
+	if (h == NULL)
+		g_printerr("FAILED: %s\n", error->message);
+	else if (h->calls == 0 || h->seconds <= 0)
+		g_printerr("no calls: %s\n", h->error ? h->error : "(no error given)");
+	else if (h->failed > 0)
+		g_printerr("%.0f calls/s, %" G_GUINT64_FORMAT " errors (first: %s)\n",
+			   (gdouble)h->calls / h->seconds, h->failed, h->error);
+	else
+		g_printerr("%.0f calls/s\n", (gdouble)h->calls / h->seconds);
+}
+
+/* B measures alone, then while A floods the same method; A's figures cover B's run. */
+typedef struct {
+	const gchar *op;
+	const gchar *key;
+	guint alone, flooded, flood; /* results */
+	guint warmup_b;
+	guint64 total_b;
+} FloodSpec;
+
+static void
+flood_round(Bench *b, const FloodSpec *s, guint round)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(HelperFigures) h = NULL;
+	g_autoptr(HelperFigures) fh = NULL;
+	g_autoptr(Flood) f = NULL;
+	guint64 calls = authz_round_calls(b, s->total_b, round);
+	gdouble secs = authz_max_seconds(b);
+
+	authz_progress_start(b, b->results[s->alone].label, round);
+	h = helper_measure(b->env, USER_B, s->op, s->key, s->warmup_b, calls, secs, &error);
+	authz_progress_end(h, error);
+	if (h != NULL)
+		result_add_figures(&b->results[s->alone], h, TRUE);
+	else
+		result_fail(&b->results[s->alone], "%s", error->message);
+	g_clear_error(&error);
+	g_clear_pointer(&h, helper_figures_free);
+	if (interrupted)
+		return;
+
+	authz_progress_start(b, b->results[s->flooded].label, round);
+	f = flood_start(b->env, USER_A, s->op, s->key, &error);
+	if (f == NULL) {
+		authz_progress_end(NULL, error);
+		result_fail(&b->results[s->flooded], "the flood did not start: %s", error->message);
+		result_fail(&b->results[s->flood], "%s", error->message);
+		return;
+	}
+	h = helper_measure(b->env, USER_B, s->op, s->key, s->warmup_b, calls, secs, &error);
+	authz_progress_end(h, error);
+	if (h != NULL)
+		result_add_figures(&b->results[s->flooded], h, TRUE);
+	else
+		result_fail(&b->results[s->flooded], "%s", error->message);
+	g_clear_error(&error);
+	fh = flood_stop(f, &error);
+	g_printerr("tkms-bench:            %s: ", b->results[s->flood].label);
+	authz_progress_end(fh, error);
+	if (fh != NULL)
+		result_add_figures(&b->results[s->flood], fh, FALSE);
+	else
+		result_fail(&b->results[s->flood], "%s", error->message);
+}
+
+static void
+run_flood_phases(Bench *b)
+{
+	const FloodSpec specs[] = {
+		{"sign", KEY_EC, R_FLOOD_SIGN_ALONE, R_FLOOD_SIGN_B, R_FLOOD_SIGN_A,
+		 FLOOD_WARMUP_B_SIGN, (guint64)b->tpm_iterations * FLOOD_SIGN_FACTOR},
+		{"encrypt", KEY_AES, R_FLOOD_ENC_ALONE, R_FLOOD_ENC_B, R_FLOOD_ENC_A,
+		 FLOOD_WARMUP_B_ENC, b->iterations / FLOOD_ENC_DIVISOR},
+	};
+	static const gchar *const users[] = {USER_A, USER_B};
+	g_autoptr(GError) error = NULL;
+
+	if (interrupted || !any_in(b, R_FLOOD_SIGN_ALONE, R_FLOOD_ENC_A))
+		return;
+	if (!ensure_users(b, &error)) {
+		fail_range(b, R_FLOOD_SIGN_ALONE, R_FLOOD_ENC_A, error);
+		return;
+	}
+	g_printerr("tkms-bench: flood: B = %s (uid %u), A = %s (uid %u); creating their keys\n",
+		   USER_B, b->uid_b, USER_A, b->uid_a);
+	for (guint u = 0; u < G_N_ELEMENTS(users); u++) {
+		if (!create_key_as(b->env, users[u], KEY_EC, "ecdsa-p256", &error) ||
+		    !create_key_as(b->env, users[u], KEY_AES, "aes-256-gcm", &error)) {
+			fail_range(b, R_FLOOD_SIGN_ALONE, R_FLOOD_ENC_A, error);
+			return;
+		}
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(specs); i++) {
+		if (!any_in(b, specs[i].alone, specs[i].flood))
+			continue;
+		for (guint round = 0; round < b->rounds && !interrupted; round++)
+			flood_round(b, &specs[i], round);
+	}
+	if (interrupted)
+		for (guint i = R_FLOOD_SIGN_ALONE; i <= R_FLOOD_ENC_A; i++)
+			if (b->results[i].ran)
+				result_fail(&b->results[i], "interrupted");
+}
+
+/* The rules file for the polkit rows: user A may create, read and use its keys. */
+static const gchar polkit_rules[] =
+	"// tkms-bench: " USER_A " may create, read and use its keys.\n"
+	"polkit.addRule(function(action, subject) {\n"
+	"    if (subject.user == \"" USER_A "\" &&\n"
+	"        (action.id == \"" TKMS_ACTION_USE_KEY "\" ||\n"
+	"         action.id == \"" TKMS_ACTION_CREATE_KEY "\" ||\n"
+	"         action.id == \"" TKMS_ACTION_READ_KEY "\"))\n"
+	"        return polkit.Result.YES;\n"
+	"    return polkit.Result.NOT_HANDLED;\n"
+	"});\n";
+
+static gchar *
+polkit_config(guint ttl)
+{
+	return g_strdup_printf("[cache]\nAuthorizationTtl=%u\n", ttl);
+}
+
+/* tkmsd with another AuthorizationTtl. swtpm is restarted too (same state, so the same SRK
+ * and keys): tkmsd does not flush its transient SRK when it exits, and swtpm has no resource
+ * manager and 3 object slots, so after the second restart of tkmsd alone every key load
+ * fails with TPM_RC_OBJECT_MEMORY. */
+static gboolean
+restart_with_ttl(TkmsTestEnv *env, guint ttl, GError **error)
+{
+	g_autofree gchar *conf = polkit_config(ttl);
+	guint64 t0 = now_ns();
+
+	if (!g_file_set_contents(tkms_test_env_get_config_path(env), conf, -1, error) ||
+	    !tkms_test_env_stop_daemon(env, error) || !tkms_test_env_stop_tpm(env, error) ||
+	    !tkms_test_env_start_tpm(env, error) || !tkms_test_env_start_daemon(env, error)) {
+		g_prefix_error(error, "restarting tkmsd with AuthorizationTtl=%u: ", ttl);
+		return FALSE;
+	}
+	g_printerr("tkms-bench: swtpm and tkmsd restarted, [cache] AuthorizationTtl=%u (%.2f s)\n",
+		   ttl,
+		   (gdouble)(now_ns() - t0) / 1e9);
+	return TRUE;
+}
+
+static void
+run_polkit_phases(Bench *b)
+{
+	const struct {
+		guint result;
+		guint ttl;
+		guint warmup;
+		guint64 total;
+	} modes[] = {
+		{R_POLKIT_ON, 60, POLKIT_WARMUP_ON, MAX(b->iterations / POLKIT_ON_DIVISOR, 10)},
+		{R_POLKIT_OFF, 0, POLKIT_WARMUP_OFF, MAX(b->iterations / POLKIT_OFF_DIVISOR, 10)},
+	};
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *conf = polkit_config(modes[0].ttl);
+	TkmsTestEnv *env = NULL;
+	guint loaded = 0; /* the mode whose TTL tkmsd runs with */
+
+	if (interrupted || !any_in(b, R_POLKIT_ON, R_POLKIT_OFF))
+		return;
+	if (!ensure_users(b, &error)) {
+		fail_range(b, R_POLKIT_ON, R_POLKIT_OFF, error);
+		return;
+	}
+	g_printerr("tkms-bench: starting a second stack with the real polkitd (caller %s, uid "
+		   "%u)\n",
+		   USER_A, b->uid_a);
+	env = tkms_test_env_new_real_polkit(conf, polkit_rules, &error);
+	if (env == NULL) {
+		g_prefix_error(&error, "the real polkitd stack did not start: ");
+		fail_range(b, R_POLKIT_ON, R_POLKIT_OFF, error);
+		return;
+	}
+	if (!create_key_as(env, USER_A, KEY_AES, "aes-256-gcm", &error)) {
+		fail_range(b, R_POLKIT_ON, R_POLKIT_OFF, error);
+		goto out;
+	}
+	/* on off, off on, on off...: one restart per round, each mode early and late */
+	for (guint round = 0; round < b->rounds && !interrupted; round++) {
+		for (guint k = 0; k < G_N_ELEMENTS(modes) && !interrupted; k++) {
+			guint m = round % 2 == 0 ? k : G_N_ELEMENTS(modes) - 1 - k;
+			Result *r = &b->results[modes[m].result];
+			g_autoptr(HelperFigures) h = NULL;
+
+			if (!selected(b, r))
+				continue;
+			if (m != loaded) {
+				if (!restart_with_ttl(env, modes[m].ttl, &error)) {
+					fail_range(b, R_POLKIT_ON, R_POLKIT_OFF, error);
+					goto out;
+				}
+				loaded = m;
+			}
+			authz_progress_start(b, r->label, round);
+			h = helper_measure(env, USER_A, "encrypt", KEY_AES, modes[m].warmup,
+					   authz_round_calls(b, modes[m].total, round),
+					   authz_max_seconds(b), &error);
+			authz_progress_end(h, error);
+			if (h != NULL)
+				result_add_figures(r, h, TRUE);
+			else
+				result_fail(r, "%s", error->message);
+			g_clear_error(&error);
+		}
+	}
+	if (interrupted)
+		for (guint i = R_POLKIT_ON; i <= R_POLKIT_OFF; i++)
+			if (b->results[i].ran)
+				result_fail(&b->results[i], "interrupted");
+	b->polkit_note = g_strdup_printf(
+		"polkit rows: real polkitd (%s), caller %s (uid %u, non-root) on one connection, "
+		"rules granting it use/create/read-key; swtpm and tkmsd restarted to switch "
+		"AuthorizationTtl",
+		"/usr/lib/polkit-1/polkitd", USER_A, b->uid_a);
+out:
+	g_printerr("tkms-bench: stopping the real polkitd stack\n");
+	tkms_test_env_free(env);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Output                                                                                    */
+
+typedef enum {
+	BY_CALLS, /* calls/s, num / den */
+	BY_OPS,	  /* ops/s, num / den */
+	BY_P50,	  /* p50 latency, num / den */
+	BY_P99,	  /* p99 latency, num / den */
+} RatioKind;
 
 typedef struct {
 	const gchar *id;
 	const gchar *label;
 	guint num, den;
-	gboolean per_op;
-	gdouble goal; /* 0: none */
+	RatioKind kind;
+	gboolean factor; /* shown as "N.NNx" rather than a percentage */
+	gdouble goal;	 /* 0: none */
 } Ratio;
 
-/* Encrypt rows count calls (an Encrypt or a Decrypt); tkmsd Sign vs the raw rows per sign. */
+/* Encrypt rows count calls (an Encrypt or a Decrypt); tkmsd Sign/Hmac vs the raw rows per
+ * operation; latencies as flooded / alone. */
 static const Ratio ratios[] = {
 	{"encrypt-vs-ping-sync", "Encrypt/Decrypt calls/s vs Peer.Ping, sync", R_ENC_SYNC,
-	 R_PING_SYNC, FALSE, 0.8},
+	 R_PING_SYNC, BY_CALLS, FALSE, 0.8},
 	{"encrypt-vs-ping-in-flight", "Encrypt/Decrypt calls/s vs Peer.Ping, in flight",
-	 R_ENC_ASYNC, R_PING_ASYNC, FALSE, 0.8},
+	 R_ENC_ASYNC, R_PING_ASYNC, BY_CALLS, FALSE, 0.8},
 	{"encrypt-vs-properties-get-sync", "Encrypt/Decrypt calls/s vs Properties.Get, sync",
-	 R_ENC_SYNC, R_PROP_SYNC, FALSE, 0},
+	 R_ENC_SYNC, R_PROP_SYNC, BY_CALLS, FALSE, 0},
 	{"encrypt-vs-properties-get-in-flight",
-	 "Encrypt/Decrypt calls/s vs Properties.Get, in flight", R_ENC_ASYNC, R_PROP_ASYNC, FALSE,
-	 0},
+	 "Encrypt/Decrypt calls/s vs Properties.Get, in flight", R_ENC_ASYNC, R_PROP_ASYNC,
+	 BY_CALLS, FALSE, 0},
 	{"ping-vs-getid-sync", "Peer.Ping (tkmsd) vs GetId (bus daemon), sync", R_PING_SYNC,
-	 R_GETID_SYNC, FALSE, 0},
-	{"sign-vs-raw-sign", "Sign via tkmsd vs raw Esys_Sign", R_SIGN_SYNC, R_RAW_SIGN, TRUE, 0},
-	{"sign-vs-raw-load-sign", "Sign via tkmsd vs raw Load+Sign+Flush", R_SIGN_SYNC,
-	 R_RAW_LOAD_SIGN, TRUE, 0},
+	 R_GETID_SYNC, BY_CALLS, FALSE, 0},
+	{"sign-vs-raw-sign", "Sign via tkmsd vs raw Esys_Sign (TPM floor)", R_SIGN_SYNC,
+	 R_RAW_SIGN, BY_OPS, FALSE, 0},
 	{"sign-vs-raw-tkmsd-sequence", "Sign via tkmsd vs raw tkmsd command sequence",
-	 R_SIGN_SYNC, R_RAW_TKMSD_SEQ, TRUE, 0},
+	 R_SIGN_SYNC, R_RAW_SIGN_SEQ, BY_OPS, FALSE, 0},
+	{"hmac-vs-raw-tkmsd-sequence", "Hmac via tkmsd vs raw tkmsd command sequence",
+	 R_HMAC_SYNC, R_RAW_HMAC_SEQ, BY_OPS, FALSE, 0},
+	{"flood-sign-b-p50-flooded-vs-alone", "B's Sign p50 latency, A flooding / alone",
+	 R_FLOOD_SIGN_B, R_FLOOD_SIGN_ALONE, BY_P50, TRUE, 0},
+	{"flood-sign-b-p99-flooded-vs-alone", "B's Sign p99 latency, A flooding / alone",
+	 R_FLOOD_SIGN_B, R_FLOOD_SIGN_ALONE, BY_P99, TRUE, 0},
+	{"flood-sign-a-vs-b-calls", "Sign calls/s during the flood, A / B", R_FLOOD_SIGN_A,
+	 R_FLOOD_SIGN_B, BY_CALLS, TRUE, 0},
+	{"flood-encrypt-b-p50-flooded-vs-alone", "B's Encrypt p50 latency, A flooding / alone",
+	 R_FLOOD_ENC_B, R_FLOOD_ENC_ALONE, BY_P50, TRUE, 0},
+	{"flood-encrypt-b-p99-flooded-vs-alone", "B's Encrypt p99 latency, A flooding / alone",
+	 R_FLOOD_ENC_B, R_FLOOD_ENC_ALONE, BY_P99, TRUE, 0},
+	{"flood-encrypt-a-vs-b-calls", "Encrypt calls/s during the flood, A / B", R_FLOOD_ENC_A,
+	 R_FLOOD_ENC_B, BY_CALLS, TRUE, 0},
+	{"polkit-cache-on-vs-off", "Encrypt calls/s, polkit cache on / off (real polkitd)",
+	 R_POLKIT_ON, R_POLKIT_OFF, BY_CALLS, TRUE, 0},
 };
+
+static const gchar *const ratio_kinds[] = {"calls_per_s", "ops_per_s", "p50", "p99"};
 
 static gboolean
 ratio_value(Bench *b, const Ratio *q, gdouble *value)
@@ -1208,8 +1840,39 @@ ratio_value(Bench *b, const Ratio *q, gdouble *value)
 
 	if (!result_ok(n) || !result_ok(d))
 		return FALSE;
-	*value = q->per_op ? ops_per_s(n) / ops_per_s(d) : calls_per_s(n) / calls_per_s(d);
-	return TRUE;
+	switch (q->kind) {
+	case BY_CALLS:
+		*value = calls_per_s(n) / calls_per_s(d);
+		return TRUE;
+	case BY_OPS:
+		*value = ops_per_s(n) / ops_per_s(d);
+		return TRUE;
+	case BY_P50:
+		if (n->lat->len == 0 || d->lat->len == 0 || d->p50_us <= 0)
+			return FALSE;
+		*value = n->p50_us / d->p50_us;
+		return TRUE;
+	case BY_P99:
+		if (n->lat->len == 0 || d->lat->len == 0 || d->p99_us <= 0)
+			return FALSE;
+		*value = n->p99_us / d->p99_us;
+		return TRUE;
+	}
+	return FALSE;
+}
+
+/* "Busy=3, PermissionDenied=1" */
+static gchar *
+errors_text(const Result *r)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_autoptr(GList) names = g_list_sort(g_hash_table_get_keys(r->errors),
+					     (GCompareFunc)g_strcmp0);
+
+	for (GList *l = names; l != NULL; l = l->next)
+		g_string_append_printf(out, "%s%s=%u", out->len ? ", " : "", (const gchar *)l->data,
+				       GPOINTER_TO_UINT(g_hash_table_lookup(r->errors, l->data)));
+	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
 static const gchar *
@@ -1240,10 +1903,26 @@ print_header_info(Bench *b, GString *out)
 			       b->rounds, b->in_flight, PAYLOAD_SIZE);
 }
 
+/* Rows of a group are printed together, groups apart. */
+static gint
+table_group(guint i)
+{
+	static const guint firsts[] = {R_PING_SYNC,	   R_PROP_SYNC,	      R_ENC_SYNC,
+				       R_SIGN_SYNC,	   R_RAW_SIGN,	      R_FLOOD_SIGN_ALONE,
+				       R_FLOOD_ENC_ALONE, R_POLKIT_ON};
+	gint group = 0;
+
+	for (guint k = 0; k < G_N_ELEMENTS(firsts); k++)
+		if (i >= firsts[k])
+			group = k + 1;
+	return group;
+}
+
 static void
 print_table(Bench *b)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
+	gint last_group = -1;
 
 	print_header_info(b, out);
 	g_string_append_printf(out, "%-46s %6s %7s %6s %9s %9s %8s %8s %8s %7s\n", "benchmark",
@@ -1254,9 +1933,9 @@ print_table(Bench *b)
 
 		if (!selected(b, r))
 			continue;
-		if (i == R_PING_SYNC || i == R_PROP_SYNC || i == R_ENC_SYNC || i == R_SIGN_SYNC ||
-		    i == R_RAW_SIGN)
+		if (last_group >= 0 && table_group(i) != last_group)
 			g_string_append_c(out, '\n');
+		last_group = table_group(i);
 		g_string_append_printf(out, "%-46s %6u ", r->label, r->in_flight);
 		if (!r->ran && r->error == NULL) {
 			g_string_append(out, "(not run)\n");
@@ -1275,12 +1954,36 @@ print_table(Bench *b)
 			g_string_append_printf(out, " %6.1f%%", r->spread_pct);
 		else
 			g_string_append_printf(out, " %7s", "-");
+		if (r->failed > 0) {
+			g_autofree gchar *errs = errors_text(r);
+			g_string_append_printf(out, "  (%" G_GUINT64_FORMAT " errors: %s)",
+					       r->failed, errs);
+		}
 		if (r->error != NULL)
 			g_string_append_printf(out, "  (partial: %s)", r->error);
 		g_string_append_c(out, '\n');
 	}
 	g_string_append(out, "\nops/s: an op is one call, one Encrypt+Decrypt pair, or one raw "
-			     "TPM sign sequence.\n\nratios\n");
+			     "TPM command sequence.\n");
+	if (any_in(b, R_RAW_SIGN, R_RAW_HMAC_SEQ))
+		g_string_append(out, "raw rows: ESYS on a second swtpm; \"as tkmsd\": the TPM "
+				     "commands tkmsd sends for that method (daemon/tpm-ops.c): Sign "
+				     "= Load, Sign (password auth), FlushContext; Hmac = Load "
+				     "(password), StartAuthSession (salted on the SRK, parameters "
+				     "encrypted both ways), HMAC, FlushContext x2.\n");
+	if (any_in(b, R_FLOOD_SIGN_ALONE, R_FLOOD_ENC_A))
+		g_string_append_printf(
+			out,
+			"flood rows: polkit mock; B = %s (uid %u), A = %s (uid %u), both non-root, "
+			"each a tkms-test-helper process with its own keys; B: synchronous calls on "
+			"one connection; A: %u connections x %u calls in flight, its calls/s and "
+			"latency counted over B's run.\n",
+			USER_B, b->uid_b, USER_A, b->uid_a, FLOOD_CONNECTIONS, FLOOD_IN_FLIGHT);
+	if (any_in(b, R_POLKIT_ON, R_POLKIT_OFF))
+		g_string_append_printf(out, "%s.\n",
+				       b->polkit_note ? b->polkit_note
+						      : "polkit rows: real polkitd (not run)");
+	g_string_append(out, "\nratios\n");
 	for (guint i = 0; i < G_N_ELEMENTS(ratios); i++) {
 		gdouble v;
 
@@ -1289,7 +1992,10 @@ print_table(Bench *b)
 			g_string_append(out, "n/a\n");
 			continue;
 		}
-		g_string_append_printf(out, "%6.1f%%", 100 * v);
+		if (ratios[i].factor)
+			g_string_append_printf(out, "%6.2fx", v);
+		else
+			g_string_append_printf(out, "%6.1f%%", 100 * v);
 		if (ratios[i].goal > 0)
 			g_string_append_printf(out, "  (goal >= %.0f%%: %s)", 100 * ratios[i].goal,
 					       v >= ratios[i].goal ? "met" : "NOT MET");
@@ -1339,6 +2045,34 @@ print_json(Bench *b)
 	json_builder_add_int_value(jb, PAYLOAD_SIZE);
 	json_builder_set_member_name(jb, "interrupted");
 	json_builder_add_boolean_value(jb, interrupted != 0);
+	json_builder_set_member_name(jb, "authz");
+	json_builder_begin_object(jb);
+	json_builder_set_member_name(jb, "user_a");
+	json_builder_add_string_value(jb, USER_A);
+	json_builder_set_member_name(jb, "uid_a");
+	if (b->have_users)
+		json_builder_add_int_value(jb, b->uid_a);
+	else
+		json_builder_add_null_value(jb);
+	json_builder_set_member_name(jb, "user_b");
+	json_builder_add_string_value(jb, USER_B);
+	json_builder_set_member_name(jb, "uid_b");
+	if (b->have_users)
+		json_builder_add_int_value(jb, b->uid_b);
+	else
+		json_builder_add_null_value(jb);
+	json_builder_set_member_name(jb, "flood_connections");
+	json_builder_add_int_value(jb, FLOOD_CONNECTIONS);
+	json_builder_set_member_name(jb, "flood_in_flight_per_connection");
+	json_builder_add_int_value(jb, FLOOD_IN_FLIGHT);
+	json_builder_set_member_name(jb, "max_seconds_per_row");
+	json_builder_add_double_value(jb, b->duration > 0 ? b->duration : AUTHZ_MAX_SECONDS);
+	json_builder_set_member_name(jb, "polkit_note");
+	if (b->polkit_note != NULL)
+		json_builder_add_string_value(jb, b->polkit_note);
+	else
+		json_builder_add_null_value(jb);
+	json_builder_end_object(jb);
 
 	json_builder_set_member_name(jb, "results");
 	json_builder_begin_array(jb);
@@ -1380,6 +2114,21 @@ print_json(Bench *b)
 		json_builder_end_array(jb);
 		json_builder_set_member_name(jb, "spread_pct");
 		json_builder_add_double_value(jb, r->spread_pct);
+		json_builder_set_member_name(jb, "failed_calls");
+		json_builder_add_int_value(jb, (gint64)r->failed);
+		json_builder_set_member_name(jb, "errors");
+		json_builder_begin_object(jb);
+		{
+			GHashTableIter iter;
+			gpointer k, v;
+
+			g_hash_table_iter_init(&iter, r->errors);
+			while (g_hash_table_iter_next(&iter, &k, &v)) {
+				json_builder_set_member_name(jb, k);
+				json_builder_add_int_value(jb, GPOINTER_TO_UINT(v));
+			}
+		}
+		json_builder_end_object(jb);
 		json_builder_set_member_name(jb, "error");
 		if (r->error != NULL)
 			json_builder_add_string_value(jb, r->error);
@@ -1400,6 +2149,8 @@ print_json(Bench *b)
 		json_builder_add_string_value(jb, ratios[i].id);
 		json_builder_set_member_name(jb, "label");
 		json_builder_add_string_value(jb, ratios[i].label);
+		json_builder_set_member_name(jb, "kind");
+		json_builder_add_string_value(jb, ratio_kinds[ratios[i].kind]);
 		json_builder_set_member_name(jb, "value");
 		if (have)
 			json_builder_add_double_value(jb, v);
@@ -1479,12 +2230,26 @@ init_results(Bench *b)
 		    TRUE);
 	result_init(&r[R_RAW_SIGN], "raw-esys-sign", "raw ESYS Sign (primary, password)", 1, 1,
 		    TRUE);
-	result_init(&r[R_RAW_LOAD_SIGN], "raw-esys-load-sign-flush",
-		    "raw ESYS Load+Sign+Flush (password)", 1, 1, TRUE);
-	result_init(&r[R_RAW_TKMSD_SEQ], "raw-esys-tkmsd-sequence",
-		    "raw ESYS as tkmsd: 2 salted sessions+Load+Sign", 1, 1, TRUE);
-	result_init(&r[R_RAW_ONE_SESSION], "raw-esys-one-session",
-		    "raw ESYS: 1 salted session for Load+Sign", 1, 1, TRUE);
+	result_init(&r[R_RAW_SIGN_SEQ], "raw-esys-tkmsd-sign-sequence",
+		    "raw ESYS as tkmsd Sign: Load+Sign+Flush (pw)", 1, 1, TRUE);
+	result_init(&r[R_RAW_HMAC_SEQ], "raw-esys-tkmsd-hmac-sequence",
+		    "raw ESYS as tkmsd Hmac: Load(pw)+salted HMAC", 1, 1, TRUE);
+	result_init(&r[R_FLOOD_SIGN_ALONE], "flood-sign-b-alone", "B Sign ecdsa-p256, sync, alone", 1,
+		    1, TRUE);
+	result_init(&r[R_FLOOD_SIGN_B], "flood-sign-b-flooded", "B Sign ecdsa-p256, sync, A flooding",
+		    1, 1, TRUE);
+	result_init(&r[R_FLOOD_SIGN_A], "flood-sign-a", "A Sign flood (during B's run)",
+		    FLOOD_CONNECTIONS * FLOOD_IN_FLIGHT, 1, TRUE);
+	result_init(&r[R_FLOOD_ENC_ALONE], "flood-encrypt-b-alone", "B Encrypt 32 B, sync, alone", 1,
+		    1, FALSE);
+	result_init(&r[R_FLOOD_ENC_B], "flood-encrypt-b-flooded", "B Encrypt 32 B, sync, A flooding",
+		    1, 1, FALSE);
+	result_init(&r[R_FLOOD_ENC_A], "flood-encrypt-a", "A Encrypt flood (during B's run)",
+		    FLOOD_CONNECTIONS * FLOOD_IN_FLIGHT, 1, FALSE);
+	result_init(&r[R_POLKIT_ON], "polkit-cache-on-encrypt-sync",
+		    "real polkitd, cache on (TTL 60): Encrypt, sync", 1, 1, FALSE);
+	result_init(&r[R_POLKIT_OFF], "polkit-cache-off-encrypt-sync",
+		    "real polkitd, cache off (TTL 0): Encrypt, sync", 1, 1, FALSE);
 }
 
 int
@@ -1515,7 +2280,7 @@ main(int argc, char **argv)
 		 "K"},
 		{"only", 0, 0, G_OPTION_ARG_STRING, &only,
 		 "Run only the phases whose id starts with one of these (comma-separated; ids as "
-		 "in --json, e.g. encrypt,raw-esys)",
+		 "in --json, e.g. encrypt,raw-esys,flood,polkit)",
 		 "IDS"},
 		{"json", 0, 0, G_OPTION_ARG_NONE, &json, "Write JSON to stdout instead of the table",
 		 NULL},
@@ -1530,11 +2295,17 @@ main(int argc, char **argv)
 	g_option_context_set_summary(
 		octx, "Starts swtpm, a private bus, the polkit mock and tkmsd (as the integration "
 		      "tests do),\nthen measures raw D-Bus round trips, Encrypt/Decrypt, Sign and "
-		      "Hmac through libtkms,\nand ESYS signing on a second swtpm. Run as root.");
+		      "Hmac through libtkms,\ntkmsd's TPM command sequences through ESYS on a "
+		      "second swtpm, one user's latency\nwhile another floods tkmsd (flood-*), and "
+		      "a non-root caller's Encrypt rate against\nthe real polkitd with tkmsd's "
+		      "authorization cache on and off (polkit-*). Run as root.");
 	g_option_context_set_description(
-		octx, "Environment: TKMSD, TKMS_DATA_DIR and TKMS_TEST_HELPER default to the build "
-		      "tree;\nTKMS_TEST_KEEP=1 keeps the temporary directory (logs).\n"
-		      "Progress goes to stderr; results to stdout.\n");
+		octx, "Environment: TKMSD, TKMS_DATA_DIR, TKMS_TEST_HELPER and TKMS_POLKIT_POLICY "
+		      "default to the\nbuild tree; TKMS_TEST_KEEP=1 keeps the temporary directory "
+		      "(logs).\nThe flood-* and polkit-* phases run callers as the test users "
+		      "tkms-test-a and\ntkms-test-b (created if absent, as the authz suite does); "
+		      "polkit-* installs the\nbuilt .policy and a rules file for its duration "
+		      "(tests/tkms-test-env.h).\nProgress goes to stderr; results to stdout.\n");
 	g_option_context_add_main_entries(octx, entries, NULL);
 	if (!g_option_context_parse(octx, &argc, &argv, &error)) {
 		g_printerr("tkms-bench: %s\n", error->message);
@@ -1569,6 +2340,9 @@ main(int argc, char **argv)
 	g_setenv("TKMSD", TKMS_BENCH_TKMSD, FALSE);
 	g_setenv("TKMS_DATA_DIR", TKMS_BENCH_DATA_DIR, FALSE);
 	g_setenv("TKMS_TEST_HELPER", TKMS_BENCH_TEST_HELPER, FALSE);
+#ifdef TKMS_BENCH_POLKIT_POLICY
+	g_setenv("TKMS_POLKIT_POLICY", TKMS_BENCH_POLKIT_POLICY, FALSE);
+#endif
 	if (geteuid() != 0)
 		g_printerr("tkms-bench: warning: not root; the bus policy lets only root own "
 			   "org.tkms.KeyManager, so tkmsd will likely fail to start\n");
@@ -1607,6 +2381,8 @@ main(int argc, char **argv)
 
 	run_phases(&b, ipc_phases, G_N_ELEMENTS(ipc_phases));
 	run_tpm_phases(&b);
+	run_flood_phases(&b);
+	run_polkit_phases(&b);
 	for (guint i = 0; i < N_RESULTS; i++)
 		result_finish(&b.results[i]);
 
@@ -1625,6 +2401,7 @@ out:
 	g_clear_pointer(&b.sign_data, g_bytes_unref);
 	g_clear_pointer(&b.context, g_bytes_unref);
 	g_free(b.daemon_unique_name);
+	g_free(b.polkit_note);
 	g_strfreev(b.only);
 	for (guint i = 0; i < N_RESULTS; i++)
 		result_clear(&b.results[i]);
