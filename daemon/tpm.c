@@ -5,6 +5,7 @@
 
 #include <string.h>
 #include <tss2/tss2_rc.h>
+#include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "tkms-error.h"
@@ -322,6 +323,46 @@ set_unavailable(TkmsTpm *self)
 	g_mutex_unlock(&self->status_lock);
 }
 
+/* Sends TPM2_FlushContext for a raw TPM handle, bypassing ESYS (which has no ESYS_TR for
+ * handles it did not create, such as sessions). */
+static void
+flush_raw(TSS2_TCTI_CONTEXT *tcti, TPM2_HANDLE h)
+{
+	guint8 cmd[14] = {0x80, 0x01, 0, 0, 0, 14, 0x00, 0x00, 0x01, 0x65, h >> 24, h >> 16,
+			  h >> 8, h};
+	guint8 resp[64];
+	size_t len = sizeof(resp);
+
+	if (Tss2_Tcti_Transmit(tcti, sizeof(cmd), cmd) == TSS2_RC_SUCCESS)
+		Tss2_Tcti_Receive(tcti, &len, resp, TSS2_TCTI_TIMEOUT_BLOCK);
+}
+
+/* Without a resource manager (swtpm, /dev/tpm0), objects and sessions left by an earlier run
+ * that ended uncleanly would fill the TPM's few slots; with one, this sees only our own (none
+ * yet). */
+static void
+flush_leftovers(TkmsTpmContext *ctx)
+{
+	static const TPM2_HANDLE ranges[] = {TPM2_TRANSIENT_FIRST, TPM2_LOADED_SESSION_FIRST,
+					      TPM2_POLICY_SESSION_FIRST};
+
+	for (guint r = 0; r < G_N_ELEMENTS(ranges); r++) {
+		g_autofree TPMS_CAPABILITY_DATA *cap = NULL;
+		TPMI_YES_NO more;
+		if (Esys_GetCapability(ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				       TPM2_CAP_HANDLES, ranges[r], TPM2_MAX_CAP_HANDLES, &more,
+				       &cap) != TSS2_RC_SUCCESS)
+			continue;
+		for (guint i = 0; i < cap->data.handles.count; i++) {
+			TPM2_HANDLE h = cap->data.handles.handle[i];
+			if ((h & TPM2_HR_RANGE_MASK) != (ranges[r] & TPM2_HR_RANGE_MASK))
+				continue;
+			g_debug("flushing leftover TPM handle 0x%08x", h);
+			flush_raw(ctx->tcti, h);
+		}
+	}
+}
+
 static gboolean
 ensure_connected(TkmsTpm *self, GError **error)
 {
@@ -341,6 +382,7 @@ ensure_connected(TkmsTpm *self, GError **error)
 	rc = Esys_Initialize(&ctx->esys, ctx->tcti, NULL);
 	if (!tkms_tpm_check(rc, "initializing the TPM connection", error))
 		goto fail;
+	flush_leftovers(ctx);
 	if (!create_srk(self, error) || !read_status(self, error))
 		goto fail;
 	g_debug("connected to TPM %s", self->tcti_conf);
@@ -376,9 +418,10 @@ publish_status(TkmsTpm *self)
 
 static void worker_run(GTask *task, TkmsTpm *self);
 
-/* Takes the next request: the first of the uid whose turn it is; that uid goes to the back. */
+/* Takes the next request: the first of the uid whose turn it is. The uid rejoins the line only
+ * when that request is done (serve_done), so a uid that arrives meanwhile goes first. */
 static GTask *
-next_task(TkmsTpm *self)
+next_task(TkmsTpm *self, gpointer *uid)
 {
 	GTask *task = NULL;
 
@@ -386,31 +429,43 @@ next_task(TkmsTpm *self)
 	while (!self->stopping && g_queue_is_empty(&self->turns))
 		g_cond_wait(&self->queue_cond, &self->queue_lock);
 	if (!self->stopping) {
-		gpointer uid = g_queue_pop_head(&self->turns);
-		GQueue *q = g_hash_table_lookup(self->queues, uid);
-		task = g_queue_pop_head(q);
-		if (g_queue_is_empty(q))
-			g_hash_table_remove(self->queues, uid);
-		else
-			g_queue_push_tail(&self->turns, uid);
+		*uid = g_queue_pop_head(&self->turns);
+		task = g_queue_pop_head(g_hash_table_lookup(self->queues, *uid));
 	}
 	g_mutex_unlock(&self->queue_lock);
 	return task;
+}
+
+static void
+serve_done(TkmsTpm *self, gpointer uid)
+{
+	GQueue *q;
+
+	g_mutex_lock(&self->queue_lock);
+	q = g_hash_table_lookup(self->queues, uid);
+	if (g_queue_is_empty(q))
+		g_hash_table_remove(self->queues, uid);
+	else
+		g_queue_push_tail(&self->turns, uid);
+	g_mutex_unlock(&self->queue_lock);
 }
 
 static gpointer
 worker(gpointer data)
 {
 	TkmsTpm *self = data;
+	gpointer uid = NULL;
 	GTask *task;
 
-	while ((task = next_task(self)) != NULL) {
+	while ((task = next_task(self, &uid)) != NULL) {
 		worker_run(task, self);
 		g_object_unref(task);
+		serve_done(self, uid);
 		publish_status(self);
 	}
 	return NULL;
 }
+
 
 static void
 worker_run(GTask *task, TkmsTpm *self)
@@ -513,6 +568,9 @@ tkms_tpm_stop(TkmsTpm *self)
 	g_cond_signal(&self->queue_cond);
 	g_mutex_unlock(&self->queue_lock);
 	g_thread_join(g_steal_pointer(&self->thread));
+	/* a clean exit leaves the TPM's slots as it found them */
+	tkms_tpm_flush(&self->ctx, &self->ctx.srk);
+	context_teardown(&self->ctx);
 }
 
 static void

@@ -4,6 +4,7 @@
 /* The daemon's properties, and a TPM that goes away and comes back: calls fail fast with
  * TpmUnavailable (no hang), TpmAvailable follows, and tkmsd recovers without a restart. */
 
+#include <signal.h>
 #include <string.h>
 
 #include "tkms-test-util.h"
@@ -410,6 +411,39 @@ test_lockout(void)
 	g_assert_cmpuint(lockout_counter(), ==, 0);
 }
 
+/* tkmsd's transient SRK and sessions must not pile up in a TPM without a resource manager
+ * (swtpm has 3 object slots): a clean stop flushes them, and a start after a crash flushes
+ * what the crashed run left. */
+static void
+test_restarts_leave_no_objects(void)
+{
+	g_autoptr(GError) error = NULL;
+
+	for (guint i = 0; i < 5; i++) {
+		g_autofree gchar *name = tkms_test_key_name("rs");
+		g_autoptr(GVariant) info = NULL;
+		gboolean crash = i % 2 == 1;
+
+		/* a TPM command makes sure the daemon is connected before it goes */
+		info = tkms_test_create_key(CLIENT, name, "ecdsa-p256", NULL);
+		if (crash) {
+			gint pid = tkms_test_env_get_daemon_pid(env);
+			g_assert_cmpint(pid, >, 0);
+			g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+			tkms_test_env_stop_daemon(env, NULL); /* reaps it; the status is not 0 */
+			tkms_test_env_start_daemon(env, &error);
+			g_assert_no_error(error);
+		} else {
+			/* after a clean stop the TPM holds no transient object of ours */
+			with_tpm_tools("test -z \"$(tpm2_getcap handles-transient)\"");
+		}
+	}
+	{
+		g_autofree gchar *name = tkms_test_key_name("rs-last");
+		g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "rsa-2048", NULL);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -422,6 +456,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm/bounce", test_tpm_bounce);
 	g_test_add_func("/tpm/start-without-tpm", test_start_without_tpm);
 	g_test_add_func("/tpm/lockout", test_lockout);
+	g_test_add_func("/tpm/restarts-leave-no-objects", test_restarts_leave_no_objects);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);
