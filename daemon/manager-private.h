@@ -20,6 +20,9 @@ struct _TkmsManager {
 	TkmsAuthority *authority;
 	TkmsKeyCache *keycache;
 	guint status_timer;
+	GHashTable *ready; /* uid -> GQueue of authorized TkmsCall waiting for their turn */
+	GQueue turns;	   /* uids with calls in ready, in serving order */
+	guint run_source;
 };
 
 typedef struct _TkmsCall TkmsCall;

@@ -343,6 +343,51 @@ run(TkmsCall *call)
 		call->method->run(call);
 }
 
+/* Authorized calls wait in one queue per uid and run round robin, at idle priority so that
+ * every call that has arrived is queued first: a user with a hundred calls in flight gets a
+ * turn like a user with one, instead of first come, first served. */
+#define RUN_BATCH 64
+
+static gboolean
+run_queued_cb(gpointer data)
+{
+	TkmsManager *self = data;
+
+	for (guint n = 0; n < RUN_BATCH && !g_queue_is_empty(&self->turns); n++) {
+		gpointer uid = g_queue_pop_head(&self->turns);
+		GQueue *q = g_hash_table_lookup(self->ready, uid);
+		TkmsCall *call = g_queue_pop_head(q);
+
+		if (g_queue_is_empty(q))
+			g_hash_table_remove(self->ready, uid);
+		else
+			g_queue_push_tail(&self->turns, uid);
+		run(call);
+	}
+	if (!g_queue_is_empty(&self->turns))
+		return G_SOURCE_CONTINUE;
+	self->run_source = 0;
+	return G_SOURCE_REMOVE;
+}
+
+static void
+enqueue(TkmsCall *call)
+{
+	TkmsManager *self = call->manager;
+	gpointer uid = GUINT_TO_POINTER(call->caller->uid);
+	GQueue *q = g_hash_table_lookup(self->ready, uid);
+
+	if (q == NULL) {
+		q = g_queue_new();
+		g_hash_table_insert(self->ready, uid, q);
+		g_queue_push_tail(&self->turns, uid);
+	}
+	g_queue_push_tail(q, call);
+	if (self->run_source == 0)
+		self->run_source = g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, run_queued_cb, self,
+						   NULL);
+}
+
 static void
 run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -353,7 +398,7 @@ run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_call_fail(call, error);
 		return;
 	}
-	run(call);
+	enqueue(call);
 }
 
 static void
@@ -383,7 +428,7 @@ authorized(TkmsCall *call)
 				     call->interactive, run_cb, call);
 		return;
 	}
-	run(call);
+	enqueue(call);
 }
 
 static void
@@ -573,6 +618,7 @@ void
 tkms_manager_shutdown(TkmsManager *self)
 {
 	g_clear_handle_id(&self->status_timer, g_source_remove);
+	g_clear_handle_id(&self->run_source, g_source_remove);
 	if (self->tpm != NULL)
 		tkms_tpm_stop(self->tpm);
 	if (self->audit != NULL)
@@ -591,6 +637,8 @@ tkms_manager_finalize(GObject *object)
 	g_clear_object(&self->keystore);
 	g_free(self->config.tcti);
 	g_free(self->config.state_dir);
+	g_hash_table_unref(self->ready);
+	g_queue_clear(&self->turns);
 	G_OBJECT_CLASS(tkms_manager_parent_class)->finalize(object);
 }
 
@@ -603,6 +651,7 @@ tkms_manager_class_init(TkmsManagerClass *klass)
 static void
 tkms_manager_init(TkmsManager *self)
 {
+	self->ready = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
 	/* replies leave from the thread that handles calls: our main loop */
 	g_dbus_interface_skeleton_set_flags(G_DBUS_INTERFACE_SKELETON(self),
 					    G_DBUS_INTERFACE_SKELETON_FLAGS_NONE);
