@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "fuzz"
+
+/* The audit log verifier reads files an attacker may have edited: any content gives a verdict,
+ * never a crash. */
+
+#include <glib/gstdio.h>
+#include <unistd.h>
+
+#include "audit-chain.h"
+
+int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
+{
+	static gchar *path = NULL;
+	g_autoptr(GError) error = NULL;
+	guint64 n = 0;
+
+	if (path == NULL) {
+		gint fd = g_file_open_tmp("tkms-fuzz-audit-XXXXXX", &path, NULL);
+		g_assert_cmpint(fd, >=, 0);
+		close(fd);
+	}
+	g_assert_true(g_file_set_contents(path, (const gchar *)data, size, NULL));
+	if (!tkms_audit_chain_verify_file(path, NULL, &n, &error))
+		g_assert_nonnull(error);
+	return 0;
+}
