@@ -34,7 +34,7 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) local = NULL;
 	guint64 payload = TKMS_DEFAULT_MAX_PAYLOAD, per_caller = 64, per_user = 256;
-	guint64 key_ttl = 30, auth_ttl = 60;
+	guint64 key_ttl = 30, auth_ttl = 60, tpm_timeout = 90;
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
 		if (required || !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
@@ -46,12 +46,14 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	config->tcti = g_key_file_get_string(kf, "tpm", "Tcti", NULL);
 	if (config->tcti != NULL)
 		g_strstrip(config->tcti);
-	if (!get_uint(kf, "limits", "MaxPayload", 1, 64 * 1024 * 1024, &payload, error) ||
+	if (!get_uint(kf, "tpm", "CommandTimeout", 1, 3600, &tpm_timeout, error) ||
+	    !get_uint(kf, "limits", "MaxPayload", 1, 64 * 1024 * 1024, &payload, error) ||
 	    !get_uint(kf, "limits", "MaxInFlightPerCaller", 1, 100000, &per_caller, error) ||
 	    !get_uint(kf, "limits", "MaxInFlightPerUser", 1, 1000000, &per_user, error) ||
 	    !get_uint(kf, "cache", "KeyTtl", 0, 86400, &key_ttl, error) ||
 	    !get_uint(kf, "cache", "AuthorizationTtl", 0, 86400, &auth_ttl, error))
 		return NULL;
+	config->tpm_timeout = tpm_timeout;
 	config->max_payload = payload;
 	config->max_in_flight_per_caller = per_caller;
 	config->max_in_flight_per_user = per_user;

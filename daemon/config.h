@@ -7,6 +7,7 @@ G_BEGIN_DECLS
 
 typedef struct {
 	gchar *tcti;
+	guint tpm_timeout; /* seconds a TPM command may take before the TPM counts as hung */
 	gchar *state_dir;
 	gsize max_payload;
 	guint max_in_flight_per_caller;

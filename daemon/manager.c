@@ -599,7 +599,7 @@ tkms_manager_new(GDBusConnection *connection, const TkmsConfig *config, GError *
 	self->audit = tkms_audit_new(config->state_dir, error);
 	if (self->audit == NULL)
 		return NULL;
-	self->tpm = tkms_tpm_new(config->tcti, config->state_dir);
+	self->tpm = tkms_tpm_new(config->tcti, config->state_dir, config->tpm_timeout);
 	g_signal_connect_object(self->tpm, "status-changed", G_CALLBACK(update_properties), self,
 				G_CONNECT_SWAPPED);
 	self->authority = tkms_authority_new(connection, config->auth_ttl);

@@ -9,11 +9,13 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "tkms-error.h"
+#include "tpm-watchdog.h"
 
 struct _TkmsTpm {
 	GObject parent_instance;
 	gchar *tcti_conf;
 	gchar *srk_name_path;
+	TkmsTpmWatchdog *watchdog;
 	/* exactly one worker thread: ESYS is not thread-safe */
 	GThread *thread;
 	GMutex queue_lock;
@@ -36,20 +38,6 @@ typedef struct {
 	TkmsTpmFunc func;
 	gpointer req;
 } Job;
-
-void
-tkms_tpm_blob_clear(TkmsTpmBlob *blob)
-{
-	g_clear_pointer(&blob->public, g_bytes_unref);
-	g_clear_pointer(&blob->private, g_bytes_unref);
-}
-
-void
-tkms_tpm_blob_copy(TkmsTpmBlob *dst, const TkmsTpmBlob *src)
-{
-	dst->public = src->public ? g_bytes_ref(src->public) : NULL;
-	dst->private = src->private ? g_bytes_ref(src->private) : NULL;
-}
 
 /* TPM format-one codes carry the parameter/handle/session number in bits 6 and 8-11. */
 static TSS2_RC
@@ -188,8 +176,10 @@ tkms_tpm_set_session_crypt(TkmsTpmContext *ctx, ESYS_TR session, gboolean decryp
 }
 
 static void
-context_teardown(TkmsTpmContext *ctx)
+context_teardown(TkmsTpm *self)
 {
+	TkmsTpmContext *ctx = &self->ctx;
+
 	if (ctx->esys != NULL) {
 		/* the connection may be dead: do not flush, just drop our side */
 		Esys_Finalize(&ctx->esys);
@@ -388,7 +378,7 @@ ensure_connected(TkmsTpm *self, GError **error)
 	g_debug("connected to TPM %s", self->tcti_conf);
 	return TRUE;
 fail:
-	context_teardown(ctx);
+	context_teardown(self);
 	return FALSE;
 }
 
@@ -467,32 +457,59 @@ worker(gpointer data)
 }
 
 
+static gboolean
+run_job(TkmsTpm *self, Job *job, GError **error)
+{
+	gboolean was_connected = self->ctx.esys != NULL;
+	gboolean ok;
+
+	if (!ensure_connected(self, error)) {
+		set_unavailable(self);
+		return FALSE;
+	}
+	ok = job->func(&self->ctx, job->req, error);
+	if (!ok && g_error_matches(*error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE))
+		context_teardown(self);
+	if (!ok && !was_connected)
+		set_unavailable(self);
+	return ok;
+}
+
 static void
 worker_run(GTask *task, TkmsTpm *self)
 {
 	Job *job = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	gboolean was_connected = self->ctx.esys != NULL;
-	gboolean ok;
+	gboolean ok, hung;
 
 	if (g_task_return_error_if_cancelled(task))
 		return;
-	if (!ensure_connected(self, &error)) {
+	tkms_tpm_watchdog_arm(self->watchdog);
+	ok = run_job(self, job, &error);
+	hung = tkms_tpm_watchdog_disarm(self->watchdog);
+	if (!ok && hung) {
+		context_teardown(self);
 		set_unavailable(self);
-		g_task_return_error(task, g_steal_pointer(&error));
-		return;
-	}
-	ok = job->func(&self->ctx, job->req, &error);
-	if (!ok && is_connection_error(error)) {
-		context_teardown(&self->ctx);
+		g_clear_error(&error);
+		g_set_error(&error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
+			    "The TPM did not answer within %u s; check the TPM or swtpm, then retry",
+			    tkms_tpm_watchdog_get_timeout_ms(self->watchdog) / 1000);
+	} else if (!ok && is_connection_error(error)) {
 		/* A TPM restarted while we were idle shows up as a dead socket on the first
 		 * command: reconnect once before telling the caller. */
 		if (was_connected) {
 			g_clear_error(&error);
-			ok = ensure_connected(self, &error) &&
-			     job->func(&self->ctx, job->req, &error);
-			if (!ok && is_connection_error(error))
-				context_teardown(&self->ctx);
+			tkms_tpm_watchdog_arm(self->watchdog);
+			ok = run_job(self, job, &error);
+			if (tkms_tpm_watchdog_disarm(self->watchdog) && !ok) {
+				context_teardown(self);
+				g_clear_error(&error);
+				g_set_error(&error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
+					    "The TPM did not answer within %u s; check the TPM or "
+					    "swtpm, then retry",
+					    tkms_tpm_watchdog_get_timeout_ms(self->watchdog) / 1000);
+			}
 		}
 		if (!ok && is_connection_error(error))
 			set_unavailable(self);
@@ -570,7 +587,7 @@ tkms_tpm_stop(TkmsTpm *self)
 	g_thread_join(g_steal_pointer(&self->thread));
 	/* a clean exit leaves the TPM's slots as it found them */
 	tkms_tpm_flush(&self->ctx, &self->ctx.srk);
-	context_teardown(&self->ctx);
+	context_teardown(self);
 }
 
 static void
@@ -579,10 +596,11 @@ tkms_tpm_finalize(GObject *object)
 	TkmsTpm *self = TKMS_TPM(object);
 
 	tkms_tpm_stop(self);
+	context_teardown(self);
+	tkms_tpm_watchdog_free(self->watchdog);
 	g_hash_table_unref(self->queues);
 	g_mutex_clear(&self->queue_lock);
 	g_cond_clear(&self->queue_cond);
-	context_teardown(&self->ctx);
 	g_free(self->tcti_conf);
 	g_free(self->srk_name_path);
 	g_mutex_clear(&self->status_lock);
@@ -610,9 +628,12 @@ tkms_tpm_init(TkmsTpm *self)
 }
 
 TkmsTpm *
-tkms_tpm_new(const gchar *tcti, const gchar *state_dir)
+tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds)
 {
 	TkmsTpm *self = g_object_new(TKMS_TYPE_TPM, NULL);
+	/* a hung TPM must end in an error, not a worker blocked forever; generous, since key
+	 * generation on a slow hardware TPM takes tens of seconds */
+	self->watchdog = tkms_tpm_watchdog_new(MIN(timeout_seconds, 3600u) * 1000, tcti);
 	self->tcti_conf = g_strdup(tcti);
 	self->srk_name_path = g_build_filename(state_dir, "srk.name", NULL);
 	self->thread = g_thread_new("tkms-tpm", worker, self);

@@ -40,7 +40,7 @@ typedef guint32 TkmsPcrMask;
 #define TKMS_TYPE_TPM (tkms_tpm_get_type())
 G_DECLARE_FINAL_TYPE(TkmsTpm, tkms_tpm, TKMS, TPM, GObject)
 
-TkmsTpm *tkms_tpm_new(const gchar *tcti, const gchar *state_dir);
+TkmsTpm *tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds);
 void tkms_tpm_get_status(TkmsTpm *self, TkmsTpmStatus *status);
 /* Ends the worker thread (from the main thread, at shutdown): queued requests are dropped. */
 void tkms_tpm_stop(TkmsTpm *self);

@@ -444,6 +444,45 @@ test_restarts_leave_no_objects(void)
 	}
 }
 
+/* A TPM that hangs (swtpm stopped with SIGSTOP: the socket stays open, nothing answers) ends
+ * in TpmUnavailable after [tpm] CommandTimeout, not in a worker blocked forever; once the
+ * TPM answers again, so does tkmsd, without a restart. */
+static void
+test_tpm_hang(void)
+{
+	g_autoptr(TkmsTestEnv) henv = tkms_test_env_new_or_abort("[tpm]\nCommandTimeout=2\n");
+	TkmsClient *client = tkms_test_env_get_client(henv);
+	g_autoptr(GError) error = NULL;
+	gint64 start;
+
+	{
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		g_assert_no_error(error);
+	}
+	g_assert_true(tkms_test_env_signal_tpm(henv, SIGSTOP));
+	start = g_get_monotonic_time();
+	{
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		g_test_message("hung TPM: %s after %.1f s", error ? error->message : "success",
+			       (g_get_monotonic_time() - start) / 1e6);
+		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
+		g_clear_error(&error);
+	}
+	/* the timeout, plus one reconnection attempt that meets the same silence */
+	g_assert_cmpint(g_get_monotonic_time() - start, <, 15 * G_USEC_PER_SEC);
+	g_assert_true(tkms_test_env_signal_tpm(henv, SIGCONT));
+	{
+		gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+		gboolean ok = FALSE;
+		while (!ok && g_get_monotonic_time() < deadline) {
+			g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+			ok = r != NULL;
+			g_clear_error(&error);
+		}
+		g_assert_true(ok);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -457,6 +496,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm/start-without-tpm", test_start_without_tpm);
 	g_test_add_func("/tpm/lockout", test_lockout);
 	g_test_add_func("/tpm/restarts-leave-no-objects", test_restarts_leave_no_objects);
+	g_test_add_func("/tpm/hang", test_tpm_hang);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);

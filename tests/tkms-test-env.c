@@ -630,6 +630,15 @@ tkms_test_env_stop_tpm(TkmsTestEnv *env, GError **error)
 	return TRUE;
 }
 
+gboolean
+tkms_test_env_signal_tpm(TkmsTestEnv *env, gint sig)
+{
+	if (!proc_is_running(&env->swtpm))
+		return FALSE;
+	g_subprocess_send_signal(env->swtpm.proc, sig);
+	return TRUE;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* dbus-daemon and polkit mock                                                               */
 

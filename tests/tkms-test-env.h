@@ -86,6 +86,8 @@ gboolean tkms_test_env_sync_client(TkmsTestEnv *env, TkmsClient *client, GError 
 
 /* Stops / restarts swtpm on the same port with the same state directory. */
 gboolean tkms_test_env_stop_tpm(TkmsTestEnv *env, GError **error);
+/* Sends sig (e.g. SIGSTOP/SIGCONT to make the TPM hang and come back) to swtpm. */
+gboolean tkms_test_env_signal_tpm(TkmsTestEnv *env, gint sig);
 gboolean tkms_test_env_start_tpm(TkmsTestEnv *env, GError **error);
 
 /* Extends SHA-256 PCR pcr with a fixed digest using tpm2_pcrextend. swtpm serves one client
