@@ -96,6 +96,8 @@ tkms_method_seal(TkmsCall *call)
 	d->create.pcrs = pcrs;
 	d->create.seal_size = TKMS_AES_KEY_LEN;
 	d->create.want_material = TRUE;
+	d->create.owner_auth = TRUE;
+	d->create.owner = call->caller->uid;
 	tkms_call_set_data(call, d, seal_data_free);
 	tkms_tpm_create(call->manager->tpm, call->caller->uid, &d->create, tkms_call_get_cancellable(call),
 			seal_created_cb, call);
@@ -153,6 +155,8 @@ tkms_method_unseal(TkmsCall *call)
 	tkms_tpm_blob_copy(&d->unseal.blob, &d->blob.object);
 	d->unseal.pcrs = d->blob.pcrs;
 	d->unseal.untrusted_blob = TRUE;
+	d->unseal.owner_auth = TRUE;
+	d->unseal.owner = d->blob.owner;
 	tkms_tpm_unseal(call->manager->tpm, call->caller->uid, &d->unseal, tkms_call_get_cancellable(call),
 			unsealed_cb, call);
 }

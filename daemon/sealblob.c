@@ -8,7 +8,8 @@
 #include "crypto.h"
 
 #define MAGIC "TKSB"
-#define FORMAT 1
+/* 2: the sealed object's auth value is derived from the owner (format 1 had none) */
+#define FORMAT 2
 
 static void
 put_u32(GByteArray *a, guint32 v)

@@ -8,11 +8,12 @@
 G_BEGIN_DECLS
 
 /*
- * Seal blob format 1 (integers big-endian):
- *   "TKSB" | format u8 = 1 | reserved u8 + u16 = 0 | owner uid u32 | PCR mask u32 |
+ * Seal blob format 2 (integers big-endian):
+ *   "TKSB" | format u8 = 2 | reserved u8 + u16 = 0 | owner uid u32 | PCR mask u32 |
  *   public length u16 | TPM2B_PUBLIC | private length u16 | TPM2B_PRIVATE |
  *   IV (12) | data length u32 | AES-256-GCM ciphertext | tag (16)
- * The data key is the sealed object's content; the AEAD's associated data is
+ * The data key is the sealed object's content; the object's auth value is derived from the
+ * owner uid by a daemon key in the TPM, so only tkmsd can open it. The AEAD's associated data is
  * "tkms-seal-v1" 0x00 followed by every byte before the IV.
  */
 typedef struct {

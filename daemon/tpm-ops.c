@@ -95,12 +95,126 @@ object_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean secret, ESYS_TR *
 	       GError **error)
 {
 	if (pcrs != 0)
-		return tkms_tpm_start_pcr_session(ctx, pcrs, FALSE, session, error);
+		return tkms_tpm_start_pcr_session(ctx, pcrs, FALSE, FALSE, session, error);
 	if (!secret) {
 		*session = ESYS_TR_PASSWORD;
 		return TRUE;
 	}
 	return tkms_tpm_start_hmac_session(ctx, session, error);
+}
+
+/* ---- per-owner auth values of sealed blobs ---- */
+
+/*
+ * Seal's blobs leave the daemon, so their sealed object must not open for whoever holds a copy
+ * and can reach the TPM directly: its auth value is HMAC(K, "tkms-seal-auth-v1" 0 uid), K an
+ * HMAC key in the TPM whose blob (seal-auth.key) stays in the root-only state directory.
+ */
+#define SEAL_AUTH_LABEL "tkms-seal-auth-v1"
+#define SEAL_AUTH_MAGIC "TKSA"
+
+static gboolean
+write_seal_auth_key(TkmsTpmContext *ctx, GError **error)
+{
+	g_autoptr(GByteArray) a = g_byte_array_new();
+	GBytes *parts[] = {ctx->seal_auth_key.public, ctx->seal_auth_key.private};
+
+	g_byte_array_append(a, (const guint8 *)SEAL_AUTH_MAGIC, 4);
+	for (guint i = 0; i < G_N_ELEMENTS(parts); i++) {
+		guint16 be = GUINT16_TO_BE((guint16)g_bytes_get_size(parts[i]));
+		g_byte_array_append(a, (const guint8 *)&be, 2);
+		g_byte_array_append(a, g_bytes_get_data(parts[i], NULL), g_bytes_get_size(parts[i]));
+	}
+	return g_file_set_contents_full(ctx->seal_auth_path, (const gchar *)a->data, a->len,
+					G_FILE_SET_CONTENTS_CONSISTENT |
+						G_FILE_SET_CONTENTS_DURABLE,
+					0600, error);
+}
+
+static gboolean
+read_seal_auth_key(TkmsTpmContext *ctx, const guint8 *p, gsize len)
+{
+	GBytes *parts[2] = {NULL, NULL};
+	gsize off = 4;
+
+	if (len < 4 || memcmp(p, SEAL_AUTH_MAGIC, 4) != 0)
+		return FALSE;
+	for (guint i = 0; i < 2; i++) {
+		guint16 be;
+		if (len - off < 2)
+			goto bad;
+		memcpy(&be, p + off, 2);
+		off += 2;
+		if (len - off < GUINT16_FROM_BE(be))
+			goto bad;
+		parts[i] = g_bytes_new(p + off, GUINT16_FROM_BE(be));
+		off += GUINT16_FROM_BE(be);
+	}
+	ctx->seal_auth_key.public = parts[0];
+	ctx->seal_auth_key.private = parts[1];
+	return TRUE;
+bad:
+	g_clear_pointer(&parts[0], g_bytes_unref);
+	return FALSE;
+}
+
+static gboolean create_func(TkmsTpmContext *ctx, gpointer data, GError **error);
+
+gboolean
+tkms_tpm_ensure_seal_auth_key(TkmsTpmContext *ctx, GError **error)
+{
+	g_autofree gchar *contents = NULL;
+	gsize len = 0;
+	TkmsTpmCreate req = {.kind = TKMS_TPM_OBJECT_HMAC};
+
+	if (ctx->seal_auth_key.public != NULL)
+		return TRUE;
+	if (g_file_get_contents(ctx->seal_auth_path, &contents, &len, NULL)) {
+		if (read_seal_auth_key(ctx, (const guint8 *)contents, len))
+			return TRUE;
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+			    "%s is damaged; sealed blobs cannot be opened without it: restore it "
+			    "from a backup",
+			    ctx->seal_auth_path);
+		return FALSE;
+	}
+	if (!create_func(ctx, &req, error))
+		return FALSE;
+	ctx->seal_auth_key = req.out;
+	if (!write_seal_auth_key(ctx, error)) {
+		tkms_tpm_blob_clear(&ctx->seal_auth_key);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* session: a salted session (the result is a credential and travels encrypted). */
+static gboolean
+seal_auth_value(TkmsTpmContext *ctx, guint32 owner, ESYS_TR session, TPM2B_AUTH *auth,
+		GError **error)
+{
+	ESYS_TR obj = ESYS_TR_NONE;
+	TPM2B_MAX_BUFFER msg = {0};
+	g_autofree TPM2B_DIGEST *mac = NULL;
+	guint32 be = GUINT32_TO_BE(owner);
+	TSS2_RC rc;
+
+	if (!tkms_tpm_ensure_seal_auth_key(ctx, error) ||
+	    !load_object(ctx, &ctx->seal_auth_key, FALSE, &obj, error))
+		return FALSE;
+	memcpy(msg.buffer, SEAL_AUTH_LABEL, sizeof(SEAL_AUTH_LABEL));
+	memcpy(msg.buffer + sizeof(SEAL_AUTH_LABEL), &be, 4);
+	msg.size = sizeof(SEAL_AUTH_LABEL) + 4;
+	tkms_tpm_set_session_crypt(ctx, session, TRUE, TRUE);
+	rc = Esys_HMAC(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &msg, TPM2_ALG_SHA256,
+		       &mac);
+	tkms_tpm_flush(ctx, &obj);
+	if (!tkms_tpm_check(rc, "deriving the blob's auth value", error))
+		return FALSE;
+	auth->size = mac->size;
+	memcpy(auth->buffer, mac->buffer, mac->size);
+	OPENSSL_cleanse(mac->buffer, mac->size);
+	return TRUE;
 }
 
 /* ---- create ---- */
@@ -190,11 +304,15 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 			goto out_fail;
 		sens.sensitive.data.size = req->seal_size;
 		memcpy(sens_copy, sens.sensitive.data.buffer, req->seal_size);
+		if (req->owner_auth &&
+		    !seal_auth_value(ctx, req->owner, session, &sens.sensitive.userAuth, error))
+			goto out_fail;
 	}
 	if (req->pcrs != 0) {
 		g_autofree TPM2B_DIGEST *digest = NULL;
 		ESYS_TR trial = ESYS_TR_NONE;
-		if (!tkms_tpm_start_pcr_session(ctx, req->pcrs, TRUE, &trial, error))
+		if (!tkms_tpm_start_pcr_session(ctx, req->pcrs, TRUE, req->owner_auth, &trial,
+						error))
 			goto out_fail;
 		rc = Esys_PolicyGetDigest(ctx->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE,
 					  ESYS_TR_NONE, &digest);
@@ -202,7 +320,7 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 		if (!tkms_tpm_check(rc, "computing the PCR policy", error))
 			goto out_fail;
 		tmpl.publicArea.authPolicy = *digest;
-		/* only the policy may authorize use, never the (empty) auth value */
+		/* only the policy may authorize use, never the auth value alone */
 		tmpl.publicArea.objectAttributes &= ~TPMA_OBJECT_USERWITHAUTH;
 	}
 	if (session == ESYS_TR_NONE)
@@ -249,7 +367,26 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 
 	if (!load_object(ctx, &req->blob, req->untrusted_blob, &obj, error))
 		return FALSE;
-	if (!object_session(ctx, req->pcrs, TRUE, &session, error)) {
+	if (req->owner_auth) {
+		TPM2B_AUTH auth = {0};
+		gboolean ok = tkms_tpm_start_hmac_session(ctx, &session, error) &&
+			      seal_auth_value(ctx, req->owner, session, &auth, error);
+		if (ok)
+			Esys_TR_SetAuth(ctx->esys, obj, &auth);
+		OPENSSL_cleanse(&auth, sizeof(auth));
+		/* PCR-bound: the policy session asserts PolicyAuthValue as well; otherwise the
+		 * salted session proves the auth value */
+		if (ok && req->pcrs != 0) {
+			tkms_tpm_flush(ctx, &session);
+			ok = tkms_tpm_start_pcr_session(ctx, req->pcrs, FALSE, TRUE, &session,
+							error);
+		}
+		if (!ok) {
+			tkms_tpm_flush(ctx, &session);
+			tkms_tpm_flush(ctx, &obj);
+			return FALSE;
+		}
+	} else if (!object_session(ctx, req->pcrs, TRUE, &session, error)) {
 		tkms_tpm_flush(ctx, &obj);
 		return FALSE;
 	}
@@ -258,6 +395,14 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	rc = Esys_Unseal(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
 	tkms_tpm_flush(ctx, &session);
 	tkms_tpm_flush(ctx, &obj);
+	if (req->untrusted_blob && (rc & TSS2_RC_LAYER_MASK) == 0 && (rc & TPM2_RC_FMT1) &&
+	    ((rc & 0x3f) == (TPM2_RC_AUTH_FAIL & 0x3f) || (rc & 0x3f) == (TPM2_RC_BAD_AUTH & 0x3f))) {
+		/* the object is noDA, so this moved no lockout counter */
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INTEGRITY_FAILURE,
+				    "The sealed blob does not belong to its stated owner: it was "
+				    "changed after sealing");
+		return FALSE;
+	}
 	if (!tkms_tpm_check(rc, "unsealing", error))
 		return FALSE;
 	req->out = tkms_secret_new_from_data(out->buffer, out->size);

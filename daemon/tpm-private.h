@@ -12,6 +12,10 @@ typedef struct {
 	ESYS_CONTEXT *esys;
 	TSS2_TCTI_CONTEXT *tcti;
 	ESYS_TR srk;
+	/* the daemon's HMAC key behind per-uid auth values of sealed blobs (kept across
+	 * reconnections; loaded from or created at seal_auth_path on first use) */
+	gchar *seal_auth_path;
+	TkmsTpmBlob seal_auth_key;
 } TkmsTpmContext;
 
 typedef gboolean (*TkmsTpmFunc)(TkmsTpmContext *ctx, gpointer req, GError **error);
@@ -24,12 +28,15 @@ gboolean tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error);
 
 /* A salted HMAC session on the SRK (AES-128-CFB parameter encryption). */
 gboolean tkms_tpm_start_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error);
-/* A salted policy session satisfied by PolicyPCR on the current PCR values (or a trial). */
+/* A salted policy session satisfied by PolicyPCR on the current PCR values (or a trial);
+ * with_auth_value adds PolicyAuthValue, so the object's auth value is needed too. */
 gboolean tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial,
-				    ESYS_TR *session, GError **error);
+				    gboolean with_auth_value, ESYS_TR *session, GError **error);
 void tkms_tpm_set_session_crypt(TkmsTpmContext *ctx, ESYS_TR session, gboolean decrypt,
 				gboolean encrypt);
 void tkms_tpm_flush(TkmsTpmContext *ctx, ESYS_TR *handle);
+/* Loads (or creates, once per state directory) the key behind sealed blobs' auth values. */
+gboolean tkms_tpm_ensure_seal_auth_key(TkmsTpmContext *ctx, GError **error);
 void tkms_tpm_pcr_selection(TkmsPcrMask pcrs, TPML_PCR_SELECTION *sel);
 
 G_END_DECLS

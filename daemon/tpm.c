@@ -9,6 +9,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "tkms-error.h"
+#include "tpm-srk.h"
 #include "tpm-watchdog.h"
 
 struct _TkmsTpm {
@@ -139,7 +140,7 @@ tkms_tpm_start_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **erro
 
 gboolean
 tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial,
-			   ESYS_TR *session, GError **error)
+			   gboolean with_auth_value, ESYS_TR *session, GError **error)
 {
 	TPML_PCR_SELECTION sel;
 	TPM2B_DIGEST empty = {.size = 0};
@@ -157,6 +158,14 @@ tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial
 	if (!tkms_tpm_check(rc, "binding the session to PCRs", error)) {
 		tkms_tpm_flush(ctx, session);
 		return FALSE;
+	}
+	if (with_auth_value) {
+		rc = Esys_PolicyAuthValue(ctx->esys, *session, ESYS_TR_NONE, ESYS_TR_NONE,
+					  ESYS_TR_NONE);
+		if (!tkms_tpm_check(rc, "binding the session to the auth value", error)) {
+			tkms_tpm_flush(ctx, session);
+			return FALSE;
+		}
 	}
 	return TRUE;
 }
@@ -189,32 +198,12 @@ context_teardown(TkmsTpm *self)
 	ctx->srk = ESYS_TR_NONE;
 }
 
-/* The TCG "Storage Root Key" ECC P-256 template (TCG TPM v2.0 Provisioning Guidance), with
- * noDA so that a lockout never blocks loads under it. */
 static gboolean
 create_srk(TkmsTpm *self, GError **error)
 {
 	TkmsTpmContext *ctx = &self->ctx;
 	TPM2B_SENSITIVE_CREATE sens = {0};
-	TPM2B_PUBLIC tmpl = {
-		.publicArea = {
-			.type = TPM2_ALG_ECC,
-			.nameAlg = TPM2_ALG_SHA256,
-			.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-					    TPMA_OBJECT_SENSITIVEDATAORIGIN |
-					    TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA |
-					    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT,
-			.parameters.eccDetail = {
-				.symmetric = {.algorithm = TPM2_ALG_AES,
-					      .keyBits.aes = 128,
-					      .mode.aes = TPM2_ALG_CFB},
-				.scheme = {.scheme = TPM2_ALG_NULL},
-				.curveID = TPM2_ECC_NIST_P256,
-				.kdf = {.scheme = TPM2_ALG_NULL},
-			},
-			.unique.ecc = {.x = {.size = 32}, .y = {.size = 32}},
-		},
-	};
+	TPM2B_PUBLIC tmpl;
 	TPM2B_DATA outside = {0};
 	TPML_PCR_SELECTION creation_pcr = {0};
 	g_autofree TPM2B_NAME *name = NULL;
@@ -222,6 +211,7 @@ create_srk(TkmsTpm *self, GError **error)
 	g_autofree gchar *pinned = NULL;
 	TSS2_RC rc;
 
+	tkms_tpm_srk_template(&tmpl);
 	rc = Esys_CreatePrimary(ctx->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 				ESYS_TR_NONE, &sens, &tmpl, &outside, &creation_pcr, &ctx->srk, NULL,
 				NULL, NULL, NULL);
@@ -375,6 +365,13 @@ ensure_connected(TkmsTpm *self, GError **error)
 	flush_leftovers(ctx);
 	if (!create_srk(self, error) || !read_status(self, error))
 		goto fail;
+	{
+		/* made at the first connection rather than the first Seal, so that state changes
+		 * come from lifecycle calls; a failure here is retried at the first Seal */
+		g_autoptr(GError) local = NULL;
+		if (!tkms_tpm_ensure_seal_auth_key(ctx, &local))
+			g_warning("%s", local->message);
+	}
 	g_debug("connected to TPM %s", self->tcti_conf);
 	return TRUE;
 fail:
@@ -603,6 +600,8 @@ tkms_tpm_finalize(GObject *object)
 	g_cond_clear(&self->queue_cond);
 	g_free(self->tcti_conf);
 	g_free(self->srk_name_path);
+	g_free(self->ctx.seal_auth_path);
+	tkms_tpm_blob_clear(&self->ctx.seal_auth_key);
 	g_mutex_clear(&self->status_lock);
 	G_OBJECT_CLASS(tkms_tpm_parent_class)->finalize(object);
 }
@@ -636,6 +635,7 @@ tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds)
 	self->watchdog = tkms_tpm_watchdog_new(MIN(timeout_seconds, 3600u) * 1000, tcti);
 	self->tcti_conf = g_strdup(tcti);
 	self->srk_name_path = g_build_filename(state_dir, "srk.name", NULL);
+	self->ctx.seal_auth_path = g_build_filename(state_dir, "seal-auth.key", NULL);
 	self->thread = g_thread_new("tkms-tpm", worker, self);
 	return self;
 }

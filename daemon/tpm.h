@@ -56,6 +56,8 @@ typedef struct {
 	TkmsPcrMask pcrs;
 	gsize seal_size; /* TKMS_TPM_OBJECT_SEALED: bytes of TPM RNG material to seal */
 	gboolean want_material; /* also hand back the sealed material (Seal's data key) */
+	gboolean owner_auth;	/* bind to owner: an auth value only tkmsd can derive */
+	guint32 owner;
 	TkmsTpmBlob out;
 	TkmsSecret *material;
 } TkmsTpmCreate;
@@ -64,6 +66,8 @@ typedef struct {
 	TkmsTpmBlob blob;
 	TkmsPcrMask pcrs;
 	gboolean untrusted_blob; /* came from the caller: a bad blob is IntegrityFailure */
+	gboolean owner_auth;	 /* made with TkmsTpmCreate.owner_auth for owner */
+	guint32 owner;
 	TkmsSecret *out;
 } TkmsTpmUnseal;
 

@@ -57,7 +57,7 @@ check_header(GBytes *blob, guint32 pcr_mask)
 
 	g_assert_cmpuint(len, >, 16);
 	g_assert_cmpmem(b, 4, "TKSB", 4);
-	g_assert_cmpuint(b[4], ==, 1);
+	g_assert_cmpuint(b[4], ==, 2);
 	g_assert_cmpuint(GUINT32_FROM_BE(*(const guint32 *)(b + 8)), ==, getuid());
 	g_assert_cmpuint(GUINT32_FROM_BE(*(const guint32 *)(b + 12)), ==, pcr_mask);
 }
@@ -438,6 +438,43 @@ test_random_bad(void)
 	}
 }
 
+/* DESIGN: only this TPM *and this caller's uid* can unseal. Someone with direct TPM access and
+ * a copy of the blob (but not tkmsd's state directory) loads its sealed object under the
+ * recreated SRK and is refused: the object's auth value comes from a key only tkmsd holds. */
+static void
+test_direct_tpm(void)
+{
+	g_autoptr(GBytes) data = tkms_test_bytes_str("not for direct TPM users");
+	g_autoptr(GBytes) blob = seal_ok(data, NULL);
+	g_autofree gchar *path = g_build_filename(tkms_test_env_get_tmp_dir(env), "direct.blob",
+						  NULL);
+	const gchar *prog = g_getenv("TKMS_TEST_DIRECT_UNSEAL");
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *out = NULL;
+	gint status = -1;
+
+	g_assert_nonnull(prog);
+	g_assert_true(g_file_set_contents(path, g_bytes_get_data(blob, NULL),
+					  g_bytes_get_size(blob), NULL));
+	/* swtpm serves one connection at a time */
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	{
+		const gchar *argv[] = {prog, tkms_test_env_get_tcti(env), path, NULL};
+		g_assert_true(tkms_test_env_run(env, argv, &out, NULL, &status, &error));
+		g_assert_no_error(error);
+	}
+	g_test_message("direct unseal: %s", out);
+	tkms_test_env_start_daemon(env, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(status, ==, 0);
+	{
+		g_autoptr(GBytes) back = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
+		g_assert_no_error(error);
+		g_assert_true(g_bytes_equal(back, data));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -455,6 +492,7 @@ main(int argc, char **argv)
 	g_test_add_func("/seal/tamper-everywhere", test_tamper_everywhere);
 	g_test_add_func("/seal/other-user", test_other_user);
 	g_test_add_func("/seal/pcr", test_pcr);
+	g_test_add_func("/seal/direct-tpm", test_direct_tpm);
 	g_test_add_func("/random/basic", test_random);
 	g_test_add_func("/random/bad-length", test_random_bad);
 
