@@ -56,6 +56,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "tkms-test-env.h"
+#include "tpm-srk.h"
 
 #define DEFAULT_ITERATIONS 20000
 #define DEFAULT_IN_FLIGHT 64
@@ -941,28 +942,6 @@ fill_hmac_template(TPM2B_PUBLIC *tmpl)
 	p->parameters.keyedHashDetail.scheme.details.hmac.hashAlg = TPM2_ALG_SHA256;
 }
 
-/* The TCG storage root key template (ECC P-256, AES-128-CFB), with noDA like tkmsd's. */
-static void
-fill_srk_template(TPM2B_PUBLIC *tmpl)
-{
-	TPMT_PUBLIC *p = &tmpl->publicArea;
-
-	memset(tmpl, 0, sizeof(*tmpl));
-	p->type = TPM2_ALG_ECC;
-	p->nameAlg = TPM2_ALG_SHA256;
-	p->objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-			      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-			      TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA;
-	p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
-	p->parameters.eccDetail.symmetric.keyBits.aes = 128;
-	p->parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
-	p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-	p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-	p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-	p->unique.ecc.x.size = 32;
-	p->unique.ecc.y.size = 32;
-}
-
 static gboolean
 create_primary(RawTpm *t, TPM2B_PUBLIC *tmpl, ESYS_TR *handle, GError **error)
 {
@@ -999,7 +978,7 @@ raw_tpm_setup(Bench *b, RawTpm *t, GError **error)
 	fill_ecc_sign_template(&tmpl);
 	if (!create_primary(t, &tmpl, &t->primary, error))
 		return FALSE;
-	fill_srk_template(&tmpl);
+	tkms_tpm_srk_template(&tmpl); /* exactly tkmsd's SRK */
 	if (!create_primary(t, &tmpl, &t->srk, error))
 		return FALSE;
 	/* The same kinds of object tkmsd signs and MACs with: keys under the SRK, loaded per use. */
