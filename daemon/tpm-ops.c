@@ -76,8 +76,8 @@ load_object(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, gboolean untrusted, ES
 	rc = Esys_Load(ctx->esys, ctx->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv,
 		       &pub, handle);
 	OPENSSL_cleanse(&priv, sizeof(priv));
-	if (rc != TSS2_RC_SUCCESS && untrusted && (rc & TSS2_RC_LAYER_MASK) == 0 &&
-	    (rc & 0xfff) != TPM2_RC_LOCKOUT) {
+	if (rc != TSS2_RC_SUCCESS && untrusted && tkms_tpm_rc_base(rc) != 0 &&
+	    tkms_tpm_rc_base(rc) != TPM2_RC_LOCKOUT) {
 		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INTEGRITY_FAILURE,
 				    "The TPM refused to load the blob: it was changed, or it was "
 				    "made by another TPM or tkms installation");
@@ -395,8 +395,8 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	rc = Esys_Unseal(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
 	tkms_tpm_flush(ctx, &session);
 	tkms_tpm_flush(ctx, &obj);
-	if (req->untrusted_blob && (rc & TSS2_RC_LAYER_MASK) == 0 && (rc & TPM2_RC_FMT1) &&
-	    ((rc & 0x3f) == (TPM2_RC_AUTH_FAIL & 0x3f) || (rc & 0x3f) == (TPM2_RC_BAD_AUTH & 0x3f))) {
+	if (req->untrusted_blob && (tkms_tpm_rc_base(rc) == TPM2_RC_AUTH_FAIL ||
+				    tkms_tpm_rc_base(rc) == TPM2_RC_BAD_AUTH)) {
 		/* the object is noDA, so this moved no lockout counter */
 		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INTEGRITY_FAILURE,
 				    "The sealed blob does not belong to its stated owner: it was "
@@ -549,11 +549,15 @@ verify_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 		return TRUE;
 	}
 	/* a TPM "this signature is wrong" answer (SIGNATURE, or a bad r/s VALUE) is a result */
-	if ((rc & TSS2_RC_LAYER_MASK) == 0 && (rc & TPM2_RC_FMT1) &&
-	    ((rc & 0x3f) == (TPM2_RC_SIGNATURE & 0x3f) || (rc & 0x3f) == (TPM2_RC_VALUE & 0x3f) ||
-	     (rc & 0x3f) == (TPM2_RC_SIZE & 0x3f) || (rc & 0x3f) == (TPM2_RC_ECC_POINT & 0x3f)))
+	switch (tkms_tpm_rc_base(rc)) {
+	case TPM2_RC_SIGNATURE:
+	case TPM2_RC_VALUE:
+	case TPM2_RC_SIZE:
+	case TPM2_RC_ECC_POINT:
 		return TRUE;
-	return tkms_tpm_check(rc, "verifying a signature", error);
+	default:
+		return tkms_tpm_check(rc, "verifying a signature", error);
+	}
 }
 
 void

@@ -23,6 +23,9 @@ typedef gboolean (*TkmsTpmFunc)(TkmsTpmContext *ctx, gpointer req, GError **erro
 void tkms_tpm_submit(TkmsTpm *self, guint32 uid, TkmsTpmFunc func, gpointer req, GCancellable *cancellable,
 		     GAsyncReadyCallback callback, gpointer user_data);
 
+/* The TPM's response code without the parameter/handle/session number (TPM2_RC_AUTH_FAIL
+ * and so on), or 0 if rc did not come from the TPM. */
+TSS2_RC tkms_tpm_rc_base(TSS2_RC rc);
 /* Maps a TSS2 return code to a TKMS_ERROR; `what` names the failed step for the message. */
 gboolean tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error);
 

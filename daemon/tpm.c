@@ -40,10 +40,12 @@ typedef struct {
 	gpointer req;
 } Job;
 
-/* TPM format-one codes carry the parameter/handle/session number in bits 6 and 8-11. */
-static TSS2_RC
-tpm_base_rc(TSS2_RC rc)
+TSS2_RC
+tkms_tpm_rc_base(TSS2_RC rc)
 {
+	if ((rc & TSS2_RC_LAYER_MASK) != 0)
+		return 0;
+	/* format-one codes carry the parameter/handle/session number in bits 6 and 8-11 */
 	if (rc & TPM2_RC_FMT1)
 		return TPM2_RC_FMT1 | (rc & 0x3f);
 	return rc & 0xfff;
@@ -65,7 +67,7 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 			    what, Tss2_RC_Decode(rc));
 		return FALSE;
 	}
-	base = tpm_base_rc(rc);
+	base = tkms_tpm_rc_base(rc);
 	if (base >= TPM2_RC_REFERENCE_H0 && base <= TPM2_RC_REFERENCE_S6) {
 		/* our storage root key or session vanished: the TPM was reset under us */
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
