@@ -456,21 +456,23 @@ worker(gpointer data)
 }
 
 
+/* One attempt under the watchdog; a TPM that did not answer in time ends in *hung. */
 static gboolean
-run_job(TkmsTpm *self, Job *job, GError **error)
+attempt(TkmsTpm *self, Job *job, gboolean *hung, GError **error)
 {
-	gboolean was_connected = self->ctx.esys != NULL;
 	gboolean ok;
 
-	if (!ensure_connected(self, error)) {
-		set_unavailable(self);
-		return FALSE;
+	tkms_tpm_watchdog_arm(self->watchdog);
+	ok = ensure_connected(self, error) && job->func(&self->ctx, job->req, error);
+	*hung = tkms_tpm_watchdog_disarm(self->watchdog) && !ok;
+	if (*hung) {
+		g_clear_error(error);
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
+			    "The TPM did not answer within %u s; check the TPM or swtpm, then retry",
+			    tkms_tpm_watchdog_get_timeout_ms(self->watchdog) / 1000);
 	}
-	ok = job->func(&self->ctx, job->req, error);
-	if (!ok && g_error_matches(*error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE))
+	if (!ok && is_connection_error(*error))
 		context_teardown(self);
-	if (!ok && !was_connected)
-		set_unavailable(self);
 	return ok;
 }
 
@@ -484,35 +486,16 @@ worker_run(GTask *task, TkmsTpm *self)
 
 	if (g_task_return_error_if_cancelled(task))
 		return;
-	tkms_tpm_watchdog_arm(self->watchdog);
-	ok = run_job(self, job, &error);
-	hung = tkms_tpm_watchdog_disarm(self->watchdog);
-	if (!ok && hung) {
-		context_teardown(self);
-		set_unavailable(self);
+	ok = attempt(self, job, &hung, &error);
+	/* A TPM restarted while we were idle shows up as a dead socket on the first command:
+	 * reconnect once before telling the caller (not after a timeout: it would only wait
+	 * again). */
+	if (!ok && !hung && was_connected && is_connection_error(error)) {
 		g_clear_error(&error);
-		g_set_error(&error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
-			    "The TPM did not answer within %u s; check the TPM or swtpm, then retry",
-			    tkms_tpm_watchdog_get_timeout_ms(self->watchdog) / 1000);
-	} else if (!ok && is_connection_error(error)) {
-		/* A TPM restarted while we were idle shows up as a dead socket on the first
-		 * command: reconnect once before telling the caller. */
-		if (was_connected) {
-			g_clear_error(&error);
-			tkms_tpm_watchdog_arm(self->watchdog);
-			ok = run_job(self, job, &error);
-			if (tkms_tpm_watchdog_disarm(self->watchdog) && !ok) {
-				context_teardown(self);
-				g_clear_error(&error);
-				g_set_error(&error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
-					    "The TPM did not answer within %u s; check the TPM or "
-					    "swtpm, then retry",
-					    tkms_tpm_watchdog_get_timeout_ms(self->watchdog) / 1000);
-			}
-		}
-		if (!ok && is_connection_error(error))
-			set_unavailable(self);
+		ok = attempt(self, job, &hung, &error);
 	}
+	if (!ok && is_connection_error(error))
+		set_unavailable(self);
 	if (!ok && self->ctx.esys != NULL) {
 		/* the lockout counter and state may have moved */
 		read_status(self, NULL);
