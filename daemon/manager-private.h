@@ -45,6 +45,7 @@ struct _TkmsCall {
 	const TkmsMethod *method;
 	TkmsCaller *caller;
 	gboolean interactive; /* the message allows interactive authorization */
+	void (*next)(TkmsCall *call); /* what runs once polkit has answered yes */
 	gboolean uid_counted; /* counted against the per-uid cap (known after authorization) */
 	GVariant *params;
 	gchar *key_name; /* for the audit record: as the caller wrote it */

@@ -303,7 +303,6 @@ resolve_target(TkmsCall *call)
 	g_autofree gchar *owner = NULL;
 
 	g_variant_get_child(call->params, 0, "&s", &arg);
-	tkms_call_set_key_name(call, arg);
 	call->target_owner = call->caller->uid;
 	call->target_name = arg;
 	colon = strchr(arg, ':');
@@ -389,7 +388,7 @@ enqueue(TkmsCall *call)
 }
 
 static void
-run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+required_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	TkmsCall *call = user_data;
 	GError *error = NULL;
@@ -398,7 +397,21 @@ run_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_call_fail(call, error);
 		return;
 	}
-	enqueue(call);
+	call->next(call);
+}
+
+/* Goes on with next once polkit says the caller holds action: at once when its "yes" is
+ * cached, else when polkit answers (a refusal fails the call). */
+static void
+require(TkmsCall *call, const gchar *action, void (*next)(TkmsCall *call))
+{
+	if (tkms_authority_is_cached(call->manager->authority, call->caller, action)) {
+		next(call);
+		return;
+	}
+	call->next = next;
+	tkms_authority_check(call->manager->authority, call->caller, action, call->interactive,
+			     required_cb, call);
 }
 
 static void
@@ -422,26 +435,10 @@ authorized(TkmsCall *call)
 		return;
 	/* another owner's keys, or everybody's, take the admin action as well */
 	need_admin = call->method->admin || call->target_owner != call->caller->uid;
-	if (need_admin &&
-	    !tkms_authority_is_cached(call->manager->authority, call->caller, ADMIN_ACTION)) {
-		tkms_authority_check(call->manager->authority, call->caller, ADMIN_ACTION,
-				     call->interactive, run_cb, call);
-		return;
-	}
-	enqueue(call);
-}
-
-static void
-authorized_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	TkmsCall *call = user_data;
-	GError *error = NULL;
-
-	if (!tkms_authority_check_finish(TKMS_AUTHORITY(source), res, &error)) {
-		tkms_call_fail(call, error);
-		return;
-	}
-	authorized(call);
+	if (need_admin)
+		require(call, ADMIN_ACTION, enqueue);
+	else
+		enqueue(call);
 }
 
 static gboolean
@@ -479,11 +476,7 @@ dispatch(TkmsManager *self, GDBusMethodInvocation *invocation)
 				       "replies before sending more");
 		return TRUE;
 	}
-	if (tkms_authority_is_cached(self->authority, call->caller, call->method->action))
-		authorized(call);
-	else
-		tkms_authority_check(self->authority, call->caller, call->method->action,
-				     interactive, authorized_cb, call);
+	require(call, call->method->action, authorized);
 	return TRUE;
 }
 
