@@ -494,8 +494,8 @@ run_command(TkmsTestEnv *env, const gchar *const *argv, const gchar *cwd, gchar 
 /* ---------------------------------------------------------------------------------------- */
 /* swtpm                                                                                     */
 
-static gboolean
-port_is_free(guint16 port)
+gboolean
+tkms_test_port_is_free(guint16 port)
 {
 	struct sockaddr_in sa;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -514,8 +514,8 @@ port_is_free(guint16 port)
 	return ok;
 }
 
-static gboolean
-port_accepts(guint16 port)
+gboolean
+tkms_test_port_accepts(guint16 port)
 {
 	struct sockaddr_in sa;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -554,7 +554,7 @@ swtpm_start_on_port(TkmsTestEnv *env, GError **error)
 			set_proc_error(error, &env->swtpm, "exited during start-up");
 			return FALSE;
 		}
-		if (port_accepts(env->tpm_port + 1)) {
+		if (tkms_test_port_accepts(env->tpm_port + 1)) {
 			/* Make sure it is our swtpm that answered, not one of a parallel test. */
 			g_usleep(50000);
 			if (proc_is_running(&env->swtpm))
@@ -577,7 +577,7 @@ swtpm_start_new(TkmsTestEnv *env, GError **error)
 
 	for (guint attempt = 0; attempt < 20; attempt++) {
 		guint16 port = (guint16)(g_random_int_range(20000, 60000) & ~1);
-		if (!port_is_free(port) || !port_is_free(port + 1))
+		if (!tkms_test_port_is_free(port) || !tkms_test_port_is_free(port + 1))
 			continue;
 		env->tpm_port = port;
 		g_clear_error(&last);

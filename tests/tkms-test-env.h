@@ -115,6 +115,10 @@ gboolean tkms_test_env_run(TkmsTestEnv *env, const gchar *const *argv, gchar **o
 /* Path of the tkms-test-helper program ($TKMS_TEST_HELPER), or NULL. */
 const gchar *tkms_test_helper_path(void);
 
+/* Loopback TCP port helpers for starting servers (swtpm) on free ports. */
+gboolean tkms_test_port_is_free(guint16 port);
+gboolean tkms_test_port_accepts(guint16 port);
+
 /* The pid of the running tkmsd, or 0. */
 gint tkms_test_env_get_daemon_pid(TkmsTestEnv *env);
 

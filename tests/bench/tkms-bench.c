@@ -759,40 +759,6 @@ swtpm_child_setup(gpointer user_data)
 }
 
 static gboolean
-tcp_port_is_free(guint16 port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	gboolean ok;
-
-	if (fd < 0)
-		return FALSE;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sa.sin_port = htons(port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
-static gboolean
-tcp_port_accepts(guint16 port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	gboolean ok;
-
-	if (fd < 0)
-		return FALSE;
-	sa.sin_port = htons(port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
-static gboolean
 swtpm_is_running(RawTpm *t)
 {
 	return t->proc != NULL && g_subprocess_get_identifier(t->proc) != NULL;
@@ -861,7 +827,7 @@ swtpm_start_on(RawTpm *t, guint16 port, GError **error)
 			g_clear_object(&t->proc);
 			return FALSE;
 		}
-		if (tcp_port_accepts(port + 1) && tcp_port_accepts(port)) {
+		if (tkms_test_port_accepts(port + 1) && tkms_test_port_accepts(port)) {
 			/* and it is ours that answered, not somebody else's */
 			g_usleep(50000);
 			if (swtpm_is_running(t))
@@ -895,7 +861,7 @@ swtpm_start(Bench *b, RawTpm *t, GError **error)
 	for (guint attempt = 0; attempt < 20; attempt++) {
 		guint16 port = (guint16)(g_random_int_range(20000, 60000) & ~1);
 
-		if (!tcp_port_is_free(port) || !tcp_port_is_free(port + 1))
+		if (!tkms_test_port_is_free(port) || !tkms_test_port_is_free(port + 1))
 			continue;
 		g_clear_error(&last);
 		if (swtpm_start_on(t, port, &last))
