@@ -5,6 +5,7 @@
  * only TPM blobs (wrapped by this TPM's storage root key), never key material. */
 
 #include "keystore.h"
+#include "key.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -21,160 +22,6 @@ struct _TkmsKeystore {
 };
 
 G_DEFINE_TYPE(TkmsKeystore, tkms_keystore, G_TYPE_OBJECT)
-
-static const struct {
-	const gchar *name;
-	const gchar *protection;
-	TkmsTpmObjectKind kind;
-} key_types[] = {
-	[TKMS_KEY_TYPE_AES_256_GCM] = {"aes-256-gcm", "sealed", TKMS_TPM_OBJECT_SEALED},
-	[TKMS_KEY_TYPE_HMAC_SHA256] = {"hmac-sha256", "tpm", TKMS_TPM_OBJECT_HMAC},
-	[TKMS_KEY_TYPE_ECDSA_P256] = {"ecdsa-p256", "tpm", TKMS_TPM_OBJECT_ECC_P256},
-	[TKMS_KEY_TYPE_RSA_2048] = {"rsa-2048", "tpm", TKMS_TPM_OBJECT_RSA_2048},
-};
-
-gboolean
-tkms_key_name_is_valid(const gchar *name)
-{
-	gsize len = strlen(name);
-	if (len == 0 || len > TKMS_KEY_NAME_MAX || name[0] == '.')
-		return FALSE;
-	for (gsize i = 0; i < len; i++) {
-		gchar c = name[i];
-		if (!g_ascii_isalnum(c) && c != '.' && c != '_' && c != '-')
-			return FALSE;
-	}
-	return TRUE;
-}
-
-gboolean
-tkms_key_type_from_string(const gchar *str, TkmsKeyType *type)
-{
-	for (guint i = 0; i < G_N_ELEMENTS(key_types); i++) {
-		if (g_strcmp0(str, key_types[i].name) == 0) {
-			*type = i;
-			return TRUE;
-		}
-	}
-	return FALSE;
-}
-
-const gchar *
-tkms_key_type_to_string(TkmsKeyType type)
-{
-	return key_types[type].name;
-}
-
-const gchar *
-tkms_key_type_protection(TkmsKeyType type)
-{
-	return key_types[type].protection;
-}
-
-TkmsTpmObjectKind
-tkms_key_type_object_kind(TkmsKeyType type)
-{
-	return key_types[type].kind;
-}
-
-static void
-key_version_free(TkmsKeyVersion *v)
-{
-	tkms_tpm_blob_clear(&v->blob);
-	g_free(v->state);
-	g_free(v);
-}
-
-TkmsKey *
-tkms_key_new(guint32 owner, const gchar *name, TkmsKeyType type)
-{
-	TkmsKey *key = g_new0(TkmsKey, 1);
-	key->refcount = 1;
-	key->owner = owner;
-	key->name = g_strdup(name);
-	key->type = type;
-	key->created = g_get_real_time() / G_USEC_PER_SEC;
-	key->versions = g_ptr_array_new_with_free_func((GDestroyNotify)key_version_free);
-	return key;
-}
-
-TkmsKey *
-tkms_key_ref(TkmsKey *key)
-{
-	key->refcount++;
-	return key;
-}
-
-void
-tkms_key_unref(TkmsKey *key)
-{
-	if (key == NULL || --key->refcount > 0)
-		return;
-	g_free(key->name);
-	g_free(key->description);
-	g_ptr_array_unref(key->versions);
-	g_free(key);
-}
-
-TkmsKeyVersion *
-tkms_key_get_version(TkmsKey *key, guint32 version)
-{
-	for (guint i = 0; i < key->versions->len; i++) {
-		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
-		if (v->version == version)
-			return v;
-	}
-	return NULL;
-}
-
-TkmsKeyVersion *
-tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen)
-{
-	TkmsKeyVersion *v = g_new0(TkmsKeyVersion, 1);
-	v->version = key->versions->len + 1;
-	v->state = g_strdup("active");
-	v->created = g_get_real_time() / G_USEC_PER_SEC;
-	v->blob = *blob_stolen;
-	memset(blob_stolen, 0, sizeof(*blob_stolen));
-	g_ptr_array_add(key->versions, v);
-	key->primary_version = v->version;
-	return v;
-}
-
-GVariant *
-tkms_key_to_variant(TkmsKey *key)
-{
-	GVariantBuilder b, vb, pb;
-
-	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&b, "{sv}", "name", g_variant_new_string(key->name));
-	g_variant_builder_add(&b, "{sv}", "type",
-			      g_variant_new_string(tkms_key_type_to_string(key->type)));
-	g_variant_builder_add(&b, "{sv}", "protection",
-			      g_variant_new_string(tkms_key_type_protection(key->type)));
-	g_variant_builder_add(&b, "{sv}", "owner", g_variant_new_uint32(key->owner));
-	g_variant_builder_add(&b, "{sv}", "created", g_variant_new_uint64(key->created));
-	g_variant_builder_add(&b, "{sv}", "primary-version",
-			      g_variant_new_uint32(key->primary_version));
-	g_variant_builder_init(&vb, G_VARIANT_TYPE("aa{sv}"));
-	for (guint i = 0; i < key->versions->len; i++) {
-		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
-		g_variant_builder_open(&vb, G_VARIANT_TYPE_VARDICT);
-		g_variant_builder_add(&vb, "{sv}", "version", g_variant_new_uint32(v->version));
-		g_variant_builder_add(&vb, "{sv}", "state", g_variant_new_string(v->state));
-		g_variant_builder_add(&vb, "{sv}", "created", g_variant_new_uint64(v->created));
-		g_variant_builder_close(&vb);
-	}
-	g_variant_builder_add(&b, "{sv}", "versions", g_variant_builder_end(&vb));
-	g_variant_builder_init(&pb, G_VARIANT_TYPE("au"));
-	for (guint i = 0; i < TKMS_PCR_MAX; i++)
-		if (key->pcrs & (1u << i))
-			g_variant_builder_add(&pb, "u", i);
-	g_variant_builder_add(&b, "{sv}", "pcrs", g_variant_builder_end(&pb));
-	g_variant_builder_add(&b, "{sv}", "description",
-			      g_variant_new_string(key->description ? key->description : ""));
-	return g_variant_builder_end(&b);
-}
 
 /* ---- JSON ---- */
 
@@ -350,10 +197,16 @@ tkms_keystore_new(const gchar *state_dir, GError **error)
 }
 
 TkmsKey *
-tkms_keystore_lookup(TkmsKeystore *self, guint32 owner, const gchar *name)
+tkms_keystore_lookup(TkmsKeystore *self, guint32 owner, const gchar *name, GError **error)
 {
 	g_autofree gchar *k = table_key(owner, name);
-	return g_hash_table_lookup(self->keys, k);
+	TkmsKey *key = g_hash_table_lookup(self->keys, k);
+	if (key == NULL) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND, "There is no key named \"%s\"",
+			    name);
+		return NULL;
+	}
+	return tkms_key_ref(key);
 }
 
 static gint
@@ -366,7 +219,8 @@ key_cmp(gconstpointer a, gconstpointer b)
 }
 
 GPtrArray *
-tkms_keystore_list(TkmsKeystore *self, guint32 owner)
+tkms_keystore_list(TkmsKeystore *self, guint32 owner, guint32 after_owner,
+		   const gchar *after_name, guint limit, GError **error)
 {
 	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)tkms_key_unref);
 	GHashTableIter iter;
@@ -379,6 +233,19 @@ tkms_keystore_list(TkmsKeystore *self, guint32 owner)
 			g_ptr_array_add(out, tkms_key_ref(key));
 	}
 	g_ptr_array_sort(out, key_cmp);
+	if (after_name != NULL) {
+		guint skip = 0;
+		while (skip < out->len) {
+			TkmsKey *key = g_ptr_array_index(out, skip);
+			if (key->owner > after_owner ||
+			    (key->owner == after_owner && strcmp(key->name, after_name) > 0))
+				break;
+			skip++;
+		}
+		g_ptr_array_remove_range(out, 0, skip);
+	}
+	if (out->len > limit)
+		g_ptr_array_set_size(out, limit);
 	return out;
 }
 
@@ -396,14 +263,33 @@ tkms_keystore_has_owner(TkmsKeystore *self, guint32 owner)
 }
 
 gboolean
-tkms_keystore_reserve(TkmsKeystore *self, guint32 owner, const gchar *name, GError **error)
+tkms_keystore_reserve(TkmsKeystore *self, guint32 owner, const gchar *name, guint max_keys,
+		      GError **error)
 {
 	g_autofree gchar *k = table_key(owner, name);
+	GHashTableIter iter;
+	gpointer value;
+	guint count = 0;
+
 	if (g_hash_table_contains(self->keys, k) || g_hash_table_contains(self->reserved, k)) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_ALREADY_EXISTS,
 			    "A key named \"%s\" exists (or existed: names are never reused); "
 			    "choose another name",
 			    name);
+		return FALSE;
+	}
+	g_hash_table_iter_init(&iter, self->keys);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		TkmsKey *key = value;
+		TkmsKeyVersion *v = tkms_key_get_version(key, key->primary_version);
+		if (key->owner == owner && !(v != NULL && g_str_equal(v->state, "destroyed")))
+			count++;
+	}
+	if (max_keys > 0 && count >= max_keys) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED,
+			    "You have %u keys, the most allowed; destroy keys you no longer need "
+			    "or ask an administrator to raise MaxKeysPerUser",
+			    count);
 		return FALSE;
 	}
 	g_hash_table_add(self->reserved, g_steal_pointer(&k));

@@ -3,66 +3,44 @@
 
 #include <gio/gio.h>
 
-#include "tpm.h"
+#include "key.h"
 
 G_BEGIN_DECLS
-
-typedef enum {
-	TKMS_KEY_TYPE_AES_256_GCM,
-	TKMS_KEY_TYPE_HMAC_SHA256,
-	TKMS_KEY_TYPE_ECDSA_P256,
-	TKMS_KEY_TYPE_RSA_2048,
-} TkmsKeyType;
-
-typedef struct {
-	guint32 version;
-	gchar *state; /* NIST SP 800-57 state: "active", "destroyed", ... */
-	gint64 created;
-	TkmsTpmBlob blob;
-} TkmsKeyVersion;
-
-typedef struct {
-	gint refcount;
-	guint32 owner;
-	gchar *name;
-	TkmsKeyType type;
-	gchar *description;
-	gint64 created;
-	TkmsPcrMask pcrs;
-	guint32 primary_version;
-	GPtrArray *versions; /* TkmsKeyVersion, ascending */
-} TkmsKey;
-
-#define TKMS_KEY_NAME_MAX 64
-
-gboolean tkms_key_name_is_valid(const gchar *name);
-gboolean tkms_key_type_from_string(const gchar *str, TkmsKeyType *type);
-const gchar *tkms_key_type_to_string(TkmsKeyType type);
-const gchar *tkms_key_type_protection(TkmsKeyType type);
-TkmsTpmObjectKind tkms_key_type_object_kind(TkmsKeyType type);
-
-TkmsKey *tkms_key_new(guint32 owner, const gchar *name, TkmsKeyType type);
-TkmsKey *tkms_key_ref(TkmsKey *key);
-void tkms_key_unref(TkmsKey *key);
-TkmsKeyVersion *tkms_key_get_version(TkmsKey *key, guint32 version);
-TkmsKeyVersion *tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen);
-GVariant *tkms_key_to_variant(TkmsKey *key);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsKey, tkms_key_unref)
 
 #define TKMS_TYPE_KEYSTORE (tkms_keystore_get_type())
 G_DECLARE_FINAL_TYPE(TkmsKeystore, tkms_keystore, TKMS, KEYSTORE, GObject)
 
+/* Opens the key store in state_dir. A damaged or foreign store is refused with an error that
+ * names the file, never recreated. */
 TkmsKeystore *tkms_keystore_new(const gchar *state_dir, GError **error);
-TkmsKey *tkms_keystore_lookup(TkmsKeystore *self, guint32 owner, const gchar *name);
-/* Keys of one owner, or of every owner with TKMS_KEYSTORE_ALL_OWNERS; by owner, then name. */
+
+/* The key (a new reference), read on use. NULL with TKMS_ERROR_NOT_FOUND if owner has no key
+ * of that name (destroyed keys are found: their metadata stays), or another error if the
+ * store cannot be read. */
+TkmsKey *tkms_keystore_lookup(TkmsKeystore *self, guint32 owner, const gchar *name,
+			      GError **error);
+
+/* Every owner, for tkms_keystore_list. */
 #define TKMS_KEYSTORE_ALL_OWNERS G_MAXUINT32
-GPtrArray *tkms_keystore_list(TkmsKeystore *self, guint32 owner);
+
+/* Up to limit keys (new references) of owner, or of every owner with
+ * TKMS_KEYSTORE_ALL_OWNERS, sorted by owner, then name (bytewise), that sort strictly after
+ * (after_owner, after_name); after_name NULL starts from the first key. */
+GPtrArray *tkms_keystore_list(TkmsKeystore *self, guint32 owner, guint32 after_owner,
+			      const gchar *after_name, guint limit, GError **error);
+
 gboolean tkms_keystore_has_owner(TkmsKeystore *self, guint32 owner);
-/* Claims a name while its key is being generated, so a concurrent create fails early. */
+
+/* Claims a name while its key is being generated, so that a concurrent create fails early:
+ * TKMS_ERROR_ALREADY_EXISTS if the name is taken (or was: names are never reused),
+ * TKMS_ERROR_LIMIT_EXCEEDED if owner already has max_keys keys that are not destroyed,
+ * reservations included (max_keys 0: no limit). */
 gboolean tkms_keystore_reserve(TkmsKeystore *self, guint32 owner, const gchar *name,
-			       GError **error);
+			       guint max_keys, GError **error);
 void tkms_keystore_release(TkmsKeystore *self, guint32 owner, const gchar *name);
-/* Writes the key durably (in a thread), then makes it visible to lookups. */
+
+/* Writes the key and all its versions durably, in one transaction (in a thread), then makes
+ * the new state visible to lookups. */
 void tkms_keystore_save(TkmsKeystore *self, TkmsKey *key, GCancellable *cancellable,
 			GAsyncReadyCallback callback, gpointer user_data);
 gboolean tkms_keystore_save_finish(TkmsKeystore *self, GAsyncResult *result, GError **error);

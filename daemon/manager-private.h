@@ -85,6 +85,8 @@ gboolean tkms_call_parse_pcrs(TkmsCall *call, GVariant *options, TkmsPcrMask *pc
 void tkms_method_create_key(TkmsCall *call);
 void tkms_method_list_keys(TkmsCall *call);
 void tkms_method_list_all_keys(TkmsCall *call);
+void tkms_method_list_keys_page(TkmsCall *call);
+void tkms_method_list_all_keys_page(TkmsCall *call);
 void tkms_method_get_key_info(TkmsCall *call);
 void tkms_method_destroy_key(TkmsCall *call);
 void tkms_method_get_public_key(TkmsCall *call);

@@ -33,6 +33,9 @@ static const TkmsMethod methods[] = {
 	{"CreateKey", ACTION("create-key"), TRUE, TRUE, FALSE, tkms_method_create_key},
 	{"ListKeys", ACTION("read-key"), FALSE, FALSE, FALSE, tkms_method_list_keys},
 	{"ListAllKeys", ACTION("read-key"), FALSE, FALSE, TRUE, tkms_method_list_all_keys},
+	{"ListKeysPage", ACTION("read-key"), FALSE, FALSE, FALSE, tkms_method_list_keys_page},
+	{"ListAllKeysPage", ACTION("read-key"), FALSE, FALSE, TRUE,
+	 tkms_method_list_all_keys_page},
 	{"GetKeyInfo", ACTION("read-key"), FALSE, TRUE, FALSE, tkms_method_get_key_info},
 	{"DestroyKey", ACTION("destroy-key"), TRUE, TRUE, FALSE, tkms_method_destroy_key},
 	{"Encrypt", ACTION("use-key"), FALSE, TRUE, FALSE, tkms_method_encrypt},
@@ -206,12 +209,17 @@ tkms_call_check_new_name(TkmsCall *call)
 TkmsKey *
 tkms_call_lookup_key(TkmsCall *call)
 {
+	g_autoptr(GError) error = NULL;
 	TkmsKey *key;
 
 	if (!tkms_call_check_new_name(call))
 		return NULL;
 	key = tkms_keystore_lookup(call->manager->keystore, call->target_owner,
-				   call->target_name);
+				   call->target_name, &error);
+	if (key == NULL && !g_error_matches(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND)) {
+		tkms_call_fail(call, g_steal_pointer(&error));
+		return NULL;
+	}
 	if (key == NULL) {
 		tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_NOT_FOUND,
 						 "There is no key named \"%s\" of %s; list keys "
@@ -222,7 +230,7 @@ tkms_call_lookup_key(TkmsCall *call)
 							 : "that owner"));
 		return NULL;
 	}
-	call->key = tkms_key_ref(key);
+	call->key = key;
 	return key;
 }
 
@@ -501,6 +509,8 @@ HANDLER(handle_derive_key, const gchar *a, GVariant *b, guint c)
 HANDLER(handle_seal, GVariant *a, GVariant *b)
 HANDLER(handle_unseal, GVariant *a)
 HANDLER(handle_get_random, guint a)
+HANDLER(handle_list_keys_page, const gchar *a, guint b)
+HANDLER(handle_list_all_keys_page, const gchar *a, guint b)
 
 static gboolean
 handle_list_keys(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation)
@@ -520,6 +530,8 @@ tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 	iface->handle_create_key = handle_create_key;
 	iface->handle_list_keys = handle_list_keys;
 	iface->handle_list_all_keys = handle_list_all_keys;
+	iface->handle_list_keys_page = handle_list_keys_page;
+	iface->handle_list_all_keys_page = handle_list_all_keys_page;
 	iface->handle_get_key_info = handle_get_key_info;
 	iface->handle_destroy_key = handle_destroy_key;
 	iface->handle_encrypt = handle_encrypt;

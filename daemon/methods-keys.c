@@ -10,6 +10,8 @@
 #include "tkms-error.h"
 
 #define DESCRIPTION_MAX 256
+/* under the bus's 32 MiB message limit, with room for the header */
+#define LIST_REPLY_MAX (16 * 1024 * 1024)
 
 typedef struct {
 	TkmsTpmCreate req;
@@ -135,7 +137,7 @@ tkms_method_create_key(TkmsCall *call)
 	if (!check_options(call, options, type, &description) ||
 	    !tkms_call_parse_pcrs(call, options, &pcrs))
 		return;
-	if (!tkms_keystore_reserve(call->manager->keystore, call->target_owner, name, &error)) {
+	if (!tkms_keystore_reserve(call->manager->keystore, call->target_owner, name, 0, &error)) {
 		tkms_call_fail(call, error);
 		return;
 	}
@@ -154,12 +156,32 @@ tkms_method_create_key(TkmsCall *call)
 static void
 return_key_list(TkmsCall *call, guint32 owner)
 {
-	g_autoptr(GPtrArray) keys = tkms_keystore_list(call->manager->keystore, owner);
+	GError *error = NULL;
+	g_autoptr(GPtrArray) keys =
+		tkms_keystore_list(call->manager->keystore, owner, 0, NULL, G_MAXUINT, &error);
 	GVariantBuilder b;
+	gsize size = 0;
 
+	if (keys == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
-	for (guint i = 0; i < keys->len; i++)
-		g_variant_builder_add_value(&b, tkms_key_to_variant(g_ptr_array_index(keys, i)));
+	for (guint i = 0; i < keys->len; i++) {
+		GVariant *info = tkms_key_to_variant(g_ptr_array_index(keys, i));
+		size += g_variant_get_size(info) + 8;
+		g_variant_builder_add_value(&b, info);
+		if (size > LIST_REPLY_MAX) {
+			g_variant_builder_clear(&b);
+			tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED,
+							 "The list is too long for one reply; "
+							 "use %s to read it a page at a time",
+							 owner == TKMS_KEYSTORE_ALL_OWNERS
+								 ? "ListAllKeysPage"
+								 : "ListKeysPage"));
+			return;
+		}
+	}
 	tkms_call_return(call, g_variant_new("(aa{sv})", &b));
 }
 
@@ -173,6 +195,98 @@ void
 tkms_method_list_all_keys(TkmsCall *call)
 {
 	return_key_list(call, TKMS_KEYSTORE_ALL_OWNERS);
+}
+
+/* A page token is the position of the last key handed out, "OWNER/NAME", in base64 so that
+ * callers treat it as opaque. */
+static gchar *
+page_token_new(TkmsKey *last)
+{
+	g_autofree gchar *pos = g_strdup_printf("%u/%s", last->owner, last->name);
+	return g_base64_encode((const guchar *)pos, strlen(pos));
+}
+
+static gboolean
+page_token_parse(const gchar *token, guint32 *owner, gchar **name)
+{
+	g_autofree guchar *raw = NULL;
+	g_autofree gchar *pos = NULL;
+	gsize len = 0;
+	const gchar *slash;
+	guint64 uid;
+
+	if (strlen(token) > 4 * (TKMS_KEY_NAME_MAX + 12) / 3 + 4)
+		return FALSE;
+	raw = g_base64_decode(token, &len);
+	if (raw == NULL || len == 0)
+		return FALSE;
+	pos = g_strndup((const gchar *)raw, len);
+	if (strlen(pos) != len || (slash = strchr(pos, '/')) == NULL)
+		return FALSE;
+	pos[slash - pos] = '\0';
+	if (!g_ascii_string_to_unsigned(pos, 10, 0, G_MAXUINT32 - 1, &uid, NULL) ||
+	    !tkms_key_name_is_valid(slash + 1))
+		return FALSE;
+	*owner = uid;
+	*name = g_strdup(slash + 1);
+	return TRUE;
+}
+
+#define PAGE_SIZE_DEFAULT 100
+#define PAGE_SIZE_MAX 1000
+
+static void
+return_key_page(TkmsCall *call, guint32 owner)
+{
+	const gchar *token;
+	guint32 size, after_owner = 0;
+	g_autofree gchar *after_name = NULL;
+	g_autofree gchar *next = NULL;
+	g_autoptr(GPtrArray) keys = NULL;
+	GError *error = NULL;
+	GVariantBuilder b;
+
+	g_variant_get(call->params, "(&su)", &token, &size);
+	if (size > PAGE_SIZE_MAX) {
+		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
+				       "The page size is at most 1000; pass 0 for the default");
+		return;
+	}
+	if (size == 0)
+		size = PAGE_SIZE_DEFAULT;
+	if (*token != '\0' && !page_token_parse(token, &after_owner, &after_name)) {
+		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
+				       "This page token was not handed out by tkmsd; start again "
+				       "with an empty token");
+		return;
+	}
+	/* one more than asked tells whether another page follows */
+	keys = tkms_keystore_list(call->manager->keystore, owner, after_owner, after_name,
+				  size + 1, &error);
+	if (keys == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	if (keys->len > size) {
+		g_ptr_array_set_size(keys, size);
+		next = page_token_new(g_ptr_array_index(keys, size - 1));
+	}
+	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
+	for (guint i = 0; i < keys->len; i++)
+		g_variant_builder_add_value(&b, tkms_key_to_variant(g_ptr_array_index(keys, i)));
+	tkms_call_return(call, g_variant_new("(aa{sv}s)", &b, next ? next : ""));
+}
+
+void
+tkms_method_list_keys_page(TkmsCall *call)
+{
+	return_key_page(call, call->caller->uid);
+}
+
+void
+tkms_method_list_all_keys_page(TkmsCall *call)
+{
+	return_key_page(call, TKMS_KEYSTORE_ALL_OWNERS);
 }
 
 void

@@ -81,6 +81,8 @@ static const Method methods[] = {
 	{"CreateKey", TKMS_ACTION_CREATE_KEY, TRUE, FALSE},
 	{"ListKeys", TKMS_ACTION_READ_KEY, FALSE, FALSE},
 	{"ListAllKeys", TKMS_ACTION_READ_KEY, FALSE, TRUE},
+	{"ListKeysPage", TKMS_ACTION_READ_KEY, FALSE, FALSE},
+	{"ListAllKeysPage", TKMS_ACTION_READ_KEY, FALSE, TRUE},
 	{"GetKeyInfo", TKMS_ACTION_READ_KEY, TRUE, FALSE},
 	{"DestroyKey", TKMS_ACTION_DESTROY_KEY, TRUE, FALSE},
 	{"Encrypt", TKMS_ACTION_USE_KEY, TRUE, FALSE},
@@ -287,6 +289,8 @@ case_args(const Method *m, const Variant *v, Phase p, gboolean interactive, gcha
 				     g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
 	if (g_str_equal(n, "ListKeys") || g_str_equal(n, "ListAllKeys"))
 		return g_variant_new("()");
+	if (g_str_equal(n, "ListKeysPage") || g_str_equal(n, "ListAllKeysPage"))
+		return g_variant_new("(su)", "", 1000u);
 	if (g_str_equal(n, "GetKeyInfo") || g_str_equal(n, "DestroyKey") ||
 	    g_str_equal(n, "GetPublicKey"))
 		return g_variant_new("(s)", *key);
@@ -335,7 +339,7 @@ check_reply(const Method *m, const Variant *v, GVariant *reply)
 		g_variant_get(reply, "(b)", &valid);
 		if (!valid)
 			return g_strdup("valid is false");
-	} else if (g_str_equal(n, "ListKeys")) {
+	} else if (g_str_equal(n, "ListKeys") || g_str_equal(n, "ListKeysPage")) {
 		g_autoptr(GVariant) list = g_variant_get_child_value(reply, 0);
 		g_autofree gchar *names = authz_key_list_names(list, TRUE);
 		g_autofree gchar *prefix = g_strdup_printf("%u:", who_uid(v->who));
@@ -344,7 +348,7 @@ check_reply(const Method *m, const Variant *v, GVariant *reply)
 			if (!g_str_has_prefix(each[i], prefix))
 				return g_strdup_printf("ListKeys shows another owner's key: %s",
 						       names);
-	} else if (g_str_equal(n, "ListAllKeys")) {
+	} else if (g_str_equal(n, "ListAllKeys") || g_str_equal(n, "ListAllKeysPage")) {
 		g_autoptr(GVariant) list = g_variant_get_child_value(reply, 0);
 		g_autofree gchar *names = authz_key_list_names(list, TRUE);
 		g_autofree gchar *a_key = g_strdup_printf(",%u:m-aes,", authz_uid_a);

@@ -380,6 +380,77 @@ test_list(void)
 	}
 }
 
+static GVariant *
+list_page(const gchar *token, guint size, GError **error)
+{
+	return g_dbus_connection_call_sync(tkms_client_get_connection(CLIENT), "org.tkms.KeyManager",
+					   "/org/tkms/KeyManager", "org.tkms.KeyManager",
+					   "ListKeysPage", g_variant_new("(su)", token, size),
+					   G_VARIANT_TYPE("(aa{sv}s)"), G_DBUS_CALL_FLAGS_NONE, -1,
+					   NULL, error);
+}
+
+/* ListKeysPage hands out every key exactly once, in ListKeys' order, in pages of at most
+ * page_size; bad sizes and tokens are InvalidArgument. */
+static void
+test_list_page(void)
+{
+	g_autofree gchar *suffix = tkms_test_key_name("");
+	g_autoptr(GVariant) all = NULL;
+	g_autoptr(GString) listed = g_string_new("");
+	g_autoptr(GString) paged = g_string_new("");
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *token = g_strdup("");
+	g_autoptr(GVariant) r = NULL;
+	guint pages = 0;
+
+	for (guint i = 0; i < 7; i++) {
+		g_autofree gchar *n = g_strdup_printf("page-%u%s", i, suffix);
+		g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, n, "hmac-sha256", NULL);
+	}
+	all = tkms_client_list_keys_sync(CLIENT, NULL, &error);
+	g_assert_no_error(error);
+	for (gsize i = 0; i < g_variant_n_children(all); i++) {
+		const gchar *n = NULL;
+		g_autoptr(GVariant) info = g_variant_get_child_value(all, i);
+		g_variant_lookup(info, "name", "&s", &n);
+		g_string_append_printf(listed, "%s,", n);
+	}
+	g_assert_cmpuint(g_variant_n_children(all), >=, 7);
+	do {
+		g_autoptr(GVariant) keys = NULL;
+		g_autoptr(GVariant) reply = list_page(token, 3, &error);
+		g_assert_no_error(error);
+		g_free(token);
+		g_variant_get(reply, "(@aa{sv}s)", &keys, &token);
+		g_assert_cmpuint(g_variant_n_children(keys), <=, 3);
+		if (token[0] != '\0')
+			g_assert_cmpuint(g_variant_n_children(keys), ==, 3);
+		for (gsize i = 0; i < g_variant_n_children(keys); i++) {
+			const gchar *n = NULL;
+			g_autoptr(GVariant) info = g_variant_get_child_value(keys, i);
+			g_variant_lookup(info, "name", "&s", &n);
+			g_string_append_printf(paged, "%s,", n);
+		}
+		g_assert_cmpuint(++pages, <, 1000);
+	} while (token[0] != '\0');
+	g_assert_cmpstr(paged->str, ==, listed->str);
+
+	/* 0 is the default size; over 1000 and forged tokens are refused */
+	r = list_page("", 0, &error);
+	g_assert_no_error(error);
+	g_clear_pointer(&r, g_variant_unref);
+	r = list_page("", 1001, &error);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	for (guint i = 0; i < 4; i++) {
+		const gchar *bad[] = {"not a token", "Zm9v", "LTEvYQ==", "MC8uaGlkZGVu"};
+		r = list_page(bad[i], 10, &error);
+		g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+		g_clear_error(&error);
+	}
+}
+
 /* Keys are per uid: another user sees none of ours and gets NotFound for our names. */
 static void
 test_other_user(void)
@@ -575,6 +646,7 @@ main(int argc, char **argv)
 	g_test_add_func("/keys/create/duplicate", test_duplicate);
 	g_test_add_func("/keys/bad-names", test_bad_names);
 	g_test_add_func("/keys/list", test_list);
+	g_test_add_func("/keys/list-page", test_list_page);
 	g_test_add_func("/keys/other-user", test_other_user);
 	g_test_add_func("/keys/not-found", test_not_found);
 	g_test_add_func("/keys/destroy", test_destroy);

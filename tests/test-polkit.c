@@ -40,6 +40,19 @@ call_create(TkmsClient *client)
 DEFINE_CALL(call_list, g_autoptr(GVariant) v = tkms_client_list_keys_sync(client, NULL, &error))
 DEFINE_CALL(call_list_all,
 	    g_autoptr(GVariant) v = tkms_client_list_all_keys_sync(client, NULL, &error))
+/* raw calls, so that the paged methods are checked whatever libtkms offers for them */
+static GError *
+call_page(TkmsClient *client, const gchar *method)
+{
+	GError *error = NULL;
+	g_autoptr(GVariant) v = g_dbus_connection_call_sync(
+		tkms_client_get_connection(client), "org.tkms.KeyManager", "/org/tkms/KeyManager",
+		"org.tkms.KeyManager", method, g_variant_new("(su)", "", 0u),
+		G_VARIANT_TYPE("(aa{sv}s)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+	return error;
+}
+DEFINE_CALL(call_list_page, error = call_page(client, "ListKeysPage"))
+DEFINE_CALL(call_list_all_page, error = call_page(client, "ListAllKeysPage"))
 DEFINE_CALL(call_info,
 	    g_autoptr(GVariant) v = tkms_client_get_key_info_sync(client, aes, NULL, &error))
 DEFINE_CALL(call_destroy, tkms_client_destroy_key_sync(client, victim, NULL, &error))
@@ -73,6 +86,8 @@ static const struct {
 	{"CreateKey", TKMS_ACTION_CREATE_KEY, call_create},
 	{"ListKeys", TKMS_ACTION_READ_KEY, call_list},
 	{"ListAllKeys", TKMS_ACTION_READ_KEY, call_list_all, TRUE},
+	{"ListKeysPage", TKMS_ACTION_READ_KEY, call_list_page},
+	{"ListAllKeysPage", TKMS_ACTION_READ_KEY, call_list_all_page, TRUE},
 	{"GetKeyInfo", TKMS_ACTION_READ_KEY, call_info},
 	{"DestroyKey", TKMS_ACTION_DESTROY_KEY, call_destroy},
 	{"Encrypt", TKMS_ACTION_USE_KEY, call_encrypt},
