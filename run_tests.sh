@@ -6,6 +6,7 @@
 # The last line of output is always "N passed, N failed"; any result other than OK (a skipped
 # test too) counts as failed. Exit status 0 only if at least one test ran and none failed.
 #
+# The build uses -Dwerror=true here (meson.build leaves werror off for other builders).
 # Environment: TKMS_BUILD_DIR (default: build), TKMS_SKIP_APT=1 to never run apt-get.
 set -euo pipefail
 
@@ -36,10 +37,10 @@ trap on_exit EXIT
 PACKAGES=(
 	meson ninja-build pkg-config gcc libc6-dev
 	libglib2.0-dev libglib2.0-bin libjson-glib-dev libtss2-dev libpolkit-gobject-1-dev
-	libssl-dev
+	libssl-dev libdbus-1-dev
 	swtpm swtpm-tools tpm2-tools
 	python3-dbusmock python3-gi
-	gettext dbus-daemon polkitd openssl util-linux libxml2-utils groff-base
+	gettext dbus-daemon polkitd openssl util-linux libxml2-utils groff-base jq
 	systemd
 	gobject-introspection libgirepository1.0-dev
 )
@@ -77,14 +78,14 @@ install_packages() {
 configure() {
 	if [ -f "$BUILD_DIR/meson-private/coredata.dat" ]; then
 		echo "==> Reconfiguring $BUILD_DIR"
-		meson setup --reconfigure "$BUILD_DIR" || {
+		meson setup --reconfigure -Dwerror=true "$BUILD_DIR" || {
 			echo "==> Reconfigure failed, wiping $BUILD_DIR"
-			meson setup --wipe "$BUILD_DIR"
+			meson setup --wipe -Dwerror=true "$BUILD_DIR"
 		}
 	else
 		echo "==> Configuring $BUILD_DIR"
 		rm -rf "$BUILD_DIR"
-		meson setup "$BUILD_DIR"
+		meson setup -Dwerror=true "$BUILD_DIR"
 	fi
 }
 
