@@ -699,6 +699,7 @@ main() {
 
 	step "TPM"
 	local previous_kind=""
+	# shellcheck source=/dev/null
 	[ -f "$SETTINGS" ] && previous_kind=$(. "$SETTINGS" && echo "${TPM_KIND:-}")
 	if [ "$force_swtpm" = 0 ] && [ -c /dev/tpmrm0 ] && [ "$previous_kind" != swtpm ]; then
 		TPM_KIND=device
