@@ -9,12 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tkms-test-store.h"
 #include "tkms-test-util.h"
 
 #define PLAINTEXT "persistence-plaintext-SECRET-8f3a1c"
 #define SEALED "persistence-sealed-SECRET-41d2e7"
 #define CONTEXT "persistence-context"
 
+static const gchar *const store_files[] = {"keys.db", "keys.db-wal", "keys.db-shm"};
 static const gchar *const types[] = {"aes-256-gcm", "hmac-sha256", "ecdsa-p256", "rsa-2048"};
 
 static void
@@ -129,14 +131,17 @@ test_restart(void)
 	/* The state directory, with nothing running. */
 	g_assert_true(g_file_get_contents(srk_path, &srk_name, NULL, NULL));
 	g_assert_cmpuint(strlen(g_strstrip(srk_name)), >, 0);
-	for (guint i = 0; i < G_N_ELEMENTS(types); i++) {
-		g_autofree gchar *uid = g_strdup_printf("%u", getuid());
-		g_autofree gchar *file = g_strconcat(types[i], ".json", NULL);
-		g_autofree gchar *path = g_build_filename(state, "keys", uid, file, NULL);
+	/* the key store and whatever SQLite keeps beside it are private */
+	for (guint i = 0; i < G_N_ELEMENTS(store_files); i++) {
+		g_autofree gchar *path = g_build_filename(state, store_files[i], NULL);
 		GStatBuf st;
+		if (i > 0 && !g_file_test(path, G_FILE_TEST_EXISTS))
+			continue;
 		g_assert_cmpint(g_stat(path, &st), ==, 0);
 		g_assert_cmpint(st.st_mode & 077, ==, 0);
 	}
+	for (guint i = 0; i < G_N_ELEMENTS(types); i++)
+		g_assert_true(tkms_test_store_has_key(state, getuid(), types[i]));
 	{
 		GStatBuf st;
 		g_assert_cmpint(g_stat(state, &st), ==, 0);
