@@ -37,7 +37,7 @@ trap on_exit EXIT
 PACKAGES=(
 	meson ninja-build pkg-config gcc libc6-dev
 	libglib2.0-dev libglib2.0-bin libjson-glib-dev libtss2-dev libpolkit-gobject-1-dev
-	libssl-dev libdbus-1-dev
+	libssl-dev libdbus-1-dev libsqlite3-dev
 	swtpm swtpm-tools tpm2-tools
 	python3-dbusmock python3-gi
 	gettext dbus-daemon polkitd openssl util-linux libxml2-utils groff-base jq

@@ -1,384 +1,600 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-keystore"
 
-/* Key metadata on disk: one JSON document per key, STATE/keys/<uid>/<name>.json, holding
- * only TPM blobs (wrapped by this TPM's storage root key), never key material. */
+/* The key store: STATE/keys.db (daemon/keystore-db.c), read on use through a cache of hot
+ * keys, written by one thread so that a commit's fsync never blocks the main loop and saves
+ * commit in the order they were asked for. */
 
 #include "keystore.h"
-#include "key.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "keystore-cache.h"
+#include "keystore-db.h"
+#include "keystore-import.h"
 #include "tkms-error.h"
+
+#define CACHE_CAPACITY 4096
+
+enum {
+	LIST_OWNER,
+	LIST_OWNER_AFTER,
+	LIST_ALL,
+	LIST_ALL_AFTER,
+	N_LIST,
+};
 
 struct _TkmsKeystore {
 	GObject parent_instance;
-	gchar *keys_dir;
-	GHashTable *keys;     /* "uid/name" -> TkmsKey */
+	gchar *path;
+	sqlite3 *reader; /* the main thread's */
+	sqlite3 *writer; /* the writer thread's */
+	GThreadPool *writer_pool;
+	TkmsKeystoreCache *cache;
 	GHashTable *reserved; /* "uid/name" */
+	GHashTable *alive;    /* owner -> count of keys not destroyed, once counted */
+	guint saves_pending;
+	sqlite3_stmt *lookup_stmt;
+	sqlite3_stmt *exists_stmt;
+	sqlite3_stmt *has_owner_stmt;
+	sqlite3_stmt *count_stmt;
+	sqlite3_stmt *list_stmt[N_LIST];
 };
 
 G_DEFINE_TYPE(TkmsKeystore, tkms_keystore, G_TYPE_OBJECT)
 
-/* ---- JSON ---- */
+#define KEY_COLUMNS                                                                            \
+	"k.id, k.owner, k.name, k.type, k.description, k.created, k.pcrs, k.primary_version, " \
+	"v.version, v.state, v.created, v.tpm_public, v.tpm_private"
 
-static gchar *
-b64(GBytes *bytes)
-{
-	gsize len = 0;
-	const guint8 *p = bytes ? g_bytes_get_data(bytes, &len) : NULL;
-	return p ? g_base64_encode(p, len) : g_strdup("");
-}
+static const gchar lookup_sql[] =
+	"SELECT " KEY_COLUMNS " FROM keys AS k LEFT JOIN key_versions AS v ON v.key_id = k.id "
+	"WHERE k.owner = ?1 AND k.name = ?2 ORDER BY v.version";
 
-static gchar *
-key_to_json(TkmsKey *key)
-{
-	g_autoptr(JsonBuilder) b = json_builder_new();
-	g_autoptr(JsonGenerator) gen = json_generator_new();
-	g_autoptr(JsonNode) root = NULL;
+#define LIST_SQL(where)                                                                        \
+	"SELECT " KEY_COLUMNS " FROM (SELECT * FROM keys WHERE " where                         \
+	" ORDER BY owner, name LIMIT ?4) AS k LEFT JOIN key_versions AS v ON v.key_id = k.id " \
+	"ORDER BY k.owner, k.name, v.version"
 
-	json_builder_begin_object(b);
-	json_builder_set_member_name(b, "format");
-	json_builder_add_int_value(b, 1);
-	json_builder_set_member_name(b, "name");
-	json_builder_add_string_value(b, key->name);
-	json_builder_set_member_name(b, "owner");
-	json_builder_add_int_value(b, key->owner);
-	json_builder_set_member_name(b, "type");
-	json_builder_add_string_value(b, tkms_key_type_to_string(key->type));
-	json_builder_set_member_name(b, "created");
-	json_builder_add_int_value(b, key->created);
-	json_builder_set_member_name(b, "description");
-	json_builder_add_string_value(b, key->description ? key->description : "");
-	json_builder_set_member_name(b, "pcrs");
-	json_builder_add_int_value(b, key->pcrs);
-	json_builder_set_member_name(b, "primary-version");
-	json_builder_add_int_value(b, key->primary_version);
-	json_builder_set_member_name(b, "versions");
-	json_builder_begin_array(b);
-	for (guint i = 0; i < key->versions->len; i++) {
-		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
-		g_autofree gchar *pub = b64(v->blob.public);
-		g_autofree gchar *priv = b64(v->blob.private);
-		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "version");
-		json_builder_add_int_value(b, v->version);
-		json_builder_set_member_name(b, "state");
-		json_builder_add_string_value(b, v->state);
-		json_builder_set_member_name(b, "created");
-		json_builder_add_int_value(b, v->created);
-		json_builder_set_member_name(b, "tpm-public");
-		json_builder_add_string_value(b, pub);
-		json_builder_set_member_name(b, "tpm-private");
-		json_builder_add_string_value(b, priv);
-		json_builder_end_object(b);
-	}
-	json_builder_end_array(b);
-	json_builder_end_object(b);
-	root = json_builder_get_root(b);
-	json_generator_set_root(gen, root);
-	json_generator_set_pretty(gen, TRUE);
-	return json_generator_to_data(gen, NULL);
-}
+static const gchar *const list_sql[N_LIST] = {
+	[LIST_OWNER] = LIST_SQL("owner = ?1"),
+	[LIST_OWNER_AFTER] = LIST_SQL("owner = ?1 AND (owner, name) > (?2, ?3)"),
+	[LIST_ALL] = LIST_SQL("?1 IS NOT NULL"),
+	[LIST_ALL_AFTER] = LIST_SQL("?1 IS NOT NULL AND (owner, name) > (?2, ?3)"),
+};
+
+/* ---- reading ---- */
 
 static GBytes *
-unb64(JsonObject *obj, const gchar *member)
+column_bytes(sqlite3_stmt *stmt, gint col)
 {
-	const gchar *s = json_object_get_string_member_with_default(obj, member, "");
-	gsize len = 0;
-	guchar *data;
-	if (*s == '\0')
+	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
 		return NULL;
-	data = g_base64_decode(s, &len);
-	return g_bytes_new_take(data, len);
+	return g_bytes_new(sqlite3_column_blob(stmt, col), sqlite3_column_bytes(stmt, col));
 }
 
-static TkmsKey *
-key_from_json(const gchar *path, GError **error)
+/* Steps stmt to its end, one key per run of rows with the same k.id. */
+static gboolean
+read_keys(TkmsKeystore *self, sqlite3_stmt *stmt, GPtrArray *out, GError **error)
 {
-	g_autoptr(JsonParser) parser = json_parser_new();
-	g_autoptr(TkmsKey) key = NULL;
-	JsonObject *obj;
-	JsonArray *versions;
-	TkmsKeyType type;
-	const gchar *name;
+	TkmsKey *key = NULL;
+	gint64 key_id = 0;
+	gint rc;
 
-	if (!json_parser_load_from_file(parser, path, error))
-		return NULL;
-	if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-		goto bad;
-	obj = json_node_get_object(json_parser_get_root(parser));
-	name = json_object_get_string_member_with_default(obj, "name", "");
-	if (!tkms_key_name_is_valid(name) ||
-	    !tkms_key_type_from_string(
-		    json_object_get_string_member_with_default(obj, "type", ""), &type) ||
-	    !json_object_has_member(obj, "versions"))
-		goto bad;
-	key = tkms_key_new(json_object_get_int_member_with_default(obj, "owner", -1), name, type);
-	key->created = json_object_get_int_member_with_default(obj, "created", 0);
-	key->description =
-		g_strdup(json_object_get_string_member_with_default(obj, "description", ""));
-	key->pcrs = json_object_get_int_member_with_default(obj, "pcrs", 0);
-	key->primary_version = json_object_get_int_member_with_default(obj, "primary-version", 0);
-	versions = json_object_get_array_member(obj, "versions");
-	for (guint i = 0; versions != NULL && i < json_array_get_length(versions); i++) {
-		JsonObject *vo = json_array_get_object_element(versions, i);
-		TkmsKeyVersion *v = g_new0(TkmsKeyVersion, 1);
-		if (vo == NULL) {
-			g_free(v);
-			goto bad;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		TkmsKeyVersion *v;
+		if (key == NULL || sqlite3_column_int64(stmt, 0) != key_id) {
+			const gchar *type_str = (const gchar *)sqlite3_column_text(stmt, 3);
+			TkmsKeyType type;
+			if (!tkms_key_type_from_string(type_str, &type)) {
+				g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+					    "The key store %s is damaged: a key has the unknown "
+					    "type \"%s\"; restore it from a backup",
+					    self->path, type_str ? type_str : "");
+				sqlite3_reset(stmt);
+				return FALSE;
+			}
+			key_id = sqlite3_column_int64(stmt, 0);
+			key = tkms_key_new(sqlite3_column_int64(stmt, 1),
+					   (const gchar *)sqlite3_column_text(stmt, 2), type);
+			key->description = g_strdup((const gchar *)sqlite3_column_text(stmt, 4));
+			key->created = sqlite3_column_int64(stmt, 5);
+			key->pcrs = sqlite3_column_int64(stmt, 6);
+			key->primary_version = sqlite3_column_int64(stmt, 7);
+			g_ptr_array_add(out, key);
 		}
-		v->version = json_object_get_int_member_with_default(vo, "version", 0);
-		v->state = g_strdup(json_object_get_string_member_with_default(vo, "state", ""));
-		v->created = json_object_get_int_member_with_default(vo, "created", 0);
-		v->blob.public = unb64(vo, "tpm-public");
-		v->blob.private = unb64(vo, "tpm-private");
+		if (sqlite3_column_type(stmt, 8) == SQLITE_NULL)
+			continue; /* a key without versions */
+		v = g_new0(TkmsKeyVersion, 1);
+		v->version = sqlite3_column_int64(stmt, 8);
+		v->state = g_strdup((const gchar *)sqlite3_column_text(stmt, 9));
+		v->created = sqlite3_column_int64(stmt, 10);
+		v->blob.public = column_bytes(stmt, 11);
+		v->blob.private = column_bytes(stmt, 12);
 		g_ptr_array_add(key->versions, v);
 	}
-	return g_steal_pointer(&key);
-bad:
-	g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED, "%s is not a valid tkms key document",
-		    path);
-	return NULL;
-}
-
-static gchar *
-table_key(guint32 owner, const gchar *name)
-{
-	return g_strdup_printf("%u/%s", owner, name);
-}
-
-static gboolean
-load_all(TkmsKeystore *self, GError **error)
-{
-	g_autoptr(GDir) dir = g_dir_open(self->keys_dir, 0, error);
-	const gchar *uid_name;
-
-	if (dir == NULL)
+	if (rc != SQLITE_DONE) {
+		tkms_keystore_db_set_error(self->reader, error, "reading keys");
+		sqlite3_reset(stmt);
 		return FALSE;
-	while ((uid_name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *udir_path = g_build_filename(self->keys_dir, uid_name, NULL);
-		g_autoptr(GDir) udir = g_dir_open(udir_path, 0, NULL);
-		const gchar *file;
-		while (udir != NULL && (file = g_dir_read_name(udir)) != NULL) {
-			g_autofree gchar *path = NULL;
-			g_autoptr(GError) local = NULL;
-			TkmsKey *key;
-			if (!g_str_has_suffix(file, ".json"))
-				continue; /* e.g. a temp file left by a crash mid-write */
-			path = g_build_filename(udir_path, file, NULL);
-			key = key_from_json(path, &local);
-			if (key == NULL) {
-				g_warning("skipping %s: %s", path, local->message);
-				continue;
-			}
-			g_hash_table_insert(self->keys, table_key(key->owner, key->name), key);
-		}
 	}
+	sqlite3_reset(stmt);
 	return TRUE;
 }
 
-TkmsKeystore *
-tkms_keystore_new(const gchar *state_dir, GError **error)
+static void
+stmt_done(sqlite3_stmt *stmt)
 {
-	g_autoptr(TkmsKeystore) self = g_object_new(TKMS_TYPE_KEYSTORE, NULL);
-	self->keys_dir = g_build_filename(state_dir, "keys", NULL);
-	if (g_mkdir_with_parents(self->keys_dir, 0700) != 0) {
-		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED, "Cannot create %s: %s",
-			    self->keys_dir, g_strerror(errno));
-		return NULL;
-	}
-	if (!load_all(self, error))
-		return NULL;
-	return g_steal_pointer(&self);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
 }
 
 TkmsKey *
 tkms_keystore_lookup(TkmsKeystore *self, guint32 owner, const gchar *name, GError **error)
 {
-	g_autofree gchar *k = table_key(owner, name);
-	TkmsKey *key = g_hash_table_lookup(self->keys, k);
-	if (key == NULL) {
+	g_autoptr(GPtrArray) found = NULL;
+	TkmsKey *key = tkms_keystore_cache_lookup(self->cache, owner, name);
+
+	if (key != NULL)
+		return tkms_key_ref(key);
+	found = g_ptr_array_new_with_free_func((GDestroyNotify)tkms_key_unref);
+	sqlite3_bind_int64(self->lookup_stmt, 1, owner);
+	sqlite3_bind_text(self->lookup_stmt, 2, name, -1, SQLITE_STATIC);
+	if (!read_keys(self, self->lookup_stmt, found, error)) {
+		stmt_done(self->lookup_stmt);
+		return NULL;
+	}
+	stmt_done(self->lookup_stmt);
+	if (found->len == 0) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND, "There is no key named \"%s\"",
 			    name);
 		return NULL;
 	}
+	key = g_ptr_array_index(found, 0);
+	tkms_keystore_cache_insert(self->cache, key);
 	return tkms_key_ref(key);
-}
-
-static gint
-key_cmp(gconstpointer a, gconstpointer b)
-{
-	const TkmsKey *ka = *(TkmsKey **)a, *kb = *(TkmsKey **)b;
-	if (ka->owner != kb->owner)
-		return ka->owner < kb->owner ? -1 : 1;
-	return strcmp(ka->name, kb->name);
 }
 
 GPtrArray *
 tkms_keystore_list(TkmsKeystore *self, guint32 owner, guint32 after_owner,
 		   const gchar *after_name, guint limit, GError **error)
 {
-	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)tkms_key_unref);
-	GHashTableIter iter;
-	gpointer value;
+	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)tkms_key_unref);
+	gboolean all = owner == TKMS_KEYSTORE_ALL_OWNERS;
+	sqlite3_stmt *stmt;
 
-	g_hash_table_iter_init(&iter, self->keys);
-	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		TkmsKey *key = value;
-		if (owner == TKMS_KEYSTORE_ALL_OWNERS || key->owner == owner)
-			g_ptr_array_add(out, tkms_key_ref(key));
-	}
-	g_ptr_array_sort(out, key_cmp);
+	if (after_name != NULL)
+		stmt = self->list_stmt[all ? LIST_ALL_AFTER : LIST_OWNER_AFTER];
+	else
+		stmt = self->list_stmt[all ? LIST_ALL : LIST_OWNER];
+	sqlite3_bind_int64(stmt, 1, owner);
 	if (after_name != NULL) {
-		guint skip = 0;
-		while (skip < out->len) {
-			TkmsKey *key = g_ptr_array_index(out, skip);
-			if (key->owner > after_owner ||
-			    (key->owner == after_owner && strcmp(key->name, after_name) > 0))
-				break;
-			skip++;
-		}
-		g_ptr_array_remove_range(out, 0, skip);
+		sqlite3_bind_int64(stmt, 2, after_owner);
+		sqlite3_bind_text(stmt, 3, after_name, -1, SQLITE_STATIC);
 	}
-	if (out->len > limit)
-		g_ptr_array_set_size(out, limit);
-	return out;
+	sqlite3_bind_int64(stmt, 4, limit);
+	if (!read_keys(self, stmt, out, error)) {
+		stmt_done(stmt);
+		return NULL;
+	}
+	stmt_done(stmt);
+	return g_steal_pointer(&out);
 }
 
 gboolean
 tkms_keystore_has_owner(TkmsKeystore *self, guint32 owner)
 {
-	GHashTableIter iter;
-	gpointer value;
+	gint rc;
 
-	g_hash_table_iter_init(&iter, self->keys);
-	while (g_hash_table_iter_next(&iter, NULL, &value))
-		if (((TkmsKey *)value)->owner == owner)
-			return TRUE;
-	return FALSE;
+	sqlite3_bind_int64(self->has_owner_stmt, 1, owner);
+	rc = sqlite3_step(self->has_owner_stmt);
+	stmt_done(self->has_owner_stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		g_autoptr(GError) error = NULL;
+		tkms_keystore_db_set_error(self->reader, &error, "looking for an owner");
+		g_warning("%s", error->message);
+	}
+	return rc == SQLITE_ROW;
+}
+
+/* ---- reservations and the quota ---- */
+
+static gchar *
+reservation_id(guint32 owner, const gchar *name)
+{
+	return g_strdup_printf("%u/%s", owner, name);
+}
+
+static gboolean
+name_taken(TkmsKeystore *self, guint32 owner, const gchar *name, gboolean *taken,
+	   GError **error)
+{
+	gint rc;
+
+	if (tkms_keystore_cache_lookup(self->cache, owner, name) != NULL) {
+		*taken = TRUE;
+		return TRUE;
+	}
+	sqlite3_bind_int64(self->exists_stmt, 1, owner);
+	sqlite3_bind_text(self->exists_stmt, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(self->exists_stmt);
+	stmt_done(self->exists_stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		tkms_keystore_db_set_error(self->reader, error, "looking up a key name");
+		return FALSE;
+	}
+	*taken = rc == SQLITE_ROW;
+	return TRUE;
+}
+
+/* Counted once per owner, then kept exact by the deltas of the saves. */
+static gboolean
+alive_count(TkmsKeystore *self, guint32 owner, guint *count, GError **error)
+{
+	gpointer value;
+	gint rc;
+
+	if (g_hash_table_lookup_extended(self->alive, GUINT_TO_POINTER(owner), NULL, &value)) {
+		*count = GPOINTER_TO_UINT(value);
+		return TRUE;
+	}
+	sqlite3_bind_int64(self->count_stmt, 1, owner);
+	rc = sqlite3_step(self->count_stmt);
+	if (rc != SQLITE_ROW) {
+		tkms_keystore_db_set_error(self->reader, error, "counting keys");
+		stmt_done(self->count_stmt);
+		return FALSE;
+	}
+	*count = sqlite3_column_int64(self->count_stmt, 0);
+	stmt_done(self->count_stmt);
+	/* a save in flight may or may not be in this count: its delta would count it twice */
+	if (self->saves_pending == 0)
+		g_hash_table_insert(self->alive, GUINT_TO_POINTER(owner),
+				    GUINT_TO_POINTER(*count));
+	return TRUE;
 }
 
 gboolean
 tkms_keystore_reserve(TkmsKeystore *self, guint32 owner, const gchar *name, guint max_keys,
 		      GError **error)
 {
-	g_autofree gchar *k = table_key(owner, name);
+	g_autofree gchar *id = reservation_id(owner, name);
+	g_autofree gchar *prefix = g_strdup_printf("%u/", owner);
 	GHashTableIter iter;
-	gpointer value;
+	gpointer other;
+	gboolean taken = FALSE;
 	guint count = 0;
 
-	if (g_hash_table_contains(self->keys, k) || g_hash_table_contains(self->reserved, k)) {
+	if (!g_hash_table_contains(self->reserved, id) &&
+	    !name_taken(self, owner, name, &taken, error))
+		return FALSE;
+	if (taken || g_hash_table_contains(self->reserved, id)) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_ALREADY_EXISTS,
 			    "A key named \"%s\" exists (or existed: names are never reused); "
 			    "choose another name",
 			    name);
 		return FALSE;
 	}
-	g_hash_table_iter_init(&iter, self->keys);
-	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		TkmsKey *key = value;
-		TkmsKeyVersion *v = tkms_key_get_version(key, key->primary_version);
-		if (key->owner == owner && !(v != NULL && g_str_equal(v->state, "destroyed")))
-			count++;
+	if (max_keys > 0) {
+		if (!alive_count(self, owner, &count, error))
+			return FALSE;
+		g_hash_table_iter_init(&iter, self->reserved);
+		while (g_hash_table_iter_next(&iter, &other, NULL))
+			if (g_str_has_prefix(other, prefix))
+				count++;
+		if (count >= max_keys) {
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED,
+				    "You have %u keys, the most allowed; destroy keys you no "
+				    "longer need or ask an administrator to raise MaxKeysPerUser",
+				    count);
+			return FALSE;
+		}
 	}
-	if (max_keys > 0 && count >= max_keys) {
-		g_set_error(error, TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED,
-			    "You have %u keys, the most allowed; destroy keys you no longer need "
-			    "or ask an administrator to raise MaxKeysPerUser",
-			    count);
-		return FALSE;
-	}
-	g_hash_table_add(self->reserved, g_steal_pointer(&k));
+	g_hash_table_add(self->reserved, g_steal_pointer(&id));
 	return TRUE;
 }
 
 void
 tkms_keystore_release(TkmsKeystore *self, guint32 owner, const gchar *name)
 {
-	g_autofree gchar *k = table_key(owner, name);
-	g_hash_table_remove(self->reserved, k);
+	g_autofree gchar *id = reservation_id(owner, name);
+	g_hash_table_remove(self->reserved, id);
 }
+
+/* ---- saving ---- */
 
 typedef struct {
-	gchar *dir;
-	gchar *path;
-	gchar *json;
-	TkmsKey *key;
-} SaveData;
+	TkmsKeystore *self;
+	GTask *task;
+	GMainContext *context;
+	TkmsKey *key; /* a copy: the caller may change its key while this one is written */
+	gint alive_delta;
+	GError *error;
+} SaveJob;
 
-static void
-save_data_free(SaveData *d)
+static TkmsKey *
+key_copy(TkmsKey *key)
 {
-	g_free(d->dir);
-	g_free(d->path);
-	g_free(d->json);
-	tkms_key_unref(d->key);
-	g_free(d);
+	TkmsKey *copy = tkms_key_new(key->owner, key->name, key->type);
+
+	copy->description = g_strdup(key->description);
+	copy->created = key->created;
+	copy->pcrs = key->pcrs;
+	copy->primary_version = key->primary_version;
+	for (guint i = 0; i < key->versions->len; i++) {
+		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
+		TkmsKeyVersion *c = g_new0(TkmsKeyVersion, 1);
+		c->version = v->version;
+		c->state = g_strdup(v->state);
+		c->created = v->created;
+		tkms_tpm_blob_copy(&c->blob, &v->blob);
+		g_ptr_array_add(copy->versions, c);
+	}
+	return copy;
+}
+
+static gboolean
+save_done(gpointer data)
+{
+	SaveJob *job = data;
+	TkmsKeystore *self = job->self;
+	guint32 owner = job->key->owner;
+	gpointer value;
+
+	self->saves_pending--;
+	if (job->error == NULL) {
+		tkms_keystore_cache_insert(self->cache, job->key);
+		if (g_hash_table_lookup_extended(self->alive, GUINT_TO_POINTER(owner), NULL,
+						 &value))
+			g_hash_table_insert(
+				self->alive, GUINT_TO_POINTER(owner),
+				GUINT_TO_POINTER(GPOINTER_TO_UINT(value) + job->alive_delta));
+		g_task_return_boolean(job->task, TRUE);
+	} else {
+		/* counted again when next needed */
+		g_hash_table_remove(self->alive, GUINT_TO_POINTER(owner));
+		g_task_return_error(job->task, g_steal_pointer(&job->error));
+	}
+	g_object_unref(job->task);
+	g_main_context_unref(job->context);
+	tkms_key_unref(job->key);
+	g_object_unref(job->self);
+	g_free(job);
+	return G_SOURCE_REMOVE;
 }
 
 static void
-save_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+write_one(gpointer data, gpointer user_data)
 {
-	SaveData *d = data;
-	GError *error = NULL;
+	SaveJob *job = data;
+	sqlite3 *db = job->self->writer;
 
-	if (g_mkdir_with_parents(d->dir, 0700) != 0) {
-		g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_FAILED,
-					"Cannot create %s: %s", d->dir, g_strerror(errno));
-		return;
+	if (!tkms_keystore_db_exec(db, "BEGIN IMMEDIATE", &job->error))
+		goto out;
+	if (!tkms_keystore_db_write_key(db, job->key, &job->alive_delta, &job->error) ||
+	    !tkms_keystore_db_exec(db, "COMMIT", &job->error)) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		goto out;
 	}
-	/* CONSISTENT|DURABLE: a crash leaves the old or the new document, never a torn one */
-	if (!g_file_set_contents_full(d->path, d->json, -1,
-				      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-				      0600, &error)) {
-		g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_FAILED,
-					"Cannot save the key: %s; check the state directory",
-					error->message);
-		g_error_free(error);
-		return;
-	}
-	g_task_return_boolean(task, TRUE);
+out:
+	if (job->error != NULL)
+		g_prefix_error(&job->error, "Cannot save the key \"%s\": ", job->key->name);
+	g_main_context_invoke_full(job->context, G_PRIORITY_DEFAULT, save_done, job, NULL);
 }
 
 void
 tkms_keystore_save(TkmsKeystore *self, TkmsKey *key, GCancellable *cancellable,
 		   GAsyncReadyCallback callback, gpointer user_data)
 {
-	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
-	SaveData *d = g_new0(SaveData, 1);
-	g_autofree gchar *uid = g_strdup_printf("%u", key->owner);
-	g_autofree gchar *file = g_strconcat(key->name, ".json", NULL);
+	SaveJob *job = g_new0(SaveJob, 1);
 
-	d->dir = g_build_filename(self->keys_dir, uid, NULL);
-	d->path = g_build_filename(d->dir, file, NULL);
-	d->json = key_to_json(key);
-	d->key = tkms_key_ref(key);
-	g_task_set_task_data(task, d, (GDestroyNotify)save_data_free);
-	g_task_run_in_thread(task, save_thread);
+	job->self = g_object_ref(self);
+	job->task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(job->task, tkms_keystore_save);
+	job->context = g_main_context_ref_thread_default();
+	job->key = key_copy(key);
+	/* until the commit, lookups read the committed state from the file */
+	tkms_keystore_cache_remove(self->cache, key->owner, key->name);
+	self->saves_pending++;
+	g_thread_pool_push(self->writer_pool, job, NULL);
 }
 
 gboolean
 tkms_keystore_save_finish(TkmsKeystore *self, GAsyncResult *result, GError **error)
 {
-	SaveData *d = g_task_get_task_data(G_TASK(result));
-	if (!g_task_propagate_boolean(G_TASK(result), error))
+	g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+	return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* ---- creation and the import of the JSON store ---- */
+
+static gboolean
+fsync_path(const gchar *path, GError **error)
+{
+	gint fd = g_open(path, O_RDONLY | O_CLOEXEC, 0);
+
+	if (fd < 0 || fsync(fd) != 0) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED, "Cannot sync %s: %s", path,
+			    g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return FALSE;
-	g_hash_table_replace(self->keys, table_key(d->key->owner, d->key->name),
-			     tkms_key_ref(d->key));
+	}
+	close(fd);
 	return TRUE;
+}
+
+static gboolean
+import_one(TkmsKey *key, gpointer user_data, GError **error)
+{
+	return tkms_keystore_db_write_key(user_data, key, NULL, error);
+}
+
+static void
+remove_new(const gchar *tmp)
+{
+	g_autofree gchar *journal = g_strconcat(tmp, "-journal", NULL);
+	g_unlink(journal);
+	g_unlink(tmp);
+}
+
+/* The JSON store, imported: kept beside, never deleted. */
+static void
+move_aside(const gchar *state_dir, const gchar *json_dir, guint n_keys, const gchar *path)
+{
+	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+	g_autofree gchar *stamp = g_date_time_format(now, "%Y%m%dT%H%M%SZ");
+	g_autofree gchar *aside = NULL;
+
+	for (guint i = 0; i < 100; i++) {
+		g_autofree gchar *base = i ? g_strdup_printf("keys.imported-%s-%u", stamp, i)
+					   : g_strdup_printf("keys.imported-%s", stamp);
+		g_free(aside);
+		aside = g_build_filename(state_dir, base, NULL);
+		if (!g_file_test(aside, G_FILE_TEST_EXISTS))
+			break;
+	}
+	if (g_rename(json_dir, aside) != 0) {
+		g_warning("Imported %u keys into %s, but cannot move %s aside: %s; it is no "
+			  "longer read, move it away yourself",
+			  n_keys, path, json_dir, g_strerror(errno));
+		return;
+	}
+	fsync_path(state_dir, NULL);
+	g_message("Imported %u keys from the JSON key store into %s; the JSON store is kept as %s",
+		  n_keys, path, aside);
+}
+
+/* A new store is built beside (keys.db.new) and renamed into place once complete, so that a
+ * start cut short never leaves a keys.db that lacks keys. */
+static gboolean
+create_store(const gchar *state_dir, const gchar *path, GError **error)
+{
+	g_autofree gchar *tmp = g_strconcat(path, ".new", NULL);
+	g_autofree gchar *json_dir = g_build_filename(state_dir, "keys", NULL);
+	gboolean import = g_file_test(json_dir, G_FILE_TEST_IS_DIR);
+	sqlite3 *db;
+	guint n_keys = 0;
+
+	remove_new(tmp); /* a leftover of a start cut short: it never holds the only copy */
+	db = tkms_keystore_db_create(tmp, error);
+	if (db == NULL) {
+		remove_new(tmp);
+		return FALSE;
+	}
+	if (import) {
+		if (!tkms_keystore_db_exec(db, "BEGIN IMMEDIATE", error) ||
+		    !tkms_keystore_import_json(json_dir, import_one, db, &n_keys, error) ||
+		    !tkms_keystore_db_exec(db, "COMMIT", error)) {
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_close(db);
+			remove_new(tmp);
+			return FALSE;
+		}
+	}
+	if (sqlite3_close(db) != SQLITE_OK || !fsync_path(tmp, error)) {
+		if (error != NULL && *error == NULL)
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED, "Cannot close %s", tmp);
+		remove_new(tmp);
+		return FALSE;
+	}
+	if (g_rename(tmp, path) != 0) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED, "Cannot create %s: %s", path,
+			    g_strerror(errno));
+		remove_new(tmp);
+		return FALSE;
+	}
+	if (!fsync_path(state_dir, error))
+		return FALSE;
+	if (import)
+		move_aside(state_dir, json_dir, n_keys, path);
+	return TRUE;
+}
+
+static gboolean
+prepare(TkmsKeystore *self, const gchar *sql, sqlite3_stmt **stmt, GError **error)
+{
+	if (sqlite3_prepare_v3(self->reader, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) ==
+	    SQLITE_OK)
+		return TRUE;
+	tkms_keystore_db_set_error(self->reader, error, "preparing its queries");
+	return FALSE;
+}
+
+TkmsKeystore *
+tkms_keystore_new(const gchar *state_dir, GError **error)
+{
+	g_autoptr(TkmsKeystore) self = g_object_new(TKMS_TYPE_KEYSTORE, NULL);
+	g_autofree gchar *json_dir = g_build_filename(state_dir, "keys", NULL);
+	GStatBuf st;
+
+	self->path = g_build_filename(state_dir, TKMS_KEYSTORE_DB_FILE, NULL);
+	if (g_lstat(self->path, &st) != 0) {
+		if (errno != ENOENT) {
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+				    "Cannot read the key store %s: %s", self->path,
+				    g_strerror(errno));
+			return NULL;
+		}
+		if (!create_store(state_dir, self->path, error))
+			return NULL;
+	} else if (g_file_test(json_dir, G_FILE_TEST_IS_DIR)) {
+		g_warning("%s is not read: keys live in %s (a JSON store is imported only when "
+			  "there is no %s yet); move it away",
+			  json_dir, self->path, TKMS_KEYSTORE_DB_FILE);
+	}
+	self->writer = tkms_keystore_db_open(self->path, error);
+	if (self->writer == NULL)
+		return NULL;
+	self->reader = tkms_keystore_db_open_reader(self->path, error);
+	if (self->reader == NULL)
+		return NULL;
+	if (!prepare(self, lookup_sql, &self->lookup_stmt, error) ||
+	    !prepare(self, "SELECT 1 FROM keys WHERE owner = ?1 AND name = ?2",
+		     &self->exists_stmt, error) ||
+	    !prepare(self, "SELECT 1 FROM keys WHERE owner = ?1 LIMIT 1", &self->has_owner_stmt,
+		     error) ||
+	    !prepare(self,
+		     "SELECT count(*) FROM keys AS k LEFT JOIN key_versions AS v "
+		     "ON v.key_id = k.id AND v.version = k.primary_version "
+		     "WHERE k.owner = ?1 AND (v.state IS NULL OR v.state <> 'destroyed')",
+		     &self->count_stmt, error))
+		return NULL;
+	for (guint i = 0; i < N_LIST; i++)
+		if (!prepare(self, list_sql[i], &self->list_stmt[i], error))
+			return NULL;
+	/* one thread: saves commit in order, and the write connection is never shared */
+	self->writer_pool = g_thread_pool_new(write_one, NULL, 1, FALSE, error);
+	if (self->writer_pool == NULL)
+		return NULL;
+	return g_steal_pointer(&self);
 }
 
 static void
 tkms_keystore_finalize(GObject *object)
 {
 	TkmsKeystore *self = TKMS_KEYSTORE(object);
-	g_hash_table_unref(self->keys);
+
+	/* every save holds a reference: none is in flight here */
+	if (self->writer_pool != NULL)
+		g_thread_pool_free(self->writer_pool, FALSE, TRUE);
+	sqlite3_finalize(self->lookup_stmt);
+	sqlite3_finalize(self->exists_stmt);
+	sqlite3_finalize(self->has_owner_stmt);
+	sqlite3_finalize(self->count_stmt);
+	for (guint i = 0; i < N_LIST; i++)
+		sqlite3_finalize(self->list_stmt[i]);
+	/* the reader first: the last connection to close checkpoints the WAL */
+	sqlite3_close(self->reader);
+	sqlite3_close(self->writer);
+	tkms_keystore_cache_free(self->cache);
 	g_hash_table_unref(self->reserved);
-	g_free(self->keys_dir);
+	g_hash_table_unref(self->alive);
+	g_free(self->path);
 	G_OBJECT_CLASS(tkms_keystore_parent_class)->finalize(object);
 }
 
@@ -391,7 +607,7 @@ tkms_keystore_class_init(TkmsKeystoreClass *klass)
 static void
 tkms_keystore_init(TkmsKeystore *self)
 {
-	self->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-					   (GDestroyNotify)tkms_key_unref);
+	self->cache = tkms_keystore_cache_new(CACHE_CAPACITY);
 	self->reserved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->alive = g_hash_table_new(g_direct_hash, g_direct_equal);
 }

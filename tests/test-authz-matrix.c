@@ -380,17 +380,16 @@ check_store(const Method *m, const Variant *v, Expect e, const gchar *key, GHash
 		return g_strdup_printf("the store changed unexpectedly:%s", diff ? diff : "");
 	if (want_added) {
 		const gchar *path = g_ptr_array_index(added, 0);
-		g_autofree gchar *dir = g_strdup_printf("/%u/", target_owner(m, v));
-		g_autofree gchar *file = g_strdup_printf("/%s.json", base);
-		if (strstr(path, dir) == NULL || !g_str_has_suffix(path, file))
-			return g_strdup_printf("the new key file is %s (owner %u, name %s)", path,
+		g_autofree gchar *want = g_strdup_printf("keys.db/%u/%s", target_owner(m, v), base);
+		if (!g_str_equal(path, want))
+			return g_strdup_printf("the new key is %s (owner %u, name %s)", path,
 					       target_owner(m, v), base);
 	}
 	if (want_changed) {
 		const gchar *path = g_ptr_array_index(changed, 0);
-		g_autofree gchar *file = g_strdup_printf("/%s.json", base);
-		if (!g_str_has_suffix(path, file))
-			return g_strdup_printf("DestroyKey changed %s, not %s", path, base);
+		g_autofree gchar *want = g_strdup_printf("keys.db/%u/%s", target_owner(m, v), base);
+		if (!g_str_equal(path, want))
+			return g_strdup_printf("DestroyKey changed %s, not %s", path, want);
 	}
 	return NULL;
 }

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "tkms-test-store.h"
 #include "tkms-test-util.h"
 
 static TkmsTestEnv *env;
@@ -113,7 +114,8 @@ new_victim(void)
 	info = tkms_test_create_key(CLIENT, victim, "hmac-sha256", NULL);
 }
 
-/* Every file of the state directory except the audit log, which refusals do append to. */
+/* Every file of the state directory except the audit log, which refusals do append to, and
+ * the key store's content. */
 static GHashTable *
 snapshot_state(void)
 {
@@ -135,7 +137,11 @@ snapshot_state(void)
 				g_ptr_array_add(dirs, path);
 				continue;
 			}
-			if (g_str_has_prefix(name, "audit.")) {
+			/* the key store is compared by its content (below): a read may touch
+			 * keys.db-shm, a checkpoint moves pages from keys.db-wal to keys.db */
+			if (g_str_has_prefix(name, "audit.") ||
+			    (g_str_equal(dir, tkms_test_env_get_state_dir(env)) &&
+			     tkms_test_store_is_store_file(name))) {
 				g_free(path);
 				continue;
 			}
@@ -143,6 +149,8 @@ snapshot_state(void)
 			g_hash_table_insert(snap, path, contents);
 		}
 	}
+	g_hash_table_insert(snap, g_strdup("keys.db (content)"),
+			    tkms_test_store_dump(tkms_test_env_get_state_dir(env)));
 	return snap;
 }
 

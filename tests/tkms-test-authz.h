@@ -64,8 +64,9 @@ const gchar *authz_reply_outcome(const AuthzReply *r);
 /* Asserts success and returns the reply (owned by r). */
 GVariant *authz_assert_ok(AuthzReply *r, const gchar *what);
 
-/* Every file under the state directory except the audit log and its head (audit.*): path
- * relative to the state directory -> contents. */
+/* Every file under the state directory except the audit log and its head (audit.*) and the
+ * key store's files: path relative to the state directory -> contents; and the key store's
+ * content: "keys.db/OWNER/NAME" per key, "keys.db" for the rest (tests/tkms-test-store.h). */
 GHashTable *authz_snapshot(const gchar *state_dir);
 /* NULL if equal, else a description of the first differences. */
 gchar *authz_snapshot_diff(GHashTable *before, GHashTable *after);

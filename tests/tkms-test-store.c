@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-test"
+
+#include "tkms-test-store.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+#define STORE_FILE "keys.db"
+
+gboolean
+tkms_test_store_is_store_file(const gchar *name)
+{
+	return g_str_equal(name, STORE_FILE) || g_str_equal(name, STORE_FILE "-wal") ||
+	       g_str_equal(name, STORE_FILE "-shm") || g_str_equal(name, STORE_FILE "-journal");
+}
+
+static sqlite3 *
+open_store(const gchar *state_dir)
+{
+	g_autofree gchar *path = g_build_filename(state_dir, STORE_FILE, NULL);
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		g_error("cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+	sqlite3_busy_timeout(db, 10000);
+	return db;
+}
+
+static sqlite3_stmt *
+prepare(sqlite3 *db, const gchar *sql)
+{
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		g_error("%s: %s", sql, sqlite3_errmsg(db));
+	return stmt;
+}
+
+static void
+append_row(GString *out, sqlite3_stmt *stmt)
+{
+	for (gint i = 0; i < sqlite3_column_count(stmt); i++) {
+		if (i > 0)
+			g_string_append_c(out, '|');
+		switch (sqlite3_column_type(stmt, i)) {
+		case SQLITE_NULL:
+			g_string_append(out, "NULL");
+			break;
+		case SQLITE_INTEGER:
+			g_string_append_printf(out, "%lld", (long long)sqlite3_column_int64(stmt, i));
+			break;
+		case SQLITE_FLOAT:
+			g_string_append_printf(out, "%.17g", sqlite3_column_double(stmt, i));
+			break;
+		case SQLITE_TEXT:
+			g_string_append_printf(out, "'%s'", sqlite3_column_text(stmt, i));
+			break;
+		default: {
+			const guint8 *p = sqlite3_column_blob(stmt, i);
+			gint n = sqlite3_column_bytes(stmt, i);
+			g_string_append(out, "x'");
+			for (gint j = 0; j < n; j++)
+				g_string_append_printf(out, "%02x", p[j]);
+			g_string_append_c(out, '\'');
+		}
+		}
+	}
+	g_string_append_c(out, '\n');
+}
+
+/* Every row of the query, ordered by all its columns (not by where SQLite put them). */
+static void
+append_rows(GString *out, sqlite3 *db, const gchar *select)
+{
+	g_autofree gchar *probe = g_strdup_printf("SELECT * FROM (%s) LIMIT 0", select);
+	g_autoptr(GString) order = g_string_new(NULL);
+	g_autofree gchar *sql = NULL;
+	sqlite3_stmt *stmt = prepare(db, probe);
+	gint rc;
+
+	for (gint i = 1; i <= sqlite3_column_count(stmt); i++)
+		g_string_append_printf(order, "%s%d", i > 1 ? ", " : "", i);
+	sqlite3_finalize(stmt);
+	sql = g_strdup_printf("SELECT * FROM (%s) ORDER BY %s", select, order->str);
+	stmt = prepare(db, sql);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		append_row(out, stmt);
+	if (rc != SQLITE_DONE)
+		g_error("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(stmt);
+}
+
+void
+tkms_test_store_snapshot(const gchar *state_dir, GHashTable *snap)
+{
+	sqlite3 *db = open_store(state_dir);
+	GString *rest = g_string_new(NULL);
+	g_autoptr(GPtrArray) tables = g_ptr_array_new_with_free_func(g_free);
+	sqlite3_stmt *stmt;
+	gint rc;
+
+	/* one read transaction: every entry from the same state */
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		g_error("BEGIN: %s", sqlite3_errmsg(db));
+	g_string_append(rest, "schema:\n");
+	append_rows(rest, db, "SELECT type, name, tbl_name, sql FROM sqlite_schema");
+	g_string_append(rest, "pragmas:\n");
+	append_rows(rest, db, "SELECT * FROM pragma_user_version, pragma_application_id");
+	stmt = prepare(db, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name");
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		g_ptr_array_add(tables, g_strdup((const gchar *)sqlite3_column_text(stmt, 0)));
+	sqlite3_finalize(stmt);
+	for (guint i = 0; i < tables->len; i++) {
+		const gchar *t = g_ptr_array_index(tables, i);
+		g_autofree gchar *select = NULL;
+		if (g_str_equal(t, "keys"))
+			continue;
+		if (g_str_equal(t, "key_versions"))
+			select = g_strdup("SELECT * FROM key_versions WHERE key_id NOT IN "
+					  "(SELECT id FROM keys)");
+		else
+			select = g_strdup_printf("SELECT * FROM \"%s\"", t);
+		g_string_append_printf(rest, "table %s:\n", t);
+		append_rows(rest, db, select);
+	}
+	g_hash_table_replace(snap, g_strdup(STORE_FILE), g_string_free(rest, FALSE));
+
+	if (g_ptr_array_find_with_equal_func(tables, "keys", g_str_equal, NULL)) {
+		stmt = prepare(db, "SELECT id, owner, name FROM keys");
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			gint64 id = sqlite3_column_int64(stmt, 0);
+			g_autofree gchar *key_sql = g_strdup_printf(
+				"SELECT * FROM keys WHERE id = %" G_GINT64_FORMAT, id);
+			g_autofree gchar *versions_sql = g_strdup_printf(
+				"SELECT * FROM key_versions WHERE key_id = %" G_GINT64_FORMAT, id);
+			GString *entry = g_string_new(NULL);
+			append_rows(entry, db, key_sql);
+			append_rows(entry, db, versions_sql);
+			g_hash_table_replace(snap,
+					     g_strdup_printf(STORE_FILE "/%lld/%s",
+							     (long long)sqlite3_column_int64(stmt, 1),
+							     sqlite3_column_text(stmt, 2)),
+					     g_string_free(entry, FALSE));
+		}
+		if (rc != SQLITE_DONE)
+			g_error("reading keys: %s", sqlite3_errmsg(db));
+		sqlite3_finalize(stmt);
+	}
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+}
+
+static gint
+cmp_str(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+gchar *
+tkms_test_store_dump(const gchar *state_dir)
+{
+	g_autoptr(GHashTable) snap = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_autoptr(GPtrArray) names = g_ptr_array_new();
+	GString *out = g_string_new(NULL);
+	GHashTableIter iter;
+	gpointer name;
+
+	tkms_test_store_snapshot(state_dir, snap);
+	g_hash_table_iter_init(&iter, snap);
+	while (g_hash_table_iter_next(&iter, &name, NULL))
+		g_ptr_array_add(names, name);
+	g_ptr_array_sort(names, cmp_str);
+	for (guint i = 0; i < names->len; i++)
+		g_string_append_printf(out, "== %s\n%s", (const gchar *)names->pdata[i],
+				       (const gchar *)g_hash_table_lookup(snap, names->pdata[i]));
+	return g_string_free(out, FALSE);
+}
+
+gboolean
+tkms_test_store_has_key(const gchar *state_dir, guint32 owner, const gchar *name)
+{
+	sqlite3 *db = open_store(state_dir);
+	sqlite3_stmt *stmt = prepare(db, "SELECT 1 FROM keys WHERE owner = ?1 AND name = ?2");
+	gboolean found;
+
+	sqlite3_bind_int64(stmt, 1, owner);
+	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(stmt) == SQLITE_ROW;
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return found;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The key store (STATE/keys.db) as tests see it: its content, not its bytes. SQLite may
+ * touch keys.db-shm on a read, and checkpoints move pages between keys.db and keys.db-wal,
+ * so a byte comparison of those files says nothing; their logical content does. */
+
+/* keys.db and the files SQLite keeps beside it. */
+gboolean tkms_test_store_is_store_file(const gchar *name);
+
+/* Adds the store's content to snap (name -> text, like a file snapshot): one entry
+ * "keys.db/OWNER/NAME" per key (its row and its versions' rows, blobs in hex), and one entry
+ * "keys.db" for the rest (schema, user_version, application_id, every other row). Opens the
+ * store read-only; aborts the test if it cannot be read. */
+void tkms_test_store_snapshot(const gchar *state_dir, GHashTable *snap);
+
+/* All of the above, in order, as one string. */
+gchar *tkms_test_store_dump(const gchar *state_dir);
+
+/* Whether the store holds a key owner:name. */
+gboolean tkms_test_store_has_key(const gchar *state_dir, guint32 owner, const gchar *name);
+
+G_END_DECLS
