@@ -8,8 +8,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "../config.h"
 #include "config.h"
+#include "tkms-config.h"
 #include "manager.h"
 #include "secret.h"
 

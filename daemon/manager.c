@@ -10,9 +10,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "tkms-config.h"
 #include "tkms-error.h"
-
-#include "../config.h"
 
 #define STATUS_REFRESH_SECONDS 30
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include "config.h"
+#include "tkms-config.h"
 #include "tkms-dbus-generated.h"
 
 G_BEGIN_DECLS

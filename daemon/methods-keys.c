@@ -137,7 +137,8 @@ tkms_method_create_key(TkmsCall *call)
 	if (!check_options(call, options, type, &description) ||
 	    !tkms_call_parse_pcrs(call, options, &pcrs))
 		return;
-	if (!tkms_keystore_reserve(call->manager->keystore, call->target_owner, name, 0, &error)) {
+	if (!tkms_keystore_reserve(call->manager->keystore, call->target_owner, name,
+				   call->manager->config.max_keys_per_user, &error)) {
 		tkms_call_fail(call, error);
 		return;
 	}
