@@ -102,6 +102,11 @@ main(int argc, char **argv)
 	}
 	if (verbose)
 		g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
+	/* tpm2-tss prints ERROR:esys lines for answers we expect and handle (a changed PCR, a
+	 * tampered blob, a signature that does not verify); tkmsd logs each failure itself, once.
+	 * TSS2_LOG in tkmsd's environment (e.g. all+error) brings tpm2-tss's own logging back.
+	 * Set before the TPM thread exists: tpm2-tss reads it at its first log call. */
+	g_setenv("TSS2_LOG", "all+NONE", FALSE);
 
 	if (config_path == NULL)
 		config = tkms_config_load(TKMS_SYSCONFDIR "/tkms/tkmsd.conf", FALSE, &error);
