@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "tkms-config.h"
+#include "engine.h"
 #include "manager.h"
 #include "secret.h"
 
@@ -18,6 +19,7 @@
 
 typedef struct {
 	GMainLoop *loop;
+	TkmsEngine *engine;
 	TkmsManager *manager;
 	int exit_code;
 } Daemon;
@@ -156,11 +158,12 @@ main(int argc, char **argv)
 	}
 	g_dbus_connection_set_exit_on_close(connection, FALSE);
 
-	d.manager = tkms_manager_new(connection, config, &error);
-	if (d.manager == NULL) {
+	d.engine = tkms_engine_new(config, &error);
+	if (d.engine == NULL) {
 		g_printerr("tkmsd: %s\n", error->message);
 		return 1;
 	}
+	d.manager = tkms_manager_new(connection, d.engine);
 	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(d.manager), connection,
 					      OBJECT_PATH, &error)) {
 		g_printerr("tkmsd: cannot export %s: %s\n", OBJECT_PATH, error->message);
@@ -181,7 +184,9 @@ main(int argc, char **argv)
 	g_bus_unown_name(owner_id);
 	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(d.manager));
 	tkms_manager_shutdown(d.manager);
+	tkms_engine_shutdown(d.engine);
 	g_dbus_connection_flush_sync(connection, NULL, NULL);
 	g_object_unref(d.manager);
+	g_object_unref(d.engine);
 	return d.exit_code;
 }
