@@ -351,6 +351,11 @@ test_pcr(void)
 		g_clear_error(&error);
 	}
 	assert_no_tss_errors();
+	{
+		/* ... but tkmsd says what happened */
+		g_autofree gchar *log = tkms_test_env_get_daemon_log(env);
+		g_assert_nonnull(strstr(log, "PolicyMismatch"));
+	}
 	/* Unbound blobs are unaffected; new bindings use the new value. */
 	{
 		g_autoptr(GBytes) back = unseal_ok(blob_free);
