@@ -14,6 +14,8 @@
 #define PAGE_SIZE_DEFAULT 100
 #define PAGE_SIZE_MAX 1000
 
+G_STATIC_ASSERT(TKMS_ENGINE_ALL_OWNERS == TKMS_KEYSTORE_ALL_OWNERS);
+
 /* ---- create ---- */
 
 typedef struct {

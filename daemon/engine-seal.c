@@ -58,7 +58,8 @@ seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	    !tkms_crypto_gcm_encrypt(d->create.material, out->data + iv_off,
 				     g_bytes_get_data(aad, NULL), g_bytes_get_size(aad), in, len,
 				     out->data + body_off, out->data + body_off + len)) {
-		tkms_engine_op_fail_literal(op, TKMS_ERROR_FAILED, "Sealing failed; see the daemon log");
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_FAILED,
+					    "Sealing failed; see the daemon log");
 		return;
 	}
 	blob = g_byte_array_free_to_bytes(g_steal_pointer(&out));
@@ -171,8 +172,8 @@ void
 tkms_engine_get_random(TkmsEngine *self, const TkmsActor *actor, guint32 length,
 		       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	TkmsEngineOp *op =
-		tkms_engine_op_new(self, "GetRandom", actor, NULL, cancellable, callback, user_data);
+	TkmsEngineOp *op = tkms_engine_op_new(self, "GetRandom", actor, NULL, cancellable,
+					      callback, user_data);
 	TkmsTpmRandom *req;
 
 	if (!tkms_engine_op_check_payload(op, "requested length", length, FALSE))

@@ -76,7 +76,10 @@ TkmsKey *tkms_engine_create_key_finish(TkmsEngine *self, GAsyncResult *result, G
 /* A new reference to the key. */
 TkmsKey *tkms_engine_get_key_info(TkmsEngine *self, const TkmsActor *actor,
 				  const TkmsKeyRef *key, GError **error);
-/* Every key of owner (TKMS_KEYSTORE_ALL_OWNERS: of everybody, "ListAllKeys") as aa{sv} key
+/* Every owner, for the list operations. */
+#define TKMS_ENGINE_ALL_OWNERS G_MAXUINT32
+
+/* Every key of owner (TKMS_ENGINE_ALL_OWNERS: of everybody, "ListAllKeys") as aa{sv} key
  * info; LimitExceeded, naming the paged operation, past 16 MiB. */
 GVariant *tkms_engine_list_keys(TkmsEngine *self, const TkmsActor *actor, guint32 owner,
 				GError **error);

@@ -9,8 +9,6 @@
 
 #include <string.h>
 
-#include "keystore.h"
-
 #define ACTION(x) "org.tkms.KeyManager." x
 
 static void run_create_key(TkmsCall *call);
@@ -220,7 +218,7 @@ run_list_keys(TkmsCall *call)
 	gboolean all = call->method->admin;
 	GError *error = NULL;
 	g_autoptr(GVariant) keys = tkms_engine_list_keys(
-		ENGINE(call), &call->actor, all ? TKMS_KEYSTORE_ALL_OWNERS : call->actor.uid,
+		ENGINE(call), &call->actor, all ? TKMS_ENGINE_ALL_OWNERS : call->actor.uid,
 		&error);
 
 	if (keys == NULL) {
@@ -241,7 +239,7 @@ run_list_keys_page(TkmsCall *call)
 	GError *error = NULL;
 	g_autofree gchar *next = NULL;
 	g_autoptr(GVariant) keys = tkms_engine_list_keys_page(
-		ENGINE(call), &call->actor, all ? TKMS_KEYSTORE_ALL_OWNERS : call->actor.uid,
+		ENGINE(call), &call->actor, all ? TKMS_ENGINE_ALL_OWNERS : call->actor.uid,
 		call->str, call->number, &next, &error);
 
 	if (keys == NULL) {

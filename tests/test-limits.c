@@ -186,12 +186,13 @@ test_max_keys(void)
 	for (guint i = 0; i < 5; i++)
 		name[i] = tkms_test_key_name("quota");
 	for (guint i = 0; i < 3; i++) {
-		g_autoptr(GVariant) info = tkms_test_create_key(client, name[i], "hmac-sha256", NULL);
+		g_autoptr(GVariant) info =
+			tkms_test_create_key(client, name[i], "hmac-sha256", NULL);
 	}
 	/* the fourth key of this uid is refused, whatever its name or type */
 	{
-		g_autoptr(GVariant) info = tkms_client_create_key_sync(client, name[3], "ecdsa-p256",
-								       NULL, NULL, &error);
+		g_autoptr(GVariant) info = tkms_client_create_key_sync(
+			client, name[3], "ecdsa-p256", NULL, NULL, &error);
 		tkms_assert_error(error, TKMS_ERROR_LIMIT_EXCEEDED);
 		g_assert_null(info);
 		g_clear_error(&error);
@@ -226,7 +227,8 @@ test_max_keys(void)
 	tkms_client_destroy_key_sync(client, name[0], NULL, &error);
 	g_assert_no_error(error);
 	{
-		g_autoptr(GVariant) info = tkms_test_create_key(client, name[4], "hmac-sha256", NULL);
+		g_autoptr(GVariant) info =
+			tkms_test_create_key(client, name[4], "hmac-sha256", NULL);
 		g_autoptr(GVariant) again = tkms_client_create_key_sync(client, name[3],
 									"hmac-sha256", NULL, NULL,
 									&error);

@@ -129,7 +129,8 @@ test_limits_of_ranges(Fixture *f, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(TkmsConfig) c = load_text(f,
 					    "[tpm]\nCommandTimeout=3600\n"
-					    "[limits]\nMaxPayload=67108864\nMaxKeysPerUser=4294967295\n"
+					    "[limits]\nMaxPayload=67108864\n"
+					    "MaxKeysPerUser=4294967295\n"
 					    "[cache]\nKeyTtl=86400\n",
 					    &error);
 
