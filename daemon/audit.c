@@ -250,6 +250,8 @@ format_body(TkmsAudit *self, const TkmsAuditRecord *rec)
 	put_int(out, "uid", rec->uid, rec->uid >= 0);
 	put_int(out, "pid", rec->pid, rec->pid > 0);
 	put_string(out, "sender", rec->sender);
+	if (rec->actor != NULL)
+		put_string(out, "actor", rec->actor);
 	put_string(out, "method", rec->method);
 	put_string(out, "key", rec->owner_key);
 	put_int(out, "owner", rec->owner, rec->owner >= 0);

@@ -9,6 +9,7 @@ typedef struct {
 	gint64 uid; /* -1: unknown (never 0) */
 	guint32 pid;
 	const gchar *sender;
+	const gchar *actor;	/* "tkmsd" when no caller started the work, else NULL */
 	const gchar *method;
 	const gchar *owner_key; /* key name as addressed, or NULL */
 	gint64 owner;		/* the addressed key's owner uid, or -1 */

@@ -8,8 +8,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "../config.h"
 #include "config.h"
+#include "tkms-config.h"
+#include "engine.h"
 #include "manager.h"
 #include "secret.h"
 
@@ -18,6 +19,7 @@
 
 typedef struct {
 	GMainLoop *loop;
+	TkmsEngine *engine;
 	TkmsManager *manager;
 	int exit_code;
 } Daemon;
@@ -102,6 +104,11 @@ main(int argc, char **argv)
 	}
 	if (verbose)
 		g_setenv("G_MESSAGES_DEBUG", "all", TRUE);
+	/* tpm2-tss prints ERROR:esys lines for answers we expect and handle (a changed PCR, a
+	 * tampered blob, a signature that does not verify); tkmsd logs each failure itself, once.
+	 * TSS2_LOG in tkmsd's environment (e.g. all+error) brings tpm2-tss's own logging back.
+	 * Set before the TPM thread exists: tpm2-tss reads it at its first log call. */
+	g_setenv("TSS2_LOG", "all+NONE", FALSE);
 
 	if (config_path == NULL)
 		config = tkms_config_load(TKMS_SYSCONFDIR "/tkms/tkmsd.conf", FALSE, &error);
@@ -151,11 +158,12 @@ main(int argc, char **argv)
 	}
 	g_dbus_connection_set_exit_on_close(connection, FALSE);
 
-	d.manager = tkms_manager_new(connection, config, &error);
-	if (d.manager == NULL) {
+	d.engine = tkms_engine_new(config, &error);
+	if (d.engine == NULL) {
 		g_printerr("tkmsd: %s\n", error->message);
 		return 1;
 	}
+	d.manager = tkms_manager_new(connection, d.engine);
 	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(d.manager), connection,
 					      OBJECT_PATH, &error)) {
 		g_printerr("tkmsd: cannot export %s: %s\n", OBJECT_PATH, error->message);
@@ -176,7 +184,9 @@ main(int argc, char **argv)
 	g_bus_unown_name(owner_id);
 	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(d.manager));
 	tkms_manager_shutdown(d.manager);
+	tkms_engine_shutdown(d.engine);
 	g_dbus_connection_flush_sync(connection, NULL, NULL);
 	g_object_unref(d.manager);
+	g_object_unref(d.engine);
 	return d.exit_code;
 }

@@ -1,24 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include "audit.h"
 #include "authority.h"
-#include "keycache.h"
-#include "keystore.h"
+#include "engine.h"
 #include "manager.h"
 #include "tkms-error.h"
-#include "tpm.h"
 
 G_BEGIN_DECLS
 
 struct _TkmsManager {
 	TkmsDbusKeyManagerSkeleton parent_instance;
-	TkmsConfig config;
-	TkmsTpm *tpm;
-	TkmsKeystore *keystore;
-	TkmsAudit *audit;
+	TkmsEngine *engine;
+	const TkmsConfig *config; /* the engine's */
 	TkmsAuthority *authority;
-	TkmsKeyCache *keycache;
 	guint status_timer;
 	GHashTable *ready; /* uid -> GQueue of authorized TkmsCall waiting for their turn */
 	GQueue turns;	   /* uids with calls in ready, in serving order */
@@ -27,80 +21,62 @@ struct _TkmsManager {
 
 typedef struct _TkmsCall TkmsCall;
 typedef void (*TkmsMethodFunc)(TkmsCall *call);
+/* the generated tkms_dbus_key_manager_complete_* of a method returning ay / b */
+typedef void (*TkmsCompleteBytes)(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+				  GVariant *bytes);
+typedef void (*TkmsCompleteBool)(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+				 gboolean value);
 
+/* An entry of the one method -> action table (manager-methods.c). */
 typedef struct {
 	const gchar *name;
 	const gchar *action;
-	gboolean lifecycle; /* audited durably before the reply */
-	gboolean key_arg;   /* the first argument names a key (OWNER:NAME allowed) */
-	gboolean admin;	    /* also needs org.tkms.KeyManager.admin */
+	gboolean key_arg; /* the first argument names a key (OWNER:NAME allowed) */
+	gboolean admin;	  /* also needs org.tkms.KeyManager.admin */
 	TkmsMethodFunc run;
 } TkmsMethod;
 
-/* One D-Bus call, from arrival through authorization, the work, the audit record and the
- * reply. Exactly one of tkms_call_return / tkms_call_fail ends it. */
+const TkmsMethod *tkms_method_find(const gchar *name);
+/* The generated handlers (manager-methods.c). */
+void tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface);
+
+/* One D-Bus call, from arrival through authorization and its turn to the engine and the
+ * reply. It holds the typed arguments the generated handler received. Exactly one of
+ * tkms_call_refuse, tkms_call_fail or tkms_call_free (after a complete_* reply) ends it. */
 struct _TkmsCall {
 	TkmsManager *manager;
+	TkmsDbusKeyManager *object;
 	GDBusMethodInvocation *invocation;
 	const TkmsMethod *method;
 	TkmsCaller *caller;
+	TkmsActor actor;
 	gboolean interactive; /* the message allows interactive authorization */
 	void (*next)(TkmsCall *call); /* what runs once polkit has answered yes */
 	gboolean uid_counted; /* counted against the per-uid cap (known after authorization) */
-	GVariant *params;
-	gchar *key_name; /* for the audit record: as the caller wrote it */
-	guint32 key_version;
-	guint32 target_owner; /* whose key the call addresses (the caller's unless OWNER:) */
-	const gchar *target_name; /* the NAME part, pointing into params */
-	TkmsKey *key;
-	gpointer data;
-	GDestroyNotify data_free;
+	gchar *key_arg;	      /* key_arg methods: the key argument as sent */
+	TkmsKeyRef key;	      /* its text at arrival, owner and name once parsed */
+	/* the other typed arguments */
+	gchar *str;	   /* CreateKey's type, List*Page's token */
+	GVariant *options; /* a{sv} */
+	GBytes *bytes[2];  /* ay arguments in order, sharing the message's buffer */
+	guint32 number;	   /* DeriveKey's and GetRandom's length, List*Page's size */
+	TkmsCompleteBytes complete_bytes;
+	TkmsCompleteBool complete_bool;
 };
 
+/* Starts a call of method (by name) from invocation; key: the key argument or NULL. */
+TkmsCall *tkms_call_new(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+			const gchar *method, const gchar *key);
+/* Limits, authorization, owner, then the method's turn. Returns TRUE (handled). */
+gboolean tkms_call_dispatch(TkmsCall *call);
 GCancellable *tkms_call_get_cancellable(TkmsCall *call);
-void tkms_call_return(TkmsCall *call, GVariant *value);
-void tkms_call_return_bytes(TkmsCall *call, GBytes *bytes);
+/* A refusal before the engine: audited here (once), replied, freed. Takes error. */
+void tkms_call_refuse(TkmsCall *call, GError *error);
+/* The engine's error (already audited): replied, freed. Takes error. */
 void tkms_call_fail(TkmsCall *call, GError *error);
-/* Ends the call's TPM request: FALSE, with the call failed, if the TPM work failed. */
-gboolean tkms_call_tpm_finish(TkmsCall *call, GAsyncResult *result);
-/* The `ay` argument at index, sharing the message's buffer. */
-GBytes *tkms_call_param_bytes(TkmsCall *call, guint index);
-void tkms_call_fail_literal(TkmsCall *call, TkmsError code, const gchar *message);
-void tkms_call_set_data(TkmsCall *call, gpointer data, GDestroyNotify data_free);
-
-void tkms_call_set_key_name(TkmsCall *call, const gchar *name);
-/* Validates the addressed name and finds the key; fails the call and returns NULL otherwise. */
-TkmsKey *tkms_call_lookup_key(TkmsCall *call);
-/* Validates the addressed name for a new key; fails the call and returns FALSE otherwise. */
-gboolean tkms_call_check_new_name(TkmsCall *call);
-/* The caller's key version usable for new data (primary, active) or NULL (call failed). */
-TkmsKeyVersion *tkms_call_primary_version(TkmsCall *call, TkmsKey *key);
-/* Fails the call unless 1 <= len <= MaxPayload (allow_empty: 0 <= len). */
-gboolean tkms_call_check_payload(TkmsCall *call, const gchar *what, gsize len,
-				 gboolean allow_empty);
-/* Parses an "au" PCR list option; fails the call on a bad index. */
-gboolean tkms_call_parse_pcrs(TkmsCall *call, GVariant *options, TkmsPcrMask *pcrs);
-
-/* methods-keys.c */
-void tkms_method_create_key(TkmsCall *call);
-void tkms_method_list_keys(TkmsCall *call);
-void tkms_method_list_all_keys(TkmsCall *call);
-void tkms_method_list_keys_page(TkmsCall *call);
-void tkms_method_list_all_keys_page(TkmsCall *call);
-void tkms_method_get_key_info(TkmsCall *call);
-void tkms_method_destroy_key(TkmsCall *call);
-void tkms_method_get_public_key(TkmsCall *call);
-/* methods-crypto.c */
-void tkms_method_encrypt(TkmsCall *call);
-void tkms_method_decrypt(TkmsCall *call);
-void tkms_method_sign(TkmsCall *call);
-void tkms_method_verify(TkmsCall *call);
-void tkms_method_hmac(TkmsCall *call);
-void tkms_method_verify_hmac(TkmsCall *call);
-void tkms_method_derive_key(TkmsCall *call);
-/* methods-seal.c */
-void tkms_method_seal(TkmsCall *call);
-void tkms_method_unseal(TkmsCall *call);
-void tkms_method_get_random(TkmsCall *call);
+void tkms_call_free(TkmsCall *call);
+/* ay <-> GBytes without copying */
+GBytes *tkms_call_variant_to_bytes(GVariant *ay);
+GVariant *tkms_call_bytes_to_variant(GBytes *bytes);
 
 G_END_DECLS

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include "config.h"
+#include "engine.h"
 #include "tkms-dbus-generated.h"
 
 G_BEGIN_DECLS
@@ -9,8 +9,8 @@ G_BEGIN_DECLS
 #define TKMS_TYPE_MANAGER (tkms_manager_get_type())
 G_DECLARE_FINAL_TYPE(TkmsManager, tkms_manager, TKMS, MANAGER, TkmsDbusKeyManagerSkeleton)
 
-TkmsManager *tkms_manager_new(GDBusConnection *connection, const TkmsConfig *config,
-			      GError **error);
+/* org.tkms.KeyManager over engine, authorized by polkit on connection's bus. */
+TkmsManager *tkms_manager_new(GDBusConnection *connection, TkmsEngine *engine);
 void tkms_manager_shutdown(TkmsManager *self);
 
 G_END_DECLS

@@ -2,7 +2,8 @@
 #define G_LOG_DOMAIN "test-limits"
 
 /* Configured limits: [limits] MaxPayload applies to every payload (and GetRandom's length);
- * MaxInFlightPerCaller turns excess concurrent calls into Busy. */
+ * MaxInFlightPerCaller turns excess concurrent calls into Busy; MaxKeysPerUser caps the keys
+ * one uid owns (destroyed keys do not count, system keys count against root). */
 
 #include "tkms-test-util.h"
 
@@ -162,11 +163,86 @@ test_busy(void)
 	}
 }
 
+static gint
+create_as_nobody(TkmsTestEnv *env, const gchar *name, gchar **out)
+{
+	const gchar *argv[] = {tkms_test_helper_path(), "create", name, "hmac-sha256", NULL};
+	g_autoptr(GError) error = NULL;
+	gint status = -1;
+
+	tkms_test_env_run_as_user(env, argv, out, NULL, &status, &error);
+	g_assert_no_error(error);
+	return status;
+}
+
+static void
+test_max_keys(void)
+{
+	g_autoptr(TkmsTestEnv) env = tkms_test_env_new_or_abort("[limits]\nMaxKeysPerUser=3\n");
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_auto(GStrv) name = g_new0(gchar *, 6);
+	g_autoptr(GError) error = NULL;
+
+	for (guint i = 0; i < 5; i++)
+		name[i] = tkms_test_key_name("quota");
+	for (guint i = 0; i < 3; i++) {
+		g_autoptr(GVariant) info =
+			tkms_test_create_key(client, name[i], "hmac-sha256", NULL);
+	}
+	/* the fourth key of this uid is refused, whatever its name or type */
+	{
+		g_autoptr(GVariant) info = tkms_client_create_key_sync(
+			client, name[3], "ecdsa-p256", NULL, NULL, &error);
+		tkms_assert_error(error, TKMS_ERROR_LIMIT_EXCEEDED);
+		g_assert_null(info);
+		g_clear_error(&error);
+	}
+	/* root's system keys are root's keys */
+	{
+		g_autofree gchar *sys = g_strconcat("system:", name[3], NULL);
+		g_autoptr(GVariant) info = tkms_client_create_key_sync(client, sys, "hmac-sha256",
+								       NULL, NULL, &error);
+		tkms_assert_error(error, TKMS_ERROR_LIMIT_EXCEEDED);
+		g_assert_null(info);
+		g_clear_error(&error);
+	}
+	/* the refused name was not taken: nothing was created */
+	{
+		g_autoptr(GVariant) info =
+			tkms_client_get_key_info_sync(client, name[3], NULL, &error);
+		tkms_assert_error(error, TKMS_ERROR_NOT_FOUND);
+		g_clear_error(&error);
+	}
+	/* another user has a quota of their own */
+	for (guint i = 0; i < 3; i++) {
+		g_autofree gchar *out = NULL;
+		g_assert_cmpint(create_as_nobody(env, name[i], &out), ==, 0);
+	}
+	{
+		g_autofree gchar *out = NULL;
+		g_assert_cmpint(create_as_nobody(env, name[3], &out), ==, 2);
+		g_assert_true(g_str_has_prefix(out, "ERROR LimitExceeded"));
+	}
+	/* a destroyed key no longer counts (its name stays taken) */
+	tkms_client_destroy_key_sync(client, name[0], NULL, &error);
+	g_assert_no_error(error);
+	{
+		g_autoptr(GVariant) info =
+			tkms_test_create_key(client, name[4], "hmac-sha256", NULL);
+		g_autoptr(GVariant) again = tkms_client_create_key_sync(client, name[3],
+									"hmac-sha256", NULL, NULL,
+									&error);
+		tkms_assert_error(error, TKMS_ERROR_LIMIT_EXCEEDED);
+		g_assert_null(again);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/limits/max-payload", test_max_payload);
 	g_test_add_func("/limits/busy", test_busy);
+	g_test_add_func("/limits/max-keys", test_max_keys);
 	return g_test_run();
 }

@@ -195,6 +195,15 @@ test_tamper_ciphertext(void)
 	}
 }
 
+/* Expected TPM refusals are tkmsd's to report: tpm2-tss's own ERROR lines stay out of its log. */
+static void
+assert_no_tss_errors(void)
+{
+	g_autofree gchar *log = tkms_test_env_get_daemon_log(env);
+	g_assert_nonnull(log);
+	g_assert_null(strstr(log, "ERROR:esys"));
+}
+
 /* Every changed byte anywhere in a blob is refused, never unsealed. */
 static void
 test_tamper_everywhere(void)
@@ -219,6 +228,7 @@ test_tamper_everywhere(void)
 		g_autoptr(GBytes) back = unseal_ok(blob);
 		tkms_assert_bytes_equal(back, data);
 	}
+	assert_no_tss_errors();
 }
 
 /* A blob sealed by root cannot be unsealed by another uid, even holding the bytes. */
@@ -339,6 +349,12 @@ test_pcr(void)
 		out = tkms_client_sign_sync(CLIENT, ec, data, NULL, &error);
 		tkms_assert_error(error, TKMS_ERROR_POLICY_MISMATCH);
 		g_clear_error(&error);
+	}
+	assert_no_tss_errors();
+	{
+		/* ... but tkmsd says what happened */
+		g_autofree gchar *log = tkms_test_env_get_daemon_log(env);
+		g_assert_nonnull(strstr(log, "PolicyMismatch"));
 	}
 	/* Unbound blobs are unaffected; new bindings use the new value. */
 	{

@@ -148,6 +148,12 @@ test_sign_verify(gconstpointer user_data)
 	}
 	/* The original still verifies. */
 	g_assert_true(verify_ok(key, data, sig));
+	/* A signature that does not verify is an answer, not an error in tkmsd's log. */
+	{
+		g_autofree gchar *log = tkms_test_env_get_daemon_log(env);
+		g_assert_nonnull(log);
+		g_assert_null(strstr(log, "ERROR:esys"));
+	}
 }
 
 static void

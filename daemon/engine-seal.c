@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#define G_LOG_DOMAIN "tkms-manager"
+#define G_LOG_DOMAIN "tkms-engine"
 
 /* Seal, Unseal (an envelope: a fresh TPM-sealed data key, AES-256-GCM over the data, so the
  * size is not bound by the TPM's 128-byte sealed-object limit) and GetRandom. */
@@ -7,9 +7,8 @@
 #include <string.h>
 
 #include "crypto.h"
-#include "manager-private.h"
+#include "engine-private.h"
 #include "sealblob.h"
-#include "tkms-error.h"
 
 typedef struct {
 	GBytes *data;
@@ -35,8 +34,8 @@ seal_data_free(gpointer p)
 static void
 seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	TkmsCall *call = user_data;
-	SealData *d = call->data;
+	TkmsEngineOp *op = user_data;
+	SealData *d = op->data;
 	g_autoptr(GByteArray) out = NULL;
 	g_autoptr(GBytes) aad = NULL;
 	g_autoptr(GBytes) blob = NULL;
@@ -45,10 +44,10 @@ seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	guint32 be_len;
 	gsize iv_off, body_off;
 
-	if (!tkms_call_tpm_finish(call, res))
+	if (!tkms_engine_op_tpm_finish(op, res))
 		return;
 	in = g_bytes_get_data(d->data, &len);
-	out = tkms_seal_blob_write_head(call->caller->uid, d->pcrs, &d->create.out);
+	out = tkms_seal_blob_write_head(op->actor.uid, d->pcrs, &d->create.out);
 	aad = tkms_seal_blob_aad(out->data, out->len);
 	iv_off = out->len;
 	be_len = GUINT32_TO_BE((guint32)len);
@@ -59,36 +58,24 @@ seal_created_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	    !tkms_crypto_gcm_encrypt(d->create.material, out->data + iv_off,
 				     g_bytes_get_data(aad, NULL), g_bytes_get_size(aad), in, len,
 				     out->data + body_off, out->data + body_off + len)) {
-		tkms_call_fail_literal(call, TKMS_ERROR_FAILED, "Sealing failed; see the daemon log");
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_FAILED,
+					    "Sealing failed; see the daemon log");
 		return;
 	}
 	blob = g_byte_array_free_to_bytes(g_steal_pointer(&out));
-	tkms_call_return_bytes(call, blob);
+	tkms_engine_op_return_bytes(op, blob);
 }
 
 void
-tkms_method_seal(TkmsCall *call)
+tkms_engine_seal(TkmsEngine *self, const TkmsActor *actor, GBytes *data, TkmsPcrMask pcrs,
+		 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	g_autoptr(GBytes) data = tkms_call_param_bytes(call, 0);
-	g_autoptr(GVariant) options = g_variant_get_child_value(call->params, 1);
+	TkmsEngineOp *op =
+		tkms_engine_op_new(self, "Seal", actor, NULL, cancellable, callback, user_data);
 	SealData *d;
-	TkmsPcrMask pcrs;
-	GVariantIter iter;
-	const gchar *opt;
 
-	if (!tkms_call_check_payload(call, "data", g_bytes_get_size(data), FALSE) ||
-	    !tkms_call_parse_pcrs(call, options, &pcrs))
+	if (!tkms_engine_op_check_payload(op, "data", g_bytes_get_size(data), FALSE))
 		return;
-	g_variant_iter_init(&iter, options);
-	while (g_variant_iter_next(&iter, "{&sv}", &opt, NULL)) {
-		if (!g_str_equal(opt, "pcrs")) {
-			tkms_call_fail(call, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
-							 "Unknown option \"%s\"; Seal knows only "
-							 "\"pcrs\"",
-							 opt));
-			return;
-		}
-	}
 	d = g_new0(SealData, 1);
 	d->data = g_bytes_ref(data);
 	d->pcrs = pcrs;
@@ -97,22 +84,21 @@ tkms_method_seal(TkmsCall *call)
 	d->create.seal_size = TKMS_AES_KEY_LEN;
 	d->create.want_material = TRUE;
 	d->create.owner_auth = TRUE;
-	d->create.owner = call->caller->uid;
-	tkms_call_set_data(call, d, seal_data_free);
-	tkms_tpm_create(call->manager->tpm, call->caller->uid, &d->create, tkms_call_get_cancellable(call),
-			seal_created_cb, call);
+	d->create.owner = actor->uid;
+	tkms_engine_op_set_data(op, d, seal_data_free);
+	tkms_tpm_create(self->tpm, actor->uid, &d->create, cancellable, seal_created_cb, op);
 }
 
 static void
 unsealed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	TkmsCall *call = user_data;
-	SealData *d = call->data;
+	TkmsEngineOp *op = user_data;
+	SealData *d = op->data;
 	g_autoptr(GBytes) aad = NULL;
 	g_autoptr(GBytes) plain = NULL;
 	guint8 *out;
 
-	if (!tkms_call_tpm_finish(call, res))
+	if (!tkms_engine_op_tpm_finish(op, res))
 		return;
 	aad = tkms_seal_blob_aad(d->blob.aad_prefix, d->blob.aad_prefix_len);
 	out = g_malloc(d->blob.body_len);
@@ -121,35 +107,38 @@ unsealed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 				     g_bytes_get_size(aad), d->blob.body, d->blob.body_len,
 				     d->blob.tag, out)) {
 		g_free(out);
-		tkms_call_fail_literal(call, TKMS_ERROR_INTEGRITY_FAILURE,
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INTEGRITY_FAILURE,
 				       "The sealed blob does not authenticate: it was changed "
 				       "after sealing");
 		return;
 	}
 	plain = g_bytes_new_take(out, d->blob.body_len);
-	tkms_call_return_bytes(call, plain);
+	tkms_engine_op_return_bytes(op, plain);
 }
 
 void
-tkms_method_unseal(TkmsCall *call)
+tkms_engine_unseal(TkmsEngine *self, const TkmsActor *actor, GBytes *blob,
+		   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
+	TkmsEngineOp *op =
+		tkms_engine_op_new(self, "Unseal", actor, NULL, cancellable, callback, user_data);
 	SealData *d = g_new0(SealData, 1);
 
-	tkms_call_set_data(call, d, seal_data_free);
+	tkms_engine_op_set_data(op, d, seal_data_free);
 	/* keep the blob's bytes alive: blob.* point into them */
-	d->data = tkms_call_param_bytes(call, 0);
+	d->data = g_bytes_ref(blob);
 	if (!tkms_seal_blob_parse(d->data, &d->blob)) {
-		tkms_call_fail_literal(call, TKMS_ERROR_INVALID_ARGUMENT,
-				       "This is not a tkms sealed blob (bad header or truncated); "
-				       "pass the exact output of Seal");
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INVALID_ARGUMENT,
+					    "This is not a tkms sealed blob (bad header or "
+					    "truncated); pass the exact output of Seal");
 		return;
 	}
-	if (!tkms_call_check_payload(call, "sealed data", d->blob.body_len, FALSE))
+	if (!tkms_engine_op_check_payload(op, "sealed data", d->blob.body_len, FALSE))
 		return;
-	if (d->blob.owner != call->caller->uid) {
-		tkms_call_fail_literal(call, TKMS_ERROR_PERMISSION_DENIED,
-				       "This blob was sealed by another user; only that user can "
-				       "unseal it");
+	if (d->blob.owner != actor->uid) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_PERMISSION_DENIED,
+					    "This blob was sealed by another user; only that user "
+					    "can unseal it");
 		return;
 	}
 	tkms_tpm_blob_copy(&d->unseal.blob, &d->blob.object);
@@ -157,8 +146,7 @@ tkms_method_unseal(TkmsCall *call)
 	d->unseal.untrusted_blob = TRUE;
 	d->unseal.owner_auth = TRUE;
 	d->unseal.owner = d->blob.owner;
-	tkms_tpm_unseal(call->manager->tpm, call->caller->uid, &d->unseal, tkms_call_get_cancellable(call),
-			unsealed_cb, call);
+	tkms_tpm_unseal(self->tpm, actor->uid, &d->unseal, cancellable, unsealed_cb, op);
 }
 
 static void
@@ -172,26 +160,26 @@ random_free(gpointer p)
 static void
 random_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	TkmsCall *call = user_data;
-	TkmsTpmRandom *req = call->data;
+	TkmsEngineOp *op = user_data;
+	TkmsTpmRandom *req = op->data;
 
-	if (!tkms_call_tpm_finish(call, res))
+	if (!tkms_engine_op_tpm_finish(op, res))
 		return;
-	tkms_call_return_bytes(call, req->out);
+	tkms_engine_op_return_bytes(op, req->out);
 }
 
 void
-tkms_method_get_random(TkmsCall *call)
+tkms_engine_get_random(TkmsEngine *self, const TkmsActor *actor, guint32 length,
+		       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	guint32 length;
+	TkmsEngineOp *op = tkms_engine_op_new(self, "GetRandom", actor, NULL, cancellable,
+					      callback, user_data);
 	TkmsTpmRandom *req;
 
-	g_variant_get(call->params, "(u)", &length);
-	if (!tkms_call_check_payload(call, "requested length", length, FALSE))
+	if (!tkms_engine_op_check_payload(op, "requested length", length, FALSE))
 		return;
 	req = g_new0(TkmsTpmRandom, 1);
 	req->length = length;
-	tkms_call_set_data(call, req, random_free);
-	tkms_tpm_random(call->manager->tpm, call->caller->uid, req, tkms_call_get_cancellable(call), random_cb,
-			call);
+	tkms_engine_op_set_data(op, req, random_free);
+	tkms_tpm_random(self->tpm, actor->uid, req, cancellable, random_cb, op);
 }

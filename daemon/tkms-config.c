@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-config"
 
-#include "config.h"
+#include "tkms-config.h"
 
 #include "tkms-error.h"
 
@@ -35,6 +35,7 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	g_autoptr(GError) local = NULL;
 	guint64 payload = TKMS_DEFAULT_MAX_PAYLOAD, per_caller = 64, per_user = 256;
 	guint64 key_ttl = 30, auth_ttl = 60, tpm_timeout = 90;
+	guint64 max_keys = TKMS_DEFAULT_MAX_KEYS_PER_USER;
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
 		if (required || !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
@@ -50,6 +51,7 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	    !get_uint(kf, "limits", "MaxPayload", 1, 64 * 1024 * 1024, &payload, error) ||
 	    !get_uint(kf, "limits", "MaxInFlightPerCaller", 1, 100000, &per_caller, error) ||
 	    !get_uint(kf, "limits", "MaxInFlightPerUser", 1, 1000000, &per_user, error) ||
+	    !get_uint(kf, "limits", "MaxKeysPerUser", 0, G_MAXUINT32, &max_keys, error) ||
 	    !get_uint(kf, "cache", "KeyTtl", 0, 86400, &key_ttl, error) ||
 	    !get_uint(kf, "cache", "AuthorizationTtl", 0, 86400, &auth_ttl, error))
 		return NULL;
@@ -59,6 +61,7 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	config->max_in_flight_per_user = per_user;
 	config->key_ttl = key_ttl;
 	config->auth_ttl = auth_ttl;
+	config->max_keys_per_user = max_keys;
 	return g_steal_pointer(&config);
 }
 

@@ -14,12 +14,15 @@ typedef struct {
 	guint max_in_flight_per_user;
 	guint key_ttl;  /* seconds unsealed key material stays cached; 0: not cached */
 	guint auth_ttl; /* seconds a polkit "yes" is cached; 0: not cached */
+	guint max_keys_per_user; /* keys one uid may have that are not destroyed; 0: no limit */
 } TkmsConfig;
 
 #define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"
 #define TKMS_DEFAULT_MAX_PAYLOAD (1024 * 1024)
+#define TKMS_DEFAULT_MAX_KEYS_PER_USER 10000
 
-/* Loads path (missing file = defaults, unless required). Command-line values override. */
+/* Loads path (missing file = defaults, unless required). Command-line values override. A bad
+ * value is TKMS_ERROR_INVALID_ARGUMENT naming the group, the key and the allowed range. */
 TkmsConfig *tkms_config_load(const gchar *path, gboolean required, GError **error);
 void tkms_config_free(TkmsConfig *config);
 

@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-engine"
+
+/* Encrypt, Decrypt (AES-256-GCM in OpenSSL on briefly unsealed keys), and Sign, Verify,
+ * Hmac, VerifyHmac, DeriveKey (in the TPM). Inputs are the caller's bytes, shared, not
+ * copied. */
+
+#include <openssl/crypto.h>
+#include <string.h>
+
+#include "ciphertext.h"
+#include "crypto.h"
+#include "engine-private.h"
+
+/* Above this, AES-GCM runs in a worker thread rather than on the main loop. */
+#define INLINE_CRYPTO_MAX (64 * 1024)
+#define DERIVE_LABEL "tkms-derive-v1"
+#define DERIVE_CONTEXT_MAX 1024
+#define DERIVE_LENGTH_MAX (255 * 32)
+
+/* ---- key material: cache, else unseal in the TPM ---- */
+
+typedef void (*WithSecretFunc)(TkmsEngineOp *op, TkmsSecret *secret);
+
+typedef struct {
+	TkmsEngineOp *op;
+	TkmsTpmUnseal req;
+	guint32 version;
+	WithSecretFunc then;
+} UnsealData;
+
+static void
+unseal_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	UnsealData *d = user_data;
+	TkmsEngineOp *op = d->op;
+	GError *error = NULL;
+	TkmsSecret *secret = d->req.out;
+	gboolean ok = tkms_tpm_finish(TKMS_TPM(source), res, &error);
+
+	tkms_tpm_blob_clear(&d->req.blob);
+	d->req.out = NULL;
+	if (!ok) {
+		g_clear_pointer(&secret, tkms_secret_unref);
+		tkms_engine_op_fail(op, error);
+	} else {
+		tkms_key_cache_insert(op->engine->keycache, op->k->owner, op->k->name,
+				      d->version, secret);
+		d->then(op, secret);
+		tkms_secret_unref(secret);
+	}
+	g_free(d);
+}
+
+static void
+with_key_material(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v, WithSecretFunc then)
+{
+	g_autoptr(TkmsSecret) secret =
+		tkms_key_cache_lookup(op->engine->keycache, key->owner, key->name, v->version);
+	UnsealData *d;
+
+	if (secret != NULL) {
+		then(op, secret);
+		return;
+	}
+	d = g_new0(UnsealData, 1);
+	d->op = op;
+	d->version = v->version;
+	d->then = then;
+	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	d->req.pcrs = key->pcrs;
+	tkms_tpm_unseal(op->engine->tpm, op->actor.uid, &d->req,
+			tkms_engine_op_get_cancellable(op), unseal_cb, d);
+}
+
+/* ---- AES-GCM job ---- */
+
+typedef struct {
+	gboolean encrypt;
+	TkmsSecret *key;
+	GBytes *input; /* plaintext, or the whole ciphertext */
+	GBytes *aad;
+	TkmsCiphertext ct;
+	guint32 version;
+	GBytes *output;
+} GcmJob;
+
+static void
+gcm_job_free(gpointer data)
+{
+	GcmJob *job = data;
+	tkms_secret_unref(job->key);
+	g_bytes_unref(job->input);
+	g_clear_pointer(&job->aad, g_bytes_unref);
+	g_clear_pointer(&job->output, g_bytes_unref);
+	g_free(job);
+}
+
+static gboolean
+gcm_job_run(GcmJob *job)
+{
+	gsize len = 0, aad_len = 0;
+	const guint8 *in = g_bytes_get_data(job->input, &len);
+	const guint8 *aad = g_bytes_get_data(job->aad, &aad_len);
+	guint8 *out;
+
+	if (job->encrypt) {
+		gsize total = len + TKMS_CT_OVERHEAD;
+		guint8 *iv;
+		out = g_malloc(total);
+		tkms_ciphertext_write_header(out, job->version);
+		iv = out + TKMS_CT_HEADER_LEN;
+		if (!tkms_crypto_random(iv, TKMS_GCM_IV_LEN) ||
+		    !tkms_crypto_gcm_encrypt(job->key, iv, aad, aad_len, in, len,
+					     iv + TKMS_GCM_IV_LEN, out + total - TKMS_GCM_TAG_LEN)) {
+			g_free(out);
+			return FALSE;
+		}
+		job->output = g_bytes_new_take(out, total);
+		return TRUE;
+	}
+	out = g_malloc(MAX(job->ct.body_len, 1));
+	if (!tkms_crypto_gcm_decrypt(job->key, job->ct.iv, aad, aad_len, job->ct.body,
+				     job->ct.body_len, job->ct.tag, out)) {
+		g_free(out);
+		return FALSE;
+	}
+	job->output = g_bytes_new_take(out, job->ct.body_len);
+	return TRUE;
+}
+
+static void
+gcm_finish(TkmsEngineOp *op, GcmJob *job, gboolean ok)
+{
+	if (!ok && job->encrypt) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_FAILED,
+				       "Encryption failed; see the daemon log");
+	} else if (!ok) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INTEGRITY_FAILURE,
+				       "The ciphertext does not authenticate: it was changed, or "
+				       "belongs to another key, user or context");
+	} else {
+		tkms_engine_op_return_bytes(op, job->output);
+	}
+}
+
+static void
+gcm_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+	g_task_return_boolean(task, gcm_job_run(data));
+}
+
+static void
+gcm_thread_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsEngineOp *op = user_data;
+	GcmJob *job = g_task_get_task_data(G_TASK(res));
+	gcm_finish(op, job, g_task_propagate_boolean(G_TASK(res), NULL));
+}
+
+static void
+gcm_start(TkmsEngineOp *op, TkmsSecret *secret)
+{
+	GcmJob *job = op->data;
+	g_autoptr(GTask) task = NULL;
+
+	job->key = tkms_secret_ref(secret);
+	if (g_bytes_get_size(job->input) <= INLINE_CRYPTO_MAX) {
+		gcm_finish(op, job, gcm_job_run(job));
+		return;
+	}
+	/* the task holds the job; the op keeps none so that it is freed exactly once */
+	op->data = NULL;
+	op->data_free = NULL;
+	task = g_task_new(NULL, NULL, gcm_thread_done, op);
+	g_task_set_task_data(task, job, gcm_job_free);
+	g_task_run_in_thread(task, gcm_thread);
+}
+
+void
+tkms_engine_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *ref,
+		    GBytes *pt, GBytes *context, GCancellable *cancellable,
+		    GAsyncReadyCallback callback, gpointer user_data)
+{
+	TkmsEngineOp *op =
+		tkms_engine_op_new(self, "Encrypt", actor, ref, cancellable, callback, user_data);
+	guint8 header[TKMS_CT_HEADER_LEN];
+	TkmsKey *key;
+	TkmsKeyVersion *v;
+	GcmJob *job;
+
+	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
+	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_AES_256_GCM,
+					 TKMS_KEY_TYPE_AES_256_GCM, "an aes-256-gcm") ||
+	    !tkms_engine_op_check_payload(op, "plaintext", g_bytes_get_size(pt), FALSE) ||
+	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE) ||
+	    (v = tkms_engine_op_primary_version(op, key)) == NULL)
+		return;
+	job = g_new0(GcmJob, 1);
+	job->encrypt = TRUE;
+	job->version = v->version;
+	job->input = g_bytes_ref(pt);
+	tkms_ciphertext_write_header(header, v->version);
+	job->aad = tkms_ciphertext_aad(header, key->owner, key->name,
+				       g_bytes_get_data(context, NULL), g_bytes_get_size(context));
+	tkms_engine_op_set_data(op, job, gcm_job_free);
+	with_key_material(op, key, v, gcm_start);
+}
+
+void
+tkms_engine_decrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *ref,
+		    GBytes *ctb, GBytes *context, GCancellable *cancellable,
+		    GAsyncReadyCallback callback, gpointer user_data)
+{
+	TkmsEngineOp *op =
+		tkms_engine_op_new(self, "Decrypt", actor, ref, cancellable, callback, user_data);
+	gsize len = g_bytes_get_size(ctb);
+	TkmsCiphertext ct;
+	TkmsKey *key;
+	TkmsKeyVersion *v;
+	GcmJob *job;
+
+	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
+	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_AES_256_GCM,
+					 TKMS_KEY_TYPE_AES_256_GCM, "an aes-256-gcm") ||
+	    !tkms_engine_op_check_payload(op, "ciphertext", len - MIN(len, TKMS_CT_OVERHEAD),
+					  TRUE) ||
+	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE))
+		return;
+	if (!tkms_ciphertext_parse(g_bytes_get_data(ctb, NULL), len, &ct)) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INVALID_ARGUMENT,
+					    "This is not a tkms ciphertext (bad header or too "
+					    "short); pass the exact output of Encrypt");
+		return;
+	}
+	op->version = ct.version;
+	v = tkms_key_get_version(key, ct.version);
+	if (v == NULL) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INTEGRITY_FAILURE,
+					    "The ciphertext names a version this key does not "
+					    "have: it was changed or belongs to another key");
+		return;
+	}
+	if (g_strcmp0(v->state, "active") != 0 && g_strcmp0(v->state, "deactivated") != 0) {
+		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
+						    "Version %u of key \"%s\" is %s and cannot "
+						    "decrypt",
+						    v->version, key->name, v->state));
+		return;
+	}
+	job = g_new0(GcmJob, 1);
+	job->input = g_bytes_ref(ctb);
+	job->ct = ct;
+	job->aad = tkms_ciphertext_aad(ct.header, key->owner, key->name,
+				       g_bytes_get_data(context, NULL), g_bytes_get_size(context));
+	tkms_engine_op_set_data(op, job, gcm_job_free);
+	with_key_material(op, key, v, gcm_start);
+}
+
+/* ---- sign / verify ---- */
+
+typedef struct {
+	TkmsTpmSign req;
+	gboolean verify;
+} SignData;
+
+static void
+sign_free(gpointer data)
+{
+	SignData *d = data;
+	tkms_tpm_blob_clear(&d->req.blob);
+	g_clear_pointer(&d->req.data, g_bytes_unref);
+	g_clear_pointer(&d->req.signature, g_bytes_unref);
+	g_free(d);
+}
+
+static void
+sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsEngineOp *op = user_data;
+	SignData *d = op->data;
+
+	if (!tkms_engine_op_tpm_finish(op, res))
+		return;
+	if (d->verify)
+		tkms_engine_op_return_boolean(op, d->req.valid);
+	else
+		tkms_engine_op_return_bytes(op, d->req.signature);
+}
+
+/* signature NULL: sign */
+static void
+sign_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *signature)
+{
+	TkmsKey *key;
+	TkmsKeyVersion *v;
+	SignData *d;
+
+	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
+	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_ECDSA_P256,
+					 TKMS_KEY_TYPE_RSA_2048, "an ecdsa-p256 or rsa-2048") ||
+	    !tkms_engine_op_check_payload(op, "data", g_bytes_get_size(data), TRUE) ||
+	    (v = tkms_engine_op_primary_version(op, key)) == NULL)
+		return;
+	d = g_new0(SignData, 1);
+	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	d->req.pcrs = key->pcrs;
+	d->req.kind = tkms_key_type_object_kind(key->type);
+	d->req.data = g_bytes_ref(data);
+	tkms_engine_op_set_data(op, d, sign_free);
+	if (signature != NULL) {
+		d->verify = TRUE;
+		d->req.signature = g_bytes_ref(signature);
+		if (!tkms_engine_op_check_payload(op, "signature", g_bytes_get_size(signature),
+						  TRUE))
+			return;
+		tkms_tpm_verify(op->engine->tpm, op->actor.uid, &d->req,
+				tkms_engine_op_get_cancellable(op), sign_cb, op);
+	} else {
+		tkms_tpm_sign(op->engine->tpm, op->actor.uid, &d->req,
+			      tkms_engine_op_get_cancellable(op), sign_cb, op);
+	}
+}
+
+void
+tkms_engine_sign(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key, GBytes *data,
+		 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	sign_or_verify(
+		tkms_engine_op_new(self, "Sign", actor, key, cancellable, callback, user_data),
+		data, NULL);
+}
+
+void
+tkms_engine_verify(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+		   GBytes *data, GBytes *signature, GCancellable *cancellable,
+		   GAsyncReadyCallback callback, gpointer user_data)
+{
+	sign_or_verify(
+		tkms_engine_op_new(self, "Verify", actor, key, cancellable, callback, user_data),
+		data, signature);
+}
+
+/* ---- hmac, verify-hmac, derive ---- */
+
+typedef enum { HMAC_RETURN, HMAC_VERIFY, HMAC_DERIVE } HmacUse;
+
+typedef struct {
+	TkmsTpmHmac req;
+	HmacUse use;
+	GBytes *expected; /* verify */
+	GBytes *info;	  /* derive */
+	guint32 length;	  /* derive */
+} HmacData;
+
+static void
+hmac_data_free(gpointer data)
+{
+	HmacData *d = data;
+	tkms_tpm_blob_clear(&d->req.blob);
+	g_clear_pointer(&d->req.data, g_bytes_unref);
+	g_clear_pointer(&d->req.out, tkms_secret_unref);
+	g_clear_pointer(&d->expected, g_bytes_unref);
+	g_clear_pointer(&d->info, g_bytes_unref);
+	g_free(d);
+}
+
+static void
+hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsEngineOp *op = user_data;
+	HmacData *d = op->data;
+	TkmsSecret *mac;
+	gsize len;
+
+	if (!tkms_engine_op_tpm_finish(op, res))
+		return;
+	mac = d->req.out;
+	len = tkms_secret_get_len(mac);
+	if (d->use == HMAC_VERIFY) {
+		gboolean valid = g_bytes_get_size(d->expected) == len &&
+				 CRYPTO_memcmp(g_bytes_get_data(d->expected, NULL),
+					       tkms_secret_get_data(mac), len) == 0;
+		tkms_engine_op_return_boolean(op, valid);
+	} else if (d->use == HMAC_DERIVE) {
+		g_autoptr(GBytes) okm = tkms_crypto_hkdf_expand(
+			mac, g_bytes_get_data(d->info, NULL), g_bytes_get_size(d->info), d->length);
+		if (okm == NULL)
+			tkms_engine_op_fail_literal(op, TKMS_ERROR_FAILED,
+						    "Key derivation failed; see the daemon log");
+		else
+			tkms_engine_op_return_bytes(op, okm);
+	} else {
+		g_autoptr(GBytes) out = g_bytes_new(tkms_secret_get_data(mac), len);
+		tkms_engine_op_return_bytes(op, out);
+	}
+}
+
+static HmacData *
+hmac_prepare(TkmsEngineOp *op, HmacUse use)
+{
+	TkmsKey *key;
+	TkmsKeyVersion *v;
+	HmacData *d;
+
+	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
+	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_HMAC_SHA256,
+					 TKMS_KEY_TYPE_HMAC_SHA256, "an hmac-sha256") ||
+	    (v = tkms_engine_op_primary_version(op, key)) == NULL)
+		return NULL;
+	d = g_new0(HmacData, 1);
+	d->use = use;
+	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	d->req.pcrs = key->pcrs;
+	tkms_engine_op_set_data(op, d, hmac_data_free);
+	return d;
+}
+
+static void
+hmac_start(TkmsEngineOp *op, HmacData *d)
+{
+	tkms_tpm_hmac(op->engine->tpm, op->actor.uid, &d->req, tkms_engine_op_get_cancellable(op),
+		      hmac_cb, op);
+}
+
+/* mac NULL: compute, else verify */
+static void
+hmac_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *mac)
+{
+	HmacData *d;
+
+	if (!tkms_engine_op_check_payload(op, "data", g_bytes_get_size(data), TRUE))
+		return;
+	d = hmac_prepare(op, mac != NULL ? HMAC_VERIFY : HMAC_RETURN);
+	if (d == NULL)
+		return;
+	d->req.data = g_bytes_ref(data);
+	if (mac != NULL)
+		d->expected = g_bytes_ref(mac);
+	hmac_start(op, d);
+}
+
+void
+tkms_engine_hmac(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key, GBytes *data,
+		 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	hmac_or_verify(
+		tkms_engine_op_new(self, "Hmac", actor, key, cancellable, callback, user_data),
+		data, NULL);
+}
+
+void
+tkms_engine_verify_hmac(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			GBytes *data, GBytes *mac, GCancellable *cancellable,
+			GAsyncReadyCallback callback, gpointer user_data)
+{
+	hmac_or_verify(tkms_engine_op_new(self, "VerifyHmac", actor, key, cancellable, callback,
+					  user_data),
+		       data, mac);
+}
+
+void
+tkms_engine_derive_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+		       GBytes *context, guint32 length, GCancellable *cancellable,
+		       GAsyncReadyCallback callback, gpointer user_data)
+{
+	TkmsEngineOp *op =
+		tkms_engine_op_new(self, "DeriveKey", actor, key, cancellable, callback, user_data);
+	gsize ctx_len = g_bytes_get_size(context);
+	guint32 be_len;
+	GByteArray *msg;
+	HmacData *d;
+
+	if (ctx_len == 0 || ctx_len > DERIVE_CONTEXT_MAX) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INVALID_ARGUMENT,
+					    "The derivation context must be 1 to 1024 bytes");
+		return;
+	}
+	if (length == 0 || length > DERIVE_LENGTH_MAX) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INVALID_ARGUMENT,
+					    "The derived length must be 1 to 8160 bytes");
+		return;
+	}
+	d = hmac_prepare(op, HMAC_DERIVE);
+	if (d == NULL)
+		return;
+	/* HKDF-Extract in the TPM, HKDF-Expand here (RFC 5869); see the D-Bus docs */
+	msg = g_byte_array_new();
+	g_byte_array_append(msg, (const guint8 *)DERIVE_LABEL, sizeof(DERIVE_LABEL));
+	g_byte_array_append(msg, g_bytes_get_data(context, NULL), ctx_len);
+	d->req.data = g_bytes_new(msg->data, msg->len);
+	be_len = GUINT32_TO_BE(length);
+	g_byte_array_append(msg, (const guint8 *)&be_len, 4);
+	d->info = g_byte_array_free_to_bytes(msg);
+	d->length = length;
+	hmac_start(op, d);
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "audit.h"
+#include "engine.h"
+#include "keycache.h"
+#include "keystore.h"
+#include "tkms-error.h"
+#include "tpm.h"
+
+G_BEGIN_DECLS
+
+struct _TkmsEngine {
+	GObject parent_instance;
+	TkmsConfig config;
+	TkmsTpm *tpm;
+	TkmsKeystore *keystore;
+	TkmsAudit *audit;
+	TkmsKeyCache *keycache;
+};
+
+/* One asynchronous operation, from its start through its audit record to its result. It is
+ * the task data of its GTask; exactly one of the tkms_engine_op_return_* / _fail functions
+ * ends it (and frees it). */
+typedef struct {
+	TkmsEngine *engine;
+	GTask *task;
+	const gchar *name; /* the operation, as in the audit log */
+	gboolean lifecycle; /* its record is durable before it finishes */
+	TkmsActor actor;
+	gboolean has_key;
+	TkmsKeyRef key;
+	guint32 version; /* the key version used, for the audit record */
+	TkmsKey *k;	 /* the key, once looked up */
+	gpointer data;
+	GDestroyNotify data_free;
+} TkmsEngineOp;
+
+TkmsEngineOp *tkms_engine_op_new(TkmsEngine *self, const gchar *name, const TkmsActor *actor,
+				 const TkmsKeyRef *key, GCancellable *cancellable,
+				 GAsyncReadyCallback callback, gpointer user_data);
+void tkms_engine_op_set_data(TkmsEngineOp *op, gpointer data, GDestroyNotify data_free);
+GCancellable *tkms_engine_op_get_cancellable(TkmsEngineOp *op);
+void tkms_engine_op_return_bytes(TkmsEngineOp *op, GBytes *bytes);
+void tkms_engine_op_return_boolean(TkmsEngineOp *op, gboolean value);
+void tkms_engine_op_return_key(TkmsEngineOp *op, TkmsKey *key);
+/* Takes error; an error outside TKMS_ERROR becomes Failed (its details go to the log only). */
+void tkms_engine_op_fail(TkmsEngineOp *op, GError *error);
+void tkms_engine_op_fail_literal(TkmsEngineOp *op, TkmsError code, const gchar *message);
+/* Ends the op's TPM request: FALSE, with the op failed, if the TPM work failed. */
+gboolean tkms_engine_op_tpm_finish(TkmsEngineOp *op, GAsyncResult *result);
+
+/* Checks that fail the op and return FALSE / NULL. */
+TkmsKey *tkms_engine_op_lookup_key(TkmsEngineOp *op);
+TkmsKeyVersion *tkms_engine_op_primary_version(TkmsEngineOp *op, TkmsKey *key);
+gboolean tkms_engine_op_check_payload(TkmsEngineOp *op, const gchar *what, gsize len,
+				      gboolean allow_empty);
+gboolean tkms_engine_op_require_type(TkmsEngineOp *op, TkmsKey *key, TkmsKeyType a,
+				     TkmsKeyType b, const gchar *need);
+
+/* The same checks for synchronous operations: they set error instead. */
+TkmsKey *tkms_engine_lookup_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *ref,
+				GError **error);
+gboolean tkms_engine_check_payload(TkmsEngine *self, const gchar *what, gsize len,
+				   gboolean allow_empty, GError **error);
+
+/* Writes the record of a finished operation (error NULL: success) and logs a failure once.
+ * FALSE if the record could not be written: the operation must then fail. */
+gboolean tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+			   const TkmsKeyRef *key, guint32 version, const GError *error,
+			   gboolean durable, GError **audit_error);
+/* A synchronous operation's end: audits it; on success returns TRUE, else sets error (the
+ * operation's own, or the audit's) and returns FALSE. op_error is taken. */
+gboolean tkms_engine_finish_sync(TkmsEngine *self, const TkmsActor *actor,
+				 const gchar *operation, const TkmsKeyRef *key, guint32 version,
+				 GError *op_error, GError **error);
+
+G_END_DECLS

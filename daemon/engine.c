@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-engine"
+
+/* The engine's life, and what every operation shares: its audit record, its end, the checks
+ * of its key and payload. The operations are in engine-keys.c, engine-crypto.c and
+ * engine-seal.c. */
+
+#include "engine-private.h"
+
+#include <pwd.h>
+
+G_DEFINE_TYPE(TkmsEngine, tkms_engine, G_TYPE_OBJECT)
+
+enum { SIGNAL_TPM_STATUS_CHANGED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+gboolean
+tkms_pcr_mask_from_indices(const guint32 *indices, gsize n, TkmsPcrMask *mask, GError **error)
+{
+	*mask = 0;
+	for (gsize i = 0; i < n; i++) {
+		if (indices[i] >= TKMS_PCR_MAX) {
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "PCR %u does not exist; PCR indices are 0 to %d", indices[i],
+				    TKMS_PCR_MAX - 1);
+			return FALSE;
+		}
+		*mask |= 1u << indices[i];
+	}
+	return TRUE;
+}
+
+/* ---- audit ---- */
+
+/* Failures the TPM or the data decided are worth a line in the log; a caller's mistakes and
+ * refusals are in the audit log already. */
+static void
+log_failure(const TkmsActor *actor, const gchar *operation, const TkmsKeyRef *key,
+	    const GError *error)
+{
+	const gchar *k = key != NULL ? tkms_key_ref_audit_text(key) : "-";
+
+	switch (error->code) {
+	case TKMS_ERROR_POLICY_MISMATCH:
+	case TKMS_ERROR_INTEGRITY_FAILURE:
+	case TKMS_ERROR_TPM_UNAVAILABLE:
+	case TKMS_ERROR_TPM_LOCKOUT:
+	case TKMS_ERROR_FAILED:
+		g_message("%s for uid %u, key %s: %s (%s)", operation, actor->uid, k,
+			  tkms_error_to_short_name(error->code), error->message);
+		break;
+	default:
+		g_debug("%s for uid %u, key %s: %s (%s)", operation, actor->uid, k,
+			tkms_error_to_short_name(error->code), error->message);
+	}
+}
+
+gboolean
+tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+		  const TkmsKeyRef *key, guint32 version, const GError *error, gboolean durable,
+		  GError **audit_error)
+{
+	gboolean denied = g_error_matches(error, TKMS_ERROR, TKMS_ERROR_PERMISSION_DENIED);
+	TkmsAuditRecord rec = {
+		.uid = actor->uid == TKMS_ACTOR_UID_UNKNOWN ? -1 : (gint64)actor->uid,
+		.pid = actor->pid,
+		.sender = actor->bus_name,
+		.actor = actor->daemon ? "tkmsd" : NULL,
+		.method = operation,
+		.owner_key = key != NULL ? tkms_key_ref_audit_text(key) : NULL,
+		.owner = key != NULL && key->name != NULL ? (gint64)key->owner : -1,
+		.version = version,
+		.result = error == NULL ? "ok" : denied ? "denied" : "error",
+		.error = error != NULL ? tkms_error_to_short_name(error->code) : NULL,
+	};
+
+	if (error != NULL)
+		log_failure(actor, operation, key, error);
+	if (tkms_audit_append(self->audit, &rec, durable && error == NULL, audit_error))
+		return TRUE;
+	g_warning("%s", (*audit_error)->message);
+	return FALSE;
+}
+
+void
+tkms_engine_audit_refusal(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+			  const TkmsKeyRef *key, const GError *error)
+{
+	g_autoptr(GError) audit_error = NULL;
+	tkms_engine_audit(self, actor, operation, key, 0, error, FALSE, &audit_error);
+}
+
+/* Only TKMS_ERROR leaves the engine: anything else is logged and becomes Failed. */
+static GError *
+sanitize(GError *error)
+{
+	if (error->domain == TKMS_ERROR)
+		return error;
+	g_message("internal error: %s", error->message);
+	g_error_free(error);
+	return g_error_new_literal(TKMS_ERROR, TKMS_ERROR_FAILED,
+				   "The operation failed; see the daemon log");
+}
+
+gboolean
+tkms_engine_finish_sync(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+			const TkmsKeyRef *key, guint32 version, GError *op_error, GError **error)
+{
+	GError *audit_error = NULL;
+
+	if (op_error != NULL)
+		op_error = sanitize(op_error);
+	if (!tkms_engine_audit(self, actor, operation, key, version, op_error, FALSE,
+			       &audit_error)) {
+		if (op_error == NULL) {
+			/* no unaudited success */
+			g_propagate_error(error, audit_error);
+			return FALSE;
+		}
+		g_error_free(audit_error);
+	}
+	if (op_error != NULL) {
+		g_propagate_error(error, op_error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ---- asynchronous operations ---- */
+
+static void
+op_free(gpointer data)
+{
+	TkmsEngineOp *op = data;
+	if (op->data_free != NULL)
+		op->data_free(op->data);
+	g_clear_pointer(&op->k, tkms_key_unref);
+	tkms_key_ref_clear(&op->key);
+	g_free((gchar *)op->actor.bus_name);
+	g_free(op);
+}
+
+TkmsEngineOp *
+tkms_engine_op_new(TkmsEngine *self, const gchar *name, const TkmsActor *actor,
+		   const TkmsKeyRef *key, GCancellable *cancellable, GAsyncReadyCallback callback,
+		   gpointer user_data)
+{
+	TkmsEngineOp *op = g_new0(TkmsEngineOp, 1);
+
+	op->engine = self;
+	op->name = name;
+	op->actor = *actor;
+	op->actor.bus_name = g_strdup(actor->bus_name);
+	if (key != NULL) {
+		op->has_key = TRUE;
+		tkms_key_ref_copy(&op->key, key);
+	}
+	op->task = g_task_new(self, cancellable, callback, user_data);
+	/* the result is what happened (and was audited), cancelled or not */
+	g_task_set_check_cancellable(op->task, FALSE);
+	g_task_set_source_tag(op->task, tkms_engine_op_new);
+	g_task_set_task_data(op->task, op, op_free);
+	return op;
+}
+
+void
+tkms_engine_op_set_data(TkmsEngineOp *op, gpointer data, GDestroyNotify data_free)
+{
+	op->data = data;
+	op->data_free = data_free;
+}
+
+GCancellable *
+tkms_engine_op_get_cancellable(TkmsEngineOp *op)
+{
+	return g_task_get_cancellable(op->task);
+}
+
+/* Audits a success; FALSE (and the op failed with the audit's error) if that failed. */
+static gboolean
+op_audit_ok(TkmsEngineOp *op)
+{
+	GError *error = NULL;
+	GTask *task;
+
+	if (tkms_engine_audit(op->engine, &op->actor, op->name, op->has_key ? &op->key : NULL,
+			      op->version, NULL, op->lifecycle, &error))
+		return TRUE;
+	task = op->task;
+	g_task_return_error(task, error);
+	g_object_unref(task);
+	return FALSE;
+}
+
+void
+tkms_engine_op_return_bytes(TkmsEngineOp *op, GBytes *bytes)
+{
+	GTask *task = op->task;
+	if (!op_audit_ok(op))
+		return;
+	g_task_return_pointer(task, g_bytes_ref(bytes), (GDestroyNotify)g_bytes_unref);
+	g_object_unref(task);
+}
+
+void
+tkms_engine_op_return_boolean(TkmsEngineOp *op, gboolean value)
+{
+	GTask *task = op->task;
+	if (!op_audit_ok(op))
+		return;
+	g_task_return_boolean(task, value);
+	g_object_unref(task);
+}
+
+void
+tkms_engine_op_return_key(TkmsEngineOp *op, TkmsKey *key)
+{
+	GTask *task = op->task;
+	if (!op_audit_ok(op))
+		return;
+	g_task_return_pointer(task, tkms_key_ref(key), (GDestroyNotify)tkms_key_unref);
+	g_object_unref(task);
+}
+
+void
+tkms_engine_op_fail(TkmsEngineOp *op, GError *error)
+{
+	g_autoptr(GError) audit_error = NULL;
+	GTask *task = op->task;
+
+	error = sanitize(error);
+	tkms_engine_audit(op->engine, &op->actor, op->name, op->has_key ? &op->key : NULL,
+			  op->version, error, FALSE, &audit_error);
+	g_task_return_error(task, error);
+	g_object_unref(task);
+}
+
+void
+tkms_engine_op_fail_literal(TkmsEngineOp *op, TkmsError code, const gchar *message)
+{
+	tkms_engine_op_fail(op, g_error_new_literal(TKMS_ERROR, code, message));
+}
+
+gboolean
+tkms_engine_op_tpm_finish(TkmsEngineOp *op, GAsyncResult *result)
+{
+	GError *error = NULL;
+	if (tkms_tpm_finish(op->engine->tpm, result, &error))
+		return TRUE;
+	tkms_engine_op_fail(op, error);
+	return FALSE;
+}
+
+/* The finish functions: every operation's GTask carries its result. */
+
+GBytes *
+tkms_engine_bytes_finish(TkmsEngine *self, GAsyncResult *result, GError **error)
+{
+	g_return_val_if_fail(g_task_is_valid(result, self), NULL);
+	return g_task_propagate_pointer(G_TASK(result), error);
+}
+
+gboolean
+tkms_engine_verify_finish(TkmsEngine *self, GAsyncResult *result, gboolean *valid,
+			  GError **error)
+{
+	GError *local = NULL;
+
+	g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+	*valid = g_task_propagate_boolean(G_TASK(result), &local);
+	if (local == NULL)
+		return TRUE;
+	g_propagate_error(error, local);
+	return FALSE;
+}
+
+/* ---- checks ---- */
+
+TkmsKey *
+tkms_engine_lookup_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *ref,
+		       GError **error)
+{
+	GError *local = NULL;
+	TkmsKey *key;
+
+	if (!tkms_key_name_is_valid(ref->name)) {
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "Invalid key name; use 1-64 characters from A-Z a-z 0-9 . _ - "
+				    "not starting with a dot (or OWNER:NAME)");
+		return NULL;
+	}
+	key = tkms_keystore_lookup(self->keystore, ref->owner, ref->name, &local);
+	if (key != NULL)
+		return key;
+	if (!g_error_matches(local, TKMS_ERROR, TKMS_ERROR_NOT_FOUND)) {
+		g_propagate_error(error, local);
+		return NULL;
+	}
+	g_error_free(local);
+	g_set_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND,
+		    "There is no key named \"%s\" of %s; list keys with ListKeys", ref->name,
+		    ref->owner == actor->uid ? "yours" : "that owner");
+	return NULL;
+}
+
+TkmsKey *
+tkms_engine_op_lookup_key(TkmsEngineOp *op)
+{
+	GError *error = NULL;
+
+	op->k = tkms_engine_lookup_key(op->engine, &op->actor, &op->key, &error);
+	if (op->k == NULL)
+		tkms_engine_op_fail(op, error);
+	return op->k;
+}
+
+TkmsKeyVersion *
+tkms_engine_op_primary_version(TkmsEngineOp *op, TkmsKey *key)
+{
+	TkmsKeyVersion *v = tkms_key_get_version(key, key->primary_version);
+	if (v == NULL || g_strcmp0(v->state, "active") != 0) {
+		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
+						    "Key \"%s\" has no active version (it is %s); "
+						    "create a new key",
+						    key->name, v ? v->state : "empty"));
+		return NULL;
+	}
+	op->version = v->version;
+	return v;
+}
+
+gboolean
+tkms_engine_check_payload(TkmsEngine *self, const gchar *what, gsize len, gboolean allow_empty,
+			  GError **error)
+{
+	if (len == 0 && !allow_empty) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+			    "The %s is empty; pass at least one byte", what);
+		return FALSE;
+	}
+	if (len > self->config.max_payload) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED,
+			    "The %s is %" G_GSIZE_FORMAT " bytes, over the limit of "
+			    "%" G_GSIZE_FORMAT "; split it or raise MaxPayload",
+			    what, len, self->config.max_payload);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+tkms_engine_op_check_payload(TkmsEngineOp *op, const gchar *what, gsize len,
+			     gboolean allow_empty)
+{
+	GError *error = NULL;
+	if (tkms_engine_check_payload(op->engine, what, len, allow_empty, &error))
+		return TRUE;
+	tkms_engine_op_fail(op, error);
+	return FALSE;
+}
+
+gboolean
+tkms_engine_op_require_type(TkmsEngineOp *op, TkmsKey *key, TkmsKeyType a, TkmsKeyType b,
+			    const gchar *need)
+{
+	if (key->type == a || key->type == b)
+		return TRUE;
+	tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+					    "Key \"%s\" is a %s key; this operation needs %s key",
+					    key->name, tkms_key_type_to_string(key->type), need));
+	return FALSE;
+}
+
+gboolean
+tkms_engine_owner_exists(TkmsEngine *self, guint32 uid)
+{
+	return uid == 0 || getpwuid(uid) != NULL || tkms_keystore_has_owner(self->keystore, uid);
+}
+
+/* ---- life ---- */
+
+const TkmsConfig *
+tkms_engine_get_config(TkmsEngine *self)
+{
+	return &self->config;
+}
+
+void
+tkms_engine_get_tpm_status(TkmsEngine *self, TkmsTpmStatus *status)
+{
+	tkms_tpm_get_status(self->tpm, status);
+}
+
+static void
+refresh_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr(TkmsEngine) self = user_data;
+	g_autoptr(GError) error = NULL;
+	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error))
+		g_debug("TPM: %s", error->message);
+}
+
+void
+tkms_engine_refresh_tpm(TkmsEngine *self)
+{
+	tkms_tpm_refresh(self->tpm, NULL, refresh_cb, g_object_ref(self));
+}
+
+static void
+tpm_status_changed_cb(TkmsEngine *self)
+{
+	g_signal_emit(self, signals[SIGNAL_TPM_STATUS_CHANGED], 0);
+}
+
+TkmsEngine *
+tkms_engine_new(const TkmsConfig *config, GError **error)
+{
+	g_autoptr(TkmsEngine) self = g_object_new(TKMS_TYPE_ENGINE, NULL);
+
+	self->config = *config;
+	self->config.tcti = g_strdup(config->tcti);
+	self->config.state_dir = g_strdup(config->state_dir);
+	self->keystore = tkms_keystore_new(config->state_dir, error);
+	if (self->keystore == NULL)
+		return NULL;
+	self->audit = tkms_audit_new(config->state_dir, error);
+	if (self->audit == NULL)
+		return NULL;
+	self->tpm = tkms_tpm_new(config->tcti, config->state_dir, config->tpm_timeout);
+	g_signal_connect_object(self->tpm, "status-changed", G_CALLBACK(tpm_status_changed_cb),
+				self, G_CONNECT_SWAPPED);
+	self->keycache = tkms_key_cache_new(config->key_ttl);
+	return g_steal_pointer(&self);
+}
+
+void
+tkms_engine_shutdown(TkmsEngine *self)
+{
+	if (self->tpm != NULL)
+		tkms_tpm_stop(self->tpm);
+	if (self->audit != NULL)
+		tkms_audit_sync(self->audit);
+	g_clear_pointer(&self->keycache, tkms_key_cache_free);
+}
+
+static void
+tkms_engine_finalize(GObject *object)
+{
+	TkmsEngine *self = TKMS_ENGINE(object);
+
+	tkms_engine_shutdown(self);
+	g_clear_object(&self->tpm);
+	g_clear_object(&self->audit);
+	g_clear_object(&self->keystore);
+	g_free(self->config.tcti);
+	g_free(self->config.state_dir);
+	G_OBJECT_CLASS(tkms_engine_parent_class)->finalize(object);
+}
+
+static void
+tkms_engine_class_init(TkmsEngineClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = tkms_engine_finalize;
+	signals[SIGNAL_TPM_STATUS_CHANGED] =
+		g_signal_new("tpm-status-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+			     NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+tkms_engine_init(TkmsEngine *self)
+{
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * TkmsEngine: every tkms operation with plain arguments, knowing nothing of D-Bus. Front-ends
+ * (the D-Bus layer in manager.c, the scheduler of key rotation) authorize first, then call the
+ * engine with an actor: who the work is done for. The engine checks the input, does the work
+ * (key store, TPM worker, crypto, key cache), and writes the operation's audit record itself:
+ * there is no unaudited success (if the record cannot be written, the operation fails), and
+ * lifecycle changes (CreateKey, DestroyKey) are durable, record included, before they finish.
+ * Every error is in TKMS_ERROR. Operation names, used in the audit log, are those of the D-Bus
+ * methods.
+ */
+
+#include <gio/gio.h>
+
+#include "key-ref.h"
+#include "key.h"
+#include "tkms-config.h"
+
+G_BEGIN_DECLS
+
+/* uid of an actor whose uid could not be learned (only ever in refusals' audit records) */
+#define TKMS_ACTOR_UID_UNKNOWN G_MAXUINT32
+
+/* Who an operation is done for: a caller (its uid, and for the audit record its pid and bus
+ * name when known), or tkmsd itself (daemon: work no caller started, e.g. the scheduler). */
+typedef struct {
+	guint32 uid;
+	guint32 pid;	      /* 0: unknown */
+	const gchar *bus_name; /* NULL: not a bus caller */
+	gboolean daemon;
+} TkmsActor;
+
+/* tkmsd itself, acting as root. */
+#define TKMS_ACTOR_INIT_DAEMON {.uid = 0, .pid = 0, .bus_name = NULL, .daemon = TRUE}
+
+/* CreateKey's optional arguments. */
+typedef struct {
+	const gchar *protection;  /* NULL, or the protection of the key's type */
+	const gchar *description; /* NULL, or at most 256 bytes */
+	TkmsPcrMask pcrs;	  /* PCRs to bind the key to (PolicyPCR), or 0 */
+} TkmsKeyOptions;
+
+/* PCR indices as a mask; an index past the last PCR is InvalidArgument. */
+gboolean tkms_pcr_mask_from_indices(const guint32 *indices, gsize n, TkmsPcrMask *mask,
+				    GError **error);
+
+#define TKMS_TYPE_ENGINE (tkms_engine_get_type())
+G_DECLARE_FINAL_TYPE(TkmsEngine, tkms_engine, TKMS, ENGINE, GObject)
+
+/* Opens the key store and the audit log in config->state_dir and starts the TPM worker.
+ * Signal "tpm-status-changed" (main context) when the TPM's availability or state changed. */
+TkmsEngine *tkms_engine_new(const TkmsConfig *config, GError **error);
+const TkmsConfig *tkms_engine_get_config(TkmsEngine *self);
+void tkms_engine_get_tpm_status(TkmsEngine *self, TkmsTpmStatus *status);
+/* Reconnects to the TPM if needed and refreshes its status (no audit record). */
+void tkms_engine_refresh_tpm(TkmsEngine *self);
+/* Ends the TPM worker and flushes the audit log and the key cache (at exit). */
+void tkms_engine_shutdown(TkmsEngine *self);
+
+/* The audit record of an operation refused before it reached the engine (authorization,
+ * limits, a malformed OWNER): one record, result "denied" for PermissionDenied, else
+ * "error". key may be NULL. */
+void tkms_engine_audit_refusal(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+			       const TkmsKeyRef *key, const GError *error);
+/* Whether uid has an account or keys: an OWNER:NAME naming neither is NotFound. */
+gboolean tkms_engine_owner_exists(TkmsEngine *self, guint32 uid);
+
+/* ---- keys (engine-keys.c) ---- */
+void tkms_engine_create_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			    const gchar *type, const TkmsKeyOptions *options,
+			    GCancellable *cancellable, GAsyncReadyCallback callback,
+			    gpointer user_data);
+TkmsKey *tkms_engine_create_key_finish(TkmsEngine *self, GAsyncResult *result, GError **error);
+/* A new reference to the key. */
+TkmsKey *tkms_engine_get_key_info(TkmsEngine *self, const TkmsActor *actor,
+				  const TkmsKeyRef *key, GError **error);
+/* Every owner, for the list operations. */
+#define TKMS_ENGINE_ALL_OWNERS G_MAXUINT32
+
+/* Every key of owner (TKMS_ENGINE_ALL_OWNERS: of everybody, "ListAllKeys") as aa{sv} key
+ * info; LimitExceeded, naming the paged operation, past 16 MiB. */
+GVariant *tkms_engine_list_keys(TkmsEngine *self, const TkmsActor *actor, guint32 owner,
+				GError **error);
+/* One page (aa{sv}) after page_token ("" starts); *next_page_token is "" after the last.
+ * page_size 0 is the default (100), at most 1000. */
+GVariant *tkms_engine_list_keys_page(TkmsEngine *self, const TkmsActor *actor, guint32 owner,
+				     const gchar *page_token, guint page_size,
+				     gchar **next_page_token, GError **error);
+void tkms_engine_destroy_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			     GCancellable *cancellable, GAsyncReadyCallback callback,
+			     gpointer user_data);
+gboolean tkms_engine_destroy_key_finish(TkmsEngine *self, GAsyncResult *result, GError **error);
+/* The PEM SubjectPublicKeyInfo of a signing key's primary version. */
+gchar *tkms_engine_get_public_key(TkmsEngine *self, const TkmsActor *actor,
+				  const TkmsKeyRef *key, GError **error);
+
+/* ---- crypto (engine-crypto.c); every _finish but the verifying ones returns the output ---- */
+void tkms_engine_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			 GBytes *plaintext, GBytes *context, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data);
+void tkms_engine_decrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			 GBytes *ciphertext, GBytes *context, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data);
+void tkms_engine_sign(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+		      GBytes *data, GCancellable *cancellable, GAsyncReadyCallback callback,
+		      gpointer user_data);
+void tkms_engine_hmac(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+		      GBytes *data, GCancellable *cancellable, GAsyncReadyCallback callback,
+		      gpointer user_data);
+void tkms_engine_derive_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			    GBytes *context, guint32 length, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
+GBytes *tkms_engine_bytes_finish(TkmsEngine *self, GAsyncResult *result, GError **error);
+
+void tkms_engine_verify(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			GBytes *data, GBytes *signature, GCancellable *cancellable,
+			GAsyncReadyCallback callback, gpointer user_data);
+void tkms_engine_verify_hmac(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			     GBytes *data, GBytes *mac, GCancellable *cancellable,
+			     GAsyncReadyCallback callback, gpointer user_data);
+/* FALSE with error set on failure; else TRUE and *valid. */
+gboolean tkms_engine_verify_finish(TkmsEngine *self, GAsyncResult *result, gboolean *valid,
+				   GError **error);
+
+/* ---- sealing and randomness (engine-seal.c), finished by tkms_engine_bytes_finish ---- */
+/* A blob only this TPM and actor's uid can unseal. */
+void tkms_engine_seal(TkmsEngine *self, const TkmsActor *actor, GBytes *data, TkmsPcrMask pcrs,
+		      GCancellable *cancellable, GAsyncReadyCallback callback,
+		      gpointer user_data);
+void tkms_engine_unseal(TkmsEngine *self, const TkmsActor *actor, GBytes *blob,
+			GCancellable *cancellable, GAsyncReadyCallback callback,
+			gpointer user_data);
+void tkms_engine_get_random(TkmsEngine *self, const TkmsActor *actor, guint32 length,
+			    GCancellable *cancellable, GAsyncReadyCallback callback,
+			    gpointer user_data);
+
+G_END_DECLS

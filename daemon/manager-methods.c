@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-manager"
+
+/* The methods of org.tkms.KeyManager: the one method -> action table, the generated typed
+ * handlers (they keep their arguments in the call and dispatch it), and what each method
+ * does in its turn: call the engine, then reply with the generated complete function. */
+
+#include "manager-private.h"
+
+#include <string.h>
+
+#define ACTION(x) "org.tkms.KeyManager." x
+
+static void run_create_key(TkmsCall *call);
+static void run_list_keys(TkmsCall *call);
+static void run_list_keys_page(TkmsCall *call);
+static void run_get_key_info(TkmsCall *call);
+static void run_destroy_key(TkmsCall *call);
+static void run_get_public_key(TkmsCall *call);
+static void run_encrypt(TkmsCall *call);
+static void run_decrypt(TkmsCall *call);
+static void run_sign(TkmsCall *call);
+static void run_verify(TkmsCall *call);
+static void run_hmac(TkmsCall *call);
+static void run_verify_hmac(TkmsCall *call);
+static void run_derive_key(TkmsCall *call);
+static void run_seal(TkmsCall *call);
+static void run_unseal(TkmsCall *call);
+static void run_get_random(TkmsCall *call);
+
+/* The one authorization table. A method that is not here is denied. */
+static const TkmsMethod methods[] = {
+	/* name, action, key_arg, admin, run */
+	{"CreateKey", ACTION("create-key"), TRUE, FALSE, run_create_key},
+	{"ListKeys", ACTION("read-key"), FALSE, FALSE, run_list_keys},
+	{"ListAllKeys", ACTION("read-key"), FALSE, TRUE, run_list_keys},
+	{"ListKeysPage", ACTION("read-key"), FALSE, FALSE, run_list_keys_page},
+	{"ListAllKeysPage", ACTION("read-key"), FALSE, TRUE, run_list_keys_page},
+	{"GetKeyInfo", ACTION("read-key"), TRUE, FALSE, run_get_key_info},
+	{"DestroyKey", ACTION("destroy-key"), TRUE, FALSE, run_destroy_key},
+	{"Encrypt", ACTION("use-key"), TRUE, FALSE, run_encrypt},
+	{"Decrypt", ACTION("use-key"), TRUE, FALSE, run_decrypt},
+	{"Sign", ACTION("use-key"), TRUE, FALSE, run_sign},
+	{"Verify", ACTION("use-key"), TRUE, FALSE, run_verify},
+	{"GetPublicKey", ACTION("read-key"), TRUE, FALSE, run_get_public_key},
+	{"Hmac", ACTION("use-key"), TRUE, FALSE, run_hmac},
+	{"VerifyHmac", ACTION("use-key"), TRUE, FALSE, run_verify_hmac},
+	{"DeriveKey", ACTION("use-key"), TRUE, FALSE, run_derive_key},
+	{"Seal", ACTION("seal"), FALSE, FALSE, run_seal},
+	{"Unseal", ACTION("seal"), FALSE, FALSE, run_unseal},
+	{"GetRandom", ACTION("seal"), FALSE, FALSE, run_get_random},
+};
+
+const TkmsMethod *
+tkms_method_find(const gchar *name)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(methods); i++)
+		if (g_strcmp0(methods[i].name, name) == 0)
+			return &methods[i];
+	return NULL;
+}
+
+/* ---- options dictionaries ---- */
+
+static gboolean
+parse_pcrs(GVariant *value, TkmsPcrMask *pcrs, GError **error)
+{
+	const guint32 *idx;
+	gsize n = 0;
+
+	if (!g_variant_is_of_type(value, G_VARIANT_TYPE("au"))) {
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "The \"pcrs\" option must be an array of uint32 (au)");
+		return FALSE;
+	}
+	idx = g_variant_get_fixed_array(value, &n, sizeof(guint32));
+	return tkms_pcr_mask_from_indices(idx, n, pcrs, error);
+}
+
+/* CreateKey's options; the strings point into options. */
+static gboolean
+parse_key_options(GVariant *options, TkmsKeyOptions *out, GError **error)
+{
+	GVariantIter iter;
+	const gchar *opt;
+	GVariant *value;
+
+	memset(out, 0, sizeof(*out));
+	g_variant_iter_init(&iter, options);
+	while (g_variant_iter_loop(&iter, "{&sv}", &opt, &value)) {
+		const gchar **str = g_str_equal(opt, "protection")    ? &out->protection
+				    : g_str_equal(opt, "description") ? &out->description
+								      : NULL;
+		if (str != NULL && g_variant_is_of_type(value, G_VARIANT_TYPE_STRING)) {
+			*str = g_variant_get_string(value, NULL);
+			continue;
+		}
+		if (str != NULL)
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "The \"%s\" option must be a string", opt);
+		else if (!g_str_equal(opt, "pcrs"))
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "Unknown option \"%s\"; known options are protection, pcrs and "
+				    "description",
+				    opt);
+		else if (parse_pcrs(value, &out->pcrs, error))
+			continue;
+		g_variant_unref(value);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+parse_seal_options(GVariant *options, TkmsPcrMask *pcrs, GError **error)
+{
+	GVariantIter iter;
+	const gchar *opt;
+	GVariant *value;
+
+	*pcrs = 0;
+	g_variant_iter_init(&iter, options);
+	while (g_variant_iter_loop(&iter, "{&sv}", &opt, &value)) {
+		if (!g_str_equal(opt, "pcrs"))
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "Unknown option \"%s\"; Seal knows only \"pcrs\"", opt);
+		else if (parse_pcrs(value, pcrs, error))
+			continue;
+		g_variant_unref(value);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* ---- replies ---- */
+
+#define ENGINE(call) ((call)->manager->engine)
+
+static void
+key_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+	g_autoptr(TkmsKey) key = tkms_engine_create_key_finish(TKMS_ENGINE(source), res, &error);
+
+	if (key == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	tkms_dbus_key_manager_complete_create_key(call->object, call->invocation,
+						  tkms_key_to_variant(key));
+	tkms_call_free(call);
+}
+
+static void
+destroyed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+
+	if (!tkms_engine_destroy_key_finish(TKMS_ENGINE(source), res, &error)) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	tkms_dbus_key_manager_complete_destroy_key(call->object, call->invocation);
+	tkms_call_free(call);
+}
+
+static void
+bytes_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+	g_autoptr(GBytes) out = tkms_engine_bytes_finish(TKMS_ENGINE(source), res, &error);
+
+	if (out == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	call->complete_bytes(call->object, call->invocation, tkms_call_bytes_to_variant(out));
+	tkms_call_free(call);
+}
+
+static void
+verified_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+	gboolean valid = FALSE;
+
+	if (!tkms_engine_verify_finish(TKMS_ENGINE(source), res, &valid, &error)) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	call->complete_bool(call->object, call->invocation, valid);
+	tkms_call_free(call);
+}
+
+/* ---- keys ---- */
+
+static void
+run_create_key(TkmsCall *call)
+{
+	TkmsKeyOptions options;
+	GError *error = NULL;
+
+	if (!parse_key_options(call->options, &options, &error)) {
+		tkms_call_refuse(call, error);
+		return;
+	}
+	tkms_engine_create_key(ENGINE(call), &call->actor, &call->key, call->str, &options,
+			       tkms_call_get_cancellable(call), key_done_cb, call);
+}
+
+static void
+run_list_keys(TkmsCall *call)
+{
+	gboolean all = call->method->admin;
+	GError *error = NULL;
+	g_autoptr(GVariant) keys = tkms_engine_list_keys(
+		ENGINE(call), &call->actor, all ? TKMS_ENGINE_ALL_OWNERS : call->actor.uid,
+		&error);
+
+	if (keys == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	if (all)
+		tkms_dbus_key_manager_complete_list_all_keys(call->object, call->invocation, keys);
+	else
+		tkms_dbus_key_manager_complete_list_keys(call->object, call->invocation, keys);
+	tkms_call_free(call);
+}
+
+static void
+run_list_keys_page(TkmsCall *call)
+{
+	gboolean all = call->method->admin;
+	GError *error = NULL;
+	g_autofree gchar *next = NULL;
+	g_autoptr(GVariant) keys = tkms_engine_list_keys_page(
+		ENGINE(call), &call->actor, all ? TKMS_ENGINE_ALL_OWNERS : call->actor.uid,
+		call->str, call->number, &next, &error);
+
+	if (keys == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	if (all)
+		tkms_dbus_key_manager_complete_list_all_keys_page(call->object, call->invocation,
+								  keys, next);
+	else
+		tkms_dbus_key_manager_complete_list_keys_page(call->object, call->invocation,
+							      keys, next);
+	tkms_call_free(call);
+}
+
+static void
+run_get_key_info(TkmsCall *call)
+{
+	GError *error = NULL;
+	g_autoptr(TkmsKey) key =
+		tkms_engine_get_key_info(ENGINE(call), &call->actor, &call->key, &error);
+
+	if (key == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	tkms_dbus_key_manager_complete_get_key_info(call->object, call->invocation,
+						    tkms_key_to_variant(key));
+	tkms_call_free(call);
+}
+
+static void
+run_destroy_key(TkmsCall *call)
+{
+	tkms_engine_destroy_key(ENGINE(call), &call->actor, &call->key,
+				tkms_call_get_cancellable(call), destroyed_cb, call);
+}
+
+static void
+run_get_public_key(TkmsCall *call)
+{
+	GError *error = NULL;
+	g_autofree gchar *pem =
+		tkms_engine_get_public_key(ENGINE(call), &call->actor, &call->key, &error);
+
+	if (pem == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	tkms_dbus_key_manager_complete_get_public_key(call->object, call->invocation, pem);
+	tkms_call_free(call);
+}
+
+/* ---- crypto ---- */
+
+static void
+run_encrypt(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_encrypt;
+	tkms_engine_encrypt(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+			    call->bytes[1], tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+static void
+run_decrypt(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_decrypt;
+	tkms_engine_decrypt(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+			    call->bytes[1], tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+static void
+run_sign(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_sign;
+	tkms_engine_sign(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+			 tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+static void
+run_verify(TkmsCall *call)
+{
+	call->complete_bool = tkms_dbus_key_manager_complete_verify;
+	tkms_engine_verify(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+			   call->bytes[1], tkms_call_get_cancellable(call), verified_cb, call);
+}
+
+static void
+run_hmac(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_hmac;
+	tkms_engine_hmac(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+			 tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+static void
+run_verify_hmac(TkmsCall *call)
+{
+	call->complete_bool = tkms_dbus_key_manager_complete_verify_hmac;
+	tkms_engine_verify_hmac(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+				call->bytes[1], tkms_call_get_cancellable(call), verified_cb,
+				call);
+}
+
+static void
+run_derive_key(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_derive_key;
+	tkms_engine_derive_key(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+			       call->number, tkms_call_get_cancellable(call), bytes_done_cb,
+			       call);
+}
+
+/* ---- sealing ---- */
+
+static void
+run_seal(TkmsCall *call)
+{
+	TkmsPcrMask pcrs;
+	GError *error = NULL;
+
+	if (!parse_seal_options(call->options, &pcrs, &error)) {
+		tkms_call_refuse(call, error);
+		return;
+	}
+	call->complete_bytes = tkms_dbus_key_manager_complete_seal;
+	tkms_engine_seal(ENGINE(call), &call->actor, call->bytes[0], pcrs,
+			 tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+static void
+run_unseal(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_unseal;
+	tkms_engine_unseal(ENGINE(call), &call->actor, call->bytes[0],
+			   tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+static void
+run_get_random(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_get_random;
+	tkms_engine_get_random(ENGINE(call), &call->actor, call->number,
+			       tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+/* ---- the generated handlers: typed arguments into the call ---- */
+
+static TkmsCall *
+call_with_bytes(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		const gchar *method, const gchar *key, GVariant *b0, GVariant *b1)
+{
+	TkmsCall *call = tkms_call_new(object, invocation, method, key);
+	if (b0 != NULL)
+		call->bytes[0] = tkms_call_variant_to_bytes(b0);
+	if (b1 != NULL)
+		call->bytes[1] = tkms_call_variant_to_bytes(b1);
+	return call;
+}
+
+static gboolean
+handle_create_key(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		  const gchar *name, const gchar *type, GVariant *options)
+{
+	TkmsCall *call = tkms_call_new(object, invocation, "CreateKey", name);
+	call->str = g_strdup(type);
+	call->options = g_variant_ref(options);
+	return tkms_call_dispatch(call);
+}
+
+static gboolean
+handle_list_keys(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation)
+{
+	return tkms_call_dispatch(tkms_call_new(object, invocation, "ListKeys", NULL));
+}
+
+static gboolean
+handle_list_all_keys(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation)
+{
+	return tkms_call_dispatch(tkms_call_new(object, invocation, "ListAllKeys", NULL));
+}
+
+static gboolean
+list_page(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation, const gchar *method,
+	  const gchar *token, guint size)
+{
+	TkmsCall *call = tkms_call_new(object, invocation, method, NULL);
+	call->str = g_strdup(token);
+	call->number = size;
+	return tkms_call_dispatch(call);
+}
+
+static gboolean
+handle_list_keys_page(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		      const gchar *token, guint size)
+{
+	return list_page(object, invocation, "ListKeysPage", token, size);
+}
+
+static gboolean
+handle_list_all_keys_page(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+			  const gchar *token, guint size)
+{
+	return list_page(object, invocation, "ListAllKeysPage", token, size);
+}
+
+static gboolean
+handle_get_key_info(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		    const gchar *name)
+{
+	return tkms_call_dispatch(tkms_call_new(object, invocation, "GetKeyInfo", name));
+}
+
+static gboolean
+handle_destroy_key(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		   const gchar *name)
+{
+	return tkms_call_dispatch(tkms_call_new(object, invocation, "DestroyKey", name));
+}
+
+static gboolean
+handle_get_public_key(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		      const gchar *name)
+{
+	return tkms_call_dispatch(tkms_call_new(object, invocation, "GetPublicKey", name));
+}
+
+static gboolean
+handle_encrypt(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+	       const gchar *name, GVariant *plaintext, GVariant *context)
+{
+	return tkms_call_dispatch(
+		call_with_bytes(object, invocation, "Encrypt", name, plaintext, context));
+}
+
+static gboolean
+handle_decrypt(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+	       const gchar *name, GVariant *ciphertext, GVariant *context)
+{
+	return tkms_call_dispatch(
+		call_with_bytes(object, invocation, "Decrypt", name, ciphertext, context));
+}
+
+static gboolean
+handle_sign(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation, const gchar *name,
+	    GVariant *data)
+{
+	return tkms_call_dispatch(call_with_bytes(object, invocation, "Sign", name, data, NULL));
+}
+
+static gboolean
+handle_verify(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation, const gchar *name,
+	      GVariant *data, GVariant *signature)
+{
+	return tkms_call_dispatch(
+		call_with_bytes(object, invocation, "Verify", name, data, signature));
+}
+
+static gboolean
+handle_hmac(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation, const gchar *name,
+	    GVariant *data)
+{
+	return tkms_call_dispatch(call_with_bytes(object, invocation, "Hmac", name, data, NULL));
+}
+
+static gboolean
+handle_verify_hmac(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		   const gchar *name, GVariant *data, GVariant *mac)
+{
+	return tkms_call_dispatch(
+		call_with_bytes(object, invocation, "VerifyHmac", name, data, mac));
+}
+
+static gboolean
+handle_derive_key(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		  const gchar *name, GVariant *context, guint length)
+{
+	TkmsCall *call = call_with_bytes(object, invocation, "DeriveKey", name, context, NULL);
+	call->number = length;
+	return tkms_call_dispatch(call);
+}
+
+static gboolean
+handle_seal(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation, GVariant *data,
+	    GVariant *options)
+{
+	TkmsCall *call = call_with_bytes(object, invocation, "Seal", NULL, data, NULL);
+	call->options = g_variant_ref(options);
+	return tkms_call_dispatch(call);
+}
+
+static gboolean
+handle_unseal(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation, GVariant *blob)
+{
+	return tkms_call_dispatch(call_with_bytes(object, invocation, "Unseal", NULL, blob, NULL));
+}
+
+static gboolean
+handle_get_random(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		  guint length)
+{
+	TkmsCall *call = tkms_call_new(object, invocation, "GetRandom", NULL);
+	call->number = length;
+	return tkms_call_dispatch(call);
+}
+
+void
+tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
+{
+	iface->handle_create_key = handle_create_key;
+	iface->handle_list_keys = handle_list_keys;
+	iface->handle_list_all_keys = handle_list_all_keys;
+	iface->handle_list_keys_page = handle_list_keys_page;
+	iface->handle_list_all_keys_page = handle_list_all_keys_page;
+	iface->handle_get_key_info = handle_get_key_info;
+	iface->handle_destroy_key = handle_destroy_key;
+	iface->handle_encrypt = handle_encrypt;
+	iface->handle_decrypt = handle_decrypt;
+	iface->handle_sign = handle_sign;
+	iface->handle_verify = handle_verify;
+	iface->handle_get_public_key = handle_get_public_key;
+	iface->handle_hmac = handle_hmac;
+	iface->handle_verify_hmac = handle_verify_hmac;
+	iface->handle_derive_key = handle_derive_key;
+	iface->handle_seal = handle_seal;
+	iface->handle_unseal = handle_unseal;
+	iface->handle_get_random = handle_get_random;
+}
