@@ -118,7 +118,9 @@ run_audit(Tkmsctl *ctl, gchar **args)
 		json_builder_end_object(b);
 		tkmsctl_print_json(json_builder_get_root(b));
 	} else {
-		g_print(_("audit log OK: %" G_GUINT64_FORMAT " records\n"), n_records);
+		g_autofree gchar *n = g_strdup_printf("%" G_GUINT64_FORMAT, n_records);
+
+		g_print(_("audit log OK: %s records\n"), n);
 	}
 	return TKMSCTL_EXIT_OK;
 }
