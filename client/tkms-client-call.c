@@ -2,11 +2,15 @@
 #define G_LOG_DOMAIN "tkms-client"
 
 #include "tkms-client-private.h"
+#include "tkms-key-info.h"
 
-/* The flags of every call: interactive authorization only when the application asked. */
-static GDBusCallFlags
-call_flags(TkmsClient *self)
+/* The pieces every method shares: call flags, the GTask around a generated async call, and
+ * the conversions between D-Bus values and the public types. */
+
+GDBusCallFlags
+_tkms_call_flags(TkmsClient *self)
 {
+	/* interactive authorization only when the application asked */
 	return self->allow_interactive_authorization
 		       ? G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION
 		       : G_DBUS_CALL_FLAGS_NONE;
@@ -23,104 +27,116 @@ _tkms_error_strip(GError **error)
 		g_dbus_error_strip_remote_error(e);
 }
 
-static void
-on_reply(GObject *source, GAsyncResult *res, gpointer user_data)
+GTask *
+_tkms_task_new(TkmsClient *self, gpointer source_tag, const gchar *name, GCallback finish,
+	       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	GTask *task = g_task_new(self, cancellable, callback, user_data);
+
+	/* the generated _finish the reply callback calls: see TkmsVariantFinish */
+	g_task_set_task_data(task, (gpointer)finish, NULL);
+	g_task_set_source_tag(task, source_tag);
+	/* name is a string literal: static, as g_task_set_name() wants before GLib 2.76 */
+	g_task_set_name(task, name);
+	return task;
+}
+
+gboolean
+_tkms_sync_done(gboolean ok, GError **error)
+{
+	if (!ok)
+		_tkms_error_strip(error);
+	return ok;
+}
+
+gboolean
+_tkms_task_check(TkmsClient *self, GAsyncResult *result, gpointer source_tag)
+{
+	g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+	g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == source_tag, FALSE);
+	return TRUE;
+}
+
+void
+_tkms_on_variant_reply(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
+	TkmsVariantFinish finish = (TkmsVariantFinish)g_task_get_task_data(task);
+	GVariant *out = NULL;
 	GError *error = NULL;
-	GVariant *reply = g_dbus_proxy_call_finish(G_DBUS_PROXY(source), res, &error);
 
-	if (reply == NULL) {
+	if (!finish(TKMS_DBUS_KEY_MANAGER(source), &out, res, &error)) {
 		_tkms_error_strip(&error);
 		g_task_return_error(task, error);
 		return;
 	}
-	g_task_return_pointer(task, reply, (GDestroyNotify)g_variant_unref);
+	g_task_return_pointer(task, out, (GDestroyNotify)g_variant_unref);
 }
 
 void
-_tkms_call(TkmsClient *self, gpointer source_tag, const gchar *method, GVariant *params,
-	   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+_tkms_on_boolean_reply(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	GTask *task = g_task_new(self, cancellable, callback, user_data);
+	g_autoptr(GTask) task = user_data;
+	TkmsBooleanFinish finish = (TkmsBooleanFinish)g_task_get_task_data(task);
+	gboolean out = FALSE;
+	GError *error = NULL;
 
-	g_task_set_source_tag(task, source_tag);
-	/* method is a string literal: static, as g_task_set_name() wants before GLib 2.76 */
-	g_task_set_name(task, method);
-	/* timeout -1: the proxy's default, set long enough for TPM key generation */
-	g_dbus_proxy_call(G_DBUS_PROXY(self->proxy), method, params, call_flags(self), -1,
-			  cancellable, on_reply, task);
+	if (!finish(TKMS_DBUS_KEY_MANAGER(source), &out, res, &error)) {
+		_tkms_error_strip(&error);
+		g_task_return_error(task, error);
+		return;
+	}
+	g_task_return_boolean(task, out);
 }
 
 GVariant *
-_tkms_call_finish(TkmsClient *self, GAsyncResult *result, gpointer source_tag, GError **error)
+_tkms_task_variant(TkmsClient *self, GAsyncResult *result, gpointer source_tag, GError **error)
 {
-	g_return_val_if_fail(g_task_is_valid(result, self), NULL);
-	g_return_val_if_fail(g_task_get_source_tag(G_TASK(result)) == source_tag, NULL);
+	if (!_tkms_task_check(self, result, source_tag))
+		return NULL;
 	return g_task_propagate_pointer(G_TASK(result), error);
 }
 
-GVariant *
-_tkms_call_sync(TkmsClient *self, const gchar *method, GVariant *params,
-		GCancellable *cancellable, GError **error)
-{
-	GVariant *reply = g_dbus_proxy_call_sync(G_DBUS_PROXY(self->proxy), method, params,
-						 call_flags(self), -1, cancellable, error);
-
-	if (reply == NULL)
-		_tkms_error_strip(error);
-	return reply;
-}
-
 GBytes *
-_tkms_reply_bytes(GVariant *reply)
+_tkms_task_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag, GError **error)
 {
-	g_autoptr(GVariant) owned = reply;
-	g_autoptr(GVariant) child = NULL;
-
-	if (reply == NULL)
-		return NULL;
-	child = g_variant_get_child_value(reply, 0);
-	/* shares the reply message's buffer: no copy of the payload */
-	return g_variant_get_data_as_bytes(child);
-}
-
-GVariant *
-_tkms_reply_variant(GVariant *reply)
-{
-	g_autoptr(GVariant) owned = reply;
-
-	return reply != NULL ? g_variant_get_child_value(reply, 0) : NULL;
-}
-
-gchar *
-_tkms_reply_string(GVariant *reply)
-{
-	g_autoptr(GVariant) owned = reply;
-	gchar *out = NULL;
-
-	if (reply != NULL)
-		g_variant_get_child(reply, 0, "s", &out);
-	return out;
+	return _tkms_variant_to_bytes(_tkms_task_variant(self, result, source_tag, error));
 }
 
 gboolean
-_tkms_reply_boolean(GVariant *reply, gboolean *valid)
+_tkms_task_boolean(TkmsClient *self, GAsyncResult *result, gpointer source_tag, gboolean *valid,
+		   GError **error)
 {
-	g_autoptr(GVariant) owned = reply;
+	GError *local = NULL;
+	gboolean value;
 
-	if (reply == NULL)
+	if (!_tkms_task_check(self, result, source_tag))
 		return FALSE;
-	if (valid != NULL && g_variant_n_children(reply) > 0)
-		g_variant_get_child(reply, 0, "b", valid);
+	value = g_task_propagate_boolean(G_TASK(result), &local);
+	if (local != NULL) {
+		g_propagate_error(error, local);
+		return FALSE;
+	}
+	if (valid != NULL)
+		*valid = value;
 	return TRUE;
+}
+
+GBytes *
+_tkms_variant_to_bytes(GVariant *value)
+{
+	g_autoptr(GVariant) owned = value;
+
+	/* shares the reply message's buffer: no copy of the payload */
+	return value != NULL ? g_variant_get_data_as_bytes(value) : NULL;
 }
 
 GVariant *
 _tkms_bytes_to_variant(GBytes *bytes)
 {
 	if (bytes == NULL)
-		return g_variant_new_from_data(G_VARIANT_TYPE_BYTESTRING, "", 0, TRUE, NULL, NULL);
+		return g_variant_new_from_data(G_VARIANT_TYPE_BYTESTRING, "", 0, TRUE, NULL,
+					       NULL);
 	/* trusted: every byte sequence is a valid `ay`, so there is nothing to check */
 	return g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, bytes, TRUE);
 }
@@ -129,4 +145,27 @@ GVariant *
 _tkms_options_or_empty(GVariant *options)
 {
 	return options != NULL ? options : g_variant_new("a{sv}", NULL);
+}
+
+GPtrArray *
+_tkms_key_infos_from_variant(GVariant *keys, GError **error)
+{
+	g_autoptr(GVariant) owned = keys;
+	g_autoptr(GPtrArray) infos = NULL;
+	GVariantIter iter;
+	GVariant *child;
+
+	if (keys == NULL)
+		return NULL;
+	infos = g_ptr_array_new_full(g_variant_n_children(keys), g_object_unref);
+	g_variant_iter_init(&iter, keys);
+	while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+		TkmsKeyInfo *info = tkms_key_info_new_from_variant(child, error);
+
+		g_variant_unref(child);
+		if (info == NULL)
+			return NULL;
+		g_ptr_array_add(infos, info);
+	}
+	return g_steal_pointer(&infos);
 }

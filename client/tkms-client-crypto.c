@@ -18,6 +18,8 @@
  *
  * Encrypts @plaintext with the key's primary version (D-Bus `Encrypt`); finish with
  * tkms_client_encrypt_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_encrypt(TkmsClient *self, const gchar *name, GBytes *plaintext, GBytes *context,
@@ -27,10 +29,14 @@ tkms_client_encrypt(TkmsClient *self, const gchar *name, GBytes *plaintext, GByt
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(plaintext != NULL);
 
-	_tkms_call(self, tkms_client_encrypt, "Encrypt",
-		   g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(plaintext),
-				 _tkms_bytes_to_variant(context)),
-		   cancellable, callback, user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_encrypt, "Encrypt",
+				     G_CALLBACK(tkms_dbus_key_manager_call_encrypt_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_encrypt(self->proxy, name, _tkms_bytes_to_variant(plaintext),
+					   _tkms_bytes_to_variant(context),
+					   _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT,
+					   cancellable, _tkms_on_variant_reply, task);
 }
 
 /**
@@ -40,11 +46,13 @@ tkms_client_encrypt(TkmsClient *self, const gchar *name, GBytes *plaintext, GByt
  * @error: return location for a #GError
  *
  * Returns: (transfer full): the self-describing ciphertext, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_encrypt_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_encrypt, error));
+	return _tkms_task_bytes(self, result, tkms_client_encrypt, error);
 }
 
 /**
@@ -59,20 +67,26 @@ tkms_client_encrypt_finish(TkmsClient *self, GAsyncResult *result, GError **erro
  * Blocking form of tkms_client_encrypt().
  *
  * Returns: (transfer full): the self-describing ciphertext, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
-tkms_client_encrypt_sync(TkmsClient *self, const gchar *name, GBytes *plaintext, GBytes *context,
-			 GCancellable *cancellable, GError **error)
+tkms_client_encrypt_sync(TkmsClient *self, const gchar *name, GBytes *plaintext,
+			 GBytes *context, GCancellable *cancellable, GError **error)
 {
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(plaintext != NULL, NULL);
 
-	return _tkms_reply_bytes(_tkms_call_sync(
-		self, "Encrypt",
-		g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(plaintext),
-			      _tkms_bytes_to_variant(context)),
-		cancellable, error));
+	GVariant *out = NULL;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_encrypt_sync(
+				     self->proxy, name, _tkms_bytes_to_variant(plaintext),
+				     _tkms_bytes_to_variant(context), _tkms_call_flags(self),
+				     TKMS_CALL_TIMEOUT_DEFAULT, &out, cancellable, error),
+			     error))
+		return NULL;
+	return _tkms_variant_to_bytes(out);
 }
 
 /**
@@ -87,6 +101,8 @@ tkms_client_encrypt_sync(TkmsClient *self, const gchar *name, GBytes *plaintext,
  *
  * Decrypts and authenticates @ciphertext (D-Bus `Decrypt`); finish with
  * tkms_client_decrypt_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_decrypt(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBytes *context,
@@ -96,10 +112,14 @@ tkms_client_decrypt(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBy
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(ciphertext != NULL);
 
-	_tkms_call(self, tkms_client_decrypt, "Decrypt",
-		   g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(ciphertext),
-				 _tkms_bytes_to_variant(context)),
-		   cancellable, callback, user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_decrypt, "Decrypt",
+				     G_CALLBACK(tkms_dbus_key_manager_call_decrypt_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_decrypt(
+		self->proxy, name, _tkms_bytes_to_variant(ciphertext),
+		_tkms_bytes_to_variant(context), _tkms_call_flags(self),
+		TKMS_CALL_TIMEOUT_DEFAULT, cancellable, _tkms_on_variant_reply, task);
 }
 
 /**
@@ -110,11 +130,13 @@ tkms_client_decrypt(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBy
  *
  * Returns: (transfer full): the plaintext, or %NULL with @error set
  *   (%TKMS_ERROR_INTEGRITY_FAILURE if it was changed or belongs elsewhere)
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_decrypt_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_decrypt, error));
+	return _tkms_task_bytes(self, result, tkms_client_decrypt, error);
 }
 
 /**
@@ -130,20 +152,26 @@ tkms_client_decrypt_finish(TkmsClient *self, GAsyncResult *result, GError **erro
  *
  * Returns: (transfer full): the plaintext, or %NULL with @error set
  *   (%TKMS_ERROR_INTEGRITY_FAILURE if it was changed or belongs elsewhere)
+ *
+ * Since: 0.1
  */
 GBytes *
-tkms_client_decrypt_sync(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBytes *context,
-			 GCancellable *cancellable, GError **error)
+tkms_client_decrypt_sync(TkmsClient *self, const gchar *name, GBytes *ciphertext,
+			 GBytes *context, GCancellable *cancellable, GError **error)
 {
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(ciphertext != NULL, NULL);
 
-	return _tkms_reply_bytes(_tkms_call_sync(
-		self, "Decrypt",
-		g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(ciphertext),
-			      _tkms_bytes_to_variant(context)),
-		cancellable, error));
+	GVariant *out = NULL;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_decrypt_sync(
+				     self->proxy, name, _tkms_bytes_to_variant(ciphertext),
+				     _tkms_bytes_to_variant(context), _tkms_call_flags(self),
+				     TKMS_CALL_TIMEOUT_DEFAULT, &out, cancellable, error),
+			     error))
+		return NULL;
+	return _tkms_variant_to_bytes(out);
 }
 
 /**
@@ -158,17 +186,25 @@ tkms_client_decrypt_sync(TkmsClient *self, const gchar *name, GBytes *ciphertext
  *
  * Derives key material, deterministic per key, @context and @length (HKDF-SHA256 with the
  * extract step in the TPM) (D-Bus `DeriveKey`); finish with tkms_client_derive_key_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_derive_key(TkmsClient *self, const gchar *name, GBytes *context, guint length,
-		       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+		       GCancellable *cancellable, GAsyncReadyCallback callback,
+		       gpointer user_data)
 {
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 
-	_tkms_call(self, tkms_client_derive_key, "DeriveKey",
-		   g_variant_new("(s@ayu)", name, _tkms_bytes_to_variant(context), length),
-		   cancellable, callback, user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_derive_key, "DeriveKey",
+				     G_CALLBACK(tkms_dbus_key_manager_call_derive_key_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_derive_key(self->proxy, name,
+					      _tkms_bytes_to_variant(context), length,
+					      _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT,
+					      cancellable, _tkms_on_variant_reply, task);
 }
 
 /**
@@ -178,11 +214,13 @@ tkms_client_derive_key(TkmsClient *self, const gchar *name, GBytes *context, gui
  * @error: return location for a #GError
  *
  * Returns: (transfer full): the derived bytes, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_derive_key_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_derive_key, error));
+	return _tkms_task_bytes(self, result, tkms_client_derive_key, error);
 }
 
 /**
@@ -197,6 +235,8 @@ tkms_client_derive_key_finish(TkmsClient *self, GAsyncResult *result, GError **e
  * Blocking form of tkms_client_derive_key().
  *
  * Returns: (transfer full): the derived bytes, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_derive_key_sync(TkmsClient *self, const gchar *name, GBytes *context, guint length,
@@ -205,8 +245,13 @@ tkms_client_derive_key_sync(TkmsClient *self, const gchar *name, GBytes *context
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 
-	return _tkms_reply_bytes(_tkms_call_sync(
-		self, "DeriveKey",
-		g_variant_new("(s@ayu)", name, _tkms_bytes_to_variant(context), length),
-		cancellable, error));
+	GVariant *out = NULL;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_derive_key_sync(
+				     self->proxy, name, _tkms_bytes_to_variant(context), length,
+				     _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT, &out,
+				     cancellable, error),
+			     error))
+		return NULL;
+	return _tkms_variant_to_bytes(out);
 }

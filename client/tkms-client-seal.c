@@ -18,6 +18,8 @@
  *
  * Seals @data so that only this TPM and the caller's uid can unseal it (D-Bus `Seal`); finish
  * with tkms_client_seal_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_seal(TkmsClient *self, GBytes *data, GVariant *options, GCancellable *cancellable,
@@ -25,12 +27,17 @@ tkms_client_seal(TkmsClient *self, GBytes *data, GVariant *options, GCancellable
 {
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(data != NULL);
-	g_return_if_fail(options == NULL || g_variant_is_of_type(options, G_VARIANT_TYPE_VARDICT));
+	g_return_if_fail(options == NULL ||
+			 g_variant_is_of_type(options, G_VARIANT_TYPE_VARDICT));
 
-	_tkms_call(self, tkms_client_seal, "Seal",
-		   g_variant_new("(@ay@a{sv})", _tkms_bytes_to_variant(data),
-				 _tkms_options_or_empty(options)),
-		   cancellable, callback, user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_seal, "Seal",
+				     G_CALLBACK(tkms_dbus_key_manager_call_seal_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_seal(self->proxy, _tkms_bytes_to_variant(data),
+					_tkms_options_or_empty(options), _tkms_call_flags(self),
+					TKMS_CALL_TIMEOUT_DEFAULT, cancellable,
+					_tkms_on_variant_reply, task);
 }
 
 /**
@@ -40,11 +47,13 @@ tkms_client_seal(TkmsClient *self, GBytes *data, GVariant *options, GCancellable
  * @error: return location for a #GError
  *
  * Returns: (transfer full): the sealed blob, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_seal_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_seal, error));
+	return _tkms_task_bytes(self, result, tkms_client_seal, error);
 }
 
 /**
@@ -59,22 +68,27 @@ tkms_client_seal_finish(TkmsClient *self, GAsyncResult *result, GError **error)
  * Blocking form of tkms_client_seal().
  *
  * Returns: (transfer full): the sealed blob, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
-tkms_client_seal_sync(TkmsClient *self, GBytes *data, GVariant *options, GCancellable *cancellable,
-		      GError **error)
+tkms_client_seal_sync(TkmsClient *self, GBytes *data, GVariant *options,
+		      GCancellable *cancellable, GError **error)
 {
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(data != NULL, NULL);
-	g_return_val_if_fail(options == NULL ||
-				     g_variant_is_of_type(options, G_VARIANT_TYPE_VARDICT),
-			     NULL);
+	g_return_val_if_fail(
+		options == NULL || g_variant_is_of_type(options, G_VARIANT_TYPE_VARDICT), NULL);
 
-	return _tkms_reply_bytes(_tkms_call_sync(self, "Seal",
-						 g_variant_new("(@ay@a{sv})",
-							       _tkms_bytes_to_variant(data),
-							       _tkms_options_or_empty(options)),
-						 cancellable, error));
+	GVariant *out = NULL;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_seal_sync(
+				     self->proxy, _tkms_bytes_to_variant(data),
+				     _tkms_options_or_empty(options), _tkms_call_flags(self),
+				     TKMS_CALL_TIMEOUT_DEFAULT, &out, cancellable, error),
+			     error))
+		return NULL;
+	return _tkms_variant_to_bytes(out);
 }
 
 /**
@@ -87,6 +101,8 @@ tkms_client_seal_sync(TkmsClient *self, GBytes *data, GVariant *options, GCancel
  *
  * Unseals a blob made by tkms_client_seal() (D-Bus `Unseal`); finish with
  * tkms_client_unseal_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_unseal(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
@@ -95,9 +111,13 @@ tkms_client_unseal(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(blob != NULL);
 
-	_tkms_call(self, tkms_client_unseal, "Unseal",
-		   g_variant_new("(@ay)", _tkms_bytes_to_variant(blob)), cancellable, callback,
-		   user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_unseal, "Unseal",
+				     G_CALLBACK(tkms_dbus_key_manager_call_unseal_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_unseal(self->proxy, _tkms_bytes_to_variant(blob),
+					  _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT,
+					  cancellable, _tkms_on_variant_reply, task);
 }
 
 /**
@@ -108,11 +128,13 @@ tkms_client_unseal(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
  *
  * Returns: (transfer full): the data, or %NULL with @error set (%TKMS_ERROR_POLICY_MISMATCH if
  *   a bound PCR changed)
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_unseal_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_unseal, error));
+	return _tkms_task_bytes(self, result, tkms_client_unseal, error);
 }
 
 /**
@@ -126,16 +148,25 @@ tkms_client_unseal_finish(TkmsClient *self, GAsyncResult *result, GError **error
  *
  * Returns: (transfer full): the data, or %NULL with @error set (%TKMS_ERROR_POLICY_MISMATCH if
  *   a bound PCR changed)
+ *
+ * Since: 0.1
  */
 GBytes *
-tkms_client_unseal_sync(TkmsClient *self, GBytes *blob, GCancellable *cancellable, GError **error)
+tkms_client_unseal_sync(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
+			GError **error)
 {
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(blob != NULL, NULL);
 
-	return _tkms_reply_bytes(_tkms_call_sync(
-		self, "Unseal", g_variant_new("(@ay)", _tkms_bytes_to_variant(blob)), cancellable,
-		error));
+	GVariant *out = NULL;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_unseal_sync(
+				     self->proxy, _tkms_bytes_to_variant(blob),
+				     _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT, &out,
+				     cancellable, error),
+			     error))
+		return NULL;
+	return _tkms_variant_to_bytes(out);
 }
 
 /**
@@ -148,6 +179,8 @@ tkms_client_unseal_sync(TkmsClient *self, GBytes *blob, GCancellable *cancellabl
  *
  * Reads random bytes from the TPM's RNG (D-Bus `GetRandom`); finish with
  * tkms_client_get_random_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_get_random(TkmsClient *self, guint length, GCancellable *cancellable,
@@ -155,8 +188,13 @@ tkms_client_get_random(TkmsClient *self, guint length, GCancellable *cancellable
 {
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 
-	_tkms_call(self, tkms_client_get_random, "GetRandom", g_variant_new("(u)", length),
-		   cancellable, callback, user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_get_random, "GetRandom",
+				     G_CALLBACK(tkms_dbus_key_manager_call_get_random_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_get_random(self->proxy, length, _tkms_call_flags(self),
+					      TKMS_CALL_TIMEOUT_DEFAULT, cancellable,
+					      _tkms_on_variant_reply, task);
 }
 
 /**
@@ -166,11 +204,13 @@ tkms_client_get_random(TkmsClient *self, guint length, GCancellable *cancellable
  * @error: return location for a #GError
  *
  * Returns: (transfer full): @length random bytes, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_get_random_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_get_random, error));
+	return _tkms_task_bytes(self, result, tkms_client_get_random, error);
 }
 
 /**
@@ -183,6 +223,8 @@ tkms_client_get_random_finish(TkmsClient *self, GAsyncResult *result, GError **e
  * Blocking form of tkms_client_get_random().
  *
  * Returns: (transfer full): @length random bytes, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_get_random_sync(TkmsClient *self, guint length, GCancellable *cancellable,
@@ -190,6 +232,12 @@ tkms_client_get_random_sync(TkmsClient *self, guint length, GCancellable *cancel
 {
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 
-	return _tkms_reply_bytes(_tkms_call_sync(self, "GetRandom", g_variant_new("(u)", length),
-						 cancellable, error));
+	GVariant *out = NULL;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_get_random_sync(
+				     self->proxy, length, _tkms_call_flags(self),
+				     TKMS_CALL_TIMEOUT_DEFAULT, &out, cancellable, error),
+			     error))
+		return NULL;
+	return _tkms_variant_to_bytes(out);
 }

@@ -16,6 +16,8 @@
  * @user_data: (closure): data for @callback
  *
  * Signs @data in the TPM (D-Bus `Sign`); finish with tkms_client_sign_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_sign(TkmsClient *self, const gchar *name, GBytes *data, GCancellable *cancellable,
@@ -25,9 +27,13 @@ tkms_client_sign(TkmsClient *self, const gchar *name, GBytes *data, GCancellable
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(data != NULL);
 
-	_tkms_call(self, tkms_client_sign, "Sign",
-		   g_variant_new("(s@ay)", name, _tkms_bytes_to_variant(data)), cancellable,
-		   callback, user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_sign, "Sign",
+				     G_CALLBACK(tkms_dbus_key_manager_call_sign_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_sign(self->proxy, name, _tkms_bytes_to_variant(data),
+					_tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT,
+					cancellable, _tkms_on_variant_reply, task);
 }
 
 /**
@@ -38,11 +44,13 @@ tkms_client_sign(TkmsClient *self, const gchar *name, GBytes *data, GCancellable
  *
  * Returns: (transfer full): a DER ECDSA or RSASSA-PKCS1-v1_5 signature, or %NULL with @error
  *   set
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_sign_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_sign, error));
+	return _tkms_task_bytes(self, result, tkms_client_sign, error);
 }
 
 /**
@@ -57,18 +65,26 @@ tkms_client_sign_finish(TkmsClient *self, GAsyncResult *result, GError **error)
  *
  * Returns: (transfer full): a DER ECDSA or RSASSA-PKCS1-v1_5 signature, or %NULL with @error
  *   set
+ *
+ * Since: 0.1
  */
 GBytes *
-tkms_client_sign_sync(TkmsClient *self, const gchar *name, GBytes *data, GCancellable *cancellable,
-		      GError **error)
+tkms_client_sign_sync(TkmsClient *self, const gchar *name, GBytes *data,
+		      GCancellable *cancellable, GError **error)
 {
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(data != NULL, NULL);
 
-	return _tkms_reply_bytes(_tkms_call_sync(
-		self, "Sign", g_variant_new("(s@ay)", name, _tkms_bytes_to_variant(data)),
-		cancellable, error));
+	GVariant *out = NULL;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_sign_sync(
+				     self->proxy, name, _tkms_bytes_to_variant(data),
+				     _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT, &out,
+				     cancellable, error),
+			     error))
+		return NULL;
+	return _tkms_variant_to_bytes(out);
 }
 
 /**
@@ -82,6 +98,8 @@ tkms_client_sign_sync(TkmsClient *self, const gchar *name, GBytes *data, GCancel
  * @user_data: (closure): data for @callback
  *
  * Checks a signature in the TPM (D-Bus `Verify`); finish with tkms_client_verify_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_verify(TkmsClient *self, const gchar *name, GBytes *data, GBytes *signature,
@@ -92,10 +110,14 @@ tkms_client_verify(TkmsClient *self, const gchar *name, GBytes *data, GBytes *si
 	g_return_if_fail(data != NULL);
 	g_return_if_fail(signature != NULL);
 
-	_tkms_call(self, tkms_client_verify, "Verify",
-		   g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(data),
-				 _tkms_bytes_to_variant(signature)),
-		   cancellable, callback, user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_verify, "Verify",
+				     G_CALLBACK(tkms_dbus_key_manager_call_verify_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_verify(self->proxy, name, _tkms_bytes_to_variant(data),
+					  _tkms_bytes_to_variant(signature),
+					  _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT,
+					  cancellable, _tkms_on_boolean_reply, task);
 }
 
 /**
@@ -106,12 +128,14 @@ tkms_client_verify(TkmsClient *self, const gchar *name, GBytes *data, GBytes *si
  * @error: return location for a #GError
  *
  * Returns: %TRUE if the call succeeded (then @valid holds the answer), %FALSE with @error set
+ *
+ * Since: 0.1
  */
 gboolean
-tkms_client_verify_finish(TkmsClient *self, GAsyncResult *result, gboolean *valid, GError **error)
+tkms_client_verify_finish(TkmsClient *self, GAsyncResult *result, gboolean *valid,
+			  GError **error)
 {
-	return _tkms_reply_boolean(_tkms_call_finish(self, result, tkms_client_verify, error),
-				   valid);
+	return _tkms_task_boolean(self, result, tkms_client_verify, valid, error);
 }
 
 /**
@@ -127,6 +151,8 @@ tkms_client_verify_finish(TkmsClient *self, GAsyncResult *result, gboolean *vali
  * Blocking form of tkms_client_verify().
  *
  * Returns: %TRUE if the call succeeded (then @valid holds the answer), %FALSE with @error set
+ *
+ * Since: 0.1
  */
 gboolean
 tkms_client_verify_sync(TkmsClient *self, const gchar *name, GBytes *data, GBytes *signature,
@@ -137,12 +163,17 @@ tkms_client_verify_sync(TkmsClient *self, const gchar *name, GBytes *data, GByte
 	g_return_val_if_fail(data != NULL, FALSE);
 	g_return_val_if_fail(signature != NULL, FALSE);
 
-	return _tkms_reply_boolean(_tkms_call_sync(self, "Verify",
-						   g_variant_new("(s@ay@ay)", name,
-								 _tkms_bytes_to_variant(data),
-								 _tkms_bytes_to_variant(signature)),
-						   cancellable, error),
-				   valid);
+	gboolean out = FALSE;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_verify_sync(
+				     self->proxy, name, _tkms_bytes_to_variant(data),
+				     _tkms_bytes_to_variant(signature), _tkms_call_flags(self),
+				     TKMS_CALL_TIMEOUT_DEFAULT, &out, cancellable, error),
+			     error))
+		return FALSE;
+	if (valid != NULL)
+		*valid = out;
+	return TRUE;
 }
 
 /**
@@ -156,6 +187,8 @@ tkms_client_verify_sync(TkmsClient *self, const gchar *name, GBytes *data, GByte
  *
  * Computes HMAC-SHA256 of @data in the TPM (D-Bus `Hmac`); finish with
  * tkms_client_hmac_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_hmac(TkmsClient *self, const gchar *name, GBytes *data, GCancellable *cancellable,
@@ -165,9 +198,13 @@ tkms_client_hmac(TkmsClient *self, const gchar *name, GBytes *data, GCancellable
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(data != NULL);
 
-	_tkms_call(self, tkms_client_hmac, "Hmac",
-		   g_variant_new("(s@ay)", name, _tkms_bytes_to_variant(data)), cancellable,
-		   callback, user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_hmac, "Hmac",
+				     G_CALLBACK(tkms_dbus_key_manager_call_hmac_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_hmac(self->proxy, name, _tkms_bytes_to_variant(data),
+					_tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT,
+					cancellable, _tkms_on_variant_reply, task);
 }
 
 /**
@@ -177,11 +214,13 @@ tkms_client_hmac(TkmsClient *self, const gchar *name, GBytes *data, GCancellable
  * @error: return location for a #GError
  *
  * Returns: (transfer full): the 32-byte MAC, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
 tkms_client_hmac_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_reply_bytes(_tkms_call_finish(self, result, tkms_client_hmac, error));
+	return _tkms_task_bytes(self, result, tkms_client_hmac, error);
 }
 
 /**
@@ -195,18 +234,26 @@ tkms_client_hmac_finish(TkmsClient *self, GAsyncResult *result, GError **error)
  * Blocking form of tkms_client_hmac().
  *
  * Returns: (transfer full): the 32-byte MAC, or %NULL with @error set
+ *
+ * Since: 0.1
  */
 GBytes *
-tkms_client_hmac_sync(TkmsClient *self, const gchar *name, GBytes *data, GCancellable *cancellable,
-		      GError **error)
+tkms_client_hmac_sync(TkmsClient *self, const gchar *name, GBytes *data,
+		      GCancellable *cancellable, GError **error)
 {
 	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, NULL);
 	g_return_val_if_fail(name != NULL, NULL);
 	g_return_val_if_fail(data != NULL, NULL);
 
-	return _tkms_reply_bytes(_tkms_call_sync(
-		self, "Hmac", g_variant_new("(s@ay)", name, _tkms_bytes_to_variant(data)),
-		cancellable, error));
+	GVariant *out = NULL;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_hmac_sync(
+				     self->proxy, name, _tkms_bytes_to_variant(data),
+				     _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT, &out,
+				     cancellable, error),
+			     error))
+		return NULL;
+	return _tkms_variant_to_bytes(out);
 }
 
 /**
@@ -221,20 +268,27 @@ tkms_client_hmac_sync(TkmsClient *self, const gchar *name, GBytes *data, GCancel
  *
  * Checks a MAC in constant time (D-Bus `VerifyHmac`); finish with
  * tkms_client_verify_hmac_finish().
+ *
+ * Since: 0.1
  */
 void
 tkms_client_verify_hmac(TkmsClient *self, const gchar *name, GBytes *data, GBytes *mac,
-			GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+			GCancellable *cancellable, GAsyncReadyCallback callback,
+			gpointer user_data)
 {
 	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
 	g_return_if_fail(name != NULL);
 	g_return_if_fail(data != NULL);
 	g_return_if_fail(mac != NULL);
 
-	_tkms_call(self, tkms_client_verify_hmac, "VerifyHmac",
-		   g_variant_new("(s@ay@ay)", name, _tkms_bytes_to_variant(data),
-				 _tkms_bytes_to_variant(mac)),
-		   cancellable, callback, user_data);
+	GTask *task = _tkms_task_new(self, tkms_client_verify_hmac, "VerifyHmac",
+				     G_CALLBACK(tkms_dbus_key_manager_call_verify_hmac_finish),
+				     cancellable, callback, user_data);
+
+	tkms_dbus_key_manager_call_verify_hmac(
+		self->proxy, name, _tkms_bytes_to_variant(data), _tkms_bytes_to_variant(mac),
+		_tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT, cancellable,
+		_tkms_on_boolean_reply, task);
 }
 
 /**
@@ -245,13 +299,14 @@ tkms_client_verify_hmac(TkmsClient *self, const gchar *name, GBytes *data, GByte
  * @error: return location for a #GError
  *
  * Returns: %TRUE if the call succeeded (then @valid holds the answer), %FALSE with @error set
+ *
+ * Since: 0.1
  */
 gboolean
 tkms_client_verify_hmac_finish(TkmsClient *self, GAsyncResult *result, gboolean *valid,
 			       GError **error)
 {
-	return _tkms_reply_boolean(_tkms_call_finish(self, result, tkms_client_verify_hmac, error),
-				   valid);
+	return _tkms_task_boolean(self, result, tkms_client_verify_hmac, valid, error);
 }
 
 /**
@@ -267,6 +322,8 @@ tkms_client_verify_hmac_finish(TkmsClient *self, GAsyncResult *result, gboolean 
  * Blocking form of tkms_client_verify_hmac().
  *
  * Returns: %TRUE if the call succeeded (then @valid holds the answer), %FALSE with @error set
+ *
+ * Since: 0.1
  */
 gboolean
 tkms_client_verify_hmac_sync(TkmsClient *self, const gchar *name, GBytes *data, GBytes *mac,
@@ -277,10 +334,15 @@ tkms_client_verify_hmac_sync(TkmsClient *self, const gchar *name, GBytes *data, 
 	g_return_val_if_fail(data != NULL, FALSE);
 	g_return_val_if_fail(mac != NULL, FALSE);
 
-	return _tkms_reply_boolean(_tkms_call_sync(self, "VerifyHmac",
-						   g_variant_new("(s@ay@ay)", name,
-								 _tkms_bytes_to_variant(data),
-								 _tkms_bytes_to_variant(mac)),
-						   cancellable, error),
-				   valid);
+	gboolean out = FALSE;
+
+	if (!_tkms_sync_done(tkms_dbus_key_manager_call_verify_hmac_sync(
+				     self->proxy, name, _tkms_bytes_to_variant(data),
+				     _tkms_bytes_to_variant(mac), _tkms_call_flags(self),
+				     TKMS_CALL_TIMEOUT_DEFAULT, &out, cancellable, error),
+			     error))
+		return FALSE;
+	if (valid != NULL)
+		*valid = out;
+	return TRUE;
 }

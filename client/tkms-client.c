@@ -22,6 +22,8 @@
  * Wherever a method takes a key name, an administrator may write `OWNER:NAME` (OWNER a uid
  * or `system`) to use another owner's key, and tkms_client_list_all_keys() lists every
  * owner's keys; both need the polkit action `org.tkms.KeyManager.admin`.
+ *
+ * Since: 0.1
  */
 
 /* TPM key generation (RSA above all) can take far longer than D-Bus's 25 s default. */
@@ -272,6 +274,8 @@ tkms_client_class_init(TkmsClientClass *klass)
 	 * TkmsClient:connection:
 	 *
 	 * The bus tkmsd is reached on; %NULL at construction means the system bus.
+	 *
+	 * Since: 0.1
 	 */
 	props[PROP_CONNECTION] = g_param_spec_object(
 		"connection", NULL, NULL, G_TYPE_DBUS_CONNECTION,
@@ -280,24 +284,32 @@ tkms_client_class_init(TkmsClientClass *klass)
 	 * TkmsClient:name-owner:
 	 *
 	 * The daemon's unique bus name; %NULL while tkmsd is not running.
+	 *
+	 * Since: 0.1
 	 */
 	props[PROP_NAME_OWNER] = g_param_spec_string("name-owner", NULL, NULL, NULL, ro);
 	/**
 	 * TkmsClient:daemon-version:
 	 *
 	 * The daemon's `Version` property.
+	 *
+	 * Since: 0.1
 	 */
 	props[PROP_DAEMON_VERSION] = g_param_spec_string("daemon-version", NULL, NULL, NULL, ro);
 	/**
 	 * TkmsClient:tpm-available:
 	 *
 	 * Whether the daemon can reach the TPM right now (`TpmAvailable`).
+	 *
+	 * Since: 0.1
 	 */
 	props[PROP_TPM_AVAILABLE] = g_param_spec_boolean("tpm-available", NULL, NULL, FALSE, ro);
 	/**
 	 * TkmsClient:tpm-manufacturer:
 	 *
 	 * The TPM vendor id (`TpmManufacturer`).
+	 *
+	 * Since: 0.1
 	 */
 	props[PROP_TPM_MANUFACTURER] =
 		g_param_spec_string("tpm-manufacturer", NULL, NULL, NULL, ro);
@@ -305,6 +317,8 @@ tkms_client_class_init(TkmsClientClass *klass)
 	 * TkmsClient:tpm-firmware-version:
 	 *
 	 * The TPM firmware version (`TpmFirmwareVersion`).
+	 *
+	 * Since: 0.1
 	 */
 	props[PROP_TPM_FIRMWARE_VERSION] =
 		g_param_spec_string("tpm-firmware-version", NULL, NULL, NULL, ro);
@@ -312,6 +326,8 @@ tkms_client_class_init(TkmsClientClass *klass)
 	 * TkmsClient:tpm-locked-out:
 	 *
 	 * Whether the TPM is in dictionary-attack lockout (`TpmLockedOut`).
+	 *
+	 * Since: 0.1
 	 */
 	props[PROP_TPM_LOCKED_OUT] =
 		g_param_spec_boolean("tpm-locked-out", NULL, NULL, FALSE, ro);
@@ -319,6 +335,8 @@ tkms_client_class_init(TkmsClientClass *klass)
 	 * TkmsClient:tpm-lockout-counter:
 	 *
 	 * The TPM's dictionary-attack failure counter (`TpmLockoutCounter`).
+	 *
+	 * Since: 0.1
 	 */
 	props[PROP_TPM_LOCKOUT_COUNTER] =
 		g_param_spec_uint("tpm-lockout-counter", NULL, NULL, 0, G_MAXUINT, 0, ro);
@@ -334,6 +352,8 @@ tkms_client_class_init(TkmsClientClass *klass)
 	 * %TKMS_ERROR_PERMISSION_DENIED at once. Set it in programs that talk to a person, for
 	 * example a command line tool run on a terminal. It is the caller's permission, not a
 	 * request: without an agent for the caller's session polkit still refuses.
+	 *
+	 * Since: 0.1
 	 */
 	props[PROP_ALLOW_INTERACTIVE_AUTHORIZATION] = g_param_spec_boolean(
 		"allow-interactive-authorization", NULL, NULL, FALSE,
@@ -358,6 +378,8 @@ tkms_client_init(TkmsClient *self)
  * @user_data: (closure): data for @callback
  *
  * Creates a client asynchronously; finish with tkms_client_new_finish().
+*
+ * Since: 0.1
  */
 void
 tkms_client_new(GDBusConnection *connection, GCancellable *cancellable,
@@ -374,6 +396,8 @@ tkms_client_new(GDBusConnection *connection, GCancellable *cancellable,
  * @error: return location for a #GError
  *
  * Returns: (transfer full): a new #TkmsClient, or %NULL with @error set
+*
+ * Since: 0.1
  */
 TkmsClient *
 tkms_client_new_finish(GAsyncResult *result, GError **error)
@@ -396,6 +420,8 @@ tkms_client_new_finish(GAsyncResult *result, GError **error)
  * not running is not an error here; calls then fail with %G_DBUS_ERROR_SERVICE_UNKNOWN.
  *
  * Returns: (transfer full): a new #TkmsClient, or %NULL with @error set
+*
+ * Since: 0.1
  */
 TkmsClient *
 tkms_client_new_sync(GDBusConnection *connection, GCancellable *cancellable, GError **error)
@@ -413,6 +439,8 @@ tkms_client_new_sync(GDBusConnection *connection, GCancellable *cancellable, GEr
  * Like tkms_client_new_sync() on the system bus, where tkmsd normally runs.
  *
  * Returns: (transfer full): a new #TkmsClient, or %NULL with @error set
+*
+ * Since: 0.1
  */
 TkmsClient *
 tkms_client_new_for_system_bus_sync(GCancellable *cancellable, GError **error)
@@ -425,6 +453,8 @@ tkms_client_new_for_system_bus_sync(GCancellable *cancellable, GError **error)
  * @self: a #TkmsClient
  *
  * Returns: (transfer none): the bus connection the client uses
+*
+ * Since: 0.1
  */
 GDBusConnection *
 tkms_client_get_connection(TkmsClient *self)
@@ -439,6 +469,8 @@ tkms_client_get_connection(TkmsClient *self)
  *
  * Returns: (transfer full) (nullable): the daemon's unique bus name, or %NULL when tkmsd
  *   is not running
+*
+ * Since: 0.1
  */
 gchar *
 tkms_client_dup_name_owner(TkmsClient *self)
@@ -457,6 +489,8 @@ tkms_client_dup_name_owner(TkmsClient *self)
  * @self: a #TkmsClient
  *
  * Returns: (nullable): the daemon's version, or %NULL if it is not running
+*
+ * Since: 0.1
  */
 const gchar *
 tkms_client_get_daemon_version(TkmsClient *self)
@@ -470,6 +504,8 @@ tkms_client_get_daemon_version(TkmsClient *self)
  * @self: a #TkmsClient
  *
  * Returns: whether the daemon can reach the TPM right now
+*
+ * Since: 0.1
  */
 gboolean
 tkms_client_get_tpm_available(TkmsClient *self)
@@ -483,6 +519,8 @@ tkms_client_get_tpm_available(TkmsClient *self)
  * @self: a #TkmsClient
  *
  * Returns: (nullable): the TPM vendor id, e.g. "IBM"
+*
+ * Since: 0.1
  */
 const gchar *
 tkms_client_get_tpm_manufacturer(TkmsClient *self)
@@ -497,6 +535,8 @@ tkms_client_get_tpm_manufacturer(TkmsClient *self)
  * @self: a #TkmsClient
  *
  * Returns: (nullable): the TPM firmware version as "major.minor.x.y"
+*
+ * Since: 0.1
  */
 const gchar *
 tkms_client_get_tpm_firmware_version(TkmsClient *self)
@@ -511,6 +551,8 @@ tkms_client_get_tpm_firmware_version(TkmsClient *self)
  * @self: a #TkmsClient
  *
  * Returns: whether the TPM is in dictionary-attack lockout
+*
+ * Since: 0.1
  */
 gboolean
 tkms_client_get_tpm_locked_out(TkmsClient *self)
@@ -524,6 +566,8 @@ tkms_client_get_tpm_locked_out(TkmsClient *self)
  * @self: a #TkmsClient
  *
  * Returns: the TPM's dictionary-attack failure counter
+*
+ * Since: 0.1
  */
 guint
 tkms_client_get_tpm_lockout_counter(TkmsClient *self)
@@ -539,6 +583,8 @@ tkms_client_get_tpm_lockout_counter(TkmsClient *self)
  * @allow: whether polkit may ask the user before it answers
  *
  * Sets #TkmsClient:allow-interactive-authorization. It applies to calls started afterwards.
+*
+ * Since: 0.1
  */
 void
 tkms_client_set_allow_interactive_authorization(TkmsClient *self, gboolean allow)
@@ -558,6 +604,8 @@ tkms_client_set_allow_interactive_authorization(TkmsClient *self, gboolean allow
  *
  * Returns: whether calls allow polkit to ask the user
  *   (#TkmsClient:allow-interactive-authorization)
+*
+ * Since: 0.1
  */
 gboolean
 tkms_client_get_allow_interactive_authorization(TkmsClient *self)

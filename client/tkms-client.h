@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "tkms-error.h"
+#include "tkms-key-info.h"
 
 G_BEGIN_DECLS
 
@@ -151,5 +152,55 @@ void tkms_client_get_random(TkmsClient *self, guint length, GCancellable *cancel
 GBytes *tkms_client_get_random_finish(TkmsClient *self, GAsyncResult *result, GError **error);
 GBytes *tkms_client_get_random_sync(TkmsClient *self, guint length, GCancellable *cancellable,
 				    GError **error);
+
+/* Since 0.2: key info as TkmsKeyInfo objects, and paged listing. */
+
+/* CreateKey, returning a TkmsKeyInfo */
+void tkms_client_generate_key(TkmsClient *self, const gchar *name, const gchar *type,
+			      GVariant *options, GCancellable *cancellable,
+			      GAsyncReadyCallback callback, gpointer user_data);
+TkmsKeyInfo *tkms_client_generate_key_finish(TkmsClient *self, GAsyncResult *result,
+					     GError **error);
+TkmsKeyInfo *tkms_client_generate_key_sync(TkmsClient *self, const gchar *name,
+					   const gchar *type, GVariant *options,
+					   GCancellable *cancellable, GError **error);
+
+/* GetKeyInfo, returning a TkmsKeyInfo */
+void tkms_client_lookup_key(TkmsClient *self, const gchar *name, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
+TkmsKeyInfo *tkms_client_lookup_key_finish(TkmsClient *self, GAsyncResult *result,
+					   GError **error);
+TkmsKeyInfo *tkms_client_lookup_key_sync(TkmsClient *self, const gchar *name,
+					 GCancellable *cancellable, GError **error);
+
+/* ListKeysPage / ListAllKeysPage: an array of TkmsKeyInfo and the next page's token ("" after
+ * the last page); a NULL or empty @page_token starts. */
+void tkms_client_list_keys_page(TkmsClient *self, const gchar *page_token, guint page_size,
+				GCancellable *cancellable, GAsyncReadyCallback callback,
+				gpointer user_data);
+GPtrArray *tkms_client_list_keys_page_finish(TkmsClient *self, GAsyncResult *result,
+					     gchar **out_next_page_token, GError **error);
+GPtrArray *tkms_client_list_keys_page_sync(TkmsClient *self, const gchar *page_token,
+					   guint page_size, gchar **out_next_page_token,
+					   GCancellable *cancellable, GError **error);
+
+void tkms_client_list_all_keys_page(TkmsClient *self, const gchar *page_token,
+				    guint page_size, GCancellable *cancellable,
+				    GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *tkms_client_list_all_keys_page_finish(TkmsClient *self, GAsyncResult *result,
+						 gchar **out_next_page_token, GError **error);
+GPtrArray *tkms_client_list_all_keys_page_sync(TkmsClient *self, const gchar *page_token,
+					       guint page_size, gchar **out_next_page_token,
+					       GCancellable *cancellable, GError **error);
+
+/* Every page of ListKeysPage (or of ListAllKeysPage with @all_owners) in one array. */
+void tkms_client_collect_keys(TkmsClient *self, gboolean all_owners, guint page_size,
+			      GCancellable *cancellable, GAsyncReadyCallback callback,
+			      gpointer user_data);
+GPtrArray *tkms_client_collect_keys_finish(TkmsClient *self, GAsyncResult *result,
+					   GError **error);
+GPtrArray *tkms_client_collect_keys_sync(TkmsClient *self, gboolean all_owners,
+					 guint page_size, GCancellable *cancellable,
+					 GError **error);
 
 G_END_DECLS

@@ -24,9 +24,11 @@ path_in_workdir(const gchar *name)
 	return g_build_filename(workdir, name, NULL);
 }
 
-/* Runs argv; returns the exit status. A crash fails the test. */
+/* Runs argv with the NULL-terminated VAR, VALUE pairs @env added to the environment;
+ * returns the exit status. A crash fails the test. */
 static gint
-run_argv(const gchar *const *argv, GBytes *input, GBytes **out_stdout, gchar **out_stderr)
+run_argv_env(const gchar *const *argv, const gchar *const *env, GBytes *input,
+	     GBytes **out_stdout, gchar **out_stderr)
 {
 	g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
 		G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
@@ -38,6 +40,8 @@ run_argv(const gchar *const *argv, GBytes *input, GBytes **out_stdout, gchar **o
 	g_autoptr(GError) error = NULL;
 
 	g_subprocess_launcher_set_cwd(launcher, workdir);
+	for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
+		g_subprocess_launcher_setenv(launcher, env[i], env[i + 1], TRUE);
 	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	g_assert_no_error(error);
 	/* with a stdin pipe, communicate wants bytes to write: none is EOF at once */
@@ -52,6 +56,12 @@ run_argv(const gchar *const *argv, GBytes *input, GBytes **out_stdout, gchar **o
 	if (out_stderr != NULL)
 		*out_stderr = g_strndup(g_bytes_get_data(err, NULL), g_bytes_get_size(err));
 	return g_subprocess_get_exit_status(proc);
+}
+
+static gint
+run_argv(const gchar *const *argv, GBytes *input, GBytes **out_stdout, gchar **out_stderr)
+{
+	return run_argv_env(argv, NULL, input, out_stdout, out_stderr);
 }
 
 /* tkmsctl --address BUS args... with input on stdin (NULL: empty). */
@@ -989,6 +999,376 @@ test_owner_name(void)
 	allow_all();
 }
 
+/* ---- the CLI's language ---- */
+
+static gboolean
+is_iso8601_utc(const gchar *s)
+{
+	return s != NULL && g_regex_match_simple("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$", s, 0, 0);
+}
+
+/* The store is still empty: the first tests of the binary run before any key exists. */
+static void
+test_list_empty(void)
+{
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *json_text = NULL;
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "list", NULL), ==, 0);
+	text = bytes_to_str(out);
+	g_assert_nonnull(strstr(text, "tkmsctl create NAME TYPE"));
+	g_assert_nonnull(strstr(text, "aes-256-gcm"));
+	/* scripts get an empty array, no prose */
+	g_assert_cmpint(ctl(NULL, &json, NULL, "list", "--json", NULL), ==, 0);
+	json_text = bytes_to_str(json);
+	g_assert_cmpstr(json_text, ==, "[]\n");
+}
+
+static void
+test_nearest_command(void)
+{
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *err2 = NULL;
+	g_autofree gchar *err3 = NULL;
+
+	g_assert_cmpint(ctl(NULL, NULL, &err, "lsit", NULL), ==, 2);
+	g_assert_true(g_str_has_prefix(err, "tkmsctl: unknown command 'lsit'"));
+	g_assert_nonnull(strstr(err, "Did you mean 'tkmsctl list'?"));
+	g_assert_cmpint(ctl(NULL, NULL, &err2, "verify-mac", NULL), ==, 2);
+	g_assert_nonnull(strstr(err2, "'tkmsctl verify-hmac'"));
+	/* nothing near: no guess */
+	g_assert_cmpint(ctl(NULL, NULL, &err3, "xyzzyplugh", NULL), ==, 2);
+	g_assert_null(strstr(err3, "Did you mean"));
+}
+
+static void
+test_bad_type(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("ctl-badtype");
+	g_autofree gchar *err = NULL;
+
+	g_assert_cmpint(ctl(NULL, NULL, &err, "create", name, "aes-128-cbc", NULL), ==, 2);
+	g_assert_nonnull(strstr(err, "unknown key type 'aes-128-cbc'"));
+	for (const gchar *const *t = (const gchar *const[]){"aes-256-gcm", "hmac-sha256",
+							     "ecdsa-p256", "rsa-2048", NULL};
+	     *t != NULL; t++)
+		g_assert_nonnull(strstr(err, *t));
+	/* nothing was created */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "info", name, NULL), ==, 6);
+}
+
+/* {"error": {"message", "kind", "exit-status", ...}} on stderr, nothing on stdout */
+static JsonObject *
+json_error(const gchar *err, JsonNode **out_root)
+{
+	g_autoptr(GBytes) b = g_bytes_new(err, strlen(err));
+	JsonNode *root = parse_json(b);
+	JsonObject *obj;
+
+	g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
+	obj = json_object_get_object_member(json_node_get_object(root), "error");
+	g_assert_nonnull(obj);
+	*out_root = root;
+	return obj;
+}
+
+static void
+test_json_errors(void)
+{
+	g_autofree gchar *missing = tkms_test_key_name("ctl-json-missing");
+	g_autoptr(GBytes) out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *usage_err = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(JsonNode) usage_root = NULL;
+	JsonObject *e;
+
+	g_assert_cmpint(ctl(NULL, &out, &err, "--json", "info", missing, NULL), ==, 6);
+	g_assert_cmpuint(g_bytes_get_size(out), ==, 0);
+	e = json_error(err, &root);
+	g_assert_cmpstr(json_object_get_string_member(e, "kind"), ==, "not-found");
+	g_assert_cmpint(json_object_get_int_member(e, "exit-status"), ==, 6);
+	g_assert_cmpstr(json_object_get_string_member(e, "name"), ==,
+			"org.tkms.KeyManager.Error.NotFound");
+	g_assert_nonnull(strstr(json_object_get_string_member(e, "message"), missing));
+
+	g_assert_cmpint(ctl(NULL, NULL, &usage_err, "lsit", "--json", NULL), ==, 2);
+	/* "--json" after an unknown command is not parsed: the error is text */
+	g_assert_true(g_str_has_prefix(usage_err, "tkmsctl: "));
+	g_clear_pointer(&usage_err, g_free);
+	g_assert_cmpint(ctl(NULL, NULL, &usage_err, "--json", "lsit", NULL), ==, 2);
+	e = json_error(usage_err, &usage_root);
+	g_assert_cmpstr(json_object_get_string_member(e, "kind"), ==, "usage");
+	g_assert_nonnull(strstr(json_object_get_string_member(e, "hint"), "tkmsctl list"));
+}
+
+/* The daemon's advice names D-Bus methods; tkmsctl says it in commands. */
+static void
+test_cli_words(void)
+{
+	g_autofree gchar *missing = tkms_test_key_name("ctl-words");
+	g_autofree gchar *err = NULL;
+
+	g_assert_cmpint(ctl(NULL, NULL, &err, "info", missing, NULL), ==, 6);
+	g_assert_nonnull(strstr(err, "'tkmsctl list'"));
+	g_assert_null(strstr(err, "ListKeys"));
+}
+
+static void
+test_iso_times(void)
+{
+	g_autofree gchar *name = create_key("ctl-time", "hmac-sha256");
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) list = NULL;
+	g_autoptr(GBytes) text = NULL;
+	g_autofree gchar *info_text = NULL;
+
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "info", name, NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, &list, NULL, "--json", "list", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, &text, NULL, "info", name, NULL), ==, 0);
+	{
+		g_autoptr(JsonNode) root = parse_json(json);
+		g_autoptr(JsonNode) keys = parse_json(list);
+		JsonObject *obj = json_node_get_object(root);
+		JsonArray *versions = json_object_get_array_member(obj, "versions");
+
+		g_assert_true(is_iso8601_utc(json_object_get_string_member(obj, "created")));
+		g_assert_true(is_iso8601_utc(json_object_get_string_member(
+			json_array_get_object_element(versions, 0), "created")));
+		g_assert_true(is_iso8601_utc(json_object_get_string_member(
+			find_key_object(keys, name), "created")));
+	}
+	info_text = bytes_to_str(text);
+	{
+		g_auto(GStrv) lines = g_strsplit(info_text, "\n", -1);
+		gboolean found = FALSE;
+
+		for (guint i = 0; lines[i] != NULL; i++) {
+			if (g_str_has_prefix(lines[i], "created:")) {
+				g_assert_true(is_iso8601_utc(g_strstrip(lines[i] + 8)));
+				found = TRUE;
+			}
+		}
+		g_assert_true(found);
+	}
+}
+
+/* More keys than one page (a page of 3 through the hidden --page-size): all listed, once. */
+static void
+test_list_pages(void)
+{
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) text = NULL;
+	g_autoptr(GPtrArray) all = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *table = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	for (guint i = 0; i < 8; i++)
+		g_ptr_array_add(names, create_key("ctl-page", "hmac-sha256"));
+	all = tkms_client_collect_keys_sync(tkms_test_env_get_client(env), FALSE, 0, NULL,
+					    &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(all->len, >, 3);
+
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "list", "--page-size", "3", NULL), ==,
+			0);
+	g_assert_cmpint(ctl(NULL, &text, NULL, "list", "--page-size", "3", NULL), ==, 0);
+	{
+		g_autoptr(JsonNode) root = parse_json(json);
+
+		g_assert_cmpuint(json_array_get_length(json_node_get_array(root)), ==, all->len);
+		for (guint i = 0; i < names->len; i++)
+			(void)find_key_object(root, g_ptr_array_index(names, i));
+	}
+	table = bytes_to_str(text);
+	lines = g_strsplit(table, "\n", -1);
+	/* a title line, one line per key, and the empty string after the last newline */
+	g_assert_cmpuint(g_strv_length(lines), ==, all->len + 2);
+	for (guint i = 0; i < names->len; i++)
+		g_assert_nonnull(strstr(table, g_ptr_array_index(names, i)));
+}
+
+static void
+test_base64_hint(void)
+{
+	g_autofree gchar *name = create_key("ctl-b64hint", "aes-256-gcm");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("the hint test");
+	g_autoptr(GBytes) b64 = NULL;
+	g_autoptr(GBytes) blob64 = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *err2 = NULL;
+
+	g_assert_cmpint(ctl(data, &b64, NULL, "encrypt", name, "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(b64, NULL, &err, "decrypt", name, NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "'tkmsctl decrypt --base64'"));
+	/* and the daemon's own advice in tkmsctl's words */
+	g_assert_null(strstr(err, "output of Encrypt"));
+
+	g_assert_cmpint(ctl(data, &blob64, NULL, "seal", "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(blob64, NULL, &err2, "unseal", NULL), ==, 1);
+	g_assert_nonnull(strstr(err2, "'tkmsctl unseal --base64'"));
+}
+
+static void
+test_tkms_address(void)
+{
+	const gchar *argv[] = {g_getenv("TKMSCTL"), "list", NULL};
+	const gchar *bogus_argv[] = {g_getenv("TKMSCTL"), "--address",
+				     "unix:path=/nonexistent/tkms-option", "list", NULL};
+	const gchar *good_env[] = {"TKMS_ADDRESS", tkms_test_env_get_bus_address(env), NULL};
+	const gchar *bad_env[] = {"TKMS_ADDRESS", "unix:path=/nonexistent/tkms-env", NULL};
+	const gchar *no_env[] = {"TKMS_ADDRESS", "", "DBUS_SYSTEM_BUS_ADDRESS",
+				 "unix:path=/nonexistent/tkms-system", NULL};
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *err2 = NULL;
+	g_autofree gchar *err3 = NULL;
+
+	/* TKMS_ADDRESS alone reaches the daemon */
+	g_assert_cmpint(run_argv_env(argv, good_env, NULL, NULL, NULL), ==, 0);
+	/* --address wins over TKMS_ADDRESS, and the message says which bus and why */
+	g_assert_cmpint(run_argv_env(bogus_argv, good_env, NULL, NULL, &err), ==, 4);
+	g_assert_nonnull(strstr(err, "unix:path=/nonexistent/tkms-option (from --address)"));
+	g_assert_nonnull(strstr(err, "TKMS_ADDRESS"));
+	g_assert_cmpint(run_argv_env(argv, bad_env, NULL, NULL, &err2), ==, 4);
+	g_assert_nonnull(strstr(err2, "unix:path=/nonexistent/tkms-env (from TKMS_ADDRESS)"));
+	/* neither: the system bus, named, with the ways to choose another */
+	g_assert_cmpint(run_argv_env(argv, no_env, NULL, NULL, &err3), ==, 4);
+	g_assert_nonnull(
+		strstr(err3, "unix:path=/nonexistent/tkms-system (from DBUS_SYSTEM_BUS_ADDRESS)"));
+	g_assert_nonnull(strstr(err3, "--address"));
+}
+
+static void
+test_german(void)
+{
+	const gchar *localedir = g_getenv("TKMS_TEST_LOCALEDIR");
+	const gchar *argv[] = {g_getenv("TKMSCTL"), "lsit", NULL};
+	g_autofree gchar *mo = NULL;
+	g_autofree gchar *err = NULL;
+
+	if (localedir == NULL) {
+		g_test_skip("TKMS_TEST_LOCALEDIR is not set");
+		return;
+	}
+	mo = g_build_filename(localedir, "de", "LC_MESSAGES", "tkms.mo", NULL);
+	g_assert_true(g_file_test(mo, G_FILE_TEST_EXISTS));
+	{
+		const gchar *de_env[] = {"LANGUAGE", "de", "LANG", "C.UTF-8", "LC_ALL", "C.UTF-8",
+					 "TKMS_LOCALEDIR", localedir, NULL};
+
+		g_assert_cmpint(run_argv_env(argv, de_env, NULL, NULL, &err), ==, 2);
+	}
+	g_assert_true(g_str_has_prefix(err, "tkmsctl: unbekannter Befehl »lsit«"));
+	g_assert_nonnull(strstr(err, "Meinten Sie »tkmsctl list«?"));
+}
+
+/* ---- a terminal: raw bytes and the authentication agent ---- */
+
+/* Runs tkmsctl --address BUS ARGS... on a pseudo-terminal (script(1), which makes it the
+ * controlling terminal); returns tkmsctl's exit status, or -1 without script. */
+static gint
+ctl_on_tty(gchar **out_text, const gchar *const *args)
+{
+	g_autoptr(GString) cmd = g_string_new(NULL);
+	g_autofree gchar *script = g_find_program_in_path("script");
+	g_autofree gchar *quoted = g_shell_quote(g_getenv("TKMSCTL"));
+	g_autofree gchar *bus = g_shell_quote(tkms_test_env_get_bus_address(env));
+	g_autoptr(GBytes) out = NULL;
+	gint status;
+
+	if (script == NULL)
+		return -1;
+	g_string_append_printf(cmd, "%s --address %s", quoted, bus);
+	for (guint i = 0; args[i] != NULL; i++) {
+		g_autofree gchar *q = g_shell_quote(args[i]);
+		g_string_append_printf(cmd, " %s", q);
+	}
+	{
+		const gchar *argv[] = {script, "-qec", cmd->str, "/dev/null", NULL};
+
+		status = run_argv(argv, NULL, &out, NULL);
+	}
+	if (out_text != NULL)
+		*out_text = bytes_to_str(out);
+	return status;
+}
+
+static void
+test_raw_to_tty(void)
+{
+	g_autofree gchar *refused = NULL;
+	g_autofree gchar *b64 = NULL;
+	gint status;
+
+	status = ctl_on_tty(&refused, (const gchar *const[]){"random", "16", NULL});
+	if (status < 0) {
+		g_test_skip("no script(1) (util-linux): no terminal to test with");
+		return;
+	}
+	g_assert_cmpint(status, ==, 2);
+	g_assert_nonnull(strstr(refused, "refusing to write binary data to a terminal"));
+	g_assert_nonnull(strstr(refused, "--out -"));
+	/* asked for explicitly, or as text: written */
+	g_assert_cmpint(ctl_on_tty(NULL, (const gchar *const[]){"random", "16", "--out", "-", NULL}),
+			==, 0);
+	g_assert_cmpint(ctl_on_tty(&b64, (const gchar *const[]){"random", "16", "--base64", NULL}),
+			==, 0);
+	g_assert_null(strstr(b64, "refusing"));
+}
+
+#define POLKIT_AUTHORITY_IFACE "org.freedesktop.PolicyKit1.Authority"
+
+/* How many times an agent registered with the polkit mock since the last clear. */
+static guint
+agent_registrations(void)
+{
+	g_autoptr(GVariant) reply = polkit_mock_call(
+		"GetMethodCalls", g_variant_new("(s)", "RegisterAuthenticationAgentWithOptions"));
+	g_autoptr(GVariant) calls = g_variant_get_child_value(reply, 0);
+
+	return (guint)g_variant_n_children(calls);
+}
+
+static void
+test_agent(void)
+{
+	g_autoptr(GVariant) added = NULL;
+	g_autofree gchar *pkttyagent = g_find_program_in_path("pkttyagent");
+	gint status;
+
+	if (pkttyagent == NULL) {
+		g_test_skip("no pkttyagent (Debian package polkitd)");
+		return;
+	}
+	/* the mock template lacks the method pkttyagent --fallback registers with */
+	added = polkit_mock_call("AddMethod",
+				 g_variant_new("(sssss)", POLKIT_AUTHORITY_IFACE,
+					       "RegisterAuthenticationAgentWithOptions",
+					       "(sa{sv})ssa{sv}", "", ""));
+	polkit_mock_clear_calls();
+	status = ctl_on_tty(NULL, (const gchar *const[]){"list", NULL});
+	if (status < 0) {
+		g_test_skip("no script(1) (util-linux): no terminal to test with");
+		return;
+	}
+	g_assert_cmpint(status, ==, 0);
+	/* on a terminal: one agent, for this tkmsctl, on tkmsd's bus */
+	g_assert_cmpuint(agent_registrations(), ==, 1);
+
+	polkit_mock_clear_calls();
+	g_assert_cmpint(ctl_on_tty(NULL, (const gchar *const[]){"list", "--no-ask-password", NULL}),
+			==, 0);
+	g_assert_cmpuint(agent_registrations(), ==, 0);
+	/* not on a terminal: none either */
+	polkit_mock_clear_calls();
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "list", NULL), ==, 0);
+	g_assert_cmpuint(agent_registrations(), ==, 0);
+}
+
 static void
 test_no_tkmsctl(void)
 {
@@ -1010,7 +1390,15 @@ main(int argc, char **argv)
 	g_assert_cmpint(g_mkdir_with_parents(workdir, 0700), ==, 0);
 
 	g_test_add_func("/tkmsctl/usage", test_usage);
+	/* before any key exists */
+	g_test_add_func("/tkmsctl/empty-list", test_list_empty);
 	g_test_add_func("/tkmsctl/no-bus", test_no_bus);
+	g_test_add_func("/tkmsctl/usage/nearest-command", test_nearest_command);
+	g_test_add_func("/tkmsctl/usage/bad-type", test_bad_type);
+	g_test_add_func("/tkmsctl/json-errors", test_json_errors);
+	g_test_add_func("/tkmsctl/cli-words", test_cli_words);
+	g_test_add_func("/tkmsctl/tkms-address", test_tkms_address);
+	g_test_add_func("/tkmsctl/i18n/german", test_german);
 	g_test_add_func("/tkmsctl/create-list-info", test_create_list_info);
 	g_test_add_func("/tkmsctl/encrypt/files", test_encrypt_files);
 	g_test_add_func("/tkmsctl/encrypt/stdin", test_encrypt_stdin);
@@ -1024,6 +1412,11 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/interactive/libtkms", test_client_interactive);
 	g_test_add_func("/tkmsctl/list-all", test_list_all);
 	g_test_add_func("/tkmsctl/owner-name", test_owner_name);
+	g_test_add_func("/tkmsctl/iso-times", test_iso_times);
+	g_test_add_func("/tkmsctl/list/pages", test_list_pages);
+	g_test_add_func("/tkmsctl/decrypt/base64-hint", test_base64_hint);
+	g_test_add_func("/tkmsctl/tty/raw-bytes", test_raw_to_tty);
+	g_test_add_func("/tkmsctl/tty/agent", test_agent);
 	/* stops the daemon for a quiet log, then starts it again */
 	g_test_add_func("/tkmsctl/audit-verify", test_audit_verify);
 

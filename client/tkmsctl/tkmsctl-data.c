@@ -31,9 +31,9 @@ read_context(const gchar *command, gboolean required, GBytes **out_context)
 	g_autoptr(GError) error = NULL;
 
 	if (opt_context != NULL && opt_context_file != NULL)
-		return tkmsctl_usage(command, "give --context or --context-file, not both");
+		return tkmsctl_usage(command, _("give --context or --context-file, not both"));
 	if (opt_context_file != NULL && is_stdin(opt_context_file) && is_stdin(opt_in))
-		return tkmsctl_usage(command, "--context-file - needs the data from --in FILE");
+		return tkmsctl_usage(command, _("--context-file - needs the data from --in FILE"));
 	if (opt_context != NULL) {
 		*out_context = g_bytes_new(opt_context, strlen(opt_context));
 	} else if (opt_context_file != NULL) {
@@ -41,7 +41,7 @@ read_context(const gchar *command, gboolean required, GBytes **out_context)
 		if (*out_context == NULL)
 			return tkmsctl_fail(error);
 	} else if (required) {
-		return tkmsctl_usage(command, "--context or --context-file is required");
+		return tkmsctl_usage(command, _("--context or --context-file is required"));
 	} else {
 		*out_context = NULL;
 	}
@@ -106,10 +106,20 @@ transform(Tkmsctl *ctl, const gchar *command, Operation op, const gchar *name)
 		options = g_variant_ref_sink(g_variant_builder_end(&builder));
 	}
 
+	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64 && !decodes))
+		return TKMSCTL_EXIT_USAGE;
 	input = tkmsctl_read_input(opt_in, opt_base64 && decodes, &error);
 	if (input == NULL)
 		return tkmsctl_fail(error);
 	output = call_operation(ctl, op, name, input, context, options, &error);
+	/* what encrypt --base64 or seal --base64 wrote, given back without --base64 */
+	if (output == NULL && decodes && !opt_base64 &&
+	    g_error_matches(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT) &&
+	    tkmsctl_looks_like_base64(input)) {
+		g_autofree gchar *hint = g_strdup_printf(
+			_("The input looks like base64: try 'tkmsctl %s --base64'."), command);
+		return tkmsctl_fail_with_hint(error, hint);
+	}
 	if (output == NULL)
 		return tkmsctl_fail(error);
 	if (!tkmsctl_write_data(ctl, opt_out, output, opt_base64 && !decodes, &error))
@@ -165,9 +175,9 @@ check(Tkmsctl *ctl, const gchar *command, const gchar *option, const gchar *tag_
 	gboolean ok;
 
 	if (tag_path == NULL)
-		return tkmsctl_usage(command, "%s FILE is required", option);
+		return tkmsctl_usage(command, _("%s FILE is required"), option);
 	if (is_stdin(tag_path) && is_stdin(opt_in))
-		return tkmsctl_usage(command, "%s - needs the data from --in FILE", option);
+		return tkmsctl_usage(command, _("%s - needs the data from --in FILE"), option);
 
 	tag = tkmsctl_read_input(tag_path, opt_base64, &error);
 	if (tag == NULL)
@@ -192,6 +202,7 @@ check(Tkmsctl *ctl, const gchar *command, const gchar *option, const gchar *tag_
 		json_builder_end_object(builder);
 		tkmsctl_print_json(json_builder_get_root(builder));
 	} else {
+		/* not translated: scripts compare it */
 		g_print("%s\n", valid ? "valid" : "invalid");
 	}
 	return valid ? TKMSCTL_EXIT_OK : TKMSCTL_EXIT_INVALID;
@@ -219,11 +230,13 @@ run_derive(Tkmsctl *ctl, gchar **args)
 	int code;
 
 	if (opt_length == NULL)
-		return tkmsctl_usage("derive", "--length N is required");
+		return tkmsctl_usage("derive", _("--length N is required"));
 	if (!tkmsctl_parse_length("derive", opt_length, &length))
 		return TKMSCTL_EXIT_USAGE;
 	if ((code = read_context("derive", TRUE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
+	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
+		return TKMSCTL_EXIT_USAGE;
 	derived = tkms_client_derive_key_sync(ctl->client, args[0], context, length, NULL, &error);
 	if (derived == NULL)
 		return tkmsctl_fail(error);
@@ -241,6 +254,8 @@ run_random(Tkmsctl *ctl, gchar **args)
 
 	if (!tkmsctl_parse_length("random", args[0], &length))
 		return TKMSCTL_EXIT_USAGE;
+	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
+		return TKMSCTL_EXIT_USAGE;
 	bytes = tkms_client_get_random_sync(ctl->client, length, NULL, &error);
 	if (bytes == NULL)
 		return tkmsctl_fail(error);
@@ -251,19 +266,21 @@ run_random(Tkmsctl *ctl, gchar **args)
 
 #define ENTRY_IN                                                                              \
 	{"in", 'i', 0, G_OPTION_ARG_FILENAME, &opt_in,                                        \
-	 "Read the data from FILE ('-' or none: standard input)", "FILE"}
+	 N_("Read the data from FILE ('-' or none: standard input)"), "FILE"}
 #define ENTRY_OUT                                                                             \
 	{"out", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out,                                      \
-	 "Write the result to FILE, created mode 0600 (default: standard output)", "FILE"}
+	 N_("Write the result to FILE, created mode 0600 ('-': standard output, even a "       \
+	    "terminal; default: standard output, but not raw bytes to a terminal)"),          \
+	 "FILE"}
 #define ENTRY_BASE64_OUT                                                                      \
-	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, "Write the result as base64", NULL}
+	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, N_("Write the result as base64"), NULL}
 #define ENTRY_BASE64_IN                                                                       \
-	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, "The input is base64", NULL}
+	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, N_("The input is base64"), NULL}
 #define ENTRY_CONTEXT                                                                         \
 	{"context", 'c', 0, G_OPTION_ARG_STRING, &opt_context,                                \
-	 "Associated data (the same for encrypt and decrypt)", "STR"},                        \
+	 N_("Associated data (the same for encrypt and decrypt)"), "STR"},                    \
 		{"context-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_context_file,              \
-		 "Read the context from F", "F"}
+		 N_("Read the context from F"), "F"}
 
 static const GOptionEntry encrypt_entries[] = {
 	ENTRY_CONTEXT, ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_OUT, {NULL},
@@ -279,26 +296,26 @@ static const GOptionEntry sign_entries[] = {
 
 static const GOptionEntry verify_entries[] = {
 	{"signature", 's', 0, G_OPTION_ARG_FILENAME, &opt_signature,
-	 "The signature to check (required)", "FILE"},
+	 N_("The signature to check (required)"), "FILE"},
 	ENTRY_IN,
-	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, "The signature file is base64", NULL},
+	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, N_("The signature file is base64"), NULL},
 	{NULL},
 };
 
 static const GOptionEntry verify_hmac_entries[] = {
-	{"mac", 'm', 0, G_OPTION_ARG_FILENAME, &opt_mac, "The MAC to check (required)", "FILE"},
+	{"mac", 'm', 0, G_OPTION_ARG_FILENAME, &opt_mac, N_("The MAC to check (required)"), "FILE"},
 	ENTRY_IN,
-	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, "The MAC file is base64", NULL},
+	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, N_("The MAC file is base64"), NULL},
 	{NULL},
 };
 
 static const GOptionEntry derive_entries[] = {
 	{"context", 'c', 0, G_OPTION_ARG_STRING, &opt_context,
-	 "What the derived key is for (required, or --context-file)", "STR"},
+	 N_("What the derived key is for (required, or --context-file)"), "STR"},
 	{"context-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_context_file,
-	 "Read the context from F", "F"},
+	 N_("Read the context from F"), "F"},
 	{"length", 'l', 0, G_OPTION_ARG_STRING, &opt_length,
-	 "Number of bytes to derive, 1 to 8160 (required)", "N"},
+	 N_("Number of bytes to derive, 1 to 8160 (required)"), "N"},
 	ENTRY_OUT,
 	ENTRY_BASE64_OUT,
 	{NULL},
@@ -306,7 +323,7 @@ static const GOptionEntry derive_entries[] = {
 
 static const GOptionEntry seal_entries[] = {
 	{"pcrs", 0, 0, G_OPTION_ARG_STRING, &opt_pcrs,
-	 "Bind unsealing to the current values of these SHA-256 PCRs", "LIST"},
+	 N_("Bind unsealing to the current values of these SHA-256 PCRs"), "LIST"},
 	ENTRY_IN,
 	ENTRY_OUT,
 	ENTRY_BASE64_OUT,
@@ -321,42 +338,47 @@ static const GOptionEntry random_entries[] = {
 	ENTRY_OUT, ENTRY_BASE64_OUT, {NULL},
 };
 
-#define JSON_DATA_NOTE "With --json the result is written as {\"base64\": \"...\"}."
-#define VERIFY_NOTE                                                                           \
-	"Prints \"valid\" or \"invalid\" (with --json: {\"valid\": true|false}).\n"             \
-	"Exit status 0 if valid, 3 if invalid, another code if the check could not run."
-
 const TkmsctlCommand tkmsctl_data_commands[] = {
-	{"encrypt", "NAME", "Encrypt data with an aes-256-gcm key",
-	 "The ciphertext is bound to the context: decrypt needs the same one.\n" JSON_DATA_NOTE,
+	{"encrypt", "NAME", N_("Encrypt data with an aes-256-gcm key"),
+	 N_("The ciphertext is bound to the context: decrypt needs the same one.\n"
+	    "With --json the result is written as {\"base64\": \"...\"}."),
 	 encrypt_entries, 1, 1, TRUE, run_encrypt},
-	{"decrypt", "NAME", "Decrypt data encrypted with the key",
-	 "With --base64 the ciphertext is read as base64 (as encrypt --base64 wrote it).\n"
-	 "Fails (exit status 1) if the ciphertext was changed or the context differs.\n"
-	 "With --json the plaintext is written as {\"base64\": \"...\"}.",
+	{"decrypt", "NAME", N_("Decrypt data encrypted with the key"),
+	 N_("With --base64 the ciphertext is read as base64 (as encrypt --base64 wrote it).\n"
+	    "Fails (exit status 1) if the ciphertext was changed or the context differs.\n"
+	    "With --json the plaintext is written as {\"base64\": \"...\"}."),
 	 decrypt_entries, 1, 1, TRUE, run_decrypt},
-	{"sign", "NAME", "Sign data (SHA-256) with an ecdsa-p256 or rsa-2048 key",
-	 "ECDSA signatures are DER; RSA ones RSASSA-PKCS1-v1_5. Both verify with\n"
-	 "openssl dgst -sha256 -verify PUBKEY.pem (see pubkey).\n" JSON_DATA_NOTE,
+	{"sign", "NAME", N_("Sign data (SHA-256) with an ecdsa-p256 or rsa-2048 key"),
+	 N_("ECDSA signatures are DER; RSA ones RSASSA-PKCS1-v1_5. Both verify with\n"
+	    "openssl dgst -sha256 -verify PUBKEY.pem (see pubkey).\n"
+	    "With --json the result is written as {\"base64\": \"...\"}."),
 	 sign_entries, 1, 1, TRUE, run_sign},
-	{"verify", "NAME", "Check a signature made by sign", VERIFY_NOTE, verify_entries, 1, 1,
-	 TRUE, run_verify},
-	{"hmac", "NAME", "Compute HMAC-SHA256 with an hmac-sha256 key", JSON_DATA_NOTE,
-	 sign_entries, 1, 1, TRUE, run_hmac},
-	{"verify-hmac", "NAME", "Check a MAC made by hmac", VERIFY_NOTE, verify_hmac_entries, 1,
-	 1, TRUE, run_verify_hmac},
-	{"derive", "NAME", "Derive key material from an hmac-sha256 key",
-	 "The result depends only on the key, the context and the length.\n" JSON_DATA_NOTE,
+	{"verify", "NAME", N_("Check a signature made by sign"),
+	 N_("Prints \"valid\" or \"invalid\" (with --json: {\"valid\": true|false}).\n"
+	    "Exit status 0 if valid, 3 if invalid, another code if the check could not run."),
+	 verify_entries, 1, 1, TRUE, run_verify},
+	{"hmac", "NAME", N_("Compute HMAC-SHA256 with an hmac-sha256 key"),
+	 N_("With --json the result is written as {\"base64\": \"...\"}."), sign_entries, 1, 1,
+	 TRUE, run_hmac},
+	{"verify-hmac", "NAME", N_("Check a MAC made by hmac"),
+	 N_("Prints \"valid\" or \"invalid\" (with --json: {\"valid\": true|false}).\n"
+	    "Exit status 0 if valid, 3 if invalid, another code if the check could not run."),
+	 verify_hmac_entries, 1, 1, TRUE, run_verify_hmac},
+	{"derive", "NAME", N_("Derive key material from an hmac-sha256 key"),
+	 N_("The result depends only on the key, the context and the length.\n"
+	    "With --json the result is written as {\"base64\": \"...\"}."),
 	 derive_entries, 1, 1, TRUE, run_derive},
-	{"seal", "", "Seal data to this TPM and your user",
-	 "Only this TPM, for your uid, can unseal the blob; with --pcrs only while those PCRs\n"
-	 "keep their current values.\n" JSON_DATA_NOTE,
+	{"seal", "", N_("Seal data to this TPM and your user"),
+	 N_("Only this TPM, for your uid, can unseal the blob; with --pcrs only while those PCRs\n"
+	    "keep their current values.\n"
+	    "With --json the result is written as {\"base64\": \"...\"}."),
 	 seal_entries, 0, 0, TRUE, run_seal},
-	{"unseal", "", "Unseal a blob made by seal",
-	 "With --base64 the blob is read as base64 (as seal --base64 wrote it).\n"
-	 "With --json the data is written as {\"base64\": \"...\"}.",
+	{"unseal", "", N_("Unseal a blob made by seal"),
+	 N_("With --base64 the blob is read as base64 (as seal --base64 wrote it).\n"
+	    "With --json the data is written as {\"base64\": \"...\"}."),
 	 unseal_entries, 0, 0, TRUE, run_unseal},
-	{"random", "N", "Get N random bytes from the TPM", JSON_DATA_NOTE, random_entries, 1, 1,
+	{"random", "N", N_("Get N random bytes from the TPM"),
+	 N_("With --json the result is written as {\"base64\": \"...\"}."), random_entries, 1, 1,
 	 TRUE, run_random},
 	{NULL},
 };

@@ -57,7 +57,7 @@ read_fd(int fd, const gchar *name, GError **error)
 			if (cap >= TKMSCTL_MAX_INPUT) {
 				wiped_buffer_free(buf);
 				g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-					    "%s is larger than %d MiB", name,
+					    _("%s is larger than %d MiB"), name,
 					    TKMSCTL_MAX_INPUT >> 20);
 				return NULL;
 			}
@@ -75,7 +75,7 @@ read_fd(int fd, const gchar *name, GError **error)
 			int saved = errno;
 			wiped_buffer_free(buf);
 			g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-				    "cannot read %s: %s", name, g_strerror(saved));
+				    _("cannot read %s: %s"), name, g_strerror(saved));
 			return NULL;
 		}
 		if (n == 0)
@@ -104,7 +104,7 @@ decode_base64(GBytes *text, const gchar *name, GError **error)
 			pad++;
 		} else if (pad > 0 || !(g_ascii_isalnum(c) || c == '+' || c == '/')) {
 			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-				    "%s is not valid base64", name);
+				    _("%s is not valid base64"), name);
 			return NULL;
 		}
 		clean[n++] = c;
@@ -112,7 +112,7 @@ decode_base64(GBytes *text, const gchar *name, GError **error)
 	clean[n] = '\0';
 	if (n % 4 != 0 || pad > 2) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-			    "%s is not valid base64 (truncated)", name);
+			    _("%s is not valid base64 (truncated)"), name);
 		return NULL;
 	}
 	out = g_base64_decode(clean, &out_len);
@@ -123,7 +123,7 @@ GBytes *
 tkmsctl_read_input(const gchar *path, gboolean base64, GError **error)
 {
 	g_autoptr(GBytes) raw = NULL;
-	const gchar *name = display_name(path, "standard input");
+	const gchar *name = display_name(path, _("standard input"));
 
 	if (is_stdio(path)) {
 		raw = read_fd(STDIN_FILENO, name, error);
@@ -132,7 +132,7 @@ tkmsctl_read_input(const gchar *path, gboolean base64, GError **error)
 		if (fd < 0) {
 			int saved = errno;
 			g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-				    "cannot open %s: %s", path, g_strerror(saved));
+				    _("cannot open %s: %s"), path, g_strerror(saved));
 			return NULL;
 		}
 		raw = read_fd(fd, name, error);
@@ -144,9 +144,38 @@ tkmsctl_read_input(const gchar *path, gboolean base64, GError **error)
 }
 
 gboolean
+tkmsctl_check_raw_output(Tkmsctl *ctl, const gchar *path, gboolean base64)
+{
+	/* "--out -" is the explicit request; no --out on a terminal is not */
+	if (ctl->json || base64 || path != NULL || !isatty(STDOUT_FILENO))
+		return TRUE;
+	tkmsctl_usage_with_hint(_("Use --base64 for text, --out FILE for a file, or --out - to "
+				  "write the bytes to the terminal anyway."),
+				_("refusing to write binary data to a terminal"));
+	return FALSE;
+}
+
+gboolean
+tkmsctl_looks_like_base64(GBytes *data)
+{
+	gsize len, n = 0;
+	const gchar *p = g_bytes_get_data(data, &len);
+
+	for (gsize i = 0; i < len; i++) {
+		if (g_ascii_isspace(p[i]))
+			continue;
+		if (!(g_ascii_isalnum(p[i]) || p[i] == '+' || p[i] == '/' || p[i] == '='))
+			return FALSE;
+		n++;
+	}
+	/* a tkms ciphertext or blob is binary; a few letters are not worth a hint */
+	return n >= 16 && n % 4 == 0;
+}
+
+gboolean
 tkmsctl_write_file(const gchar *path, const void *data, gsize len, GError **error)
 {
-	const gchar *name = display_name(path, "standard output");
+	const gchar *name = display_name(path, _("standard output"));
 	const guint8 *p = data;
 	int fd = STDOUT_FILENO;
 	int saved = 0;
@@ -157,7 +186,7 @@ tkmsctl_write_file(const gchar *path, const void *data, gsize len, GError **erro
 	if (fd < 0) {
 		saved = errno;
 		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    "cannot create %s: %s", path, g_strerror(saved));
+			    _("cannot create %s: %s"), path, g_strerror(saved));
 		return FALSE;
 	}
 	while (len > 0) {
@@ -175,7 +204,7 @@ tkmsctl_write_file(const gchar *path, const void *data, gsize len, GError **erro
 		saved = errno;
 	if (saved != 0) {
 		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    "cannot write %s: %s", name, g_strerror(saved));
+			    _("cannot write %s: %s"), name, g_strerror(saved));
 		return FALSE;
 	}
 	return TRUE;
@@ -248,8 +277,8 @@ tkmsctl_parse_pcrs(const gchar *command, const gchar *list, GVariant **out_pcrs)
 	GVariantBuilder builder;
 
 	if (parts[0] == NULL) {
-		tkmsctl_usage(command, "empty PCR list: give PCR numbers 0 to 23, separated by "
-				       "commas");
+		tkmsctl_usage(command,
+			      _("empty PCR list: give PCR numbers 0 to 23, separated by commas"));
 		return FALSE;
 	}
 	g_variant_builder_init(&builder, G_VARIANT_TYPE("au"));
@@ -259,8 +288,8 @@ tkmsctl_parse_pcrs(const gchar *command, const gchar *list, GVariant **out_pcrs)
 		if (!g_ascii_string_to_unsigned(g_strstrip(parts[i]), 10, 0, 23, &pcr, NULL)) {
 			g_variant_builder_clear(&builder);
 			tkmsctl_usage(command,
-				      "invalid PCR list '%s': give PCR numbers 0 to 23, separated "
-				      "by commas",
+				      _("invalid PCR list '%s': give PCR numbers 0 to 23, "
+					"separated by commas"),
 				      list);
 			return FALSE;
 		}
@@ -277,7 +306,7 @@ tkmsctl_parse_length(const gchar *command, const gchar *text, guint *out_length)
 
 	if (text == NULL ||
 	    !g_ascii_string_to_unsigned(text, 10, 1, G_MAXUINT32, &value, NULL)) {
-		tkmsctl_usage(command, "invalid length '%s': give a positive number of bytes",
+		tkmsctl_usage(command, _("invalid length '%s': give a positive number of bytes"),
 			      text != NULL ? text : "");
 		return FALSE;
 	}

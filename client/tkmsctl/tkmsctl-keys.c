@@ -112,15 +112,54 @@ print_key_info(GVariant *info)
 	}
 }
 
+/* "created" (Unix seconds on the bus) as ISO 8601 in JSON too, in keys and their versions. */
+static void
+json_times_to_iso(JsonNode *node)
+{
+	if (JSON_NODE_HOLDS_ARRAY(node)) {
+		JsonArray *arr = json_node_get_array(node);
+
+		for (guint i = 0; i < json_array_get_length(arr); i++)
+			json_times_to_iso(json_array_get_element(arr, i));
+	} else if (JSON_NODE_HOLDS_OBJECT(node)) {
+		JsonObject *obj = json_node_get_object(node);
+		JsonNode *created = json_object_get_member(obj, "created");
+
+		if (created != NULL && json_node_get_value_type(created) == G_TYPE_INT64) {
+			g_autofree gchar *when = format_time((guint64)json_node_get_int(created));
+			json_object_set_string_member(obj, "created", when);
+		}
+		if (json_object_has_member(obj, "versions"))
+			json_times_to_iso(json_object_get_member(obj, "versions"));
+	}
+}
+
+static JsonNode *
+key_info_to_json(GVariant *info)
+{
+	JsonNode *node = json_gvariant_serialize(info);
+
+	json_times_to_iso(node);
+	return node;
+}
+
 static int
 output_info(Tkmsctl *ctl, GVariant *info)
 {
 	if (ctl->json)
-		tkmsctl_print_json(json_gvariant_serialize(info));
+		tkmsctl_print_json(key_info_to_json(info));
 	else
 		print_key_info(info);
 	return TKMSCTL_EXIT_OK;
 }
+
+static const gchar *const key_types[] = {
+	"aes-256-gcm",
+	"hmac-sha256",
+	"ecdsa-p256",
+	"rsa-2048",
+	NULL,
+};
 
 static int
 run_create(Tkmsctl *ctl, gchar **args)
@@ -129,6 +168,12 @@ run_create(Tkmsctl *ctl, gchar **args)
 	g_autoptr(GError) error = NULL;
 	GVariantBuilder options;
 
+	if (!g_strv_contains(key_types, args[1])) {
+		g_autofree gchar *types = g_strjoinv(", ", (gchar **)key_types);
+		g_autofree gchar *hint = g_strdup_printf(_("Key types: %s."), types);
+
+		return tkmsctl_usage_with_hint(hint, _("unknown key type '%s'"), args[1]);
+	}
 	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
 	if (opt_protection != NULL)
 		g_variant_builder_add(&options, "{sv}", "protection",
@@ -164,13 +209,12 @@ format_owner(GVariant *key)
 }
 
 static void
-print_key_table(GVariant *keys, gboolean show_owner)
+print_key_table(GPtrArray *keys, gboolean show_owner)
 {
-	gsize n = g_variant_n_children(keys);
 	gint w_owner = 5, w_name = 4, w_type = 4, w_prot = 10;
 
-	for (gsize i = 0; i < n; i++) {
-		g_autoptr(GVariant) key = g_variant_get_child_value(keys, i);
+	for (guint i = 0; i < keys->len; i++) {
+		GVariant *key = tkms_key_info_get_variant(g_ptr_array_index(keys, i));
 		g_autofree gchar *owner = format_owner(key);
 		const gchar *s;
 
@@ -182,14 +226,15 @@ print_key_table(GVariant *keys, gboolean show_owner)
 		if (g_variant_lookup(key, "protection", "&s", &s))
 			w_prot = MAX(w_prot, (gint)strlen(s));
 	}
-	if (n == 0)
+	if (keys->len == 0)
 		return;
+	/* column titles stay English: scripts and the docs read them */
 	if (show_owner)
 		g_print("%-*s  ", w_owner, "OWNER");
 	g_print("%-*s  %-*s  %-*s  %-7s  %s\n", w_name, "NAME", w_type, "TYPE", w_prot,
 		"PROTECTION", "VERSION", "CREATED");
-	for (gsize i = 0; i < n; i++) {
-		g_autoptr(GVariant) key = g_variant_get_child_value(keys, i);
+	for (guint i = 0; i < keys->len; i++) {
+		GVariant *key = tkms_key_info_get_variant(g_ptr_array_index(keys, i));
 		g_autofree gchar *owner = format_owner(key);
 		const gchar *name = "", *type = "", *prot = "";
 		guint32 version = 0;
@@ -209,22 +254,33 @@ print_key_table(GVariant *keys, gboolean show_owner)
 	}
 }
 
+/* Pages through ListKeysPage (ListAllKeysPage with --all): no reply is too big for the bus
+ * however many keys there are. */
 static int
 run_list(Tkmsctl *ctl, gchar **args)
 {
-	g_autoptr(GVariant) keys = NULL;
+	g_autoptr(GPtrArray) keys = NULL;
 	g_autoptr(GError) error = NULL;
 
-	if (opt_all)
-		keys = tkms_client_list_all_keys_sync(ctl->client, NULL, &error);
-	else
-		keys = tkms_client_list_keys_sync(ctl->client, NULL, &error);
+	keys = tkms_client_collect_keys_sync(ctl->client, opt_all, ctl->page_size, NULL, &error);
 	if (keys == NULL)
 		return tkmsctl_fail(error);
-	if (ctl->json)
-		tkmsctl_print_json(json_gvariant_serialize(keys));
-	else
+	if (ctl->json) {
+		JsonArray *arr = json_array_sized_new(keys->len);
+		JsonNode *root = json_node_new(JSON_NODE_ARRAY);
+
+		for (guint i = 0; i < keys->len; i++)
+			json_array_add_element(arr, key_info_to_json(tkms_key_info_get_variant(
+							    g_ptr_array_index(keys, i))));
+		json_node_take_array(root, arr);
+		tkmsctl_print_json(root);
+	} else if (keys->len == 0) {
+		g_print("%s\n", opt_all ? _("No keys, of any owner.") : _("You have no keys."));
+		g_print(_("Create one with: tkmsctl create NAME TYPE (TYPE one of %s)\n"),
+			"aes-256-gcm, hmac-sha256, ecdsa-p256, rsa-2048");
+	} else {
 		print_key_table(keys, opt_all);
+	}
 	return TKMSCTL_EXIT_OK;
 }
 
@@ -276,43 +332,44 @@ run_pubkey(Tkmsctl *ctl, gchar **args)
 
 static const GOptionEntry create_entries[] = {
 	{"protection", 'p', 0, G_OPTION_ARG_STRING, &opt_protection,
-	 "Protection level: 'sealed' (aes-256-gcm) or 'tpm' (the others); the default fits TYPE",
+	 N_("Protection level: 'sealed' (aes-256-gcm) or 'tpm' (the others); the default fits "
+	    "TYPE"),
 	 "P"},
 	{"pcrs", 0, 0, G_OPTION_ARG_STRING, &opt_pcrs,
-	 "Bind every use of the key to the current values of these SHA-256 PCRs", "0,7"},
+	 N_("Bind every use of the key to the current values of these SHA-256 PCRs"), "0,7"},
 	{"description", 'd', 0, G_OPTION_ARG_STRING, &opt_description,
-	 "A note for people (at most 256 bytes)", "D"},
+	 N_("A note for people (at most 256 bytes)"), "D"},
 	{NULL},
 };
 
 static const GOptionEntry list_entries[] = {
 	{"all", 0, 0, G_OPTION_ARG_NONE, &opt_all,
-	 "List every owner's keys, with an OWNER column (needs the admin action)", NULL},
+	 N_("List every owner's keys, with an OWNER column (needs the admin action)"), NULL},
 	{NULL},
 };
 
 static const GOptionEntry pubkey_entries[] = {
 	{"out", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out,
-	 "Write the PEM to FILE instead of standard output", "FILE"},
+	 N_("Write the PEM to FILE instead of standard output"), "FILE"},
 	{NULL},
 };
 
 const TkmsctlCommand tkmsctl_key_commands[] = {
-	{"create", "NAME TYPE", "Create a key in the TPM",
-	 "TYPE is one of aes-256-gcm, hmac-sha256, ecdsa-p256, rsa-2048.\n"
-	 "Prints the new key's info (JSON with --json).",
+	{"create", "NAME TYPE", N_("Create a key in the TPM"),
+	 N_("TYPE is one of aes-256-gcm, hmac-sha256, ecdsa-p256, rsa-2048.\n"
+	    "Prints the new key's info (JSON with --json)."),
 	 create_entries, 2, 2, TRUE, run_create},
-	{"list", "", "List your keys (--all: every owner's)",
-	 "With --all, the keys of every owner, sorted by owner, then name; OWNER is 'system'\n"
-	 "for uid 0, else the uid, as OWNER:NAME takes it. This needs the polkit action\n"
-	 "org.tkms.KeyManager.admin.\n"
-	 "With --json: an array of key info objects (each has \"owner\", a uid).",
+	{"list", "", N_("List your keys (--all: every owner's)"),
+	 N_("With --all, the keys of every owner, sorted by owner, then name; OWNER is 'system'\n"
+	    "for uid 0, else the uid, as OWNER:NAME takes it. This needs the polkit action\n"
+	    "org.tkms.KeyManager.admin. Keys are read a page at a time, however many there are.\n"
+	    "With --json: an array of key info objects (each has \"owner\", a uid)."),
 	 list_entries, 0, 0, TRUE, run_list},
-	{"info", "NAME", "Show a key's info", NULL, NULL, 1, 1, TRUE, run_info},
-	{"destroy", "NAME", "Destroy a key (all versions; the name is never reused)", NULL, NULL,
-	 1, 1, TRUE, run_destroy},
-	{"pubkey", "NAME", "Print the public key of a signing key (PEM)",
-	 "Verify signatures with: openssl dgst -sha256 -verify PUBKEY.pem -signature SIG FILE",
+	{"info", "NAME", N_("Show a key's info"), NULL, NULL, 1, 1, TRUE, run_info},
+	{"destroy", "NAME", N_("Destroy a key (all versions; the name is never reused)"), NULL,
+	 NULL, 1, 1, TRUE, run_destroy},
+	{"pubkey", "NAME", N_("Print the public key of a signing key (PEM)"),
+	 N_("Verify signatures with: openssl dgst -sha256 -verify PUBKEY.pem -signature SIG FILE"),
 	 pubkey_entries, 1, 1, TRUE, run_pubkey},
 	{NULL},
 };

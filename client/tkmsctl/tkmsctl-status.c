@@ -29,10 +29,11 @@ run_status(Tkmsctl *ctl, gchar **args)
 
 	/* properties come with the proxy; without an owner they are simply absent */
 	if (owner == NULL) {
-		g_printerr("tkmsctl: cannot reach tkmsd: %s has no owner on the bus (is tkmsd "
-			   "running?)\n",
-			   TKMS_BUS_NAME);
-		return TKMSCTL_EXIT_NO_DAEMON;
+		g_autoptr(GError) error =
+			g_error_new(G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER,
+				    _("%s has no owner on the bus (is tkmsd running?)"),
+				    TKMS_BUS_NAME);
+		return tkmsctl_fail(error);
 	}
 	if (ctl->json) {
 		g_autoptr(JsonBuilder) b = json_builder_new();
@@ -72,11 +73,11 @@ run_audit(Tkmsctl *ctl, gchar **args)
 	guint64 n_records = 0;
 
 	if (!g_str_equal(args[0], "verify"))
-		return tkmsctl_usage("audit", "unknown audit command '%s'", args[0]);
+		return tkmsctl_usage("audit", _("unknown audit command '%s'"), args[0]);
 	if (opt_state_dir != NULL && opt_log != NULL)
-		return tkmsctl_usage("audit", "give --state-dir or --log, not both");
+		return tkmsctl_usage("audit", _("give --state-dir or --log, not both"));
 	if (opt_head != NULL && opt_log == NULL)
-		return tkmsctl_usage("audit", "--head goes with --log");
+		return tkmsctl_usage("audit", _("--head goes with --log"));
 
 	if (opt_log != NULL) {
 		log = g_strdup(opt_log);
@@ -103,7 +104,7 @@ run_audit(Tkmsctl *ctl, gchar **args)
 			json_builder_end_object(b);
 			tkmsctl_print_json(json_builder_get_root(b));
 		}
-		g_printerr("tkmsctl: audit log %s: %s\n", log, error->message);
+		g_printerr(_("tkmsctl: audit log %s: %s\n"), log, error->message);
 		return code;
 	}
 	if (ctl->json) {
@@ -117,28 +118,31 @@ run_audit(Tkmsctl *ctl, gchar **args)
 		json_builder_end_object(b);
 		tkmsctl_print_json(json_builder_get_root(b));
 	} else {
-		g_print("audit log OK: %" G_GUINT64_FORMAT " records\n", n_records);
+		g_autofree gchar *n = g_strdup_printf("%" G_GUINT64_FORMAT, n_records);
+
+		g_print(_("audit log OK: %s records\n"), n);
 	}
 	return TKMSCTL_EXIT_OK;
 }
 
 static const GOptionEntry audit_entries[] = {
 	{"state-dir", 's', 0, G_OPTION_ARG_FILENAME, &opt_state_dir,
+	 /* not translated: the default path is compiled in */
 	 "tkmsd's state directory (default " TKMS_STATEDIR ")", "DIR"},
-	{"log", 'l', 0, G_OPTION_ARG_FILENAME, &opt_log, "Check this log file instead", "FILE"},
+	{"log", 'l', 0, G_OPTION_ARG_FILENAME, &opt_log, N_("Check this log file instead"), "FILE"},
 	{"head", 0, 0, G_OPTION_ARG_FILENAME, &opt_head,
-	 "With --log: the head file that catches records cut from the end", "FILE"},
+	 N_("With --log: the head file that catches records cut from the end"), "FILE"},
 	{NULL},
 };
 
 const TkmsctlCommand tkmsctl_status_commands[] = {
-	{"status", "", "Show the daemon's version and the TPM's state",
-	 "With --json: an object with the D-Bus property names as keys.", NULL, 0, 0, TRUE,
+	{"status", "", N_("Show the daemon's version and the TPM's state"),
+	 N_("With --json: an object with the D-Bus property names as keys."), NULL, 0, 0, TRUE,
 	 run_status},
-	{"audit", "verify", "Check the audit log's hash chain (offline, usually as root)",
-	 "Reads DIR/audit.log and DIR/audit.head directly; tkmsd need not run.\n"
-	 "Prints \"audit log OK: N records\" (with --json: {\"valid\": true, \"records\": N}).\n"
-	 "Exit status 3 if the log was edited, reordered or cut.",
+	{"audit", "verify", N_("Check the audit log's hash chain (offline, usually as root)"),
+	 N_("Reads DIR/audit.log and DIR/audit.head directly; tkmsd need not run.\n"
+	    "Prints \"audit log OK: N records\" (with --json: {\"valid\": true, \"records\": N}).\n"
+	    "Exit status 3 if the log was edited, reordered or cut."),
 	 audit_entries, 1, 1, FALSE, run_audit},
 	{NULL},
 };

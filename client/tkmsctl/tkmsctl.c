@@ -5,6 +5,7 @@
 
 #include <locale.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "tkmsctl.h"
@@ -18,7 +19,7 @@ static const TkmsctlCommand *const command_tables[] = {
 };
 
 static const gchar exit_codes_help[] =
-	"Exit status:\n"
+	N_("Exit status:\n"
 	"  0  success (verify: the signature or MAC is valid)\n"
 	"  1  the operation failed (an error from tkmsd or the TPM, an I/O error)\n"
 	"  2  usage error: unknown command or option, wrong arguments\n"
@@ -26,14 +27,25 @@ static const gchar exit_codes_help[] =
 	"     invalid, audit verify found the log edited or cut\n"
 	"  4  cannot reach tkmsd: no bus, bus address unusable, daemon not running\n"
 	"  5  permission denied (polkit, bus policy, or file permissions)\n"
-	"  6  not found: no such key, or no such input file\n";
+	"  6  not found: no such key, or no such input file\n");
 
 static const gchar owner_name_help[] =
-	"A NAME may be OWNER:NAME, OWNER a uid or 'system' (uid 0), to use another owner's\n"
+	N_("A NAME may be OWNER:NAME, OWNER a uid or 'system' (uid 0), to use another owner's\n"
 	"key; that needs the polkit action org.tkms.KeyManager.admin. A malformed OWNER fails\n"
-	"with exit status 1, an unknown uid with 6, a refusal with 5.";
+	"with exit status 1, an unknown uid with 6, a refusal with 5.");
 
 static gboolean opt_version;
+
+/* The bus tkmsctl talks to and where that choice came from, for messages. */
+typedef enum {
+	BUS_SYSTEM,
+	BUS_SYSTEM_FROM_ENV,
+	BUS_FROM_OPTION,
+	BUS_FROM_TKMS_ADDRESS,
+} BusOrigin;
+
+static gchar *bus_address;
+static BusOrigin bus_origin;
 
 /* Given before or after the command; the same variables either way. */
 static Tkmsctl ctl = {.interactive = -1};
@@ -56,22 +68,27 @@ set_no_ask_password(const gchar *option_name, const gchar *value, gpointer data,
 
 static const GOptionEntry common_entries[] = {
 	{"address", 'a', 0, G_OPTION_ARG_STRING, &ctl.address,
-	 "Use the D-Bus bus at ADDR instead of the system bus", "ADDR"},
-	{"json", 'j', 0, G_OPTION_ARG_NONE, &ctl.json, "Print machine-readable JSON", NULL},
+	 N_("Use the D-Bus bus at ADDR (default: $TKMS_ADDRESS, else the system bus)"),
+	 N_("ADDR")},
+	{"json", 'j', 0, G_OPTION_ARG_NONE, &ctl.json,
+	 N_("Print machine-readable JSON (errors too, on standard error)"), NULL},
+	/* keys per ListKeysPage call of list; for tests of the paging */
+	{"page-size", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &ctl.page_size, NULL, NULL},
 	{NULL},
 };
 
-#define INTERACTIVE_HELP "Let polkit ask for a password (default on a terminal)"
+#define INTERACTIVE_HELP N_("Let polkit ask for a password (default on a terminal)")
 #define NO_ASK_PASSWORD_ENTRY                                                                   \
 	{"no-ask-password", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, set_no_ask_password, \
-	 "Fail rather than let polkit ask for a password", NULL}
+	 N_("Fail rather than let polkit ask for a password"), NULL}
 
 /* -i only before the command: after it, -i is the data commands' --in. */
 static const GOptionEntry global_entries[] = {
 	{"interactive", 'i', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, set_interactive,
 	 INTERACTIVE_HELP, NULL},
 	NO_ASK_PASSWORD_ENTRY,
-	{"version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version of tkmsctl", NULL},
+	{"version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version of tkmsctl"),
+	 NULL},
 	{NULL},
 };
 
@@ -94,18 +111,78 @@ find_command(const gchar *name)
 	return NULL;
 }
 
+/* Levenshtein distance, for "did you mean". */
+static guint
+edit_distance(const gchar *a, const gchar *b)
+{
+	gsize la = strlen(a), lb = strlen(b);
+	g_autofree guint *row = g_new(guint, lb + 1);
+
+	for (gsize j = 0; j <= lb; j++)
+		row[j] = (guint)j;
+	for (gsize i = 1; i <= la; i++) {
+		guint diag = row[0];
+
+		row[0] = (guint)i;
+		for (gsize j = 1; j <= lb; j++) {
+			guint up = row[j];
+			guint cost = a[i - 1] == b[j - 1] ? 0 : 1;
+
+			row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), diag + cost);
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The command closest to @name, if close enough to be a typo (or @name is its prefix). */
+static const gchar *
+nearest_command(const gchar *name)
+{
+	const gchar *best = NULL;
+	guint best_distance = G_MAXUINT;
+
+	for (guint t = 0; t < G_N_ELEMENTS(command_tables); t++) {
+		for (const TkmsctlCommand *c = command_tables[t]; c->name != NULL; c++) {
+			guint d = g_str_has_prefix(c->name, name) && *name != '\0'
+					  ? 1
+					  : edit_distance(name, c->name);
+
+			if (d < best_distance) {
+				best_distance = d;
+				best = c->name;
+			}
+		}
+	}
+	return best_distance <= MAX(2, strlen(name) / 3) ? best : NULL;
+}
+
+static int
+unknown_command(const gchar *name)
+{
+	const gchar *nearest = nearest_command(name);
+	g_autofree gchar *hint = NULL;
+
+	if (nearest == NULL)
+		return tkmsctl_usage(NULL, _("unknown command '%s'"), name);
+	hint = g_strdup_printf(_("Did you mean 'tkmsctl %s'? See 'tkmsctl --help' for all "
+				 "commands."),
+			       nearest);
+	return tkmsctl_usage_with_hint(hint, _("unknown command '%s'"), name);
+}
+
 static gchar *
 commands_help(void)
 {
-	GString *s = g_string_new("Commands:\n");
+	GString *s = g_string_new(_("Commands:\n"));
 
 	for (guint t = 0; t < G_N_ELEMENTS(command_tables); t++) {
 		for (const TkmsctlCommand *c = command_tables[t]; c->name != NULL; c++) {
 			g_autofree gchar *usage = g_strdup_printf("%s %s", c->name, c->params);
-			g_string_append_printf(s, "  %-34s %s\n", usage, c->summary);
+			g_string_append_printf(s, "  %-34s %s\n", usage, _(c->summary));
 		}
 	}
-	g_string_append(s, "\nRun 'tkmsctl COMMAND --help' for the options of a command.");
+	g_string_append(s, _("\nRun 'tkmsctl COMMAND --help' for the options of a command."));
 	return g_string_free(s, FALSE);
 }
 
@@ -156,36 +233,172 @@ tkmsctl_exit_code_for_error(const GError *error)
 	return TKMSCTL_EXIT_FAILED;
 }
 
+/* The daemon's advice names D-Bus methods; a tkmsctl user needs tkmsctl's words. Matched
+ * on the daemon's (English, stable) phrases; its D-Bus messages stay as they are. */
+static const struct {
+	const gchar *daemon;
+	const gchar *cli;
+} cli_words[] = {
+	{"list keys with ListKeys", N_("list keys with 'tkmsctl list'")},
+	{"use ListAllKeysPage to read it a page at a time", N_("use 'tkmsctl list --all'")},
+	{"use ListKeysPage to read it a page at a time", N_("use 'tkmsctl list'")},
+	{"pass the exact output of Encrypt", N_("pass the exact output of 'tkmsctl encrypt'")},
+	{"pass the exact output of Seal", N_("pass the exact output of 'tkmsctl seal'")},
+};
+
+static gchar *
+in_cli_words(const gchar *message)
+{
+	g_autoptr(GString) s = g_string_new(message);
+
+	for (guint i = 0; i < G_N_ELEMENTS(cli_words); i++)
+		g_string_replace(s, cli_words[i].daemon, _(cli_words[i].cli), 0);
+	return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+static const gchar *const exit_kinds[] = {
+	[TKMSCTL_EXIT_OK] = "ok",
+	[TKMSCTL_EXIT_FAILED] = "failed",
+	[TKMSCTL_EXIT_USAGE] = "usage",
+	[TKMSCTL_EXIT_INVALID] = "invalid",
+	[TKMSCTL_EXIT_NO_DAEMON] = "no-daemon",
+	[TKMSCTL_EXIT_DENIED] = "denied",
+	[TKMSCTL_EXIT_NOT_FOUND] = "not-found",
+};
+
+/* With --json, one line on stderr: {"error": {"message", "kind", "exit-status"[, "name"]
+ * [, "hint"]}}; "name" is the D-Bus error name when there is one. Else the text. */
+static void
+print_error(int code, const gchar *message, const gchar *dbus_name, const gchar *hint)
+{
+	g_autoptr(JsonBuilder) b = NULL;
+	g_autoptr(JsonGenerator) generator = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *line = NULL;
+
+	if (!ctl.json) {
+		g_printerr("tkmsctl: %s\n", message);
+		if (hint != NULL)
+			g_printerr("%s\n", hint);
+		return;
+	}
+	b = json_builder_new();
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "error");
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "message");
+	json_builder_add_string_value(b, message);
+	json_builder_set_member_name(b, "kind");
+	json_builder_add_string_value(b, exit_kinds[code]);
+	json_builder_set_member_name(b, "exit-status");
+	json_builder_add_int_value(b, code);
+	if (dbus_name != NULL) {
+		json_builder_set_member_name(b, "name");
+		json_builder_add_string_value(b, dbus_name);
+	}
+	if (hint != NULL) {
+		json_builder_set_member_name(b, "hint");
+		json_builder_add_string_value(b, hint);
+	}
+	json_builder_end_object(b);
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	generator = json_generator_new();
+	json_generator_set_root(generator, root);
+	line = json_generator_to_data(generator, NULL);
+	g_printerr("%s\n", line);
+}
+
+int
+tkmsctl_fail_with_hint(const GError *error, const gchar *hint)
+{
+	g_autoptr(GError) copy = g_error_copy(error);
+	g_autofree gchar *dbus_name = NULL;
+	g_autofree gchar *message = NULL;
+	g_autofree gchar *words = NULL;
+	int code = tkmsctl_exit_code_for_error(error);
+
+	/* the name of a remote error stays only in the prefix when GLib does not know it */
+	if (error->domain == TKMS_ERROR || error->domain == G_DBUS_ERROR)
+		dbus_name = g_dbus_error_encode_gerror(error);
+	else
+		dbus_name = g_dbus_error_get_remote_error(error);
+	/* the remote error name is noise for a person; the exit code carries the class */
+	g_dbus_error_strip_remote_error(copy);
+	words = in_cli_words(copy->message);
+	if (code == TKMSCTL_EXIT_NO_DAEMON)
+		message = g_strdup_printf(_("cannot reach tkmsd on %s: %s"),
+					  bus_address != NULL ? bus_address : _("the system bus"),
+					  words);
+	else
+		message = g_steal_pointer(&words);
+	print_error(code, message, dbus_name, hint);
+	return code;
+}
+
 int
 tkmsctl_fail(const GError *error)
 {
-	g_autoptr(GError) copy = g_error_copy(error);
-	int code = tkmsctl_exit_code_for_error(error);
+	return tkmsctl_fail_with_hint(error, NULL);
+}
 
-	/* the remote error name is noise for a person; the exit code carries the class */
-	g_dbus_error_strip_remote_error(copy);
-	if (code == TKMSCTL_EXIT_NO_DAEMON)
-		g_printerr("tkmsctl: cannot reach tkmsd: %s\n", copy->message);
-	else
-		g_printerr("tkmsctl: %s\n", copy->message);
-	return code;
+static int
+usage_va(const gchar *hint, const gchar *format, va_list args) G_GNUC_PRINTF(2, 0);
+
+static int
+usage_va(const gchar *hint, const gchar *format, va_list args)
+{
+	g_autofree gchar *message = g_strdup_vprintf(format, args);
+
+	print_error(TKMSCTL_EXIT_USAGE, message, NULL, hint);
+	return TKMSCTL_EXIT_USAGE;
 }
 
 int
 tkmsctl_usage(const gchar *command, const gchar *format, ...)
 {
-	g_autofree gchar *message = NULL;
+	g_autofree gchar *hint = command != NULL
+					 ? g_strdup_printf(_("Try 'tkmsctl %s --help'."), command)
+					 : g_strdup(_("Try 'tkmsctl --help'."));
 	va_list args;
+	int code;
 
 	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
+	code = usage_va(hint, format, args);
 	va_end(args);
-	g_printerr("tkmsctl: %s\n", message);
-	if (command != NULL)
-		g_printerr("Try 'tkmsctl %s --help'.\n", command);
-	else
-		g_printerr("Try 'tkmsctl --help'.\n");
-	return TKMSCTL_EXIT_USAGE;
+	return code;
+}
+
+int
+tkmsctl_usage_with_hint(const gchar *hint, const gchar *format, ...)
+{
+	va_list args;
+	int code;
+
+	va_start(args, format);
+	code = usage_va(hint, format, args);
+	va_end(args);
+	return code;
+}
+
+/* --address, else $TKMS_ADDRESS (the demo's env file sets it), else the system bus (which
+ * $DBUS_SYSTEM_BUS_ADDRESS may move). */
+static void
+choose_bus(void)
+{
+	const gchar *env = g_getenv("TKMS_ADDRESS");
+
+	if (ctl.address != NULL) {
+		bus_address = g_strdup(ctl.address);
+		bus_origin = BUS_FROM_OPTION;
+	} else if (env != NULL && *env != '\0') {
+		bus_address = g_strdup(env);
+		bus_origin = BUS_FROM_TKMS_ADDRESS;
+	} else {
+		bus_address = g_dbus_address_get_for_bus_sync(G_BUS_TYPE_SYSTEM, NULL, NULL);
+		bus_origin = g_getenv("DBUS_SYSTEM_BUS_ADDRESS") != NULL ? BUS_SYSTEM_FROM_ENV
+									 : BUS_SYSTEM;
+	}
 }
 
 static int
@@ -193,20 +406,39 @@ connect_daemon(void)
 {
 	g_autoptr(GDBusConnection) connection = NULL;
 	g_autoptr(GError) error = NULL;
+	gboolean ask;
 
-	if (ctl.address != NULL) {
+	choose_bus();
+	if (bus_origin == BUS_SYSTEM || bus_origin == BUS_SYSTEM_FROM_ENV) {
+		connection = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
+	} else {
 		connection = g_dbus_connection_new_for_address_sync(
-			ctl.address,
+			bus_address,
 			G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
 				G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
 			NULL, NULL, &error);
-	} else {
-		connection = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
 	}
 	if (connection == NULL) {
+		g_autofree gchar *message = NULL;
+		g_autofree gchar *origin = NULL;
+
 		g_dbus_error_strip_remote_error(error);
-		g_printerr("tkmsctl: cannot connect to %s: %s\n",
-			   ctl.address != NULL ? ctl.address : "the system bus", error->message);
+		static const gchar *const origins[] = {
+			[BUS_SYSTEM_FROM_ENV] = "DBUS_SYSTEM_BUS_ADDRESS",
+			[BUS_FROM_OPTION] = "--address",
+			[BUS_FROM_TKMS_ADDRESS] = "TKMS_ADDRESS",
+		};
+
+		origin = bus_origin != BUS_SYSTEM
+				 ? g_strdup_printf(_(" (from %s)"), origins[bus_origin])
+				 : g_strdup(_(" (the system bus)"));
+		message = g_strdup_printf(_("cannot connect to the bus at %s%s: %s"),
+					  bus_address != NULL ? bus_address : "?", origin,
+					  error->message);
+		print_error(TKMSCTL_EXIT_NO_DAEMON, message, NULL,
+			    _("Choose the bus tkmsd is on with --address ADDR or TKMS_ADDRESS=ADDR "
+			      "(or DBUS_SYSTEM_BUS_ADDRESS for the system bus); is tkmsd's bus "
+			      "running?"));
 		return TKMSCTL_EXIT_NO_DAEMON;
 	}
 	ctl.client = tkms_client_new_sync(connection, NULL, &error);
@@ -214,9 +446,12 @@ connect_daemon(void)
 		int code = tkmsctl_fail(error);
 		return code == TKMSCTL_EXIT_FAILED ? TKMSCTL_EXIT_NO_DAEMON : code;
 	}
-	/* like systemctl: a person at a terminal can answer a polkit agent's prompt */
-	tkms_client_set_allow_interactive_authorization(
-		ctl.client, ctl.interactive >= 0 ? ctl.interactive : isatty(STDIN_FILENO));
+	/* like systemctl: a person at a terminal can answer a polkit agent's prompt, and gets
+	 * a text agent of its own for it */
+	ask = ctl.interactive >= 0 ? ctl.interactive : isatty(STDIN_FILENO);
+	tkms_client_set_allow_interactive_authorization(ctl.client, ask);
+	if (ask && isatty(STDIN_FILENO))
+		tkmsctl_agent_start(bus_origin >= BUS_FROM_OPTION ? bus_address : NULL);
 	return TKMSCTL_EXIT_OK;
 }
 
@@ -233,14 +468,16 @@ run_command(const TkmsctlCommand *cmd, int argc, char **argv)
 	/* --help of a command reads "Usage: tkmsctl create [OPTION…] NAME TYPE" */
 	g_set_prgname(prgname);
 	context = g_option_context_new(cmd->params);
-	g_option_context_set_summary(context, cmd->summary);
+	g_option_context_set_translation_domain(context, GETTEXT_PACKAGE);
+	g_option_context_set_summary(context, _(cmd->summary));
 	/* every key NAME argument may be OWNER:NAME */
 	if (g_str_has_prefix(cmd->params, "NAME"))
 		description = cmd->description != NULL
-				      ? g_strconcat(cmd->description, "\n\n", owner_name_help, NULL)
-				      : g_strdup(owner_name_help);
+				      ? g_strconcat(_(cmd->description), "\n\n", _(owner_name_help),
+						    NULL)
+				      : g_strdup(_(owner_name_help));
 	else
-		description = g_strdup(cmd->description);
+		description = cmd->description != NULL ? g_strdup(_(cmd->description)) : NULL;
 	if (description != NULL)
 		g_option_context_set_description(context, description);
 	if (cmd->entries != NULL)
@@ -260,36 +497,48 @@ run_command(const TkmsctlCommand *cmd, int argc, char **argv)
 	}
 	n_args = (guint)argc;
 	if (n_args < cmd->min_args)
-		return tkmsctl_usage(cmd->name, "missing argument: %s", cmd->params);
+		return tkmsctl_usage(cmd->name, _("missing argument: %s"), cmd->params);
 	if (n_args > cmd->max_args)
-		return tkmsctl_usage(cmd->name, "unexpected argument '%s'", argv[cmd->max_args]);
+		return tkmsctl_usage(cmd->name, _("unexpected argument '%s'"),
+				     argv[cmd->max_args]);
 
 	if (cmd->needs_daemon && (code = connect_daemon()) != TKMSCTL_EXIT_OK)
 		return code;
 	return cmd->run(&ctl, argv);
 }
 
-int
-main(int argc, char **argv)
+/* Messages in the user's language: TKMS_LOCALEDIR overrides the installed catalogs (to run
+ * from a build tree). */
+static void
+init_i18n(void)
+{
+	const gchar *localedir = g_getenv("TKMS_LOCALEDIR");
+
+	setlocale(LC_ALL, "");
+	bindtextdomain(GETTEXT_PACKAGE,
+		       localedir != NULL && *localedir != '\0' ? localedir : TKMS_LOCALEDIR);
+	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+	textdomain(GETTEXT_PACKAGE);
+}
+
+static int
+run(int argc, char **argv)
 {
 	g_autoptr(GOptionContext) context = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *commands = commands_help();
-	g_autofree gchar *description =
-		g_strconcat(commands, "\n\n", owner_name_help, "\n\n", exit_codes_help, NULL);
+	g_autofree gchar *description = g_strconcat(commands, "\n\n", _(owner_name_help), "\n\n",
+						    _(exit_codes_help), NULL);
 	const TkmsctlCommand *cmd;
-	int code;
 
-	setlocale(LC_ALL, "");
-	g_set_prgname("tkmsctl");
-
-	context = g_option_context_new("COMMAND [ARGUMENT…]");
-	g_option_context_set_summary(context, "Use keys held by tkmsd, the TPM 2.0 key manager.\n\n"
-					      "Data is read from --in FILE or standard input and "
-					      "written to --out FILE or standard output.");
+	context = g_option_context_new(_("COMMAND [ARGUMENT…]"));
+	g_option_context_set_translation_domain(context, GETTEXT_PACKAGE);
+	g_option_context_set_summary(context, _("Use keys held by tkmsd, the TPM 2.0 key manager.\n\n"
+						"Data is read from --in FILE or standard input and "
+						"written to --out FILE or standard output."));
 	g_option_context_set_description(context, description);
-	g_option_context_add_main_entries(context, common_entries, NULL);
-	g_option_context_add_main_entries(context, global_entries, NULL);
+	g_option_context_add_main_entries(context, common_entries, GETTEXT_PACKAGE);
+	g_option_context_add_main_entries(context, global_entries, GETTEXT_PACKAGE);
 	/* stop at the command: what follows belongs to it */
 	g_option_context_set_strict_posix(context, TRUE);
 	if (!g_option_context_parse(context, &argc, &argv, &error))
@@ -299,7 +548,7 @@ main(int argc, char **argv)
 		return TKMSCTL_EXIT_OK;
 	}
 	if (argc < 2)
-		return tkmsctl_usage(NULL, "no command given");
+		return tkmsctl_usage(NULL, _("no command given"));
 	if (g_str_equal(argv[1], "help")) {
 		if (argc < 3) {
 			g_autofree gchar *help = g_option_context_get_help(context, TRUE, NULL);
@@ -307,15 +556,27 @@ main(int argc, char **argv)
 			return TKMSCTL_EXIT_OK;
 		}
 		if ((cmd = find_command(argv[2])) == NULL)
-			return tkmsctl_usage(NULL, "unknown command '%s'", argv[2]);
+			return unknown_command(argv[2]);
 		char *help_argv[] = {argv[2], (char *)"--help", NULL};
 		return run_command(cmd, 2, help_argv);
 	}
 	if ((cmd = find_command(argv[1])) == NULL)
-		return tkmsctl_usage(NULL, "unknown command '%s'", argv[1]);
+		return unknown_command(argv[1]);
+	return run_command(cmd, argc - 1, argv + 1);
+}
 
-	code = run_command(cmd, argc - 1, argv + 1);
+int
+main(int argc, char **argv)
+{
+	int code;
+
+	init_i18n();
+	g_set_prgname("tkmsctl");
+
+	code = run(argc, argv);
+	tkmsctl_agent_stop();
 	g_clear_object(&ctl.client);
 	g_free(ctl.address);
+	g_free(bus_address);
 	return code;
 }

@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-client"
+
+#include "tkms-key-info.h"
+
+/**
+ * TkmsKeyInfo:
+ *
+ * What tkmsd tells about a key: the key info dictionary of the D-Bus API (`a{sv}`) as an
+ * object with typed properties, so that bindings need not unpack a #GVariant. Members that
+ * a newer daemon adds stay readable through tkms_key_info_get_variant().
+ *
+ * tkms_client_lookup_key(), tkms_client_generate_key(), tkms_client_list_keys_page(),
+ * tkms_client_list_all_keys_page() and tkms_client_collect_keys() return them.
+ *
+ * Since: 0.2
+ */
+
+struct _TkmsKeyInfo {
+	GObject parent_instance;
+
+	GVariant *dict;
+	/* the strings point into @dict */
+	const gchar *name;
+	const gchar *type;
+	const gchar *protection;
+	const gchar *description;
+	guint owner;
+	guint primary_version;
+	guint64 created;
+	GArray *pcrs;
+	GPtrArray *versions;
+};
+
+G_DEFINE_FINAL_TYPE(TkmsKeyInfo, tkms_key_info, G_TYPE_OBJECT)
+
+enum {
+	PROP_0,
+	PROP_NAME,
+	PROP_OWNER,
+	PROP_TYPE,
+	PROP_PROTECTION,
+	PROP_CREATED,
+	PROP_PRIMARY_VERSION,
+	PROP_STATE,
+	PROP_DESCRIPTION,
+	PROP_PCRS,
+	PROP_VERSIONS,
+	N_PROPS
+};
+
+static GParamSpec *props[N_PROPS];
+
+static void
+tkms_key_info_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+	TkmsKeyInfo *self = TKMS_KEY_INFO(object);
+
+	switch (prop_id) {
+	case PROP_NAME:
+		g_value_set_string(value, self->name);
+		break;
+	case PROP_OWNER:
+		g_value_set_uint(value, self->owner);
+		break;
+	case PROP_TYPE:
+		g_value_set_string(value, self->type);
+		break;
+	case PROP_PROTECTION:
+		g_value_set_string(value, self->protection);
+		break;
+	case PROP_CREATED:
+		g_value_set_uint64(value, self->created);
+		break;
+	case PROP_PRIMARY_VERSION:
+		g_value_set_uint(value, self->primary_version);
+		break;
+	case PROP_STATE:
+		g_value_set_string(value, tkms_key_info_get_state(self));
+		break;
+	case PROP_DESCRIPTION:
+		g_value_set_string(value, self->description);
+		break;
+	case PROP_PCRS:
+		g_value_take_variant(value, g_variant_new_fixed_array(
+						    G_VARIANT_TYPE_UINT32, self->pcrs->data,
+						    self->pcrs->len, sizeof(guint32)));
+		break;
+	case PROP_VERSIONS:
+		g_value_set_boxed(value, self->versions);
+		break;
+	default:
+		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+	}
+}
+
+static void
+tkms_key_info_finalize(GObject *object)
+{
+	TkmsKeyInfo *self = TKMS_KEY_INFO(object);
+
+	g_clear_pointer(&self->dict, g_variant_unref);
+	g_clear_pointer(&self->pcrs, g_array_unref);
+	g_clear_pointer(&self->versions, g_ptr_array_unref);
+	G_OBJECT_CLASS(tkms_key_info_parent_class)->finalize(object);
+}
+
+static void
+tkms_key_info_class_init(TkmsKeyInfoClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS;
+
+	object_class->get_property = tkms_key_info_get_property;
+	object_class->finalize = tkms_key_info_finalize;
+
+	/**
+	 * TkmsKeyInfo:name:
+	 *
+	 * The key's name, unique among its owner's keys.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_NAME] = g_param_spec_string("name", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:owner:
+	 *
+	 * The owner's uid; 0 for system keys.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_OWNER] = g_param_spec_uint("owner", NULL, NULL, 0, G_MAXUINT32, 0, ro);
+	/**
+	 * TkmsKeyInfo:type:
+	 *
+	 * The key type: `aes-256-gcm`, `hmac-sha256`, `ecdsa-p256` or `rsa-2048`.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_TYPE] = g_param_spec_string("type", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:protection:
+	 *
+	 * `sealed` (the key is unsealed by the TPM for each use) or `tpm` (the key never
+	 * leaves the TPM).
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_PROTECTION] = g_param_spec_string("protection", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:created:
+	 *
+	 * When the key was created, in seconds since 1970-01-01 UTC.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_CREATED] = g_param_spec_uint64("created", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+	/**
+	 * TkmsKeyInfo:primary-version:
+	 *
+	 * The version that protects new data.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_PRIMARY_VERSION] =
+		g_param_spec_uint("primary-version", NULL, NULL, 0, G_MAXUINT32, 0, ro);
+	/**
+	 * TkmsKeyInfo:state:
+	 *
+	 * The state of the primary version, e.g. `active`; %NULL if the daemon did not list
+	 * it.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_STATE] = g_param_spec_string("state", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:description:
+	 *
+	 * The note given at creation; empty if none.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_DESCRIPTION] = g_param_spec_string("description", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:pcrs:
+	 *
+	 * The SHA-256 PCRs every use of the key is bound to, as an `au` #GVariant; see
+	 * tkms_key_info_get_pcrs() for a plain array.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_PCRS] =
+		g_param_spec_variant("pcrs", NULL, NULL, G_VARIANT_TYPE("au"), NULL, ro);
+	/**
+	 * TkmsKeyInfo:versions: (type GPtrArray(TkmsKeyVersionInfo))
+	 *
+	 * The key's versions, oldest first; see tkms_key_info_get_versions().
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_VERSIONS] = g_param_spec_boxed("versions", NULL, NULL, G_TYPE_PTR_ARRAY, ro);
+	g_object_class_install_properties(object_class, N_PROPS, props);
+}
+
+static void
+tkms_key_info_init(TkmsKeyInfo *self)
+{
+	self->pcrs = g_array_new(FALSE, FALSE, sizeof(guint32));
+	self->versions = g_ptr_array_new_with_free_func(g_object_unref);
+	self->name = self->type = self->protection = self->description = "";
+}
+
+static gboolean
+invalid(GError **error, const gchar *member, const gchar *type)
+{
+	g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+		    "Not a key info dictionary: \"%s\" is missing or not of type %s", member,
+		    type);
+	return FALSE;
+}
+
+/* Optional members may be absent (an older daemon); present, they must have their type. */
+static gboolean
+lookup_optional(GVariant *dict, const gchar *member, const gchar *type, gpointer out,
+		GError **error)
+{
+	g_autoptr(GVariant) value = g_variant_lookup_value(dict, member, NULL);
+
+	if (value == NULL)
+		return TRUE;
+	if (!g_variant_is_of_type(value, G_VARIANT_TYPE(type)))
+		return invalid(error, member, type);
+	g_variant_get(value, type[0] == 's' ? "&s" : type, out);
+	return TRUE;
+}
+
+static gboolean
+parse_versions(TkmsKeyInfo *self, GError **error)
+{
+	g_autoptr(GVariant) versions = g_variant_lookup_value(self->dict, "versions", NULL);
+	GVariantIter iter;
+	GVariant *child;
+
+	if (versions == NULL)
+		return TRUE;
+	if (!g_variant_is_of_type(versions, G_VARIANT_TYPE("aa{sv}")))
+		return invalid(error, "versions", "aa{sv}");
+	g_variant_iter_init(&iter, versions);
+	while ((child = g_variant_iter_next_value(&iter)) != NULL) {
+		TkmsKeyVersionInfo *v = tkms_key_version_info_new_from_variant(child, error);
+
+		g_variant_unref(child);
+		if (v == NULL)
+			return FALSE;
+		g_ptr_array_add(self->versions, v);
+	}
+	return TRUE;
+}
+
+static gboolean
+parse_pcrs(TkmsKeyInfo *self, GError **error)
+{
+	g_autoptr(GVariant) pcrs = g_variant_lookup_value(self->dict, "pcrs", NULL);
+	const guint32 *v;
+	gsize n = 0;
+
+	if (pcrs == NULL)
+		return TRUE;
+	if (!g_variant_is_of_type(pcrs, G_VARIANT_TYPE("au")))
+		return invalid(error, "pcrs", "au");
+	v = g_variant_get_fixed_array(pcrs, &n, sizeof(guint32));
+	g_array_append_vals(self->pcrs, v, n);
+	return TRUE;
+}
+
+/**
+ * tkms_key_info_new_from_variant:
+ * @info: a key info dictionary (`a{sv}`) as the D-Bus API returns it; a floating reference
+ *   is consumed
+ * @error: return location for a #GError
+ *
+ * Wraps a key info dictionary, for example one returned by tkms_client_get_key_info().
+ * `name` (s) is required; `owner` (u), `type` (s), `protection` (s), `created` (t),
+ * `primary-version` (u), `description` (s), `pcrs` (au) and `versions` (aa{sv}) may be
+ * absent, but when present must have these types.
+ *
+ * Returns: (transfer full): a new #TkmsKeyInfo, or %NULL with @error set
+ *   (%G_IO_ERROR_INVALID_DATA)
+ *
+ * Since: 0.2
+ */
+TkmsKeyInfo *
+tkms_key_info_new_from_variant(GVariant *info, GError **error)
+{
+	g_autoptr(TkmsKeyInfo) self = NULL;
+
+	g_return_val_if_fail(info != NULL, NULL);
+
+	self = g_object_new(TKMS_TYPE_KEY_INFO, NULL);
+	self->dict = g_variant_ref_sink(info);
+	if (!g_variant_is_of_type(info, G_VARIANT_TYPE_VARDICT)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+			    "Not a key info dictionary: type %s, not a{sv}",
+			    g_variant_get_type_string(info));
+		return NULL;
+	}
+	if (!g_variant_lookup(info, "name", "&s", &self->name)) {
+		invalid(error, "name", "s");
+		return NULL;
+	}
+	if (!lookup_optional(info, "owner", "u", &self->owner, error) ||
+	    !lookup_optional(info, "type", "s", &self->type, error) ||
+	    !lookup_optional(info, "protection", "s", &self->protection, error) ||
+	    !lookup_optional(info, "created", "t", &self->created, error) ||
+	    !lookup_optional(info, "primary-version", "u", &self->primary_version, error) ||
+	    !lookup_optional(info, "description", "s", &self->description, error) ||
+	    !parse_pcrs(self, error) || !parse_versions(self, error))
+		return NULL;
+	return g_steal_pointer(&self);
+}
+
+/**
+ * tkms_key_info_get_name:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the key's name (#TkmsKeyInfo:name)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_name(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->name;
+}
+
+/**
+ * tkms_key_info_get_owner:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the owner's uid, 0 for system keys (#TkmsKeyInfo:owner)
+ *
+ * Since: 0.2
+ */
+guint
+tkms_key_info_get_owner(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->owner;
+}
+
+/**
+ * tkms_key_info_get_key_type:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the key type, e.g. `aes-256-gcm` (#TkmsKeyInfo:type)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_key_type(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->type;
+}
+
+/**
+ * tkms_key_info_get_protection:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: `sealed` or `tpm` (#TkmsKeyInfo:protection)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_protection(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->protection;
+}
+
+/**
+ * tkms_key_info_get_created:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: when the key was created, in seconds since 1970-01-01 UTC
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_created(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->created;
+}
+
+/**
+ * tkms_key_info_get_primary_version:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the version that protects new data (#TkmsKeyInfo:primary-version)
+ *
+ * Since: 0.2
+ */
+guint
+tkms_key_info_get_primary_version(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->primary_version;
+}
+
+/**
+ * tkms_key_info_get_state:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (nullable): the state of the primary version, e.g. `active`
+ *   (#TkmsKeyInfo:state)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_state(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	for (guint i = 0; i < self->versions->len; i++) {
+		TkmsKeyVersionInfo *v = g_ptr_array_index(self->versions, i);
+
+		if (tkms_key_version_info_get_version(v) == self->primary_version)
+			return tkms_key_version_info_get_state(v);
+	}
+	return NULL;
+}
+
+/**
+ * tkms_key_info_get_description:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the note given at creation, or an empty string
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_description(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->description;
+}
+
+/**
+ * tkms_key_info_get_pcrs:
+ * @self: a #TkmsKeyInfo
+ * @n_pcrs: (out): set to the number of PCRs
+ *
+ * Returns: (array length=n_pcrs) (transfer none): the SHA-256 PCRs every use of the key is
+ *   bound to, ascending; none for an unbound key
+ *
+ * Since: 0.2
+ */
+const guint32 *
+tkms_key_info_get_pcrs(TkmsKeyInfo *self, guint *n_pcrs)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	g_return_val_if_fail(n_pcrs != NULL, NULL);
+	*n_pcrs = self->pcrs->len;
+	return (const guint32 *)(gconstpointer)self->pcrs->data;
+}
+
+/**
+ * tkms_key_info_get_versions:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (transfer none) (element-type TkmsKeyVersionInfo): the key's versions, oldest
+ *   first
+ *
+ * Since: 0.2
+ */
+GPtrArray *
+tkms_key_info_get_versions(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->versions;
+}
+
+/**
+ * tkms_key_info_get_variant:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (transfer none): the key info dictionary (`a{sv}`) as the daemon sent it,
+ *   including members this version of libtkms does not know
+ *
+ * Since: 0.2
+ */
+GVariant *
+tkms_key_info_get_variant(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->dict;
+}

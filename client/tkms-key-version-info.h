@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define TKMS_TYPE_KEY_VERSION_INFO (tkms_key_version_info_get_type())
+G_DECLARE_FINAL_TYPE(TkmsKeyVersionInfo, tkms_key_version_info, TKMS, KEY_VERSION_INFO, GObject)
+
+TkmsKeyVersionInfo *tkms_key_version_info_new_from_variant(GVariant *version, GError **error);
+
+guint tkms_key_version_info_get_version(TkmsKeyVersionInfo *self);
+const gchar *tkms_key_version_info_get_state(TkmsKeyVersionInfo *self);
+guint64 tkms_key_version_info_get_created(TkmsKeyVersionInfo *self);
+
+G_END_DECLS

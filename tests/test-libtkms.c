@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "test-libtkms"
+
+/* libtkms's 0.2 API against the daemon: key info as TkmsKeyInfo (generate_key, lookup_key),
+ * paged listing (list_keys_page, collect_keys) in both forms, and the same from Python
+ * through the GIR (test-libtkms.py). */
+
+#include <unistd.h>
+
+#include "tkms-test-util.h"
+
+static TkmsTestEnv *env;
+
+static void
+on_result(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	*(GAsyncResult **)user_data = g_object_ref(res);
+}
+
+static GAsyncResult *
+wait_for(GAsyncResult **res)
+{
+	while (*res == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	return *res;
+}
+
+static gboolean
+names_contain(GPtrArray *keys, const gchar *name)
+{
+	for (guint i = 0; i < keys->len; i++) {
+		if (g_str_equal(tkms_key_info_get_name(g_ptr_array_index(keys, i)), name))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static void
+test_key_info_from_variant(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(TkmsKeyInfo) bad = NULL;
+	const guint32 *pcrs;
+	guint n_pcrs = 0;
+	GPtrArray *versions;
+	g_autofree gchar *type = NULL;
+	guint64 created = 0;
+
+	info = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'owner': <uint32 1000>, "
+				     "'type': <'ecdsa-p256'>, 'protection': <'tpm'>, "
+				     "'created': <uint64 1790781120>, "
+				     "'primary-version': <uint32 1>, 'pcrs': <[uint32 7]>, "
+				     "'description': <''>, 'versions': <[{'version': <uint32 1>, "
+				     "'state': <'active'>, 'created': <uint64 1790781120>}]>}"),
+		&error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(tkms_key_info_get_name(info), ==, "k");
+	g_assert_cmpuint(tkms_key_info_get_owner(info), ==, 1000);
+	g_assert_cmpstr(tkms_key_info_get_key_type(info), ==, "ecdsa-p256");
+	g_assert_cmpstr(tkms_key_info_get_state(info), ==, "active");
+	pcrs = tkms_key_info_get_pcrs(info, &n_pcrs);
+	g_assert_cmpuint(n_pcrs, ==, 1);
+	g_assert_cmpuint(pcrs[0], ==, 7);
+	versions = tkms_key_info_get_versions(info);
+	g_assert_cmpuint(versions->len, ==, 1);
+	g_assert_cmpuint(tkms_key_version_info_get_created(g_ptr_array_index(versions, 0)), ==,
+			 1790781120);
+	g_object_get(info, "type", &type, "created", &created, NULL);
+	g_assert_cmpstr(type, ==, "ecdsa-p256");
+	g_assert_cmpuint(created, ==, 1790781120);
+
+	/* a version without a state is not a key info */
+	bad = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'versions': <[{'version': <uint32 1>}]>}"),
+		&error);
+	g_assert_null(bad);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+static void
+test_generate_lookup(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-info");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(TkmsKeyInfo) found = NULL;
+	g_autoptr(TkmsKeyInfo) async_found = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	TkmsKeyVersionInfo *v;
+
+	made = tkms_client_generate_key_sync(
+		client, name, "aes-256-gcm",
+		g_variant_new_parsed("{'description': <'typed'>}"), NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(tkms_key_info_get_name(made), ==, name);
+	g_assert_cmpstr(tkms_key_info_get_protection(made), ==, "sealed");
+	g_assert_cmpstr(tkms_key_info_get_description(made), ==, "typed");
+	g_assert_cmpuint(tkms_key_info_get_owner(made), ==, getuid());
+	g_assert_cmpuint(tkms_key_info_get_primary_version(made), ==, 1);
+	g_assert_cmpuint(tkms_key_info_get_created(made), >, 1700000000);
+
+	found = tkms_client_lookup_key_sync(client, name, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tkms_key_info_get_versions(found)->len, ==, 1);
+	v = g_ptr_array_index(tkms_key_info_get_versions(found), 0);
+	g_assert_cmpuint(tkms_key_version_info_get_version(v), ==, 1);
+	g_assert_cmpstr(tkms_key_version_info_get_state(v), ==, "active");
+
+	tkms_client_lookup_key(client, name, NULL, on_result, &res);
+	async_found = tkms_client_lookup_key_finish(client, wait_for(&res), &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tkms_key_info_get_created(async_found), ==,
+			 tkms_key_info_get_created(made));
+
+	g_clear_object(&found);
+	found = tkms_client_lookup_key_sync(client, "lib-no-such-key", NULL, &error);
+	g_assert_null(found);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+}
+
+static void
+test_pages(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_object_unref);
+	g_autoptr(GPtrArray) all = NULL;
+	g_autoptr(GPtrArray) async_all = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *token = g_strdup("");
+	guint pages = 0;
+
+	for (guint i = 0; i < 7; i++) {
+		gchar *name = tkms_test_key_name("lib-page");
+		g_autoptr(TkmsKeyInfo) info =
+			tkms_client_generate_key_sync(client, name, "hmac-sha256", NULL, NULL, &error);
+
+		g_assert_no_error(error);
+		g_ptr_array_add(names, name);
+	}
+	/* pages of 3 until the empty token; none bigger, no key twice */
+	do {
+		g_autoptr(GPtrArray) page = NULL;
+		g_autofree gchar *next = NULL;
+
+		page = tkms_client_list_keys_page_sync(client, token, 3, &next, NULL, &error);
+		g_assert_no_error(error);
+		g_assert_cmpuint(page->len, <=, 3);
+		for (guint i = 0; i < page->len; i++) {
+			TkmsKeyInfo *k = g_ptr_array_index(page, i);
+
+			g_assert_false(names_contain(seen, tkms_key_info_get_name(k)));
+			g_ptr_array_add(seen, g_object_ref(k));
+		}
+		g_free(token);
+		token = g_steal_pointer(&next);
+		pages++;
+	} while (token[0] != '\0');
+	g_assert_cmpuint(pages, >=, 3);
+	for (guint i = 0; i < names->len; i++)
+		g_assert_true(names_contain(seen, g_ptr_array_index(names, i)));
+
+	all = tkms_client_collect_keys_sync(client, FALSE, 3, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(all->len, ==, seen->len);
+
+	/* every owner's, asynchronously, in the daemon's default page size */
+	tkms_client_collect_keys(client, TRUE, 0, NULL, on_result, &res);
+	async_all = tkms_client_collect_keys_finish(client, wait_for(&res), &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(async_all->len, >=, all->len);
+	for (guint i = 0; i < names->len; i++)
+		g_assert_true(names_contain(async_all, g_ptr_array_index(names, i)));
+
+	/* a token the daemon did not hand out: its InvalidArgument, as a TKMS_ERROR */
+	g_clear_pointer(&all, g_ptr_array_unref);
+	all = tkms_client_list_keys_page_sync(client, "not-a-token", 3, NULL, NULL, &error);
+	g_assert_null(all);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_python(void)
+{
+	const gchar *script = g_getenv("TKMS_TEST_LIBTKMS_PY");
+	const gchar *argv[] = {"/usr/bin/python3", script, NULL};
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *out = NULL;
+
+	if (script == NULL || !g_file_test(argv[0], G_FILE_TEST_IS_EXECUTABLE) ||
+	    g_getenv("GI_TYPELIB_PATH") == NULL) {
+		g_test_skip("no python3, script or typelib (introspection disabled?)");
+		return;
+	}
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+					     G_SUBPROCESS_FLAGS_STDERR_MERGE);
+	g_subprocess_launcher_setenv(launcher, "TKMS_TEST_BUS_ADDRESS",
+				     tkms_test_env_get_bus_address(env), TRUE);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, &error);
+	g_assert_no_error(error);
+	g_test_message("python: %s", out);
+	if (g_subprocess_get_exit_status(proc) == 77) {
+		g_test_skip(out);
+		return;
+	}
+	g_assert_cmpint(g_subprocess_get_exit_status(proc), ==, 0);
+	g_assert_true(g_str_has_suffix(out, "ok\n"));
+}
+
+int
+main(int argc, char **argv)
+{
+	int ret;
+
+	g_test_init(&argc, &argv, NULL);
+	env = tkms_test_env_new_or_abort(NULL);
+
+	g_test_add_func("/libtkms/key-info/from-variant", test_key_info_from_variant);
+	g_test_add_func("/libtkms/key-info/generate-lookup", test_generate_lookup);
+	g_test_add_func("/libtkms/pages", test_pages);
+	g_test_add_func("/libtkms/python", test_python);
+
+	ret = g_test_run();
+	tkms_test_env_free(env);
+	return ret;
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# libtkms from Python through the GIR, as an application would use it: key info as
+# TkmsKeyInfo objects with plain properties, no GVariant to unpack. Run by test-libtkms.c
+# (which starts the daemon) with TKMS_TEST_BUS_ADDRESS, GI_TYPELIB_PATH and LD_LIBRARY_PATH
+# set; exit status 0 on success, 77 if PyGObject or the typelib is missing.
+
+import os
+import sys
+
+try:
+    import gi
+    gi.require_version('Tkms', '1.0')
+    from gi.repository import GLib, Gio, Tkms
+except (ImportError, ValueError) as e:
+    print('skip: %s' % e)
+    sys.exit(77)
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def from_variant():
+    info = Tkms.KeyInfo.new_from_variant(GLib.Variant('a{sv}', {
+        'name': GLib.Variant('s', 'py-made'),
+        'owner': GLib.Variant('u', 1000),
+        'type': GLib.Variant('s', 'aes-256-gcm'),
+        'protection': GLib.Variant('s', 'sealed'),
+        'created': GLib.Variant('t', 1790781120),
+        'primary-version': GLib.Variant('u', 2),
+        'description': GLib.Variant('s', 'from a dict'),
+        'pcrs': GLib.Variant('au', [0, 7]),
+        'versions': GLib.Variant('aa{sv}', [
+            {'version': GLib.Variant('u', 1), 'state': GLib.Variant('s', 'deactivated'),
+             'created': GLib.Variant('t', 1790781120)},
+            {'version': GLib.Variant('u', 2), 'state': GLib.Variant('s', 'active'),
+             'created': GLib.Variant('t', 1790781180)},
+        ]),
+        'future-member': GLib.Variant('s', 'kept'),
+    }))
+    check(info.props.name == 'py-made', 'name')
+    check(info.props.owner == 1000, 'owner')
+    check(info.props.type == 'aes-256-gcm', 'type property')
+    check(info.get_key_type() == 'aes-256-gcm', 'get_key_type')
+    check(info.props.protection == 'sealed', 'protection')
+    check(info.props.created == 1790781120, 'created')
+    check(info.props.primary_version == 2, 'primary-version')
+    check(info.props.state == 'active', 'state is the primary version\'s')
+    check(info.props.description == 'from a dict', 'description')
+    check(list(info.get_pcrs()) == [0, 7], 'pcrs')
+    versions = info.get_versions()
+    check([v.props.version for v in versions] == [1, 2], 'versions')
+    check([v.props.state for v in versions] == ['deactivated', 'active'], 'version states')
+    check(versions[1].props.created == 1790781180, 'version created')
+    check(info.get_variant().lookup_value('future-member', None).get_string() == 'kept',
+          'unknown members stay readable')
+
+    # a dictionary that is no key info is an error, not an object with holes
+    for bad in ({'owner': GLib.Variant('u', 1)},
+                {'name': GLib.Variant('s', 'x'), 'owner': GLib.Variant('s', 'root')}):
+        try:
+            Tkms.KeyInfo.new_from_variant(GLib.Variant('a{sv}', bad))
+        except GLib.Error as e:
+            check(e.matches(Gio.io_error_quark(), Gio.IOErrorEnum.INVALID_DATA), str(e))
+        else:
+            raise AssertionError('accepted %r' % bad)
+
+
+def against_daemon(address):
+    conn = Gio.DBusConnection.new_for_address_sync(
+        address,
+        Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT |
+        Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION, None, None)
+    client = Tkms.Client.new_sync(conn, None)
+    prefix = 'py-%d-' % os.getpid()
+    names = ['%s%d' % (prefix, i) for i in range(5)]
+
+    for name in names:
+        info = client.generate_key_sync(name, 'hmac-sha256', None, None)
+        check(info.props.name == name, 'generated name')
+        check(info.props.type == 'hmac-sha256', 'generated type')
+        check(info.props.owner == os.getuid(), 'owner is the caller')
+        check(info.props.state == 'active', 'a new key is active')
+
+    info = client.lookup_key_sync(names[0], None)
+    check(info.props.protection == 'tpm', 'hmac keys never leave the TPM')
+    check(len(info.get_versions()) == 1, 'one version')
+
+    # page by page: 2 at a time, tokens until an empty one
+    seen, token, pages = [], '', 0
+    while True:
+        keys, token = client.list_keys_page_sync(token, 2, None)
+        check(len(keys) <= 2, 'page size respected')
+        seen += [k.props.name for k in keys]
+        pages += 1
+        if token == '':
+            break
+    check(pages >= 3, 'five keys in pages of two take three pages or more')
+    check(all(n in seen for n in names), 'every key on some page')
+    check(len(seen) == len(set(seen)), 'no key on two pages')
+
+    everything = client.collect_keys_sync(False, 2, None)
+    check(sorted(k.props.name for k in everything) == sorted(seen), 'collect = pages')
+
+    try:
+        client.lookup_key_sync(prefix + 'missing', None)
+    except GLib.Error as e:
+        check(e.matches(Tkms.error_quark(), 0), 'NotFound is TKMS_ERROR_NOT_FOUND: %s' % e)
+    else:
+        raise AssertionError('a missing key was found')
+
+
+from_variant()
+if os.environ.get('TKMS_TEST_BUS_ADDRESS'):
+    against_daemon(os.environ['TKMS_TEST_BUS_ADDRESS'])
+print('ok')
