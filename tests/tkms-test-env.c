@@ -54,6 +54,11 @@ struct _TkmsTestEnv {
 	guint16 tpm_port;
 	gboolean keep;
 
+	/* copies of what runs as another user (section "Staging" below) */
+	gchar *stage_dir;
+	gchar *stage_lib_dir;
+	GHashTable *staged; /* source path -> staged path */
+
 	GDBusConnection *connection;
 	TkmsClient *client;
 
@@ -225,6 +230,42 @@ rm_rf(const gchar *dir)
 		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* TRUE if a user other than the owner (and outside its group) can reach path: every
+ * directory on the way is searchable by others, and path itself has all of mode_bits for
+ * others (S_IXOTH for a directory or program, S_IROTH | S_IXOTH for a script). */
+static gboolean
+reachable_by_others(const gchar *path, mode_t mode_bits)
+{
+	g_autofree gchar *dir = NULL;
+	struct stat st;
+
+	if (!g_path_is_absolute(path) || stat(path, &st) != 0 ||
+	    (st.st_mode & mode_bits) != mode_bits)
+		return FALSE;
+	dir = g_path_get_dirname(path);
+	for (;;) {
+		g_autofree gchar *parent = NULL;
+
+		if (stat(dir, &st) != 0 || !(st.st_mode & S_IXOTH))
+			return FALSE;
+		parent = g_path_get_dirname(dir);
+		if (g_str_equal(parent, dir))
+			return TRUE;
+		g_free(dir);
+		dir = g_steal_pointer(&parent);
+	}
+}
+
+/* Other users connect to the bus socket and read files in the env's directory: it must not
+ * lie under a private $TMPDIR. */
+static const gchar *
+tmp_base(void)
+{
+	const gchar *base = g_get_tmp_dir();
+
+	return reachable_by_others(base, S_IXOTH) ? base : "/tmp";
+}
+
 /* Removes directories of earlier runs whose test process is gone (killed with SIGKILL). */
 static void
 sweep_stale_dirs(void)
@@ -235,7 +276,7 @@ sweep_stale_dirs(void)
 
 	if (!g_once_init_enter(&once))
 		return;
-	dir = g_dir_open(g_get_tmp_dir(), 0, NULL);
+	dir = g_dir_open(tmp_base(), 0, NULL);
 	while (dir != NULL && (entry = g_dir_read_name(dir)) != NULL) {
 		g_autofree gchar *path = NULL;
 		g_autofree gchar *owner_file = NULL;
@@ -244,7 +285,7 @@ sweep_stale_dirs(void)
 
 		if (!g_str_has_prefix(entry, "tkms-test-"))
 			continue;
-		path = g_build_filename(g_get_tmp_dir(), entry, NULL);
+		path = g_build_filename(tmp_base(), entry, NULL);
 		owner_file = g_build_filename(path, "owner.pid", NULL);
 		if (!g_file_get_contents(owner_file, &contents, NULL, NULL))
 			continue;
@@ -427,9 +468,11 @@ communicate_done(GObject *source, GAsyncResult *res, gpointer user_data)
 	data->done = TRUE;
 }
 
+static void launcher_set_staged_libs(TkmsTestEnv *env, GSubprocessLauncher *launcher);
+
 static gboolean
-run_command(TkmsTestEnv *env, const gchar *const *argv, const gchar *cwd, gchar **out_stdout,
-	    gchar **out_stderr, gint *exit_status, GError **error)
+run_command(TkmsTestEnv *env, const gchar *const *argv, const gchar *cwd, gboolean as_other,
+	    gchar **out_stdout, gchar **out_stderr, gint *exit_status, GError **error)
 {
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
@@ -444,6 +487,8 @@ run_command(TkmsTestEnv *env, const gchar *const *argv, const gchar *cwd, gchar 
 	g_subprocess_launcher_set_child_setup(launcher, child_setup, NULL, NULL);
 	g_subprocess_launcher_set_cwd(launcher, cwd);
 	launcher_setenv(env, launcher);
+	if (as_other)
+		launcher_set_staged_libs(env, launcher);
 	proc = g_subprocess_launcher_spawnv(launcher, argv, error);
 	if (proc == NULL)
 		return FALSE;
@@ -489,6 +534,168 @@ run_command(TkmsTestEnv *env, const gchar *const *argv, const gchar *cwd, gchar 
 	g_free(data.out);
 	g_free(data.err);
 	return TRUE;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Staging: what runs as another user                                                        */
+/*
+ * A checkout may sit where other users cannot reach it (a clone in /root, mode 0700): a test
+ * program run there as nobody or as a test user fails with "Permission denied" (status 127).
+ * So the build's programs (and any other program those users could not reach) are copied into
+ * ENV/stage/bin, and the build's shared libraries ($TKMS_TEST_LIB_DIR: libtkms) into
+ * ENV/stage/lib, which LD_LIBRARY_PATH names for those runs (it comes before the binaries'
+ * build-tree RUNPATH). The build's programs are staged wherever the checkout is, so that every
+ * run exercises the same path.
+ */
+
+static gboolean
+mkdir_reachable(const gchar *path, GError **error)
+{
+	if (g_mkdir(path, 0755) != 0 && errno != EEXIST) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "mkdir %s: %s", path,
+			    g_strerror(errno));
+		return FALSE;
+	}
+	/* whatever the umask */
+	g_chmod(path, 0755);
+	return TRUE;
+}
+
+static gboolean
+copy_reachable(const gchar *src, const gchar *dest, GError **error)
+{
+	g_autofree gchar *contents = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(src, &contents, &len, error) ||
+	    !g_file_set_contents_full(dest, contents, (gssize)len, G_FILE_SET_CONTENTS_NONE, 0755,
+				      error))
+		return FALSE;
+	g_chmod(dest, 0755);
+	return TRUE;
+}
+
+/* Copies every lib*.so* of $TKMS_TEST_LIB_DIR (symlinks as symlinks) once per env. */
+static gboolean
+stage_libraries(TkmsTestEnv *env, GError **error)
+{
+	const gchar *src_dir = g_getenv("TKMS_TEST_LIB_DIR");
+	g_autofree gchar *lib_dir = g_build_filename(env->stage_dir, "lib", NULL);
+	g_autoptr(GDir) dir = NULL;
+	const gchar *entry;
+
+	if (env->stage_lib_dir != NULL || src_dir == NULL || *src_dir == '\0')
+		return TRUE;
+	if (!mkdir_reachable(lib_dir, error))
+		return FALSE;
+	dir = g_dir_open(src_dir, 0, error);
+	if (dir == NULL) {
+		g_prefix_error(error, "TKMS_TEST_LIB_DIR: ");
+		return FALSE;
+	}
+	while ((entry = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *src = g_build_filename(src_dir, entry, NULL);
+		g_autofree gchar *dest = g_build_filename(lib_dir, entry, NULL);
+		g_autofree gchar *target = NULL;
+
+		if (!g_str_has_prefix(entry, "lib") || strstr(entry, ".so") == NULL)
+			continue;
+		if (!g_file_test(src, G_FILE_TEST_IS_REGULAR))
+			continue;
+		target = g_file_read_link(src, NULL);
+		if (target != NULL && strchr(target, '/') == NULL) {
+			if (symlink(target, dest) != 0 && errno != EEXIST) {
+				g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+					    "symlink %s: %s", dest, g_strerror(errno));
+				return FALSE;
+			}
+		} else if (!copy_reachable(src, dest, error)) {
+			return FALSE;
+		}
+	}
+	env->stage_lib_dir = g_steal_pointer(&lib_dir);
+	return TRUE;
+}
+
+/* TRUE for the programs this build made ($TKMS_TEST_HELPER, $TKMSCTL, ...). */
+static gboolean
+is_build_program(const gchar *path)
+{
+	static const gchar *const vars[] = {"TKMS_TEST_HELPER", "TKMSCTL",
+					    "TKMS_TEST_DIRECT_UNSEAL", "TKMSD"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(vars); i++)
+		if (g_strcmp0(g_getenv(vars[i]), path) == 0)
+			return TRUE;
+	return FALSE;
+}
+
+const gchar *
+tkms_test_env_stage_program(TkmsTestEnv *env, const gchar *path, GError **error)
+{
+	g_autofree gchar *bin_dir = NULL;
+	g_autofree gchar *base = NULL;
+	g_autofree gchar *dest = NULL;
+	const gchar *staged;
+
+	if (env->staged == NULL)
+		env->staged = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	staged = g_hash_table_lookup(env->staged, path);
+	if (staged != NULL)
+		return staged;
+	if (!g_file_test(path, G_FILE_TEST_IS_EXECUTABLE)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no program %s to stage",
+			    path);
+		return NULL;
+	}
+	env->stage_dir = env->stage_dir ? env->stage_dir
+					: g_build_filename(env->tmp_dir, "stage", NULL);
+	bin_dir = g_build_filename(env->stage_dir, "bin", NULL);
+	if (!mkdir_reachable(env->stage_dir, error) || !mkdir_reachable(bin_dir, error) ||
+	    !stage_libraries(env, error))
+		return NULL;
+	/* one subdirectory per program: two programs may share a basename */
+	base = g_path_get_basename(path);
+	{
+		g_autofree gchar *sub = g_strdup_printf("%u", g_hash_table_size(env->staged));
+		g_autofree gchar *sub_dir = g_build_filename(bin_dir, sub, NULL);
+		if (!mkdir_reachable(sub_dir, error))
+			return NULL;
+		dest = g_build_filename(sub_dir, base, NULL);
+	}
+	if (!copy_reachable(path, dest, error)) {
+		g_prefix_error(error, "staging %s: ", path);
+		return NULL;
+	}
+	staged = dest;
+	g_hash_table_insert(env->staged, g_strdup(path), g_steal_pointer(&dest));
+	return staged;
+}
+
+/* *program: what to run as another user in place of argv0 (a staged copy if needed). */
+static gboolean
+stage_argv0(TkmsTestEnv *env, const gchar *argv0, gchar **program, GError **error)
+{
+	const gchar *staged;
+
+	if (strchr(argv0, '/') == NULL ||
+	    (!is_build_program(argv0) && reachable_by_others(argv0, S_IXOTH))) {
+		*program = g_strdup(argv0);
+		return TRUE;
+	}
+	staged = tkms_test_env_stage_program(env, argv0, error);
+	if (staged == NULL)
+		return FALSE;
+	*program = g_strdup(staged);
+	return TRUE;
+}
+
+static void
+launcher_set_staged_libs(TkmsTestEnv *env, GSubprocessLauncher *launcher)
+{
+	if (env->stage_lib_dir != NULL)
+		g_subprocess_launcher_setenv(launcher, "LD_LIBRARY_PATH", env->stage_lib_dir,
+					     TRUE);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -999,7 +1206,7 @@ tkms_test_env_extend_pcr(TkmsTestEnv *env, guint pcr, GError **error)
 
 	if (restart && !tkms_test_env_stop_daemon(env, error))
 		return FALSE;
-	if (!run_command(env, argv, env->tmp_dir, &out, &err, &status, error))
+	if (!run_command(env, argv, env->tmp_dir, FALSE, &out, &err, &status, error))
 		return FALSE;
 	if (status != 0) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
@@ -1033,9 +1240,13 @@ env_new(const gchar *config, gboolean with_daemon, gboolean real_polkit, const g
 	env->daemon.name = "tkmsd";
 	env->keep = g_strcmp0(g_getenv("TKMS_TEST_KEEP"), "1") == 0;
 
-	env->tmp_dir = g_dir_make_tmp("tkms-test-XXXXXX", error);
-	if (env->tmp_dir == NULL)
+	env->tmp_dir = g_build_filename(tmp_base(), "tkms-test-XXXXXX", NULL);
+	if (g_mkdtemp_full(env->tmp_dir, 0700) == NULL) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "mkdtemp %s: %s",
+			    env->tmp_dir, g_strerror(errno));
+		g_clear_pointer(&env->tmp_dir, g_free);
 		return NULL;
+	}
 	/* World-readable: other uids connect to the bus socket and read test files. */
 	g_chmod(env->tmp_dir, 0755);
 	pid_file = g_build_filename(env->tmp_dir, "owner.pid", NULL);
@@ -1137,6 +1348,9 @@ tkms_test_env_free(TkmsTestEnv *env)
 	g_free(env->polkit.log_path);
 	g_free(env->daemon.log_path);
 	g_free(env->polkit_rules);
+	g_free(env->stage_dir);
+	g_free(env->stage_lib_dir);
+	g_clear_pointer(&env->staged, g_hash_table_unref);
 	g_free(env);
 }
 
@@ -1214,27 +1428,30 @@ gboolean
 tkms_test_env_run(TkmsTestEnv *env, const gchar *const *argv, gchar **out_stdout,
 		  gchar **out_stderr, gint *exit_status, GError **error)
 {
-	return run_command(env, argv, env->tmp_dir, out_stdout, out_stderr, exit_status, error);
+	return run_command(env, argv, env->tmp_dir, FALSE, out_stdout, out_stderr, exit_status,
+			   error);
 }
 
 gboolean
 tkms_test_env_run_as_user(TkmsTestEnv *env, const gchar *const *argv, gchar **out_stdout,
 			  gchar **out_stderr, gint *exit_status, GError **error)
 {
-	g_autoptr(GPtrArray) full = g_ptr_array_new();
-	g_autofree gchar *reuid = g_strdup_printf("--reuid=%d", TKMS_TEST_OTHER_UID);
-	g_autofree gchar *regid = g_strdup_printf("--regid=%d", TKMS_TEST_OTHER_UID);
+	g_autoptr(GPtrArray) full = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *program = NULL;
 
-	g_ptr_array_add(full, (gpointer) "setpriv");
-	g_ptr_array_add(full, reuid);
-	g_ptr_array_add(full, regid);
-	g_ptr_array_add(full, (gpointer) "--clear-groups");
-	g_ptr_array_add(full, (gpointer) "--");
-	for (guint i = 0; argv[i] != NULL; i++)
-		g_ptr_array_add(full, (gpointer)argv[i]);
+	if (!stage_argv0(env, argv[0], &program, error))
+		return FALSE;
+	g_ptr_array_add(full, g_strdup("setpriv"));
+	g_ptr_array_add(full, g_strdup_printf("--reuid=%d", TKMS_TEST_OTHER_UID));
+	g_ptr_array_add(full, g_strdup_printf("--regid=%d", TKMS_TEST_OTHER_UID));
+	g_ptr_array_add(full, g_strdup("--clear-groups"));
+	g_ptr_array_add(full, g_strdup("--"));
+	g_ptr_array_add(full, g_steal_pointer(&program));
+	for (guint i = 1; argv[i] != NULL; i++)
+		g_ptr_array_add(full, g_strdup(argv[i]));
 	g_ptr_array_add(full, NULL);
-	return run_command(env, (const gchar *const *)full->pdata, "/", out_stdout, out_stderr,
-			   exit_status, error);
+	return run_command(env, (const gchar *const *)full->pdata, "/", TRUE, out_stdout,
+			   out_stderr, exit_status, error);
 }
 
 const gchar *
@@ -1289,48 +1506,58 @@ tkms_test_ensure_user(const gchar *name, guint32 *uid, guint32 *gid, GError **er
 	return TRUE;
 }
 
-/* argv prefixed with setpriv to run as user with its groups; user NULL or "root": as is. */
-static GPtrArray *
-as_user_argv(const gchar *user, const gchar *const *argv, GError **error)
+static gboolean
+is_other_user(const gchar *user)
 {
-	GPtrArray *full = g_ptr_array_new_with_free_func(g_free);
+	return user != NULL && !g_str_equal(user, "root");
+}
 
-	if (user != NULL && !g_str_equal(user, "root")) {
+/* argv prefixed with setpriv to run as user with its groups, its program staged; user NULL
+ * or "root": as is. */
+static GPtrArray *
+as_user_argv(TkmsTestEnv *env, const gchar *user, const gchar *const *argv, GError **error)
+{
+	g_autoptr(GPtrArray) full = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *program = NULL;
+
+	if (is_other_user(user)) {
 		struct passwd *pw = getpwnam(user);
 		if (pw == NULL) {
 			g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no user %s", user);
-			g_ptr_array_unref(full);
 			return NULL;
 		}
+		if (!stage_argv0(env, argv[0], &program, error))
+			return NULL;
 		g_ptr_array_add(full, g_strdup("setpriv"));
 		g_ptr_array_add(full, g_strdup_printf("--reuid=%u", (guint)pw->pw_uid));
 		g_ptr_array_add(full, g_strdup_printf("--regid=%u", (guint)pw->pw_gid));
 		g_ptr_array_add(full, g_strdup("--init-groups"));
 		g_ptr_array_add(full, g_strdup("--"));
 	}
-	for (guint i = 0; argv[i] != NULL; i++)
+	g_ptr_array_add(full, program != NULL ? g_steal_pointer(&program) : g_strdup(argv[0]));
+	for (guint i = 1; argv[i] != NULL; i++)
 		g_ptr_array_add(full, g_strdup(argv[i]));
 	g_ptr_array_add(full, NULL);
-	return full;
+	return g_steal_pointer(&full);
 }
 
 gboolean
 tkms_test_env_run_as(TkmsTestEnv *env, const gchar *user, const gchar *const *argv,
 		     gchar **out_stdout, gchar **out_stderr, gint *exit_status, GError **error)
 {
-	g_autoptr(GPtrArray) full = as_user_argv(user, argv, error);
+	g_autoptr(GPtrArray) full = as_user_argv(env, user, argv, error);
 
 	if (full == NULL)
 		return FALSE;
-	return run_command(env, (const gchar *const *)full->pdata, "/", out_stdout, out_stderr,
-			   exit_status, error);
+	return run_command(env, (const gchar *const *)full->pdata, "/", is_other_user(user),
+			   out_stdout, out_stderr, exit_status, error);
 }
 
 GSubprocess *
 tkms_test_env_spawn_as(TkmsTestEnv *env, const gchar *user, const gchar *const *argv,
 		       GError **error)
 {
-	g_autoptr(GPtrArray) full = as_user_argv(user, argv, error);
+	g_autoptr(GPtrArray) full = as_user_argv(env, user, argv, error);
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 
 	if (full == NULL)
@@ -1340,6 +1567,8 @@ tkms_test_env_spawn_as(TkmsTestEnv *env, const gchar *user, const gchar *const *
 	g_subprocess_launcher_set_child_setup(launcher, child_setup, NULL, NULL);
 	g_subprocess_launcher_set_cwd(launcher, "/");
 	launcher_setenv(env, launcher);
+	if (is_other_user(user))
+		launcher_set_staged_libs(env, launcher);
 	return g_subprocess_launcher_spawnv(launcher, (const gchar *const *)full->pdata, error);
 }
 

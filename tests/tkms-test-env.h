@@ -13,7 +13,8 @@
  * then connects to the bus and builds a TkmsClient.
  *
  * Environment (set by tests/meson.build): TKMSD (tkmsd binary), TKMS_DATA_DIR (source data/),
- * TKMS_TEST_HELPER (tests/tkms-test-helper), TKMSCTL (optional). TKMS_TEST_KEEP=1 keeps the
+ * TKMS_TEST_HELPER (tests/tkms-test-helper), TKMSCTL (optional), TKMS_TEST_LIB_DIR (the
+ * directory of the built libtkms, staged for programs run as other users). TKMS_TEST_KEEP=1 keeps the
  * temporary directory for inspection.
  *
  * Cleanup: tkms_test_env_free() stops every process and deletes the directory. Children die
@@ -111,6 +112,13 @@ gboolean tkms_test_env_run_as_user(TkmsTestEnv *env, const gchar *const *argv,
 /* Runs argv as the current user with the same environment additions. */
 gboolean tkms_test_env_run(TkmsTestEnv *env, const gchar *const *argv, gchar **out_stdout,
 			   gchar **out_stderr, gint *exit_status, GError **error);
+
+/* Copies the program at path (once per env) where every user can run it, with the build's
+ * shared libraries ($TKMS_TEST_LIB_DIR) beside it, and returns the copy's path (valid as long
+ * as env). run_as_user, run_as and spawn_as do this by themselves for the build's programs and
+ * for any program the other user could not reach (a checkout in /root is mode 0700); their
+ * runs get LD_LIBRARY_PATH for the staged libraries. */
+const gchar *tkms_test_env_stage_program(TkmsTestEnv *env, const gchar *path, GError **error);
 
 /* Path of the tkms-test-helper program ($TKMS_TEST_HELPER), or NULL. */
 const gchar *tkms_test_helper_path(void);
