@@ -29,7 +29,7 @@
  *
  * A missing dependency (swtpm, dbus-daemon, python3-dbusmock, polkitd, setpriv, useradd, root
  * for the real polkitd...) is a TKMS_TEST_ERROR_MISSING_DEPENDENCY error, and the *_or_abort()
- * constructors exit 77 (a skipped test) naming it.
+ * constructors skip the test naming it (status 77, or a TAP SKIP plan under meson).
  */
 
 #include <gio/gio.h>
@@ -52,8 +52,8 @@ TkmsTestEnv *tkms_test_env_new_without_daemon(const gchar *config, GError **erro
 void tkms_test_env_free(TkmsTestEnv *env);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsTestEnv, tkms_test_env_free)
 
-/* Creates an env or ends the test: exit 77 if a dependency is missing, else 1 (for test
- * main() and fixtures). */
+/* Creates an env or ends the test: skipped if a dependency is missing
+ * (tkms_test_skip_missing()), else exit 1 (for test main() and fixtures). */
 TkmsTestEnv *tkms_test_env_new_or_abort(const gchar *config);
 
 const gchar *tkms_test_env_get_bus_address(TkmsTestEnv *env);

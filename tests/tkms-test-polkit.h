@@ -56,7 +56,8 @@ typedef enum {
 /* rules: polkit JavaScript (polkit.addRule(...)) or NULL for none (the policy defaults). */
 TkmsTestEnv *tkms_test_env_new_real_polkit(const gchar *config, const gchar *rules,
 					   GError **error);
-/* Exits 77 if a dependency is missing (not root, no polkitd...), 1 on any other error. */
+/* Skips the test if a dependency is missing (not root, no polkitd...), exits 1 on any other
+ * error. */
 TkmsTestEnv *tkms_test_env_new_real_polkit_or_abort(const gchar *config, const gchar *rules);
 gboolean tkms_test_env_has_real_polkit(TkmsTestEnv *env);
 

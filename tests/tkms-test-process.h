@@ -17,21 +17,25 @@
 
 G_BEGIN_DECLS
 
-/* A missing program or package: tkms_test_env_new_or_abort() and friends then exit 77. */
+/* A missing program or package: tkms_test_env_new_or_abort() and friends then skip the test
+ * (tkms_test_skip_missing()). */
 #define TKMS_TEST_ERROR (tkms_test_error_quark())
 GQuark tkms_test_error_quark(void);
 typedef enum {
 	TKMS_TEST_ERROR_MISSING_DEPENDENCY,
 } TkmsTestError;
 
-/* Exits 77 (a skipped test) saying what is missing; with --tap in the test's arguments it
- * prints a TAP skip plan first. */
+/* Ends a test that cannot run, saying what is missing: with --tap in its arguments (meson's
+ * TAP protocol) a TAP plan "1..0 # SKIP what" and status 0, which meson reports as SKIP;
+ * otherwise status 77, meson's skip for the exitcode protocol. */
 G_NORETURN void tkms_test_skip_missing(const gchar *what);
-/* Exits 77 if error is TKMS_TEST_ERROR_MISSING_DEPENDENCY, else 1, after printing it. */
+/* Skips the test if error is TKMS_TEST_ERROR_MISSING_DEPENDENCY, else prints it and exits 1. */
 G_NORETURN void tkms_test_exit_on_error(const gchar *context, const GError *error);
 /* Sets TKMS_TEST_ERROR_MISSING_DEPENDENCY unless program is found (absolute, or on PATH). */
 gboolean tkms_test_require_program(const gchar *program, const gchar *package,
 				   GError **error);
+/* For a test's main(): skips the test unless program is found. */
+void tkms_test_require_program_or_skip(const gchar *program, const gchar *package);
 
 typedef struct {
 	const gchar *name;
