@@ -121,6 +121,23 @@ tkms_test_env_get_daemon_pid(TkmsTestEnv *env)
 	return tkms_test_proc_is_running(&env->daemon) ? env->daemon.pid : 0;
 }
 
+guint64
+tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env)
+{
+	gint pid = tkms_test_env_get_daemon_pid(env);
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *status = NULL;
+	const gchar *line;
+
+	if (pid <= 0)
+		return 0;
+	path = g_strdup_printf("/proc/%d/status", pid);
+	if (!g_file_get_contents(path, &status, NULL, NULL))
+		return 0;
+	line = strstr(status, "\nVmRSS:");
+	return line != NULL ? g_ascii_strtoull(line + strlen("\nVmRSS:"), NULL, 10) : 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The TPM                                                                                   */
 

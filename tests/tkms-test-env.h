@@ -119,6 +119,8 @@ const gchar *tkms_test_helper_path(void);
 
 /* The pid of the running tkmsd, or 0. */
 gint tkms_test_env_get_daemon_pid(TkmsTestEnv *env);
+/* The running tkmsd's resident set size (VmRSS) in KiB, or 0 if it does not run. */
+guint64 tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env);
 
 /* The swtpm of env (for the benchmark's own measurements). */
 TkmsTestSwtpm *tkms_test_env_get_swtpm(TkmsTestEnv *env);
