@@ -150,10 +150,8 @@ main(int argc, char **argv)
 
 	g_test_init(&argc, &argv, NULL);
 	env = tkms_test_env_new_without_daemon(NULL, &error);
-	if (env == NULL) {
-		g_printerr("cannot set up the test environment: %s\n", error->message);
-		return 1;
-	}
+	if (env == NULL)
+		tkms_test_exit_on_error("cannot set up the test environment", error);
 	g_test_add_func("/env/polkit-mock", test_polkit_mock);
 	g_test_add_func("/env/run-as-user", test_run_as_user);
 	g_test_add_func("/env/bus-policy", test_bus_policy);

@@ -16,10 +16,8 @@ authz_setup_users(void)
 
 	if (!tkms_test_ensure_user(AUTHZ_USER_A, &authz_uid_a, NULL, &error) ||
 	    !tkms_test_ensure_user(AUTHZ_USER_B, &authz_uid_b, NULL, &error) ||
-	    !tkms_test_ensure_user(AUTHZ_USER_ADMIN, &authz_uid_admin, NULL, &error)) {
-		g_printerr("cannot set up the test users: %s\n", error->message);
-		exit(1);
-	}
+	    !tkms_test_ensure_user(AUTHZ_USER_ADMIN, &authz_uid_admin, NULL, &error))
+		tkms_test_exit_on_error("cannot set up the test users", error);
 	g_assert_cmpuint(authz_uid_a, !=, 0);
 	g_assert_cmpuint(authz_uid_b, !=, 0);
 	g_assert_cmpuint(authz_uid_admin, !=, 0);

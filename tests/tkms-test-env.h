@@ -13,38 +13,37 @@
  * then connects to the bus and builds a TkmsClient.
  *
  * Environment (set by tests/meson.build): TKMSD (tkmsd binary), TKMS_DATA_DIR (source data/),
- * TKMS_TEST_HELPER (tests/tkms-test-helper), TKMSCTL (optional). TKMS_TEST_KEEP=1 keeps the
+ * TKMS_TEST_HELPER (tests/tkms-test-helper), TKMSCTL (optional), TKMS_TEST_LIB_DIR (the
+ * directory of the built libtkms, staged for programs run as other users). TKMS_TEST_KEEP=1 keeps the
  * temporary directory for inspection.
  *
  * Cleanup: tkms_test_env_free() stops every process and deletes the directory. Children die
  * with the test process (PR_SET_PDEATHSIG); if the test aborts (failed assertion, crash, meson
  * timeout) a signal handler prints the tail of every log and removes the directory, and
  * directories left by killed runs are swept at the next start.
+ *
+ * The fixture's parts, one file each: tkms-test-process.{c,h} (processes, commands, other
+ * users, staging, abort cleanup), tkms-test-swtpm.{c,h}, tkms-test-bus.{c,h} (the private
+ * dbus-daemon), tkms-test-polkit.{c,h} (the mock and the real polkitd) and this file's
+ * tkms-test-env.c (the env and tkmsd). Tests include this header only.
+ *
+ * A missing dependency (swtpm, dbus-daemon, python3-dbusmock, polkitd, setpriv, useradd, root
+ * for the real polkitd...) is a TKMS_TEST_ERROR_MISSING_DEPENDENCY error, and the *_or_abort()
+ * constructors skip the test naming it (status 77, or a TAP SKIP plan under meson).
  */
 
 #include <gio/gio.h>
 
 #include "tkms-client.h"
+#include "tkms-test-process.h"
+#include "tkms-test-swtpm.h"
 
 G_BEGIN_DECLS
-
-/* The polkit action ids of DESIGN.md (a contract). */
-#define TKMS_ACTION_READ_KEY "org.tkms.KeyManager.read-key"
-#define TKMS_ACTION_CREATE_KEY "org.tkms.KeyManager.create-key"
-#define TKMS_ACTION_USE_KEY "org.tkms.KeyManager.use-key"
-#define TKMS_ACTION_SEAL "org.tkms.KeyManager.seal"
-#define TKMS_ACTION_DESTROY_KEY "org.tkms.KeyManager.destroy-key"
-#define TKMS_ACTION_MANAGE_KEY "org.tkms.KeyManager.manage-key"
-#define TKMS_ACTION_READ_SECRET "org.tkms.KeyManager.read-secret"
-#define TKMS_ACTION_ADMIN "org.tkms.KeyManager.admin"
 
 /* The uid tkms_test_env_run_as_user() runs commands as (nobody). */
 #define TKMS_TEST_OTHER_UID 65534
 
 typedef struct _TkmsTestEnv TkmsTestEnv;
-
-/* NULL-terminated list of every action id above. */
-const gchar *const *tkms_test_all_actions(void);
 
 /* config: contents of a tkmsd.conf (GKeyFile text) or NULL for the daemon's defaults. */
 TkmsTestEnv *tkms_test_env_new(const gchar *config, GError **error);
@@ -53,7 +52,8 @@ TkmsTestEnv *tkms_test_env_new_without_daemon(const gchar *config, GError **erro
 void tkms_test_env_free(TkmsTestEnv *env);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsTestEnv, tkms_test_env_free)
 
-/* Creates an env or aborts the test with the error (for test main() and fixtures). */
+/* Creates an env or ends the test: skipped if a dependency is missing
+ * (tkms_test_skip_missing()), else exit 1 (for test main() and fixtures). */
 TkmsTestEnv *tkms_test_env_new_or_abort(const gchar *config);
 
 const gchar *tkms_test_env_get_bus_address(TkmsTestEnv *env);
@@ -95,11 +95,6 @@ gboolean tkms_test_env_start_tpm(TkmsTestEnv *env, GError **error);
  * (and restarted if it was running). */
 gboolean tkms_test_env_extend_pcr(TkmsTestEnv *env, guint pcr, GError **error);
 
-/* Replaces the polkit mock's allowed action list (NULL or empty: deny everything). */
-gboolean tkms_test_env_polkit_set_allowed(TkmsTestEnv *env, const gchar *const *actions,
-					  GError **error);
-gboolean tkms_test_env_polkit_allow_all(TkmsTestEnv *env, GError **error);
-
 /* Runs argv as uid/gid TKMS_TEST_OTHER_UID (setpriv, no supplementary groups) with
  * DBUS_SYSTEM_BUS_ADDRESS and TKMS_TEST_BUS_ADDRESS set to the private bus, and waits (at
  * most 30 s). Returns FALSE only if it could not be run or timed out; *exit_status is the exit
@@ -112,68 +107,30 @@ gboolean tkms_test_env_run_as_user(TkmsTestEnv *env, const gchar *const *argv,
 gboolean tkms_test_env_run(TkmsTestEnv *env, const gchar *const *argv, gchar **out_stdout,
 			   gchar **out_stderr, gint *exit_status, GError **error);
 
+/* Copies the program at path (once per env) where every user can run it, with the build's
+ * shared libraries ($TKMS_TEST_LIB_DIR) beside it, and returns the copy's path (valid as long
+ * as env). run_as_user, run_as and spawn_as do this by themselves for the build's programs and
+ * for any program the other user could not reach (a checkout in /root is mode 0700); their
+ * runs get LD_LIBRARY_PATH for the staged libraries. */
+const gchar *tkms_test_env_stage_program(TkmsTestEnv *env, const gchar *path, GError **error);
+
 /* Path of the tkms-test-helper program ($TKMS_TEST_HELPER), or NULL. */
 const gchar *tkms_test_helper_path(void);
 
-/* Loopback TCP port helpers for starting servers (swtpm) on free ports. */
-gboolean tkms_test_port_is_free(guint16 port);
-gboolean tkms_test_port_accepts(guint16 port);
-
 /* The pid of the running tkmsd, or 0. */
 gint tkms_test_env_get_daemon_pid(TkmsTestEnv *env);
+/* The running tkmsd's resident set size (VmRSS) in KiB, or 0 if it does not run. */
+guint64 tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env);
+
+/* The swtpm of env (for the benchmark's own measurements). */
+TkmsTestSwtpm *tkms_test_env_get_swtpm(TkmsTestEnv *env);
 
 /* ---------------------------------------------------------------------------------------- */
-/* The real polkitd and real test users (suite 'authz')                                      */
-/*
- * tkms_test_env_new_real_polkit() is tkms_test_env_new() with the real polkitd instead of the
- * mock: `/usr/lib/polkit-1/polkitd --no-debug`, started as root with DBUS_SYSTEM_BUS_ADDRESS
- * set to the private bus. For the env's lifetime it installs the built, merged policy
- * ($TKMS_POLKIT_POLICY) as /usr/share/polkit-1/actions/org.tkms.KeyManager.policy (a file
- * already there is set aside and put back afterwards) and the given rules as
- * /etc/polkit-1/rules.d/00-tkms-test.rules; both are removed by tkms_test_env_free(), by the
- * abort handler, and (left by a SIGKILLed run) by the next real-polkitd env.
- *
- * Those files are machine-global, so real-polkitd envs never overlap: an flock on
- * /run/lock/tkms-test-polkit.lock is held for the env's lifetime (other processes wait for
- * it) and only one such env may exist per process. Tests using it are also is_parallel: false.
- *
- * Facts (polkit 122, Debian 12): polkitd drops privileges to the user 'polkitd' right after
- * start, so the private bus lets that user own org.freedesktop.PolicyKit1 (as the system bus
- * does); it re-reads rules.d through inotify within a few ms of a rename and emits Changed;
- * uid 0 is always authorized whatever the rules say; without an agent, a challenge
- * (AUTH_ADMIN*) answers "not authorized, challenge" at once, with or without
- * ALLOW_USER_INTERACTION; without logind no subject is in an active session.
- */
-
-typedef enum {
-	TKMS_TEST_POLKIT_YES,
-	TKMS_TEST_POLKIT_NO,
-	TKMS_TEST_POLKIT_CHALLENGE,
-} TkmsTestPolkitAnswer;
-
-/* rules: polkit JavaScript (polkit.addRule(...)) or NULL for none (the policy defaults). */
-TkmsTestEnv *tkms_test_env_new_real_polkit(const gchar *config, const gchar *rules,
-					   GError **error);
-TkmsTestEnv *tkms_test_env_new_real_polkit_or_abort(const gchar *config, const gchar *rules);
-gboolean tkms_test_env_has_real_polkit(TkmsTestEnv *env);
-
-/* Replaces the rules file and, if polkitd runs, waits until it answers by the new file: the
- * file carries a probe rule for (nobody, org.tkms.KeyManager.read-secret) whose answer flips
- * with every version, polled with pkcheck. Leave that pair out of the test's own rules. */
-gboolean tkms_test_env_polkit_set_rules(TkmsTestEnv *env, const gchar *rules, GError **error);
-
-/* Asks polkitd (pkcheck, run as user) whether user may do action, without interaction. */
-gboolean tkms_test_env_polkit_check_as(TkmsTestEnv *env, const gchar *user, const gchar *action,
-				       TkmsTestPolkitAnswer *answer, GError **error);
-
-/* Stops polkitd (SIGTERM; waits until its name has left the bus) / starts it again (waits
- * until it owns its name and answers by the current rules). */
-gboolean tkms_test_env_stop_polkit(TkmsTestEnv *env, GError **error);
-gboolean tkms_test_env_start_polkit(TkmsTestEnv *env, GError **error);
-gboolean tkms_test_env_polkit_is_running(TkmsTestEnv *env);
+/* Real test users (suite 'authz')                                                           */
 
 /* Creates the system user name (useradd --system --no-create-home --user-group, shell
- * nologin) unless it exists; returns its uid and gid (either may be NULL). Users are kept. */
+ * nologin) unless it exists; returns its uid and gid (either may be NULL). Users are kept.
+ * Without useradd, or not as root, the error is TKMS_TEST_ERROR_MISSING_DEPENDENCY. */
 gboolean tkms_test_ensure_user(const gchar *name, guint32 *uid, guint32 *gid, GError **error);
 
 /* Like tkms_test_env_run_as_user() but as the named user with its groups
@@ -189,3 +146,6 @@ GSubprocess *tkms_test_env_spawn_as(TkmsTestEnv *env, const gchar *user,
 				    const gchar *const *argv, GError **error);
 
 G_END_DECLS
+
+/* The polkit authority's part of the API (the mock's SetAllowed, the real polkitd). */
+#include "tkms-test-polkit.h"

@@ -36,16 +36,11 @@
 
 #include "tkms-bench-config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <glib/gstdio.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,7 +62,6 @@
 #define WARMUP_CALLS 200
 #define WARMUP_TPM 3
 #define PAYLOAD_SIZE 32
-#define SWTPM_TIMEOUT_MS 10000
 
 #define KEY_AES "bench-aes"
 #define KEY_EC "bench-ecdsa"
@@ -174,10 +168,7 @@ typedef struct {
 } StoreFigures;
 
 typedef struct {
-	GSubprocess *proc;
-	gchar *dir;
-	gchar *log_path;
-	guint16 port;
+	TkmsTestSwtpm *swtpm; /* the fixture's, in the env's directory */
 	TSS2_TCTI_CONTEXT *tcti;
 	ESYS_CONTEXT *esys;
 	ESYS_TR primary; /* unrestricted ECC P-256 signing primary */
@@ -782,126 +773,17 @@ tss_check(TSS2_RC rc, const gchar *what, GError **error)
 	return FALSE;
 }
 
-static void
-swtpm_child_setup(gpointer user_data)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static gboolean
-swtpm_is_running(RawTpm *t)
-{
-	return t->proc != NULL && g_subprocess_get_identifier(t->proc) != NULL;
-}
-
-static void
-swtpm_stop(RawTpm *t)
-{
-	gint64 deadline = g_get_monotonic_time() + SWTPM_TIMEOUT_MS * 1000;
-
-	if (t->proc == NULL)
-		return;
-	if (swtpm_is_running(t))
-		g_subprocess_send_signal(t->proc, SIGTERM);
-	while (swtpm_is_running(t) && g_get_monotonic_time() < deadline)
-		g_usleep(5000);
-	if (swtpm_is_running(t)) {
-		g_subprocess_force_exit(t->proc);
-		g_subprocess_wait(t->proc, NULL, NULL);
-	}
-	g_clear_object(&t->proc);
-}
-
-static gchar *
-swtpm_log(RawTpm *t)
-{
-	gchar *contents = NULL;
-
-	if (t->log_path == NULL || !g_file_get_contents(t->log_path, &contents, NULL, NULL))
-		return g_strdup("(no log)");
-	return contents;
-}
-
-static gboolean
-swtpm_start_on(RawTpm *t, guint16 port, GError **error)
-{
-	g_autofree gchar *server = g_strdup_printf("type=tcp,port=%u,bindaddr=127.0.0.1", port);
-	g_autofree gchar *ctrl = g_strdup_printf("type=tcp,port=%u,bindaddr=127.0.0.1", port + 1);
-	g_autofree gchar *state = g_strdup_printf("dir=%s", t->dir);
-	const gchar *argv[] = {"swtpm",	   "socket", "--tpm2", "--flags", "not-need-init,startup-clear",
-			       "--server", server,   "--ctrl", ctrl,	  "--tpmstate",
-			       state,	   NULL};
-	g_autoptr(GSubprocessLauncher) launcher =
-		g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_MERGE);
-	gint64 deadline = g_get_monotonic_time() + SWTPM_TIMEOUT_MS * 1000;
-	int fd = g_open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-	if (fd < 0) {
-		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "open %s: %s",
-			    t->log_path, g_strerror(errno));
-		return FALSE;
-	}
-	g_subprocess_launcher_take_stdout_fd(launcher, fd);
-	g_subprocess_launcher_set_child_setup(launcher, swtpm_child_setup, NULL, NULL);
-	t->proc = g_subprocess_launcher_spawnv(launcher, argv, error);
-	if (t->proc == NULL) {
-		g_prefix_error(error, "swtpm: ");
-		return FALSE;
-	}
-	t->port = port;
-	for (;;) {
-		if (!swtpm_is_running(t)) {
-			g_autofree gchar *log = swtpm_log(t);
-			g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
-				    "swtpm exited during start-up; its output:\n%s", log);
-			g_clear_object(&t->proc);
-			return FALSE;
-		}
-		if (tkms_test_port_accepts(port + 1) && tkms_test_port_accepts(port)) {
-			/* and it is ours that answered, not somebody else's */
-			g_usleep(50000);
-			if (swtpm_is_running(t))
-				return TRUE;
-			continue;
-		}
-		if (g_get_monotonic_time() > deadline) {
-			g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-				    "swtpm did not accept connections within %d s",
-				    SWTPM_TIMEOUT_MS / 1000);
-			swtpm_stop(t);
-			return FALSE;
-		}
-		g_usleep(10000);
-	}
-}
-
+/* A second swtpm of the fixture's kind: tkmsd holds the first one's only connection. Inside the
+ * env's directory, which is removed with it (also after a crash). */
 static gboolean
 swtpm_start(Bench *b, RawTpm *t, GError **error)
 {
-	g_autoptr(GError) last = NULL;
+	const gchar *dir = tkms_test_env_get_tmp_dir(b->env);
+	g_autofree gchar *state_dir = g_build_filename(dir, "bench-tpm", NULL);
+	g_autofree gchar *log_path = g_build_filename(dir, "bench-swtpm.log", NULL);
 
-	/* Inside the fixture's directory, which is removed with it (also after a crash). */
-	t->dir = g_build_filename(tkms_test_env_get_tmp_dir(b->env), "bench-tpm", NULL);
-	t->log_path = g_build_filename(tkms_test_env_get_tmp_dir(b->env), "bench-swtpm.log", NULL);
-	if (g_mkdir_with_parents(t->dir, 0700) != 0) {
-		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "mkdir %s: %s", t->dir,
-			    g_strerror(errno));
-		return FALSE;
-	}
-	for (guint attempt = 0; attempt < 20; attempt++) {
-		guint16 port = (guint16)(g_random_int_range(20000, 60000) & ~1);
-
-		if (!tkms_test_port_is_free(port) || !tkms_test_port_is_free(port + 1))
-			continue;
-		g_clear_error(&last);
-		if (swtpm_start_on(t, port, &last))
-			return TRUE;
-	}
-	if (last != NULL)
-		g_propagate_error(error, g_steal_pointer(&last));
-	else
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "no free TCP port pair found");
-	return FALSE;
+	t->swtpm = tkms_test_swtpm_new(state_dir, log_path, error);
+	return t->swtpm != NULL;
 }
 
 static void
@@ -966,7 +848,7 @@ raw_tpm_setup(Bench *b, RawTpm *t, GError **error)
 	t->srk = ESYS_TR_NONE;
 	if (!swtpm_start(b, t, error))
 		return FALSE;
-	conf = g_strdup_printf("swtpm:host=127.0.0.1,port=%u", t->port);
+	conf = g_strdup(tkms_test_swtpm_get_tcti(t->swtpm));
 	if (!tss_check(Tss2_TctiLdr_Initialize(conf, &t->tcti), "Tss2_TctiLdr_Initialize", error) ||
 	    !tss_check(Esys_Initialize(&t->esys, t->tcti, NULL), "Esys_Initialize", error))
 		return FALSE;
@@ -1025,9 +907,7 @@ raw_tpm_teardown(RawTpm *t)
 	t->child_priv = NULL;
 	t->hmac_pub = NULL;
 	t->hmac_priv = NULL;
-	swtpm_stop(t);
-	g_clear_pointer(&t->dir, g_free);
-	g_clear_pointer(&t->log_path, g_free);
+	g_clear_pointer(&t->swtpm, tkms_test_swtpm_free);
 }
 
 static gboolean
@@ -2638,6 +2518,7 @@ main(int argc, char **argv)
 	g_setenv("TKMSD", TKMS_BENCH_TKMSD, FALSE);
 	g_setenv("TKMS_DATA_DIR", TKMS_BENCH_DATA_DIR, FALSE);
 	g_setenv("TKMS_TEST_HELPER", TKMS_BENCH_TEST_HELPER, FALSE);
+	g_setenv("TKMS_TEST_LIB_DIR", TKMS_BENCH_LIB_DIR, FALSE);
 #ifdef TKMS_BENCH_POLKIT_POLICY
 	g_setenv("TKMS_POLKIT_POLICY", TKMS_BENCH_POLKIT_POLICY, FALSE);
 #endif
