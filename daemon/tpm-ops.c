@@ -158,6 +158,19 @@ sha256(GBytes *data, TPM2B_DIGEST *digest)
 	digest->size = md_len;
 }
 
+/* The digest to sign or verify: the caller's own (SignDigest) or the message's. */
+static void
+request_digest(const TkmsTpmSign *req, TPM2B_DIGEST *digest)
+{
+	if (req->prehashed) {
+		g_assert(g_bytes_get_size(req->data) == 32);
+		digest->size = 32;
+		memcpy(digest->buffer, g_bytes_get_data(req->data, NULL), 32);
+	} else {
+		sha256(req->data, digest);
+	}
+}
+
 static GBytes *
 ecdsa_to_der(const TPMS_SIGNATURE_ECC *ecc)
 {
@@ -211,7 +224,10 @@ sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	g_autofree TPMT_SIGNATURE *sig = NULL;
 	TSS2_RC rc;
 
-	sha256(req->data, &digest);
+	/* A NULL hashcheck ticket is enough for any digest, ours or the caller's, because our
+	 * signing keys are not restricted (tkms_tpm_fill_template): a restricted key would refuse
+	 * a digest the TPM did not hash itself. */
+	request_digest(req, &digest);
 	if (!tkms_tpm_load_object(ctx, &req->blob, FALSE, &obj, error))
 		return FALSE;
 	/* a digest in, a signature out: nothing secret crosses the TPM bus */
@@ -266,7 +282,7 @@ verify_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 		memcpy(sig.signature.rsassa.sig.buffer, g_bytes_get_data(req->signature, NULL),
 		       len);
 	}
-	sha256(req->data, &digest);
+	request_digest(req, &digest);
 	if (!tkms_tpm_load_object(ctx, &req->blob, FALSE, &obj, error))
 		return FALSE;
 	rc = Esys_VerifySignature(ctx->esys, obj, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,

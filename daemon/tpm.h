@@ -76,6 +76,7 @@ typedef struct {
 	TkmsPcrMask pcrs;
 	TkmsTpmObjectKind kind;
 	GBytes *data;
+	gboolean prehashed; /* data is already a SHA-256 digest (32 bytes) */
 	GBytes *signature; /* in for verify, out for sign (DER for ECDSA) */
 	gboolean valid;
 } TkmsTpmSign;
