@@ -68,6 +68,7 @@ tkms_engine_op_with_key_material(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion 
 	d->version = v->version;
 	d->then = then;
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
 	d->req.pcrs = key->pcrs;
 	tkms_tpm_unseal(op->engine->tpm, op->actor.uid, &d->req,
 			tkms_engine_op_get_cancellable(op), unseal_cb, d);
@@ -321,6 +322,7 @@ sign_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *signature, gboolean diges
 		return;
 	d = g_new0(SignData, 1);
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
 	d->req.pcrs = key->pcrs;
 	d->req.kind = tkms_key_type_object_kind(key->type);
 	d->req.data = g_bytes_ref(data);
@@ -449,6 +451,7 @@ hmac_prepare(TkmsEngineOp *op, HmacUse use)
 	d = g_new0(HmacData, 1);
 	d->use = use;
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
 	d->req.pcrs = key->pcrs;
 	tkms_engine_op_set_data(op, d, hmac_data_free);
 	return d;

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "test-datakey"
 
-/* GenerateDataKey, ReEncrypt, SignDigest and VerifyDigest against a real tkmsd and swtpm.
+/* GenerateDataKey, ReEncrypt, SignDigest and VerifyDigest against a real tkmsd and swtpm, and
+ * the binding of key versions' TPM objects to their owner (the /binding tests).
  * The methods are called on the bus directly (their D-Bus signatures are the contract);
  * Encrypt, Decrypt, Sign and Verify through libtkms, so that each new method is checked
  * against the one it must agree with. */
 
 #include <openssl/evp.h>
+#include <sqlite3.h>
 #include <string.h>
 
 #include "tkms-test-util.h"
@@ -604,6 +606,268 @@ test_sign_digest_latency(void)
 	}
 }
 
+/* ---- binding key blobs to their owner -------------------------------------------------- */
+
+static const struct {
+	const gchar *type;
+	const gchar *kind; /* tkms-test-direct-key's */
+} bind_types[] = {
+	{"aes-256-gcm", "sealed"},
+	{"hmac-sha256", "hmac"},
+	{"ecdsa-p256", "ecc"},
+	{"rsa-2048", "rsa"},
+};
+
+static sqlite3 *
+open_store(gboolean write)
+{
+	g_autofree gchar *path =
+		g_build_filename(tkms_test_env_get_state_dir(env), "keys.db", NULL);
+	sqlite3 *db = NULL;
+
+	g_assert_cmpint(sqlite3_open_v2(path, &db,
+					write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
+					NULL),
+			==, SQLITE_OK);
+	return db;
+}
+
+#define VERSION_ROW                                                                             \
+	"FROM key_versions WHERE version = 1 AND key_id = "                                     \
+	"(SELECT id FROM keys WHERE owner = 0 AND name = ?1)"
+
+/* Version 1's blob of root's key name, as stored. */
+static void
+read_blob(const gchar *name, GBytes **pub, GBytes **priv)
+{
+	sqlite3 *db = open_store(FALSE);
+	sqlite3_stmt *st = NULL;
+
+	g_assert_cmpint(sqlite3_prepare_v2(db, "SELECT tpm_public, tpm_private " VERSION_ROW, -1,
+					   &st, NULL),
+			==, SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+	*pub = g_bytes_new(sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0));
+	*priv = g_bytes_new(sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void
+write_blob(const gchar *name, GBytes *pub, GBytes *priv)
+{
+	sqlite3 *db = open_store(TRUE);
+	sqlite3_stmt *st = NULL;
+
+	g_assert_cmpint(sqlite3_prepare_v2(db,
+					   "UPDATE key_versions SET tpm_public = ?2, "
+					   "tpm_private = ?3 WHERE version = 1 AND key_id = "
+					   "(SELECT id FROM keys WHERE owner = 0 AND name = ?1)",
+					   -1, &st, NULL),
+			==, SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, g_bytes_get_data(pub, NULL), g_bytes_get_size(pub),
+			  SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, g_bytes_get_data(priv, NULL), g_bytes_get_size(priv),
+			  SQLITE_STATIC);
+	g_assert_cmpint(sqlite3_step(st), ==, SQLITE_DONE);
+	g_assert_cmpint(sqlite3_changes(db), ==, 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Runs tkms-test-direct-key (tkmsd must be stopped: swtpm serves one connection). */
+static gint
+direct_key(const gchar *op, const gchar *kind, const gchar *f_pub, const gchar *f_priv,
+	   gchar **out)
+{
+	const gchar *prog = g_getenv("TKMS_TEST_DIRECT_KEY");
+	const gchar *argv[] = {prog, tkms_test_env_get_tcti(env), op, kind, f_pub, f_priv, NULL};
+	g_autoptr(GError) error = NULL;
+	gint status = -1;
+
+	g_assert_nonnull(prog);
+	g_assert_true(tkms_test_env_run(env, argv, out, NULL, &status, &error));
+	g_assert_no_error(error);
+	g_test_message("direct %s %s: status %d, %s", op, kind, status, *out);
+	return status;
+}
+
+/* One use of each key through tkmsd, compared with what it gave before (NULL: first). */
+typedef struct {
+	GBytes *ct, *mac, *sig;
+} Uses;
+
+static void
+use_all(gchar **names, Uses *before)
+{
+	g_autoptr(GBytes) data = tkms_test_bytes_str("bound to its owner");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) mac = NULL;
+
+	if (before->ct == NULL)
+		before->ct = encrypt_ok(names[0], data, data);
+	{
+		g_autoptr(GBytes) back = decrypt_ok(names[0], before->ct, data);
+		tkms_assert_bytes_equal(back, data);
+	}
+	mac = tkms_client_hmac_sync(CLIENT, names[1], data, NULL, &error);
+	g_assert_no_error(error);
+	if (before->mac == NULL)
+		before->mac = g_bytes_ref(mac);
+	tkms_assert_bytes_equal(mac, before->mac);
+	for (guint i = 2; i < 4; i++) {
+		g_autoptr(GBytes) d = sha256(data);
+		g_autoptr(GBytes) sig = sign_digest(names[i], d, &error);
+		g_assert_no_error(error);
+		g_assert_true(verify_ok(names[i], data, sig));
+	}
+}
+
+/* DESIGN "TPM usage": a copy of a key's row plus TPM access is not enough to use it. The
+ * attacker recreates the SRK (its template is public), loads each new key's object from the
+ * row in keys.db and is refused; tkmsd still uses them. */
+static void
+test_binding_direct_tpm(void)
+{
+	gchar *names[G_N_ELEMENTS(bind_types)];
+	const gchar *dir = tkms_test_env_get_tmp_dir(env);
+	g_autoptr(GError) error = NULL;
+	Uses uses = {0};
+
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++) {
+		g_autoptr(GVariant) info = NULL;
+		names[i] = tkms_test_key_name("bound");
+		info = tkms_test_create_key(CLIENT, names[i], bind_types[i].type, NULL);
+	}
+	use_all(names, &uses);
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++) {
+		g_autoptr(GBytes) pub = NULL, priv = NULL;
+		g_autofree gchar *n_pub = g_strdup_printf("%s.pub", names[i]);
+		g_autofree gchar *n_priv = g_strdup_printf("%s.priv", names[i]);
+		g_autofree gchar *f_pub = NULL, *f_priv = NULL, *out = NULL;
+
+		read_blob(names[i], &pub, &priv);
+		/* the mark of a bound version */
+		g_assert_cmpmem(g_bytes_get_data(priv, NULL), 4, "TKAB", 4);
+		f_pub = tkms_test_write_file(dir, n_pub, pub);
+		f_priv = tkms_test_write_file(dir, n_priv, priv);
+		g_assert_cmpint(direct_key("use", bind_types[i].kind, f_pub, f_priv, &out), ==, 0);
+	}
+	tkms_test_env_start_daemon(env, &error);
+	g_assert_no_error(error);
+	use_all(names, &uses);
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++)
+		g_free(names[i]);
+	g_clear_pointer(&uses.ct, g_bytes_unref);
+	g_clear_pointer(&uses.mac, g_bytes_unref);
+}
+
+/* tkms's AEAD (docs/dbus-api.md "Data formats") with a key known outside tkmsd. */
+static GBytes *
+open_ciphertext(const guint8 key[32], const gchar *name, GBytes *ct, GBytes *context)
+{
+	gsize len = g_bytes_get_size(ct), body = len - CT_OVERHEAD;
+	const guint8 *p = g_bytes_get_data(ct, NULL);
+	g_autoptr(GByteArray) aad = g_byte_array_new();
+	guint32 be_owner = 0, be_ctx = GUINT32_TO_BE((guint32)g_bytes_get_size(context));
+	guint8 name_len = strlen(name);
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	guint8 *out = g_malloc(body + 16);
+	int n = 0;
+	gboolean ok;
+
+	g_byte_array_append(aad, (const guint8 *)"tkms-aead-v1", 13);
+	g_byte_array_append(aad, p, 12);
+	g_byte_array_append(aad, (const guint8 *)&be_owner, 4);
+	g_byte_array_append(aad, &name_len, 1);
+	g_byte_array_append(aad, (const guint8 *)name, name_len);
+	g_byte_array_append(aad, (const guint8 *)&be_ctx, 4);
+	g_byte_array_append(aad, g_bytes_get_data(context, NULL), g_bytes_get_size(context));
+	ok = EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, p + 12) == 1 &&
+	     EVP_DecryptUpdate(c, NULL, &n, aad->data, aad->len) == 1 &&
+	     EVP_DecryptUpdate(c, out, &n, p + 24, body) == 1 &&
+	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)(p + len - 16)) == 1 &&
+	     EVP_DecryptFinal_ex(c, out + body, &n) == 1;
+	EVP_CIPHER_CTX_free(c);
+	if (!ok) {
+		g_free(out);
+		return NULL;
+	}
+	return g_bytes_new_take(out, body);
+}
+
+/* Keys made before binding (empty auth value, no mark) keep working: each key's version 1 is
+ * replaced, tkmsd stopped, by an object made directly in the TPM in the old format. */
+static void
+test_binding_old_format(void)
+{
+	gchar *names[G_N_ELEMENTS(bind_types)];
+	const gchar *dir = tkms_test_env_get_tmp_dir(env);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *aes_hex = NULL;
+	Uses uses = {0};
+
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++) {
+		g_autoptr(GVariant) info = NULL;
+		names[i] = tkms_test_key_name("old");
+		info = tkms_test_create_key(CLIENT, names[i], bind_types[i].type, NULL);
+	}
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++) {
+		g_autofree gchar *f_pub = g_strdup_printf("%s/%s.pub", dir, names[i]);
+		g_autofree gchar *f_priv = g_strdup_printf("%s/%s.priv", dir, names[i]);
+		g_autofree gchar *out = NULL, *again = NULL;
+		g_autofree gchar *p = NULL, *s = NULL;
+		gsize plen = 0, slen = 0;
+		g_autoptr(GBytes) pub = NULL, priv = NULL;
+
+		g_assert_cmpint(direct_key("create", bind_types[i].kind, f_pub, f_priv, &out), ==,
+				0);
+		if (i == 0)
+			aes_hex = g_strstrip(g_strdup(out));
+		/* the old format is usable with the empty auth value: what binding ends */
+		g_assert_cmpint(direct_key("use", bind_types[i].kind, f_pub, f_priv, &again), ==,
+				1);
+		g_assert_true(g_file_get_contents(f_pub, &p, &plen, NULL));
+		g_assert_true(g_file_get_contents(f_priv, &s, &slen, NULL));
+		pub = g_bytes_new(p, plen);
+		priv = g_bytes_new(s, slen);
+		write_blob(names[i], pub, priv);
+	}
+	tkms_test_env_start_daemon(env, &error);
+	g_assert_no_error(error);
+	use_all(names, &uses);
+	/* tkmsd really used the old object: its ciphertext opens with that object's content */
+	{
+		guint8 key[32];
+		g_autoptr(GBytes) data = tkms_test_bytes_str("bound to its owner");
+		g_autoptr(GBytes) opened = NULL;
+		g_autoptr(GBytes) pt = NULL, wrapped = NULL, pt_opened = NULL;
+
+		g_assert_cmpuint(strlen(aes_hex), ==, 64);
+		for (guint i = 0; i < 32; i++)
+			key[i] = (g_ascii_xdigit_value(aes_hex[2 * i]) << 4) |
+				 g_ascii_xdigit_value(aes_hex[2 * i + 1]);
+		opened = open_ciphertext(key, names[0], uses.ct, data);
+		g_assert_nonnull(opened);
+		tkms_assert_bytes_equal(opened, data);
+		g_assert_true(generate(names[0], 32, data, &pt, &wrapped, &error));
+		g_assert_no_error(error);
+		pt_opened = open_ciphertext(key, names[0], wrapped, data);
+		g_assert_nonnull(pt_opened);
+		tkms_assert_bytes_equal(pt_opened, pt);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++)
+		g_free(names[i]);
+	g_clear_pointer(&uses.ct, g_bytes_unref);
+	g_clear_pointer(&uses.mac, g_bytes_unref);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -634,6 +898,8 @@ main(int argc, char **argv)
 	g_test_add_data_func("/datakey/sign-digest/rsa-2048", "rsa-2048", test_sign_digest);
 	g_test_add_func("/datakey/sign-digest/bad-arguments", test_sign_digest_bad);
 	g_test_add_func("/datakey/sign-digest/latency", test_sign_digest_latency);
+	g_test_add_func("/binding/direct-tpm", test_binding_direct_tpm);
+	g_test_add_func("/binding/old-format", test_binding_old_format);
 
 	ret = g_test_run();
 	if (ret != 0)
