@@ -66,6 +66,12 @@ tkms_crypto_random(guint8 *out, gsize len)
 	return RAND_bytes(out, (int)len) == 1;
 }
 
+gboolean
+tkms_crypto_random_private(guint8 *out, gsize len)
+{
+	return RAND_priv_bytes(out, (int)len) == 1;
+}
+
 GBytes *
 tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len, gsize length)
 {

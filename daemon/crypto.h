@@ -20,6 +20,9 @@ gboolean tkms_crypto_gcm_decrypt(TkmsSecret *key, const guint8 *iv, const guint8
 				 gsize aad_len, const guint8 *in, gsize len, const guint8 *tag,
 				 guint8 *out);
 gboolean tkms_crypto_random(guint8 *out, gsize len);
+/* For secret values (data keys): OpenSSL's private DRBG, separate from the one behind public
+ * values such as IVs. */
+gboolean tkms_crypto_random_private(guint8 *out, gsize len);
 
 /* RFC 5869 HKDF-Expand with SHA-256. */
 GBytes *tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len,

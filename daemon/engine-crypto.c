@@ -2,8 +2,8 @@
 #define G_LOG_DOMAIN "tkms-engine"
 
 /* Encrypt, Decrypt (AES-256-GCM in OpenSSL on briefly unsealed keys), and Sign, Verify,
- * Hmac, VerifyHmac, DeriveKey (in the TPM). Inputs are the caller's bytes, shared, not
- * copied. */
+ * SignDigest, VerifyDigest, Hmac, VerifyHmac, DeriveKey (in the TPM). Inputs are the caller's
+ * bytes, shared, not copied. */
 
 #include <openssl/crypto.h>
 #include <string.h>
@@ -17,16 +17,15 @@
 #define DERIVE_LABEL "tkms-derive-v1"
 #define DERIVE_CONTEXT_MAX 1024
 #define DERIVE_LENGTH_MAX (255 * 32)
+#define SHA256_DIGEST_LEN 32
 
 /* ---- key material: cache, else unseal in the TPM ---- */
-
-typedef void (*WithSecretFunc)(TkmsEngineOp *op, TkmsSecret *secret);
 
 typedef struct {
 	TkmsEngineOp *op;
 	TkmsTpmUnseal req;
 	guint32 version;
-	WithSecretFunc then;
+	TkmsEngineWithSecretFunc then;
 } UnsealData;
 
 static void
@@ -52,8 +51,9 @@ unseal_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_free(d);
 }
 
-static void
-with_key_material(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v, WithSecretFunc then)
+void
+tkms_engine_op_with_key_material(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
+				 TkmsEngineWithSecretFunc then)
 {
 	g_autoptr(TkmsSecret) secret =
 		tkms_key_cache_lookup(op->engine->keycache, key->owner, key->name, v->version);
@@ -68,6 +68,7 @@ with_key_material(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v, WithSecretF
 	d->version = v->version;
 	d->then = then;
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
 	d->req.pcrs = key->pcrs;
 	tkms_tpm_unseal(op->engine->tpm, op->actor.uid, &d->req,
 			tkms_engine_op_get_cancellable(op), unseal_cb, d);
@@ -204,7 +205,36 @@ tkms_engine_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *
 	job->aad = tkms_ciphertext_aad(header, key->owner, key->name,
 				       g_bytes_get_data(context, NULL), g_bytes_get_size(context));
 	tkms_engine_op_set_data(op, job, gcm_job_free);
-	with_key_material(op, key, v, gcm_start);
+	tkms_engine_op_with_key_material(op, key, v, gcm_start);
+}
+
+TkmsKeyVersion *
+tkms_engine_op_open_ciphertext(TkmsEngineOp *op, TkmsKey *key, GBytes *ctb, TkmsCiphertext *ct)
+{
+	TkmsKeyVersion *v;
+
+	if (!tkms_ciphertext_parse(g_bytes_get_data(ctb, NULL), g_bytes_get_size(ctb), ct)) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INVALID_ARGUMENT,
+					    "This is not a tkms ciphertext (bad header or too "
+					    "short); pass the exact output of Encrypt");
+		return NULL;
+	}
+	op->version = ct->version;
+	v = tkms_key_get_version(key, ct->version);
+	if (v == NULL) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INTEGRITY_FAILURE,
+					    "The ciphertext names a version this key does not "
+					    "have: it was changed or belongs to another key");
+		return NULL;
+	}
+	if (g_strcmp0(v->state, "active") != 0 && g_strcmp0(v->state, "deactivated") != 0) {
+		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
+						    "Version %u of key \"%s\" is %s and cannot "
+						    "decrypt",
+						    v->version, key->name, v->state));
+		return NULL;
+	}
+	return v;
 }
 
 void
@@ -225,36 +255,16 @@ tkms_engine_decrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *
 					 TKMS_KEY_TYPE_AES_256_GCM, "an aes-256-gcm") ||
 	    !tkms_engine_op_check_payload(op, "ciphertext", len - MIN(len, TKMS_CT_OVERHEAD),
 					  TRUE) ||
-	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE))
+	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE) ||
+	    (v = tkms_engine_op_open_ciphertext(op, key, ctb, &ct)) == NULL)
 		return;
-	if (!tkms_ciphertext_parse(g_bytes_get_data(ctb, NULL), len, &ct)) {
-		tkms_engine_op_fail_literal(op, TKMS_ERROR_INVALID_ARGUMENT,
-					    "This is not a tkms ciphertext (bad header or too "
-					    "short); pass the exact output of Encrypt");
-		return;
-	}
-	op->version = ct.version;
-	v = tkms_key_get_version(key, ct.version);
-	if (v == NULL) {
-		tkms_engine_op_fail_literal(op, TKMS_ERROR_INTEGRITY_FAILURE,
-					    "The ciphertext names a version this key does not "
-					    "have: it was changed or belongs to another key");
-		return;
-	}
-	if (g_strcmp0(v->state, "active") != 0 && g_strcmp0(v->state, "deactivated") != 0) {
-		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
-						    "Version %u of key \"%s\" is %s and cannot "
-						    "decrypt",
-						    v->version, key->name, v->state));
-		return;
-	}
 	job = g_new0(GcmJob, 1);
 	job->input = g_bytes_ref(ctb);
 	job->ct = ct;
 	job->aad = tkms_ciphertext_aad(ct.header, key->owner, key->name,
 				       g_bytes_get_data(context, NULL), g_bytes_get_size(context));
 	tkms_engine_op_set_data(op, job, gcm_job_free);
-	with_key_material(op, key, v, gcm_start);
+	tkms_engine_op_with_key_material(op, key, v, gcm_start);
 }
 
 /* ---- sign / verify ---- */
@@ -288,9 +298,9 @@ sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_engine_op_return_bytes(op, d->req.signature);
 }
 
-/* signature NULL: sign */
+/* signature NULL: sign. digest: data is a SHA-256 digest the caller computed. */
 static void
-sign_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *signature)
+sign_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *signature, gboolean digest)
 {
 	TkmsKey *key;
 	TkmsKeyVersion *v;
@@ -299,14 +309,24 @@ sign_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *signature)
 	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
 	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_ECDSA_P256,
 					 TKMS_KEY_TYPE_RSA_2048, "an ecdsa-p256 or rsa-2048") ||
-	    !tkms_engine_op_check_payload(op, "data", g_bytes_get_size(data), TRUE) ||
-	    (v = tkms_engine_op_primary_version(op, key)) == NULL)
+	    !tkms_engine_op_check_payload(op, "data", g_bytes_get_size(data), TRUE))
+		return;
+	if (digest && g_bytes_get_size(data) != SHA256_DIGEST_LEN) {
+		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+						    "The digest is %" G_GSIZE_FORMAT " bytes; pass "
+						    "the 32-byte SHA-256 digest of the message",
+						    g_bytes_get_size(data)));
+		return;
+	}
+	if ((v = tkms_engine_op_primary_version(op, key)) == NULL)
 		return;
 	d = g_new0(SignData, 1);
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
 	d->req.pcrs = key->pcrs;
 	d->req.kind = tkms_key_type_object_kind(key->type);
 	d->req.data = g_bytes_ref(data);
+	d->req.prehashed = digest;
 	tkms_engine_op_set_data(op, d, sign_free);
 	if (signature != NULL) {
 		d->verify = TRUE;
@@ -328,7 +348,7 @@ tkms_engine_sign(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key
 {
 	sign_or_verify(
 		tkms_engine_op_new(self, "Sign", actor, key, cancellable, callback, user_data),
-		data, NULL);
+		data, NULL, FALSE);
 }
 
 void
@@ -338,7 +358,27 @@ tkms_engine_verify(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *k
 {
 	sign_or_verify(
 		tkms_engine_op_new(self, "Verify", actor, key, cancellable, callback, user_data),
-		data, signature);
+		data, signature, FALSE);
+}
+
+void
+tkms_engine_sign_digest(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			GBytes *digest, GCancellable *cancellable, GAsyncReadyCallback callback,
+			gpointer user_data)
+{
+	sign_or_verify(tkms_engine_op_new(self, "SignDigest", actor, key, cancellable, callback,
+					  user_data),
+		       digest, NULL, TRUE);
+}
+
+void
+tkms_engine_verify_digest(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			  GBytes *digest, GBytes *signature, GCancellable *cancellable,
+			  GAsyncReadyCallback callback, gpointer user_data)
+{
+	sign_or_verify(tkms_engine_op_new(self, "VerifyDigest", actor, key, cancellable, callback,
+					  user_data),
+		       digest, signature, TRUE);
 }
 
 /* ---- hmac, verify-hmac, derive ---- */
@@ -411,6 +451,7 @@ hmac_prepare(TkmsEngineOp *op, HmacUse use)
 	d = g_new0(HmacData, 1);
 	d->use = use;
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
 	d->req.pcrs = key->pcrs;
 	tkms_engine_op_set_data(op, d, hmac_data_free);
 	return d;

@@ -132,6 +132,9 @@ tkms_engine_create_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	d->req.kind = tkms_key_type_object_kind(type);
 	d->req.pcrs = options->pcrs;
 	d->req.seal_size = TKMS_AES_KEY_LEN;
+	/* bound to owner, name and its version, the first (datakeys, issue 7) */
+	d->req.bind = TRUE;
+	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, 1);
 	tkms_engine_op_set_data(op, d, create_data_free);
 	/* not cancellable: a key the TPM made is saved even if its caller has gone */
 	tkms_tpm_create(self->tpm, actor->uid, &d->req, NULL, create_tpm_cb, op);

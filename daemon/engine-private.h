@@ -2,6 +2,7 @@
 #pragma once
 
 #include "audit.h"
+#include "ciphertext.h"
 #include "engine.h"
 #include "keycache.h"
 #include "keystore.h"
@@ -44,6 +45,8 @@ GCancellable *tkms_engine_op_get_cancellable(TkmsEngineOp *op);
 void tkms_engine_op_return_bytes(TkmsEngineOp *op, GBytes *bytes);
 void tkms_engine_op_return_boolean(TkmsEngineOp *op, gboolean value);
 void tkms_engine_op_return_key(TkmsEngineOp *op, TkmsKey *key);
+/* Any other result: the finish function knows its type. */
+void tkms_engine_op_return_pointer(TkmsEngineOp *op, gpointer result, GDestroyNotify result_free);
 /* Takes error; an error outside TKMS_ERROR becomes Failed (its details go to the log only). */
 void tkms_engine_op_fail(TkmsEngineOp *op, GError *error);
 void tkms_engine_op_fail_literal(TkmsEngineOp *op, TkmsError code, const gchar *message);
@@ -63,6 +66,18 @@ TkmsKey *tkms_engine_lookup_key(TkmsEngine *self, const TkmsActor *actor, const 
 				GError **error);
 gboolean tkms_engine_check_payload(TkmsEngine *self, const gchar *what, gsize len,
 				   gboolean allow_empty, GError **error);
+
+/* ---- shared by the AES-GCM operations (engine-crypto.c, engine-datakey.c) ---- */
+typedef void (*TkmsEngineWithSecretFunc)(TkmsEngineOp *op, TkmsSecret *secret);
+/* Calls then with version v's AES key: from the key cache, else unsealed in the TPM (then
+ * cached); a TPM failure fails the op instead. */
+void tkms_engine_op_with_key_material(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
+				      TkmsEngineWithSecretFunc then);
+/* Parses a ciphertext of key (pointing into ctb) and returns the version it names, if that
+ * version may decrypt; else fails the op (InvalidArgument framing, IntegrityFailure unknown
+ * version, KeyState) and returns NULL. Sets op->version. */
+TkmsKeyVersion *tkms_engine_op_open_ciphertext(TkmsEngineOp *op, TkmsKey *key, GBytes *ctb,
+					       TkmsCiphertext *ct);
 
 /* Writes the record of a finished operation (error NULL: success) and logs a failure once.
  * FALSE if the record could not be written: the operation must then fail. */

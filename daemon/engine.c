@@ -223,6 +223,18 @@ tkms_engine_op_return_key(TkmsEngineOp *op, TkmsKey *key)
 }
 
 void
+tkms_engine_op_return_pointer(TkmsEngineOp *op, gpointer result, GDestroyNotify result_free)
+{
+	GTask *task = op->task;
+	if (!op_audit_ok(op)) {
+		result_free(result);
+		return;
+	}
+	g_task_return_pointer(task, result, result_free);
+	g_object_unref(task);
+}
+
+void
 tkms_engine_op_fail(TkmsEngineOp *op, GError *error)
 {
 	g_autoptr(GError) audit_error = NULL;

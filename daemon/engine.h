@@ -120,6 +120,35 @@ void tkms_engine_verify(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyR
 void tkms_engine_verify_hmac(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
 			     GBytes *data, GBytes *mac, GCancellable *cancellable,
 			     GAsyncReadyCallback callback, gpointer user_data);
+/* Sign and Verify of a SHA-256 digest the caller computed (exactly 32 bytes): the same
+ * signatures as Sign / Verify of the message. SignDigest finishes with bytes_finish,
+ * VerifyDigest with verify_finish. */
+void tkms_engine_sign_digest(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			     GBytes *digest, GCancellable *cancellable,
+			     GAsyncReadyCallback callback, gpointer user_data);
+void tkms_engine_verify_digest(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			       GBytes *digest, GBytes *signature, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+
+/* ---- data keys and rewrapping (engine-datakey.c) ---- */
+/* Data key lengths: 1 to 64 bytes (512 bits: AES-256-XTS, HMAC-SHA-512). */
+#define TKMS_DATA_KEY_MAX 64
+/* A fresh data key of length bytes, and the same bytes as Encrypt(key, plaintext, context)
+ * would wrap them. */
+void tkms_engine_generate_data_key(TkmsEngine *self, const TkmsActor *actor,
+				   const TkmsKeyRef *key, guint32 length, GBytes *context,
+				   GCancellable *cancellable, GAsyncReadyCallback callback,
+				   gpointer user_data);
+/* *plaintext is wiped when its last reference goes. */
+gboolean tkms_engine_generate_data_key_finish(TkmsEngine *self, GAsyncResult *result,
+					      GBytes **plaintext, GBytes **wrapped,
+					      GError **error);
+/* Decrypt under the ciphertext's version, encrypt under the primary with a fresh IV; the
+ * plaintext stays in tkmsd. Finished by bytes_finish. */
+void tkms_engine_re_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			    GBytes *ciphertext, GBytes *context, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
+
 /* FALSE with error set on failure; else TRUE and *valid. */
 gboolean tkms_engine_verify_finish(TkmsEngine *self, GAsyncResult *result, gboolean *valid,
 				   GError **error);

@@ -27,6 +27,11 @@ static void run_derive_key(TkmsCall *call);
 static void run_seal(TkmsCall *call);
 static void run_unseal(TkmsCall *call);
 static void run_get_random(TkmsCall *call);
+/* data keys, rewrapping, digests */
+static void run_generate_data_key(TkmsCall *call);
+static void run_re_encrypt(TkmsCall *call);
+static void run_sign_digest(TkmsCall *call);
+static void run_verify_digest(TkmsCall *call);
 
 /* The one authorization table. A method that is not here is denied. */
 static const TkmsMethod methods[] = {
@@ -49,6 +54,11 @@ static const TkmsMethod methods[] = {
 	{"Seal", ACTION("seal"), FALSE, FALSE, run_seal},
 	{"Unseal", ACTION("seal"), FALSE, FALSE, run_unseal},
 	{"GetRandom", ACTION("seal"), FALSE, FALSE, run_get_random},
+	/* data keys, rewrapping, digests */
+	{"GenerateDataKey", ACTION("use-key"), TRUE, FALSE, run_generate_data_key},
+	{"ReEncrypt", ACTION("use-key"), TRUE, FALSE, run_re_encrypt},
+	{"SignDigest", ACTION("use-key"), TRUE, FALSE, run_sign_digest},
+	{"VerifyDigest", ACTION("use-key"), TRUE, FALSE, run_verify_digest},
 };
 
 const TkmsMethod *
@@ -386,6 +396,63 @@ run_get_random(TkmsCall *call)
 			       tkms_call_get_cancellable(call), bytes_done_cb, call);
 }
 
+/* ---- data keys, rewrapping, digests ---- */
+
+static void
+data_key_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+	g_autoptr(GBytes) plaintext = NULL;
+	g_autoptr(GBytes) wrapped = NULL;
+
+	if (!tkms_engine_generate_data_key_finish(TKMS_ENGINE(source), res, &plaintext, &wrapped,
+						  &error)) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	/* The variant shares the secure-heap bytes, which are wiped when the last reference
+	 * goes; GDBus's serialized copy of the reply is beyond our reach (see dbus-api.md). */
+	tkms_dbus_key_manager_complete_generate_data_key(call->object, call->invocation,
+							 tkms_call_bytes_to_variant(plaintext),
+							 tkms_call_bytes_to_variant(wrapped));
+	tkms_call_free(call);
+}
+
+static void
+run_generate_data_key(TkmsCall *call)
+{
+	tkms_engine_generate_data_key(ENGINE(call), &call->actor, &call->key, call->number,
+				      call->bytes[0], tkms_call_get_cancellable(call),
+				      data_key_done_cb, call);
+}
+
+static void
+run_re_encrypt(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_re_encrypt;
+	tkms_engine_re_encrypt(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+			       call->bytes[1], tkms_call_get_cancellable(call), bytes_done_cb,
+			       call);
+}
+
+static void
+run_sign_digest(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_sign_digest;
+	tkms_engine_sign_digest(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+				tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+static void
+run_verify_digest(TkmsCall *call)
+{
+	call->complete_bool = tkms_dbus_key_manager_complete_verify_digest;
+	tkms_engine_verify_digest(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+				  call->bytes[1], tkms_call_get_cancellable(call), verified_cb,
+				  call);
+}
+
 /* ---- the generated handlers: typed arguments into the call ---- */
 
 static TkmsCall *
@@ -546,6 +613,42 @@ handle_get_random(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
 	return tkms_call_dispatch(call);
 }
 
+/* data keys, rewrapping, digests */
+
+static gboolean
+handle_generate_data_key(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+			 const gchar *name, guint length, GVariant *context)
+{
+	TkmsCall *call =
+		call_with_bytes(object, invocation, "GenerateDataKey", name, context, NULL);
+	call->number = length;
+	return tkms_call_dispatch(call);
+}
+
+static gboolean
+handle_re_encrypt(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		  const gchar *name, GVariant *ciphertext, GVariant *context)
+{
+	return tkms_call_dispatch(
+		call_with_bytes(object, invocation, "ReEncrypt", name, ciphertext, context));
+}
+
+static gboolean
+handle_sign_digest(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		   const gchar *name, GVariant *digest)
+{
+	return tkms_call_dispatch(
+		call_with_bytes(object, invocation, "SignDigest", name, digest, NULL));
+}
+
+static gboolean
+handle_verify_digest(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		     const gchar *name, GVariant *digest, GVariant *signature)
+{
+	return tkms_call_dispatch(
+		call_with_bytes(object, invocation, "VerifyDigest", name, digest, signature));
+}
+
 void
 tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 {
@@ -567,4 +670,9 @@ tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 	iface->handle_seal = handle_seal;
 	iface->handle_unseal = handle_unseal;
 	iface->handle_get_random = handle_get_random;
+	/* data keys, rewrapping, digests */
+	iface->handle_generate_data_key = handle_generate_data_key;
+	iface->handle_re_encrypt = handle_re_encrypt;
+	iface->handle_sign_digest = handle_sign_digest;
+	iface->handle_verify_digest = handle_verify_digest;
 }

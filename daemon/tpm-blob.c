@@ -3,6 +3,8 @@
 
 #include "tpm.h"
 
+#include <string.h>
+
 void
 tkms_tpm_blob_clear(TkmsTpmBlob *blob)
 {
@@ -15,4 +17,21 @@ tkms_tpm_blob_copy(TkmsTpmBlob *dst, const TkmsTpmBlob *src)
 {
 	dst->public = src->public ? g_bytes_ref(src->public) : NULL;
 	dst->private = src->private ? g_bytes_ref(src->private) : NULL;
+}
+
+void
+tkms_tpm_key_id_set(TkmsTpmKeyId *id, guint32 owner, const gchar *name, guint32 version)
+{
+	memset(id, 0, sizeof(*id));
+	id->owner = owner;
+	g_strlcpy(id->name, name, sizeof(id->name));
+	id->version = version;
+}
+
+gboolean
+tkms_tpm_blob_is_bound(const TkmsTpmBlob *blob)
+{
+	gsize len = 0;
+	const guint8 *p = blob->private ? g_bytes_get_data(blob->private, &len) : NULL;
+	return len >= 4 && memcmp(p, TKMS_TPM_BOUND_MAGIC, 4) == 0;
 }

@@ -16,6 +16,9 @@ typedef struct {
 	 * reconnections; loaded from or created at seal_auth_path on first use) */
 	gchar *seal_auth_path;
 	TkmsTpmBlob seal_auth_key;
+	/* bound key versions' derived auth values ("owner/version/name" -> TkmsSecret), so that
+	 * a use costs no derivation (tpm-seal-auth.c); NULL until the first */
+	GHashTable *key_auth_cache;
 } TkmsTpmContext;
 
 /* The TPM's response code without the parameter/handle/session number (TPM2_RC_AUTH_FAIL
@@ -26,6 +29,11 @@ gboolean tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error);
 
 /* A salted HMAC session on the SRK (AES-128-CFB parameter encryption). */
 gboolean tkms_tpm_start_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error);
+/* An unsalted, unbound HMAC session without parameter encryption: it proves an object's auth
+ * value without sending it, for commands that carry no secret; it costs no asymmetric
+ * operation. Only for high-entropy auth values (an eavesdropper sees HMACs keyed with it). */
+gboolean tkms_tpm_start_plain_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session,
+					   GError **error);
 /* A salted policy session satisfied by PolicyPCR on the current PCR values (or a trial);
  * with_auth_value adds PolicyAuthValue, so the object's auth value is needed too. */
 gboolean tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial,

@@ -23,11 +23,16 @@ marshal_public(const TPM2B_PUBLIC *pub)
 	return g_bytes_new(buf, off);
 }
 
+/* bound: with the mark of a bound key version in front (tpm.h) */
 static GBytes *
-marshal_private(const TPM2B_PRIVATE *priv)
+marshal_private(const TPM2B_PRIVATE *priv, gboolean bound)
 {
-	guint8 buf[sizeof(TPM2B_PRIVATE)];
+	guint8 buf[4 + sizeof(TPM2B_PRIVATE)];
 	size_t off = 0;
+	if (bound) {
+		memcpy(buf, TKMS_TPM_BOUND_MAGIC, 4);
+		off = 4;
+	}
 	if (Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
 		return NULL;
 	return g_bytes_new(buf, off);
@@ -41,6 +46,11 @@ unmarshal_blob(const TkmsTpmBlob *blob, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv, 
 	const guint8 *s = blob->private ? g_bytes_get_data(blob->private, &slen) : NULL;
 	size_t poff = 0, soff = 0;
 
+	/* a bound key version's mark (tpm.h): the TPM2B_PRIVATE follows */
+	if (tkms_tpm_blob_is_bound(blob)) {
+		s += 4;
+		slen -= 4;
+	}
 	memset(pub, 0, sizeof(*pub));
 	memset(priv, 0, sizeof(*priv));
 	if (p == NULL || s == NULL ||
@@ -144,7 +154,8 @@ tkms_tpm_get_random(TkmsTpmContext *ctx, ESYS_TR session, guint8 *out, gsize len
 
 gboolean
 tkms_tpm_create_object(TkmsTpmContext *ctx, ESYS_TR session, const TPM2B_SENSITIVE_CREATE *sens,
-		       const TPM2B_PUBLIC *tmpl, TkmsTpmBlob *out, GError **error)
+		       const TPM2B_PUBLIC *tmpl, gboolean bound, TkmsTpmBlob *out,
+		       GError **error)
 {
 	TPM2B_DATA outside = {0};
 	TPML_PCR_SELECTION creation_pcr = {0};
@@ -159,7 +170,7 @@ tkms_tpm_create_object(TkmsTpmContext *ctx, ESYS_TR session, const TPM2B_SENSITI
 	if (!tkms_tpm_check(rc, "creating a key", error))
 		return FALSE;
 	out->public = marshal_public(pub);
-	out->private = marshal_private(priv);
+	out->private = marshal_private(priv, bound);
 	if (out->public == NULL || out->private == NULL) {
 		tkms_tpm_blob_clear(out);
 		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,

@@ -15,9 +15,9 @@ void tkms_tpm_fill_template(TkmsTpmObjectKind kind, TPM2B_PUBLIC *tmpl);
 gboolean tkms_tpm_get_random(TkmsTpmContext *ctx, ESYS_TR session, guint8 *out, gsize len,
 			     GError **error);
 /* TPM2_Create under the SRK, authorized by session (which also encrypts sens); out gets the
- * marshalled blob. */
+ * marshalled blob, marked as a bound key version's if bound (tpm.h). */
 gboolean tkms_tpm_create_object(TkmsTpmContext *ctx, ESYS_TR session,
 				const TPM2B_SENSITIVE_CREATE *sens, const TPM2B_PUBLIC *tmpl,
-				TkmsTpmBlob *out, GError **error);
+				gboolean bound, TkmsTpmBlob *out, GError **error);
 
 G_END_DECLS

@@ -29,27 +29,31 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	gboolean ok;
 	TSS2_RC rc;
 
+	g_return_val_if_fail(!(req->owner_auth && req->bind), FALSE);
 	tkms_tpm_fill_template(req->kind, &tmpl);
+	/* one salted session carries the material from the RNG and the auth value into Create */
+	if ((req->kind == TKMS_TPM_OBJECT_SEALED || req->owner_auth || req->bind) &&
+	    !tkms_tpm_start_hmac_session(ctx, &session, error))
+		return FALSE;
 	if (req->kind == TKMS_TPM_OBJECT_SEALED) {
 		g_return_val_if_fail(req->seal_size <= TPM2_MAX_SYM_DATA / 2, FALSE);
-		/* one salted session carries the material from the RNG and back into Create */
-		if (!tkms_tpm_start_hmac_session(ctx, &session, error))
-			return FALSE;
 		if (!tkms_tpm_get_random(ctx, session, sens.sensitive.data.buffer, req->seal_size,
 					 error))
 			goto out_fail;
 		sens.sensitive.data.size = req->seal_size;
 		memcpy(sens_copy, sens.sensitive.data.buffer, req->seal_size);
-		if (req->owner_auth &&
-		    !tkms_tpm_seal_auth_value(ctx, req->owner, session, &sens.sensitive.userAuth,
-					      error))
-			goto out_fail;
 	}
+	if (req->owner_auth &&
+	    !tkms_tpm_seal_auth_value(ctx, req->owner, session, &sens.sensitive.userAuth, error))
+		goto out_fail;
+	if (req->bind &&
+	    !tkms_tpm_key_auth_value(ctx, &req->key_id, session, &sens.sensitive.userAuth, error))
+		goto out_fail;
 	if (req->pcrs != 0) {
 		g_autofree TPM2B_DIGEST *digest = NULL;
 		ESYS_TR trial = ESYS_TR_NONE;
-		if (!tkms_tpm_start_pcr_session(ctx, req->pcrs, TRUE, req->owner_auth, &trial,
-						error))
+		if (!tkms_tpm_start_pcr_session(ctx, req->pcrs, TRUE,
+						req->owner_auth || req->bind, &trial, error))
 			goto out_fail;
 		rc = Esys_PolicyGetDigest(ctx->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE,
 					  ESYS_TR_NONE, &digest);
@@ -62,7 +66,7 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	}
 	if (session == ESYS_TR_NONE)
 		session = ESYS_TR_PASSWORD; /* the TPM generates the key: nothing secret goes in */
-	ok = tkms_tpm_create_object(ctx, session, &sens, &tmpl, &req->out, error);
+	ok = tkms_tpm_create_object(ctx, session, &sens, &tmpl, req->bind, &req->out, error);
 	tkms_tpm_flush(ctx, &session);
 	OPENSSL_cleanse(&sens, sizeof(sens));
 	if (ok && req->want_material)
@@ -93,9 +97,14 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	g_autofree TPM2B_SENSITIVE_DATA *out = NULL;
 	TSS2_RC rc;
 
-	if (!tkms_tpm_load_object(ctx, &req->blob, req->untrusted_blob, &obj, error))
+	if (!req->owner_auth) {
+		/* a key version's object */
+		if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &obj,
+				       &session, error))
+			return FALSE;
+	} else if (!tkms_tpm_load_object(ctx, &req->blob, req->untrusted_blob, &obj, error)) {
 		return FALSE;
-	if (req->owner_auth) {
+	} else {
 		TPM2B_AUTH auth = {0};
 		gboolean ok = tkms_tpm_start_hmac_session(ctx, &session, error) &&
 			      tkms_tpm_seal_auth_value(ctx, req->owner, session, &auth, error);
@@ -114,9 +123,6 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 			tkms_tpm_flush(ctx, &obj);
 			return FALSE;
 		}
-	} else if (!tkms_tpm_object_session(ctx, req->pcrs, TRUE, &session, error)) {
-		tkms_tpm_flush(ctx, &obj);
-		return FALSE;
 	}
 	/* encrypted response: the key material never crosses the TPM bus in the clear */
 	tkms_tpm_set_session_crypt(ctx, session, FALSE, TRUE);
@@ -156,6 +162,19 @@ sha256(GBytes *data, TPM2B_DIGEST *digest)
 	EVP_Digest(p != NULL ? p : (const guint8 *)"", len, digest->buffer, &md_len, EVP_sha256(),
 		   NULL);
 	digest->size = md_len;
+}
+
+/* The digest to sign or verify: the caller's own (SignDigest) or the message's. */
+static void
+request_digest(const TkmsTpmSign *req, TPM2B_DIGEST *digest)
+{
+	if (req->prehashed) {
+		g_assert(g_bytes_get_size(req->data) == 32);
+		digest->size = 32;
+		memcpy(digest->buffer, g_bytes_get_data(req->data, NULL), 32);
+	} else {
+		sha256(req->data, digest);
+	}
 }
 
 static GBytes *
@@ -211,14 +230,15 @@ sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	g_autofree TPMT_SIGNATURE *sig = NULL;
 	TSS2_RC rc;
 
-	sha256(req->data, &digest);
-	if (!tkms_tpm_load_object(ctx, &req->blob, FALSE, &obj, error))
+	/* A NULL hashcheck ticket is enough for any digest, ours or the caller's, because our
+	 * signing keys are not restricted (tkms_tpm_fill_template): a restricted key would refuse
+	 * a digest the TPM did not hash itself. */
+	request_digest(req, &digest);
+	/* a digest in, a signature out: nothing secret crosses the TPM bus (a bound key's auth
+	 * value is proven by a salted session, never sent) */
+	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, FALSE, &obj, &session,
+			       error))
 		return FALSE;
-	/* a digest in, a signature out: nothing secret crosses the TPM bus */
-	if (!tkms_tpm_object_session(ctx, req->pcrs, FALSE, &session, error)) {
-		tkms_tpm_flush(ctx, &obj);
-		return FALSE;
-	}
 	tkms_tpm_set_session_crypt(ctx, session, FALSE, FALSE);
 	rc = Esys_Sign(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme,
 		       &check, &sig);
@@ -266,7 +286,7 @@ verify_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 		memcpy(sig.signature.rsassa.sig.buffer, g_bytes_get_data(req->signature, NULL),
 		       len);
 	}
-	sha256(req->data, &digest);
+	request_digest(req, &digest);
 	if (!tkms_tpm_load_object(ctx, &req->blob, FALSE, &obj, error))
 		return FALSE;
 	rc = Esys_VerifySignature(ctx->esys, obj, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -309,13 +329,10 @@ hmac_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	TSS2_RC rc;
 	gboolean ok;
 
-	if (!tkms_tpm_load_object(ctx, &req->blob, FALSE, &obj, error))
-		return FALSE;
 	/* the message may be secret, and a MAC used for DeriveKey is key material */
-	if (!tkms_tpm_object_session(ctx, req->pcrs, TRUE, &session, error)) {
-		tkms_tpm_flush(ctx, &obj);
+	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &obj, &session,
+			       error))
 		return FALSE;
-	}
 	tkms_tpm_set_session_crypt(ctx, session, TRUE, TRUE);
 	if (len <= TPM2_MAX_DIGEST_BUFFER) {
 		buf.size = len;

@@ -13,8 +13,12 @@
  * Seal's blobs leave the daemon, so their sealed object must not open for whoever holds a copy
  * and can reach the TPM directly: its auth value is HMAC(K, "tkms-seal-auth-v1" 0 uid), K an
  * HMAC key in the TPM whose blob (seal-auth.key) stays in the root-only state directory.
+ * Key versions' objects are bound the same way to owner, name and version (tpm.h), so that a
+ * copy of a key's row is not enough either.
  */
 #define SEAL_AUTH_LABEL "tkms-seal-auth-v1"
+/* key versions' objects (tpm.h): label 0 | owner u32 | name length u8 | name | version u32 */
+#define KEY_AUTH_LABEL "tkms-key-auth-v1"
 #define SEAL_AUTH_MAGIC "TKSA"
 
 static gboolean
@@ -83,8 +87,8 @@ tkms_tpm_ensure_seal_auth_key(TkmsTpmContext *ctx, GError **error)
 	}
 	/* the TPM generates the key: nothing secret goes in */
 	tkms_tpm_fill_template(TKMS_TPM_OBJECT_HMAC, &tmpl);
-	if (!tkms_tpm_create_object(ctx, ESYS_TR_PASSWORD, &sens, &tmpl, &ctx->seal_auth_key,
-				    error))
+	if (!tkms_tpm_create_object(ctx, ESYS_TR_PASSWORD, &sens, &tmpl, FALSE,
+				    &ctx->seal_auth_key, error))
 		return FALSE;
 	if (!write_seal_auth_key(ctx, error)) {
 		tkms_tpm_blob_clear(&ctx->seal_auth_key);
@@ -93,24 +97,21 @@ tkms_tpm_ensure_seal_auth_key(TkmsTpmContext *ctx, GError **error)
 	return TRUE;
 }
 
-gboolean
-tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, ESYS_TR session, TPM2B_AUTH *auth,
-			 GError **error)
+/* HMAC(K, msg) into auth, through session (salted: the result is a credential and travels
+ * encrypted). */
+static gboolean
+derive_auth(TkmsTpmContext *ctx, const TPM2B_MAX_BUFFER *msg, ESYS_TR session, TPM2B_AUTH *auth,
+	    GError **error)
 {
 	ESYS_TR obj = ESYS_TR_NONE;
-	TPM2B_MAX_BUFFER msg = {0};
 	g_autofree TPM2B_DIGEST *mac = NULL;
-	guint32 be = GUINT32_TO_BE(owner);
 	TSS2_RC rc;
 
 	if (!tkms_tpm_ensure_seal_auth_key(ctx, error) ||
 	    !tkms_tpm_load_object(ctx, &ctx->seal_auth_key, FALSE, &obj, error))
 		return FALSE;
-	memcpy(msg.buffer, SEAL_AUTH_LABEL, sizeof(SEAL_AUTH_LABEL));
-	memcpy(msg.buffer + sizeof(SEAL_AUTH_LABEL), &be, 4);
-	msg.size = sizeof(SEAL_AUTH_LABEL) + 4;
 	tkms_tpm_set_session_crypt(ctx, session, TRUE, TRUE);
-	rc = Esys_HMAC(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &msg, TPM2_ALG_SHA256,
+	rc = Esys_HMAC(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, msg, TPM2_ALG_SHA256,
 		       &mac);
 	tkms_tpm_flush(ctx, &obj);
 	if (!tkms_tpm_check(rc, "deriving the blob's auth value", error))
@@ -119,4 +120,126 @@ tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, ESYS_TR session, TP
 	memcpy(auth->buffer, mac->buffer, mac->size);
 	OPENSSL_cleanse(mac->buffer, mac->size);
 	return TRUE;
+}
+
+gboolean
+tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, ESYS_TR session, TPM2B_AUTH *auth,
+			 GError **error)
+{
+	TPM2B_MAX_BUFFER msg = {0};
+	guint32 be = GUINT32_TO_BE(owner);
+
+	memcpy(msg.buffer, SEAL_AUTH_LABEL, sizeof(SEAL_AUTH_LABEL));
+	memcpy(msg.buffer + sizeof(SEAL_AUTH_LABEL), &be, 4);
+	msg.size = sizeof(SEAL_AUTH_LABEL) + 4;
+	return derive_auth(ctx, &msg, session, auth, error);
+}
+
+gboolean
+tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, ESYS_TR session,
+			TPM2B_AUTH *auth, GError **error)
+{
+	TPM2B_MAX_BUFFER msg = {0};
+	guint32 be_owner = GUINT32_TO_BE(id->owner);
+	guint32 be_version = GUINT32_TO_BE(id->version);
+	guint8 name_len = (guint8)strlen(id->name);
+	gsize off = 0;
+
+	g_return_val_if_fail(name_len > 0 && id->version > 0, FALSE);
+	memcpy(msg.buffer, KEY_AUTH_LABEL, sizeof(KEY_AUTH_LABEL));
+	off = sizeof(KEY_AUTH_LABEL);
+	memcpy(msg.buffer + off, &be_owner, 4);
+	off += 4;
+	msg.buffer[off++] = name_len;
+	memcpy(msg.buffer + off, id->name, name_len);
+	off += name_len;
+	memcpy(msg.buffer + off, &be_version, 4);
+	msg.size = off + 4;
+	return derive_auth(ctx, &msg, session, auth, error);
+}
+
+/* Entries of ctx->key_auth_cache; past this many it starts again (32 bytes of secure heap
+ * each). */
+#define KEY_AUTH_CACHE_MAX 1024
+
+static gchar *
+key_auth_cache_key(const TkmsTpmKeyId *id)
+{
+	return g_strdup_printf("%u/%u/%s", id->owner, id->version, id->name);
+}
+
+static gboolean
+key_auth_cached(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth)
+{
+	g_autofree gchar *k = key_auth_cache_key(id);
+	TkmsSecret *v = ctx->key_auth_cache ? g_hash_table_lookup(ctx->key_auth_cache, k) : NULL;
+
+	if (v == NULL)
+		return FALSE;
+	auth->size = tkms_secret_get_len(v);
+	memcpy(auth->buffer, tkms_secret_get_data(v), auth->size);
+	return TRUE;
+}
+
+static void
+key_auth_cache_add(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, const TPM2B_AUTH *auth)
+{
+	if (ctx->key_auth_cache == NULL)
+		ctx->key_auth_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+							    (GDestroyNotify)tkms_secret_unref);
+	if (g_hash_table_size(ctx->key_auth_cache) >= KEY_AUTH_CACHE_MAX)
+		g_hash_table_remove_all(ctx->key_auth_cache);
+	g_hash_table_insert(ctx->key_auth_cache, key_auth_cache_key(id),
+			    tkms_secret_new_from_data(auth->buffer, auth->size));
+}
+
+gboolean
+tkms_tpm_load_key(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
+		  TkmsPcrMask pcrs, gboolean secret, ESYS_TR *obj, ESYS_TR *session,
+		  GError **error)
+{
+	TPM2B_AUTH auth = {0};
+	gboolean ok = TRUE;
+
+	*session = ESYS_TR_NONE;
+	if (!tkms_tpm_blob_is_bound(blob)) {
+		if (!tkms_tpm_load_object(ctx, blob, FALSE, obj, error))
+			return FALSE;
+		if (tkms_tpm_object_session(ctx, pcrs, secret, session, error))
+			return TRUE;
+		tkms_tpm_flush(ctx, obj);
+		return FALSE;
+	}
+	/* derived before the load, so that the daemon key and the object never hold two slots
+	 * at once besides the SRK; the salted session of the derivation stays when it is the one
+	 * this command needs anyway */
+	if (!key_auth_cached(ctx, id, &auth)) {
+		ok = tkms_tpm_start_hmac_session(ctx, session, error) &&
+		     tkms_tpm_key_auth_value(ctx, id, *session, &auth, error);
+		if (ok)
+			key_auth_cache_add(ctx, id, &auth);
+		if (!secret || pcrs != 0)
+			tkms_tpm_flush(ctx, session);
+	}
+	ok = ok && tkms_tpm_load_object(ctx, blob, FALSE, obj, error);
+	if (ok)
+		Esys_TR_SetAuth(ctx->esys, *obj, &auth);
+	OPENSSL_cleanse(&auth, sizeof(auth));
+	/* the session proves the auth value without sending it: a policy session with
+	 * PolicyAuthValue for a PCR-bound object, a salted one when the command carries a secret
+	 * (it encrypts it), else a plain HMAC session (the auth value has 256 bits of entropy,
+	 * so its HMACs on the bus give nothing away) */
+	if (ok && *session == ESYS_TR_NONE) {
+		if (pcrs != 0)
+			ok = tkms_tpm_start_pcr_session(ctx, pcrs, FALSE, TRUE, session, error);
+		else if (secret)
+			ok = tkms_tpm_start_hmac_session(ctx, session, error);
+		else
+			ok = tkms_tpm_start_plain_hmac_session(ctx, session, error);
+	}
+	if (!ok) {
+		tkms_tpm_flush(ctx, session);
+		tkms_tpm_flush(ctx, obj);
+	}
+	return ok;
 }

@@ -442,6 +442,7 @@ tkms_tpm_finalize(GObject *object)
 	g_free(self->srk_name_path);
 	g_free(self->ctx.seal_auth_path);
 	tkms_tpm_blob_clear(&self->ctx.seal_auth_key);
+	g_clear_pointer(&self->ctx.key_auth_cache, g_hash_table_unref);
 	g_mutex_clear(&self->status_lock);
 	G_OBJECT_CLASS(tkms_tpm_parent_class)->finalize(object);
 }

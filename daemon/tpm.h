@@ -25,6 +25,28 @@ typedef struct {
 void tkms_tpm_blob_clear(TkmsTpmBlob *blob);
 void tkms_tpm_blob_copy(TkmsTpmBlob *dst, const TkmsTpmBlob *src);
 
+/*
+ * Key versions bound to their owner. The TPM object of a bound version has an auth value
+ * derived inside tkmsd, HMAC(K, "tkms-key-auth-v1" 0 | owner u32 | name length u8 | name |
+ * version u32) with K the daemon's TPM HMAC key (seal-auth.key), so a copy of the key's row
+ * plus TPM access is not enough to use it. A bound blob is marked by its stored private part:
+ * TKMS_TPM_BOUND_MAGIC followed by the TPM2B_PRIVATE (whose big-endian size can never start
+ * with those bytes). Blobs made before have no mark and an empty auth value, and keep working.
+ */
+#define TKMS_TPM_BOUND_MAGIC "TKAB"
+#define TKMS_TPM_KEY_NAME_MAX 64
+
+/* Whose key version an object is. */
+typedef struct {
+	guint32 owner;
+	gchar name[TKMS_TPM_KEY_NAME_MAX + 1];
+	guint32 version;
+} TkmsTpmKeyId;
+
+void tkms_tpm_key_id_set(TkmsTpmKeyId *id, guint32 owner, const gchar *name, guint32 version);
+/* Whether blob is a bound key version's (made with TkmsTpmCreate.bind). */
+gboolean tkms_tpm_blob_is_bound(const TkmsTpmBlob *blob);
+
 typedef enum {
 	TKMS_TPM_OBJECT_SEALED, /* keyedhash holding caller-supplied (TPM RNG) data */
 	TKMS_TPM_OBJECT_HMAC,
@@ -58,6 +80,8 @@ typedef struct {
 	gboolean want_material; /* also hand back the sealed material (Seal's data key) */
 	gboolean owner_auth;	/* bind to owner: an auth value only tkmsd can derive */
 	guint32 owner;
+	gboolean bind;		/* a key version: bind it to key_id (the blob is marked) */
+	TkmsTpmKeyId key_id;
 	TkmsTpmBlob out;
 	TkmsSecret *material;
 } TkmsTpmCreate;
@@ -68,14 +92,17 @@ typedef struct {
 	gboolean untrusted_blob; /* came from the caller: a bad blob is IntegrityFailure */
 	gboolean owner_auth;	 /* made with TkmsTpmCreate.owner_auth for owner */
 	guint32 owner;
+	TkmsTpmKeyId key_id; /* a key version: whose (used if the blob is bound) */
 	TkmsSecret *out;
 } TkmsTpmUnseal;
 
 typedef struct {
 	TkmsTpmBlob blob;
 	TkmsPcrMask pcrs;
+	TkmsTpmKeyId key_id; /* used if the blob is bound */
 	TkmsTpmObjectKind kind;
 	GBytes *data;
+	gboolean prehashed; /* data is already a SHA-256 digest (32 bytes) */
 	GBytes *signature; /* in for verify, out for sign (DER for ECDSA) */
 	gboolean valid;
 } TkmsTpmSign;
@@ -83,6 +110,7 @@ typedef struct {
 typedef struct {
 	TkmsTpmBlob blob;
 	TkmsPcrMask pcrs;
+	TkmsTpmKeyId key_id; /* used if the blob is bound */
 	GBytes *data;
 	TkmsSecret *out; /* 32 bytes */
 } TkmsTpmHmac;

@@ -96,6 +96,11 @@ static const Method methods[] = {
 	{"Seal", TKMS_ACTION_SEAL, FALSE, FALSE},
 	{"Unseal", TKMS_ACTION_SEAL, FALSE, FALSE},
 	{"GetRandom", TKMS_ACTION_SEAL, FALSE, FALSE},
+	/* data keys, rewrapping, digests */
+	{"GenerateDataKey", TKMS_ACTION_USE_KEY, TRUE, FALSE},
+	{"ReEncrypt", TKMS_ACTION_USE_KEY, TRUE, FALSE},
+	{"SignDigest", TKMS_ACTION_USE_KEY, TRUE, FALSE},
+	{"VerifyDigest", TKMS_ACTION_USE_KEY, TRUE, FALSE},
 };
 
 /* Material of the owner (tkms-test-a) and of root (system keys), same key names. */
@@ -104,6 +109,7 @@ typedef struct {
 } Material;
 static Material mat_a, mat_root;
 static GBytes *data, *ctx;
+static GBytes *digest; /* SHA-256 of data */
 
 static guint n_cases, n_failures;
 static GString *failures;
@@ -160,6 +166,13 @@ static GBytes *
 reply_bytes(AuthzReply *r, const gchar *what)
 {
 	g_autoptr(GVariant) child = g_variant_get_child_value(authz_assert_ok(r, what), 0);
+	return g_variant_get_data_as_bytes(child);
+}
+
+static GBytes *
+reply_bytes_of(GVariant *reply, gsize i)
+{
+	g_autoptr(GVariant) child = g_variant_get_child_value(reply, i);
 	return g_variant_get_data_as_bytes(child);
 }
 
@@ -275,7 +288,8 @@ case_args(const Method *m, const Variant *v, Phase p, gboolean interactive, gcha
 					       interactive ? "-i" : "");
 		else if (g_str_equal(n, "DestroyKey"))
 			base = victim_name(p, v);
-		else if (g_str_equal(n, "Encrypt") || g_str_equal(n, "Decrypt"))
+		else if (g_str_equal(n, "Encrypt") || g_str_equal(n, "Decrypt") ||
+			 g_str_equal(n, "GenerateDataKey") || g_str_equal(n, "ReEncrypt"))
 			base = g_strdup("m-aes");
 		else if (g_str_has_suffix(n, "Hmac") || g_str_equal(n, "DeriveKey"))
 			base = g_strdup("m-hmac");
@@ -313,7 +327,60 @@ case_args(const Method *m, const Variant *v, Phase p, gboolean interactive, gcha
 		return g_variant_new("(@ay)", bytes_v(mat->blob));
 	if (g_str_equal(n, "GetRandom"))
 		return g_variant_new("(u)", 16u);
+	/* data keys, rewrapping, digests */
+	if (g_str_equal(n, "GenerateDataKey"))
+		return g_variant_new("(su@ay)", *key, 32u, bytes_v(ctx));
+	if (g_str_equal(n, "ReEncrypt"))
+		return g_variant_new("(s@ay@ay)", *key, bytes_v(mat->ct), bytes_v(ctx));
+	if (g_str_equal(n, "SignDigest"))
+		return g_variant_new("(s@ay)", *key, bytes_v(digest));
+	if (g_str_equal(n, "VerifyDigest"))
+		return g_variant_new("(s@ay@ay)", *key, bytes_v(digest), bytes_v(mat->sig));
 	g_error("no arguments for %s", n);
+}
+
+/* GenerateDataKey, ReEncrypt, SignDigest: the output belongs to the target's key, whoever
+ * called: Decrypt or VerifyDigest of the target's key opens or checks it (as root, whom
+ * polkitd authorizes in every phase, addressing the key as UID:NAME). NULL if fine. */
+static gchar *
+check_made_for_target(const Method *m, const Variant *v, GVariant *reply)
+{
+	AuthzCaller *owner = callers[WHO_ROOT];
+	g_autofree gchar *aes = g_strdup_printf("%u:m-aes", target_owner(m, v));
+	g_autofree gchar *ec = g_strdup_printf("%u:m-ec", target_owner(m, v));
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) want = NULL;
+	g_autoptr(AuthzReply) r = NULL;
+
+	if (g_str_equal(m->name, "SignDigest")) {
+		gboolean valid = FALSE;
+		out = reply_bytes_of(reply, 0);
+		r = authz_call(owner, "VerifyDigest", FALSE,
+			       g_variant_new("(s@ay@ay)", ec, bytes_v(digest), bytes_v(out)));
+		if (!r->ok)
+			return g_strdup_printf("VerifyDigest by the owner: %s", r->error);
+		g_variant_get(r->value, "(b)", &valid);
+		return valid ? NULL : g_strdup("the owner's VerifyDigest says not valid");
+	}
+	if (g_str_equal(m->name, "GenerateDataKey")) {
+		want = reply_bytes_of(reply, 0);
+		out = reply_bytes_of(reply, 1);
+		if (g_bytes_get_size(want) != 32)
+			return g_strdup("the data key is not 32 bytes");
+	} else {
+		want = g_bytes_ref(data);
+		out = reply_bytes_of(reply, 0);
+	}
+	r = authz_call(owner, "Decrypt", FALSE,
+		       g_variant_new("(s@ay@ay)", aes, bytes_v(out), bytes_v(ctx)));
+	if (!r->ok)
+		return g_strdup_printf("Decrypt by the owner: %s", r->error);
+	{
+		g_autoptr(GBytes) back = reply_bytes_of(r->value, 0);
+		if (!g_bytes_equal(back, want))
+			return g_strdup("the owner's Decrypt gives other bytes");
+	}
+	return NULL;
 }
 
 /* What a successful reply must say. NULL if fine. */
@@ -334,7 +401,11 @@ check_reply(const Method *m, const Variant *v, GVariant *reply)
 		g_autoptr(GBytes) b = g_variant_get_data_as_bytes(child);
 		if (!g_bytes_equal(b, data))
 			return g_strdup("the plaintext differs");
-	} else if (g_str_equal(n, "Verify") || g_str_equal(n, "VerifyHmac")) {
+	} else if (g_str_equal(n, "GenerateDataKey") || g_str_equal(n, "ReEncrypt") ||
+		   g_str_equal(n, "SignDigest")) {
+		return check_made_for_target(m, v, reply);
+	} else if (g_str_equal(n, "Verify") || g_str_equal(n, "VerifyHmac") ||
+		   g_str_equal(n, "VerifyDigest")) {
 		gboolean valid = FALSE;
 		g_variant_get(reply, "(b)", &valid);
 		if (!valid)
@@ -622,6 +693,14 @@ main(int argc, char **argv)
 
 	data = tkms_test_bytes_str("authorization matrix data");
 	ctx = tkms_test_bytes_str("matrix context");
+	{
+		guint8 md[32];
+		gsize md_len = sizeof(md);
+		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+		g_checksum_update(sum, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
+		g_checksum_get_digest(sum, md, &md_len);
+		digest = g_bytes_new(md, md_len);
+	}
 	make_material(WHO_ROOT, &mat_root);
 	make_material(WHO_A, &mat_a);
 	for (Phase p = 0; p < N_PHASES; p++)

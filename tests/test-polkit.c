@@ -16,6 +16,7 @@ static const gchar *aes = "pk-aes";
 static const gchar *hmac = "pk-hmac";
 static const gchar *ec = "pk-ec";
 static GBytes *data, *ct, *sig, *mac, *blob, *ctx;
+static GBytes *digest; /* SHA-256 of data */
 static gchar *victim; /* the key DestroyKey targets next */
 
 typedef GError *(*CallFunc)(TkmsClient *client);
@@ -77,6 +78,31 @@ DEFINE_CALL(call_seal, g_autoptr(GBytes) b = tkms_client_seal_sync(client, data,
 DEFINE_CALL(call_unseal, g_autoptr(GBytes) b = tkms_client_unseal_sync(client, blob, NULL, &error))
 DEFINE_CALL(call_random, g_autoptr(GBytes) b = tkms_client_get_random_sync(client, 8, NULL, &error))
 
+/* data keys, rewrapping, digests: raw calls (their signatures are the contract) */
+static GError *
+call_raw(TkmsClient *client, const gchar *method, GVariant *args, const gchar *reply_type)
+{
+	GError *error = NULL;
+	g_autoptr(GVariant) v = g_dbus_connection_call_sync(
+		tkms_client_get_connection(client), "org.tkms.KeyManager", "/org/tkms/KeyManager",
+		"org.tkms.KeyManager", method, args, G_VARIANT_TYPE(reply_type),
+		G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+	return error;
+}
+#define BYTES_V(b) g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, (b), TRUE)
+DEFINE_CALL(call_generate_data_key,
+	    error = call_raw(client, "GenerateDataKey",
+			     g_variant_new("(su@ay)", aes, 32u, BYTES_V(ctx)), "(ayay)"))
+DEFINE_CALL(call_re_encrypt,
+	    error = call_raw(client, "ReEncrypt",
+			     g_variant_new("(s@ay@ay)", aes, BYTES_V(ct), BYTES_V(ctx)), "(ay)"))
+DEFINE_CALL(call_sign_digest, error = call_raw(client, "SignDigest",
+					       g_variant_new("(s@ay)", ec, BYTES_V(digest)),
+					       "(ay)"))
+DEFINE_CALL(call_verify_digest,
+	    error = call_raw(client, "VerifyDigest",
+			     g_variant_new("(s@ay@ay)", ec, BYTES_V(digest), BYTES_V(sig)), "(b)"))
+
 /* DESIGN.md "Authorization": the method -> action table (a contract). */
 static const struct {
 	const gchar *method;
@@ -102,6 +128,11 @@ static const struct {
 	{"Seal", TKMS_ACTION_SEAL, call_seal},
 	{"Unseal", TKMS_ACTION_SEAL, call_unseal},
 	{"GetRandom", TKMS_ACTION_SEAL, call_random},
+	/* data keys, rewrapping, digests */
+	{"GenerateDataKey", TKMS_ACTION_USE_KEY, call_generate_data_key},
+	{"ReEncrypt", TKMS_ACTION_USE_KEY, call_re_encrypt},
+	{"SignDigest", TKMS_ACTION_USE_KEY, call_sign_digest},
+	{"VerifyDigest", TKMS_ACTION_USE_KEY, call_verify_digest},
 };
 
 static void
@@ -314,6 +345,14 @@ setup_material(void)
 
 	data = tkms_test_bytes_str("polkit test data");
 	ctx = tkms_test_bytes_str("polkit ctx");
+	{
+		guint8 md[32];
+		gsize md_len = sizeof(md);
+		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+		g_checksum_update(sum, g_bytes_get_data(data, NULL), g_bytes_get_size(data));
+		g_checksum_get_digest(sum, md, &md_len);
+		digest = g_bytes_new(md, md_len);
+	}
 	ct = tkms_client_encrypt_sync(CLIENT, aes, data, ctx, NULL, &error);
 	g_assert_no_error(error);
 	sig = tkms_client_sign_sync(CLIENT, ec, data, NULL, &error);
@@ -341,6 +380,7 @@ main(int argc, char **argv)
 	tkms_test_env_free(env);
 	g_bytes_unref(data);
 	g_bytes_unref(ctx);
+	g_bytes_unref(digest);
 	g_bytes_unref(ct);
 	g_bytes_unref(sig);
 	g_bytes_unref(mac);
