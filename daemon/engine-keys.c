@@ -13,6 +13,8 @@
 #define LIST_REPLY_MAX (16 * 1024 * 1024)
 #define PAGE_SIZE_DEFAULT 100
 #define PAGE_SIZE_MAX 1000
+/* keys read from the store at a time for ListKeys / ListAllKeys */
+#define LIST_CHUNK 1000
 
 G_STATIC_ASSERT(TKMS_ENGINE_ALL_OWNERS == TKMS_KEYSTORE_ALL_OWNERS);
 
@@ -167,29 +169,53 @@ list_name(guint32 owner)
 	return owner == TKMS_KEYSTORE_ALL_OWNERS ? "ListAllKeys" : "ListKeys";
 }
 
+/* The whole list in one reply, read LIST_CHUNK keys at a time, each key serialized at once: a
+ * store past the limit is refused after reading about the limit's worth of keys, not all of
+ * them (with 100,000 keys, reading them all took tkmsd's RSS from 13 to 294 MiB), and a reply
+ * near the limit does not hold a variant tree of several KiB for each of its keys, only their
+ * 560 or so bytes serialized. */
 static GVariant *
 key_list(TkmsEngine *self, guint32 owner, GError **error)
 {
-	g_autoptr(GPtrArray) keys =
-		tkms_keystore_list(self->keystore, owner, 0, NULL, G_MAXUINT, error);
+	g_autofree gchar *after_name = NULL;
+	guint32 after_owner = 0;
 	GVariantBuilder b;
 	gsize size = 0;
 
-	if (keys == NULL)
-		return NULL;
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
-	for (guint i = 0; i < keys->len; i++) {
-		GVariant *info = tkms_key_to_variant(g_ptr_array_index(keys, i));
-		size += g_variant_get_size(info) + 8;
-		g_variant_builder_add_value(&b, info);
-		if (size > LIST_REPLY_MAX) {
+	for (;;) {
+		g_autoptr(GPtrArray) keys = tkms_keystore_list(self->keystore, owner, after_owner,
+							       after_name, LIST_CHUNK, error);
+		TkmsKey *last;
+
+		if (keys == NULL) {
 			g_variant_builder_clear(&b);
-			g_set_error(error, TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED,
-				    "The list is too long for one reply; use %sPage to read it a "
-				    "page at a time",
-				    list_name(owner));
 			return NULL;
 		}
+		for (guint i = 0; i < keys->len; i++) {
+			GVariant *info =
+				g_variant_ref_sink(tkms_key_to_variant(g_ptr_array_index(keys, i)));
+
+			/* serialized now, its tree of children freed */
+			(void)g_variant_get_data(info);
+			size += g_variant_get_size(info) + 8;
+			g_variant_builder_add_value(&b, info);
+			g_variant_unref(info);
+			if (size > LIST_REPLY_MAX) {
+				g_variant_builder_clear(&b);
+				g_set_error(error, TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED,
+					    "The list is too long for one reply; use %sPage to "
+					    "read it a page at a time",
+					    list_name(owner));
+				return NULL;
+			}
+		}
+		if (keys->len < LIST_CHUNK)
+			break;
+		last = g_ptr_array_index(keys, keys->len - 1);
+		after_owner = last->owner;
+		g_free(after_name);
+		after_name = g_strdup(last->name);
 	}
 	return g_variant_ref_sink(g_variant_builder_end(&b));
 }

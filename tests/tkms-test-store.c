@@ -3,6 +3,7 @@
 
 #include "tkms-test-store.h"
 
+#include <gio/gio.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -189,4 +190,118 @@ tkms_test_store_has_key(const gchar *state_dir, guint32 owner, const gchar *name
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	return found;
+}
+
+guint64
+tkms_test_store_count_keys(const gchar *state_dir)
+{
+	sqlite3 *db = open_store(state_dir);
+	sqlite3_stmt *stmt = prepare(db, "SELECT count(*) FROM keys");
+	guint64 n;
+
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		g_error("counting keys: %s", sqlite3_errmsg(db));
+	n = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return n;
+}
+
+static gboolean
+set_sql_error(sqlite3 *db, const gchar *what, GError **error)
+{
+	g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", what, sqlite3_errmsg(db));
+	return FALSE;
+}
+
+/* Runs stmt to its end; how many rows it changed in *changes. */
+static gboolean
+run_stmt(sqlite3 *db, sqlite3_stmt *stmt, const gchar *what, gint64 *changes, GError **error)
+{
+	gint rc = sqlite3_step(stmt);
+
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return set_sql_error(db, what, error);
+	if (changes != NULL)
+		*changes = sqlite3_changes64(db);
+	return TRUE;
+}
+
+static gboolean
+clone_rows(sqlite3 *db, guint32 owner, const gchar *name, const gchar *prefix, guint count,
+	   const gchar *description, GError **error)
+{
+	/* the copies get ids above every existing one (an INTEGER PRIMARY KEY takes max + 1) */
+	sqlite3_stmt *stmt = prepare(db, "SELECT coalesce(max(id), 0) FROM keys");
+	gint64 max_id, changes = 0;
+
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		sqlite3_finalize(stmt);
+		return set_sql_error(db, "reading the largest key id", error);
+	}
+	max_id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+
+	stmt = prepare(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+			   "WHERE i < ?3) "
+			   "INSERT INTO keys (owner, name, type, description, created, pcrs, "
+			   "primary_version) SELECT k.owner, ?4 || printf('%06d', n.i), k.type, "
+			   "coalesce(?5, k.description), k.created, k.pcrs, k.primary_version "
+			   "FROM n, keys AS k WHERE k.owner = ?1 AND k.name = ?2");
+	sqlite3_bind_int64(stmt, 1, owner);
+	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, count);
+	sqlite3_bind_text(stmt, 4, prefix, -1, SQLITE_STATIC);
+	if (description != NULL)
+		sqlite3_bind_text(stmt, 5, description, -1, SQLITE_STATIC);
+	if (!run_stmt(db, stmt, "copying the key's row", &changes, error))
+		return FALSE;
+	if (changes != count) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no key %u:%s to copy", owner,
+			    name);
+		return FALSE;
+	}
+
+	stmt = prepare(db, "INSERT INTO key_versions (key_id, version, state, created, "
+			   "tpm_public, tpm_private) SELECT c.id, v.version, v.state, v.created, "
+			   "v.tpm_public, v.tpm_private FROM keys AS c, keys AS k JOIN "
+			   "key_versions AS v ON v.key_id = k.id WHERE k.owner = ?1 AND "
+			   "k.name = ?2 AND c.id > ?3");
+	sqlite3_bind_int64(stmt, 1, owner);
+	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, max_id);
+	return run_stmt(db, stmt, "copying the key's versions", NULL, error);
+}
+
+gboolean
+tkms_test_store_clone_key(const gchar *state_dir, guint32 owner, const gchar *name,
+			  const gchar *prefix, guint count, const gchar *description,
+			  GError **error)
+{
+	g_autofree gchar *path = g_build_filename(state_dir, STORE_FILE, NULL);
+	sqlite3 *db = NULL;
+	gboolean ok;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", path,
+			    db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return FALSE;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	if (sqlite3_exec(db, "PRAGMA foreign_keys = ON; BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		ok = set_sql_error(db, "BEGIN", error);
+	} else {
+		ok = clone_rows(db, owner, name, prefix, count, description, error);
+		if (ok && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			ok = set_sql_error(db, "COMMIT", error);
+		if (!ok)
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	if (!ok)
+		g_prefix_error(error, "%s: ", path);
+	sqlite3_close(db);
+	return ok;
 }

@@ -24,4 +24,17 @@ gchar *tkms_test_store_dump(const gchar *state_dir);
 /* Whether the store holds a key owner:name. */
 gboolean tkms_test_store_has_key(const gchar *state_dir, guint32 owner, const gchar *name);
 
+/* The number of keys in the store (of every owner). */
+guint64 tkms_test_store_count_keys(const gchar *state_dir);
+
+/* With tkmsd stopped: count copies of the key owner:name (its row and its versions' rows),
+ * named PREFIX000001, PREFIX000002... (six digits at least, so that the names sort in number
+ * order), written straight into keys.db in one transaction. A sealed AES object does not bind
+ * its key's name, so each copy of an aes-256-gcm key is a working key. description NULL keeps
+ * the key's own. Fails if the key does not exist or a name is taken; then the store is as it
+ * was. */
+gboolean tkms_test_store_clone_key(const gchar *state_dir, guint32 owner, const gchar *name,
+				   const gchar *prefix, guint count, const gchar *description,
+				   GError **error);
+
 G_END_DECLS

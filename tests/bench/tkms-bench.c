@@ -46,12 +46,12 @@
 #include <unistd.h>
 
 #include <json-glib/json-glib.h>
-#include <sqlite3.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "tkms-test-env.h"
+#include "tkms-test-store.h"
 #include "tpm-srk.h"
 
 #define DEFAULT_ITERATIONS 20000
@@ -1852,74 +1852,18 @@ store_time_starts(Bench *b, StoreFigures *f, GError **error)
 	return TRUE;
 }
 
-static gboolean
-store_sql(sqlite3 *db, const gchar *sql, GError **error)
-{
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
-		return TRUE;
-	g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", sql, sqlite3_errmsg(db));
-	return FALSE;
-}
-
-static guint64
-store_count_keys(Bench *b)
-{
-	g_autofree gchar *path =
-		g_build_filename(tkms_test_env_get_state_dir(b->store_env), "keys.db", NULL);
-	sqlite3 *db = NULL;
-	sqlite3_stmt *stmt = NULL;
-	guint64 n = 0;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "SELECT count(*) FROM keys", -1, &stmt, NULL) == SQLITE_OK &&
-	    sqlite3_step(stmt) == SQLITE_ROW)
-		n = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	sqlite3_close(db);
-	return n;
-}
-
-/* With tkmsd stopped: STORE_BULK_KEYS copies of the real key STORE_KEY_AES under other names,
- * written straight into keys.db in one transaction. A sealed AES object does not bind its
- * key's name, so each copy is a working key. */
+/* With tkmsd stopped: STORE_BULK_KEYS copies of the real key STORE_KEY_AES under other names
+ * (bulk-000001...), written straight into keys.db in one transaction. */
 static gboolean
 store_synthesize(Bench *b, GError **error)
 {
-	g_autofree gchar *path =
-		g_build_filename(tkms_test_env_get_state_dir(b->store_env), "keys.db", NULL);
-	g_autofree gchar *insert_keys = g_strdup_printf(
-		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
-		"INSERT INTO keys (owner, name, type, description, created, pcrs, "
-		"primary_version) SELECT k.owner, printf('bulk-%%06d', n.i), k.type, "
-		"k.description, k.created, k.pcrs, k.primary_version FROM n, keys AS k "
-		"WHERE k.name = '" STORE_KEY_AES "' AND k.owner = %u",
-		STORE_BULK_KEYS, (guint)getuid());
-	g_autofree gchar *insert_versions = g_strdup_printf(
-		"INSERT INTO key_versions (key_id, version, state, created, tpm_public, "
-		"tpm_private) SELECT c.id, v.version, v.state, v.created, v.tpm_public, "
-		"v.tpm_private FROM keys AS c, keys AS k JOIN key_versions AS v ON v.key_id = "
-		"k.id WHERE k.name = '" STORE_KEY_AES "' AND k.owner = %u AND c.owner = %u AND "
-		"c.name LIKE 'bulk-%%'",
-		(guint)getuid(), (guint)getuid());
-	sqlite3 *db = NULL;
+	const gchar *state_dir = tkms_test_env_get_state_dir(b->store_env);
 	guint64 t0 = now_ns();
-	gboolean ok;
+	gboolean ok = tkms_test_store_clone_key(state_dir, (guint32)getuid(), STORE_KEY_AES,
+						"bulk-", STORE_BULK_KEYS, NULL, error);
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", path,
-			    db ? sqlite3_errmsg(db) : "out of memory");
-		sqlite3_close(db);
-		return FALSE;
-	}
-	sqlite3_busy_timeout(db, 10000);
-	ok = store_sql(db, "PRAGMA foreign_keys = ON; BEGIN IMMEDIATE", error) &&
-	     store_sql(db, insert_keys, error) && store_sql(db, insert_versions, error) &&
-	     store_sql(db, "COMMIT", error);
-	if (!ok)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_close(db);
-	g_printerr("tkms-bench: wrote %d keys into %s in %.1f s\n", STORE_BULK_KEYS, path,
-		   (gdouble)(now_ns() - t0) / 1e9);
+	g_printerr("tkms-bench: wrote %d keys into %s/keys.db in %.1f s\n", STORE_BULK_KEYS,
+		   state_dir, (gdouble)(now_ns() - t0) / 1e9);
 	return ok;
 }
 
@@ -1948,7 +1892,8 @@ store_stack(Bench *b, guint which, GError **error)
 	if (which == 1 && (!tkms_test_env_stop_daemon(b->store_env, error) ||
 			   !store_synthesize(b, error)))
 		return FALSE;
-	b->store[which].keys = store_count_keys(b);
+	b->store[which].keys =
+		tkms_test_store_count_keys(tkms_test_env_get_state_dir(b->store_env));
 	return store_time_starts(b, &b->store[which], error);
 }
 
