@@ -62,7 +62,8 @@ static const gchar lookup_sql[] =
 
 static const gchar *const list_sql[N_LIST] = {
 	[LIST_OWNER] = LIST_SQL("owner = ?1"),
-	[LIST_OWNER_AFTER] = LIST_SQL("owner = ?1 AND (owner, name) > (?2, ?3)"),
+	/* (owner, name) > (?2, ?3) would not let SQLite seek to the cursor within one owner */
+	[LIST_OWNER_AFTER] = LIST_SQL("owner = ?1 AND name > ?3"),
 	[LIST_ALL] = LIST_SQL("?1 IS NOT NULL"),
 	[LIST_ALL_AFTER] = LIST_SQL("?1 IS NOT NULL AND (owner, name) > (?2, ?3)"),
 };
@@ -167,6 +168,12 @@ tkms_keystore_list(TkmsKeystore *self, guint32 owner, guint32 after_owner,
 	gboolean all = owner == TKMS_KEYSTORE_ALL_OWNERS;
 	sqlite3_stmt *stmt;
 
+	/* one owner's keys after a cursor in another owner's: all of them, or none */
+	if (!all && after_name != NULL && after_owner != owner) {
+		if (after_owner > owner)
+			return g_steal_pointer(&out);
+		after_name = NULL;
+	}
 	if (after_name != NULL)
 		stmt = self->list_stmt[all ? LIST_ALL_AFTER : LIST_OWNER_AFTER];
 	else
