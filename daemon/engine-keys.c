@@ -22,6 +22,7 @@ typedef struct {
 	TkmsTpmCreate req;
 	TkmsKey *key;
 	gboolean reserved;
+	gint64 activate_at;
 } CreateData;
 
 static void
@@ -71,7 +72,8 @@ create_tpm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_engine_op_fail(op, error);
 		return;
 	}
-	tkms_key_add_version(d->key, &d->req.out);
+	tkms_key_add_version(d->key, &d->req.out, g_get_real_time() / G_USEC_PER_SEC,
+			     d->activate_at);
 	tkms_keystore_save(op->engine->keystore, d->key, NULL, create_saved_cb, op);
 }
 
@@ -129,6 +131,7 @@ tkms_engine_create_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	d->key = tkms_key_new(key->owner, key->name, type);
 	d->key->pcrs = options->pcrs;
 	d->key->description = g_strdup(options->description);
+	d->activate_at = options->activate_at;
 	d->req.kind = tkms_key_type_object_kind(type);
 	d->req.pcrs = options->pcrs;
 	d->req.seal_size = TKMS_AES_KEY_LEN;

@@ -40,6 +40,7 @@ typedef struct {
 	const gchar *protection;  /* NULL, or the protection of the key's type */
 	const gchar *description; /* NULL, or at most 256 bytes */
 	TkmsPcrMask pcrs;	  /* PCRs to bind the key to (PolicyPCR), or 0 */
+	gint64 activate_at;	  /* Unix time: pre-active until then; 0 or past: active now */
 } TkmsKeyOptions;
 
 /* PCR indices as a mask; an index past the last PCR is InvalidArgument. */

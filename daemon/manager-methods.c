@@ -95,13 +95,22 @@ parse_key_options(GVariant *options, TkmsKeyOptions *out, GError **error)
 			*str = g_variant_get_string(value, NULL);
 			continue;
 		}
+		if (g_str_equal(opt, "activate-at") &&
+		    g_variant_is_of_type(value, G_VARIANT_TYPE_UINT64) &&
+		    g_variant_get_uint64(value) <= G_MAXINT64) {
+			out->activate_at = g_variant_get_uint64(value);
+			continue;
+		}
 		if (str != NULL)
 			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 				    "The \"%s\" option must be a string", opt);
+		else if (g_str_equal(opt, "activate-at"))
+			g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+					    "The \"activate-at\" option must be a Unix time (t)");
 		else if (!g_str_equal(opt, "pcrs"))
 			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
-				    "Unknown option \"%s\"; known options are protection, pcrs and "
-				    "description",
+				    "Unknown option \"%s\"; known options are protection, pcrs, "
+				    "description and activate-at",
 				    opt);
 		else if (parse_pcrs(value, &out->pcrs, error))
 			continue;
