@@ -15,6 +15,7 @@ static TkmsTestEnv *env;
 static const gchar *aes = "pk-aes";
 static const gchar *hmac = "pk-hmac";
 static const gchar *ec = "pk-ec";
+static const gchar *rot = "pk-rot"; /* the key the life-cycle methods change */
 static GBytes *data, *ct, *sig, *mac, *blob, *ctx;
 static gchar *victim; /* the key DestroyKey targets next */
 
@@ -77,6 +78,34 @@ DEFINE_CALL(call_seal, g_autoptr(GBytes) b = tkms_client_seal_sync(client, data,
 DEFINE_CALL(call_unseal, g_autoptr(GBytes) b = tkms_client_unseal_sync(client, blob, NULL, &error))
 DEFINE_CALL(call_random, g_autoptr(GBytes) b = tkms_client_get_random_sync(client, 8, NULL, &error))
 
+/* the life-cycle methods, raw: libtkms has no calls for them yet */
+static GError *
+call_raw(TkmsClient *client, const gchar *method, GVariant *params, const gchar *reply)
+{
+	GError *error = NULL;
+	g_autoptr(GVariant) v = g_dbus_connection_call_sync(
+		tkms_client_get_connection(client), "org.tkms.KeyManager", "/org/tkms/KeyManager",
+		"org.tkms.KeyManager", method, params, G_VARIANT_TYPE(reply),
+		G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+	return error;
+}
+DEFINE_CALL(call_rotate, error = call_raw(client, "RotateKey", g_variant_new("(s)", rot), "(u)"))
+/* version 1 stays active and may always be primary; setting it active again is a no-op */
+DEFINE_CALL(call_set_primary, error = call_raw(client, "SetPrimaryVersion",
+					       g_variant_new("(su)", rot, 1), "()"))
+DEFINE_CALL(call_set_state, error = call_raw(client, "SetKeyVersionState",
+					     g_variant_new("(sus)", rot, 1, "active"), "()"))
+DEFINE_CALL(call_set_policy, error = call_raw(client, "SetRotationPolicy",
+					      g_variant_new("(s@a{sv})", rot,
+							    g_variant_new_array(G_VARIANT_TYPE("{sv}"),
+										NULL, 0)),
+					      "()"))
+/* on the victim, which has a version 2: destroy version 1, cancel, then destroy the key */
+DEFINE_CALL(call_destroy_version, error = call_raw(client, "DestroyKeyVersion",
+						   g_variant_new("(su)", victim, 1), "()"))
+DEFINE_CALL(call_cancel_destruction, error = call_raw(client, "CancelKeyDestruction",
+						      g_variant_new("(su)", victim, 0), "()"))
+
 /* DESIGN.md "Authorization": the method -> action table (a contract). */
 static const struct {
 	const gchar *method;
@@ -90,6 +119,8 @@ static const struct {
 	{"ListKeysPage", TKMS_ACTION_READ_KEY, call_list_page},
 	{"ListAllKeysPage", TKMS_ACTION_READ_KEY, call_list_all_page, TRUE},
 	{"GetKeyInfo", TKMS_ACTION_READ_KEY, call_info},
+	{"DestroyKeyVersion", TKMS_ACTION_DESTROY_KEY, call_destroy_version},
+	{"CancelKeyDestruction", TKMS_ACTION_DESTROY_KEY, call_cancel_destruction},
 	{"DestroyKey", TKMS_ACTION_DESTROY_KEY, call_destroy},
 	{"Encrypt", TKMS_ACTION_USE_KEY, call_encrypt},
 	{"Decrypt", TKMS_ACTION_USE_KEY, call_decrypt},
@@ -102,7 +133,18 @@ static const struct {
 	{"Seal", TKMS_ACTION_SEAL, call_seal},
 	{"Unseal", TKMS_ACTION_SEAL, call_unseal},
 	{"GetRandom", TKMS_ACTION_SEAL, call_random},
+	{"RotateKey", TKMS_ACTION_MANAGE_KEY, call_rotate},
+	{"SetPrimaryVersion", TKMS_ACTION_MANAGE_KEY, call_set_primary},
+	{"SetKeyVersionState", TKMS_ACTION_MANAGE_KEY, call_set_state},
+	{"SetRotationPolicy", TKMS_ACTION_MANAGE_KEY, call_set_policy},
 };
+
+/* the methods that use up the victim: run in table order, on a fresh victim */
+static gboolean
+uses_victim(guint i)
+{
+	return g_str_equal(table[i].action, TKMS_ACTION_DESTROY_KEY);
+}
 
 static void
 new_victim(void)
@@ -112,6 +154,11 @@ new_victim(void)
 	g_free(victim);
 	victim = tkms_test_key_name("pk-victim");
 	info = tkms_test_create_key(CLIENT, victim, "hmac-sha256", NULL);
+	{
+		g_autoptr(GError) e = call_raw(CLIENT, "RotateKey", g_variant_new("(s)", victim),
+					       "(u)");
+		g_assert_no_error(e);
+	}
 }
 
 /* Every file of the state directory except the audit log, which refusals do append to, and
@@ -194,7 +241,7 @@ test_deny_all(void)
 	/* The main client has used every method: the daemon may have cached "yes" for it. */
 	for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
 		g_autoptr(GError) e = NULL;
-		if (g_str_equal(table[i].method, "DestroyKey"))
+		if (uses_victim(i))
 			continue;
 		e = table[i].call(CLIENT);
 		g_assert_no_error(e);
@@ -228,7 +275,7 @@ test_deny_all(void)
 		for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
 			g_autoptr(GError) e1 = NULL;
 			g_autoptr(GError) e2 = NULL;
-			if (g_str_equal(table[i].method, "DestroyKey"))
+			if (uses_victim(i))
 				continue;
 			e1 = table[i].call(CLIENT);
 			g_assert_no_error(e1);
@@ -237,8 +284,11 @@ test_deny_all(void)
 		}
 	}
 	new_victim();
-	{
-		g_autoptr(GError) e = call_destroy(CLIENT);
+	for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
+		g_autoptr(GError) e = NULL;
+		if (!uses_victim(i))
+			continue;
+		e = table[i].call(CLIENT);
 		g_assert_no_error(e);
 	}
 }
@@ -311,6 +361,7 @@ setup_material(void)
 	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hmac, "hmac-sha256", NULL);
 	g_autoptr(GVariant) i3 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	g_autoptr(GVariant) i4 = tkms_test_create_key(CLIENT, rot, "hmac-sha256", NULL);
 
 	data = tkms_test_bytes_str("polkit test data");
 	ctx = tkms_test_bytes_str("polkit ctx");
