@@ -258,6 +258,10 @@ format_body(TkmsAudit *self, const TkmsAuditRecord *rec)
 	put_int(out, "version", rec->version, TRUE);
 	put_string(out, "result", rec->result);
 	put_string(out, "error", rec->error ? rec->error : "");
+	if (rec->detail != NULL)
+		put_string(out, "detail", rec->detail);
+	if (rec->warning != NULL)
+		put_string(out, "warning", rec->warning);
 	put_string(out, "prev", self->prev_hash);
 	return out;
 }

@@ -16,6 +16,8 @@ typedef struct {
 	guint32 version;	/* 0 when none */
 	const gchar *result;	/* "ok", "denied", "error" */
 	const gchar *error;	/* D-Bus error short name, or NULL */
+	const gchar *detail;	/* what changed (a state transition), or NULL */
+	const gchar *warning;	/* a use that deserves attention (a compromised version), or NULL */
 } TkmsAuditRecord;
 
 #define TKMS_TYPE_AUDIT (tkms_audit_get_type())

@@ -227,13 +227,8 @@ tkms_engine_op_open_ciphertext(TkmsEngineOp *op, TkmsKey *key, GBytes *ctb, Tkms
 					    "have: it was changed or belongs to another key");
 		return NULL;
 	}
-	if (g_strcmp0(v->state, "active") != 0 && g_strcmp0(v->state, "deactivated") != 0) {
-		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
-						    "Version %u of key \"%s\" is %s and cannot "
-						    "decrypt",
-						    v->version, key->name, v->state));
+	if (!tkms_engine_op_check_processing(op, key, v))
 		return NULL;
-	}
 	return v;
 }
 
@@ -272,6 +267,7 @@ tkms_engine_decrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *
 typedef struct {
 	TkmsTpmSign req;
 	gboolean verify;
+	GArray *candidates; /* verify: versions (guint32) still to try, newest first */
 } SignData;
 
 static void
@@ -281,7 +277,30 @@ sign_free(gpointer data)
 	tkms_tpm_blob_clear(&d->req.blob);
 	g_clear_pointer(&d->req.data, g_bytes_unref);
 	g_clear_pointer(&d->req.signature, g_bytes_unref);
+	g_clear_pointer(&d->candidates, g_array_unref);
 	g_free(d);
+}
+
+static void sign_cb(GObject *source, GAsyncResult *res, gpointer user_data);
+
+/* Verify: tries the next version whose state allows processing; FALSE if none is left. */
+static gboolean
+sign_next_version(TkmsEngineOp *op, SignData *d)
+{
+	TkmsKeyVersion *v;
+
+	if (d->candidates == NULL || d->candidates->len == 0)
+		return FALSE;
+	v = tkms_key_get_version(op->k, g_array_index(d->candidates, guint32, 0));
+	g_array_remove_index(d->candidates, 0);
+	op->version = v->version;
+	tkms_tpm_blob_clear(&d->req.blob);
+	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, op->k->owner, op->k->name, v->version);
+	d->req.valid = FALSE;
+	tkms_tpm_verify(op->engine->tpm, op->actor.uid, &d->req,
+			tkms_engine_op_get_cancellable(op), sign_cb, op);
+	return TRUE;
 }
 
 static void
@@ -291,6 +310,8 @@ sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	SignData *d = op->data;
 
 	if (!tkms_engine_op_tpm_finish(op, res))
+		return;
+	if (d->verify && !d->req.valid && sign_next_version(op, d))
 		return;
 	if (d->verify)
 		tkms_engine_op_return_boolean(op, d->req.valid);
@@ -305,6 +326,7 @@ sign_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *signature, gboolean diges
 	TkmsKey *key;
 	TkmsKeyVersion *v;
 	SignData *d;
+	GArray *candidates = NULL;
 
 	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
 	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_ECDSA_P256,
@@ -318,9 +340,14 @@ sign_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *signature, gboolean diges
 						    g_bytes_get_size(data)));
 		return;
 	}
-	if ((v = tkms_engine_op_primary_version(op, key)) == NULL)
+	if (signature != NULL)
+		v = tkms_engine_op_verify_versions(op, key, &candidates);
+	else
+		v = tkms_engine_op_primary_version(op, key);
+	if (v == NULL)
 		return;
 	d = g_new0(SignData, 1);
+	d->candidates = candidates;
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
 	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
 	d->req.pcrs = key->pcrs;
@@ -388,6 +415,7 @@ typedef enum { HMAC_RETURN, HMAC_VERIFY, HMAC_DERIVE } HmacUse;
 typedef struct {
 	TkmsTpmHmac req;
 	HmacUse use;
+	GArray *candidates; /* verify: versions (guint32) still to try, newest first */
 	GBytes *expected; /* verify */
 	GBytes *info;	  /* derive */
 	guint32 length;	  /* derive */
@@ -402,7 +430,29 @@ hmac_data_free(gpointer data)
 	g_clear_pointer(&d->req.out, tkms_secret_unref);
 	g_clear_pointer(&d->expected, g_bytes_unref);
 	g_clear_pointer(&d->info, g_bytes_unref);
+	g_clear_pointer(&d->candidates, g_array_unref);
 	g_free(d);
+}
+
+static void hmac_start(TkmsEngineOp *op, HmacData *d);
+
+/* VerifyHmac: tries the next version whose state allows processing; FALSE if none is left. */
+static gboolean
+hmac_next_version(TkmsEngineOp *op, HmacData *d)
+{
+	TkmsKeyVersion *v;
+
+	if (d->candidates == NULL || d->candidates->len == 0)
+		return FALSE;
+	v = tkms_key_get_version(op->k, g_array_index(d->candidates, guint32, 0));
+	g_array_remove_index(d->candidates, 0);
+	op->version = v->version;
+	tkms_tpm_blob_clear(&d->req.blob);
+	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, op->k->owner, op->k->name, v->version);
+	g_clear_pointer(&d->req.out, tkms_secret_unref);
+	hmac_start(op, d);
+	return TRUE;
 }
 
 static void
@@ -421,6 +471,8 @@ hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		gboolean valid = g_bytes_get_size(d->expected) == len &&
 				 CRYPTO_memcmp(g_bytes_get_data(d->expected, NULL),
 					       tkms_secret_get_data(mac), len) == 0;
+		if (!valid && hmac_next_version(op, d))
+			return;
 		tkms_engine_op_return_boolean(op, valid);
 	} else if (d->use == HMAC_DERIVE) {
 		g_autoptr(GBytes) okm = tkms_crypto_hkdf_expand(
@@ -443,13 +495,21 @@ hmac_prepare(TkmsEngineOp *op, HmacUse use)
 	TkmsKeyVersion *v;
 	HmacData *d;
 
+	GArray *candidates = NULL;
+
 	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
 	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_HMAC_SHA256,
-					 TKMS_KEY_TYPE_HMAC_SHA256, "an hmac-sha256") ||
-	    (v = tkms_engine_op_primary_version(op, key)) == NULL)
+					 TKMS_KEY_TYPE_HMAC_SHA256, "an hmac-sha256"))
+		return NULL;
+	if (use == HMAC_VERIFY)
+		v = tkms_engine_op_verify_versions(op, key, &candidates);
+	else
+		v = tkms_engine_op_primary_version(op, key);
+	if (v == NULL)
 		return NULL;
 	d = g_new0(HmacData, 1);
 	d->use = use;
+	d->candidates = candidates;
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
 	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
 	d->req.pcrs = key->pcrs;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-engine"
 
-/* CreateKey, GetKeyInfo, ListKeys (whole and paged), DestroyKey, GetPublicKey. */
+/* CreateKey, GetKeyInfo, ListKeys (whole and paged), GetPublicKey; the changes of a key's
+ * life are in engine-lifecycle.c. */
 
 #include <string.h>
 
@@ -24,6 +25,7 @@ typedef struct {
 	TkmsTpmCreate req;
 	TkmsKey *key;
 	gboolean reserved;
+	gint64 activate_at;
 } CreateData;
 
 static void
@@ -73,7 +75,8 @@ create_tpm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_engine_op_fail(op, error);
 		return;
 	}
-	tkms_key_add_version(d->key, &d->req.out);
+	tkms_key_add_version(d->key, &d->req.out, g_get_real_time() / G_USEC_PER_SEC,
+			     d->activate_at);
 	tkms_keystore_save(op->engine->keystore, d->key, NULL, create_saved_cb, op);
 }
 
@@ -131,6 +134,7 @@ tkms_engine_create_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	d->key = tkms_key_new(key->owner, key->name, type);
 	d->key->pcrs = options->pcrs;
 	d->key->description = g_strdup(options->description);
+	d->activate_at = options->activate_at;
 	d->req.kind = tkms_key_type_object_kind(type);
 	d->req.pcrs = options->pcrs;
 	d->req.seal_size = TKMS_AES_KEY_LEN;
@@ -361,49 +365,4 @@ tkms_engine_get_public_key(TkmsEngine *self, const TkmsActor *actor, const TkmsK
 	if (!tkms_engine_finish_sync(self, actor, "GetPublicKey", key, version, local, error))
 		return NULL;
 	return g_steal_pointer(&pem);
-}
-
-/* ---- destroy ---- */
-
-static void
-destroy_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	TkmsEngineOp *op = user_data;
-	GError *error = NULL;
-
-	if (!tkms_keystore_save_finish(TKMS_KEYSTORE(source), res, &error)) {
-		tkms_engine_op_fail(op, error);
-		return;
-	}
-	tkms_engine_op_return_boolean(op, TRUE);
-}
-
-void
-tkms_engine_destroy_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
-			GCancellable *cancellable, GAsyncReadyCallback callback,
-			gpointer user_data)
-{
-	TkmsEngineOp *op = tkms_engine_op_new(self, "DestroyKey", actor, key, cancellable,
-					      callback, user_data);
-	TkmsKey *k;
-
-	op->lifecycle = TRUE;
-	if ((k = tkms_engine_op_lookup_key(op)) == NULL)
-		return;
-	/* the blobs go; the metadata stays so that the name is never reused */
-	for (guint i = 0; i < k->versions->len; i++) {
-		TkmsKeyVersion *v = g_ptr_array_index(k->versions, i);
-		g_free(v->state);
-		v->state = g_strdup("destroyed");
-		tkms_tpm_blob_clear(&v->blob);
-	}
-	tkms_key_cache_remove_key(self->keycache, k->owner, k->name);
-	tkms_keystore_save(self->keystore, k, NULL, destroy_saved_cb, op);
-}
-
-gboolean
-tkms_engine_destroy_key_finish(TkmsEngine *self, GAsyncResult *result, GError **error)
-{
-	g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
-	return g_task_propagate_boolean(G_TASK(result), error);
 }

@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "keycache.h"
 #include "keystore.h"
+#include "scheduler.h"
 #include "tkms-error.h"
 #include "tpm.h"
 
@@ -18,6 +19,8 @@ struct _TkmsEngine {
 	TkmsKeystore *keystore;
 	TkmsAudit *audit;
 	TkmsKeyCache *keycache;
+	GHashTable *changing; /* "owner/name" of keys with a life-cycle change being written */
+	TkmsScheduler *scheduler;
 };
 
 /* One asynchronous operation, from its start through its audit record to its result. It is
@@ -35,6 +38,8 @@ typedef struct {
 	TkmsKey *k;	 /* the key, once looked up */
 	gpointer data;
 	GDestroyNotify data_free;
+	gchar *detail;	       /* for the audit record: what changed */
+	const gchar *warning; /* for the audit record */
 } TkmsEngineOp;
 
 TkmsEngineOp *tkms_engine_op_new(TkmsEngine *self, const gchar *name, const TkmsActor *actor,
@@ -56,6 +61,12 @@ gboolean tkms_engine_op_tpm_finish(TkmsEngineOp *op, GAsyncResult *result);
 /* Checks that fail the op and return FALSE / NULL. */
 TkmsKey *tkms_engine_op_lookup_key(TkmsEngineOp *op);
 TkmsKeyVersion *tkms_engine_op_primary_version(TkmsEngineOp *op, TkmsKey *key);
+/* Whether v may process (decrypt, verify) for the op's actor: active or deactivated, or
+ * compromised for an admin (then the op's record carries a warning). */
+gboolean tkms_engine_op_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v);
+/* The newest version that may verify, and in *rest the others that may, newest first (NULL
+ * if none); KeyState if no version may. */
+TkmsKeyVersion *tkms_engine_op_verify_versions(TkmsEngineOp *op, TkmsKey *key, GArray **rest);
 gboolean tkms_engine_op_check_payload(TkmsEngineOp *op, const gchar *what, gsize len,
 				      gboolean allow_empty);
 gboolean tkms_engine_op_require_type(TkmsEngineOp *op, TkmsKey *key, TkmsKeyType a,
@@ -81,6 +92,10 @@ TkmsKeyVersion *tkms_engine_op_open_ciphertext(TkmsEngineOp *op, TkmsKey *key, G
 
 /* Writes the record of a finished operation (error NULL: success) and logs a failure once.
  * FALSE if the record could not be written: the operation must then fail. */
+gboolean tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+				const TkmsKeyRef *key, guint32 version, const gchar *detail,
+				const gchar *warning, const GError *error, gboolean durable,
+				GError **audit_error);
 gboolean tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
 			   const TkmsKeyRef *key, guint32 version, const GError *error,
 			   gboolean durable, GError **audit_error);
@@ -89,5 +104,12 @@ gboolean tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar
 gboolean tkms_engine_finish_sync(TkmsEngine *self, const TkmsActor *actor,
 				 const gchar *operation, const TkmsKeyRef *key, guint32 version,
 				 GError *op_error, GError **error);
+
+/* The scheduler's view (engine-lifecycle.c): runs one due event of key (a copy is changed
+ * and saved), then calls done (main context). */
+void tkms_engine_run_event(TkmsEngine *self, TkmsKey *key, GAsyncReadyCallback callback,
+			   gpointer user_data);
+/* Tells the scheduler that a key's next event may have changed. */
+void tkms_engine_key_changed(TkmsEngine *self);
 
 G_END_DECLS

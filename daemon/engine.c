@@ -60,6 +60,16 @@ tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar *operati
 		  const TkmsKeyRef *key, guint32 version, const GError *error, gboolean durable,
 		  GError **audit_error)
 {
+	return tkms_engine_audit_full(self, actor, operation, key, version, NULL, NULL, error,
+				      durable, audit_error);
+}
+
+gboolean
+tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+		       const TkmsKeyRef *key, guint32 version, const gchar *detail,
+		       const gchar *warning, const GError *error, gboolean durable,
+		       GError **audit_error)
+{
 	gboolean denied = g_error_matches(error, TKMS_ERROR, TKMS_ERROR_PERMISSION_DENIED);
 	TkmsAuditRecord rec = {
 		.uid = actor->uid == TKMS_ACTOR_UID_UNKNOWN ? -1 : (gint64)actor->uid,
@@ -72,6 +82,8 @@ tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar *operati
 		.version = version,
 		.result = error == NULL ? "ok" : denied ? "denied" : "error",
 		.error = error != NULL ? tkms_error_to_short_name(error->code) : NULL,
+		.detail = detail,
+		.warning = warning,
 	};
 
 	if (error != NULL)
@@ -135,6 +147,7 @@ op_free(gpointer data)
 	if (op->data_free != NULL)
 		op->data_free(op->data);
 	g_clear_pointer(&op->k, tkms_key_unref);
+	g_free(op->detail);
 	tkms_key_ref_clear(&op->key);
 	g_free((gchar *)op->actor.bus_name);
 	g_free(op);
@@ -183,8 +196,9 @@ op_audit_ok(TkmsEngineOp *op)
 	GError *error = NULL;
 	GTask *task;
 
-	if (tkms_engine_audit(op->engine, &op->actor, op->name, op->has_key ? &op->key : NULL,
-			      op->version, NULL, op->lifecycle, &error))
+	if (tkms_engine_audit_full(op->engine, &op->actor, op->name,
+				   op->has_key ? &op->key : NULL, op->version, op->detail,
+				   op->warning, NULL, op->lifecycle, &error))
 		return TRUE;
 	task = op->task;
 	g_task_return_error(task, error);
@@ -330,15 +344,89 @@ TkmsKeyVersion *
 tkms_engine_op_primary_version(TkmsEngineOp *op, TkmsKey *key)
 {
 	TkmsKeyVersion *v = tkms_key_get_version(key, key->primary_version);
-	if (v == NULL || g_strcmp0(v->state, "active") != 0) {
+	if (v == NULL || g_strcmp0(v->state, TKMS_STATE_ACTIVE) != 0) {
 		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
-						    "Key \"%s\" has no active version (it is %s); "
-						    "create a new key",
-						    key->name, v ? v->state : "empty"));
+						    "Version %u of key \"%s\", its primary, is %s "
+						    "and cannot protect new data; %s",
+						    key->primary_version, key->name,
+						    v ? v->state : "missing",
+						    v != NULL && g_str_equal(v->state,
+									     TKMS_STATE_PRE_ACTIVE)
+							    ? "wait until its activation time"
+							    : "rotate the key or cancel its "
+							      "destruction"));
 		return NULL;
 	}
 	op->version = v->version;
 	return v;
+}
+
+static gboolean
+may_process(TkmsEngineOp *op, TkmsKeyVersion *v)
+{
+	if (g_str_equal(v->state, TKMS_STATE_ACTIVE) ||
+	    g_str_equal(v->state, TKMS_STATE_DEACTIVATED))
+		return TRUE;
+	return g_str_equal(v->state, TKMS_STATE_COMPROMISED) && op->actor.admin;
+}
+
+gboolean
+tkms_engine_op_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v)
+{
+	if (may_process(op, v)) {
+		if (g_str_equal(v->state, TKMS_STATE_COMPROMISED)) {
+			op->warning = "compromised key version used";
+			g_warning("%s of key %s version %u, which is compromised, by uid %u "
+				  "(admin)",
+				  op->name, tkms_key_ref_audit_text(&op->key), v->version,
+				  op->actor.uid);
+		}
+		return TRUE;
+	}
+	tkms_engine_op_fail(
+		op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
+				"Version %u of key \"%s\" is %s and cannot %s%s", v->version,
+				key->name, v->state, g_str_equal(op->name, "Decrypt") ? "decrypt" : "process data",
+				g_str_equal(v->state, TKMS_STATE_COMPROMISED)
+					? " except for an administrator (org.tkms.KeyManager.admin)"
+				: g_str_equal(v->state, TKMS_STATE_DESTROY_SCHEDULED)
+					? " until its destruction is cancelled"
+				: g_str_equal(v->state, TKMS_STATE_SUSPENDED) ? " until it is resumed"
+									      : ""));
+	return FALSE;
+}
+
+TkmsKeyVersion *
+tkms_engine_op_verify_versions(TkmsEngineOp *op, TkmsKey *key, GArray **rest)
+{
+	TkmsKeyVersion *first = NULL;
+
+	*rest = NULL;
+	for (guint i = key->versions->len; i-- > 0;) {
+		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
+		if (!may_process(op, v))
+			continue;
+		if (g_str_equal(v->state, TKMS_STATE_COMPROMISED))
+			op->warning = "compromised key version considered";
+		if (first == NULL) {
+			first = v;
+			continue;
+		}
+		if (*rest == NULL)
+			*rest = g_array_new(FALSE, FALSE, sizeof(guint32));
+		g_array_append_val(*rest, v->version);
+	}
+	if (first == NULL) {
+		TkmsKeyVersion *p = tkms_key_get_version(key, key->primary_version);
+		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
+						    "No version of key \"%s\" may verify (version %u, "
+						    "its primary, is %s)",
+						    key->name, key->primary_version,
+						    p ? p->state : "missing"));
+		return NULL;
+	}
+	op->version = first->version;
+	return first;
 }
 
 gboolean
@@ -442,12 +530,19 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	g_signal_connect_object(self->tpm, "status-changed", G_CALLBACK(tpm_status_changed_cb),
 				self, G_CONNECT_SWAPPED);
 	self->keycache = tkms_key_cache_new(config->key_ttl);
+	self->changing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->scheduler = tkms_scheduler_new(self);
+	/* events that fell due while tkmsd was down run as soon as the main loop does */
+	tkms_scheduler_start(self->scheduler);
 	return g_steal_pointer(&self);
 }
 
 void
 tkms_engine_shutdown(TkmsEngine *self)
 {
+	if (self->scheduler != NULL)
+		tkms_scheduler_stop(self->scheduler);
+	g_clear_object(&self->scheduler);
 	if (self->tpm != NULL)
 		tkms_tpm_stop(self->tpm);
 	if (self->audit != NULL)
@@ -464,6 +559,7 @@ tkms_engine_finalize(GObject *object)
 	g_clear_object(&self->tpm);
 	g_clear_object(&self->audit);
 	g_clear_object(&self->keystore);
+	g_clear_pointer(&self->changing, g_hash_table_unref);
 	g_free(self->config.tcti);
 	g_free(self->config.state_dir);
 	G_OBJECT_CLASS(tkms_engine_parent_class)->finalize(object);

@@ -30,6 +30,9 @@ typedef struct {
 	guint32 pid;	      /* 0: unknown */
 	const gchar *bus_name; /* NULL: not a bus caller */
 	gboolean daemon;
+	/* holds org.tkms.KeyManager.admin (the front-end asks only when it matters: another
+	 * owner's key, or a compromised version to process) */
+	gboolean admin;
 } TkmsActor;
 
 /* tkmsd itself, acting as root. */
@@ -40,6 +43,7 @@ typedef struct {
 	const gchar *protection;  /* NULL, or the protection of the key's type */
 	const gchar *description; /* NULL, or at most 256 bytes */
 	TkmsPcrMask pcrs;	  /* PCRs to bind the key to (PolicyPCR), or 0 */
+	gint64 activate_at;	  /* Unix time: pre-active until then; 0 or past: active now */
 } TkmsKeyOptions;
 
 /* PCR indices as a mask; an index past the last PCR is InvalidArgument. */
@@ -95,6 +99,45 @@ gboolean tkms_engine_destroy_key_finish(TkmsEngine *self, GAsyncResult *result, 
 /* The PEM SubjectPublicKeyInfo of a signing key's primary version. */
 gchar *tkms_engine_get_public_key(TkmsEngine *self, const TkmsActor *actor,
 				  const TkmsKeyRef *key, GError **error);
+
+/* ---- the life cycle (engine-lifecycle.c): versions, states, destruction, policies ----
+ * Each change is one durable transaction of the key store and one durable audit record; a
+ * change to a key while another is being written fails with Busy. Every _finish returns the
+ * key as saved (a new reference). */
+void tkms_engine_rotate_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			    GCancellable *cancellable, GAsyncReadyCallback callback,
+			    gpointer user_data);
+void tkms_engine_set_primary_version(TkmsEngine *self, const TkmsActor *actor,
+				     const TkmsKeyRef *key, guint32 version,
+				     GCancellable *cancellable, GAsyncReadyCallback callback,
+				     gpointer user_data);
+/* state: active (resume), deactivated, suspended or compromised */
+void tkms_engine_set_key_version_state(TkmsEngine *self, const TkmsActor *actor,
+				       const TkmsKeyRef *key, guint32 version, const gchar *state,
+				       GCancellable *cancellable, GAsyncReadyCallback callback,
+				       gpointer user_data);
+/* version 0: every version (DestroyKey), else one version that is not the primary
+ * (DestroyKeyVersion): destroy-scheduled for [lifecycle] DestroyWaitingPeriod, or destroyed
+ * at once if that is 0. */
+void tkms_engine_destroy_key_version(TkmsEngine *self, const TkmsActor *actor,
+				     const TkmsKeyRef *key, guint32 version,
+				     GCancellable *cancellable, GAsyncReadyCallback callback,
+				     gpointer user_data);
+/* version 0: every destroy-scheduled version; restores the states from before. */
+void tkms_engine_cancel_key_destruction(TkmsEngine *self, const TkmsActor *actor,
+					const TkmsKeyRef *key, guint32 version,
+					GCancellable *cancellable, GAsyncReadyCallback callback,
+					gpointer user_data);
+/* policy: period, max-uses, deactivate-after, destroy-after (t each); empty removes it. */
+void tkms_engine_set_rotation_policy(TkmsEngine *self, const TkmsActor *actor,
+				     const TkmsKeyRef *key, GVariant *policy,
+				     GCancellable *cancellable, GAsyncReadyCallback callback,
+				     gpointer user_data);
+TkmsKey *tkms_engine_key_change_finish(TkmsEngine *self, GAsyncResult *result, GError **error);
+/* Whether decrypting ciphertext with key needs the admin action: its version is compromised
+ * (FALSE for anything else, errors included: the engine reports those itself). */
+gboolean tkms_engine_decrypt_needs_admin(TkmsEngine *self, const TkmsKeyRef *key,
+					 GBytes *ciphertext);
 
 /* ---- crypto (engine-crypto.c); every _finish but the verifying ones returns the output ---- */
 void tkms_engine_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "crypto.h"
+
 static const struct {
 	const gchar *name;
 	const gchar *protection;
@@ -62,11 +64,30 @@ tkms_key_type_object_kind(TkmsKeyType type)
 	return key_types[type].kind;
 }
 
+static const gchar *const states[] = {
+	TKMS_STATE_PRE_ACTIVE,	TKMS_STATE_ACTIVE,	TKMS_STATE_DEACTIVATED,
+	TKMS_STATE_SUSPENDED,	TKMS_STATE_COMPROMISED, TKMS_STATE_DESTROY_SCHEDULED,
+	TKMS_STATE_DESTROYED,	NULL,
+};
+
+gboolean
+tkms_key_state_is_valid(const gchar *state)
+{
+	return state != NULL && g_strv_contains((const gchar *const *)states, state);
+}
+
+gboolean
+tkms_key_type_is_signing(TkmsKeyType type)
+{
+	return type == TKMS_KEY_TYPE_ECDSA_P256 || type == TKMS_KEY_TYPE_RSA_2048;
+}
+
 static void
 key_version_free(TkmsKeyVersion *v)
 {
 	tkms_tpm_blob_clear(&v->blob);
 	g_free(v->state);
+	g_free(v->prior_state);
 	g_free(v);
 }
 
@@ -81,6 +102,29 @@ tkms_key_new(guint32 owner, const gchar *name, TkmsKeyType type)
 	key->created = g_get_real_time() / G_USEC_PER_SEC;
 	key->versions = g_ptr_array_new_with_free_func((GDestroyNotify)key_version_free);
 	return key;
+}
+
+TkmsKey *
+tkms_key_copy(TkmsKey *key)
+{
+	TkmsKey *copy = tkms_key_new(key->owner, key->name, key->type);
+
+	copy->description = g_strdup(key->description);
+	copy->created = key->created;
+	copy->pcrs = key->pcrs;
+	copy->primary_version = key->primary_version;
+	copy->policy = key->policy;
+	for (guint i = 0; i < key->versions->len; i++) {
+		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
+		TkmsKeyVersion *c = g_new0(TkmsKeyVersion, 1);
+		*c = *v;
+		c->state = g_strdup(v->state);
+		c->prior_state = g_strdup(v->prior_state);
+		memset(&c->blob, 0, sizeof(c->blob));
+		tkms_tpm_blob_copy(&c->blob, &v->blob);
+		g_ptr_array_add(copy->versions, c);
+	}
+	return copy;
 }
 
 TkmsKey *
@@ -112,18 +156,127 @@ tkms_key_get_version(TkmsKey *key, guint32 version)
 	return NULL;
 }
 
+void
+tkms_key_version_set_state(TkmsKeyVersion *v, const gchar *state, gint64 now)
+{
+	if (g_str_equal(state, TKMS_STATE_ACTIVE) &&
+	    (v->activated == 0 || g_strcmp0(v->state, TKMS_STATE_PRE_ACTIVE) == 0))
+		v->activated = now;
+	else if (g_str_equal(state, TKMS_STATE_DEACTIVATED) &&
+		 g_strcmp0(v->state, TKMS_STATE_DEACTIVATED) != 0)
+		v->deactivated = now;
+	else if (g_str_equal(state, TKMS_STATE_DESTROYED))
+		v->destroyed = now;
+	if (!g_str_equal(state, TKMS_STATE_DESTROY_SCHEDULED)) {
+		v->destroy_at = 0;
+		g_clear_pointer(&v->prior_state, g_free);
+	}
+	g_free(v->state);
+	v->state = g_strdup(state);
+}
+
 TkmsKeyVersion *
-tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen)
+tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now, gint64 activate_at)
 {
 	TkmsKeyVersion *v = g_new0(TkmsKeyVersion, 1);
+	TkmsKeyVersion *old = tkms_key_get_version(key, key->primary_version);
+
 	v->version = key->versions->len + 1;
-	v->state = g_strdup("active");
-	v->created = g_get_real_time() / G_USEC_PER_SEC;
+	v->created = now;
+	if (activate_at > now) {
+		v->state = g_strdup(TKMS_STATE_PRE_ACTIVE);
+		v->activated = activate_at;
+	} else {
+		v->state = g_strdup(TKMS_STATE_ACTIVE);
+		v->activated = now;
+	}
 	v->blob = *blob_stolen;
 	memset(blob_stolen, 0, sizeof(*blob_stolen));
 	g_ptr_array_add(key->versions, v);
+	if (old != NULL)
+		old->superseded = now;
 	key->primary_version = v->version;
 	return v;
+}
+
+gint64
+tkms_key_next_rotation(TkmsKey *key)
+{
+	TkmsKeyVersion *p = tkms_key_get_version(key, key->primary_version);
+
+	if (key->policy.period == 0 || p == NULL ||
+	    g_strcmp0(p->state, TKMS_STATE_ACTIVE) != 0)
+		return 0;
+	return MAX(p->activated, p->created) + (gint64)key->policy.period;
+}
+
+static void
+consider(gint64 at, TkmsKeyEvent ev, guint32 version, gint64 *best, TkmsKeyEvent *event,
+	 guint32 *best_version)
+{
+	if (at <= 0 || (*best != 0 && at >= *best))
+		return;
+	*best = at;
+	*event = ev;
+	*best_version = version;
+}
+
+gint64
+tkms_key_next_event(TkmsKey *key, TkmsKeyEvent *event, guint32 *version)
+{
+	const TkmsKeyPolicy *p = &key->policy;
+	gint64 best = 0;
+
+	*event = TKMS_KEY_EVENT_NONE;
+	*version = 0;
+	for (guint i = 0; i < key->versions->len; i++) {
+		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
+		gboolean primary = v->version == key->primary_version;
+
+		if (g_str_equal(v->state, TKMS_STATE_PRE_ACTIVE))
+			consider(v->activated, TKMS_KEY_EVENT_ACTIVATE, v->version, &best, event,
+				 version);
+		else if (g_str_equal(v->state, TKMS_STATE_DESTROY_SCHEDULED))
+			consider(v->destroy_at, TKMS_KEY_EVENT_DESTROY, v->version, &best, event,
+				 version);
+		else if (g_str_equal(v->state, TKMS_STATE_ACTIVE) && !primary &&
+			 p->deactivate_after > 0 && v->superseded > 0)
+			consider(v->superseded + (gint64)p->deactivate_after,
+				 TKMS_KEY_EVENT_DEACTIVATE, v->version, &best, event, version);
+		else if (g_str_equal(v->state, TKMS_STATE_DEACTIVATED) && p->destroy_after > 0 &&
+			 v->deactivated > 0)
+			consider(v->deactivated + (gint64)p->destroy_after,
+				 TKMS_KEY_EVENT_SCHEDULE_DESTROY, v->version, &best, event,
+				 version);
+	}
+	consider(tkms_key_next_rotation(key), TKMS_KEY_EVENT_ROTATE, 0, &best, event, version);
+	return best;
+}
+
+static void
+add_time(GVariantBuilder *b, const gchar *name, gint64 t)
+{
+	if (t > 0)
+		g_variant_builder_add(b, "{sv}", name, g_variant_new_uint64(t));
+}
+
+static GVariant *
+policy_to_variant(const TkmsKeyPolicy *p)
+{
+	GVariantBuilder b;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	if (p->period)
+		g_variant_builder_add(&b, "{sv}", "period", g_variant_new_uint64(p->period));
+	if (p->max_uses)
+		g_variant_builder_add(&b, "{sv}", "max-uses", g_variant_new_uint64(p->max_uses));
+	if (p->deactivate_after)
+		g_variant_builder_add(&b, "{sv}", "deactivate-after",
+				      g_variant_new_uint64(p->deactivate_after));
+	if (p->destroy_after)
+		g_variant_builder_add(&b, "{sv}", "destroy-after",
+				      g_variant_new_uint64(p->destroy_after));
+	return g_variant_builder_end(&b);
 }
 
 GVariant *
@@ -141,6 +294,9 @@ tkms_key_to_variant(TkmsKey *key)
 	g_variant_builder_add(&b, "{sv}", "created", g_variant_new_uint64(key->created));
 	g_variant_builder_add(&b, "{sv}", "primary-version",
 			      g_variant_new_uint32(key->primary_version));
+	g_variant_builder_add(&b, "{sv}", "policy", policy_to_variant(&key->policy));
+	g_variant_builder_add(&b, "{sv}", "next-rotation",
+			      g_variant_new_uint64(tkms_key_next_rotation(key)));
 	g_variant_builder_init(&vb, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < key->versions->len; i++) {
 		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
@@ -148,6 +304,24 @@ tkms_key_to_variant(TkmsKey *key)
 		g_variant_builder_add(&vb, "{sv}", "version", g_variant_new_uint32(v->version));
 		g_variant_builder_add(&vb, "{sv}", "state", g_variant_new_string(v->state));
 		g_variant_builder_add(&vb, "{sv}", "created", g_variant_new_uint64(v->created));
+		add_time(&vb, g_str_equal(v->state, TKMS_STATE_PRE_ACTIVE) ? "activate-at"
+									     : "activated",
+			 v->activated);
+		add_time(&vb, "superseded", v->superseded);
+		add_time(&vb, "deactivated", v->deactivated);
+		add_time(&vb, "destroy-at", v->destroy_at);
+		add_time(&vb, "destroyed", v->destroyed);
+		g_variant_builder_add(&vb, "{sv}", "uses", g_variant_new_uint64(v->uses));
+		if (tkms_key_type_is_signing(key->type) && v->blob.public != NULL) {
+			g_autoptr(GError) error = NULL;
+			g_autofree gchar *pem = tkms_crypto_public_pem(v->blob.public, &error);
+			if (pem != NULL)
+				g_variant_builder_add(&vb, "{sv}", "public-key",
+						      g_variant_new_string(pem));
+			else
+				g_debug("no public key for version %u of %s: %s", v->version,
+					key->name, error->message);
+		}
 		g_variant_builder_close(&vb);
 	}
 	g_variant_builder_add(&b, "{sv}", "versions", g_variant_builder_end(&vb));

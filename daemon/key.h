@@ -14,12 +14,48 @@ typedef enum {
 	TKMS_KEY_TYPE_RSA_2048,
 } TkmsKeyType;
 
+/* NIST SP 800-57 Part 1 states of a key version (DESIGN.md "Keys"). */
+#define TKMS_STATE_PRE_ACTIVE "pre-active"
+#define TKMS_STATE_ACTIVE "active"
+#define TKMS_STATE_DEACTIVATED "deactivated"
+#define TKMS_STATE_SUSPENDED "suspended"
+#define TKMS_STATE_COMPROMISED "compromised"
+#define TKMS_STATE_DESTROY_SCHEDULED "destroy-scheduled"
+#define TKMS_STATE_DESTROYED "destroyed"
+
+/* Dates are Unix seconds, 0 = not (yet). */
 typedef struct {
 	guint32 version;
-	gchar *state; /* NIST SP 800-57 state: "active", "destroyed", ... */
+	gchar *state;
 	gint64 created;
+	gint64 activated;   /* pre-active: when it becomes active */
+	gint64 superseded;  /* when it stopped being the primary */
+	gint64 deactivated;
+	gint64 destroy_at;  /* destroy-scheduled: when it is destroyed */
+	gint64 destroyed;
+	gchar *prior_state; /* destroy-scheduled: the state a cancellation restores */
+	guint64 uses;	    /* messages protected (counted within reserved blocks) */
+	guint64 uses_reserved; /* counts durably reserved: uses never passes it */
 	TkmsTpmBlob blob;
 } TkmsKeyVersion;
+
+/* A rotation policy; 0 = not set, for each. */
+typedef struct {
+	guint64 period;		  /* seconds between rotations */
+	guint64 max_uses;	  /* rotate when the primary has protected this many messages */
+	guint64 deactivate_after; /* seconds after a version stops being primary */
+	guint64 destroy_after;	  /* seconds after a version is deactivated */
+} TkmsKeyPolicy;
+
+/* The events the scheduler runs (key.c computes when each falls due). */
+typedef enum {
+	TKMS_KEY_EVENT_NONE,
+	TKMS_KEY_EVENT_ACTIVATE,
+	TKMS_KEY_EVENT_ROTATE,
+	TKMS_KEY_EVENT_DEACTIVATE,
+	TKMS_KEY_EVENT_SCHEDULE_DESTROY,
+	TKMS_KEY_EVENT_DESTROY,
+} TkmsKeyEvent;
 
 typedef struct {
 	gint refcount;
@@ -30,6 +66,7 @@ typedef struct {
 	gint64 created;
 	TkmsPcrMask pcrs;
 	guint32 primary_version;
+	TkmsKeyPolicy policy;
 	GPtrArray *versions; /* TkmsKeyVersion, ascending */
 } TkmsKey;
 
@@ -45,7 +82,22 @@ TkmsKey *tkms_key_new(guint32 owner, const gchar *name, TkmsKeyType type);
 TkmsKey *tkms_key_ref(TkmsKey *key);
 void tkms_key_unref(TkmsKey *key);
 TkmsKeyVersion *tkms_key_get_version(TkmsKey *key, guint32 version);
-TkmsKeyVersion *tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen);
+/* A new version (the next number), active and primary from now, or pre-active until
+ * activate_at if that is in the future; the previous primary is marked superseded. */
+TkmsKeyVersion *tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now,
+				     gint64 activate_at);
+/* A deep copy (blobs included), to change while the original stays what is stored. */
+TkmsKey *tkms_key_copy(TkmsKey *key);
+/* Sets a version's state and the date that goes with it. */
+void tkms_key_version_set_state(TkmsKeyVersion *v, const gchar *state, gint64 now);
+gboolean tkms_key_state_is_valid(const gchar *state);
+/* Whether a version is a signing key's: it has a public key to show. */
+gboolean tkms_key_type_is_signing(TkmsKeyType type);
+/* The time of the key's next rotation by period, 0 if none. */
+gint64 tkms_key_next_rotation(TkmsKey *key);
+/* The earliest event of the key and its version (0 for key-wide events), or 0 if none. */
+gint64 tkms_key_next_event(TkmsKey *key, TkmsKeyEvent *event, guint32 *version);
+/* The key info dictionary (docs/dbus-api.md), floating. */
 GVariant *tkms_key_to_variant(TkmsKey *key);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsKey, tkms_key_unref)
 

@@ -43,6 +43,24 @@ static const gchar *const migrations[] = {
 	"  tpm_private BLOB,"
 	"  PRIMARY KEY (key_id, version)"
 	");",
+	/* 1 -> 2: the life cycle (issue 7): version states with their dates and usage counts,
+	 * rotation policies, and each key's next due event for the scheduler. Keys made before
+	 * keep their versions as they were (active, primary), activated when created. */
+	"ALTER TABLE keys ADD COLUMN rotation_period INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN deactivate_after INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN destroy_after INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN next_due INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE key_versions ADD COLUMN activated INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE key_versions ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE key_versions ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE key_versions ADD COLUMN destroy_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE key_versions ADD COLUMN destroyed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE key_versions ADD COLUMN prior_state TEXT;"
+	"ALTER TABLE key_versions ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE key_versions ADD COLUMN uses_reserved INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE key_versions SET activated = created WHERE state <> 'destroyed';"
+	"CREATE INDEX keys_next_due ON keys (next_due) WHERE next_due > 0;",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(migrations) == TKMS_KEYSTORE_DB_SCHEMA_VERSION);
 
@@ -156,7 +174,7 @@ migrate(sqlite3 *db, gint64 from, GError **error)
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 			return FALSE;
 		}
-		if (v > 0)
+		if (from > 0)
 			g_message("Key store %s: schema migrated from version %" G_GINT64_FORMAT
 				  " to %" G_GINT64_FORMAT,
 				  sqlite3_db_filename(db, "main"), v, v + 1);
@@ -329,10 +347,11 @@ check_schema(sqlite3 *db, const gchar *path, gint64 version, GError **error)
 		return FALSE;
 	if (version == 0 && tables[0] == NULL)
 		return TRUE;
-	if (version == 1 && g_strv_equal((const gchar *const *)tables, tables_v1))
+	/* every schema version so far has the same tables */
+	if (version >= 1 && g_strv_equal((const gchar *const *)tables, tables_v1))
 		return TRUE;
 	found = g_strjoinv(", ", tables);
-	want = version == 1 ? g_strjoinv(", ", (gchar **)tables_v1) : g_strdup("none");
+	want = version >= 1 ? g_strjoinv(", ", (gchar **)tables_v1) : g_strdup("none");
 	g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
 		    "%s is not a tkms key store of schema %" G_GINT64_FORMAT
 		    ": it has the tables (%s), not (%s); %s",
@@ -472,17 +491,24 @@ tkms_keystore_db_write_key(sqlite3 *db, TkmsKey *key, gint *alive_delta, GError 
 {
 	const gchar *insert_key =
 		"INSERT INTO keys (owner, name, type, description, created, pcrs, "
-		"primary_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+		"primary_version, rotation_period, max_uses, deactivate_after, destroy_after, "
+		"next_due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11, ?12, ?13)";
 	const gchar *update_key = "UPDATE keys SET owner = ?1, name = ?2, type = ?3, "
 				  "description = ?4, created = ?5, pcrs = ?6, "
-				  "primary_version = ?7 WHERE id = ?8";
+				  "primary_version = ?7, rotation_period = ?9, max_uses = ?10, "
+				  "deactivate_after = ?11, destroy_after = ?12, next_due = ?13 "
+				  "WHERE id = ?8";
 	const gchar *delete_versions = "DELETE FROM key_versions WHERE key_id = ?1";
 	const gchar *insert_version =
 		"INSERT INTO key_versions (key_id, version, state, created, tpm_public, "
-		"tpm_private) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+		"tpm_private, activated, superseded, deactivated, destroy_at, destroyed, "
+		"prior_state, uses, uses_reserved) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 	sqlite3_stmt *stmt = NULL;
 	gboolean was_alive;
 	gint64 id;
+	TkmsKeyEvent event;
+	guint32 event_version;
 
 	if (!find_stored(db, key, &id, &was_alive, error))
 		return FALSE;
@@ -497,6 +523,11 @@ tkms_keystore_db_write_key(sqlite3 *db, TkmsKey *key, gint *alive_delta, GError 
 	sqlite3_bind_int64(stmt, 7, key->primary_version);
 	if (id)
 		sqlite3_bind_int64(stmt, 8, id);
+	sqlite3_bind_int64(stmt, 9, key->policy.period);
+	sqlite3_bind_int64(stmt, 10, key->policy.max_uses);
+	sqlite3_bind_int64(stmt, 11, key->policy.deactivate_after);
+	sqlite3_bind_int64(stmt, 12, key->policy.destroy_after);
+	sqlite3_bind_int64(stmt, 13, tkms_key_next_event(key, &event, &event_version));
 	if (!step_done(db, stmt, error))
 		goto out;
 	sqlite3_finalize(stmt);
@@ -523,6 +554,17 @@ tkms_keystore_db_write_key(sqlite3 *db, TkmsKey *key, gint *alive_delta, GError 
 		sqlite3_bind_int64(stmt, 4, v->created);
 		if (!bind_blob(stmt, 5, v->blob.public) || !bind_blob(stmt, 6, v->blob.private))
 			goto fail;
+		sqlite3_bind_int64(stmt, 7, v->activated);
+		sqlite3_bind_int64(stmt, 8, v->superseded);
+		sqlite3_bind_int64(stmt, 9, v->deactivated);
+		sqlite3_bind_int64(stmt, 10, v->destroy_at);
+		sqlite3_bind_int64(stmt, 11, v->destroyed);
+		if (v->prior_state != NULL)
+			sqlite3_bind_text(stmt, 12, v->prior_state, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(stmt, 12);
+		sqlite3_bind_int64(stmt, 13, (gint64)MIN(v->uses, (guint64)G_MAXINT64));
+		sqlite3_bind_int64(stmt, 14, (gint64)MIN(v->uses_reserved, (guint64)G_MAXINT64));
 		if (!step_done(db, stmt, error))
 			goto out;
 	}

@@ -149,6 +149,8 @@ key_from_json(const gchar *path, guint32 uid, const gchar *file_name, const gcha
 		v->state = g_strdup(s);
 		if (!get_int(vo, "created", 0, G_MAXINT64, &v->created))
 			return NULL;
+		/* the JSON store knew no other date: its versions were active from creation */
+		v->activated = v->created;
 		*what = "one of its versions has a malformed TPM blob";
 		if (!get_blob(vo, "tpm-public", &v->blob.public) ||
 		    !get_blob(vo, "tpm-private", &v->blob.private))

@@ -43,13 +43,17 @@ struct _TkmsKeystore {
 	sqlite3_stmt *has_owner_stmt;
 	sqlite3_stmt *count_stmt;
 	sqlite3_stmt *list_stmt[N_LIST];
+	sqlite3_stmt *due_stmt;
+	sqlite3_stmt *next_due_stmt;
 };
 
 G_DEFINE_TYPE(TkmsKeystore, tkms_keystore, G_TYPE_OBJECT)
 
 #define KEY_COLUMNS                                                                            \
 	"k.id, k.owner, k.name, k.type, k.description, k.created, k.pcrs, k.primary_version, " \
-	"v.version, v.state, v.created, v.tpm_public, v.tpm_private"
+	"v.version, v.state, v.created, v.tpm_public, v.tpm_private, k.rotation_period, "      \
+	"k.max_uses, k.deactivate_after, k.destroy_after, v.activated, v.superseded, "         \
+	"v.deactivated, v.destroy_at, v.destroyed, v.prior_state, v.uses, v.uses_reserved"
 
 static const gchar lookup_sql[] =
 	"SELECT " KEY_COLUMNS " FROM keys AS k LEFT JOIN key_versions AS v ON v.key_id = k.id "
@@ -67,6 +71,12 @@ static const gchar *const list_sql[N_LIST] = {
 	[LIST_ALL] = LIST_SQL("?1 IS NOT NULL"),
 	[LIST_ALL_AFTER] = LIST_SQL("?1 IS NOT NULL AND (owner, name) > (?2, ?3)"),
 };
+
+/* the keys whose next event is due, oldest first (the index keys_next_due) */
+static const gchar due_sql[] =
+	"SELECT " KEY_COLUMNS " FROM (SELECT * FROM keys WHERE next_due > 0 AND next_due <= ?1 "
+	"ORDER BY next_due LIMIT ?2) AS k LEFT JOIN key_versions AS v ON v.key_id = k.id "
+	"ORDER BY k.next_due, k.id, v.version";
 
 /* ---- reading ---- */
 
@@ -106,6 +116,10 @@ read_keys(TkmsKeystore *self, sqlite3_stmt *stmt, GPtrArray *out, GError **error
 			key->created = sqlite3_column_int64(stmt, 5);
 			key->pcrs = sqlite3_column_int64(stmt, 6);
 			key->primary_version = sqlite3_column_int64(stmt, 7);
+			key->policy.period = sqlite3_column_int64(stmt, 13);
+			key->policy.max_uses = sqlite3_column_int64(stmt, 14);
+			key->policy.deactivate_after = sqlite3_column_int64(stmt, 15);
+			key->policy.destroy_after = sqlite3_column_int64(stmt, 16);
 			g_ptr_array_add(out, key);
 		}
 		if (sqlite3_column_type(stmt, 8) == SQLITE_NULL)
@@ -116,6 +130,14 @@ read_keys(TkmsKeystore *self, sqlite3_stmt *stmt, GPtrArray *out, GError **error
 		v->created = sqlite3_column_int64(stmt, 10);
 		v->blob.public = column_bytes(stmt, 11);
 		v->blob.private = column_bytes(stmt, 12);
+		v->activated = sqlite3_column_int64(stmt, 17);
+		v->superseded = sqlite3_column_int64(stmt, 18);
+		v->deactivated = sqlite3_column_int64(stmt, 19);
+		v->destroy_at = sqlite3_column_int64(stmt, 20);
+		v->destroyed = sqlite3_column_int64(stmt, 21);
+		v->prior_state = g_strdup((const gchar *)sqlite3_column_text(stmt, 22));
+		v->uses = sqlite3_column_int64(stmt, 23);
+		v->uses_reserved = sqlite3_column_int64(stmt, 24);
 		g_ptr_array_add(key->versions, v);
 	}
 	if (rc != SQLITE_DONE) {
@@ -206,6 +228,38 @@ tkms_keystore_has_owner(TkmsKeystore *self, guint32 owner)
 		g_warning("%s", error->message);
 	}
 	return rc == SQLITE_ROW;
+}
+
+GPtrArray *
+tkms_keystore_list_due(TkmsKeystore *self, gint64 now, guint limit, GError **error)
+{
+	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)tkms_key_unref);
+
+	sqlite3_bind_int64(self->due_stmt, 1, now);
+	sqlite3_bind_int64(self->due_stmt, 2, limit);
+	if (!read_keys(self, self->due_stmt, out, error)) {
+		stmt_done(self->due_stmt);
+		return NULL;
+	}
+	stmt_done(self->due_stmt);
+	return g_steal_pointer(&out);
+}
+
+gboolean
+tkms_keystore_next_due(TkmsKeystore *self, gint64 *when, GError **error)
+{
+	gint rc;
+
+	*when = 0;
+	rc = sqlite3_step(self->next_due_stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_type(self->next_due_stmt, 0) != SQLITE_NULL)
+		*when = sqlite3_column_int64(self->next_due_stmt, 0);
+	stmt_done(self->next_due_stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		tkms_keystore_db_set_error(self->reader, error, "looking for due events");
+		return FALSE;
+	}
+	return TRUE;
 }
 
 /* ---- reservations and the quota ---- */
@@ -323,27 +377,6 @@ typedef struct {
 	GError *error;
 } SaveJob;
 
-static TkmsKey *
-key_copy(TkmsKey *key)
-{
-	TkmsKey *copy = tkms_key_new(key->owner, key->name, key->type);
-
-	copy->description = g_strdup(key->description);
-	copy->created = key->created;
-	copy->pcrs = key->pcrs;
-	copy->primary_version = key->primary_version;
-	for (guint i = 0; i < key->versions->len; i++) {
-		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
-		TkmsKeyVersion *c = g_new0(TkmsKeyVersion, 1);
-		c->version = v->version;
-		c->state = g_strdup(v->state);
-		c->created = v->created;
-		tkms_tpm_blob_copy(&c->blob, &v->blob);
-		g_ptr_array_add(copy->versions, c);
-	}
-	return copy;
-}
-
 static gboolean
 save_done(gpointer data)
 {
@@ -403,7 +436,7 @@ tkms_keystore_save(TkmsKeystore *self, TkmsKey *key, GCancellable *cancellable,
 	job->task = g_task_new(self, cancellable, callback, user_data);
 	g_task_set_source_tag(job->task, tkms_keystore_save);
 	job->context = g_main_context_ref_thread_default();
-	job->key = key_copy(key);
+	job->key = tkms_key_copy(key);
 	/* until the commit, lookups read the committed state from the file */
 	tkms_keystore_cache_remove(self->cache, key->owner, key->name);
 	self->saves_pending++;
@@ -574,6 +607,10 @@ tkms_keystore_new(const gchar *state_dir, GError **error)
 	for (guint i = 0; i < N_LIST; i++)
 		if (!prepare(self, list_sql[i], &self->list_stmt[i], error))
 			return NULL;
+	if (!prepare(self, due_sql, &self->due_stmt, error) ||
+	    !prepare(self, "SELECT min(next_due) FROM keys WHERE next_due > 0",
+		     &self->next_due_stmt, error))
+		return NULL;
 	/* one thread: saves commit in order, and the write connection is never shared */
 	self->writer_pool = g_thread_pool_new(write_one, NULL, 1, FALSE, error);
 	if (self->writer_pool == NULL)
@@ -595,6 +632,8 @@ tkms_keystore_finalize(GObject *object)
 	sqlite3_finalize(self->count_stmt);
 	for (guint i = 0; i < N_LIST; i++)
 		sqlite3_finalize(self->list_stmt[i]);
+	sqlite3_finalize(self->due_stmt);
+	sqlite3_finalize(self->next_due_stmt);
 	/* the reader first: the last connection to close checkpoints the WAL */
 	sqlite3_close(self->reader);
 	sqlite3_close(self->writer);

@@ -29,6 +29,12 @@ TkmsKey *tkms_keystore_lookup(TkmsKeystore *self, guint32 owner, const gchar *na
 GPtrArray *tkms_keystore_list(TkmsKeystore *self, guint32 owner, guint32 after_owner,
 			      const gchar *after_name, guint limit, GError **error);
 
+/* Up to limit keys (new references) whose next event (tkms_key_next_event) is due at now,
+ * the longest due first. */
+GPtrArray *tkms_keystore_list_due(TkmsKeystore *self, gint64 now, guint limit, GError **error);
+/* The time of the earliest event of any key, or *when 0 if none. */
+gboolean tkms_keystore_next_due(TkmsKeystore *self, gint64 *when, GError **error);
+
 gboolean tkms_keystore_has_owner(TkmsKeystore *self, guint32 owner);
 
 /* Claims a name while its key is being generated, so that a concurrent create fails early:

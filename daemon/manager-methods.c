@@ -32,6 +32,12 @@ static void run_generate_data_key(TkmsCall *call);
 static void run_re_encrypt(TkmsCall *call);
 static void run_sign_digest(TkmsCall *call);
 static void run_verify_digest(TkmsCall *call);
+static void run_rotate_key(TkmsCall *call);
+static void run_set_primary_version(TkmsCall *call);
+static void run_set_key_version_state(TkmsCall *call);
+static void run_set_rotation_policy(TkmsCall *call);
+static void run_destroy_key_version(TkmsCall *call);
+static void run_cancel_key_destruction(TkmsCall *call);
 
 /* The one authorization table. A method that is not here is denied. */
 static const TkmsMethod methods[] = {
@@ -48,17 +54,24 @@ static const TkmsMethod methods[] = {
 	{"Sign", ACTION("use-key"), TRUE, FALSE, run_sign},
 	{"Verify", ACTION("use-key"), TRUE, FALSE, run_verify},
 	{"GetPublicKey", ACTION("read-key"), TRUE, FALSE, run_get_public_key},
+	/* data keys, rewrapping, digests */
+	{"GenerateDataKey", ACTION("use-key"), TRUE, FALSE, run_generate_data_key},
+	{"ReEncrypt", ACTION("use-key"), TRUE, FALSE, run_re_encrypt},
+	{"SignDigest", ACTION("use-key"), TRUE, FALSE, run_sign_digest},
+	{"VerifyDigest", ACTION("use-key"), TRUE, FALSE, run_verify_digest},
 	{"Hmac", ACTION("use-key"), TRUE, FALSE, run_hmac},
 	{"VerifyHmac", ACTION("use-key"), TRUE, FALSE, run_verify_hmac},
 	{"DeriveKey", ACTION("use-key"), TRUE, FALSE, run_derive_key},
 	{"Seal", ACTION("seal"), FALSE, FALSE, run_seal},
 	{"Unseal", ACTION("seal"), FALSE, FALSE, run_unseal},
 	{"GetRandom", ACTION("seal"), FALSE, FALSE, run_get_random},
-	/* data keys, rewrapping, digests */
-	{"GenerateDataKey", ACTION("use-key"), TRUE, FALSE, run_generate_data_key},
-	{"ReEncrypt", ACTION("use-key"), TRUE, FALSE, run_re_encrypt},
-	{"SignDigest", ACTION("use-key"), TRUE, FALSE, run_sign_digest},
-	{"VerifyDigest", ACTION("use-key"), TRUE, FALSE, run_verify_digest},
+	/* the life cycle of versions */
+	{"RotateKey", ACTION("manage-key"), TRUE, FALSE, run_rotate_key},
+	{"SetPrimaryVersion", ACTION("manage-key"), TRUE, FALSE, run_set_primary_version},
+	{"SetKeyVersionState", ACTION("manage-key"), TRUE, FALSE, run_set_key_version_state},
+	{"SetRotationPolicy", ACTION("manage-key"), TRUE, FALSE, run_set_rotation_policy},
+	{"DestroyKeyVersion", ACTION("destroy-key"), TRUE, FALSE, run_destroy_key_version},
+	{"CancelKeyDestruction", ACTION("destroy-key"), TRUE, FALSE, run_cancel_key_destruction},
 };
 
 const TkmsMethod *
@@ -105,13 +118,22 @@ parse_key_options(GVariant *options, TkmsKeyOptions *out, GError **error)
 			*str = g_variant_get_string(value, NULL);
 			continue;
 		}
+		if (g_str_equal(opt, "activate-at") &&
+		    g_variant_is_of_type(value, G_VARIANT_TYPE_UINT64) &&
+		    g_variant_get_uint64(value) <= G_MAXINT64) {
+			out->activate_at = g_variant_get_uint64(value);
+			continue;
+		}
 		if (str != NULL)
 			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 				    "The \"%s\" option must be a string", opt);
+		else if (g_str_equal(opt, "activate-at"))
+			g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+					    "The \"activate-at\" option must be a Unix time (t)");
 		else if (!g_str_equal(opt, "pcrs"))
 			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
-				    "Unknown option \"%s\"; known options are protection, pcrs and "
-				    "description",
+				    "Unknown option \"%s\"; known options are protection, pcrs, "
+				    "description and activate-at",
 				    opt);
 		else if (parse_pcrs(value, &out->pcrs, error))
 			continue;
@@ -314,11 +336,36 @@ run_encrypt(TkmsCall *call)
 }
 
 static void
-run_decrypt(TkmsCall *call)
+decrypt_now(TkmsCall *call)
 {
 	call->complete_bytes = tkms_dbus_key_manager_complete_decrypt;
 	tkms_engine_decrypt(ENGINE(call), &call->actor, &call->key, call->bytes[0],
 			    call->bytes[1], tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+static void
+decrypt_admin_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	g_autoptr(GError) error = NULL;
+
+	/* no: the engine refuses the compromised version itself (KeyState) */
+	call->actor.admin = tkms_authority_check_finish(TKMS_AUTHORITY(source), res, &error);
+	decrypt_now(call);
+}
+
+/* A compromised version decrypts only for an admin: polkit is asked only then. */
+static void
+run_decrypt(TkmsCall *call)
+{
+	if (!call->actor.admin &&
+	    tkms_engine_decrypt_needs_admin(ENGINE(call), &call->key, call->bytes[0])) {
+		tkms_authority_check(call->manager->authority, call->caller,
+				     "org.tkms.KeyManager.admin", call->interactive,
+				     decrypt_admin_cb, call);
+		return;
+	}
+	decrypt_now(call);
 }
 
 static void
@@ -394,6 +441,87 @@ run_get_random(TkmsCall *call)
 	call->complete_bytes = tkms_dbus_key_manager_complete_get_random;
 	tkms_engine_get_random(ENGINE(call), &call->actor, call->number,
 			       tkms_call_get_cancellable(call), bytes_done_cb, call);
+}
+
+/* ---- the life cycle of versions ---- */
+
+static void
+changed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+	g_autoptr(TkmsKey) key =
+		tkms_engine_key_change_finish(TKMS_ENGINE(source), res, &error);
+	const gchar *name = call->method->name;
+	TkmsDbusKeyManager *o = call->object;
+	GDBusMethodInvocation *inv = call->invocation;
+
+	if (key == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	if (g_str_equal(name, "RotateKey"))
+		tkms_dbus_key_manager_complete_rotate_key(o, inv, key->primary_version);
+	else if (g_str_equal(name, "SetPrimaryVersion"))
+		tkms_dbus_key_manager_complete_set_primary_version(o, inv);
+	else if (g_str_equal(name, "SetKeyVersionState"))
+		tkms_dbus_key_manager_complete_set_key_version_state(o, inv);
+	else if (g_str_equal(name, "SetRotationPolicy"))
+		tkms_dbus_key_manager_complete_set_rotation_policy(o, inv);
+	else if (g_str_equal(name, "DestroyKeyVersion"))
+		tkms_dbus_key_manager_complete_destroy_key_version(o, inv);
+	else
+		tkms_dbus_key_manager_complete_cancel_key_destruction(o, inv);
+	tkms_call_free(call);
+}
+
+static void
+run_rotate_key(TkmsCall *call)
+{
+	tkms_engine_rotate_key(ENGINE(call), &call->actor, &call->key,
+			       tkms_call_get_cancellable(call), changed_cb, call);
+}
+
+static void
+run_set_primary_version(TkmsCall *call)
+{
+	tkms_engine_set_primary_version(ENGINE(call), &call->actor, &call->key, call->number,
+					tkms_call_get_cancellable(call), changed_cb, call);
+}
+
+static void
+run_set_key_version_state(TkmsCall *call)
+{
+	tkms_engine_set_key_version_state(ENGINE(call), &call->actor, &call->key, call->number,
+					  call->str, tkms_call_get_cancellable(call), changed_cb,
+					  call);
+}
+
+static void
+run_set_rotation_policy(TkmsCall *call)
+{
+	tkms_engine_set_rotation_policy(ENGINE(call), &call->actor, &call->key, call->options,
+					tkms_call_get_cancellable(call), changed_cb, call);
+}
+
+static void
+run_destroy_key_version(TkmsCall *call)
+{
+	if (call->number == 0) {
+		tkms_call_refuse(call, g_error_new_literal(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+							   "Versions are numbered from 1; use "
+							   "DestroyKey for the whole key"));
+		return;
+	}
+	tkms_engine_destroy_key_version(ENGINE(call), &call->actor, &call->key, call->number,
+					tkms_call_get_cancellable(call), changed_cb, call);
+}
+
+static void
+run_cancel_key_destruction(TkmsCall *call)
+{
+	tkms_engine_cancel_key_destruction(ENGINE(call), &call->actor, &call->key, call->number,
+					   tkms_call_get_cancellable(call), changed_cb, call);
 }
 
 /* ---- data keys, rewrapping, digests ---- */
@@ -613,6 +741,62 @@ handle_get_random(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
 	return tkms_call_dispatch(call);
 }
 
+static gboolean
+handle_rotate_key(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		  const gchar *name)
+{
+	return tkms_call_dispatch(tkms_call_new(object, invocation, "RotateKey", name));
+}
+
+static gboolean
+key_version_call(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		 const gchar *method, const gchar *name, guint version)
+{
+	TkmsCall *call = tkms_call_new(object, invocation, method, name);
+	call->number = version;
+	return tkms_call_dispatch(call);
+}
+
+static gboolean
+handle_set_primary_version(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+			   const gchar *name, guint version)
+{
+	return key_version_call(object, invocation, "SetPrimaryVersion", name, version);
+}
+
+static gboolean
+handle_set_key_version_state(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+			     const gchar *name, guint version, const gchar *state)
+{
+	TkmsCall *call = tkms_call_new(object, invocation, "SetKeyVersionState", name);
+	call->number = version;
+	call->str = g_strdup(state);
+	return tkms_call_dispatch(call);
+}
+
+static gboolean
+handle_set_rotation_policy(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+			   const gchar *name, GVariant *policy)
+{
+	TkmsCall *call = tkms_call_new(object, invocation, "SetRotationPolicy", name);
+	call->options = g_variant_ref(policy);
+	return tkms_call_dispatch(call);
+}
+
+static gboolean
+handle_destroy_key_version(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+			   const gchar *name, guint version)
+{
+	return key_version_call(object, invocation, "DestroyKeyVersion", name, version);
+}
+
+static gboolean
+handle_cancel_key_destruction(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+			      const gchar *name, guint version)
+{
+	return key_version_call(object, invocation, "CancelKeyDestruction", name, version);
+}
+
 /* data keys, rewrapping, digests */
 
 static gboolean
@@ -675,4 +859,11 @@ tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 	iface->handle_re_encrypt = handle_re_encrypt;
 	iface->handle_sign_digest = handle_sign_digest;
 	iface->handle_verify_digest = handle_verify_digest;
+	/* the life cycle of versions */
+	iface->handle_rotate_key = handle_rotate_key;
+	iface->handle_set_primary_version = handle_set_primary_version;
+	iface->handle_set_key_version_state = handle_set_key_version_state;
+	iface->handle_set_rotation_policy = handle_set_rotation_policy;
+	iface->handle_destroy_key_version = handle_destroy_key_version;
+	iface->handle_cancel_key_destruction = handle_cancel_key_destruction;
 }

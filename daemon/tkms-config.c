@@ -36,6 +36,7 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	guint64 payload = TKMS_DEFAULT_MAX_PAYLOAD, per_caller = 64, per_user = 256;
 	guint64 key_ttl = 30, auth_ttl = 60, tpm_timeout = 90;
 	guint64 max_keys = TKMS_DEFAULT_MAX_KEYS_PER_USER;
+	guint64 destroy_wait = TKMS_DEFAULT_DESTROY_WAIT;
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
 		if (required || !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
@@ -53,7 +54,9 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	    !get_uint(kf, "limits", "MaxInFlightPerUser", 1, 1000000, &per_user, error) ||
 	    !get_uint(kf, "limits", "MaxKeysPerUser", 0, G_MAXUINT32, &max_keys, error) ||
 	    !get_uint(kf, "cache", "KeyTtl", 0, 86400, &key_ttl, error) ||
-	    !get_uint(kf, "cache", "AuthorizationTtl", 0, 86400, &auth_ttl, error))
+	    !get_uint(kf, "cache", "AuthorizationTtl", 0, 86400, &auth_ttl, error) ||
+	    !get_uint(kf, "lifecycle", "DestroyWaitingPeriod", 0, TKMS_MAX_DESTROY_WAIT,
+		      &destroy_wait, error))
 		return NULL;
 	config->tpm_timeout = tpm_timeout;
 	config->max_payload = payload;
@@ -62,6 +65,7 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	config->key_ttl = key_ttl;
 	config->auth_ttl = auth_ttl;
 	config->max_keys_per_user = max_keys;
+	config->destroy_wait = destroy_wait;
 	return g_steal_pointer(&config);
 }
 

@@ -15,11 +15,14 @@ typedef struct {
 	guint key_ttl;  /* seconds unsealed key material stays cached; 0: not cached */
 	guint auth_ttl; /* seconds a polkit "yes" is cached; 0: not cached */
 	guint max_keys_per_user; /* keys one uid may have that are not destroyed; 0: no limit */
+	guint64 destroy_wait;	 /* seconds a version stays destroy-scheduled; 0: destroyed at once */
 } TkmsConfig;
 
 #define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"
 #define TKMS_DEFAULT_MAX_PAYLOAD (1024 * 1024)
 #define TKMS_DEFAULT_MAX_KEYS_PER_USER 10000
+#define TKMS_DEFAULT_DESTROY_WAIT (7 * 24 * 3600)
+#define TKMS_MAX_DESTROY_WAIT (366 * 24 * 3600)
 
 /* Loads path (missing file = defaults, unless required). Command-line values override. A bad
  * value is TKMS_ERROR_INVALID_ARGUMENT naming the group, the key and the allowed range. */

@@ -16,7 +16,9 @@
  * Each case is one call on a fresh connection by a process of that user, with the daemon's
  * authorization cache off (AuthorizationTtl=0), and asserts the exact outcome, exactly one
  * new audit record (its result, uid, method, key and owner) and the exact change of the key
- * store: none unless the call succeeded and creates or destroys a key. Root is always
+ * store: none unless the call succeeded and creates a key or changes one (DestroyKey,
+ * DestroyKeyVersion, CancelKeyDestruction on the case's own victim, RotateKey on m-rot; the
+ * other life-cycle calls are made as no-ops: set what is already set). Root is always
  * authorized by polkitd, whatever the rules say (checked with pkcheck too). The rules give
  * tkms-test-admin org.tkms.KeyManager.admin in every phase; the others get the policy's
  * default for it (auth_admin_keep: a challenge, so no).
@@ -101,7 +103,22 @@ static const Method methods[] = {
 	{"ReEncrypt", TKMS_ACTION_USE_KEY, TRUE, FALSE},
 	{"SignDigest", TKMS_ACTION_USE_KEY, TRUE, FALSE},
 	{"VerifyDigest", TKMS_ACTION_USE_KEY, TRUE, FALSE},
+	/* the life cycle of versions; each case's victim (versions 1 and 2, 2 primary) is
+	 * scheduled for destruction by DestroyKey above, restored, then its version 1 scheduled */
+	{"CancelKeyDestruction", TKMS_ACTION_DESTROY_KEY, TRUE, FALSE},
+	{"DestroyKeyVersion", TKMS_ACTION_DESTROY_KEY, TRUE, FALSE},
+	{"RotateKey", TKMS_ACTION_MANAGE_KEY, TRUE, FALSE},
+	{"SetPrimaryVersion", TKMS_ACTION_MANAGE_KEY, TRUE, FALSE},
+	{"SetKeyVersionState", TKMS_ACTION_MANAGE_KEY, TRUE, FALSE},
+	{"SetRotationPolicy", TKMS_ACTION_MANAGE_KEY, TRUE, FALSE},
 };
+
+static gboolean
+changes_victim(const gchar *n)
+{
+	return g_str_equal(n, "DestroyKey") || g_str_equal(n, "DestroyKeyVersion") ||
+	       g_str_equal(n, "CancelKeyDestruction");
+}
 
 /* Material of the owner (tkms-test-a) and of root (system keys), same key names. */
 typedef struct {
@@ -205,6 +222,7 @@ make_material(Who who, Material *m)
 	create_key(who, "m-aes", "aes-256-gcm");
 	create_key(who, "m-hmac", "hmac-sha256");
 	create_key(who, "m-ec", "ecdsa-p256");
+	create_key(who, "m-rot", "hmac-sha256");
 	r1 = authz_call(c, "Encrypt", FALSE,
 			g_variant_new("(s@ay@ay)", "m-aes", bytes_v(data), bytes_v(ctx)));
 	m->ct = reply_bytes(r1, "Encrypt");
@@ -286,8 +304,10 @@ case_args(const Method *m, const Variant *v, Phase p, gboolean interactive, gcha
 		if (g_str_equal(n, "CreateKey"))
 			base = g_strdup_printf("new-%s-%s%s", phase_names[p], v->id,
 					       interactive ? "-i" : "");
-		else if (g_str_equal(n, "DestroyKey"))
+		else if (changes_victim(n))
 			base = victim_name(p, v);
+		else if (g_str_equal(n, "RotateKey"))
+			base = g_strdup("m-rot");
 		else if (g_str_equal(n, "Encrypt") || g_str_equal(n, "Decrypt") ||
 			 g_str_equal(n, "GenerateDataKey") || g_str_equal(n, "ReEncrypt"))
 			base = g_strdup("m-aes");
@@ -327,6 +347,20 @@ case_args(const Method *m, const Variant *v, Phase p, gboolean interactive, gcha
 		return g_variant_new("(@ay)", bytes_v(mat->blob));
 	if (g_str_equal(n, "GetRandom"))
 		return g_variant_new("(u)", 16u);
+	if (g_str_equal(n, "RotateKey"))
+		return g_variant_new("(s)", *key);
+	/* the victim's version 1, not its primary */
+	if (g_str_equal(n, "DestroyKeyVersion"))
+		return g_variant_new("(su)", *key, 1u);
+	if (g_str_equal(n, "CancelKeyDestruction"))
+		return g_variant_new("(su)", *key, 0u);
+	if (g_str_equal(n, "SetPrimaryVersion"))
+		return g_variant_new("(su)", *key, 1u);
+	if (g_str_equal(n, "SetKeyVersionState"))
+		return g_variant_new("(sus)", *key, 1u, "active");
+	if (g_str_equal(n, "SetRotationPolicy"))
+		return g_variant_new("(s@a{sv})", *key,
+				     g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0));
 	/* data keys, rewrapping, digests */
 	if (g_str_equal(n, "GenerateDataKey"))
 		return g_variant_new("(su@ay)", *key, 32u, bytes_v(ctx));
@@ -445,7 +479,7 @@ check_store(const Method *m, const Variant *v, Expect e, const gchar *key, GHash
 	authz_snapshot_compare(before, after, &added, &removed, &changed);
 	if (e == EXPECT_OK && g_str_equal(m->name, "CreateKey"))
 		want_added = 1;
-	if (e == EXPECT_OK && g_str_equal(m->name, "DestroyKey"))
+	if (e == EXPECT_OK && (changes_victim(m->name) || g_str_equal(m->name, "RotateKey")))
 		want_changed = 1;
 	if (added->len != want_added || removed->len != 0 || changed->len != want_changed)
 		return g_strdup_printf("the store changed unexpectedly:%s", diff ? diff : "");
@@ -460,7 +494,7 @@ check_store(const Method *m, const Variant *v, Expect e, const gchar *key, GHash
 		const gchar *path = g_ptr_array_index(changed, 0);
 		g_autofree gchar *want = g_strdup_printf("keys.db/%u/%s", target_owner(m, v), base);
 		if (!g_str_equal(path, want))
-			return g_strdup_printf("DestroyKey changed %s, not %s", path, want);
+			return g_strdup_printf("%s changed %s, not %s", m->name, path, want);
 	}
 	return NULL;
 }
@@ -706,8 +740,12 @@ main(int argc, char **argv)
 	for (Phase p = 0; p < N_PHASES; p++)
 		for (guint j = 0; j < G_N_ELEMENTS(variants); j++) {
 			g_autofree gchar *victim = victim_name(p, &variants[j]);
-			create_key(variants[j].system_target ? WHO_ROOT : WHO_A, victim,
-				   "hmac-sha256");
+			Who who = variants[j].system_target ? WHO_ROOT : WHO_A;
+			g_autoptr(AuthzReply) r = NULL;
+			create_key(who, victim, "hmac-sha256");
+			r = authz_call(callers[who], "RotateKey", FALSE,
+				       g_variant_new("(s)", victim));
+			authz_assert_ok(r, "RotateKey of a victim");
 		}
 
 	g_test_add_func("/authz/introspection", test_introspection);

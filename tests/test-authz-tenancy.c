@@ -734,7 +734,9 @@ main(int argc, char **argv)
 
 	g_test_init(&argc, &argv, NULL);
 	authz_setup_users();
-	env = tkms_test_env_new_real_polkit_or_abort(NULL, rules);
+	/* an admin's DestroyKey destroys at once here (the waiting period: test-lifecycle) */
+	env = tkms_test_env_new_real_polkit_or_abort("[lifecycle]\nDestroyWaitingPeriod=0\n",
+						     rules);
 	daemon_pid = tkms_test_env_get_daemon_pid(env);
 	root = authz_caller_new(env, "root");
 	ca = authz_caller_new(env, AUTHZ_USER_A);

@@ -633,12 +633,12 @@ open_store(gboolean write)
 }
 
 #define VERSION_ROW                                                                             \
-	"FROM key_versions WHERE version = 1 AND key_id = "                                     \
+	"FROM key_versions WHERE version = ?2 AND key_id = "                                    \
 	"(SELECT id FROM keys WHERE owner = 0 AND name = ?1)"
 
 /* Version 1's blob of root's key name, as stored. */
 static void
-read_blob(const gchar *name, GBytes **pub, GBytes **priv)
+read_blob_version(const gchar *name, guint32 version, GBytes **pub, GBytes **priv)
 {
 	sqlite3 *db = open_store(FALSE);
 	sqlite3_stmt *st = NULL;
@@ -647,11 +647,18 @@ read_blob(const gchar *name, GBytes **pub, GBytes **priv)
 					   &st, NULL),
 			==, SQLITE_OK);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, version);
 	g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
 	*pub = g_bytes_new(sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0));
 	*priv = g_bytes_new(sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1));
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+}
+
+static void
+read_blob(const gchar *name, GBytes **pub, GBytes **priv)
+{
+	read_blob_version(name, 1, pub, priv);
 }
 
 static void
@@ -862,6 +869,38 @@ test_binding_old_format(void)
 		g_assert_nonnull(pt_opened);
 		tkms_assert_bytes_equal(pt_opened, pt);
 	}
+	/* ISSUE 7: rotation moves an old-format key to the bound form; what the old version
+	 * protected still opens, and ReEncrypt carries it to the new version */
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++) {
+		g_autoptr(GVariant) r =
+			call("RotateKey", g_variant_new("(s)", names[i]), "(u)", &error);
+		g_autoptr(GBytes) pub = NULL, priv = NULL;
+		guint32 version = 0;
+
+		g_assert_no_error(error);
+		g_variant_get(r, "(u)", &version);
+		g_assert_cmpuint(version, ==, 2);
+		read_blob_version(names[i], 2, &pub, &priv);
+		g_assert_cmpmem(g_bytes_get_data(priv, NULL), 4, "TKAB", 4);
+	}
+	{
+		g_autoptr(GBytes) data = tkms_test_bytes_str("bound to its owner");
+		g_autoptr(GBytes) back = decrypt_ok(names[0], uses.ct, data);
+		g_autoptr(GBytes) moved = re_encrypt(names[0], uses.ct, data, &error);
+		g_autoptr(GBytes) moved_back = NULL;
+		guint32 be_version;
+
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(back, data);
+
+		/* the header names version 2 (docs/dbus-api.md "Data formats": bytes 8..11) */
+		memcpy(&be_version, (const guint8 *)g_bytes_get_data(moved, NULL) + 8, 4);
+		g_assert_cmpuint(GUINT32_FROM_BE(be_version), ==, 2);
+		moved_back = decrypt_ok(names[0], moved, data);
+		tkms_assert_bytes_equal(moved_back, data);
+	}
+	g_clear_pointer(&uses.mac, g_bytes_unref); /* Hmac now uses version 2 */
+	use_all(names, &uses);
 	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++)
 		g_free(names[i]);
 	g_clear_pointer(&uses.ct, g_bytes_unref);

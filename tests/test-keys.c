@@ -632,7 +632,9 @@ main(int argc, char **argv)
 	int ret;
 
 	g_test_init(&argc, &argv, NULL);
-	env = tkms_test_env_new_or_abort(NULL);
+	/* DestroyKey destroys at once here: these tests assert what a destroyed key is (the
+	 * waiting period is tests/test-lifecycle.c's) */
+	env = tkms_test_env_new_or_abort("[lifecycle]\nDestroyWaitingPeriod=0\n");
 
 	for (guint i = 0; i < G_N_ELEMENTS(key_types); i++) {
 		g_autofree gchar *path = g_strdup_printf("/keys/create/%s", key_types[i]);

@@ -178,7 +178,8 @@ create_as_nobody(TkmsTestEnv *env, const gchar *name, gchar **out)
 static void
 test_max_keys(void)
 {
-	g_autoptr(TkmsTestEnv) env = tkms_test_env_new_or_abort("[limits]\nMaxKeysPerUser=3\n");
+	g_autoptr(TkmsTestEnv) env = tkms_test_env_new_or_abort(
+		"[limits]\nMaxKeysPerUser=3\n[lifecycle]\nDestroyWaitingPeriod=0\n");
 	TkmsClient *client = tkms_test_env_get_client(env);
 	g_auto(GStrv) name = g_new0(gchar *, 6);
 	g_autoptr(GError) error = NULL;

@@ -15,6 +15,7 @@ static TkmsTestEnv *env;
 static const gchar *aes = "pk-aes";
 static const gchar *hmac = "pk-hmac";
 static const gchar *ec = "pk-ec";
+static const gchar *rot = "pk-rot"; /* the key the life-cycle methods change */
 static GBytes *data, *ct, *sig, *mac, *blob, *ctx;
 static GBytes *digest; /* SHA-256 of data */
 static gchar *victim; /* the key DestroyKey targets next */
@@ -42,16 +43,23 @@ call_create(TkmsClient *client)
 DEFINE_CALL(call_list, g_autoptr(GVariant) v = tkms_client_list_keys_sync(client, NULL, &error))
 DEFINE_CALL(call_list_all,
 	    g_autoptr(GVariant) v = tkms_client_list_all_keys_sync(client, NULL, &error))
-/* raw calls, so that the paged methods are checked whatever libtkms offers for them */
+/* Raw calls for the methods libtkms has no call for (their signatures are the contract), and
+ * for the paged methods whatever libtkms offers for them. */
 static GError *
-call_page(TkmsClient *client, const gchar *method)
+call_raw(TkmsClient *client, const gchar *method, GVariant *args, const gchar *reply_type)
 {
 	GError *error = NULL;
 	g_autoptr(GVariant) v = g_dbus_connection_call_sync(
 		tkms_client_get_connection(client), "org.tkms.KeyManager", "/org/tkms/KeyManager",
-		"org.tkms.KeyManager", method, g_variant_new("(su)", "", 0u),
-		G_VARIANT_TYPE("(aa{sv}s)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+		"org.tkms.KeyManager", method, args, G_VARIANT_TYPE(reply_type),
+		G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
 	return error;
+}
+
+static GError *
+call_page(TkmsClient *client, const gchar *method)
+{
+	return call_raw(client, method, g_variant_new("(su)", "", 0u), "(aa{sv}s)");
 }
 DEFINE_CALL(call_list_page, error = call_page(client, "ListKeysPage"))
 DEFINE_CALL(call_list_all_page, error = call_page(client, "ListAllKeysPage"))
@@ -78,17 +86,7 @@ DEFINE_CALL(call_seal, g_autoptr(GBytes) b = tkms_client_seal_sync(client, data,
 DEFINE_CALL(call_unseal, g_autoptr(GBytes) b = tkms_client_unseal_sync(client, blob, NULL, &error))
 DEFINE_CALL(call_random, g_autoptr(GBytes) b = tkms_client_get_random_sync(client, 8, NULL, &error))
 
-/* data keys, rewrapping, digests: raw calls (their signatures are the contract) */
-static GError *
-call_raw(TkmsClient *client, const gchar *method, GVariant *args, const gchar *reply_type)
-{
-	GError *error = NULL;
-	g_autoptr(GVariant) v = g_dbus_connection_call_sync(
-		tkms_client_get_connection(client), "org.tkms.KeyManager", "/org/tkms/KeyManager",
-		"org.tkms.KeyManager", method, args, G_VARIANT_TYPE(reply_type),
-		G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
-	return error;
-}
+/* data keys, rewrapping, digests (raw) */
 #define BYTES_V(b) g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, (b), TRUE)
 DEFINE_CALL(call_generate_data_key,
 	    error = call_raw(client, "GenerateDataKey",
@@ -103,6 +101,24 @@ DEFINE_CALL(call_verify_digest,
 	    error = call_raw(client, "VerifyDigest",
 			     g_variant_new("(s@ay@ay)", ec, BYTES_V(digest), BYTES_V(sig)), "(b)"))
 
+/* the life-cycle methods (raw, like the data-key calls) */
+DEFINE_CALL(call_rotate, error = call_raw(client, "RotateKey", g_variant_new("(s)", rot), "(u)"))
+/* version 1 stays active and may always be primary; setting it active again is a no-op */
+DEFINE_CALL(call_set_primary, error = call_raw(client, "SetPrimaryVersion",
+					       g_variant_new("(su)", rot, 1), "()"))
+DEFINE_CALL(call_set_state, error = call_raw(client, "SetKeyVersionState",
+					     g_variant_new("(sus)", rot, 1, "active"), "()"))
+DEFINE_CALL(call_set_policy, error = call_raw(client, "SetRotationPolicy",
+					      g_variant_new("(s@a{sv})", rot,
+							    g_variant_new_array(G_VARIANT_TYPE("{sv}"),
+										NULL, 0)),
+					      "()"))
+/* on the victim, which has a version 2: destroy version 1, cancel, then destroy the key */
+DEFINE_CALL(call_destroy_version, error = call_raw(client, "DestroyKeyVersion",
+						   g_variant_new("(su)", victim, 1), "()"))
+DEFINE_CALL(call_cancel_destruction, error = call_raw(client, "CancelKeyDestruction",
+						      g_variant_new("(su)", victim, 0), "()"))
+
 /* DESIGN.md "Authorization": the method -> action table (a contract). */
 static const struct {
 	const gchar *method;
@@ -116,6 +132,8 @@ static const struct {
 	{"ListKeysPage", TKMS_ACTION_READ_KEY, call_list_page},
 	{"ListAllKeysPage", TKMS_ACTION_READ_KEY, call_list_all_page, TRUE},
 	{"GetKeyInfo", TKMS_ACTION_READ_KEY, call_info},
+	{"DestroyKeyVersion", TKMS_ACTION_DESTROY_KEY, call_destroy_version},
+	{"CancelKeyDestruction", TKMS_ACTION_DESTROY_KEY, call_cancel_destruction},
 	{"DestroyKey", TKMS_ACTION_DESTROY_KEY, call_destroy},
 	{"Encrypt", TKMS_ACTION_USE_KEY, call_encrypt},
 	{"Decrypt", TKMS_ACTION_USE_KEY, call_decrypt},
@@ -133,7 +151,18 @@ static const struct {
 	{"ReEncrypt", TKMS_ACTION_USE_KEY, call_re_encrypt},
 	{"SignDigest", TKMS_ACTION_USE_KEY, call_sign_digest},
 	{"VerifyDigest", TKMS_ACTION_USE_KEY, call_verify_digest},
+	{"RotateKey", TKMS_ACTION_MANAGE_KEY, call_rotate},
+	{"SetPrimaryVersion", TKMS_ACTION_MANAGE_KEY, call_set_primary},
+	{"SetKeyVersionState", TKMS_ACTION_MANAGE_KEY, call_set_state},
+	{"SetRotationPolicy", TKMS_ACTION_MANAGE_KEY, call_set_policy},
 };
+
+/* the methods that use up the victim: run in table order, on a fresh victim */
+static gboolean
+uses_victim(guint i)
+{
+	return g_str_equal(table[i].action, TKMS_ACTION_DESTROY_KEY);
+}
 
 static void
 new_victim(void)
@@ -143,6 +172,11 @@ new_victim(void)
 	g_free(victim);
 	victim = tkms_test_key_name("pk-victim");
 	info = tkms_test_create_key(CLIENT, victim, "hmac-sha256", NULL);
+	{
+		g_autoptr(GError) e = call_raw(CLIENT, "RotateKey", g_variant_new("(s)", victim),
+					       "(u)");
+		g_assert_no_error(e);
+	}
 }
 
 /* Every file of the state directory except the audit log, which refusals do append to, and
@@ -225,7 +259,7 @@ test_deny_all(void)
 	/* The main client has used every method: the daemon may have cached "yes" for it. */
 	for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
 		g_autoptr(GError) e = NULL;
-		if (g_str_equal(table[i].method, "DestroyKey"))
+		if (uses_victim(i))
 			continue;
 		e = table[i].call(CLIENT);
 		g_assert_no_error(e);
@@ -259,7 +293,7 @@ test_deny_all(void)
 		for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
 			g_autoptr(GError) e1 = NULL;
 			g_autoptr(GError) e2 = NULL;
-			if (g_str_equal(table[i].method, "DestroyKey"))
+			if (uses_victim(i))
 				continue;
 			e1 = table[i].call(CLIENT);
 			g_assert_no_error(e1);
@@ -268,8 +302,11 @@ test_deny_all(void)
 		}
 	}
 	new_victim();
-	{
-		g_autoptr(GError) e = call_destroy(CLIENT);
+	for (guint i = 0; i < G_N_ELEMENTS(table); i++) {
+		g_autoptr(GError) e = NULL;
+		if (!uses_victim(i))
+			continue;
+		e = table[i].call(CLIENT);
 		g_assert_no_error(e);
 	}
 }
@@ -342,6 +379,7 @@ setup_material(void)
 	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hmac, "hmac-sha256", NULL);
 	g_autoptr(GVariant) i3 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	g_autoptr(GVariant) i4 = tkms_test_create_key(CLIENT, rot, "hmac-sha256", NULL);
 
 	data = tkms_test_bytes_str("polkit test data");
 	ctx = tkms_test_bytes_str("polkit ctx");

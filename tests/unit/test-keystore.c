@@ -75,7 +75,7 @@ make_key(guint32 owner, const gchar *name, guint n_versions)
 	key->pcrs = 1u << 7;
 	for (guint i = 0; i < n_versions; i++) {
 		TkmsTpmBlob blob = {random_bytes(90), random_bytes(130)};
-		tkms_key_add_version(key, &blob);
+		tkms_key_add_version(key, &blob, 1700000000 + i, 0);
 	}
 	return key;
 }
@@ -90,6 +90,7 @@ assert_same_key(TkmsKey *a, TkmsKey *b)
 	g_assert_cmpint(a->created, ==, b->created);
 	g_assert_cmpuint(a->pcrs, ==, b->pcrs);
 	g_assert_cmpuint(a->primary_version, ==, b->primary_version);
+	g_assert_true(memcmp(&a->policy, &b->policy, sizeof(a->policy)) == 0);
 	g_assert_cmpuint(a->versions->len, ==, b->versions->len);
 	for (guint i = 0; i < a->versions->len; i++) {
 		TkmsKeyVersion *va = g_ptr_array_index(a->versions, i);
@@ -97,6 +98,14 @@ assert_same_key(TkmsKey *a, TkmsKey *b)
 		g_assert_cmpuint(va->version, ==, vb->version);
 		g_assert_cmpstr(va->state, ==, vb->state);
 		g_assert_cmpint(va->created, ==, vb->created);
+		g_assert_cmpint(va->activated, ==, vb->activated);
+		g_assert_cmpint(va->superseded, ==, vb->superseded);
+		g_assert_cmpint(va->deactivated, ==, vb->deactivated);
+		g_assert_cmpint(va->destroy_at, ==, vb->destroy_at);
+		g_assert_cmpint(va->destroyed, ==, vb->destroyed);
+		g_assert_cmpstr(va->prior_state, ==, vb->prior_state);
+		g_assert_cmpuint(va->uses, ==, vb->uses);
+		g_assert_cmpuint(va->uses_reserved, ==, vb->uses_reserved);
 		g_assert_true((va->blob.public == NULL) == (vb->blob.public == NULL));
 		g_assert_true((va->blob.private == NULL) == (vb->blob.private == NULL));
 		if (va->blob.public != NULL)
@@ -280,7 +289,7 @@ test_new(Fixture *f, gconstpointer data)
 	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
 	g_assert_cmpint(sql_int(f->db, "PRAGMA application_id"), ==,
 			TKMS_KEYSTORE_DB_APPLICATION_ID);
-	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, 1);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, TKMS_KEYSTORE_DB_SCHEMA_VERSION);
 	g_assert_cmpint(sql_int(f->db, "SELECT count(*) FROM keys"), ==, 0);
 	all = tkms_keystore_list(store, TKMS_KEYSTORE_ALL_OWNERS, 0, NULL, 100, &error);
 	g_assert_no_error(error);
@@ -326,7 +335,7 @@ test_save_lookup(Fixture *f, gconstpointer data)
 		g_autoptr(TkmsKey) got = NULL;
 		TkmsTpmBlob blob = {random_bytes(50), random_bytes(60)};
 		g_assert_no_error(error);
-		tkms_key_add_version(key, &blob);
+		tkms_key_add_version(key, &blob, 1800000000, 0);
 		g_free(key->description);
 		key->description = g_strdup("changed");
 		save_ok(store, key);
@@ -665,7 +674,8 @@ test_migrate_v0(Fixture *f, gconstpointer data)
 			sql(f->db, "PRAGMA page_size = 4096; VACUUM;");
 		g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, 0);
 		store = open_ok(f);
-		g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, 1);
+		g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==,
+				TKMS_KEYSTORE_DB_SCHEMA_VERSION);
 		g_assert_cmpint(sql_int(f->db, "PRAGMA application_id"), ==,
 				TKMS_KEYSTORE_DB_APPLICATION_ID);
 		save_ok(store, key);
@@ -677,6 +687,134 @@ test_migrate_v0(Fixture *f, gconstpointer data)
 	}
 }
 
+/* A schema 1 file, as the tkmsd of issue 6 wrote it (its exact DDL), with an active key of
+ * two versions and a destroyed key. */
+static void
+write_v1(const gchar *path)
+{
+	sql(path, "PRAGMA application_id = 1953197427;"
+		  "CREATE TABLE keys ("
+		  "  id INTEGER PRIMARY KEY,"
+		  "  owner INTEGER NOT NULL CHECK (owner BETWEEN 0 AND 4294967294),"
+		  "  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),"
+		  "  type TEXT NOT NULL,"
+		  "  description TEXT NOT NULL DEFAULT '',"
+		  "  created INTEGER NOT NULL,"
+		  "  pcrs INTEGER NOT NULL DEFAULT 0,"
+		  "  primary_version INTEGER NOT NULL DEFAULT 0,"
+		  "  UNIQUE (owner, name)"
+		  ");"
+		  "CREATE TABLE key_versions ("
+		  "  key_id INTEGER NOT NULL REFERENCES keys (id) ON DELETE CASCADE,"
+		  "  version INTEGER NOT NULL CHECK (version > 0),"
+		  "  state TEXT NOT NULL,"
+		  "  created INTEGER NOT NULL,"
+		  "  tpm_public BLOB,"
+		  "  tpm_private BLOB,"
+		  "  PRIMARY KEY (key_id, version)"
+		  ");"
+		  "INSERT INTO keys VALUES (1, 1000, 'old', 'aes-256-gcm', 'd', 1600000000, 0, 2);"
+		  "INSERT INTO key_versions VALUES (1, 1, 'active', 1600000000, x'0102', x'0304');"
+		  "INSERT INTO key_versions VALUES (1, 2, 'active', 1600000100, x'0506', x'0708');"
+		  "INSERT INTO keys VALUES (2, 1000, 'gone', 'hmac-sha256', '', 1600000000, 0, 1);"
+		  "INSERT INTO key_versions VALUES (2, 1, 'destroyed', 1600000000, NULL, NULL);"
+		  "PRAGMA user_version = 1;");
+}
+
+static void
+test_migrate_v1(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TkmsKeystore) store = NULL;
+	g_autoptr(TkmsKey) old = NULL;
+	g_autoptr(TkmsKey) gone = NULL;
+	g_autoptr(GError) error = NULL;
+	TkmsKeyVersion *v;
+	gint64 due = -1;
+
+	write_v1(f->db);
+	store = open_ok(f);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, 2);
+	g_assert_cmpint(sql_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE name = "
+				       "'keys_next_due'"),
+			==, 1);
+	old = tkms_keystore_lookup(store, 1000, "old", &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(old->primary_version, ==, 2);
+	g_assert_cmpuint(old->versions->len, ==, 2);
+	for (guint i = 0; i < 2; i++) {
+		v = g_ptr_array_index(old->versions, i);
+		g_assert_cmpstr(v->state, ==, "active");
+		/* activated when created; no other date, no use counted, no policy */
+		g_assert_cmpint(v->activated, ==, v->created);
+		g_assert_cmpint(v->deactivated + v->destroy_at + v->destroyed + v->superseded, ==,
+				0);
+		g_assert_cmpuint(v->uses, ==, 0);
+		g_assert_nonnull(v->blob.private);
+	}
+	g_assert_cmpuint(old->policy.period + old->policy.max_uses, ==, 0);
+	gone = tkms_keystore_lookup(store, 1000, "gone", &error);
+	g_assert_no_error(error);
+	v = g_ptr_array_index(gone->versions, 0);
+	g_assert_cmpstr(v->state, ==, "destroyed");
+	g_assert_cmpint(v->activated, ==, 0);
+	g_assert_null(v->blob.private);
+	/* a name of schema 1 is still taken */
+	g_assert_false(tkms_keystore_reserve(store, 1000, "gone", 0, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_ALREADY_EXISTS);
+	g_clear_error(&error);
+	/* nothing is due: migrated keys have no policy */
+	g_assert_true(tkms_keystore_next_due(store, &due, &error));
+	g_assert_cmpint(due, ==, 0);
+	/* migrated once: a second open changes nothing */
+	g_clear_object(&store);
+	store = open_ok(f);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, 2);
+	g_assert_cmpint(sql_int(f->db, "SELECT count(*) FROM key_versions"), ==, 3);
+}
+
+/* The scheduler's queries: a key's next event is stored with it, found by time. */
+static void
+test_due(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TkmsKeystore) store = open_ok(f);
+	g_autoptr(TkmsKey) a = make_key(1, "rotates", 1);
+	g_autoptr(TkmsKey) b = make_key(1, "retires", 2);
+	g_autoptr(TkmsKey) c = make_key(1, "quiet", 1);
+	g_autoptr(GPtrArray) due = NULL;
+	g_autoptr(GError) error = NULL;
+	TkmsKeyEvent event;
+	guint32 version;
+	gint64 when = 0;
+
+	a->policy.period = 100; /* activated 1700000000: due 1700000100 */
+	b->policy.deactivate_after = 50; /* v1 superseded 1700000001: due 1700000051 */
+	g_assert_cmpint(tkms_key_next_event(a, &event, &version), ==, 1700000100);
+	g_assert_cmpint(event, ==, TKMS_KEY_EVENT_ROTATE);
+	g_assert_cmpint(tkms_key_next_event(b, &event, &version), ==, 1700000051);
+	g_assert_cmpint(event, ==, TKMS_KEY_EVENT_DEACTIVATE);
+	g_assert_cmpuint(version, ==, 1);
+	g_assert_cmpint(tkms_key_next_event(c, &event, &version), ==, 0);
+	save_ok(store, a);
+	save_ok(store, b);
+	save_ok(store, c);
+	g_assert_true(tkms_keystore_next_due(store, &when, &error));
+	g_assert_cmpint(when, ==, 1700000051);
+	due = tkms_keystore_list_due(store, 1700000050, 10, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(due->len, ==, 0);
+	g_clear_pointer(&due, g_ptr_array_unref);
+	due = tkms_keystore_list_due(store, 1700000100, 10, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(due->len, ==, 2);
+	assert_same_key(g_ptr_array_index(due, 0), b);
+	assert_same_key(g_ptr_array_index(due, 1), a);
+	/* a key whose policy is removed is no longer due */
+	b->policy.deactivate_after = 0;
+	save_ok(store, b);
+	g_assert_true(tkms_keystore_next_due(store, &when, &error));
+	g_assert_cmpint(when, ==, 1700000100);
+}
+
 static void
 test_newer(Fixture *f, gconstpointer data)
 {
@@ -685,7 +823,7 @@ test_newer(Fixture *f, gconstpointer data)
 		g_autoptr(TkmsKey) key = make_key(1, "n", 1);
 		save_ok(store, key);
 	}
-	sql(f->db, "PRAGMA user_version = 2");
+	sql(f->db, "PRAGMA user_version = 3");
 	assert_refused(f, "newer tkmsd");
 	g_assert_cmpint(sql_int(f->db, "SELECT count(*) FROM keys"), ==, 1);
 }
@@ -743,7 +881,7 @@ test_foreign(Fixture *f, gconstpointer data)
 	g_unlink(f->db);
 	sql(f->db, "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);");
 	assert_refused(f, "another application");
-	/* ours, with a table that schema 1 does not have */
+	/* ours, with a table that the current schema does not have */
 	g_unlink(f->db);
 	{
 		g_autoptr(TkmsKeystore) store = open_ok(f);
@@ -756,7 +894,8 @@ test_foreign(Fixture *f, gconstpointer data)
 		g_autoptr(TkmsKeystore) store = open_ok(f);
 	}
 	sql(f->db, "DROP TABLE key_versions");
-	assert_refused(f, "not a tkms key store of schema 1");
+	assert_refused(f, "not a tkms key store of schema " G_STRINGIFY(
+				  TKMS_KEYSTORE_DB_SCHEMA_VERSION));
 }
 
 /* ---- the import of the JSON store ---- */
@@ -815,6 +954,13 @@ make_json_store(Fixture *f)
 			key->type = i % 4;
 			if (i == 3)
 				destroy(key);
+			/* the JSON store of issue 6 knew a version's creation date only: an
+			 * imported version was activated when created */
+			for (guint j = 0; j < key->versions->len; j++) {
+				TkmsKeyVersion *v = g_ptr_array_index(key->versions, j);
+				v->superseded = 0;
+				v->activated = v->created;
+			}
 			write_json(keys_dir, key);
 			g_ptr_array_add(keys, key);
 		}
@@ -961,6 +1107,8 @@ main(int argc, char **argv)
 	ADD("/keystore/reserve-quota", test_reserve);
 	ADD("/keystore/reopen-wal", test_reopen_wal);
 	ADD("/keystore/migrate-v0", test_migrate_v0);
+	ADD("/keystore/migrate-v1", test_migrate_v1);
+	ADD("/keystore/due", test_due);
 	ADD("/keystore/refuse/newer", test_newer);
 	ADD("/keystore/refuse/random", test_damaged_random);
 	ADD("/keystore/refuse/truncated", test_damaged_truncated);
