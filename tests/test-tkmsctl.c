@@ -1753,6 +1753,153 @@ test_encrypt_stream_memory(void)
 	g_unlink(back);
 }
 
+static GBytes *
+line_value(const gchar *text, const gchar *label)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	gsize len = 0;
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (g_str_has_prefix(lines[i], label)) {
+			guchar *data = g_base64_decode(lines[i] + strlen(label), &len);
+			return g_bytes_new_take(data, len);
+		}
+	}
+	g_assert_not_reached();
+}
+
+static void
+test_datakey(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = create_key("ctl-datakey", "aes-256-gcm");
+	g_autofree gchar *key_file = path_in_workdir("data.key");
+	g_autofree gchar *wrapped_file = path_in_workdir("data.key.wrapped");
+	g_autoptr(GBytes) context = tkms_test_bytes_str("backup-7");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) key = NULL;
+	g_autoptr(GBytes) wrapped = NULL;
+	g_autoptr(GBytes) unwrapped = NULL;
+	g_autoptr(GBytes) via_ctl = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *text = NULL;
+	gint status;
+	GStatBuf st;
+
+	/* printed as base64 lines; the wrapped key opens with the same context */
+	g_assert_cmpint(ctl(NULL, &out, NULL, "datakey", name, "--context", "backup-7", NULL), ==,
+			0);
+	text = bytes_to_str(out);
+	key = line_value(text, "plaintext: ");
+	wrapped = line_value(text, "wrapped: ");
+	g_assert_cmpuint(g_bytes_get_size(key), ==, 32);
+	unwrapped = tkms_client_decrypt_sync(client, name, wrapped, context, NULL, &error);
+	g_assert_no_error(error);
+	tkms_assert_bytes_equal(unwrapped, key);
+	/* decrypt gives it back too */
+	g_assert_cmpint(ctl(wrapped, &via_ctl, NULL, "decrypt", name, "--context", "backup-7", NULL),
+			==, 0);
+	tkms_assert_bytes_equal(via_ctl, key);
+
+	/* to files: the key raw and private, the wrapped key beside it */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--length", "16", "--out-plaintext",
+			    key_file, "--out-wrapped", wrapped_file, NULL),
+			==, 0);
+	g_assert_cmpint(g_stat(key_file, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	g_assert_cmpint(st.st_size, ==, 16);
+	{
+		g_autoptr(GBytes) k = read_file(key_file);
+		g_autoptr(GBytes) w = read_file(wrapped_file);
+		g_autoptr(GBytes) u = tkms_client_decrypt_sync(client, name, w, NULL, NULL, &error);
+
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(u, k);
+	}
+
+	/* --json: both as base64 members */
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "datakey", name, "--length", "64", NULL),
+			==, 0);
+	{
+		g_autoptr(JsonNode) root = parse_json(json);
+		JsonObject *obj = json_node_get_object(root);
+		gsize len = 0;
+		g_autofree guchar *k = g_base64_decode(
+			json_object_get_string_member(obj, "plaintext"), &len);
+
+		g_assert_cmpuint(len, ==, 64);
+		g_assert_cmpint(json_object_get_int_member(obj, "length"), ==, 64);
+		g_assert_true(json_object_has_member(obj, "wrapped"));
+	}
+
+	/* the daemon's bounds, and usage errors */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--length", "65", NULL), ==, 1);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--length", "0", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--context", "a", "--context-file",
+			    key_file, NULL),
+			==, 2);
+
+	/* never printed on a terminal unless asked for */
+	{
+		g_autofree gchar *tty_out = NULL;
+
+		status = ctl_on_tty(&tty_out, (const gchar *const[]){"datakey", name, NULL});
+		if (status >= 0) {
+			g_assert_cmpint(status, ==, 2);
+			g_assert_nonnull(strstr(tty_out, "refusing"));
+			g_clear_pointer(&tty_out, g_free);
+			g_assert_cmpint(ctl_on_tty(&tty_out,
+						   (const gchar *const[]){"datakey", name,
+									  "--out-plaintext", "-",
+									  NULL}),
+					==, 0);
+			g_assert_nonnull(strstr(tty_out, "plaintext: "));
+		}
+	}
+}
+
+static void
+test_reencrypt(void)
+{
+	g_autofree gchar *name = create_key("ctl-reencrypt", "aes-256-gcm");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("rewrap me");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) ct2 = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_autoptr(GBytes) b64 = NULL;
+	g_autoptr(GBytes) b64_2 = NULL;
+	g_autoptr(GBytes) back2 = NULL;
+	g_autoptr(GBytes) stream = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *ct_file = path_in_workdir("rewrap.ct");
+	g_autofree gchar *ct2_file = path_in_workdir("rewrap2.ct");
+
+	g_assert_cmpint(ctl(data, &ct, NULL, "encrypt", name, "--context", "r", NULL), ==, 0);
+	g_assert_true(g_file_set_contents(ct_file, g_bytes_get_data(ct, NULL),
+					  (gssize)g_bytes_get_size(ct), NULL));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "reencrypt", name, "--context", "r", "--in", ct_file,
+			    "--out", ct2_file, NULL),
+			==, 0);
+	ct2 = read_file(ct2_file);
+	g_assert_false(g_bytes_equal(ct, ct2));
+	g_assert_cmpint(ctl(ct2, &back, NULL, "decrypt", name, "--context", "r", NULL), ==, 0);
+	tkms_assert_bytes_equal(back, data);
+
+	/* base64 in and out, through pipes */
+	g_assert_cmpint(ctl(data, &b64, NULL, "encrypt", name, "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(b64, &b64_2, NULL, "reencrypt", name, "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(b64_2, &back2, NULL, "decrypt", name, "--base64", NULL), ==, 0);
+	tkms_assert_bytes_equal(back2, data);
+
+	/* the wrong context: the daemon refuses, exit status 1 */
+	g_assert_cmpint(ctl(ct, NULL, NULL, "reencrypt", name, "--context", "other", NULL), ==, 1);
+	/* a stream cannot be rewrapped: said so */
+	g_assert_cmpint(ctl(data, &stream, NULL, "encrypt", name, "--stream", NULL), ==, 0);
+	g_assert_cmpint(ctl(stream, NULL, &err, "reencrypt", name, NULL), ==, 2);
+	g_assert_nonnull(strstr(err, "stream"));
+}
+
 static void
 test_no_tkmsctl(void)
 {
@@ -1792,6 +1939,8 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/encrypt/stream", test_encrypt_stream);
 	g_test_add_func("/tkmsctl/encrypt/stream-tamper", test_encrypt_stream_tamper);
 	g_test_add_func("/tkmsctl/encrypt/stream-memory", test_encrypt_stream_memory);
+	g_test_add_func("/tkmsctl/datakey", test_datakey);
+	g_test_add_func("/tkmsctl/reencrypt", test_reencrypt);
 	g_test_add_func("/tkmsctl/hmac-derive", test_hmac_derive);
 	g_test_add_func("/tkmsctl/seal-random", test_seal_random);
 	g_test_add_func("/tkmsctl/status", test_status);

@@ -49,6 +49,7 @@ typedef struct {
 /* NULL-name-terminated tables, one per area */
 extern const TkmsctlCommand tkmsctl_key_commands[];
 extern const TkmsctlCommand tkmsctl_data_commands[];
+extern const TkmsctlCommand tkmsctl_envelope_commands[];
 extern const TkmsctlCommand tkmsctl_status_commands[];
 
 /* Prints "tkmsctl: <message>" (with --json: {"error": ...} on stderr) and returns the exit
