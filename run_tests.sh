@@ -40,7 +40,7 @@ PACKAGES=(
 	libssl-dev libdbus-1-dev libsqlite3-dev
 	swtpm swtpm-tools tpm2-tools
 	python3-dbusmock python3-gi
-	gettext dbus-daemon polkitd openssl util-linux libxml2-utils groff-base jq
+	gettext dbus-daemon polkitd openssl util-linux libxml2-utils groff-base jq time
 	systemd
 	gobject-introspection libgirepository1.0-dev
 )

@@ -203,4 +203,43 @@ GPtrArray *tkms_client_collect_keys_sync(TkmsClient *self, gboolean all_owners,
 					 guint page_size, GCancellable *cancellable,
 					 GError **error);
 
+/* Since 0.2: data keys for envelope encryption, rewrapping, and signatures of digests. */
+
+/* GenerateDataKey: the data key (wiped when its last reference goes) and the same key
+ * wrapped under the key's primary version (Encrypt's format, with @context). */
+void tkms_client_generate_data_key(TkmsClient *self, const gchar *name, guint length,
+				   GBytes *context, GCancellable *cancellable,
+				   GAsyncReadyCallback callback, gpointer user_data);
+gboolean tkms_client_generate_data_key_finish(TkmsClient *self, GAsyncResult *result,
+					      GBytes **out_plaintext, GBytes **out_wrapped,
+					      GError **error);
+gboolean tkms_client_generate_data_key_sync(TkmsClient *self, const gchar *name, guint length,
+					    GBytes *context, GBytes **out_plaintext,
+					    GBytes **out_wrapped, GCancellable *cancellable,
+					    GError **error);
+
+void tkms_client_re_encrypt(TkmsClient *self, const gchar *name, GBytes *ciphertext,
+			    GBytes *context, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
+GBytes *tkms_client_re_encrypt_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_re_encrypt_sync(TkmsClient *self, const gchar *name, GBytes *ciphertext,
+				    GBytes *context, GCancellable *cancellable, GError **error);
+
+/* @digest: SHA-256 of the message, 32 bytes */
+void tkms_client_sign_digest(TkmsClient *self, const gchar *name, GBytes *digest,
+			     GCancellable *cancellable, GAsyncReadyCallback callback,
+			     gpointer user_data);
+GBytes *tkms_client_sign_digest_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_sign_digest_sync(TkmsClient *self, const gchar *name, GBytes *digest,
+				     GCancellable *cancellable, GError **error);
+
+void tkms_client_verify_digest(TkmsClient *self, const gchar *name, GBytes *digest,
+			       GBytes *signature, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+gboolean tkms_client_verify_digest_finish(TkmsClient *self, GAsyncResult *result,
+					  gboolean *valid, GError **error);
+gboolean tkms_client_verify_digest_sync(TkmsClient *self, const gchar *name, GBytes *digest,
+					GBytes *signature, gboolean *valid,
+					GCancellable *cancellable, GError **error);
+
 G_END_DECLS

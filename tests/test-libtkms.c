@@ -2,8 +2,8 @@
 #define G_LOG_DOMAIN "test-libtkms"
 
 /* libtkms's 0.2 API against the daemon: key info as TkmsKeyInfo (generate_key, lookup_key),
- * paged listing (list_keys_page, collect_keys) in both forms, and the same from Python
- * through the GIR (test-libtkms.py). */
+ * paged listing (list_keys_page, collect_keys) in both forms, data keys, rewrapping and
+ * digest signatures, and the same from Python through the GIR (test-libtkms.py). */
 
 #include <unistd.h>
 
@@ -184,6 +184,162 @@ test_pages(void)
 }
 
 static void
+test_data_key(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-dk");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(GBytes) context = tkms_test_bytes_str("backup-7");
+	g_autoptr(GBytes) other = tkms_test_bytes_str("backup-8");
+	g_autoptr(GBytes) key = NULL;
+	g_autoptr(GBytes) wrapped = NULL;
+	g_autoptr(GBytes) key2 = NULL;
+	g_autoptr(GBytes) wrapped2 = NULL;
+	g_autoptr(GBytes) unwrapped = NULL;
+	g_autoptr(GBytes) refused = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+
+	made = tkms_client_generate_key_sync(client, name, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(tkms_client_generate_data_key_sync(client, name, 32, context, &key,
+							 &wrapped, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_bytes_get_size(key), ==, 32);
+	g_assert_false(tkms_test_bytes_contain(wrapped, g_bytes_get_data(key, NULL), 32));
+	/* the wrapped key is an Encrypt ciphertext under the same context */
+	unwrapped = tkms_client_decrypt_sync(client, name, wrapped, context, NULL, &error);
+	g_assert_no_error(error);
+	tkms_assert_bytes_equal(unwrapped, key);
+	refused = tkms_client_decrypt_sync(client, name, wrapped, other, NULL, &error);
+	g_assert_null(refused);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INTEGRITY_FAILURE);
+	g_clear_error(&error);
+
+	/* asynchronously, another length; a fresh key each time */
+	tkms_client_generate_data_key(client, name, 64, NULL, NULL, on_result, &res);
+	g_assert_true(tkms_client_generate_data_key_finish(client, wait_for(&res), &key2,
+							   &wrapped2, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_bytes_get_size(key2), ==, 64);
+	g_assert_false(tkms_test_bytes_contain(key2, g_bytes_get_data(key, NULL), 32));
+
+	/* the daemon's limits come back as its errors */
+	g_assert_false(tkms_client_generate_data_key_sync(client, name, 65, NULL, NULL, NULL,
+							  NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+}
+
+static void
+test_re_encrypt(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-reenc");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(GBytes) context = tkms_test_bytes_str("db");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("attack at dawn");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) ct2 = NULL;
+	g_autoptr(GBytes) ct3 = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_autoptr(GBytes) tampered = NULL;
+	g_autoptr(GBytes) refused = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+
+	made = tkms_client_generate_key_sync(client, name, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	ct = tkms_client_encrypt_sync(client, name, data, context, NULL, &error);
+	g_assert_no_error(error);
+	ct2 = tkms_client_re_encrypt_sync(client, name, ct, context, NULL, &error);
+	g_assert_no_error(error);
+	/* a fresh IV: other bytes, the same plaintext */
+	g_assert_false(g_bytes_equal(ct, ct2));
+	back = tkms_client_decrypt_sync(client, name, ct2, context, NULL, &error);
+	g_assert_no_error(error);
+	tkms_assert_bytes_equal(back, data);
+
+	tkms_client_re_encrypt(client, name, ct2, context, NULL, on_result, &res);
+	ct3 = tkms_client_re_encrypt_finish(client, wait_for(&res), &error);
+	g_assert_no_error(error);
+	g_clear_pointer(&back, g_bytes_unref);
+	back = tkms_client_decrypt_sync(client, name, ct3, context, NULL, &error);
+	g_assert_no_error(error);
+	tkms_assert_bytes_equal(back, data);
+
+	/* a changed ciphertext is not rewrapped */
+	tampered = tkms_test_bytes_flip_bit(ct, 8 * (g_bytes_get_size(ct) - 1));
+	refused = tkms_client_re_encrypt_sync(client, name, tampered, context, NULL, &error);
+	g_assert_null(refused);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INTEGRITY_FAILURE);
+}
+
+static GBytes *
+sha256(GBytes *data)
+{
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	guint8 md[32];
+	gsize len = sizeof(md);
+
+	g_checksum_update(sum, g_bytes_get_data(data, NULL), (gssize)g_bytes_get_size(data));
+	g_checksum_get_digest(sum, md, &len);
+	return g_bytes_new(md, len);
+}
+
+static void
+test_sign_digest(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	const gchar *types[] = {"ecdsa-p256", "rsa-2048"};
+
+	for (guint t = 0; t < G_N_ELEMENTS(types); t++) {
+		g_autofree gchar *name = tkms_test_key_name("lib-digest");
+		g_autoptr(TkmsKeyInfo) made = NULL;
+		g_autoptr(GBytes) message = tkms_test_bytes_str("firmware 2.1");
+		g_autoptr(GBytes) other = tkms_test_bytes_str("firmware 2.2");
+		g_autoptr(GBytes) digest = sha256(message);
+		g_autoptr(GBytes) other_digest = sha256(other);
+		g_autoptr(GBytes) sig = NULL;
+		g_autoptr(GBytes) async_sig = NULL;
+		g_autoptr(GBytes) short_digest = tkms_test_bytes_truncate(digest, 31);
+		g_autoptr(GBytes) refused = NULL;
+		g_autoptr(GAsyncResult) res = NULL;
+		g_autoptr(GAsyncResult) res2 = NULL;
+		g_autoptr(GError) error = NULL;
+		gboolean valid = FALSE;
+
+		made = tkms_client_generate_key_sync(client, name, types[t], NULL, NULL, &error);
+		g_assert_no_error(error);
+		sig = tkms_client_sign_digest_sync(client, name, digest, NULL, &error);
+		g_assert_no_error(error);
+		/* the signature of the message: Verify over the message accepts it */
+		g_assert_true(tkms_client_verify_sync(client, name, message, sig, &valid, NULL,
+						      &error));
+		g_assert_true(valid);
+		g_assert_true(tkms_client_verify_digest_sync(client, name, digest, sig, &valid, NULL,
+							     &error));
+		g_assert_true(valid);
+		g_assert_true(tkms_client_verify_digest_sync(client, name, other_digest, sig, &valid,
+							     NULL, &error));
+		g_assert_false(valid);
+
+		tkms_client_sign_digest(client, name, digest, NULL, on_result, &res);
+		async_sig = tkms_client_sign_digest_finish(client, wait_for(&res), &error);
+		g_assert_no_error(error);
+		tkms_client_verify_digest(client, name, digest, async_sig, NULL, on_result, &res2);
+		valid = FALSE;
+		g_assert_true(
+			tkms_client_verify_digest_finish(client, wait_for(&res2), &valid, &error));
+		g_assert_no_error(error);
+		g_assert_true(valid);
+
+		refused = tkms_client_sign_digest_sync(client, name, short_digest, NULL, &error);
+		g_assert_null(refused);
+		g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+	}
+}
+
+static void
 test_python(void)
 {
 	const gchar *script = g_getenv("TKMS_TEST_LIBTKMS_PY");
@@ -226,6 +382,9 @@ main(int argc, char **argv)
 	g_test_add_func("/libtkms/key-info/from-variant", test_key_info_from_variant);
 	g_test_add_func("/libtkms/key-info/generate-lookup", test_generate_lookup);
 	g_test_add_func("/libtkms/pages", test_pages);
+	g_test_add_func("/libtkms/data-key", test_data_key);
+	g_test_add_func("/libtkms/re-encrypt", test_re_encrypt);
+	g_test_add_func("/libtkms/sign-digest", test_sign_digest);
 	g_test_add_func("/libtkms/python", test_python);
 
 	ret = g_test_run();

@@ -105,6 +105,17 @@ def against_daemon(address):
     everything = client.collect_keys_sync(False, 2, None)
     check(sorted(k.props.name for k in everything) == sorted(seen), 'collect = pages')
 
+    # envelope encryption from Python: both out arguments, the wrapped key decrypts
+    client.generate_key_sync(prefix + 'aes', 'aes-256-gcm', None, None)
+    context = GLib.Bytes.new(b'py-context')
+    ok, key, wrapped = client.generate_data_key_sync(prefix + 'aes', 32, context, None)
+    check(ok and len(key.get_data()) == 32, 'a 32-byte data key')
+    back = client.decrypt_sync(prefix + 'aes', wrapped, context, None)
+    check(back.get_data() == key.get_data(), 'the wrapped key decrypts to the data key')
+    rewrapped = client.re_encrypt_sync(prefix + 'aes', wrapped, context, None)
+    check(client.decrypt_sync(prefix + 'aes', rewrapped, context, None).get_data() ==
+          key.get_data(), 'rewrapped')
+
     try:
         client.lookup_key_sync(prefix + 'missing', None)
     except GLib.Error as e:

@@ -1369,6 +1369,537 @@ test_agent(void)
 	g_assert_cmpuint(agent_registrations(), ==, 0);
 }
 
+#define MIB (1024 * 1024)
+
+/* Above the daemon's MaxPayload (1 MiB in the fixture), which one Sign or Encrypt call takes */
+#define LARGE_SIZE (5 * MIB + 12345)
+
+static gchar *
+write_large_file(const gchar *file_name, gsize size, guint32 seed)
+{
+	gchar *path = path_in_workdir(file_name);
+	g_autoptr(GBytes) block = tkms_test_bytes_pattern(MIB, seed);
+	FILE *f = fopen(path, "wb");
+
+	g_assert_nonnull(f);
+	/* a different first byte per MiB: no two blocks alike, so swapped chunks differ */
+	for (gsize done = 0; done < size;) {
+		gsize n = MIN(size - done, (gsize)MIB);
+		guint8 first = (guint8)(done / MIB);
+
+		g_assert_cmpuint(fwrite(&first, 1, 1, f), ==, 1);
+		g_assert_cmpuint(fwrite(g_bytes_get_data(block, NULL), 1, n - 1, f), ==, n - 1);
+		done += n;
+	}
+	g_assert_cmpint(fclose(f), ==, 0);
+	return path;
+}
+
+static gchar *
+file_sha256(const gchar *path)
+{
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	g_autofree guint8 *buf = g_malloc(MIB);
+	FILE *f = fopen(path, "rb");
+	gsize n;
+
+	g_assert_nonnull(f);
+	while ((n = fread(buf, 1, MIB, f)) > 0)
+		g_checksum_update(sum, buf, (gssize)n);
+	fclose(f);
+	return g_strdup(g_checksum_get_string(sum));
+}
+
+static void
+test_sign_large(void)
+{
+	const gchar *types[] = {"ecdsa-p256", "rsa-2048"};
+
+	for (guint t = 0; t < G_N_ELEMENTS(types); t++) {
+		g_autofree gchar *name = create_key("ctl-sign-large", types[t]);
+		g_autofree gchar *msg = write_large_file("large-message.bin", LARGE_SIZE, t);
+		g_autofree gchar *sig = path_in_workdir("large-message.sig");
+		g_autofree gchar *pem = path_in_workdir("large-pub.pem");
+		g_autofree gchar *other = path_in_workdir("large-other.bin");
+		const gchar *openssl[] = {"openssl", "dgst", "-sha256", "-verify", pem,
+					  "-signature", sig, msg, NULL};
+		g_autoptr(GBytes) out = NULL;
+		g_autoptr(GBytes) data = NULL;
+		g_autoptr(GBytes) changed = NULL;
+		g_autofree gchar *text = NULL;
+
+		g_assert_cmpint(ctl(NULL, NULL, NULL, "pubkey", name, "--out", pem, NULL), ==, 0);
+		g_assert_cmpint(ctl(NULL, NULL, NULL, "sign", name, "--in", msg, "--out", sig, NULL),
+				==, 0);
+		/* a standard signature of the whole file */
+		g_assert_cmpint(run_argv(openssl, NULL, NULL, NULL), ==, 0);
+		g_assert_cmpint(ctl(NULL, &out, NULL, "verify", name, "--signature", sig, "--in",
+				    msg, NULL),
+				==, 0);
+		text = bytes_to_str(out);
+		g_assert_cmpstr(text, ==, "valid\n");
+		/* and from a pipe */
+		data = read_file(msg);
+		g_assert_cmpint(ctl(data, NULL, NULL, "verify", name, "--signature", sig, NULL), ==,
+				0);
+		/* one bit changed near the end: invalid */
+		changed = tkms_test_bytes_flip_bit(data, 8 * (LARGE_SIZE - 3));
+		g_assert_true(g_file_set_contents(other, g_bytes_get_data(changed, NULL),
+						  (gssize)g_bytes_get_size(changed), NULL));
+		g_assert_cmpint(ctl(NULL, NULL, NULL, "verify", name, "--signature", sig, "--in",
+				    other, NULL),
+				==, 3);
+	}
+}
+
+static gboolean
+starts_with(GBytes *b, const gchar *magic)
+{
+	return g_bytes_get_size(b) >= strlen(magic) &&
+	       memcmp(g_bytes_get_data(b, NULL), magic, strlen(magic)) == 0;
+}
+
+static void
+test_encrypt_stream(void)
+{
+	g_autofree gchar *name = create_key("ctl-stream", "aes-256-gcm");
+	g_autofree gchar *pt = write_large_file("large-plain.bin", LARGE_SIZE, 3);
+	g_autofree gchar *ct = path_in_workdir("large-cipher.bin");
+	g_autofree gchar *back = path_in_workdir("large-back.bin");
+	g_autofree gchar *want = file_sha256(pt);
+	g_autofree gchar *got = NULL;
+	g_autoptr(GBytes) ciphertext = NULL;
+	g_autoptr(GBytes) plain = NULL;
+	g_autoptr(GBytes) b64 = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) out = NULL;
+	GStatBuf st;
+
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "encrypt", name, "--context", "big", "--in", pt,
+			    "--out", ct, NULL),
+			==, 0);
+	g_assert_cmpint(g_stat(ct, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	ciphertext = read_file(ct);
+	g_assert_true(starts_with(ciphertext, "TKST"));
+	/* header + 81 chunks of 64 KiB with a tag each */
+	g_assert_cmpuint(g_bytes_get_size(ciphertext), <, LARGE_SIZE + 200 + 81 * 16);
+	plain = read_file(pt);
+	g_assert_false(tkms_test_bytes_contain(ciphertext, (const guint8 *)g_bytes_get_data(
+								   plain, NULL) + MIB,
+					       64));
+
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "decrypt", name, "--context", "big", "--in", ct,
+			    "--out", back, NULL),
+			==, 0);
+	got = file_sha256(back);
+	g_assert_cmpstr(got, ==, want);
+	g_assert_cmpint(g_stat(back, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+
+	/* another context: the wrapped key does not open, nothing is written */
+	g_assert_cmpint(g_unlink(back), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "decrypt", name, "--context", "other", "--in", ct,
+			    "--out", back, NULL),
+			==, 1);
+	g_assert_false(g_file_test(back, G_FILE_TEST_EXISTS));
+
+	/* through pipes, as base64 and as JSON */
+	g_assert_cmpint(ctl(plain, &b64, NULL, "encrypt", name, "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(b64, &out, NULL, "decrypt", name, "--base64", NULL), ==, 0);
+	tkms_assert_bytes_equal(out, plain);
+	g_clear_pointer(&out, g_bytes_unref);
+	g_assert_cmpint(ctl(plain, &json, NULL, "--json", "encrypt", name, NULL), ==, 0);
+	{
+		g_autoptr(GBytes) raw = json_base64_member(json);
+		g_autoptr(GBytes) json_plain = NULL;
+		g_autoptr(GBytes) decoded = NULL;
+
+		g_assert_true(starts_with(raw, "TKST"));
+		g_assert_cmpint(ctl(raw, &json_plain, NULL, "decrypt", name, "--json", NULL), ==, 0);
+		decoded = json_base64_member(json_plain);
+		tkms_assert_bytes_equal(decoded, plain);
+	}
+}
+
+static void
+test_encrypt_small_format(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = create_key("ctl-small", "aes-256-gcm");
+	g_autoptr(GBytes) data = tkms_test_bytes_pattern(5000, 9);
+	g_autoptr(GBytes) context = tkms_test_bytes_str("c");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) stream = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_autoptr(GBytes) edge = tkms_test_bytes_pattern(MIB, 10);
+	g_autoptr(GBytes) edge_ct = NULL;
+	g_autoptr(GError) error = NULL;
+
+	/* up to 1 MiB: one Encrypt, the format tkmsd's Decrypt reads */
+	g_assert_cmpint(ctl(data, &ct, NULL, "encrypt", name, "--context", "c", NULL), ==, 0);
+	g_assert_true(starts_with(ct, "TKMS"));
+	back = tkms_client_decrypt_sync(client, name, ct, context, NULL, &error);
+	g_assert_no_error(error);
+	tkms_assert_bytes_equal(back, data);
+	g_assert_cmpint(ctl(edge, &edge_ct, NULL, "encrypt", name, NULL), ==, 0);
+	g_assert_true(starts_with(edge_ct, "TKMS"));
+	g_assert_cmpuint(g_bytes_get_size(edge_ct), ==, MIB + 40);
+
+	/* --stream asks for the stream format at any size, even none */
+	g_clear_pointer(&back, g_bytes_unref);
+	g_assert_cmpint(ctl(data, &stream, NULL, "encrypt", name, "--stream", "--context", "c",
+			    NULL),
+			==, 0);
+	g_assert_true(starts_with(stream, "TKST"));
+	g_assert_cmpint(ctl(stream, &back, NULL, "decrypt", name, "--context", "c", NULL), ==, 0);
+	tkms_assert_bytes_equal(back, data);
+	{
+		g_autoptr(GBytes) empty = g_bytes_new_static("", 0);
+		g_autoptr(GBytes) empty_ct = NULL;
+		g_autoptr(GBytes) empty_back = NULL;
+
+		g_assert_cmpint(ctl(empty, &empty_ct, NULL, "encrypt", name, "--stream", NULL), ==,
+				0);
+		g_assert_cmpint(ctl(empty_ct, &empty_back, NULL, "decrypt", name, NULL), ==, 0);
+		g_assert_cmpuint(g_bytes_get_size(empty_back), ==, 0);
+	}
+}
+
+static GBytes *
+concat(GBytes *a, gsize a_off, gsize a_len, GBytes *b, gsize b_off, gsize b_len)
+{
+	GByteArray *arr = g_byte_array_new();
+
+	g_byte_array_append(arr, (const guint8 *)g_bytes_get_data(a, NULL) + a_off, (guint)a_len);
+	if (b != NULL)
+		g_byte_array_append(arr, (const guint8 *)g_bytes_get_data(b, NULL) + b_off,
+				    (guint)b_len);
+	return g_byte_array_free_to_bytes(arr);
+}
+
+static gboolean
+workdir_has_temp_files(void)
+{
+	g_autoptr(GDir) dir = g_dir_open(workdir, 0, NULL);
+	const gchar *entry;
+
+	while ((entry = g_dir_read_name(dir)) != NULL) {
+		if (strstr(entry, ".tkms-") != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static void
+test_encrypt_stream_tamper(void)
+{
+	g_autofree gchar *name = create_key("ctl-tamper", "aes-256-gcm");
+	/* three full chunks of 64 KiB and a short last one */
+	const gsize chunk = 65536 + 16, size = 3 * 65536 + 1000;
+	g_autoptr(GBytes) data = tkms_test_bytes_pattern(size, 11);
+	g_autofree gchar *out_path = path_in_workdir("tampered-plain.bin");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) ok_back = NULL;
+	const guint8 *p;
+	gsize len, header_len;
+
+	g_assert_cmpint(ctl(data, &ct, NULL, "encrypt", name, "--stream", "--context", "t", NULL),
+			==, 0);
+	p = g_bytes_get_data(ct, &len);
+	header_len = 22 + ((gsize)p[20] << 8 | p[21]);
+	g_assert_cmpuint(len, ==, header_len + 3 * chunk + 1000 + 16);
+	g_assert_cmpint(ctl(ct, &ok_back, NULL, "decrypt", name, "--context", "t", NULL), ==, 0);
+	tkms_assert_bytes_equal(ok_back, data);
+
+	{
+		gsize c0 = header_len, c1 = header_len + chunk, c2 = header_len + 2 * chunk;
+		gsize c3 = header_len + 3 * chunk;
+		g_autoptr(GBytes) garbage = tkms_test_bytes_pattern(40, 12);
+		struct {
+			const gchar *what;
+			GBytes *bytes;
+		} cases[] = {
+			{"header: version", tkms_test_bytes_xor_byte(ct, 4, 0x01)},
+			{"header: chunk size", tkms_test_bytes_xor_byte(ct, 10, 0x01)},
+			{"header: nonce prefix", tkms_test_bytes_xor_byte(ct, 13, 0x01)},
+			{"header: wrapped key length", tkms_test_bytes_xor_byte(ct, 21, 0x01)},
+			{"wrapped key", tkms_test_bytes_xor_byte(ct, 22 + 30, 0x01)},
+			{"chunk 1 ciphertext", tkms_test_bytes_xor_byte(ct, c1 + 100, 0x80)},
+			{"chunk 0 tag", tkms_test_bytes_xor_byte(ct, c1 - 1, 0x01)},
+			{"last chunk ciphertext", tkms_test_bytes_xor_byte(ct, c3 + 5, 0x01)},
+			{"last chunk tag", tkms_test_bytes_xor_byte(ct, len - 1, 0x01)},
+			{"cut at a chunk boundary", tkms_test_bytes_truncate(ct, c3)},
+			{"cut after the header", tkms_test_bytes_truncate(ct, c0)},
+			{"cut inside the header", tkms_test_bytes_truncate(ct, 30)},
+			{"cut inside the last chunk", tkms_test_bytes_truncate(ct, len - 20)},
+			{"chunk 1 dropped", concat(ct, 0, c1, ct, c2, len - c2)},
+			{"chunks 1 and 2 swapped",
+			 ({
+				 GByteArray *a = g_byte_array_new();
+				 g_byte_array_append(a, p, (guint)c1);
+				 g_byte_array_append(a, p + c2, (guint)chunk);
+				 g_byte_array_append(a, p + c1, (guint)chunk);
+				 g_byte_array_append(a, p + c3, (guint)(len - c3));
+				 g_byte_array_free_to_bytes(a);
+			 })},
+			{"chunk 1 twice", concat(ct, 0, c2, ct, c1, len - c1)},
+			{"garbage appended", concat(ct, 0, len, garbage, 0, 40)},
+			{"a whole chunk appended", concat(ct, 0, len, ct, c1, chunk)},
+		};
+
+		for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+			g_autoptr(GBytes) out = NULL;
+			g_autofree gchar *err = NULL;
+			g_autofree gchar *in_path = path_in_workdir("tampered.bin");
+			gint status;
+
+			g_test_message("tamper: %s", cases[i].what);
+			g_assert_cmpuint(g_bytes_get_size(cases[i].bytes), !=, 0);
+			/* a file: tkmsctl stops reading at the first bad chunk */
+			g_assert_true(g_file_set_contents(in_path,
+							  g_bytes_get_data(cases[i].bytes, NULL),
+							  (gssize)g_bytes_get_size(cases[i].bytes),
+							  NULL));
+			/* to a file: a failure leaves no file and no temporary one */
+			status = ctl(NULL, NULL, &err, "decrypt", name, "--context", "t", "--in",
+				     in_path, "--out", out_path, NULL);
+			g_assert_cmpint(status, !=, 0);
+			g_assert_cmpint(status, !=, 2);
+			g_assert_true(g_str_has_prefix(err, "tkmsctl: "));
+			g_assert_false(g_file_test(out_path, G_FILE_TEST_EXISTS));
+			g_assert_false(workdir_has_temp_files());
+			/* to a pipe: never all of the plaintext, and a failure status */
+			g_assert_cmpint(ctl(NULL, &out, NULL, "decrypt", name, "--context", "t",
+					    "--in", in_path, NULL),
+					!=, 0);
+			g_assert_cmpuint(g_bytes_get_size(out), <, size);
+			g_bytes_unref(cases[i].bytes);
+		}
+	}
+}
+
+/* Max RSS of a tkmsctl run in KiB, as GNU time measures it: time's own child starts from
+ * time's small address space, whereas a child of this test process would inherit the
+ * test's high-water mark through fork (Linux keeps the maximum across exec). */
+static glong
+ctl_max_rss_kib(const gchar *const *args)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autofree gchar *report = path_in_workdir("time.out");
+	g_autofree gchar *text = NULL;
+
+	g_ptr_array_add(argv, (gpointer) "/usr/bin/time");
+	g_ptr_array_add(argv, (gpointer) "-f");
+	g_ptr_array_add(argv, (gpointer) "%M");
+	g_ptr_array_add(argv, (gpointer) "-o");
+	g_ptr_array_add(argv, report);
+	g_ptr_array_add(argv, (gpointer)g_getenv("TKMSCTL"));
+	g_ptr_array_add(argv, (gpointer) "--address");
+	g_ptr_array_add(argv, (gpointer)tkms_test_env_get_bus_address(env));
+	for (guint i = 0; args[i] != NULL; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	g_assert_cmpint(run_argv((const gchar *const *)argv->pdata, NULL, NULL, NULL), ==, 0);
+	g_assert_true(g_file_get_contents(report, &text, NULL, NULL));
+	return strtol(text, NULL, 10);
+}
+
+static void
+test_encrypt_stream_memory(void)
+{
+	g_autofree gchar *name = create_key("ctl-mem", "aes-256-gcm");
+	g_autofree gchar *pt = write_large_file("huge-plain.bin", 50 * MIB, 21);
+	g_autofree gchar *ct = path_in_workdir("huge-cipher.bin");
+	g_autofree gchar *back = path_in_workdir("huge-back.bin");
+	g_autofree gchar *small = path_in_workdir("small-plain.bin");
+	g_autofree gchar *small_ct = path_in_workdir("small-cipher.bin");
+	g_autofree gchar *want = file_sha256(pt);
+	g_autofree gchar *got = NULL;
+	glong enc_kib, dec_kib, small_kib;
+	gint64 t0, t_stream, t_single;
+
+	if (!g_file_test("/usr/bin/time", G_FILE_TEST_IS_EXECUTABLE)) {
+		g_test_skip("no /usr/bin/time (Debian package time)");
+		return;
+	}
+	{
+		g_autoptr(GBytes) one = tkms_test_bytes_pattern(MIB, 22);
+		g_assert_true(g_file_set_contents(small, g_bytes_get_data(one, NULL), MIB, NULL));
+	}
+	t0 = g_get_monotonic_time();
+	small_kib = ctl_max_rss_kib((const gchar *const[]){"encrypt", name, "--in", small, "--out",
+							  small_ct, NULL});
+	t_single = g_get_monotonic_time() - t0;
+	t0 = g_get_monotonic_time();
+	enc_kib = ctl_max_rss_kib(
+		(const gchar *const[]){"encrypt", name, "--in", pt, "--out", ct, NULL});
+	t_stream = g_get_monotonic_time() - t0;
+	dec_kib = ctl_max_rss_kib(
+		(const gchar *const[]){"decrypt", name, "--in", ct, "--out", back, NULL});
+	got = file_sha256(back);
+	g_assert_cmpstr(got, ==, want);
+	g_test_message("max RSS: encrypt 1 MiB (one Encrypt) %ld KiB, stream encrypt 50 MiB %ld "
+		       "KiB, stream decrypt 50 MiB %ld KiB; 1 MiB in %.1f ms (%.1f MB/s), 50 MiB "
+		       "in %.1f ms (%.1f MB/s)",
+		       small_kib, enc_kib, dec_kib, t_single / 1000.0,
+		       (double)MIB / (double)t_single, t_stream / 1000.0,
+		       50.0 * MIB / (double)t_stream);
+	/* constant memory: far below the input's 50 MiB */
+	g_assert_cmpint(enc_kib, <, 30 * 1024);
+	g_assert_cmpint(dec_kib, <, 30 * 1024);
+	g_unlink(pt);
+	g_unlink(ct);
+	g_unlink(back);
+}
+
+static GBytes *
+line_value(const gchar *text, const gchar *label)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	gsize len = 0;
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (g_str_has_prefix(lines[i], label)) {
+			guchar *data = g_base64_decode(lines[i] + strlen(label), &len);
+			return g_bytes_new_take(data, len);
+		}
+	}
+	g_assert_not_reached();
+}
+
+static void
+test_datakey(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = create_key("ctl-datakey", "aes-256-gcm");
+	g_autofree gchar *key_file = path_in_workdir("data.key");
+	g_autofree gchar *wrapped_file = path_in_workdir("data.key.wrapped");
+	g_autoptr(GBytes) context = tkms_test_bytes_str("backup-7");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) key = NULL;
+	g_autoptr(GBytes) wrapped = NULL;
+	g_autoptr(GBytes) unwrapped = NULL;
+	g_autoptr(GBytes) via_ctl = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *text = NULL;
+	gint status;
+	GStatBuf st;
+
+	/* printed as base64 lines; the wrapped key opens with the same context */
+	g_assert_cmpint(ctl(NULL, &out, NULL, "datakey", name, "--context", "backup-7", NULL), ==,
+			0);
+	text = bytes_to_str(out);
+	key = line_value(text, "plaintext: ");
+	wrapped = line_value(text, "wrapped: ");
+	g_assert_cmpuint(g_bytes_get_size(key), ==, 32);
+	unwrapped = tkms_client_decrypt_sync(client, name, wrapped, context, NULL, &error);
+	g_assert_no_error(error);
+	tkms_assert_bytes_equal(unwrapped, key);
+	/* decrypt gives it back too */
+	g_assert_cmpint(ctl(wrapped, &via_ctl, NULL, "decrypt", name, "--context", "backup-7", NULL),
+			==, 0);
+	tkms_assert_bytes_equal(via_ctl, key);
+
+	/* to files: the key raw and private, the wrapped key beside it */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--length", "16", "--out-plaintext",
+			    key_file, "--out-wrapped", wrapped_file, NULL),
+			==, 0);
+	g_assert_cmpint(g_stat(key_file, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	g_assert_cmpint(st.st_size, ==, 16);
+	{
+		g_autoptr(GBytes) k = read_file(key_file);
+		g_autoptr(GBytes) w = read_file(wrapped_file);
+		g_autoptr(GBytes) u = tkms_client_decrypt_sync(client, name, w, NULL, NULL, &error);
+
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(u, k);
+	}
+
+	/* --json: both as base64 members */
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "datakey", name, "--length", "64", NULL),
+			==, 0);
+	{
+		g_autoptr(JsonNode) root = parse_json(json);
+		JsonObject *obj = json_node_get_object(root);
+		gsize len = 0;
+		g_autofree guchar *k = g_base64_decode(
+			json_object_get_string_member(obj, "plaintext"), &len);
+
+		g_assert_cmpuint(len, ==, 64);
+		g_assert_cmpint(json_object_get_int_member(obj, "length"), ==, 64);
+		g_assert_true(json_object_has_member(obj, "wrapped"));
+	}
+
+	/* the daemon's bounds, and usage errors */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--length", "65", NULL), ==, 1);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--length", "0", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--context", "a", "--context-file",
+			    key_file, NULL),
+			==, 2);
+
+	/* never printed on a terminal unless asked for */
+	{
+		g_autofree gchar *tty_out = NULL;
+
+		status = ctl_on_tty(&tty_out, (const gchar *const[]){"datakey", name, NULL});
+		if (status >= 0) {
+			g_assert_cmpint(status, ==, 2);
+			g_assert_nonnull(strstr(tty_out, "refusing"));
+			g_clear_pointer(&tty_out, g_free);
+			g_assert_cmpint(ctl_on_tty(&tty_out,
+						   (const gchar *const[]){"datakey", name,
+									  "--out-plaintext", "-",
+									  NULL}),
+					==, 0);
+			g_assert_nonnull(strstr(tty_out, "plaintext: "));
+		}
+	}
+}
+
+static void
+test_reencrypt(void)
+{
+	g_autofree gchar *name = create_key("ctl-reencrypt", "aes-256-gcm");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("rewrap me");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) ct2 = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_autoptr(GBytes) b64 = NULL;
+	g_autoptr(GBytes) b64_2 = NULL;
+	g_autoptr(GBytes) back2 = NULL;
+	g_autoptr(GBytes) stream = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *ct_file = path_in_workdir("rewrap.ct");
+	g_autofree gchar *ct2_file = path_in_workdir("rewrap2.ct");
+
+	g_assert_cmpint(ctl(data, &ct, NULL, "encrypt", name, "--context", "r", NULL), ==, 0);
+	g_assert_true(g_file_set_contents(ct_file, g_bytes_get_data(ct, NULL),
+					  (gssize)g_bytes_get_size(ct), NULL));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "reencrypt", name, "--context", "r", "--in", ct_file,
+			    "--out", ct2_file, NULL),
+			==, 0);
+	ct2 = read_file(ct2_file);
+	g_assert_false(g_bytes_equal(ct, ct2));
+	g_assert_cmpint(ctl(ct2, &back, NULL, "decrypt", name, "--context", "r", NULL), ==, 0);
+	tkms_assert_bytes_equal(back, data);
+
+	/* base64 in and out, through pipes */
+	g_assert_cmpint(ctl(data, &b64, NULL, "encrypt", name, "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(b64, &b64_2, NULL, "reencrypt", name, "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(b64_2, &back2, NULL, "decrypt", name, "--base64", NULL), ==, 0);
+	tkms_assert_bytes_equal(back2, data);
+
+	/* the wrong context: the daemon refuses, exit status 1 */
+	g_assert_cmpint(ctl(ct, NULL, NULL, "reencrypt", name, "--context", "other", NULL), ==, 1);
+	/* a stream cannot be rewrapped: said so */
+	g_assert_cmpint(ctl(data, &stream, NULL, "encrypt", name, "--stream", NULL), ==, 0);
+	g_assert_cmpint(ctl(stream, NULL, &err, "reencrypt", name, NULL), ==, 2);
+	g_assert_nonnull(strstr(err, "stream"));
+}
+
 static void
 test_no_tkmsctl(void)
 {
@@ -1403,6 +1934,13 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/encrypt/files", test_encrypt_files);
 	g_test_add_func("/tkmsctl/encrypt/stdin", test_encrypt_stdin);
 	g_test_add_func("/tkmsctl/sign/openssl", test_sign_openssl);
+	g_test_add_func("/tkmsctl/sign/large", test_sign_large);
+	g_test_add_func("/tkmsctl/encrypt/small-format", test_encrypt_small_format);
+	g_test_add_func("/tkmsctl/encrypt/stream", test_encrypt_stream);
+	g_test_add_func("/tkmsctl/encrypt/stream-tamper", test_encrypt_stream_tamper);
+	g_test_add_func("/tkmsctl/encrypt/stream-memory", test_encrypt_stream_memory);
+	g_test_add_func("/tkmsctl/datakey", test_datakey);
+	g_test_add_func("/tkmsctl/reencrypt", test_reencrypt);
 	g_test_add_func("/tkmsctl/hmac-derive", test_hmac_derive);
 	g_test_add_func("/tkmsctl/seal-random", test_seal_random);
 	g_test_add_func("/tkmsctl/status", test_status);

@@ -17,6 +17,7 @@ static gchar *opt_signature;
 static gchar *opt_mac;
 static gchar *opt_length;
 static gchar *opt_pcrs;
+static gboolean opt_stream;
 
 static gboolean
 is_stdin(const gchar *path)
@@ -48,26 +49,186 @@ read_context(const gchar *command, gboolean required, GBytes **out_context)
 	return TKMSCTL_EXIT_OK;
 }
 
+typedef struct {
+	gsize len;
+	guint8 data[];
+} WipedBuffer;
+
+static void
+wiped_buffer_free(gpointer user_data)
+{
+	WipedBuffer *buf = user_data;
+
+	explicit_bzero(buf->data, buf->len);
+	g_free(buf);
+}
+
+/* Up to @max bytes of @in, in a buffer wiped when freed (it is plaintext). */
+static GBytes *
+read_head(TkmsctlInput *in, gsize max, GError **error)
+{
+	WipedBuffer *buf = g_malloc(sizeof(WipedBuffer) + max);
+	gssize n;
+
+	buf->len = max;
+	n = tkmsctl_input_read(in, buf->data, max, error);
+	if (n < 0) {
+		wiped_buffer_free(buf);
+		return NULL;
+	}
+	return g_bytes_new_with_free_func(buf->data, (gsize)n, wiped_buffer_free, buf);
+}
+
+static int
+finish_stream(TkmsctlOutput *out, gboolean ok, GError *error)
+{
+	g_autoptr(GError) local = NULL;
+
+	if (ok && !tkmsctl_output_commit(out, &local))
+		return tkmsctl_fail(local);
+	if (!ok)
+		return tkmsctl_fail(error);
+	return TKMSCTL_EXIT_OK;
+}
+
+/* One Encrypt call up to TKMSCTL_SINGLE_MAX bytes (the format every tkms release reads);
+ * above it, or with --stream, or when tkmsd's MaxPayload is lower, the stream format. */
+static int
+run_encrypt(Tkmsctl *ctl, gchar **args)
+{
+	const gchar *name = args[0];
+	g_autoptr(GBytes) context = NULL;
+	g_autoptr(TkmsctlInput) in = NULL;
+	g_autoptr(TkmsctlOutput) out = NULL;
+	g_autoptr(GBytes) head = NULL;
+	g_autoptr(GBytes) output = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean ok;
+	int code;
+
+	if ((code = read_context("encrypt", FALSE, &context)) != TKMSCTL_EXIT_OK)
+		return code;
+	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
+		return TKMSCTL_EXIT_USAGE;
+	in = tkmsctl_input_open(opt_in, FALSE, &error);
+	if (in == NULL)
+		return tkmsctl_fail(error);
+	if (!opt_stream) {
+		head = read_head(in, TKMSCTL_SINGLE_MAX + 1, &error);
+		if (head == NULL)
+			return tkmsctl_fail(error);
+	}
+	if (head != NULL && g_bytes_get_size(head) <= TKMSCTL_SINGLE_MAX) {
+		output = tkms_client_encrypt_sync(ctl->client, name, head, context, NULL, &error);
+		if (output != NULL) {
+			if (!tkmsctl_write_data(ctl, opt_out, output, opt_base64, &error))
+				return tkmsctl_fail(error);
+			return TKMSCTL_EXIT_OK;
+		}
+		if (!g_error_matches(error, TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED))
+			return tkmsctl_fail(error);
+		g_clear_error(&error);
+	}
+	if (head != NULL)
+		tkmsctl_input_unread(in, g_bytes_get_data(head, NULL), g_bytes_get_size(head));
+	g_clear_pointer(&head, g_bytes_unref);
+	out = tkmsctl_output_open(ctl, opt_out, opt_base64, &error);
+	if (out == NULL)
+		return tkmsctl_fail(error);
+	ok = tkmsctl_stream_encrypt(ctl, name, context, in, out, &error);
+	return finish_stream(out, ok, error);
+}
+
+static int
+run_decrypt(Tkmsctl *ctl, gchar **args)
+{
+	const gchar *name = args[0];
+	g_autoptr(GBytes) context = NULL;
+	g_autoptr(TkmsctlInput) in = NULL;
+	g_autoptr(TkmsctlOutput) out = NULL;
+	g_autoptr(GBytes) input = NULL;
+	g_autoptr(GBytes) output = NULL;
+	g_autoptr(GError) error = NULL;
+	guint8 magic[4];
+	gssize n;
+	gboolean ok;
+	int code;
+
+	if ((code = read_context("decrypt", FALSE, &context)) != TKMSCTL_EXIT_OK)
+		return code;
+	if (!tkmsctl_check_raw_output(ctl, opt_out, FALSE))
+		return TKMSCTL_EXIT_USAGE;
+	in = tkmsctl_input_open(opt_in, opt_base64, &error);
+	if (in == NULL)
+		return tkmsctl_fail(error);
+	/* the two formats differ in their first four bytes */
+	n = tkmsctl_input_read(in, magic, sizeof(magic), &error);
+	if (n < 0)
+		return tkmsctl_fail(error);
+	tkmsctl_input_unread(in, magic, (gsize)n);
+	if (tkmsctl_stream_has_magic(magic, (gsize)n)) {
+		out = tkmsctl_output_open(ctl, opt_out, FALSE, &error);
+		if (out == NULL)
+			return tkmsctl_fail(error);
+		ok = tkmsctl_stream_decrypt(ctl, name, context, in, out, &error);
+		return finish_stream(out, ok, error);
+	}
+
+	input = tkmsctl_input_read_all(in, TKMSCTL_MAX_INPUT, &error);
+	if (input == NULL)
+		return tkmsctl_fail(error);
+	output = tkms_client_decrypt_sync(ctl->client, name, input, context, NULL, &error);
+	/* what encrypt --base64 wrote, given back without --base64 */
+	if (output == NULL && !opt_base64 &&
+	    g_error_matches(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT) &&
+	    tkmsctl_looks_like_base64(input)) {
+		g_autofree gchar *hint = g_strdup_printf(
+			_("The input looks like base64: try 'tkmsctl %s --base64'."), "decrypt");
+		return tkmsctl_fail_with_hint(error, hint);
+	}
+	if (output == NULL)
+		return tkmsctl_fail(error);
+	if (!tkmsctl_write_data(ctl, opt_out, output, FALSE, &error))
+		return tkmsctl_fail(error);
+	return TKMSCTL_EXIT_OK;
+}
+
+/* The message is hashed here as it is read, and tkmsd signs the digest: any size. */
+static int
+run_sign(Tkmsctl *ctl, gchar **args)
+{
+	g_autoptr(TkmsctlInput) in = NULL;
+	g_autoptr(GBytes) digest = NULL;
+	g_autoptr(GBytes) sig = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
+		return TKMSCTL_EXIT_USAGE;
+	in = tkmsctl_input_open(opt_in, FALSE, &error);
+	if (in == NULL)
+		return tkmsctl_fail(error);
+	digest = tkmsctl_input_sha256(in, &error);
+	if (digest == NULL)
+		return tkmsctl_fail(error);
+	sig = tkms_client_sign_digest_sync(ctl->client, args[0], digest, NULL, &error);
+	if (sig == NULL)
+		return tkmsctl_fail(error);
+	if (!tkmsctl_write_data(ctl, opt_out, sig, opt_base64, &error))
+		return tkmsctl_fail(error);
+	return TKMSCTL_EXIT_OK;
+}
+
 typedef enum {
-	OP_ENCRYPT,
-	OP_DECRYPT,
-	OP_SIGN,
 	OP_HMAC,
 	OP_SEAL,
 	OP_UNSEAL,
 } Operation;
 
 static GBytes *
-call_operation(Tkmsctl *ctl, Operation op, const gchar *name, GBytes *input, GBytes *context,
-	       GVariant *options, GError **error)
+call_operation(Tkmsctl *ctl, Operation op, const gchar *name, GBytes *input, GVariant *options,
+	       GError **error)
 {
 	switch (op) {
-	case OP_ENCRYPT:
-		return tkms_client_encrypt_sync(ctl->client, name, input, context, NULL, error);
-	case OP_DECRYPT:
-		return tkms_client_decrypt_sync(ctl->client, name, input, context, NULL, error);
-	case OP_SIGN:
-		return tkms_client_sign_sync(ctl->client, name, input, NULL, error);
 	case OP_HMAC:
 		return tkms_client_hmac_sync(ctl->client, name, input, NULL, error);
 	case OP_SEAL:
@@ -78,23 +239,17 @@ call_operation(Tkmsctl *ctl, Operation op, const gchar *name, GBytes *input, GBy
 	g_assert_not_reached();
 }
 
-/* decrypt and unseal take what encrypt and seal wrote, so --base64 applies to their input;
- * everything else writes base64. */
+/* hmac, seal and unseal. unseal takes what seal wrote, so --base64 applies to its input;
+ * the others write base64. */
 static int
 transform(Tkmsctl *ctl, const gchar *command, Operation op, const gchar *name)
 {
-	gboolean decodes = op == OP_DECRYPT || op == OP_UNSEAL;
-	g_autoptr(GBytes) context = NULL;
+	gboolean decodes = op == OP_UNSEAL;
 	g_autoptr(GBytes) input = NULL;
 	g_autoptr(GBytes) output = NULL;
 	g_autoptr(GVariant) options = NULL;
 	g_autoptr(GError) error = NULL;
-	int code;
 
-	if (op == OP_ENCRYPT || op == OP_DECRYPT) {
-		if ((code = read_context(command, FALSE, &context)) != TKMSCTL_EXIT_OK)
-			return code;
-	}
 	if (op == OP_SEAL && opt_pcrs != NULL) {
 		GVariantBuilder builder;
 		g_autoptr(GVariant) pcrs = NULL;
@@ -111,8 +266,8 @@ transform(Tkmsctl *ctl, const gchar *command, Operation op, const gchar *name)
 	input = tkmsctl_read_input(opt_in, opt_base64 && decodes, &error);
 	if (input == NULL)
 		return tkmsctl_fail(error);
-	output = call_operation(ctl, op, name, input, context, options, &error);
-	/* what encrypt --base64 or seal --base64 wrote, given back without --base64 */
+	output = call_operation(ctl, op, name, input, options, &error);
+	/* what seal --base64 wrote, given back without --base64 */
 	if (output == NULL && decodes && !opt_base64 &&
 	    g_error_matches(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT) &&
 	    tkmsctl_looks_like_base64(input)) {
@@ -125,24 +280,6 @@ transform(Tkmsctl *ctl, const gchar *command, Operation op, const gchar *name)
 	if (!tkmsctl_write_data(ctl, opt_out, output, opt_base64 && !decodes, &error))
 		return tkmsctl_fail(error);
 	return TKMSCTL_EXIT_OK;
-}
-
-static int
-run_encrypt(Tkmsctl *ctl, gchar **args)
-{
-	return transform(ctl, "encrypt", OP_ENCRYPT, args[0]);
-}
-
-static int
-run_decrypt(Tkmsctl *ctl, gchar **args)
-{
-	return transform(ctl, "decrypt", OP_DECRYPT, args[0]);
-}
-
-static int
-run_sign(Tkmsctl *ctl, gchar **args)
-{
-	return transform(ctl, "sign", OP_SIGN, args[0]);
 }
 
 static int
@@ -182,14 +319,21 @@ check(Tkmsctl *ctl, const gchar *command, const gchar *option, const gchar *tag_
 	tag = tkmsctl_read_input(tag_path, opt_base64, &error);
 	if (tag == NULL)
 		return tkmsctl_fail(error);
-	data = tkmsctl_read_input(opt_in, FALSE, &error);
-	if (data == NULL)
-		return tkmsctl_fail(error);
-	if (g_str_equal(command, "verify"))
-		ok = tkms_client_verify_sync(ctl->client, name, data, tag, &valid, NULL, &error);
-	else
+	if (g_str_equal(command, "verify")) {
+		/* hashed as it is read, as sign does: messages of any size */
+		g_autoptr(TkmsctlInput) in = tkmsctl_input_open(opt_in, FALSE, &error);
+
+		if (in == NULL || (data = tkmsctl_input_sha256(in, &error)) == NULL)
+			return tkmsctl_fail(error);
+		ok = tkms_client_verify_digest_sync(ctl->client, name, data, tag, &valid, NULL,
+						    &error);
+	} else {
+		data = tkmsctl_read_input(opt_in, FALSE, &error);
+		if (data == NULL)
+			return tkmsctl_fail(error);
 		ok = tkms_client_verify_hmac_sync(ctl->client, name, data, tag, &valid, NULL,
 						  &error);
+	}
 	if (!ok)
 		return tkmsctl_fail(error);
 
@@ -283,7 +427,13 @@ run_random(Tkmsctl *ctl, gchar **args)
 		 N_("Read the context from F"), "F"}
 
 static const GOptionEntry encrypt_entries[] = {
-	ENTRY_CONTEXT, ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_OUT, {NULL},
+	ENTRY_CONTEXT,
+	ENTRY_IN,
+	ENTRY_OUT,
+	ENTRY_BASE64_OUT,
+	{"stream", 0, 0, G_OPTION_ARG_NONE, &opt_stream,
+	 N_("Use the stream format whatever the size of the input"), NULL},
+	{NULL},
 };
 
 static const GOptionEntry decrypt_entries[] = {

@@ -10,9 +10,6 @@
 
 /* Reading input and writing output for the data commands, and argument parsing helpers. */
 
-/* Far above the daemon's default payload limit (1 MiB), low enough to fail before OOM. */
-#define TKMSCTL_MAX_INPUT (64 * 1024 * 1024)
-
 typedef struct {
 	gsize len;
 	guint8 data[];

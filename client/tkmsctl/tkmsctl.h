@@ -49,6 +49,7 @@ typedef struct {
 /* NULL-name-terminated tables, one per area */
 extern const TkmsctlCommand tkmsctl_key_commands[];
 extern const TkmsctlCommand tkmsctl_data_commands[];
+extern const TkmsctlCommand tkmsctl_envelope_commands[];
 extern const TkmsctlCommand tkmsctl_status_commands[];
 
 /* Prints "tkmsctl: <message>" (with --json: {"error": ...} on stderr) and returns the exit
@@ -61,6 +62,10 @@ int tkmsctl_exit_code_for_error(const GError *error);
 int tkmsctl_usage(const gchar *command, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
 /* A usage error with its own advice instead of the hint to --help. */
 int tkmsctl_usage_with_hint(const gchar *hint, const gchar *format, ...) G_GNUC_PRINTF(2, 3);
+
+/* What a command reads whole: far above the daemon's default payload limit (1 MiB), low
+ * enough to fail before OOM. */
+#define TKMSCTL_MAX_INPUT (64 * 1024 * 1024)
 
 /* Input: NULL or "-" is stdin. The buffer is wiped when freed, as it may be plaintext. */
 GBytes *tkmsctl_read_input(const gchar *path, gboolean base64, GError **error);
@@ -82,6 +87,53 @@ gboolean tkmsctl_write_json(const gchar *path, JsonNode *node, GError **error);
 gboolean tkmsctl_parse_pcrs(const gchar *command, const gchar *list, GVariant **out_pcrs);
 /* A positive decimal that fits in guint32. */
 gboolean tkmsctl_parse_length(const gchar *command, const gchar *text, guint *out_length);
+
+/* Inputs and outputs of any size, a block at a time (tkmsctl-input.c, tkmsctl-output.c). */
+#define TKMSCTL_BLOCK_SIZE (64 * 1024)
+typedef struct _TkmsctlInput TkmsctlInput;
+typedef struct _TkmsctlOutput TkmsctlOutput;
+
+/* NULL or "-" is stdin; with @base64 the text is decoded (strictly) as it is read. */
+TkmsctlInput *tkmsctl_input_open(const gchar *path, gboolean base64, GError **error);
+void tkmsctl_input_free(TkmsctlInput *in);
+const gchar *tkmsctl_input_get_name(TkmsctlInput *in);
+/* The size of a regular file read raw, else -1. */
+goffset tkmsctl_input_get_size(TkmsctlInput *in);
+/* Up to @len bytes, fewer only at the end of the input; -1 with @error set. */
+gssize tkmsctl_input_read(TkmsctlInput *in, void *buf, gsize len, GError **error);
+/* Hands @data out again before anything not read yet. */
+void tkmsctl_input_unread(TkmsctlInput *in, const void *data, gsize len);
+/* The rest of the input, at most @max bytes, in a buffer wiped when freed. */
+GBytes *tkmsctl_input_read_all(TkmsctlInput *in, gsize max, GError **error);
+/* SHA-256 of the rest of the input, read a block at a time. */
+GBytes *tkmsctl_input_sha256(TkmsctlInput *in, GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsctlInput, tkmsctl_input_free)
+
+/* NULL or "-" is stdout; a regular file is written under a temporary name (mode 0600) and
+ * takes its name at commit; freeing an output not committed removes what it wrote. With
+ * ctl->json the data becomes {"base64": ...}, with @base64 one base64 line. */
+TkmsctlOutput *tkmsctl_output_open(Tkmsctl *ctl, const gchar *path, gboolean base64,
+				   GError **error);
+gboolean tkmsctl_output_write(TkmsctlOutput *out, const void *data, gsize len, GError **error);
+gboolean tkmsctl_output_commit(TkmsctlOutput *out, GError **error);
+void tkmsctl_output_free(TkmsctlOutput *out);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsctlOutput, tkmsctl_output_free)
+
+/* The stream format (docs/stream-format.md, tkmsctl-stream.c). */
+#define TKMSCTL_STREAM_MAGIC "TKST"
+/* plaintext bytes per chunk that encrypt writes */
+#define TKMSCTL_STREAM_CHUNK (64 * 1024)
+/* encrypt uses one Encrypt call up to this many bytes (the daemon's default MaxPayload),
+ * the stream format above it */
+#define TKMSCTL_SINGLE_MAX (1024 * 1024)
+gboolean tkmsctl_stream_has_magic(const void *data, gsize len);
+/* One GenerateDataKey with @context, then the whole of @in to @out. */
+gboolean tkmsctl_stream_encrypt(Tkmsctl *ctl, const gchar *name, GBytes *context,
+				TkmsctlInput *in, TkmsctlOutput *out, GError **error);
+/* One Decrypt of the header's wrapped key, then chunk by chunk, each written to @out only
+ * once it authenticates; FALSE (TKMS_ERROR_INTEGRITY_FAILURE) at the first that does not. */
+gboolean tkmsctl_stream_decrypt(Tkmsctl *ctl, const gchar *name, GBytes *context,
+				TkmsctlInput *in, TkmsctlOutput *out, GError **error);
 
 /* polkit's text authentication agent for this process (pkttyagent --process PID
  * --fallback, as systemctl runs it), so that an auth_admin action asks for the password on
