@@ -356,8 +356,10 @@ tkms_client_get_key_info_sync(TkmsClient *self, const gchar *name, GCancellable 
  * @callback: (scope async): called when the reply arrives
  * @user_data: (closure): data for @callback
  *
- * Destroys every version of a key; the name is never reused (D-Bus `DestroyKey`); finish with
- * tkms_client_destroy_key_finish().
+ * Schedules the destruction of every version of a key after the daemon's waiting period
+ * (`[lifecycle] DestroyWaitingPeriod`, default 7 days; 0 destroys at once), cancellable with
+ * tkms_client_cancel_key_destruction() until then; the name is never reused (D-Bus
+ * `DestroyKey`). Finish with tkms_client_destroy_key_finish().
  *
  * Since: 0.1
  */

@@ -242,4 +242,63 @@ gboolean tkms_client_verify_digest_sync(TkmsClient *self, const gchar *name, GBy
 					GBytes *signature, gboolean *valid,
 					GCancellable *cancellable, GError **error);
 
+/* Since 0.2: the life cycle of key versions (see the D-Bus reference for the states). */
+
+/* RotateKey: the new version, now the primary; 0 on error. */
+void tkms_client_rotate_key(TkmsClient *self, const gchar *name, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
+guint tkms_client_rotate_key_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+guint tkms_client_rotate_key_sync(TkmsClient *self, const gchar *name, GCancellable *cancellable,
+				  GError **error);
+
+void tkms_client_set_primary_version(TkmsClient *self, const gchar *name, guint version,
+				     GCancellable *cancellable, GAsyncReadyCallback callback,
+				     gpointer user_data);
+gboolean tkms_client_set_primary_version_finish(TkmsClient *self, GAsyncResult *result,
+						GError **error);
+gboolean tkms_client_set_primary_version_sync(TkmsClient *self, const gchar *name,
+					      guint version, GCancellable *cancellable,
+					      GError **error);
+
+/* @state: active, deactivated, suspended or compromised */
+void tkms_client_set_key_version_state(TkmsClient *self, const gchar *name, guint version,
+				       const gchar *state, GCancellable *cancellable,
+				       GAsyncReadyCallback callback, gpointer user_data);
+gboolean tkms_client_set_key_version_state_finish(TkmsClient *self, GAsyncResult *result,
+						  GError **error);
+gboolean tkms_client_set_key_version_state_sync(TkmsClient *self, const gchar *name,
+						guint version, const gchar *state,
+						GCancellable *cancellable, GError **error);
+
+/* Replaces the policy; each 0 is "none", all four 0 remove the policy. */
+void tkms_client_set_rotation_policy(TkmsClient *self, const gchar *name, guint64 period,
+				     guint64 max_uses, guint64 deactivate_after,
+				     guint64 destroy_after, GCancellable *cancellable,
+				     GAsyncReadyCallback callback, gpointer user_data);
+gboolean tkms_client_set_rotation_policy_finish(TkmsClient *self, GAsyncResult *result,
+						GError **error);
+gboolean tkms_client_set_rotation_policy_sync(TkmsClient *self, const gchar *name,
+					      guint64 period, guint64 max_uses,
+					      guint64 deactivate_after, guint64 destroy_after,
+					      GCancellable *cancellable, GError **error);
+
+void tkms_client_destroy_key_version(TkmsClient *self, const gchar *name, guint version,
+				     GCancellable *cancellable, GAsyncReadyCallback callback,
+				     gpointer user_data);
+gboolean tkms_client_destroy_key_version_finish(TkmsClient *self, GAsyncResult *result,
+						GError **error);
+gboolean tkms_client_destroy_key_version_sync(TkmsClient *self, const gchar *name,
+					      guint version, GCancellable *cancellable,
+					      GError **error);
+
+/* @version: 0 for every destroy-scheduled version of the key */
+void tkms_client_cancel_key_destruction(TkmsClient *self, const gchar *name, guint version,
+					GCancellable *cancellable, GAsyncReadyCallback callback,
+					gpointer user_data);
+gboolean tkms_client_cancel_key_destruction_finish(TkmsClient *self, GAsyncResult *result,
+						   GError **error);
+gboolean tkms_client_cancel_key_destruction_sync(TkmsClient *self, const gchar *name,
+						 guint version, GCancellable *cancellable,
+						 GError **error);
+
 G_END_DECLS

@@ -28,6 +28,12 @@ struct _TkmsKeyInfo {
 	guint owner;
 	guint primary_version;
 	guint64 created;
+	/* the rotation policy; 0 is none */
+	guint64 period;
+	guint64 max_uses;
+	guint64 deactivate_after;
+	guint64 destroy_after;
+	guint64 next_rotation;
 	GArray *pcrs;
 	GPtrArray *versions;
 };
@@ -46,6 +52,12 @@ enum {
 	PROP_DESCRIPTION,
 	PROP_PCRS,
 	PROP_VERSIONS,
+	PROP_ROTATION_PERIOD,
+	PROP_MAX_USES,
+	PROP_DEACTIVATE_AFTER,
+	PROP_DESTROY_AFTER,
+	PROP_NEXT_ROTATION,
+	PROP_DESTROY_AT,
 	N_PROPS
 };
 
@@ -88,6 +100,24 @@ tkms_key_info_get_property(GObject *object, guint prop_id, GValue *value, GParam
 		break;
 	case PROP_VERSIONS:
 		g_value_set_boxed(value, self->versions);
+		break;
+	case PROP_ROTATION_PERIOD:
+		g_value_set_uint64(value, self->period);
+		break;
+	case PROP_MAX_USES:
+		g_value_set_uint64(value, self->max_uses);
+		break;
+	case PROP_DEACTIVATE_AFTER:
+		g_value_set_uint64(value, self->deactivate_after);
+		break;
+	case PROP_DESTROY_AFTER:
+		g_value_set_uint64(value, self->destroy_after);
+		break;
+	case PROP_NEXT_ROTATION:
+		g_value_set_uint64(value, self->next_rotation);
+		break;
+	case PROP_DESTROY_AT:
+		g_value_set_uint64(value, tkms_key_info_get_destroy_at(self));
 		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -199,6 +229,63 @@ tkms_key_info_class_init(TkmsKeyInfoClass *klass)
 	 * Since: 0.2
 	 */
 	props[PROP_VERSIONS] = g_param_spec_boxed("versions", NULL, NULL, G_TYPE_PTR_ARRAY, ro);
+	/**
+	 * TkmsKeyInfo:rotation-period:
+	 *
+	 * The policy's `period`: seconds between automatic rotations; 0 for none.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_ROTATION_PERIOD] =
+		g_param_spec_uint64("rotation-period", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+	/**
+	 * TkmsKeyInfo:max-uses:
+	 *
+	 * The policy's `max-uses`: the key rotates when its primary has protected this many
+	 * messages; 0 for none.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_MAX_USES] = g_param_spec_uint64("max-uses", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+	/**
+	 * TkmsKeyInfo:deactivate-after:
+	 *
+	 * The policy's `deactivate-after`: seconds after a version stops being the primary
+	 * until it is deactivated; 0 for never.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_DEACTIVATE_AFTER] =
+		g_param_spec_uint64("deactivate-after", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+	/**
+	 * TkmsKeyInfo:destroy-after:
+	 *
+	 * The policy's `destroy-after`: seconds after a version is deactivated until its
+	 * destruction is scheduled; 0 for never.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_DESTROY_AFTER] =
+		g_param_spec_uint64("destroy-after", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+	/**
+	 * TkmsKeyInfo:next-rotation:
+	 *
+	 * When the policy rotates the key next, in seconds since 1970-01-01 UTC; 0 for
+	 * never.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_NEXT_ROTATION] =
+		g_param_spec_uint64("next-rotation", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+	/**
+	 * TkmsKeyInfo:destroy-at:
+	 *
+	 * The earliest destruction scheduled for a version of the key; 0 if none is.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_DESTROY_AT] =
+		g_param_spec_uint64("destroy-at", NULL, NULL, 0, G_MAXUINT64, 0, ro);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
@@ -258,6 +345,22 @@ parse_versions(TkmsKeyInfo *self, GError **error)
 }
 
 static gboolean
+parse_policy(TkmsKeyInfo *self, GError **error)
+{
+	g_autoptr(GVariant) policy = g_variant_lookup_value(self->dict, "policy", NULL);
+
+	if (policy == NULL)
+		return TRUE;
+	if (!g_variant_is_of_type(policy, G_VARIANT_TYPE_VARDICT))
+		return invalid(error, "policy", "a{sv}");
+	return lookup_optional(policy, "period", "t", &self->period, error) &&
+	       lookup_optional(policy, "max-uses", "t", &self->max_uses, error) &&
+	       lookup_optional(policy, "deactivate-after", "t", &self->deactivate_after,
+			       error) &&
+	       lookup_optional(policy, "destroy-after", "t", &self->destroy_after, error);
+}
+
+static gboolean
 parse_pcrs(TkmsKeyInfo *self, GError **error)
 {
 	g_autoptr(GVariant) pcrs = g_variant_lookup_value(self->dict, "pcrs", NULL);
@@ -281,8 +384,9 @@ parse_pcrs(TkmsKeyInfo *self, GError **error)
  *
  * Wraps a key info dictionary, for example one returned by tkms_client_get_key_info().
  * `name` (s) is required; `owner` (u), `type` (s), `protection` (s), `created` (t),
- * `primary-version` (u), `description` (s), `pcrs` (au) and `versions` (aa{sv}) may be
- * absent, but when present must have these types.
+ * `primary-version` (u), `description` (s), `pcrs` (au), `versions` (aa{sv}), `policy`
+ * (a{sv} of t) and `next-rotation` (t) may be absent, but when present must have these
+ * types.
  *
  * Returns: (transfer full): a new #TkmsKeyInfo, or %NULL with @error set
  *   (%G_IO_ERROR_INVALID_DATA)
@@ -314,7 +418,9 @@ tkms_key_info_new_from_variant(GVariant *info, GError **error)
 	    !lookup_optional(info, "created", "t", &self->created, error) ||
 	    !lookup_optional(info, "primary-version", "u", &self->primary_version, error) ||
 	    !lookup_optional(info, "description", "s", &self->description, error) ||
-	    !parse_pcrs(self, error) || !parse_versions(self, error))
+	    !lookup_optional(info, "next-rotation", "t", &self->next_rotation, error) ||
+	    !parse_policy(self, error) || !parse_pcrs(self, error) ||
+	    !parse_versions(self, error))
 		return NULL;
 	return g_steal_pointer(&self);
 }
@@ -495,4 +601,105 @@ tkms_key_info_get_variant(TkmsKeyInfo *self)
 {
 	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
 	return self->dict;
+}
+
+/**
+ * tkms_key_info_get_rotation_period:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: seconds between automatic rotations, 0 for none (#TkmsKeyInfo:rotation-period)
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_rotation_period(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->period;
+}
+
+/**
+ * tkms_key_info_get_max_uses:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the number of messages after which the primary rotates, 0 for none (#TkmsKeyInfo:max-uses)
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_max_uses(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->max_uses;
+}
+
+/**
+ * tkms_key_info_get_deactivate_after:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: seconds from a version's end as primary to its deactivation, 0 for never (#TkmsKeyInfo:deactivate-after)
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_deactivate_after(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->deactivate_after;
+}
+
+/**
+ * tkms_key_info_get_destroy_after:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: seconds from a version's deactivation to its scheduled destruction, 0 for never (#TkmsKeyInfo:destroy-after)
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_destroy_after(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->destroy_after;
+}
+
+/**
+ * tkms_key_info_get_next_rotation:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: when the policy rotates the key next (Unix time), 0 for never (#TkmsKeyInfo:next-rotation)
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_next_rotation(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->next_rotation;
+}
+
+/**
+ * tkms_key_info_get_destroy_at:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the earliest `destroy-at` of the key's `destroy-scheduled` versions (Unix
+ *   time), 0 if no destruction is scheduled (#TkmsKeyInfo:destroy-at)
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_destroy_at(TkmsKeyInfo *self)
+{
+	guint64 earliest = 0;
+
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	for (guint i = 0; i < self->versions->len; i++) {
+		TkmsKeyVersionInfo *v = g_ptr_array_index(self->versions, i);
+		guint64 at = tkms_key_version_info_get_destroy_at(v);
+
+		if (g_strcmp0(tkms_key_version_info_get_state(v), "destroy-scheduled") == 0 &&
+		    at != 0 && (earliest == 0 || at < earliest))
+			earliest = at;
+	}
+	return earliest;
 }

@@ -24,5 +24,12 @@ const gchar *tkms_key_info_get_description(TkmsKeyInfo *self);
 const guint32 *tkms_key_info_get_pcrs(TkmsKeyInfo *self, guint *n_pcrs);
 GPtrArray *tkms_key_info_get_versions(TkmsKeyInfo *self);
 GVariant *tkms_key_info_get_variant(TkmsKeyInfo *self);
+/* Since 0.2: the rotation policy (0: none), the next rotation and scheduled destruction. */
+guint64 tkms_key_info_get_rotation_period(TkmsKeyInfo *self);
+guint64 tkms_key_info_get_max_uses(TkmsKeyInfo *self);
+guint64 tkms_key_info_get_deactivate_after(TkmsKeyInfo *self);
+guint64 tkms_key_info_get_destroy_after(TkmsKeyInfo *self);
+guint64 tkms_key_info_get_next_rotation(TkmsKeyInfo *self);
+guint64 tkms_key_info_get_destroy_at(TkmsKeyInfo *self);
 
 G_END_DECLS

@@ -13,5 +13,13 @@ TkmsKeyVersionInfo *tkms_key_version_info_new_from_variant(GVariant *version, GE
 guint tkms_key_version_info_get_version(TkmsKeyVersionInfo *self);
 const gchar *tkms_key_version_info_get_state(TkmsKeyVersionInfo *self);
 guint64 tkms_key_version_info_get_created(TkmsKeyVersionInfo *self);
+/* Since 0.2: the dates of the life cycle (0: not yet), uses, and the public key. */
+guint64 tkms_key_version_info_get_activated(TkmsKeyVersionInfo *self);
+guint64 tkms_key_version_info_get_superseded(TkmsKeyVersionInfo *self);
+guint64 tkms_key_version_info_get_deactivated(TkmsKeyVersionInfo *self);
+guint64 tkms_key_version_info_get_destroy_at(TkmsKeyVersionInfo *self);
+guint64 tkms_key_version_info_get_destroyed(TkmsKeyVersionInfo *self);
+guint64 tkms_key_version_info_get_uses(TkmsKeyVersionInfo *self);
+const gchar *tkms_key_version_info_get_public_key(TkmsKeyVersionInfo *self);
 
 G_END_DECLS

@@ -3,7 +3,8 @@
 
 /* libtkms's 0.2 API against the daemon: key info as TkmsKeyInfo (generate_key, lookup_key),
  * paged listing (list_keys_page, collect_keys) in both forms, data keys, rewrapping and
- * digest signatures, and the same from Python through the GIR (test-libtkms.py). */
+ * digest signatures, the life cycle of versions (rotation, states, policy, scheduled
+ * destruction), and the same from Python through the GIR (test-libtkms.py). */
 
 #include <unistd.h>
 
@@ -339,6 +340,252 @@ test_sign_digest(void)
 	}
 }
 
+static TkmsKeyVersionInfo *
+version_of(TkmsKeyInfo *info, guint version)
+{
+	GPtrArray *versions = tkms_key_info_get_versions(info);
+
+	for (guint i = 0; i < versions->len; i++) {
+		if (tkms_key_version_info_get_version(g_ptr_array_index(versions, i)) == version)
+			return g_ptr_array_index(versions, i);
+	}
+	g_assert_not_reached();
+}
+
+static TkmsKeyInfo *
+lookup(TkmsClient *client, const gchar *name)
+{
+	g_autoptr(GError) error = NULL;
+	TkmsKeyInfo *info = tkms_client_lookup_key_sync(client, name, NULL, &error);
+
+	g_assert_no_error(error);
+	return info;
+}
+
+/* The new members of the key info, parsed from a dictionary as tkmsd sends it. */
+static void
+test_version_info_members(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(TkmsKeyInfo) bad = NULL;
+	TkmsKeyVersionInfo *v1, *v2;
+	guint64 uses = 0, destroy_at = 0;
+
+	info = tkms_key_info_new_from_variant(
+		g_variant_new_parsed(
+			"{'name': <'k'>, 'primary-version': <uint32 2>, "
+			"'policy': <{'period': <uint64 86400>, 'max-uses': <uint64 1000>, "
+			"'deactivate-after': <uint64 600>, 'destroy-after': <uint64 60>}>, "
+			"'next-rotation': <uint64 1790867520>, "
+			"'versions': <[{'version': <uint32 1>, 'state': <'destroy-scheduled'>, "
+			"'created': <uint64 1790781120>, 'activated': <uint64 1790781121>, "
+			"'superseded': <uint64 1790781200>, 'deactivated': <uint64 1790781300>, "
+			"'destroy-at': <uint64 1791386100>, 'uses': <uint64 17>}, "
+			"{'version': <uint32 2>, 'state': <'active'>, 'created': <uint64 1790781200>, "
+			"'public-key': <'-----BEGIN PUBLIC KEY-----'>}]>}"),
+		&error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tkms_key_info_get_rotation_period(info), ==, 86400);
+	g_assert_cmpuint(tkms_key_info_get_max_uses(info), ==, 1000);
+	g_assert_cmpuint(tkms_key_info_get_deactivate_after(info), ==, 600);
+	g_assert_cmpuint(tkms_key_info_get_destroy_after(info), ==, 60);
+	g_assert_cmpuint(tkms_key_info_get_next_rotation(info), ==, 1790867520);
+	g_assert_cmpuint(tkms_key_info_get_destroy_at(info), ==, 1791386100);
+	g_assert_cmpstr(tkms_key_info_get_state(info), ==, "active");
+	v1 = version_of(info, 1);
+	g_assert_cmpuint(tkms_key_version_info_get_activated(v1), ==, 1790781121);
+	g_assert_cmpuint(tkms_key_version_info_get_superseded(v1), ==, 1790781200);
+	g_assert_cmpuint(tkms_key_version_info_get_deactivated(v1), ==, 1790781300);
+	g_assert_cmpuint(tkms_key_version_info_get_destroy_at(v1), ==, 1791386100);
+	g_assert_cmpuint(tkms_key_version_info_get_destroyed(v1), ==, 0);
+	g_assert_null(tkms_key_version_info_get_public_key(v1));
+	g_object_get(v1, "uses", &uses, "destroy-at", &destroy_at, NULL);
+	g_assert_cmpuint(uses, ==, 17);
+	g_assert_cmpuint(destroy_at, ==, 1791386100);
+	v2 = version_of(info, 2);
+	g_assert_cmpstr(tkms_key_version_info_get_public_key(v2), ==,
+			"-----BEGIN PUBLIC KEY-----");
+	g_assert_cmpuint(tkms_key_version_info_get_activated(v2), ==, 0);
+
+	/* a member of the wrong type is refused, not read as 0 */
+	bad = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'versions': <[{'version': <uint32 1>, "
+				     "'state': <'active'>, 'created': <uint64 1>, "
+				     "'uses': <'many'>}]>}"),
+		&error);
+	g_assert_null(bad);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+	g_clear_error(&error);
+	bad = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'policy': <{'period': <uint32 5>}>}"),
+		&error);
+	g_assert_null(bad);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+/* Rotation, roll-back, states, and a ciphertext of the old version still decrypting. */
+static void
+test_rotate(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-rotate");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(GBytes) plain = tkms_test_bytes_str("before the rotation");
+	g_autoptr(GBytes) old_ct = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GAsyncResult) res2 = NULL;
+	g_autoptr(GAsyncResult) res3 = NULL;
+	g_autoptr(GError) error = NULL;
+	guint version;
+
+	made = tkms_client_generate_key_sync(client, name, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	old_ct = tkms_client_encrypt_sync(client, name, plain, NULL, NULL, &error);
+	g_assert_no_error(error);
+
+	version = tkms_client_rotate_key_sync(client, name, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(version, ==, 2);
+	tkms_client_rotate_key(client, name, NULL, on_result, &res);
+	version = tkms_client_rotate_key_finish(client, wait_for(&res), &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(version, ==, 3);
+
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_primary_version(info), ==, 3);
+	g_assert_cmpuint(tkms_key_info_get_versions(info)->len, ==, 3);
+	g_assert_cmpuint(tkms_key_version_info_get_superseded(version_of(info, 1)), >, 0);
+	g_assert_cmpuint(tkms_key_version_info_get_superseded(version_of(info, 3)), ==, 0);
+	g_assert_cmpuint(tkms_key_version_info_get_activated(version_of(info, 3)), >, 0);
+	back = tkms_client_decrypt_sync(client, name, old_ct, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(back, plain));
+
+	/* roll back to 2, then deactivate 3: 1's data still decrypts */
+	g_assert_true(tkms_client_set_primary_version_sync(client, name, 2, NULL, &error));
+	g_assert_no_error(error);
+	tkms_client_set_key_version_state(client, name, 3, "deactivated", NULL, on_result, &res2);
+	g_assert_true(tkms_client_set_key_version_state_finish(client, wait_for(&res2), &error));
+	g_assert_no_error(error);
+	g_clear_object(&info);
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_primary_version(info), ==, 2);
+	g_assert_cmpstr(tkms_key_version_info_get_state(version_of(info, 3)), ==, "deactivated");
+	g_assert_cmpuint(tkms_key_version_info_get_deactivated(version_of(info, 3)), >, 0);
+
+	/* the primary cannot leave active; a deactivated version cannot be primary */
+	g_assert_false(
+		tkms_client_set_key_version_state_sync(client, name, 2, "suspended", NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_KEY_STATE);
+	g_clear_error(&error);
+	tkms_client_set_primary_version(client, name, 3, NULL, on_result, &res3);
+	g_assert_false(tkms_client_set_primary_version_finish(client, wait_for(&res3), &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_KEY_STATE);
+	g_clear_error(&error);
+	g_assert_cmpuint(tkms_client_rotate_key_sync(client, "lib-no-such-key", NULL, &error), ==,
+			 0);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+}
+
+static void
+test_rotation_policy(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-policy");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	guint64 before = (guint64)(g_get_real_time() / G_USEC_PER_SEC);
+
+	made = tkms_client_generate_key_sync(client, name, "hmac-sha256", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tkms_key_info_get_next_rotation(made), ==, 0);
+
+	g_assert_true(tkms_client_set_rotation_policy_sync(client, name, 90 * 86400, 0, 3600,
+							   86400, NULL, &error));
+	g_assert_no_error(error);
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_rotation_period(info), ==, 90 * 86400);
+	g_assert_cmpuint(tkms_key_info_get_max_uses(info), ==, 0);
+	g_assert_cmpuint(tkms_key_info_get_deactivate_after(info), ==, 3600);
+	g_assert_cmpuint(tkms_key_info_get_destroy_after(info), ==, 86400);
+	g_assert_cmpuint(tkms_key_info_get_next_rotation(info), >=, before + 90 * 86400);
+	g_assert_cmpuint(tkms_key_info_get_next_rotation(info), <=, before + 90 * 86400 + 60);
+
+	/* all zero removes the policy */
+	tkms_client_set_rotation_policy(client, name, 0, 0, 0, 0, NULL, on_result, &res);
+	g_assert_true(tkms_client_set_rotation_policy_finish(client, wait_for(&res), &error));
+	g_assert_no_error(error);
+	g_clear_object(&info);
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_rotation_period(info), ==, 0);
+	g_assert_cmpuint(tkms_key_info_get_destroy_after(info), ==, 0);
+	g_assert_cmpuint(tkms_key_info_get_next_rotation(info), ==, 0);
+}
+
+/* DestroyKeyVersion and DestroyKey schedule; CancelKeyDestruction restores. */
+static void
+test_scheduled_destruction(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-destroy");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GAsyncResult) res2 = NULL;
+	g_autoptr(GError) error = NULL;
+	guint64 now = (guint64)(g_get_real_time() / G_USEC_PER_SEC);
+	TkmsKeyVersionInfo *v1;
+
+	made = tkms_client_generate_key_sync(client, name, "ecdsa-p256", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tkms_client_rotate_key_sync(client, name, NULL, &error), ==, 2);
+	g_assert_no_error(error);
+
+	/* not the primary */
+	g_assert_false(tkms_client_destroy_key_version_sync(client, name, 2, NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_KEY_STATE);
+	g_clear_error(&error);
+	tkms_client_destroy_key_version(client, name, 1, NULL, on_result, &res);
+	g_assert_true(tkms_client_destroy_key_version_finish(client, wait_for(&res), &error));
+	g_assert_no_error(error);
+	info = lookup(client, name);
+	v1 = version_of(info, 1);
+	g_assert_cmpstr(tkms_key_version_info_get_state(v1), ==, "destroy-scheduled");
+	/* the test daemon's waiting period is the default, 7 days */
+	g_assert_cmpuint(tkms_key_version_info_get_destroy_at(v1), >=, now + 604800);
+	g_assert_cmpuint(tkms_key_info_get_destroy_at(info), ==,
+			 tkms_key_version_info_get_destroy_at(v1));
+	g_assert_nonnull(tkms_key_version_info_get_public_key(version_of(info, 2)));
+
+	tkms_client_cancel_key_destruction(client, name, 1, NULL, on_result, &res2);
+	g_assert_true(tkms_client_cancel_key_destruction_finish(client, wait_for(&res2), &error));
+	g_assert_no_error(error);
+	g_clear_object(&info);
+	info = lookup(client, name);
+	g_assert_cmpstr(tkms_key_version_info_get_state(version_of(info, 1)), ==, "active");
+	g_assert_cmpuint(tkms_key_info_get_destroy_at(info), ==, 0);
+
+	/* the whole key, then all of it back with version 0 */
+	g_assert_true(tkms_client_destroy_key_sync(client, name, NULL, &error));
+	g_clear_object(&info);
+	info = lookup(client, name);
+	g_assert_cmpstr(tkms_key_info_get_state(info), ==, "destroy-scheduled");
+	g_assert_cmpuint(tkms_key_info_get_destroy_at(info), >=, now + 604800);
+	g_assert_true(tkms_client_cancel_key_destruction_sync(client, name, 0, NULL, &error));
+	g_assert_no_error(error);
+	g_clear_object(&info);
+	info = lookup(client, name);
+	g_assert_cmpstr(tkms_key_info_get_state(info), ==, "active");
+	g_assert_cmpstr(tkms_key_version_info_get_state(version_of(info, 1)), ==, "active");
+	g_assert_false(tkms_client_cancel_key_destruction_sync(client, name, 0, NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_KEY_STATE);
+}
+
 static void
 test_python(void)
 {
@@ -385,6 +632,10 @@ main(int argc, char **argv)
 	g_test_add_func("/libtkms/data-key", test_data_key);
 	g_test_add_func("/libtkms/re-encrypt", test_re_encrypt);
 	g_test_add_func("/libtkms/sign-digest", test_sign_digest);
+	g_test_add_func("/libtkms/key-info/versions", test_version_info_members);
+	g_test_add_func("/libtkms/lifecycle/rotate", test_rotate);
+	g_test_add_func("/libtkms/lifecycle/policy", test_rotation_policy);
+	g_test_add_func("/libtkms/lifecycle/destroy", test_scheduled_destruction);
 	g_test_add_func("/libtkms/python", test_python);
 
 	ret = g_test_run();

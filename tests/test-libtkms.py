@@ -116,6 +116,17 @@ def against_daemon(address):
     check(client.decrypt_sync(prefix + 'aes', rewrapped, context, None).get_data() ==
           key.get_data(), 'rewrapped')
 
+    # the life cycle from Python: rotate, a policy, the typed members of the versions
+    version = client.rotate_key_sync(prefix + 'aes', None)
+    check(version == 2, 'rotate_key returns the new version: %r' % version)
+    client.set_rotation_policy_sync(prefix + 'aes', 3600, 0, 60, 0, None)
+    info = client.lookup_key_sync(prefix + 'aes', None)
+    check(info.props.primary_version == 2 and info.props.rotation_period == 3600 and
+          info.props.deactivate_after == 60, 'rotated, policy set')
+    check(info.get_next_rotation() > 0, 'a next rotation')
+    v1 = [v for v in info.get_versions() if v.props.version == 1][0]
+    check(v1.props.superseded > 0 and v1.get_uses() == v1.props.uses, 'version 1 superseded')
+
     try:
         client.lookup_key_sync(prefix + 'missing', None)
     except GLib.Error as e:
