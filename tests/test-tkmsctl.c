@@ -1271,7 +1271,7 @@ test_german(void)
 /* Runs tkmsctl --address BUS ARGS... on a pseudo-terminal (script(1), which makes it the
  * controlling terminal); returns tkmsctl's exit status, or -1 without script. */
 static gint
-ctl_on_tty(gchar **out_text, const gchar *const *args)
+ctl_on_tty_input(gchar **out_text, GBytes *input, const gchar *const *args)
 {
 	g_autoptr(GString) cmd = g_string_new(NULL);
 	g_autofree gchar *script = g_find_program_in_path("script");
@@ -1290,11 +1290,18 @@ ctl_on_tty(gchar **out_text, const gchar *const *args)
 	{
 		const gchar *argv[] = {script, "-qec", cmd->str, "/dev/null", NULL};
 
-		status = run_argv(argv, NULL, &out, NULL);
+		/* script(1) passes its stdin on to the terminal: what a person types */
+		status = run_argv(argv, input, &out, NULL);
 	}
 	if (out_text != NULL)
 		*out_text = bytes_to_str(out);
 	return status;
+}
+
+static gint
+ctl_on_tty(gchar **out_text, const gchar *const *args)
+{
+	return ctl_on_tty_input(out_text, NULL, args);
 }
 
 static void
@@ -1900,6 +1907,421 @@ test_reencrypt(void)
 	g_assert_nonnull(strstr(err, "stream"));
 }
 
+/* ---- the life cycle: rotate, policy, state, primary, destroy ---- */
+
+static JsonObject *
+json_object_of(GBytes *text, JsonNode **out_root)
+{
+	JsonNode *root = parse_json(text);
+
+	g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
+	*out_root = root;
+	return json_node_get_object(root);
+}
+
+/* `tkmsctl --json info NAME`; the caller frees *out_root */
+static JsonObject *
+info_json(const gchar *name, JsonNode **out_root)
+{
+	g_autoptr(GBytes) out = NULL;
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "--json", "info", name, NULL), ==, 0);
+	return json_object_of(out, out_root);
+}
+
+static JsonObject *
+json_version(JsonObject *info, guint version)
+{
+	JsonArray *versions = json_object_get_array_member(info, "versions");
+
+	for (guint i = 0; i < json_array_get_length(versions); i++) {
+		JsonObject *v = json_array_get_object_element(versions, i);
+
+		if (json_object_get_int_member(v, "version") == version)
+			return v;
+	}
+	g_assert_not_reached();
+}
+
+static gchar *
+version_state(const gchar *name, guint version)
+{
+	g_autoptr(JsonNode) root = NULL;
+	JsonObject *info = info_json(name, &root);
+
+	return g_strdup(json_object_get_string_member(json_version(info, version), "state"));
+}
+
+/* The line of `tkmsctl list` for @name. */
+static gchar *
+list_line(const gchar *name)
+{
+	g_autoptr(GBytes) out = NULL;
+	g_autofree gchar *text = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "list", NULL), ==, 0);
+	text = bytes_to_str(out);
+	lines = g_strsplit(text, "\n", -1);
+	g_assert_true(g_str_has_prefix(lines[0], "NAME"));
+	g_assert_nonnull(strstr(lines[0], " STATE "));
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (g_str_has_prefix(lines[i], name) && lines[i][strlen(name)] == ' ')
+			return g_strdup(lines[i]);
+	}
+	g_assert_not_reached();
+}
+
+static void
+test_rotate(void)
+{
+	g_autofree gchar *name = create_key("ctl-rotate", "aes-256-gcm");
+	g_autoptr(GBytes) plain = tkms_test_bytes_str("written under version 1");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_autoptr(GBytes) text = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(JsonNode) info_root = NULL;
+	g_autofree gchar *printed = NULL;
+	g_autofree gchar *info_text = NULL;
+	JsonObject *obj, *info;
+
+	g_assert_cmpint(ctl(plain, &ct, NULL, "encrypt", name, "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, &out, NULL, "rotate", name, NULL), ==, 0);
+	printed = bytes_to_str(out);
+	g_assert_cmpstr(printed, ==, "2\n");
+	g_assert_cmpint(ctl(NULL, &json, NULL, "rotate", name, "--json", NULL), ==, 0);
+	obj = json_object_of(json, &root);
+	g_assert_cmpint(json_object_get_int_member(obj, "version"), ==, 3);
+	g_assert_cmpstr(json_object_get_string_member(obj, "name"), ==, name);
+
+	/* the ciphertext of version 1 still decrypts, through tkmsctl */
+	g_assert_cmpint(ctl(ct, &back, NULL, "decrypt", name, "--base64", "--out", "-", NULL), ==,
+			0);
+	g_assert_true(g_bytes_equal(back, plain));
+
+	info = info_json(name, &info_root);
+	g_assert_cmpint(json_object_get_int_member(info, "primary-version"), ==, 3);
+	g_assert_cmpuint(json_array_get_length(json_object_get_array_member(info, "versions")),
+			 ==, 3);
+	g_assert_true(is_iso8601_utc(
+		json_object_get_string_member(json_version(info, 1), "superseded")));
+	g_assert_true(is_iso8601_utc(
+		json_object_get_string_member(json_version(info, 3), "activated")));
+	g_assert_false(json_object_has_member(json_version(info, 3), "superseded"));
+	g_assert_cmpint(json_object_get_int_member(json_version(info, 1), "uses"), >=, 0);
+
+	/* for people: every version with its state and dates, the primary marked */
+	g_assert_cmpint(ctl(NULL, &text, NULL, "info", name, NULL), ==, 0);
+	info_text = bytes_to_str(text);
+	g_assert_nonnull(strstr(info_text, "versions:"));
+	g_assert_true(g_regex_match_simple("^  1 +active +created \\S+Z  uses \\d+$", info_text,
+					   G_REGEX_MULTILINE, 0));
+	g_assert_true(g_regex_match_simple("^  3\\* +active ", info_text, G_REGEX_MULTILINE, 0));
+	g_assert_true(g_regex_match_simple("^ +activated \\S+Z, superseded \\S+Z$", info_text,
+					   G_REGEX_MULTILINE, 0));
+	g_assert_nonnull(strstr(info_text, "rotation policy:"));
+
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "rotate", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "rotate", "ctl-rotate-missing", NULL), ==, 6);
+}
+
+static void
+test_policy(void)
+{
+	g_autofree gchar *name = create_key("ctl-policy", "hmac-sha256");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) shown = NULL;
+	g_autoptr(GBytes) cleared = NULL;
+	g_autoptr(GBytes) text = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(JsonNode) root2 = NULL;
+	g_autoptr(JsonNode) root3 = NULL;
+	g_autofree gchar *show_text = NULL;
+	g_autofree gchar *err = NULL;
+	JsonObject *obj, *policy;
+	const gchar *bad[] = {"5x", "-1", "", "1.5h", "h", "99999999999999999999", "7 d"};
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "--json", "policy", "set", name, "--period", "90d",
+			    "--deactivate-after", "12h", NULL),
+			==, 0);
+	obj = json_object_of(out, &root);
+	policy = json_object_get_object_member(obj, "policy");
+	g_assert_cmpint(json_object_get_int_member(policy, "period"), ==, 90 * 86400);
+	g_assert_cmpint(json_object_get_int_member(policy, "deactivate-after"), ==, 12 * 3600);
+	g_assert_false(json_object_has_member(policy, "max-uses"));
+	g_assert_true(is_iso8601_utc(json_object_get_string_member(obj, "next-rotation")));
+
+	/* set changes only what it is given; 0 removes a member */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, "--max-uses", "1000",
+			    "--destroy-after", "30m", "--deactivate-after", "0", NULL),
+			==, 0);
+	g_assert_cmpint(ctl(NULL, &shown, NULL, "policy", "show", name, "--json", NULL), ==, 0);
+	policy = json_object_get_object_member(json_object_of(shown, &root2), "policy");
+	g_assert_cmpint(json_object_get_int_member(policy, "period"), ==, 90 * 86400);
+	g_assert_cmpint(json_object_get_int_member(policy, "max-uses"), ==, 1000);
+	g_assert_cmpint(json_object_get_int_member(policy, "destroy-after"), ==, 1800);
+	g_assert_false(json_object_has_member(policy, "deactivate-after"));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, "--period", "45s", NULL), ==,
+			0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, "--period", "3600", NULL), ==,
+			0);
+
+	g_assert_cmpint(ctl(NULL, &text, NULL, "policy", "show", name, NULL), ==, 0);
+	show_text = bytes_to_str(text);
+	g_assert_nonnull(strstr(show_text, "period:            1h (3600 s)"));
+	g_assert_nonnull(strstr(show_text, "max-uses:          1000"));
+	g_assert_nonnull(strstr(show_text, "deactivate-after:  none"));
+	g_assert_nonnull(strstr(show_text, "destroy-after:     30m (1800 s)"));
+	g_assert_nonnull(strstr(show_text, "next rotation:"));
+
+	/* malformed durations and misuse are usage errors, and change nothing */
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_clear_pointer(&err, g_free);
+		g_assert_cmpint(ctl(NULL, NULL, &err, "policy", "set", name, "--period", bad[i],
+				    NULL),
+				==, 2);
+		g_assert_nonnull(strstr(err, "invalid duration"));
+		g_assert_nonnull(strstr(err, "90d, 12h, 30m, 45s"));
+	}
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, "--destroy-after", "2w",
+			    NULL),
+			==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, "--max-uses", "many", NULL),
+			==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "show", name, "--period", "1d", NULL), ==,
+			2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "frob", name, NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "show", NULL), ==, 2);
+
+	g_assert_cmpint(ctl(NULL, &cleared, NULL, "--json", "policy", "clear", name, NULL), ==, 0);
+	obj = json_object_of(cleared, &root3);
+	g_assert_cmpuint(json_object_get_size(json_object_get_object_member(obj, "policy")), ==, 0);
+	g_assert_true(json_object_get_null_member(obj, "next-rotation"));
+}
+
+static void
+test_state(void)
+{
+	g_autofree gchar *name = create_key("ctl-state", "aes-256-gcm");
+	g_autoptr(GBytes) plain = tkms_test_bytes_str("old data");
+	g_autoptr(GBytes) ct = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(JsonNode) err_root = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *json_err = NULL;
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *primary_hint = g_strdup_printf("'tkmsctl primary %s N'", name);
+	g_autofree gchar *rotate_hint = g_strdup_printf("'tkmsctl rotate %s'", name);
+	JsonObject *e;
+
+	g_assert_cmpint(ctl(plain, &ct, NULL, "encrypt", name, "--base64", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "rotate", name, NULL), ==, 0);
+
+	/* deactivated: still decrypts */
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "state", name, "1", "deactivated", NULL),
+			==, 0);
+	g_assert_cmpstr(json_object_get_string_member(json_object_of(json, &root), "state"), ==,
+			"deactivated");
+	state = version_state(name, 1);
+	g_assert_cmpstr(state, ==, "deactivated");
+	g_assert_cmpint(ctl(ct, NULL, NULL, "decrypt", name, "--base64", "--out", "-", NULL), ==,
+			0);
+	/* suspended: nothing, until resumed */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "state", name, "1", "suspended", NULL), ==, 0);
+	g_assert_cmpint(ctl(ct, NULL, NULL, "decrypt", name, "--base64", "--out", "-", NULL), ==,
+			1);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "state", name, "1", "active", NULL), ==, 0);
+	g_assert_cmpint(ctl(ct, NULL, NULL, "decrypt", name, "--base64", "--out", "-", NULL), ==,
+			0);
+
+	/* refused: the primary cannot leave active; the error says what to run instead */
+	g_assert_cmpint(ctl(NULL, NULL, &err, "state", name, "2", "suspended", NULL), ==, 1);
+	g_assert_true(g_str_has_prefix(err, "tkmsctl: Version 2 of key"));
+	g_assert_nonnull(strstr(err, "is active"));
+	g_assert_nonnull(strstr(err, primary_hint));
+	g_assert_nonnull(strstr(err, rotate_hint));
+	g_assert_null(strstr(err, "SetPrimaryVersion"));
+	g_assert_cmpint(ctl(NULL, NULL, &json_err, "--json", "state", name, "2", "compromised",
+			    NULL),
+			==, 1);
+	e = json_error(json_err, &err_root);
+	g_assert_cmpstr(json_object_get_string_member(e, "name"), ==,
+			"org.tkms.KeyManager.Error.KeyState");
+	g_assert_cmpint(json_object_get_int_member(e, "exit-status"), ==, 1);
+
+	/* usage errors: an unknown state, a version that is no number */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "state", name, "1", "destroyed", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "state", name, "one", "active", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "state", name, "0", "active", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "state", name, "1", NULL), ==, 2);
+}
+
+static void
+test_primary(void)
+{
+	g_autofree gchar *name = create_key("ctl-primary", "ecdsa-p256");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *resume_hint = g_strdup_printf("'tkmsctl state %s 2 active'", name);
+
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "rotate", name, NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, &out, NULL, "primary", name, "1", NULL), ==, 0);
+	text = bytes_to_str(out);
+	g_assert_nonnull(strstr(text, "Version 1 of key"));
+	g_assert_cmpint(json_object_get_int_member(info_json(name, &root), "primary-version"), ==,
+			1);
+	/* a deactivated version cannot become the primary: resume it first */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "state", name, "2", "deactivated", NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, &err, "primary", name, "2", NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "deactivated"));
+	g_assert_nonnull(strstr(err, resume_hint));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "primary", name, "x", NULL), ==, 2);
+}
+
+/* destroy schedules: the date printed is the one tkmsd keeps, with the way back */
+static void
+test_destroy_schedule(void)
+{
+	g_autofree gchar *name = create_key("ctl-schedule", "aes-256-gcm");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("x");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) cancel_json = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(JsonNode) root2 = NULL;
+	g_autoptr(JsonNode) root3 = NULL;
+	g_autoptr(JsonNode) root4 = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *line = NULL;
+	g_autofree gchar *expected = NULL;
+	g_autofree gchar *cancel_hint = g_strdup_printf("tkmsctl destroy %s --cancel", name);
+	g_autofree gchar *state = NULL;
+	g_autofree gchar *err = NULL;
+	JsonObject *info, *obj;
+	const gchar *destroy_at;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+
+	/* not on a terminal: no question, as scripts expect */
+	g_assert_cmpint(ctl(NULL, &out, NULL, "destroy", name, NULL), ==, 0);
+	text = bytes_to_str(out);
+	info = info_json(name, &root);
+	destroy_at = json_object_get_string_member(json_version(info, 1), "destroy-at");
+	g_assert_true(is_iso8601_utc(destroy_at));
+	/* the default waiting period, 7 days */
+	expected = g_strdup_printf("will be destroyed at %s (in 7d).", destroy_at);
+	g_assert_nonnull(strstr(text, expected));
+	g_assert_nonnull(strstr(text, cancel_hint));
+	g_assert_cmpstr(json_object_get_string_member(json_version(info, 1), "state"), ==,
+			"destroy-scheduled");
+	/* list does not show it as live */
+	line = list_line(name);
+	g_assert_nonnull(strstr(line, " destroy-scheduled ("));
+	g_assert_nonnull(strstr(line, destroy_at));
+	g_assert_cmpint(ctl(data, NULL, NULL, "encrypt", name, NULL), ==, 1);
+	/* again: nothing left to schedule */
+	g_assert_cmpint(ctl(NULL, NULL, &err, "destroy", name, NULL), ==, 1);
+	g_clear_pointer(&err, g_free);
+
+	/* --cancel restores it */
+	g_assert_cmpint(ctl(NULL, &cancel_json, NULL, "--json", "destroy", name, "--cancel", NULL),
+			==, 0);
+	obj = json_object_of(cancel_json, &root2);
+	g_assert_cmpstr(json_object_get_string_member(obj, "state"), ==, "active");
+	g_assert_true(json_object_get_null_member(obj, "version"));
+	g_clear_pointer(&line, g_free);
+	line = list_line(name);
+	g_assert_nonnull(strstr(line, " active "));
+	g_assert_cmpint(ctl(data, NULL, NULL, "encrypt", name, NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "destroy", name, "--cancel", NULL), ==, 1);
+
+	/* --json: the date, the waiting period in seconds, the command to undo it */
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "destroy", name, NULL), ==, 0);
+	obj = json_object_of(json, &root3);
+	g_assert_cmpstr(json_object_get_string_member(obj, "state"), ==, "destroy-scheduled");
+	g_assert_true(is_iso8601_utc(json_object_get_string_member(obj, "destroy-at")));
+	g_assert_cmpint(json_object_get_int_member(obj, "waiting-period"), ==, 604800);
+	g_assert_cmpstr(json_object_get_string_member(obj, "cancel"), ==, cancel_hint);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "destroy", name, "--cancel", NULL), ==, 0);
+
+	/* --version N: one version, never the primary */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "rotate", name, NULL), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, &err, "destroy", name, "--version", "2", NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "primary"));
+	g_assert_nonnull(strstr(err, "tkmsctl rotate"));
+	g_clear_pointer(&out, g_bytes_unref);
+	g_clear_pointer(&text, g_free);
+	g_assert_cmpint(ctl(NULL, &out, NULL, "destroy", name, "--version", "1", NULL), ==, 0);
+	text = bytes_to_str(out);
+	g_assert_nonnull(strstr(text, "Version 1 of key"));
+	g_assert_nonnull(strstr(text, "--version 1 --cancel"));
+	state = version_state(name, 1);
+	g_assert_cmpstr(state, ==, "destroy-scheduled");
+	g_clear_pointer(&line, g_free);
+	line = list_line(name);
+	g_assert_nonnull(strstr(line, " active "));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "destroy", name, "--version", "1", "--cancel", NULL),
+			==, 0);
+	g_clear_pointer(&state, g_free);
+	state = version_state(name, 1);
+	g_assert_cmpstr(state, ==, "active");
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "destroy", name, "--version", "0", NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "destroy", name, "--version", "9", NULL), !=, 0);
+	(void)root4;
+	(void)now;
+}
+
+/* On a terminal destroy asks; no keeps the key, yes and --yes schedule. */
+static void
+test_destroy_confirm(void)
+{
+	g_autofree gchar *name = create_key("ctl-confirm", "hmac-sha256");
+	g_autofree gchar *other = create_key("ctl-confirm-yes", "hmac-sha256");
+	g_autoptr(GBytes) no = tkms_test_bytes_str("n\n");
+	g_autoptr(GBytes) yes = tkms_test_bytes_str("y\n");
+	g_autofree gchar *said_no = NULL;
+	g_autofree gchar *said_yes = NULL;
+	g_autofree gchar *forced = NULL;
+	g_autofree gchar *state = NULL;
+	gint status;
+
+	status = ctl_on_tty_input(&said_no, no, (const gchar *const[]){"destroy", name, NULL});
+	if (status < 0) {
+		g_test_skip("no script(1) (util-linux): no terminal to test with");
+		return;
+	}
+	g_test_message("answered no: %s", said_no);
+	g_assert_cmpint(status, ==, 1);
+	g_assert_nonnull(strstr(said_no, "[y/N]"));
+	g_assert_nonnull(strstr(said_no, "nothing was destroyed"));
+	state = version_state(name, 1);
+	g_assert_cmpstr(state, ==, "active");
+
+	g_assert_cmpint(ctl_on_tty_input(&said_yes, yes,
+					 (const gchar *const[]){"destroy", name, NULL}),
+			==, 0);
+	g_assert_nonnull(strstr(said_yes, "[y/N]"));
+	g_assert_nonnull(strstr(said_yes, "will be destroyed at"));
+	g_clear_pointer(&state, g_free);
+	state = version_state(name, 1);
+	g_assert_cmpstr(state, ==, "destroy-scheduled");
+
+	/* --yes: no question at all */
+	g_assert_cmpint(ctl_on_tty(&forced, (const gchar *const[]){"destroy", other, "--yes", NULL}),
+			==, 0);
+	g_assert_null(strstr(forced, "[y/N]"));
+	g_assert_nonnull(strstr(forced, "will be destroyed at"));
+	g_clear_pointer(&state, g_free);
+	state = version_state(other, 1);
+	g_assert_cmpstr(state, ==, "destroy-scheduled");
+}
+
 static void
 test_no_tkmsctl(void)
 {
@@ -1945,6 +2367,12 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/seal-random", test_seal_random);
 	g_test_add_func("/tkmsctl/status", test_status);
 	g_test_add_func("/tkmsctl/destroy", test_destroy);
+	g_test_add_func("/tkmsctl/lifecycle/rotate", test_rotate);
+	g_test_add_func("/tkmsctl/lifecycle/policy", test_policy);
+	g_test_add_func("/tkmsctl/lifecycle/state", test_state);
+	g_test_add_func("/tkmsctl/lifecycle/primary", test_primary);
+	g_test_add_func("/tkmsctl/lifecycle/destroy-schedule", test_destroy_schedule);
+	g_test_add_func("/tkmsctl/tty/destroy-confirm", test_destroy_confirm);
 	g_test_add_func("/tkmsctl/permission-denied", test_permission_denied);
 	g_test_add_func("/tkmsctl/interactive/options", test_interactive_options);
 	g_test_add_func("/tkmsctl/interactive/libtkms", test_client_interactive);

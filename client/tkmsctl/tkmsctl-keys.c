@@ -5,7 +5,8 @@
 
 #include "tkmsctl.h"
 
-/* Key management commands: create, list, info, destroy, pubkey. */
+/* Key management commands: create, list, info, pubkey (destroy is with the life cycle in
+ * tkmsctl-lifecycle.c). */
 
 static gchar *opt_protection;
 static gchar *opt_pcrs;
@@ -13,8 +14,8 @@ static gchar *opt_description;
 static gchar *opt_out;
 static gboolean opt_all;
 
-static gchar *
-format_time(guint64 unix_time)
+gchar *
+tkmsctl_format_time(guint64 unix_time)
 {
 	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc((gint64)unix_time);
 
@@ -36,8 +37,31 @@ format_pcrs(GVariant *pcrs)
 	return g_string_free(s, FALSE);
 }
 
+/* The dates after "created" that a version has, in the order they happen. */
 static void
-print_versions(GVariant *versions)
+print_version_events(GVariant *version)
+{
+	static const gchar *const events[] = {
+		"activate-at", "activated", "superseded", "deactivated", "destroy-at", "destroyed",
+	};
+	g_autoptr(GString) line = g_string_new(NULL);
+
+	for (guint i = 0; i < G_N_ELEMENTS(events); i++) {
+		guint64 t = 0;
+
+		if (g_variant_lookup(version, events[i], "t", &t) && t != 0) {
+			g_autofree gchar *when = tkmsctl_format_time(t);
+
+			g_string_append_printf(line, "%s%s %s", line->len > 0 ? ", " : "",
+					       events[i], when);
+		}
+	}
+	if (line->len > 0)
+		g_print("         %s\n", line->str);
+}
+
+static void
+print_versions(GVariant *versions, guint32 primary)
 {
 	GVariantIter iter;
 	GVariant *version;
@@ -46,17 +70,82 @@ print_versions(GVariant *versions)
 	g_variant_iter_init(&iter, versions);
 	while ((version = g_variant_iter_next_value(&iter)) != NULL) {
 		guint32 number = 0;
-		guint64 created = 0;
+		guint64 created = 0, uses = 0;
 		const gchar *state = "?";
 		g_autofree gchar *when = NULL;
+		g_autofree gchar *label = NULL;
 
 		g_variant_lookup(version, "version", "u", &number);
 		g_variant_lookup(version, "state", "&s", &state);
 		g_variant_lookup(version, "created", "t", &created);
-		when = format_time(created);
-		g_print("  %-6u %-18s created %s\n", number, state, when);
+		g_variant_lookup(version, "uses", "t", &uses);
+		when = tkmsctl_format_time(created);
+		/* the primary is marked: it is the one that protects new data */
+		label = g_strdup_printf("%u%s", number, number == primary ? "*" : "");
+		g_print("  %-6s %-18s created %s  uses %" G_GUINT64_FORMAT "\n", label, state,
+			when, uses);
+		print_version_events(version);
 		g_variant_unref(version);
 	}
+	g_print("  (* primary)\n");
+}
+
+/* "90d (7776000 s)", or "none" for 0 */
+static void
+print_policy_line(const gchar *label, GVariant *policy, const gchar *member, gboolean duration)
+{
+	guint64 v = 0;
+
+	g_variant_lookup(policy, member, "t", &v);
+	if (v == 0) {
+		g_print("  %-18s %s\n", label, _("none"));
+	} else if (duration) {
+		g_autofree gchar *text = tkmsctl_format_duration(v);
+		g_print("  %-18s %s (%" G_GUINT64_FORMAT " s)\n", label, text, v);
+	} else {
+		g_print("  %-18s %" G_GUINT64_FORMAT "\n", label, v);
+	}
+}
+
+void
+tkmsctl_print_policy(GVariant *info)
+{
+	g_autoptr(GVariant) policy = g_variant_lookup_value(info, "policy", G_VARIANT_TYPE_VARDICT);
+	guint64 next = 0;
+
+	if (policy == NULL)
+		policy = g_variant_ref_sink(g_variant_new("a{sv}", NULL));
+	/* the labels are the options of 'tkmsctl policy set' */
+	g_print("rotation policy:\n");
+	print_policy_line("period:", policy, "period", TRUE);
+	print_policy_line("max-uses:", policy, "max-uses", FALSE);
+	print_policy_line("deactivate-after:", policy, "deactivate-after", TRUE);
+	print_policy_line("destroy-after:", policy, "destroy-after", TRUE);
+	g_variant_lookup(info, "next-rotation", "t", &next);
+	if (next != 0) {
+		g_autofree gchar *when = tkmsctl_format_time(next);
+		g_print("  %-18s %s\n", "next rotation:", when);
+	}
+}
+
+/* The primary's state, or "destroy-scheduled (DATE)" with the earliest destruction. */
+gchar *
+tkmsctl_key_state(GVariant *info)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsKeyInfo) key = tkms_key_info_new_from_variant(g_variant_ref(info), &error);
+	const gchar *state;
+	guint64 at;
+
+	if (key == NULL)
+		return g_strdup("?");
+	state = tkms_key_info_get_state(key);
+	at = tkms_key_info_get_destroy_at(key);
+	if (g_strcmp0(state, "destroy-scheduled") == 0 && at != 0) {
+		g_autofree gchar *when = tkmsctl_format_time(at);
+		return g_strdup_printf("%s (%s)", state, when);
+	}
+	return g_strdup(state != NULL ? state : "?");
 }
 
 /* Known members in a fixed order for people; anything newer printed as it comes. */
@@ -65,7 +154,7 @@ print_key_info(GVariant *info)
 {
 	static const gchar *const known[] = {
 		"name", "type", "protection", "owner", "created", "primary-version", "pcrs",
-		"description", "versions", NULL,
+		"description", "versions", "policy", "next-rotation", NULL,
 	};
 	GVariantIter iter;
 	const gchar *key;
@@ -83,11 +172,15 @@ print_key_info(GVariant *info)
 	if (g_variant_lookup(info, "owner", "u", &u))
 		g_print("%-16s %u\n", "owner:", u);
 	if (g_variant_lookup(info, "created", "t", &t)) {
-		g_autofree gchar *when = format_time(t);
+		g_autofree gchar *when = tkmsctl_format_time(t);
 		g_print("%-16s %s\n", "created:", when);
 	}
 	if (g_variant_lookup(info, "primary-version", "u", &u))
 		g_print("%-16s %u\n", "primary version:", u);
+	{
+		g_autofree gchar *state = tkmsctl_key_state(info);
+		g_print("%-16s %s\n", "state:", state);
+	}
 	if ((value = g_variant_lookup_value(info, "pcrs", G_VARIANT_TYPE("au"))) != NULL) {
 		g_autofree gchar *pcrs = format_pcrs(value);
 		g_print("%-16s %s\n", "pcrs:", pcrs);
@@ -106,13 +199,23 @@ print_key_info(GVariant *info)
 		g_variant_unref(value);
 	}
 
+	if (g_variant_lookup(info, "policy", "@a{sv}", NULL))
+		tkmsctl_print_policy(info);
 	if ((value = g_variant_lookup_value(info, "versions", G_VARIANT_TYPE("aa{sv}"))) != NULL) {
-		print_versions(value);
+		if (!g_variant_lookup(info, "primary-version", "u", &u))
+			u = 0;
+		print_versions(value, u);
 		g_variant_unref(value);
 	}
 }
 
-/* "created" (Unix seconds on the bus) as ISO 8601 in JSON too, in keys and their versions. */
+/* The members that are times (Unix seconds on the bus); 0 is "never" (null). */
+static const gchar *const time_members[] = {
+	"created",    "activated", "activate-at", "superseded",    "deactivated",
+	"destroy-at", "destroyed", "next-rotation",
+};
+
+/* Times as ISO 8601 in JSON too, in keys and their versions. */
 static void
 json_times_to_iso(JsonNode *node)
 {
@@ -123,19 +226,27 @@ json_times_to_iso(JsonNode *node)
 			json_times_to_iso(json_array_get_element(arr, i));
 	} else if (JSON_NODE_HOLDS_OBJECT(node)) {
 		JsonObject *obj = json_node_get_object(node);
-		JsonNode *created = json_object_get_member(obj, "created");
 
-		if (created != NULL && json_node_get_value_type(created) == G_TYPE_INT64) {
-			g_autofree gchar *when = format_time((guint64)json_node_get_int(created));
-			json_object_set_string_member(obj, "created", when);
+		for (guint i = 0; i < G_N_ELEMENTS(time_members); i++) {
+			JsonNode *t = json_object_get_member(obj, time_members[i]);
+			g_autofree gchar *when = NULL;
+
+			if (t == NULL || json_node_get_value_type(t) != G_TYPE_INT64)
+				continue;
+			if (json_node_get_int(t) == 0) {
+				json_object_set_null_member(obj, time_members[i]);
+				continue;
+			}
+			when = tkmsctl_format_time((guint64)json_node_get_int(t));
+			json_object_set_string_member(obj, time_members[i], when);
 		}
 		if (json_object_has_member(obj, "versions"))
 			json_times_to_iso(json_object_get_member(obj, "versions"));
 	}
 }
 
-static JsonNode *
-key_info_to_json(GVariant *info)
+JsonNode *
+tkmsctl_key_info_to_json(GVariant *info)
 {
 	JsonNode *node = json_gvariant_serialize(info);
 
@@ -147,7 +258,7 @@ static int
 output_info(Tkmsctl *ctl, GVariant *info)
 {
 	if (ctl->json)
-		tkmsctl_print_json(key_info_to_json(info));
+		tkmsctl_print_json(tkmsctl_key_info_to_json(info));
 	else
 		print_key_info(info);
 	return TKMSCTL_EXIT_OK;
@@ -211,14 +322,16 @@ format_owner(GVariant *key)
 static void
 print_key_table(GPtrArray *keys, gboolean show_owner)
 {
-	gint w_owner = 5, w_name = 4, w_type = 4, w_prot = 10;
+	gint w_owner = 5, w_name = 4, w_type = 4, w_prot = 10, w_state = 5;
 
 	for (guint i = 0; i < keys->len; i++) {
 		GVariant *key = tkms_key_info_get_variant(g_ptr_array_index(keys, i));
 		g_autofree gchar *owner = format_owner(key);
+		g_autofree gchar *state = tkmsctl_key_state(key);
 		const gchar *s;
 
 		w_owner = MAX(w_owner, (gint)strlen(owner));
+		w_state = MAX(w_state, (gint)strlen(state));
 		if (g_variant_lookup(key, "name", "&s", &s))
 			w_name = MAX(w_name, (gint)strlen(s));
 		if (g_variant_lookup(key, "type", "&s", &s))
@@ -231,11 +344,12 @@ print_key_table(GPtrArray *keys, gboolean show_owner)
 	/* column titles stay English: scripts and the docs read them */
 	if (show_owner)
 		g_print("%-*s  ", w_owner, "OWNER");
-	g_print("%-*s  %-*s  %-*s  %-7s  %s\n", w_name, "NAME", w_type, "TYPE", w_prot,
-		"PROTECTION", "VERSION", "CREATED");
+	g_print("%-*s  %-*s  %-*s  %-7s  %-*s  %s\n", w_name, "NAME", w_type, "TYPE", w_prot,
+		"PROTECTION", "VERSION", w_state, "STATE", "CREATED");
 	for (guint i = 0; i < keys->len; i++) {
 		GVariant *key = tkms_key_info_get_variant(g_ptr_array_index(keys, i));
 		g_autofree gchar *owner = format_owner(key);
+		g_autofree gchar *state = tkmsctl_key_state(key);
 		const gchar *name = "", *type = "", *prot = "";
 		guint32 version = 0;
 		guint64 created = 0;
@@ -246,11 +360,11 @@ print_key_table(GPtrArray *keys, gboolean show_owner)
 		g_variant_lookup(key, "protection", "&s", &prot);
 		g_variant_lookup(key, "primary-version", "u", &version);
 		g_variant_lookup(key, "created", "t", &created);
-		when = format_time(created);
+		when = tkmsctl_format_time(created);
 		if (show_owner)
 			g_print("%-*s  ", w_owner, owner);
-		g_print("%-*s  %-*s  %-*s  %-7u  %s\n", w_name, name, w_type, type, w_prot, prot,
-			version, when);
+		g_print("%-*s  %-*s  %-*s  %-7u  %-*s  %s\n", w_name, name, w_type, type, w_prot,
+			prot, version, w_state, state, when);
 	}
 }
 
@@ -270,7 +384,7 @@ run_list(Tkmsctl *ctl, gchar **args)
 		JsonNode *root = json_node_new(JSON_NODE_ARRAY);
 
 		for (guint i = 0; i < keys->len; i++)
-			json_array_add_element(arr, key_info_to_json(tkms_key_info_get_variant(
+			json_array_add_element(arr, tkmsctl_key_info_to_json(tkms_key_info_get_variant(
 							    g_ptr_array_index(keys, i))));
 		json_node_take_array(root, arr);
 		tkmsctl_print_json(root);
@@ -294,16 +408,6 @@ run_info(Tkmsctl *ctl, gchar **args)
 	if (info == NULL)
 		return tkmsctl_fail(error);
 	return output_info(ctl, info);
-}
-
-static int
-run_destroy(Tkmsctl *ctl, gchar **args)
-{
-	g_autoptr(GError) error = NULL;
-
-	if (!tkms_client_destroy_key_sync(ctl->client, args[0], NULL, &error))
-		return tkmsctl_fail(error);
-	return TKMSCTL_EXIT_OK;
 }
 
 static int
@@ -360,14 +464,19 @@ const TkmsctlCommand tkmsctl_key_commands[] = {
 	    "Prints the new key's info (JSON with --json)."),
 	 create_entries, 2, 2, TRUE, run_create},
 	{"list", "", N_("List your keys (--all: every owner's)"),
-	 N_("With --all, the keys of every owner, sorted by owner, then name; OWNER is 'system'\n"
+	 N_("STATE is the state of the key's primary version, or 'destroy-scheduled (DATE)'\n"
+	    "when its destruction is scheduled.\n"
+	    "With --all, the keys of every owner, sorted by owner, then name; OWNER is 'system'\n"
 	    "for uid 0, else the uid, as OWNER:NAME takes it. This needs the polkit action\n"
 	    "org.tkms.KeyManager.admin. Keys are read a page at a time, however many there are.\n"
 	    "With --json: an array of key info objects (each has \"owner\", a uid)."),
 	 list_entries, 0, 0, TRUE, run_list},
-	{"info", "NAME", N_("Show a key's info"), NULL, NULL, 1, 1, TRUE, run_info},
-	{"destroy", "NAME", N_("Destroy a key (all versions; the name is never reused)"), NULL,
-	 NULL, 1, 1, TRUE, run_destroy},
+	{"info", "NAME", N_("Show a key's info: versions, states, dates, policy"),
+	 N_("Lists every version with its state, its dates (created, activated, superseded,\n"
+	    "deactivated, destroy-at, destroyed) and how many messages it protected; '*' marks\n"
+	    "the primary. Shows the rotation policy and the next rotation. With --json: the key\n"
+	    "info object, times in ISO 8601 (null: never)."),
+	 NULL, 1, 1, TRUE, run_info},
 	{"pubkey", "NAME", N_("Print the public key of a signing key (PEM)"),
 	 N_("Verify signatures with: openssl dgst -sha256 -verify PUBKEY.pem -signature SIG FILE"),
 	 pubkey_entries, 1, 1, TRUE, run_pubkey},

@@ -14,6 +14,7 @@
 
 static const TkmsctlCommand *const command_tables[] = {
 	tkmsctl_key_commands,
+	tkmsctl_lifecycle_commands,
 	tkmsctl_data_commands,
 	tkmsctl_envelope_commands,
 	tkmsctl_status_commands,
@@ -245,15 +246,48 @@ static const struct {
 	{"use ListKeysPage to read it a page at a time", N_("use 'tkmsctl list'")},
 	{"pass the exact output of Encrypt", N_("pass the exact output of 'tkmsctl encrypt'")},
 	{"pass the exact output of Seal", N_("pass the exact output of 'tkmsctl seal'")},
+	/* the life cycle: NAME and VERSION become the key and version of the message */
+	{"make another version primary (SetPrimaryVersion) or rotate first",
+	 N_("make another version primary ('tkmsctl primary NAME N') or rotate first "
+	    "('tkmsctl rotate NAME')")},
+	{"make another version primary or rotate first, or destroy the whole key (DestroyKey)",
+	 N_("make another version primary ('tkmsctl primary NAME N') or rotate first "
+	    "('tkmsctl rotate NAME'), or destroy the whole key ('tkmsctl destroy NAME')")},
+	{"cancel its destruction first (CancelKeyDestruction)",
+	 N_("cancel its destruction first ('tkmsctl destroy NAME --version VERSION --cancel')")},
+	{"the key is being destroyed; cancel its destruction first",
+	 N_("the key is being destroyed; cancel its destruction first ('tkmsctl destroy NAME "
+	    "--cancel')")},
+	{"only an active version can be primary; resume it first",
+	 N_("only an active version can be primary; resume it first ('tkmsctl state NAME "
+	    "VERSION active')")},
+	{"rotate the key or cancel its destruction",
+	 N_("rotate the key ('tkmsctl rotate NAME') or cancel its destruction ('tkmsctl destroy "
+	    "NAME --cancel')")},
 };
 
 static gchar *
 in_cli_words(const gchar *message)
 {
 	g_autoptr(GString) s = g_string_new(message);
+	g_autofree gchar *version = NULL;
+	guint v;
 
-	for (guint i = 0; i < G_N_ELEMENTS(cli_words); i++)
-		g_string_replace(s, cli_words[i].daemon, _(cli_words[i].cli), 0);
+	/* a KeyState message starts with the version it is about */
+	if (sscanf(message, "Version %u of key", &v) == 1)
+		version = g_strdup_printf("%u", v);
+	for (guint i = 0; i < G_N_ELEMENTS(cli_words); i++) {
+		g_autoptr(GString) cli = NULL;
+
+		if (strstr(s->str, cli_words[i].daemon) == NULL)
+			continue;
+		cli = g_string_new(_(cli_words[i].cli));
+		if (ctl.key_name != NULL)
+			g_string_replace(cli, "NAME", ctl.key_name, 0);
+		if (version != NULL)
+			g_string_replace(cli, "VERSION", version, 0);
+		g_string_replace(s, cli_words[i].daemon, cli->str, 0);
+	}
 	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
@@ -503,6 +537,8 @@ run_command(const TkmsctlCommand *cmd, int argc, char **argv)
 		return tkmsctl_usage(cmd->name, _("unexpected argument '%s'"),
 				     argv[cmd->max_args]);
 
+	if (g_str_has_prefix(cmd->params, "NAME"))
+		ctl.key_name = argv[0];
 	if (cmd->needs_daemon && (code = connect_daemon()) != TKMSCTL_EXIT_OK)
 		return code;
 	return cmd->run(&ctl, argv);

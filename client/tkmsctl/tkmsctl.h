@@ -30,6 +30,8 @@ typedef struct {
 	guint page_size;
 	/* set by main before a command that needs the daemon runs */
 	TkmsClient *client;
+	/* the key the command is about, for advice in error messages; NULL if none */
+	const gchar *key_name;
 } Tkmsctl;
 
 typedef struct {
@@ -51,6 +53,7 @@ extern const TkmsctlCommand tkmsctl_key_commands[];
 extern const TkmsctlCommand tkmsctl_data_commands[];
 extern const TkmsctlCommand tkmsctl_envelope_commands[];
 extern const TkmsctlCommand tkmsctl_status_commands[];
+extern const TkmsctlCommand tkmsctl_lifecycle_commands[];
 
 /* Prints "tkmsctl: <message>" (with --json: {"error": ...} on stderr) and returns the exit
  * code for @error. The daemon's hints in D-Bus terms are said in tkmsctl's. */
@@ -82,6 +85,21 @@ gboolean tkmsctl_write_file(const gchar *path, const void *data, gsize len, GErr
 /* Writes @node as one line of JSON to stdout, or to @path; both take ownership of @node. */
 void tkmsctl_print_json(JsonNode *node);
 gboolean tkmsctl_write_json(const gchar *path, JsonNode *node, GError **error);
+
+/* Key info for people and scripts (tkmsctl-keys.c). Times are ISO 8601 UTC. */
+gchar *tkmsctl_format_time(guint64 unix_time);
+/* The key info as JSON, with every time in ISO 8601 (null for 0). */
+JsonNode *tkmsctl_key_info_to_json(GVariant *info);
+/* The state of the key's primary, or "destroy-scheduled (TIME)". */
+gchar *tkmsctl_key_state(GVariant *info);
+/* "rotation policy:" and its lines, as info and policy show print them. */
+void tkmsctl_print_policy(GVariant *info);
+
+/* Durations (tkmsctl-lifecycle.c): "90d", "12h", "30m", "45s" or plain seconds, and back
+ * ("7d", "1d 12h"); FALSE with a usage message printed on a malformed one. */
+gboolean tkmsctl_parse_duration(const gchar *command, const gchar *option, const gchar *text,
+				guint64 *out_seconds);
+gchar *tkmsctl_format_duration(guint64 seconds);
 
 /* "0,7" -> au; FALSE with a usage message printed on a malformed list. */
 gboolean tkmsctl_parse_pcrs(const gchar *command, const gchar *list, GVariant **out_pcrs);
