@@ -1264,6 +1264,18 @@ test_german(void)
 	}
 	g_assert_true(g_str_has_prefix(err, "tkmsctl: unbekannter Befehl »lsit«"));
 	g_assert_nonnull(strstr(err, "Meinten Sie »tkmsctl list«?"));
+	{
+		/* the life cycle's messages too: a malformed duration */
+		const gchar *de_env[] = {"LANGUAGE", "de", "LANG", "C.UTF-8", "LC_ALL", "C.UTF-8",
+					 "TKMS_LOCALEDIR", localedir, NULL};
+		const gchar *policy_argv[] = {g_getenv("TKMSCTL"), "--address",
+					      tkms_test_env_get_bus_address(env), "policy", "set", "k", "--period", "5x", NULL};
+		g_autofree gchar *policy_err = NULL;
+
+		g_assert_cmpint(run_argv_env(policy_argv, de_env, NULL, NULL, &policy_err), ==, 2);
+		g_assert_nonnull(strstr(policy_err, "ungültige Zeitspanne »5x« für --period"));
+		g_assert_nonnull(strstr(policy_err, "Zeitspannen: 90d, 12h, 30m, 45s"));
+	}
 }
 
 /* ---- a terminal: raw bytes and the authentication agent ---- */

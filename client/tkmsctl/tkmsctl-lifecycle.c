@@ -336,7 +336,8 @@ confirm(const gchar *question)
 {
 	gchar line[64];
 
-	g_printerr("%s [y/N] ", question);
+	/* TRANSLATORS: the answers confirm() accepts are "y" and "yes" and their translations */
+	g_printerr("%s %s ", question, _("[y/N]"));
 	fflush(stderr);
 	if (fgets(line, sizeof(line), stdin) == NULL) {
 		g_printerr("\n");
