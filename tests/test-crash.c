@@ -63,10 +63,16 @@
 #define IFACE "org.tkms.KeyManager"
 #define ERROR_PREFIX "org.tkms.KeyManager.Error."
 
-typedef enum { OP_ROTATE, OP_STATE, OP_PRIMARY, OP_ENCRYPT, N_KINDS } OpKind;
+typedef enum {
+	OP_ROTATE,
+	OP_STATE,
+	OP_PRIMARY,
+	OP_ENCRYPT,
+	N_KINDS
+} OpKind;
 
 static const gchar *const kind_names[N_KINDS] = {"RotateKey", "SetKeyVersionState",
-                                                 "SetPrimaryVersion", "Encrypt"};
+						 "SetPrimaryVersion", "Encrypt"};
 
 /* Versions, primary and the state of each version (interned strings, index version - 1). */
 typedef struct {
@@ -141,24 +147,28 @@ static const gchar *S_ACTIVE, *S_DEACTIVATED, *S_SUSPENDED;
 
 /* ---- model ---- */
 
-static void model_copy(Model *dst, const Model *src)
+static void
+model_copy(Model *dst, const Model *src)
 {
 	dst->n = src->n;
 	dst->primary = src->primary;
 	dst->states = g_ptr_array_copy(src->states, NULL, NULL);
 }
 
-static void model_clear(Model *m)
+static void
+model_clear(Model *m)
 {
 	g_clear_pointer(&m->states, g_ptr_array_unref);
 }
 
-static const gchar *model_state(const Model *m, guint32 v)
+static const gchar *
+model_state(const Model *m, guint32 v)
 {
 	return g_ptr_array_index(m->states, v - 1);
 }
 
-static gboolean model_equal(const Model *a, const Model *b)
+static gboolean
+model_equal(const Model *a, const Model *b)
 {
 	if (a->n != b->n || a->primary != b->primary)
 		return FALSE;
@@ -168,18 +178,20 @@ static gboolean model_equal(const Model *a, const Model *b)
 	return TRUE;
 }
 
-static gchar *model_text(const Model *m)
+static gchar *
+model_text(const Model *m)
 {
 	GString *s = g_string_new(NULL);
 	g_string_append_printf(s, "%u versions, primary %u:", m->n, m->primary);
 	for (guint i = 0; i < m->n; i++)
 		g_string_append_printf(s, " %u=%s", i + 1,
-		                       (const gchar *)g_ptr_array_index(m->states, i));
+				       (const gchar *)g_ptr_array_index(m->states, i));
 	return g_string_free(s, FALSE);
 }
 
 /* Applies a change as tkmsd would; FALSE if tkmsd would refuse it (then nothing changes). */
-static gboolean model_apply(Model *m, const Op *op)
+static gboolean
+model_apply(Model *m, const Op *op)
 {
 	switch (op->kind) {
 	case OP_ROTATE:
@@ -204,7 +216,8 @@ static gboolean model_apply(Model *m, const Op *op)
 	}
 }
 
-static gchar *op_text(const Op *op)
+static gchar *
+op_text(const Op *op)
 {
 	switch (op->kind) {
 	case OP_ROTATE:
@@ -213,13 +226,14 @@ static gchar *op_text(const Op *op)
 		return g_strdup_printf("SetPrimaryVersion(%s, %u)", op->key->name, op->version);
 	case OP_STATE:
 		return g_strdup_printf("SetKeyVersionState(%s, %u, %s)", op->key->name, op->version,
-		                       op->state);
+				       op->state);
 	default:
 		return g_strdup_printf("Encrypt(%s)", op->key->name);
 	}
 }
 
-static void op_free(Op *op)
+static void
+op_free(Op *op)
 {
 	g_clear_pointer(&op->pt, g_bytes_unref);
 	g_free(op);
@@ -227,25 +241,29 @@ static void op_free(Op *op)
 
 /* ---- audit expectations ---- */
 
-static gchar *audit_tag(const gchar *method, const gchar *key, guint32 version, const gchar *state)
+static gchar *
+audit_tag(const gchar *method, const gchar *key, guint32 version, const gchar *state)
 {
 	return g_strdup_printf("%s|%s|%u|%s", method, key, version, state ? state : "");
 }
 
-static void count_tag(GHashTable *table, gchar *tag)
+static void
+count_tag(GHashTable *table, gchar *tag)
 {
 	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(table, tag));
 	g_hash_table_replace(table, tag, GUINT_TO_POINTER(n + 1));
 }
 
-static void expect_audit(const gchar *method, const gchar *key, guint32 version, const gchar *state)
+static void
+expect_audit(const gchar *method, const gchar *key, guint32 version, const gchar *state)
 {
 	count_tag(audit_want, audit_tag(method, key, version, state));
 }
 
 /* ---- issuing ---- */
 
-static guint32 header_version(GBytes *ct)
+static guint32
+header_version(GBytes *ct)
 {
 	gsize len = 0;
 	const guint8 *p = g_bytes_get_data(ct, &len);
@@ -255,7 +273,8 @@ static guint32 header_version(GBytes *ct)
 	return (guint32)p[8] << 24 | (guint32)p[9] << 16 | (guint32)p[10] << 8 | p[11];
 }
 
-static void acked(Op *op, GVariant *reply)
+static void
+acked(Op *op, GVariant *reply)
 {
 	Key *key = op->key;
 
@@ -266,8 +285,8 @@ static void acked(Op *op, GVariant *reply)
 		/* replies of a lane come in commit order, and nothing else changes this key */
 		if (v != key->m.n + 1)
 			g_error("RotateKey(%s) answered version %u, the model has %u versions: a "
-			        "reply out of commit order",
-			        key->name, v, key->m.n);
+				"reply out of commit order",
+				key->name, v, key->m.n);
 		model_apply(&key->m, op);
 		expect_audit("RotateKey", key->name, v, NULL);
 		break;
@@ -278,10 +297,10 @@ static void acked(Op *op, GVariant *reply)
 			g_autofree gchar *what = op_text(op);
 			g_autofree gchar *model = model_text(&key->m);
 			g_error("%s succeeded, but the acknowledged state (%s) forbids it", what,
-			        model);
+				model);
 		}
 		expect_audit(kind_names[op->kind], key->name, op->version,
-		             op->kind == OP_STATE ? op->state : NULL);
+			     op->kind == OP_STATE ? op->state : NULL);
 		break;
 	case OP_ENCRYPT: {
 		g_autoptr(GVariant) ay = g_variant_get_child_value(reply, 0);
@@ -306,12 +325,13 @@ static void acked(Op *op, GVariant *reply)
 
 static void pump(void);
 
-static void op_done(GObject *source, GAsyncResult *res, gpointer data)
+static void
+op_done(GObject *source, GAsyncResult *res, gpointer data)
 {
 	Op *op = data;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) reply =
-	    g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+		g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
 	g_autofree gchar *remote = NULL;
 
 	outstanding--;
@@ -326,17 +346,17 @@ static void op_done(GObject *source, GAsyncResult *res, gpointer data)
 		acked(op, reply);
 		op_free(op);
 	} else if ((remote = g_dbus_error_get_remote_error(error)) != NULL &&
-	           g_str_has_prefix(remote, ERROR_PREFIX)) {
+		   g_str_has_prefix(remote, ERROR_PREFIX)) {
 		/* tkmsd refused it: nothing changed */
-		g_autofree gchar *tag =
-		    g_strdup_printf("%s %s", kind_names[op->kind], remote + strlen(ERROR_PREFIX));
+		g_autofree gchar *tag = g_strdup_printf("%s %s", kind_names[op->kind],
+							remote + strlen(ERROR_PREFIX));
 		count_tag(st.refused, g_steal_pointer(&tag));
 		op_free(op);
 	} else {
 		/* no reply: tkmsd died with it (NoReply), or it reached the bus after */
 		if (!killed)
 			g_error("%s failed without a kill: %s", kind_names[op->kind],
-			        error->message);
+				error->message);
 		st.unknown[op->kind]++;
 		if (op->kind == OP_ENCRYPT)
 			op_free(op);
@@ -346,12 +366,14 @@ static void op_done(GObject *source, GAsyncResult *res, gpointer data)
 	pump();
 }
 
-static GVariant *bytes_variant(GBytes *b)
+static GVariant *
+bytes_variant(GBytes *b)
 {
 	return g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, b, TRUE);
 }
 
-static void issue(Op *op)
+static void
+issue(Op *op)
 {
 	GDBusConnection *conn = op->key->lane;
 	GVariant *params;
@@ -370,7 +392,7 @@ static void issue(Op *op)
 		break;
 	case OP_ENCRYPT:
 		params = g_variant_new("(s@ay@ay)", op->key->name, bytes_variant(op->pt),
-		                       bytes_variant(context));
+				       bytes_variant(context));
 		reply = "(ay)";
 		conn = enc_conns[enc_rr++ % N_ENC_CONNECTIONS];
 		encrypts_in_flight++;
@@ -385,17 +407,19 @@ static void issue(Op *op)
 	issued++;
 	st.issued[op->kind]++;
 	g_dbus_connection_call(conn, BUS_NAME, OBJECT_PATH, IFACE, kind_names[op->kind], params,
-	                       G_VARIANT_TYPE(reply), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL,
-	                       op_done, op);
+			       G_VARIANT_TYPE(reply), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL,
+			       op_done, op);
 }
 
-static guint32 rand_version(guint n)
+static guint32
+rand_version(guint n)
 {
 	return (guint32)g_rand_int_range(rnd, 1, (gint32)n + 1);
 }
 
 /* The next operation, chosen from the acknowledged state. */
-static Op *choose(void)
+static Op *
+choose(void)
 {
 	Op *op = g_new0(Op, 1);
 	guint r = g_rand_int_range(rnd, 0, 100);
@@ -437,14 +461,16 @@ static Op *choose(void)
 	return op;
 }
 
-static gboolean can_issue(const Op *op)
+static gboolean
+can_issue(const Op *op)
 {
 	if (op->kind == OP_ENCRYPT)
 		return encrypts_in_flight < ENCRYPTS_IN_FLIGHT;
 	return op->key->in_flight == 0 || (op->key->in_flight == 1 && op->concurrent);
 }
 
-static void pump(void)
+static void
+pump(void)
 {
 	while (!killed && issued < total_ops) {
 		if (pending == NULL)
@@ -455,7 +481,8 @@ static void pump(void)
 	}
 }
 
-static gboolean kill_cb(gpointer data)
+static gboolean
+kill_cb(gpointer data)
 {
 	gint pid = tkms_test_env_get_daemon_pid(env);
 
@@ -472,7 +499,8 @@ static gboolean kill_cb(gpointer data)
 
 /* ---- checks after a restart ---- */
 
-static GVariant *key_info(Key *key)
+static GVariant *
+key_info(Key *key)
 {
 	g_autoptr(GError) error = NULL;
 	GVariant *i = tkms_client_get_key_info_sync(CLIENT, key->name, NULL, &error);
@@ -481,11 +509,12 @@ static GVariant *key_info(Key *key)
 }
 
 /* The stored key as a model, and each version's uses. */
-static void observe(Key *key, Model *m, GArray *uses, guint64 *max_uses)
+static void
+observe(Key *key, Model *m, GArray *uses, guint64 *max_uses)
 {
 	g_autoptr(GVariant) i = key_info(key);
 	g_autoptr(GVariant) versions =
-	    g_variant_lookup_value(i, "versions", G_VARIANT_TYPE("aa{sv}"));
+		g_variant_lookup_value(i, "versions", G_VARIANT_TYPE("aa{sv}"));
 	g_autoptr(GVariant) policy = g_variant_lookup_value(i, "policy", G_VARIANT_TYPE_VARDICT);
 
 	g_assert_nonnull(versions);
@@ -512,8 +541,9 @@ static void observe(Key *key, Model *m, GArray *uses, guint64 *max_uses)
 
 /* Tries the unanswered changes (the ones in mask not yet applied) in every order; TRUE if the
  * stored key is one of the outcomes. *applied: how many were applied in the matching one. */
-static gboolean reachable(const Model *m, GPtrArray *unknown, guint mask, const Model *obs,
-                          guint depth, guint *applied)
+static gboolean
+reachable(const Model *m, GPtrArray *unknown, guint mask, const Model *obs, guint depth,
+	  guint *applied)
 {
 	if (model_equal(m, obs)) {
 		*applied = depth;
@@ -535,7 +565,8 @@ static gboolean reachable(const Model *m, GPtrArray *unknown, guint mask, const 
 	return FALSE;
 }
 
-static void check_key(Key *key)
+static void
+check_key(Key *key)
 {
 	Model obs;
 	g_autoptr(GArray) uses = g_array_new(FALSE, TRUE, sizeof(guint64));
@@ -559,7 +590,7 @@ static void check_key(Key *key)
 			g_string_append_printf(pend, " %s", t);
 		}
 		g_error("key %s after the restart: %s; acknowledged: %s; unanswered:%s", key->name,
-		        have, want, pend->len ? pend->str : " none");
+			have, want, pend->len ? pend->str : " none");
 	}
 	st.unknown_applied += applied;
 	st.unknown_not_applied += key->unknown->len - applied;
@@ -569,7 +600,7 @@ static void check_key(Key *key)
 	for (guint i = 0; i < uses->len; i++) {
 		guint64 u = g_array_index(uses, guint64, i);
 		guint acked_n =
-		    i < key->acked_uses->len ? g_array_index(key->acked_uses, guint, i) : 0;
+			i < key->acked_uses->len ? g_array_index(key->acked_uses, guint, i) : 0;
 		if (max_uses > 0)
 			g_assert_cmpuint(u, <=, max_uses);
 		if (u > 0)
@@ -577,8 +608,8 @@ static void check_key(Key *key)
 		if (counting_seen) {
 			if (u < acked_n)
 				g_error("version %u of %s: uses %" G_GUINT64_FORMAT
-				        " after the restart, %u Encrypts were acknowledged",
-				        i + 1, key->name, u, acked_n);
+					" after the restart, %u Encrypts were acknowledged",
+					i + 1, key->name, u, acked_n);
 			if (max_uses > 0)
 				g_assert_cmpuint(acked_n, <=, max_uses);
 		}
@@ -588,10 +619,11 @@ static void check_key(Key *key)
 }
 
 /* Reads the records added since the last check into audit_have. */
-static void read_audit(void)
+static void
+read_audit(void)
 {
 	g_autofree gchar *path =
-	    g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
+		g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
 	g_autofree gchar *contents = NULL;
 	gsize len = 0;
 	gchar *line, *end;
@@ -623,22 +655,23 @@ static void read_audit(void)
 		detail = json_object_get_string_member_with_default(rec, "detail", NULL);
 		if (g_str_equal(method, "SetKeyVersionState") && detail != NULL) {
 			const gchar *arrow = strstr(detail, " -> ");
-			target =
-			    arrow ? g_strdup(arrow + 4) : g_strndup(detail, strcspn(detail, " "));
+			target = arrow ? g_strdup(arrow + 4)
+				       : g_strndup(detail, strcspn(detail, " "));
 			state = target;
 		}
 		count_tag(audit_have, audit_tag(method, key,
-		                                (guint32)json_object_get_int_member_with_default(
-		                                    rec, "version", 0),
-		                                state));
+						(guint32)json_object_get_int_member_with_default(
+							rec, "version", 0),
+						state));
 	}
 }
 
 /* The audit records of key's changes (for a failure's message). */
-static gchar *audit_changes_of(const gchar *name)
+static gchar *
+audit_changes_of(const gchar *name)
 {
 	g_autofree gchar *path =
-	    g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
+		g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
 	g_autofree gchar *contents = NULL;
 	g_autofree gchar *quoted = g_strdup_printf("\"key\":\"%s\"", name);
 	g_auto(GStrv) lines = NULL;
@@ -649,11 +682,12 @@ static gchar *audit_changes_of(const gchar *name)
 	lines = g_strsplit(contents, "\n", -1);
 	for (guint i = 0; lines[i] != NULL; i++)
 		if (strstr(lines[i], quoted) != NULL && strstr(lines[i], "\"detail\"") != NULL)
-			g_string_append_printf(out, "\n  %.*s",
-			                       (int)(strstr(lines[i], ",\"prev\"")
-			                                 ? strstr(lines[i], ",\"prev\"") - lines[i]
-			                                 : (long)strlen(lines[i])),
-			                       lines[i]);
+			g_string_append_printf(
+				out, "\n  %.*s",
+				(int)(strstr(lines[i], ",\"prev\"")
+					      ? strstr(lines[i], ",\"prev\"") - lines[i]
+					      : (long)strlen(lines[i])),
+				lines[i]);
 	return g_string_free(out, FALSE);
 }
 
@@ -665,28 +699,30 @@ static gchar *audit_changes_of(const gchar *name)
  * record before the commit, the test reports it as incomplete (TAP TODO) and goes on;
  * TKMS_CRASH_STRICT=1 makes it a failure.
  */
-static void missing_record(Key *key, guint32 v)
+static void
+missing_record(Key *key, guint32 v)
 {
 	g_autofree gchar *recs = audit_changes_of(key->name);
 	g_autofree gchar *msg = g_strdup_printf(
-	    "version %u of %s is stored, the audit log has no RotateKey record of it "
-	    "(a kill between the commit and the audit record); the key's change records:%s",
-	    v, key->name, recs);
+		"version %u of %s is stored, the audit log has no RotateKey record of it "
+		"(a kill between the commit and the audit record); the key's change records:%s",
+		v, key->name, recs);
 
 	st.missing_rotate_records++;
 	if (g_strcmp0(g_getenv("TKMS_CRASH_STRICT"), "1") == 0)
 		g_error("%s", msg);
 	g_test_message("%s", msg);
 	g_test_incomplete("a rotation stored without its audit record after kill -9 "
-	                  "(record written after the commit)");
+			  "(record written after the commit)");
 }
 
-static void check_audit(void)
+static void
+check_audit(void)
 {
 	g_autofree gchar *log =
-	    g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
+		g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
 	g_autofree gchar *head =
-	    g_build_filename(tkms_test_env_get_state_dir(env), "audit.head", NULL);
+		g_build_filename(tkms_test_env_get_state_dir(env), "audit.head", NULL);
 	g_autoptr(GError) error = NULL;
 	GHashTableIter iter;
 	gpointer tag, want;
@@ -695,11 +731,11 @@ static void check_audit(void)
 	/* the chain: tkmsctl's verifier when it is built, and the daemon's own */
 	if (g_getenv("TKMSCTL") != NULL) {
 		const gchar *argv[] = {g_getenv("TKMSCTL"),
-		                       "audit",
-		                       "verify",
-		                       "--state-dir",
-		                       tkms_test_env_get_state_dir(env),
-		                       NULL};
+				       "audit",
+				       "verify",
+				       "--state-dir",
+				       tkms_test_env_get_state_dir(env),
+				       NULL};
 		g_autofree gchar *out = NULL, *err = NULL;
 		gint status = -1;
 		g_assert_true(tkms_test_env_run(env, argv, &out, &err, &status, &error));
@@ -716,7 +752,7 @@ static void check_audit(void)
 		guint have = GPOINTER_TO_UINT(g_hash_table_lookup(audit_have, tag));
 		if (have < GPOINTER_TO_UINT(want))
 			g_error("the audit log has %u ok record(s) of %s, %u acknowledged", have,
-			        (const gchar *)tag, GPOINTER_TO_UINT(want));
+				(const gchar *)tag, GPOINTER_TO_UINT(want));
 	}
 	/* no change without its record: every stored version was made by an audited rotation */
 	for (guint k = 0; k < N_KEYS; k++)
@@ -728,11 +764,12 @@ static void check_audit(void)
 		}
 }
 
-static void check_sealed(Sealed *s)
+static void
+check_sealed(Sealed *s)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) pt =
-	    tkms_client_decrypt_sync(CLIENT, s->key->name, s->ct, context, NULL, &error);
+		tkms_client_decrypt_sync(CLIENT, s->key->name, s->ct, context, NULL, &error);
 	const gchar *state = model_state(&s->key->m, s->version);
 
 	st.decrypts++;
@@ -747,7 +784,8 @@ static void check_sealed(Sealed *s)
 	s->checked = TRUE;
 }
 
-static void check_ciphertexts(gboolean all)
+static void
+check_ciphertexts(gboolean all)
 {
 	guint old = 0;
 
@@ -766,7 +804,8 @@ static void check_ciphertexts(gboolean all)
 }
 
 /* The primary of every changed key works after the restart (its blob loads). */
-static void check_primaries(void)
+static void
+check_primaries(void)
 {
 	g_autoptr(GBytes) data = tkms_test_bytes_str("after the crash");
 
@@ -777,7 +816,7 @@ static void check_primaries(void)
 
 		if (g_str_equal(key->type, "aes-256-gcm")) {
 			g_autoptr(GBytes) ct = tkms_client_encrypt_sync(CLIENT, key->name, data,
-			                                                context, NULL, &error);
+									context, NULL, &error);
 			g_autoptr(GBytes) pt = NULL;
 			g_assert_no_error(error);
 			g_assert_cmpuint(header_version(ct), ==, key->m.primary);
@@ -788,13 +827,13 @@ static void check_primaries(void)
 		}
 		if (g_str_equal(key->type, "hmac-sha256")) {
 			g_autoptr(GBytes) mac =
-			    tkms_client_hmac_sync(CLIENT, key->name, data, NULL, &error);
+				tkms_client_hmac_sync(CLIENT, key->name, data, NULL, &error);
 			g_assert_no_error(error);
 			tkms_client_verify_hmac_sync(CLIENT, key->name, data, mac, &valid, NULL,
-			                             &error);
+						     &error);
 		} else {
 			g_autoptr(GBytes) sig =
-			    tkms_client_sign_sync(CLIENT, key->name, data, NULL, &error);
+				tkms_client_sign_sync(CLIENT, key->name, data, NULL, &error);
 			g_assert_no_error(error);
 			tkms_client_verify_sync(CLIENT, key->name, data, sig, &valid, NULL, &error);
 		}
@@ -803,7 +842,8 @@ static void check_primaries(void)
 	}
 }
 
-static void restart_and_check(gint old_pid)
+static void
+restart_and_check(gint old_pid)
 {
 	g_autoptr(GError) error = NULL;
 	gint64 t0;
@@ -827,24 +867,25 @@ static void restart_and_check(gint old_pid)
 
 /* ---- the test ---- */
 
-static void setup_keys(void)
+static void
+setup_keys(void)
 {
 	static const gchar *const types[N_KEYS] = {"aes-256-gcm", "aes-256-gcm", "aes-256-gcm",
-	                                           "hmac-sha256", "ecdsa-p256",  "aes-256-gcm"};
+						   "hmac-sha256", "ecdsa-p256",  "aes-256-gcm"};
 	g_autoptr(GError) error = NULL;
 
 	for (guint i = 0; i < N_LANES; i++)
 		lanes[i] = g_dbus_connection_new_for_address_sync(
-		    tkms_test_env_get_bus_address(env),
-		    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-		        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-		    NULL, NULL, &error);
+			tkms_test_env_get_bus_address(env),
+			G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+				G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+			NULL, NULL, &error);
 	for (guint i = 0; i < N_ENC_CONNECTIONS; i++)
 		enc_conns[i] = g_dbus_connection_new_for_address_sync(
-		    tkms_test_env_get_bus_address(env),
-		    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-		        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-		    NULL, NULL, &error);
+			tkms_test_env_get_bus_address(env),
+			G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+				G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+			NULL, NULL, &error);
 	g_assert_no_error(error);
 	for (guint k = 0; k < N_KEYS; k++) {
 		Key *key = &keys[k];
@@ -864,15 +905,17 @@ static void setup_keys(void)
 	}
 	{
 		g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-		    tkms_test_env_get_connection(env), BUS_NAME, OBJECT_PATH, IFACE,
-		    "SetRotationPolicy",
-		    g_variant_new_parsed("(%s, {'max-uses': <@t %t>})", CAPPED->name, (guint64)CAP),
-		    NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, &error);
+			tkms_test_env_get_connection(env), BUS_NAME, OBJECT_PATH, IFACE,
+			"SetRotationPolicy",
+			g_variant_new_parsed("(%s, {'max-uses': <@t %t>})", CAPPED->name,
+					     (guint64)CAP),
+			NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, &error);
 		g_assert_no_error(error);
 	}
 }
 
-static void print_stats(void)
+static void
+print_stats(void)
 {
 	GHashTableIter iter;
 	gpointer name, n;
@@ -887,41 +930,43 @@ static void print_stats(void)
 	}
 	for (guint k = 0; k < N_KINDS; k++)
 		g_test_message("%-18s issued %4u, acknowledged %4u, no reply %3u", kind_names[k],
-		               st.issued[k], st.acked[k], st.unknown[k]);
+			       st.issued[k], st.acked[k], st.unknown[k]);
 	g_test_message("refused:%s", refused->len ? refused->str : " none");
 	g_test_message("Busy refusals: %u", busy);
 	g_test_message("kills %u (%u with a change in flight, %u with a RotateKey in flight); "
-	               "unanswered changes found applied %u, not applied %u",
-	               st.kills, st.kills_mid_change, st.kills_mid_rotate, st.unknown_applied,
-	               st.unknown_not_applied);
+		       "unanswered changes found applied %u, not applied %u",
+		       st.kills, st.kills_mid_change, st.kills_mid_rotate, st.unknown_applied,
+		       st.unknown_not_applied);
 	g_test_message("stored rotations without their audit record: %u",
-	               st.missing_rotate_records);
+		       st.missing_rotate_records);
 	g_test_message("restart to name owned: mean %.0f ms, max %.0f ms",
-	               st.kills ? st.restart_us_sum / 1e3 / st.kills : 0.0,
-	               st.restart_us_max / 1e3);
+		       st.kills ? st.restart_us_sum / 1e3 / st.kills : 0.0,
+		       st.restart_us_max / 1e3);
 	g_test_message("decrypts checked %u (%u refused while suspended), %u ciphertexts; "
-	               "usage counting %s",
-	               st.decrypts, st.suspended_refusals, sealed->len,
-	               counting_seen ? "seen (cap checked against acknowledged Encrypts)"
-	                             : "not seen: every version's uses is 0");
+		       "usage counting %s",
+		       st.decrypts, st.suspended_refusals, sealed->len,
+		       counting_seen ? "seen (cap checked against acknowledged Encrypts)"
+				     : "not seen: every version's uses is 0");
 	for (guint k = 0; k < N_KEYS; k++) {
 		guint most = 0;
 		for (guint i = 0; i < keys[k].acked_uses->len; i++)
 			most = MAX(most, g_array_index(keys[k].acked_uses, guint, i));
 		g_test_message("%s (%s): %u versions, primary %u, at most %u acknowledged Encrypts "
-		               "on one version",
-		               keys[k].name, keys[k].type, keys[k].m.n, keys[k].m.primary, most);
+			       "on one version",
+			       keys[k].name, keys[k].type, keys[k].m.n, keys[k].m.primary, most);
 	}
 }
 
-static void sealed_free(Sealed *s)
+static void
+sealed_free(Sealed *s)
 {
 	g_bytes_unref(s->pt);
 	g_bytes_unref(s->ct);
 	g_free(s);
 }
 
-static void teardown(void)
+static void
+teardown(void)
 {
 	for (guint k = 0; k < N_KEYS; k++) {
 		g_clear_pointer(&keys[k].name, g_free);
@@ -937,17 +982,18 @@ static void teardown(void)
 	g_clear_pointer(&rnd, g_rand_free);
 }
 
-static void test_kill9(void)
+static void
+test_kill9(void)
 {
 	const gchar *ops_env = g_getenv("TKMS_CRASH_OPS");
 	const gchar *seed_env = g_getenv("TKMS_CRASH_SEED");
-	guint32 seed =
-	    seed_env ? (guint32)g_ascii_strtoull(seed_env, NULL, 10) : (guint32)g_test_rand_int();
+	guint32 seed = seed_env ? (guint32)g_ascii_strtoull(seed_env, NULL, 10)
+				: (guint32)g_test_rand_int();
 	gint64 t_start = g_get_monotonic_time();
 
 	total_ops = ops_env ? (guint)g_ascii_strtoull(ops_env, NULL, 10) : DEFAULT_OPS;
 	g_test_message("seed %u (replay the choices: TKMS_CRASH_SEED=%u), %u operations", seed,
-	               seed, total_ops);
+		       seed, total_ops);
 	rnd = g_rand_new_with_seed(seed);
 	setup_keys();
 
@@ -972,9 +1018,10 @@ static void test_kill9(void)
 			if (model_state(&key->m, v) != S_SUSPENDED)
 				continue;
 			r = g_dbus_connection_call_sync(
-			    tkms_test_env_get_connection(env), BUS_NAME, OBJECT_PATH, IFACE,
-			    "SetKeyVersionState", g_variant_new("(sus)", key->name, v, "active"),
-			    NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, &error);
+				tkms_test_env_get_connection(env), BUS_NAME, OBJECT_PATH, IFACE,
+				"SetKeyVersionState",
+				g_variant_new("(sus)", key->name, v, "active"), NULL,
+				G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, &error);
 			g_assert_no_error(error);
 			g_ptr_array_index(key->m.states, v - 1) = (gpointer)S_ACTIVE;
 		}
@@ -984,15 +1031,16 @@ static void test_kill9(void)
 	if (!counting_seen && CAPPED->acked_uses->len > 0 &&
 	    g_array_index(CAPPED->acked_uses, guint, 0) > CAP)
 		g_test_message("%u Encrypts of version 1 of %s were acknowledged past its max-uses "
-		               "of %u: tkmsd does not count uses yet; this check fails once it "
-		               "counts and lets a version pass its cap",
-		               g_array_index(CAPPED->acked_uses, guint, 0), CAPPED->name, CAP);
+			       "of %u: tkmsd does not count uses yet; this check fails once it "
+			       "counts and lets a version pass its cap",
+			       g_array_index(CAPPED->acked_uses, guint, 0), CAPPED->name, CAP);
 	g_test_message("run time %.1f s", (g_get_monotonic_time() - t_start) / 1e6);
 	g_assert_cmpuint(st.kills, >, 0);
 	teardown();
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	int ret;
 
