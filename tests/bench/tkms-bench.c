@@ -148,8 +148,22 @@ enum {
 	R_STORE_CREATE_BULK,
 	R_STORE_ENC_EMPTY,
 	R_STORE_ENC_BULK,
+	R_ROTATE_AES,
+	R_ROTATE_HMAC,
+	R_ROTATE_EC,
+	R_ROTATE_RSA,
+	R_ENC_ALONE,
+	R_ENC_ROTATING,
 	N_RESULTS
 };
+
+/* The rotation rows: RotateKey latency per key type, ROTATE_CALLS rotations each (split over
+ * the rounds), and synchronous Encrypt alone against Encrypt while another client (its own
+ * connection, in a thread) rotates a different key in a loop. */
+#define ROTATE_CALLS 20
+#define KEY_ROTATING "bench-rotating"
+#define KEY_ROT_PREFIX "bench-rot-"
+static const gchar *const rotate_types[] = {"aes-256-gcm", "hmac-sha256", "ecdsa-p256", "rsa-2048"};
 
 /* The key store rows: one stack, its store empty, then holding STORE_BULK_KEYS keys. */
 #define STORE_BULK_KEYS 100000
@@ -216,6 +230,11 @@ typedef struct {
 	guint store_created;
 	StoreFigures store[2]; /* empty, bulk */
 	gchar *store_error;
+
+	/* rotation rows: the rotating client's work during the Encrypt-while-rotating rounds */
+	guint64 rotator_calls;
+	gdouble rotator_seconds;
+	guint64 rotator_failed;
 } Bench;
 
 static void
@@ -1688,6 +1707,8 @@ static const Ratio ratios[] = {
 	 R_STORE_CREATE_BULK, R_STORE_CREATE_EMPTY, BY_CALLS, FALSE, 0.9},
 	{"store-encrypt-100k-vs-empty", "Encrypt/Decrypt calls/s, 100,000 keys / empty store",
 	 R_STORE_ENC_BULK, R_STORE_ENC_EMPTY, BY_CALLS, FALSE, 0.9},
+	{"encrypt-rotating-vs-alone", "Encrypt calls/s, another client rotating / alone",
+	 R_ENC_ROTATING, R_ENC_ALONE, BY_CALLS, FALSE, 0.8},
 };
 
 static const gchar *const ratio_kinds[] = {"calls_per_s", "ops_per_s", "p50", "p99"};
@@ -2017,12 +2038,184 @@ store_figures_json(Bench *b, JsonBuilder *jb)
 	json_builder_end_object(jb);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Rotation: RotateKey latency per key type; Encrypt while another client rotates             */
+
+static gboolean
+create_key_if_needed(Bench *b, const gchar *name, const gchar *type, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	g_autoptr(GVariant) info =
+		tkms_client_create_key_sync(b->client, name, type, NULL, NULL, &local);
+
+	if (info != NULL || g_error_matches(local, TKMS_ERROR, TKMS_ERROR_ALREADY_EXISTS))
+		return TRUE;
+	g_propagate_prefixed_error(error, g_steal_pointer(&local), "CreateKey(%s, %s): ", name,
+				   type);
+	return FALSE;
+}
+
+static gboolean
+rotate_once(GDBusConnection *conn, const gchar *name, GError **error)
+{
+	g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+		conn, TKMS_BUS_NAME, TKMS_OBJECT_PATH, TKMS_BUS_NAME, "RotateKey",
+		g_variant_new("(s)", name), G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, 120000,
+		NULL, error);
+
+	if (r == NULL)
+		g_prefix_error(error, "RotateKey(%s): ", name);
+	return r != NULL;
+}
+
+/* Every round: ROTATE_CALLS / rounds rotations of each type, after one warm-up rotation in the
+ * first round. Sized by ROTATE_CALLS, not --tpm-iterations: an rsa-2048 rotation generates an
+ * RSA key in the TPM (seconds on swtpm). */
+static void
+run_rotate_phases(Bench *b)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (interrupted || !any_in(b, R_ROTATE_AES, R_ROTATE_RSA))
+		return;
+	for (guint t = 0; t < G_N_ELEMENTS(rotate_types); t++) {
+		g_autofree gchar *name = g_strconcat(KEY_ROT_PREFIX, rotate_types[t], NULL);
+		if (selected(b, &b->results[R_ROTATE_AES + t]) &&
+		    !create_key_if_needed(b, name, rotate_types[t], &error)) {
+			fail_range(b, R_ROTATE_AES + t, R_ROTATE_AES + t, error);
+			g_clear_error(&error);
+		}
+	}
+	for (b->round = 0; b->round < b->rounds && !interrupted; b->round++) {
+		for (guint t = 0; t < G_N_ELEMENTS(rotate_types); t++) {
+			Result *r = &b->results[R_ROTATE_AES + t];
+			g_autofree gchar *name = g_strconcat(KEY_ROT_PREFIX, rotate_types[t], NULL);
+			guint n = ROTATE_CALLS / b->rounds +
+				  (b->round < ROTATE_CALLS % b->rounds ? 1 : 0);
+			guint64 calls_before = r->calls, t0;
+
+			if (n == 0 || !round_begin(b, r))
+				continue;
+			if (b->round == 0 && !rotate_once(b->conn, name, &error)) {
+				result_fail(r, "%s", error->message);
+				g_clear_error(&error);
+				progress_end(r, 0, 0);
+				continue;
+			}
+			t0 = now_ns();
+			for (guint i = 0; i < n && !interrupted; i++) {
+				guint64 c0 = now_ns();
+				if (!rotate_once(b->conn, name, &error)) {
+					result_fail(r, "%s", error->message);
+					g_clear_error(&error);
+					break;
+				}
+				record(r, c0);
+				r->ops++;
+			}
+			round_end(r, calls_before, t0);
+		}
+	}
+}
+
+static gboolean
+encrypt_sync(Bench *b, Result *r, GError **error)
+{
+	guint64 t0 = now_ns();
+	g_autoptr(GBytes) ct =
+		tkms_client_encrypt_sync(b->client, KEY_AES, b->plaintext, b->context, NULL, error);
+
+	if (ct == NULL)
+		return FALSE;
+	record(r, t0);
+	return TRUE;
+}
+
+/* The other client: RotateKey on KEY_ROTATING back to back until told to stop. */
+typedef struct {
+	GDBusConnection *conn;
+	gint stop;
+	guint64 calls, failed;
+	gchar *error; /* the first failure */
+} Rotator;
+
+static gpointer
+rotator_thread(gpointer data)
+{
+	Rotator *rot = data;
+
+	while (!g_atomic_int_get(&rot->stop)) {
+		g_autoptr(GError) error = NULL;
+		if (rotate_once(rot->conn, KEY_ROTATING, &error)) {
+			rot->calls++;
+			continue;
+		}
+		rot->failed++;
+		if (rot->error == NULL)
+			rot->error = g_strdup(error->message);
+		g_usleep(10000);
+	}
+	return NULL;
+}
+
+/* Alone and rotating interleaved round by round (same key, same client, same calls). */
+static void
+run_rotating_encrypt_phases(Bench *b)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GDBusConnection) conn = NULL;
+
+	if (interrupted || !any_in(b, R_ENC_ALONE, R_ENC_ROTATING))
+		return;
+	if (!create_key_if_needed(b, KEY_ROTATING, "aes-256-gcm", &error)) {
+		fail_range(b, R_ENC_ALONE, R_ENC_ROTATING, error);
+		return;
+	}
+	conn = g_dbus_connection_new_for_address_sync(
+		tkms_test_env_get_bus_address(b->env),
+		G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+			G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+		NULL, NULL, &error);
+	if (conn == NULL) {
+		fail_range(b, R_ENC_ALONE, R_ENC_ROTATING, error);
+		return;
+	}
+	for (b->round = 0; b->round < b->rounds && !interrupted; b->round++) {
+		Rotator rot = {.conn = conn};
+		GThread *thread;
+		guint64 t0;
+
+		run_sync(b, &b->results[R_ENC_ALONE], encrypt_sync);
+		if (!selected(b, &b->results[R_ENC_ROTATING]))
+			continue;
+		/* the rotator runs before, during and until the end of the measured round */
+		thread = g_thread_new("tkms-bench-rotator", rotator_thread, &rot);
+		t0 = now_ns();
+		run_sync(b, &b->results[R_ENC_ROTATING], encrypt_sync);
+		g_atomic_int_set(&rot.stop, 1);
+		g_thread_join(thread);
+		b->rotator_seconds += (gdouble)(now_ns() - t0) / 1e9;
+		b->rotator_calls += rot.calls;
+		b->rotator_failed += rot.failed;
+		if (rot.error != NULL) {
+			g_printerr("tkms-bench: the rotating client failed %" G_GUINT64_FORMAT
+				   " times: %s\n",
+				   rot.failed, rot.error);
+			if (rot.calls == 0)
+				result_fail(&b->results[R_ENC_ROTATING],
+					    "the other client could not rotate: %s", rot.error);
+			g_free(rot.error);
+		}
+	}
+}
+
 static gint
 table_group(guint i)
 {
 	static const guint firsts[] = {R_PING_SYNC,	   R_PROP_SYNC,	      R_ENC_SYNC,
 				       R_SIGN_SYNC,	   R_RAW_SIGN,	      R_FLOOD_SIGN_ALONE,
-				       R_FLOOD_ENC_ALONE, R_POLKIT_ON,	      R_STORE_CREATE_EMPTY};
+				       R_FLOOD_ENC_ALONE, R_POLKIT_ON,	      R_STORE_CREATE_EMPTY,
+				       R_ROTATE_AES,	   R_ENC_ALONE};
 	gint group = 0;
 
 	for (guint k = 0; k < G_N_ELEMENTS(firsts); k++)
@@ -2097,6 +2290,22 @@ print_table(Bench *b)
 				       b->polkit_note ? b->polkit_note
 						      : "polkit rows: real polkitd (not run)");
 	print_store_figures(b, out);
+	if (any_in(b, R_ROTATE_AES, R_ROTATE_RSA))
+		g_string_append_printf(out,
+				       "rotate rows: RotateKey of one key per type, %u "
+				       "rotations each (a TPM key generation, one SQLite "
+				       "transaction, a durable audit record).\n",
+				       (guint)ROTATE_CALLS);
+	if (any_in(b, R_ENC_ALONE, R_ENC_ROTATING))
+		g_string_append_printf(
+			out,
+			"rotating rows: during the \"rotating\" rounds another client "
+			"(own connection, own thread) called RotateKey on %s "
+			"(aes-256-gcm) back to back: %" G_GUINT64_FORMAT
+			" rotations in %.2f s (%.1f/s, %" G_GUINT64_FORMAT " failed).\n",
+			KEY_ROTATING, b->rotator_calls, b->rotator_seconds,
+			b->rotator_seconds > 0 ? b->rotator_calls / b->rotator_seconds : 0.0,
+			b->rotator_failed);
 	g_string_append(out, "\nratios\n");
 	for (guint i = 0; i < G_N_ELEMENTS(ratios); i++) {
 		gdouble v;
@@ -2373,6 +2582,18 @@ init_results(Bench *b)
 		    "Encrypt+Decrypt 32 B (pairs), sync, empty store", 1, 2, FALSE);
 	result_init(&r[R_STORE_ENC_BULK], "store-100k-encrypt-decrypt-sync",
 		    "Encrypt+Decrypt 32 B (pairs), sync, 100,000 keys", 1, 2, FALSE);
+	result_init(&r[R_ROTATE_AES], "rotate-aes-256-gcm-sync", "RotateKey aes-256-gcm, sync", 1,
+		    1, TRUE);
+	result_init(&r[R_ROTATE_HMAC], "rotate-hmac-sha256-sync", "RotateKey hmac-sha256, sync", 1,
+		    1, TRUE);
+	result_init(&r[R_ROTATE_EC], "rotate-ecdsa-p256-sync", "RotateKey ecdsa-p256, sync", 1, 1,
+		    TRUE);
+	result_init(&r[R_ROTATE_RSA], "rotate-rsa-2048-sync", "RotateKey rsa-2048, sync", 1, 1,
+		    TRUE);
+	result_init(&r[R_ENC_ALONE], "rotating-encrypt-alone-sync", "Encrypt 32 B, sync, alone", 1,
+		    1, FALSE);
+	result_init(&r[R_ENC_ROTATING], "rotating-encrypt-rotated-sync",
+		    "Encrypt 32 B, sync, another key rotating", 1, 1, FALSE);
 }
 
 int
@@ -2508,6 +2729,8 @@ main(int argc, char **argv)
 	run_flood_phases(&b);
 	run_polkit_phases(&b);
 	run_store_phases(&b);
+	run_rotate_phases(&b);
+	run_rotating_encrypt_phases(&b);
 	for (guint i = 0; i < N_RESULTS; i++)
 		result_finish(&b.results[i]);
 
