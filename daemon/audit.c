@@ -27,6 +27,7 @@ struct _TkmsAudit {
 	gboolean committing;
 	gboolean commit_pending;
 	gboolean to_journal;
+	GQueue waiters; /* GTask of tkms_audit_append_durable, oldest first */
 };
 
 G_DEFINE_TYPE(TkmsAudit, tkms_audit, G_TYPE_OBJECT)
@@ -130,6 +131,7 @@ typedef struct {
 	int fd;
 	gchar *head_path;
 	gchar *head;
+	guint64 covered; /* the records before this seq are on disk once the job succeeds */
 } CommitJob;
 
 static void
@@ -152,52 +154,88 @@ commit_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancell
 		g_task_return_boolean(task, TRUE);
 }
 
-static gboolean group_commit_cb(gpointer data);
+static void start_commit(TkmsAudit *self);
 
+/* Answers the durable appends that the finished commit covered. */
 static void
-commit_done(GObject *source, GAsyncResult *res, gpointer user_data)
+wake_waiters(TkmsAudit *self, guint64 covered, const GError *error)
 {
-	TkmsAudit *self = TKMS_AUDIT(source);
-	g_autoptr(GError) error = NULL;
-
-	self->committing = FALSE;
-	if (!g_task_propagate_boolean(G_TASK(res), &error))
-		g_warning("%s", error->message);
-	if (self->commit_pending && self->sync_source == 0) {
-		self->commit_pending = FALSE;
-		self->sync_source = g_timeout_add(GROUP_COMMIT_MS, group_commit_cb, self);
+	while (!g_queue_is_empty(&self->waiters)) {
+		GTask *task = g_queue_peek_head(&self->waiters);
+		guint64 seq = *(guint64 *)g_task_get_task_data(task);
+		if (seq >= covered)
+			break;
+		g_queue_pop_head(&self->waiters);
+		if (error != NULL)
+			g_task_return_error(task, g_error_copy(error));
+		else
+			g_task_return_boolean(task, TRUE);
+		g_object_unref(task);
 	}
 }
 
-/* Group commit: one fdatasync for all records of the last ~100 ms, off the main loop. */
 static gboolean
 group_commit_cb(gpointer data)
 {
 	TkmsAudit *self = data;
-	g_autoptr(GTask) task = NULL;
-	CommitJob *job;
 
 	self->sync_source = 0;
 	if (self->committing) {
 		self->commit_pending = TRUE;
 		return G_SOURCE_REMOVE;
 	}
+	start_commit(self);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+commit_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsAudit *self = TKMS_AUDIT(source);
+	CommitJob *job = g_task_get_task_data(G_TASK(res));
+	g_autoptr(GError) error = NULL;
+
+	self->committing = FALSE;
+	if (!g_task_propagate_boolean(G_TASK(res), &error))
+		g_warning("%s", error->message);
+	wake_waiters(self, job->covered, error);
+	/* a durable append waits for the next commit at once; use records for the timer */
+	if (!g_queue_is_empty(&self->waiters)) {
+		g_clear_handle_id(&self->sync_source, g_source_remove);
+		self->commit_pending = FALSE;
+		start_commit(self);
+	} else if (self->commit_pending && self->sync_source == 0) {
+		self->commit_pending = FALSE;
+		self->sync_source = g_timeout_add(GROUP_COMMIT_MS, group_commit_cb, self);
+	}
+}
+
+/* Group commit: one fdatasync, off the main loop, for every record written so far. */
+static void
+start_commit(TkmsAudit *self)
+{
+	g_autoptr(GTask) task = NULL;
+	CommitJob *job;
+
 	job = g_new0(CommitJob, 1);
 	job->fd = dup(self->fd);
 	job->head_path = g_strdup(self->head_path);
 	job->head = head_line(self);
+	job->covered = self->next_seq;
 	self->committing = TRUE;
 	task = g_task_new(self, NULL, commit_done, NULL);
 	g_task_set_task_data(task, job, (GDestroyNotify)commit_job_free);
 	g_task_run_in_thread(task, commit_thread);
-	return G_SOURCE_REMOVE;
 }
 
 void
 tkms_audit_sync(TkmsAudit *self)
 {
+	g_autoptr(GError) error = NULL;
+
 	g_clear_handle_id(&self->sync_source, g_source_remove);
-	sync_now(self, NULL);
+	sync_now(self, &error);
+	wake_waiters(self, self->next_seq, error);
 }
 
 /* JSON string member: a record is written for every call, so it is formatted directly rather
@@ -266,8 +304,9 @@ format_body(TkmsAudit *self, const TkmsAuditRecord *rec)
 	return out;
 }
 
-gboolean
-tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable, GError **error)
+/* Writes the record at the end of the chain (not yet on disk). */
+static gboolean
+write_record(TkmsAudit *self, const TkmsAuditRecord *rec, GError **error)
 {
 	g_autoptr(GString) line = format_body(self, rec);
 	g_autofree gchar *hash = tkms_audit_chain_hash(line->str, line->len);
@@ -298,6 +337,14 @@ tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable,
 				 rec->method, rec->uid,
 				 rec->owner_key ? rec->owner_key : "-", rec->result,
 				 rec->error ? rec->error : "");
+	return TRUE;
+}
+
+gboolean
+tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable, GError **error)
+{
+	if (!write_record(self, rec, error))
+		return FALSE;
 	if (durable) {
 		g_clear_handle_id(&self->sync_source, g_source_remove);
 		return sync_now(self, error);
@@ -305,6 +352,34 @@ tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable,
 	if (self->sync_source == 0)
 		self->sync_source = g_timeout_add(GROUP_COMMIT_MS, group_commit_cb, self);
 	return TRUE;
+}
+
+void
+tkms_audit_append_durable(TkmsAudit *self, const TkmsAuditRecord *rec,
+			  GAsyncReadyCallback callback, gpointer user_data)
+{
+	g_autoptr(GTask) task = g_task_new(self, NULL, callback, user_data);
+	GError *error = NULL;
+	guint64 *seq;
+
+	if (!write_record(self, rec, &error)) {
+		g_task_return_error(task, error);
+		return;
+	}
+	seq = g_new(guint64, 1);
+	*seq = self->next_seq - 1;
+	g_task_set_task_data(task, seq, g_free);
+	g_queue_push_tail(&self->waiters, g_steal_pointer(&task));
+	if (!self->committing) {
+		g_clear_handle_id(&self->sync_source, g_source_remove);
+		start_commit(self);
+	}
+}
+
+gboolean
+tkms_audit_append_durable_finish(TkmsAudit *self, GAsyncResult *result, GError **error)
+{
+	return g_task_propagate_boolean(G_TASK(result), error);
 }
 
 static void

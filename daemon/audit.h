@@ -29,6 +29,13 @@ TkmsAudit *tkms_audit_new(const gchar *state_dir, GError **error);
  * must then fail the operation, never succeed unaudited. */
 gboolean tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable,
 			   GError **error);
+/* Appends a record and calls back once it is on disk: the fdatasync runs off the main loop
+ * (together with the group commit), so a lifecycle change does not stall other callers.
+ * Fails at once if the record could not be written. */
+void tkms_audit_append_durable(TkmsAudit *self, const TkmsAuditRecord *rec,
+			       GAsyncReadyCallback callback, gpointer user_data);
+gboolean tkms_audit_append_durable_finish(TkmsAudit *self, GAsyncResult *result,
+					  GError **error);
 /* Flushes pending records (at shutdown). */
 void tkms_audit_sync(TkmsAudit *self);
 
