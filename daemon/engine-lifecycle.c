@@ -13,8 +13,6 @@
 #include "crypto.h"
 #include "engine-private.h"
 
-/* AES-256-GCM with random 96-bit IVs: at most 2^32 messages per key (NIST SP 800-38D §8.3) */
-#define GCM_MAX_USES (G_GUINT64_CONSTANT(1) << 32)
 
 /* A change: checks and edits the copy (FALSE with error: refused, nothing written). */
 typedef gboolean (*ChangeFunc)(TkmsEngineOp *op, TkmsKey *key, gint64 now, GError **error);
@@ -92,6 +90,8 @@ apply(TkmsEngineOp *op)
 		change_fail(op, error);
 		return;
 	}
+	/* the counts as they are now: a save never lowers a reservation (engine-usage.c) */
+	tkms_engine_usage_patch(op->engine, d->copy);
 	/* material of a version that changed state leaves memory; the next use unseals again
 	 * after the state check */
 	tkms_key_cache_remove_key(op->engine->keycache, d->copy->owner, d->copy->name);
@@ -120,6 +120,7 @@ begin(TkmsEngineOp *op, ChangeFunc change)
 	g_hash_table_add(op->engine->changing, g_strdup(lock));
 	d->lock = g_steal_pointer(&lock);
 	d->copy = tkms_key_copy(key);
+	tkms_engine_usage_patch(op->engine, d->copy);
 	d->change = change;
 	return TRUE;
 }
@@ -187,9 +188,19 @@ static gboolean
 rotate(TkmsEngineOp *op, TkmsKey *key, gint64 now, GError **error)
 {
 	ChangeData *d = op->data;
+	gboolean used_up = tkms_key_primary_used_up(key);
+	guint32 old = key->primary_version;
 	TkmsKeyVersion *v = tkms_key_add_version(key, &d->req.out, now, 0);
+
 	op->version = v->version;
-	op->detail = g_strdup_printf("primary %u -> %u", v->version - 1, v->version);
+	if (used_up)
+		op->detail = g_strdup_printf("primary %u -> %u, max-uses %" G_GUINT64_FORMAT
+					     " reached",
+					     old, v->version, key->policy.max_uses
+								 ? key->policy.max_uses
+								 : tkms_key_max_uses(key));
+	else
+		op->detail = g_strdup_printf("primary %u -> %u", old, v->version);
 	return TRUE;
 }
 
@@ -529,12 +540,12 @@ parse_policy(GVariant *dict, TkmsKeyType type, TkmsKeyPolicy *p, GError **error)
 		}
 		*field = g_variant_get_uint64(value);
 	}
-	if (type == TKMS_KEY_TYPE_AES_256_GCM && p->max_uses > GCM_MAX_USES) {
+	if (type == TKMS_KEY_TYPE_AES_256_GCM && p->max_uses > TKMS_GCM_MAX_USES) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 			    "max-uses is at most 2^32 (%" G_GUINT64_FORMAT ") for aes-256-gcm keys: "
 			    "GCM with random IVs must not encrypt more under one key (NIST SP "
 			    "800-38D)",
-			    GCM_MAX_USES);
+			    TKMS_GCM_MAX_USES);
 		return FALSE;
 	}
 	return TRUE;

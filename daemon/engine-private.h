@@ -21,7 +21,12 @@ struct _TkmsEngine {
 	TkmsKeyCache *keycache;
 	GHashTable *changing; /* "owner/name" of keys with a life-cycle change being written */
 	TkmsScheduler *scheduler;
+	GHashTable *counters;	     /* "owner/name/version" -> TkmsUseCounter (engine-usage.c) */
+	GHashTable *usage_rotations; /* "owner/name" -> the calls waiting for its rotation */
+	gboolean counting_stopped;   /* tkms_engine_usage_release ran: no more uses */
 };
+
+typedef struct _TkmsUseCounter TkmsUseCounter;
 
 /* One asynchronous operation, from its start through its audit record to its result. It is
  * the task data of its GTask; exactly one of the tkms_engine_op_return_* / _fail functions
@@ -77,6 +82,23 @@ TkmsKey *tkms_engine_lookup_key(TkmsEngine *self, const TkmsActor *actor, const 
 				GError **error);
 gboolean tkms_engine_check_payload(TkmsEngine *self, const gchar *what, gsize len,
 				   gboolean allow_empty, GError **error);
+
+/* ---- usage counting (engine-usage.c) ---- */
+typedef void (*TkmsEngineUseFunc)(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v);
+void tkms_engine_usage_init(TkmsEngine *self);
+void tkms_engine_usage_clear(TkmsEngine *self);
+/* At a clean stop: writes the exact counts (unused reservations return); later protect
+ * calls fail with Busy. */
+void tkms_engine_usage_release(TkmsEngine *self);
+/* For a protect operation: checks that key's primary may protect (KeyState), counts one use
+ * of it, and calls then with the key and its primary. When the primary has reached its
+ * max-uses, the key is rotated first (then gets the new key and primary), or the op fails with
+ * LimitExceeded if that fails. then may run later (the op waits for a reservation of uses or
+ * a rotation). */
+void tkms_engine_op_use_primary(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then);
+/* Sets the versions' uses and uses_reserved of key (a copy, or the stored key for display)
+ * from the live counts. */
+void tkms_engine_usage_patch(TkmsEngine *self, TkmsKey *key);
 
 /* ---- shared by the AES-GCM operations (engine-crypto.c, engine-datakey.c) ---- */
 typedef void (*TkmsEngineWithSecretFunc)(TkmsEngineOp *op, TkmsSecret *secret);

@@ -531,6 +531,10 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 				self, G_CONNECT_SWAPPED);
 	self->keycache = tkms_key_cache_new(config->key_ttl);
 	self->changing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	tkms_engine_usage_init(self);
+	if (!config->count_uses)
+		g_warning("[lifecycle] CountUses=false: key uses are not counted and max-uses is "
+			  "not enforced; this is for benchmarks only");
 	self->scheduler = tkms_scheduler_new(self);
 	/* events that fell due while tkmsd was down run as soon as the main loop does */
 	tkms_scheduler_start(self->scheduler);
@@ -543,6 +547,8 @@ tkms_engine_shutdown(TkmsEngine *self)
 	if (self->scheduler != NULL)
 		tkms_scheduler_stop(self->scheduler);
 	g_clear_object(&self->scheduler);
+	if (self->keystore != NULL)
+		tkms_engine_usage_release(self);
 	if (self->tpm != NULL)
 		tkms_tpm_stop(self->tpm);
 	if (self->audit != NULL)
@@ -560,6 +566,7 @@ tkms_engine_finalize(GObject *object)
 	g_clear_object(&self->audit);
 	g_clear_object(&self->keystore);
 	g_clear_pointer(&self->changing, g_hash_table_unref);
+	tkms_engine_usage_clear(self);
 	g_free(self->config.tcti);
 	g_free(self->config.state_dir);
 	G_OBJECT_CLASS(tkms_engine_parent_class)->finalize(object);
