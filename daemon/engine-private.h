@@ -19,7 +19,9 @@ struct _TkmsEngine {
 	TkmsKeystore *keystore;
 	TkmsAudit *audit;
 	TkmsKeyCache *keycache;
-	GHashTable *changing; /* "owner/name" of keys with a life-cycle change being written */
+	/* "owner/name" of a key with a life-cycle change under way -> the changes queued behind
+	 * it (engine-lifecycle.c) */
+	GHashTable *changing;
 	TkmsScheduler *scheduler;
 	GHashTable *counters;	     /* "owner/name/version" -> TkmsUseCounter (engine-usage.c) */
 	GHashTable *usage_rotations; /* "owner/name" -> the calls waiting for its rotation */

@@ -55,7 +55,8 @@ typedef struct {
 
 static void take_use(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then, guint rotations);
 
-static void counter_free(gpointer data)
+static void
+counter_free(gpointer data)
 {
 	TkmsUseCounter *c = data;
 	/* only at finalize: nothing waits then (every waiter holds a reference to the engine) */
@@ -64,21 +65,24 @@ static void counter_free(gpointer data)
 	g_free(c);
 }
 
-static void rotation_free(gpointer data)
+static void
+rotation_free(gpointer data)
 {
 	UseRotation *r = data;
 	g_queue_clear(&r->waiters);
 	g_free(r);
 }
 
-void tkms_engine_usage_init(TkmsEngine *self)
+void
+tkms_engine_usage_init(TkmsEngine *self)
 {
 	self->counters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, counter_free);
 	self->usage_rotations =
 	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, rotation_free);
 }
 
-void tkms_engine_usage_release(TkmsEngine *self)
+void
+tkms_engine_usage_release(TkmsEngine *self)
 {
 	GHashTableIter iter;
 	TkmsUseCounter *c;
@@ -99,7 +103,8 @@ void tkms_engine_usage_release(TkmsEngine *self)
 	}
 }
 
-void tkms_engine_usage_clear(TkmsEngine *self)
+void
+tkms_engine_usage_clear(TkmsEngine *self)
 {
 	g_clear_pointer(&self->counters, g_hash_table_unref);
 	g_clear_pointer(&self->usage_rotations, g_hash_table_unref);
@@ -107,12 +112,14 @@ void tkms_engine_usage_clear(TkmsEngine *self)
 
 #define ID_MAX (TKMS_KEY_NAME_MAX + 32)
 
-static void counter_id(gchar *buf, guint32 owner, const gchar *name, guint32 version)
+static void
+counter_id(gchar *buf, guint32 owner, const gchar *name, guint32 version)
 {
 	g_snprintf(buf, ID_MAX, "%u/%s/%u", owner, name, version);
 }
 
-static TkmsUseCounter *counter_lookup(TkmsEngine *self, guint32 owner, const gchar *name,
+static TkmsUseCounter *
+counter_lookup(TkmsEngine *self, guint32 owner, const gchar *name,
                                       guint32 version)
 {
 	gchar id[ID_MAX];
@@ -120,7 +127,8 @@ static TkmsUseCounter *counter_lookup(TkmsEngine *self, guint32 owner, const gch
 	return g_hash_table_lookup(self->counters, id);
 }
 
-static TkmsUseCounter *counter_get(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v)
+static TkmsUseCounter *
+counter_get(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v)
 {
 	gchar id[ID_MAX];
 	TkmsUseCounter *c;
@@ -141,7 +149,8 @@ static TkmsUseCounter *counter_get(TkmsEngine *self, TkmsKey *key, TkmsKeyVersio
 	return c;
 }
 
-void tkms_engine_usage_patch(TkmsEngine *self, TkmsKey *key)
+void
+tkms_engine_usage_patch(TkmsEngine *self, TkmsKey *key)
 {
 	for (guint i = 0; i < key->versions->len; i++) {
 		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
@@ -158,7 +167,8 @@ void tkms_engine_usage_patch(TkmsEngine *self, TkmsKey *key)
 
 /* ---- waiting ---- */
 
-static UseWaiter *waiter_new(TkmsEngineOp *op, TkmsEngineUseFunc then, guint rotations)
+static UseWaiter *
+waiter_new(TkmsEngineOp *op, TkmsEngineUseFunc then, guint rotations)
 {
 	UseWaiter *w = g_new0(UseWaiter, 1);
 	w->op = op;
@@ -168,7 +178,8 @@ static UseWaiter *waiter_new(TkmsEngineOp *op, TkmsEngineUseFunc then, guint rot
 }
 
 /* A waiter's turn: from the key as it is now (a rotation may have made a new primary). */
-static void waiter_retry(UseWaiter *w)
+static void
+waiter_retry(UseWaiter *w)
 {
 	TkmsEngineOp *op = w->op;
 	TkmsKey *key;
@@ -187,7 +198,8 @@ typedef struct {
 	guint64 target;
 } ReserveData;
 
-static void reserved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+static void
+reserved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	ReserveData *d = user_data;
 	TkmsUseCounter *c = d->counter;
@@ -218,7 +230,8 @@ static void reserved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_free(d);
 }
 
-static void reserve(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v, TkmsUseCounter *c,
+static void
+reserve(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v, TkmsUseCounter *c,
                     guint64 cap)
 {
 	gint64 now = g_get_monotonic_time();
@@ -242,7 +255,8 @@ static void reserve(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v, TkmsUseCo
 
 /* ---- the cap ---- */
 
-static void marked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+static void
+marked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(TkmsEngine) self = user_data;
 	g_autoptr(GError) error = NULL;
@@ -255,7 +269,8 @@ static void marked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 /* The primary v reached its cap: record it durably, with the rotation due at once. */
-static void mark_used_up(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v, TkmsUseCounter *c)
+static void
+mark_used_up(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v, TkmsUseCounter *c)
 {
 	if (c->marked)
 		return;
@@ -270,7 +285,8 @@ typedef struct {
 	gchar *id;
 } RotateData;
 
-static void rotated_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+static void
+rotated_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	RotateData *d = user_data;
 	TkmsEngine *self = d->engine;
@@ -310,7 +326,8 @@ static void rotated_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 /* Starts the rotation of key, whose primary reached its cap, unless one runs; returns it. */
-static UseRotation *start_rotation(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v)
+static UseRotation *
+start_rotation(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v)
 {
 	g_autofree gchar *id = g_strdup_printf("%u/%s", key->owner, key->name);
 	UseRotation *r = g_hash_table_lookup(self->usage_rotations, id);
@@ -335,7 +352,8 @@ static UseRotation *start_rotation(TkmsEngine *self, TkmsKey *key, TkmsKeyVersio
 }
 
 /* Waits for the key's rotation (starting it if none runs), then tries again. */
-static void wait_for_rotation(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
+static void
+wait_for_rotation(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
                               TkmsEngineUseFunc then, guint rotations)
 {
 	UseRotation *r;
@@ -355,7 +373,8 @@ static void wait_for_rotation(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
 
 /* ---- the calls ---- */
 
-static void take_use(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then, guint rotations)
+static void
+take_use(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then, guint rotations)
 {
 	TkmsEngine *self = op->engine;
 	TkmsKeyVersion *v = tkms_engine_op_primary_version(op, key);
@@ -398,7 +417,8 @@ static void take_use(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then, gui
 	then(op, key, v);
 }
 
-void tkms_engine_op_use_primary(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then)
+void
+tkms_engine_op_use_primary(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then)
 {
 	take_use(op, key, then, 0);
 }

@@ -530,7 +530,8 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	g_signal_connect_object(self->tpm, "status-changed", G_CALLBACK(tpm_status_changed_cb),
 				self, G_CONNECT_SWAPPED);
 	self->keycache = tkms_key_cache_new(config->key_ttl);
-	self->changing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->changing =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_queue_free);
 	tkms_engine_usage_init(self);
 	if (!config->count_uses)
 		g_warning("[lifecycle] CountUses=false: key uses are not counted and max-uses is "

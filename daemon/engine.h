@@ -101,9 +101,10 @@ gchar *tkms_engine_get_public_key(TkmsEngine *self, const TkmsActor *actor,
 				  const TkmsKeyRef *key, GError **error);
 
 /* ---- the life cycle (engine-lifecycle.c): versions, states, destruction, policies ----
- * Each change is one durable transaction of the key store and one durable audit record; a
- * change to a key while another is being written fails with Busy. Every _finish returns the
- * key as saved (a new reference). */
+ * Each change is one durable transaction of the key store and one durable audit record.
+ * Changes to one key run one at a time in the order they came, each on the key the previous
+ * one saved; past 64 waiting changes to one key, Busy. Every _finish returns the key as saved
+ * (a new reference). */
 void tkms_engine_rotate_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
 			    GCancellable *cancellable, GAsyncReadyCallback callback,
 			    gpointer user_data);

@@ -17,7 +17,8 @@
 static TkmsTestEnv *env;
 #define CLIENT (tkms_test_env_get_client(env))
 
-static GVariant *call(const gchar *method, GVariant *params, const gchar *reply, GError **error)
+static GVariant *
+call(const gchar *method, GVariant *params, const gchar *reply, GError **error)
 {
 	return g_dbus_connection_call_sync(tkms_test_env_get_connection(env), "org.tkms.KeyManager",
 	                                   "/org/tkms/KeyManager", "org.tkms.KeyManager", method,
@@ -25,20 +26,23 @@ static GVariant *call(const gchar *method, GVariant *params, const gchar *reply,
 	                                   G_DBUS_CALL_FLAGS_NONE, 60000, NULL, error);
 }
 
-static void call_ok(const gchar *method, GVariant *params)
+static void
+call_ok(const gchar *method, GVariant *params)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) r = call(method, params, NULL, &error);
 	g_assert_no_error(error);
 }
 
-static void set_max_uses(const gchar *name, guint64 max)
+static void
+set_max_uses(const gchar *name, guint64 max)
 {
 	call_ok("SetRotationPolicy",
 	        g_variant_new_parsed("(%s, {'max-uses': <%t>})", name, (guint64)max));
 }
 
-static GVariant *info(const gchar *name)
+static GVariant *
+info(const gchar *name)
 {
 	g_autoptr(GError) error = NULL;
 	GVariant *i = tkms_client_get_key_info_sync(CLIENT, name, NULL, &error);
@@ -46,7 +50,8 @@ static GVariant *info(const gchar *name)
 	return i;
 }
 
-static guint32 primary_of(const gchar *name)
+static guint32
+primary_of(const gchar *name)
 {
 	g_autoptr(GVariant) i = info(name);
 	guint32 p = 0;
@@ -55,7 +60,8 @@ static guint32 primary_of(const gchar *name)
 }
 
 /* uses of a version as GetKeyInfo shows it; G_MAXUINT64 if the version does not exist */
-static guint64 uses_of(const gchar *name, guint32 version)
+static guint64
+uses_of(const gchar *name, guint32 version)
 {
 	g_autoptr(GVariant) i = info(name);
 	g_autoptr(GVariant) versions =
@@ -75,7 +81,8 @@ static guint64 uses_of(const gchar *name, guint32 version)
 
 /* The key version a ciphertext names (format 1: "TKMS", format, algorithm, reserved u16,
  * then the version, big-endian). */
-static guint32 ct_version(GBytes *ct)
+static guint32
+ct_version(GBytes *ct)
 {
 	gsize len;
 	const guint8 *p = g_bytes_get_data(ct, &len);
@@ -83,12 +90,14 @@ static guint32 ct_version(GBytes *ct)
 	return (guint32)p[8] << 24 | (guint32)p[9] << 16 | (guint32)p[10] << 8 | p[11];
 }
 
-static GBytes *encrypt(const gchar *name, GBytes *data, GError **error)
+static GBytes *
+encrypt(const gchar *name, GBytes *data, GError **error)
 {
 	return tkms_client_encrypt_sync(CLIENT, name, data, data, NULL, error);
 }
 
-static void wait_primary(const gchar *name, guint32 want, guint timeout_s)
+static void
+wait_primary(const gchar *name, guint32 want, guint timeout_s)
 {
 	gint64 end = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC;
 	while (primary_of(name) < want) {
@@ -100,7 +109,8 @@ static void wait_primary(const gchar *name, guint32 want, guint timeout_s)
 }
 
 /* The audit records (lines) of method for key name, by actor tkmsd. */
-static guint tkmsd_records(const gchar *method, const gchar *name, const gchar *detail)
+static guint
+tkmsd_records(const gchar *method, const gchar *name, const gchar *detail)
 {
 	g_autofree gchar *path =
 	    g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
@@ -125,7 +135,8 @@ static guint tkmsd_records(const gchar *method, const gchar *name, const gchar *
 
 /* max-uses 5: five Encrypts count 1..5 on version 1, tkmsd then rotates (audited, actor
  * tkmsd), the sixth Encrypt is under version 2, and the first ciphertexts still decrypt. */
-static void test_max_uses(void)
+static void
+test_max_uses(void)
 {
 	g_autofree gchar *name = tkms_test_key_name("use");
 	g_autoptr(GVariant) created = tkms_test_create_key(CLIENT, name, "aes-256-gcm", NULL);
@@ -162,7 +173,8 @@ static void test_max_uses(void)
 
 /* Every protect operation counts one use: GenerateDataKey, ReEncrypt, Sign, SignDigest,
  * Hmac, DeriveKey; Verify, VerifyHmac, Decrypt do not. */
-static void test_every_protect_counts(void)
+static void
+test_every_protect_counts(void)
 {
 	g_autofree gchar *aes = tkms_test_key_name("use-aes");
 	g_autofree gchar *ec = tkms_test_key_name("use-ec");
@@ -212,7 +224,8 @@ static void test_every_protect_counts(void)
 /* Counts survive a restart and never pass the cap: a restart in the middle of a reserved
  * block counts the whole reservation as used (GetKeyInfo shows the high-water mark), and the
  * next protect call rotates rather than passing the cap. */
-static void test_restart(void)
+static void
+test_restart(void)
 {
 	g_autofree gchar *name = tkms_test_key_name("use-rs");
 	g_autofree gchar *big = tkms_test_key_name("use-rs-big");
@@ -269,7 +282,8 @@ static void test_restart(void)
 /* The cap reached while the TPM is gone: Encrypt fails with LimitExceeded and says what to
  * do, Decrypt goes on (its key material is cached); once the TPM is back, tkmsd rotates by
  * itself and Encrypt works under version 2. */
-static void test_tpm_gone(void)
+static void
+test_tpm_gone(void)
 {
 	g_autofree gchar *name = tkms_test_key_name("use-tpm");
 	g_autoptr(GVariant) created = tkms_test_create_key(CLIENT, name, "aes-256-gcm", NULL);
@@ -312,7 +326,89 @@ static void test_tpm_gone(void)
 	g_assert_cmpuint(tkmsd_records("RotateKey", name, "max-uses 2 reached"), ==, 1);
 }
 
-int main(int argc, char **argv)
+/* ---- changes to one key ---- */
+
+typedef struct {
+	guint pending;
+	guint failed;
+} Calls;
+
+static void
+change_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	Calls *calls = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) r =
+		g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+
+	if (r == NULL) {
+		g_test_message("a change failed: %s", error->message);
+		calls->failed++;
+	}
+	calls->pending--;
+}
+
+/* 20 RotateKey and SetKeyVersionState calls on one key at once (the scheduler's events go
+ * the same way): none gets Busy, they all succeed, and the key ends up consistent. */
+static void
+test_concurrent_changes(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("use-conc");
+	g_autoptr(GVariant) created = tkms_test_create_key(CLIENT, name, "aes-256-gcm", NULL);
+	g_autoptr(GBytes) data = tkms_test_bytes_str("concurrent");
+	g_autoptr(GBytes) ct = NULL, pt = NULL;
+	g_autoptr(GVariant) i = NULL, versions = NULL;
+	g_autoptr(GError) error = NULL;
+	Calls calls = {0};
+
+	ct = encrypt(name, data, &error);
+	g_assert_no_error(error);
+	call_ok("RotateKey", g_variant_new("(s)", name));
+	for (guint n = 0; n < 20; n++) {
+		gboolean rot = n % 2 == 0;
+		calls.pending++;
+		g_dbus_connection_call(
+			tkms_test_env_get_connection(env), "org.tkms.KeyManager",
+			"/org/tkms/KeyManager", "org.tkms.KeyManager",
+			rot ? "RotateKey" : "SetKeyVersionState",
+			rot ? g_variant_new("(s)", name)
+			    : g_variant_new("(sus)", name, 1, n % 4 == 1 ? "deactivated" : "active"),
+			NULL, G_DBUS_CALL_FLAGS_NONE, 120000, NULL, change_done_cb, &calls);
+	}
+	while (calls.pending > 0)
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_cmpuint(calls.failed, ==, 0);
+
+	/* 2 + 10 versions, the last one primary, every one but version 1 active; version 1
+	 * active or deactivated, as the last of its changes left it */
+	i = info(name);
+	versions = g_variant_lookup_value(i, "versions", G_VARIANT_TYPE("aa{sv}"));
+	g_assert_cmpuint(g_variant_n_children(versions), ==, 12);
+	g_assert_cmpuint(primary_of(name), ==, 12);
+	for (gsize k = 0; k < 12; k++) {
+		g_autoptr(GVariant) v = g_variant_get_child_value(versions, k);
+		const gchar *state = NULL;
+		guint32 n = 0;
+		g_assert_true(g_variant_lookup(v, "version", "u", &n));
+		g_assert_cmpuint(n, ==, k + 1);
+		g_assert_true(g_variant_lookup(v, "state", "&s", &state));
+		if (n == 1)
+			g_assert_true(g_str_equal(state, "active") ||
+				      g_str_equal(state, "deactivated"));
+		else
+			g_assert_cmpstr(state, ==, "active");
+	}
+	pt = tkms_client_decrypt_sync(CLIENT, name, ct, data, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(pt, data));
+	g_clear_pointer(&ct, g_bytes_unref);
+	ct = encrypt(name, data, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(ct_version(ct), ==, 12);
+}
+
+int
+main(int argc, char **argv)
 {
 	int ret;
 
@@ -322,6 +418,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/usage/every-protect-counts", test_every_protect_counts);
 	g_test_add_func("/usage/restart", test_restart);
 	g_test_add_func("/usage/tpm-gone", test_tpm_gone);
+	g_test_add_func("/usage/concurrent-changes", test_concurrent_changes);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);
