@@ -304,6 +304,8 @@ sign_next_version(TkmsEngineOp *op, SignData *d)
 	v = tkms_key_get_version(op->k, g_array_index(d->candidates, guint32, 0));
 	g_array_remove_index(d->candidates, 0);
 	op->version = v->version;
+	if (g_str_equal(v->state, TKMS_STATE_COMPROMISED))
+		tkms_engine_op_note_compromised(op, v->version);
 	tkms_tpm_blob_clear(&d->req.blob);
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
 	tkms_tpm_key_id_set(&d->req.key_id, op->k->owner, op->k->name, v->version);
@@ -311,6 +313,30 @@ sign_next_version(TkmsEngineOp *op, SignData *d)
 	tkms_tpm_verify(op->engine->tpm, op->actor.uid, &d->req,
 			tkms_engine_op_get_cancellable(op), sign_cb, op);
 	return TRUE;
+}
+
+/* A match: with a compromised version, the record says it was used. */
+static void
+verified_with(TkmsEngineOp *op)
+{
+	TkmsKeyVersion *v = tkms_key_get_version(op->k, op->version);
+	if (v != NULL && g_str_equal(v->state, TKMS_STATE_COMPROMISED))
+		op->warning = "compromised key version used";
+}
+
+/* After the question for admin: the compromised versions to try, or NULL (no match). */
+static void
+sign_compromised(TkmsEngineOp *op, GArray *versions)
+{
+	SignData *d = op->data;
+
+	if (versions == NULL) {
+		tkms_engine_op_return_boolean(op, FALSE);
+		return;
+	}
+	g_clear_pointer(&d->candidates, g_array_unref);
+	d->candidates = versions;
+	sign_next_version(op, d);
 }
 
 static void
@@ -321,8 +347,11 @@ sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (!tkms_engine_op_tpm_finish(op, res))
 		return;
-	if (d->verify && !d->req.valid && sign_next_version(op, d))
+	if (d->verify && !d->req.valid &&
+	    (sign_next_version(op, d) || tkms_engine_op_ask_compromised(op, sign_compromised)))
 		return;
+	if (d->verify && d->req.valid)
+		verified_with(op);
 	if (d->verify)
 		tkms_engine_op_return_boolean(op, d->req.valid);
 	else
@@ -470,12 +499,28 @@ hmac_next_version(TkmsEngineOp *op, HmacData *d)
 	v = tkms_key_get_version(op->k, g_array_index(d->candidates, guint32, 0));
 	g_array_remove_index(d->candidates, 0);
 	op->version = v->version;
+	if (g_str_equal(v->state, TKMS_STATE_COMPROMISED))
+		tkms_engine_op_note_compromised(op, v->version);
 	tkms_tpm_blob_clear(&d->req.blob);
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
 	tkms_tpm_key_id_set(&d->req.key_id, op->k->owner, op->k->name, v->version);
 	g_clear_pointer(&d->req.out, tkms_secret_unref);
 	hmac_start(op, d);
 	return TRUE;
+}
+
+static void
+hmac_compromised(TkmsEngineOp *op, GArray *versions)
+{
+	HmacData *d = op->data;
+
+	if (versions == NULL) {
+		tkms_engine_op_return_boolean(op, FALSE);
+		return;
+	}
+	g_clear_pointer(&d->candidates, g_array_unref);
+	d->candidates = versions;
+	hmac_next_version(op, d);
 }
 
 static void
@@ -494,8 +539,11 @@ hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		gboolean valid = g_bytes_get_size(d->expected) == len &&
 				 CRYPTO_memcmp(g_bytes_get_data(d->expected, NULL),
 					       tkms_secret_get_data(mac), len) == 0;
-		if (!valid && hmac_next_version(op, d))
+		if (!valid && (hmac_next_version(op, d) ||
+			       tkms_engine_op_ask_compromised(op, hmac_compromised)))
 			return;
+		if (valid)
+			verified_with(op);
 		tkms_engine_op_return_boolean(op, valid);
 	} else if (d->use == HMAC_DERIVE) {
 		g_autoptr(GBytes) okm = tkms_crypto_hkdf_expand(

@@ -47,6 +47,7 @@ typedef struct {
 	GDestroyNotify data_free;
 	gchar *detail;	       /* for the audit record: what changed */
 	const gchar *warning; /* for the audit record */
+	GArray *compromised;  /* verify: compromised versions (guint32) not tried, newest first */
 } TkmsEngineOp;
 
 TkmsEngineOp *tkms_engine_op_new(TkmsEngine *self, const gchar *name, const TkmsActor *actor,
@@ -72,8 +73,17 @@ TkmsKeyVersion *tkms_engine_op_primary_version(TkmsEngineOp *op, TkmsKey *key);
  * compromised for an admin (then the op's record carries a warning). */
 gboolean tkms_engine_op_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v);
 /* The newest version that may verify, and in *rest the others that may, newest first (NULL
- * if none); KeyState if no version may. */
+ * if none); KeyState if no version may. Compromised versions come last, for an admin; for
+ * a caller whose admin is not known they go to op->compromised (see below). */
 TkmsKeyVersion *tkms_engine_op_verify_versions(TkmsEngineOp *op, TkmsKey *key, GArray **rest);
+/* Verify found no match among the versions tried: if compromised versions are left and the
+ * front-end can ask, asks whether the caller holds admin and returns TRUE; then calls
+ * then(op, versions) with the compromised versions to try (held: each use is audited with a
+ * warning) or NULL (not held: the signature does not verify). FALSE: nothing to ask. */
+/* Notes in the log and the op's record that compromised version is tried (for an admin). */
+void tkms_engine_op_note_compromised(TkmsEngineOp *op, guint32 version);
+gboolean tkms_engine_op_ask_compromised(TkmsEngineOp *op,
+					void (*then)(TkmsEngineOp *op, GArray *versions));
 gboolean tkms_engine_op_check_payload(TkmsEngineOp *op, const gchar *what, gsize len,
 				      gboolean allow_empty);
 gboolean tkms_engine_op_require_type(TkmsEngineOp *op, TkmsKey *key, TkmsKeyType a,

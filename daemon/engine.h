@@ -33,6 +33,11 @@ typedef struct {
 	/* holds org.tkms.KeyManager.admin (the front-end asks only when it matters: another
 	 * owner's key, or a compromised version to process) */
 	gboolean admin;
+	/* If set, the engine may ask whether the caller holds admin when only a compromised
+	 * version could still make the call succeed (Verify, VerifyHmac, VerifyDigest): the
+	 * front-end calls answer(held, op) once, in the main context. */
+	void (*ask_admin)(gpointer data, void (*answer)(gboolean held, gpointer op), gpointer op);
+	gpointer ask_admin_data;
 } TkmsActor;
 
 /* tkmsd itself, acting as root. */

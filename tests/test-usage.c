@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tkms-test-env.h"
+#include "tkms-test-polkit.h"
 #include "tkms-test-util.h"
 
 static TkmsTestEnv *env;
@@ -108,9 +109,10 @@ wait_primary(const gchar *name, guint32 want, guint timeout_s)
 	}
 }
 
-/* The audit records (lines) of method for key name, by actor tkmsd. */
+/* The audit records (lines) of method for key name that succeeded and contain text (NULL:
+ * any), by actor tkmsd if tkmsd. */
 static guint
-tkmsd_records(const gchar *method, const gchar *name, const gchar *detail)
+find_records(const gchar *method, const gchar *name, const gchar *detail, gboolean tkmsd)
 {
 	g_autofree gchar *path =
 	    g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
@@ -124,12 +126,15 @@ tkmsd_records(const gchar *method, const gchar *name, const gchar *detail)
 	lines = g_strsplit(text, "\n", -1);
 	for (guint i = 0; lines[i] != NULL; i++)
 		if (strstr(lines[i], m) && strstr(lines[i], k) &&
-		    strstr(lines[i], "\"actor\":\"tkmsd\"") &&
+		    (!tkmsd || strstr(lines[i], "\"actor\":\"tkmsd\"")) &&
 		    strstr(lines[i], "\"result\":\"ok\"") &&
 		    (detail == NULL || strstr(lines[i], detail)))
 			n++;
 	return n;
 }
+
+#define tkmsd_records(m, n, d) find_records(m, n, d, TRUE)
+#define records(m, n, d) find_records(m, n, d, FALSE)
 
 /* ---- usage ---- */
 
@@ -407,6 +412,73 @@ test_concurrent_changes(void)
 	g_assert_cmpuint(ct_version(ct), ==, 12);
 }
 
+/* ---- compromised versions ---- */
+
+/* Verify and VerifyHmac of what a compromised version made: polkit is asked for admin only
+ * when no usable version matches; an admin gets TRUE, the record of the call carrying the
+ * warning, anybody else FALSE. What the usable versions made verifies without admin. */
+static void
+test_verify_compromised(void)
+{
+	static const gchar *const no_admin[] = {
+		"org.tkms.KeyManager.read-key",	   "org.tkms.KeyManager.create-key",
+		"org.tkms.KeyManager.use-key",	   "org.tkms.KeyManager.seal",
+		"org.tkms.KeyManager.destroy-key", "org.tkms.KeyManager.manage-key",
+		NULL};
+	g_autofree gchar *ec = tkms_test_key_name("use-cmp-ec");
+	g_autofree gchar *hm = tkms_test_key_name("use-cmp-hm");
+	g_autoptr(GVariant) c1 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	g_autoptr(GVariant) c2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
+	g_autoptr(GBytes) data = tkms_test_bytes_str("compromised");
+	g_autoptr(GBytes) sig1 = NULL, sig2 = NULL, mac1 = NULL, mac2 = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean valid = FALSE;
+
+	sig1 = tkms_client_sign_sync(CLIENT, ec, data, NULL, &error);
+	g_assert_no_error(error);
+	mac1 = tkms_client_hmac_sync(CLIENT, hm, data, NULL, &error);
+	g_assert_no_error(error);
+	call_ok("RotateKey", g_variant_new("(s)", ec));
+	call_ok("RotateKey", g_variant_new("(s)", hm));
+	call_ok("SetKeyVersionState", g_variant_new("(sus)", ec, 1, "compromised"));
+	call_ok("SetKeyVersionState", g_variant_new("(sus)", hm, 1, "compromised"));
+	sig2 = tkms_client_sign_sync(CLIENT, ec, data, NULL, &error);
+	g_assert_no_error(error);
+	mac2 = tkms_client_hmac_sync(CLIENT, hm, data, NULL, &error);
+	g_assert_no_error(error);
+
+	/* an admin (the mock allows every action) */
+	g_assert_true(tkms_client_verify_sync(CLIENT, ec, data, sig1, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(valid);
+	g_assert_true(tkms_client_verify_hmac_sync(CLIENT, hm, data, mac1, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(valid);
+	tkms_test_spin(300); /* records of use are group-committed */
+	g_assert_cmpuint(records("Verify", ec, "compromised key version used"), ==, 1);
+	g_assert_cmpuint(records("VerifyHmac", hm, "compromised key version used"), ==, 1);
+
+	/* not an admin: no match, no error; the usable version still verifies */
+	tkms_test_env_polkit_set_allowed(env, no_admin, &error);
+	g_assert_no_error(error);
+	g_assert_true(tkms_client_verify_sync(CLIENT, ec, data, sig1, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_false(valid);
+	g_assert_true(tkms_client_verify_hmac_sync(CLIENT, hm, data, mac1, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_false(valid);
+	g_assert_true(tkms_client_verify_sync(CLIENT, ec, data, sig2, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(valid);
+	g_assert_true(tkms_client_verify_hmac_sync(CLIENT, hm, data, mac2, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(valid);
+	tkms_test_spin(300);
+	g_assert_cmpuint(records("Verify", ec, "compromised key version used"), ==, 1);
+	tkms_test_env_polkit_allow_all(env, &error);
+	g_assert_no_error(error);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -419,6 +491,7 @@ main(int argc, char **argv)
 	g_test_add_func("/usage/restart", test_restart);
 	g_test_add_func("/usage/tpm-gone", test_tpm_gone);
 	g_test_add_func("/usage/concurrent-changes", test_concurrent_changes);
+	g_test_add_func("/usage/verify-compromised", test_verify_compromised);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);
