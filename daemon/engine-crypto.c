@@ -178,6 +178,21 @@ gcm_start(TkmsEngineOp *op, TkmsSecret *secret)
 	g_task_run_in_thread(task, gcm_thread);
 }
 
+/* The primary v is counted: encrypt under it. */
+static void
+encrypt_with(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v)
+{
+	GcmJob *job = op->data;
+	g_autoptr(GBytes) context = job->aad;
+	guint8 header[TKMS_CT_HEADER_LEN];
+
+	job->version = v->version;
+	tkms_ciphertext_write_header(header, v->version);
+	job->aad = tkms_ciphertext_aad(header, key->owner, key->name,
+				       g_bytes_get_data(context, NULL), g_bytes_get_size(context));
+	tkms_engine_op_with_key_material(op, key, v, gcm_start);
+}
+
 void
 tkms_engine_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *ref,
 		    GBytes *pt, GBytes *context, GCancellable *cancellable,
@@ -185,27 +200,22 @@ tkms_engine_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *
 {
 	TkmsEngineOp *op =
 		tkms_engine_op_new(self, "Encrypt", actor, ref, cancellable, callback, user_data);
-	guint8 header[TKMS_CT_HEADER_LEN];
 	TkmsKey *key;
-	TkmsKeyVersion *v;
 	GcmJob *job;
 
 	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
 	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_AES_256_GCM,
 					 TKMS_KEY_TYPE_AES_256_GCM, "an aes-256-gcm") ||
 	    !tkms_engine_op_check_payload(op, "plaintext", g_bytes_get_size(pt), FALSE) ||
-	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE) ||
-	    (v = tkms_engine_op_primary_version(op, key)) == NULL)
+	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE))
 		return;
 	job = g_new0(GcmJob, 1);
 	job->encrypt = TRUE;
-	job->version = v->version;
 	job->input = g_bytes_ref(pt);
-	tkms_ciphertext_write_header(header, v->version);
-	job->aad = tkms_ciphertext_aad(header, key->owner, key->name,
-				       g_bytes_get_data(context, NULL), g_bytes_get_size(context));
+	/* until the version is known, aad holds the context */
+	job->aad = g_bytes_ref(context);
 	tkms_engine_op_set_data(op, job, gcm_job_free);
-	tkms_engine_op_with_key_material(op, key, v, gcm_start);
+	tkms_engine_op_use_primary(op, key, encrypt_with);
 }
 
 TkmsKeyVersion *
@@ -294,6 +304,8 @@ sign_next_version(TkmsEngineOp *op, SignData *d)
 	v = tkms_key_get_version(op->k, g_array_index(d->candidates, guint32, 0));
 	g_array_remove_index(d->candidates, 0);
 	op->version = v->version;
+	if (g_str_equal(v->state, TKMS_STATE_COMPROMISED))
+		tkms_engine_op_note_compromised(op, v->version);
 	tkms_tpm_blob_clear(&d->req.blob);
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
 	tkms_tpm_key_id_set(&d->req.key_id, op->k->owner, op->k->name, v->version);
@@ -301,6 +313,30 @@ sign_next_version(TkmsEngineOp *op, SignData *d)
 	tkms_tpm_verify(op->engine->tpm, op->actor.uid, &d->req,
 			tkms_engine_op_get_cancellable(op), sign_cb, op);
 	return TRUE;
+}
+
+/* A match: with a compromised version, the record says it was used. */
+static void
+verified_with(TkmsEngineOp *op)
+{
+	TkmsKeyVersion *v = tkms_key_get_version(op->k, op->version);
+	if (v != NULL && g_str_equal(v->state, TKMS_STATE_COMPROMISED))
+		op->warning = "compromised key version used";
+}
+
+/* After the question for admin: the compromised versions to try, or NULL (no match). */
+static void
+sign_compromised(TkmsEngineOp *op, GArray *versions)
+{
+	SignData *d = op->data;
+
+	if (versions == NULL) {
+		tkms_engine_op_return_boolean(op, FALSE);
+		return;
+	}
+	g_clear_pointer(&d->candidates, g_array_unref);
+	d->candidates = versions;
+	sign_next_version(op, d);
 }
 
 static void
@@ -311,12 +347,36 @@ sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (!tkms_engine_op_tpm_finish(op, res))
 		return;
-	if (d->verify && !d->req.valid && sign_next_version(op, d))
+	if (d->verify && !d->req.valid &&
+	    (sign_next_version(op, d) || tkms_engine_op_ask_compromised(op, sign_compromised)))
 		return;
+	if (d->verify && d->req.valid)
+		verified_with(op);
 	if (d->verify)
 		tkms_engine_op_return_boolean(op, d->req.valid);
 	else
 		tkms_engine_op_return_bytes(op, d->req.signature);
+}
+
+static void
+sign_set_version(SignData *d, TkmsKey *key, TkmsKeyVersion *v)
+{
+	tkms_tpm_blob_clear(&d->req.blob);
+	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
+	d->req.pcrs = key->pcrs;
+	d->req.kind = tkms_key_type_object_kind(key->type);
+}
+
+/* The primary v is counted: sign with it. */
+static void
+sign_with(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v)
+{
+	SignData *d = op->data;
+
+	sign_set_version(d, key, v);
+	tkms_tpm_sign(op->engine->tpm, op->actor.uid, &d->req, tkms_engine_op_get_cancellable(op),
+		      sign_cb, op);
 }
 
 /* signature NULL: sign. digest: data is a SHA-256 digest the caller computed. */
@@ -340,33 +400,25 @@ sign_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *signature, gboolean diges
 						    g_bytes_get_size(data)));
 		return;
 	}
-	if (signature != NULL)
-		v = tkms_engine_op_verify_versions(op, key, &candidates);
-	else
-		v = tkms_engine_op_primary_version(op, key);
-	if (v == NULL)
+	if (signature != NULL &&
+	    !tkms_engine_op_check_payload(op, "signature", g_bytes_get_size(signature), TRUE))
 		return;
 	d = g_new0(SignData, 1);
-	d->candidates = candidates;
-	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
-	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
-	d->req.pcrs = key->pcrs;
-	d->req.kind = tkms_key_type_object_kind(key->type);
 	d->req.data = g_bytes_ref(data);
 	d->req.prehashed = digest;
 	tkms_engine_op_set_data(op, d, sign_free);
-	if (signature != NULL) {
-		d->verify = TRUE;
-		d->req.signature = g_bytes_ref(signature);
-		if (!tkms_engine_op_check_payload(op, "signature", g_bytes_get_size(signature),
-						  TRUE))
-			return;
-		tkms_tpm_verify(op->engine->tpm, op->actor.uid, &d->req,
-				tkms_engine_op_get_cancellable(op), sign_cb, op);
-	} else {
-		tkms_tpm_sign(op->engine->tpm, op->actor.uid, &d->req,
-			      tkms_engine_op_get_cancellable(op), sign_cb, op);
+	if (signature == NULL) {
+		tkms_engine_op_use_primary(op, key, sign_with);
+		return;
 	}
+	if ((v = tkms_engine_op_verify_versions(op, key, &candidates)) == NULL)
+		return;
+	d->candidates = candidates;
+	d->verify = TRUE;
+	d->req.signature = g_bytes_ref(signature);
+	sign_set_version(d, key, v);
+	tkms_tpm_verify(op->engine->tpm, op->actor.uid, &d->req,
+			tkms_engine_op_get_cancellable(op), sign_cb, op);
 }
 
 void
@@ -447,12 +499,28 @@ hmac_next_version(TkmsEngineOp *op, HmacData *d)
 	v = tkms_key_get_version(op->k, g_array_index(d->candidates, guint32, 0));
 	g_array_remove_index(d->candidates, 0);
 	op->version = v->version;
+	if (g_str_equal(v->state, TKMS_STATE_COMPROMISED))
+		tkms_engine_op_note_compromised(op, v->version);
 	tkms_tpm_blob_clear(&d->req.blob);
 	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
 	tkms_tpm_key_id_set(&d->req.key_id, op->k->owner, op->k->name, v->version);
 	g_clear_pointer(&d->req.out, tkms_secret_unref);
 	hmac_start(op, d);
 	return TRUE;
+}
+
+static void
+hmac_compromised(TkmsEngineOp *op, GArray *versions)
+{
+	HmacData *d = op->data;
+
+	if (versions == NULL) {
+		tkms_engine_op_return_boolean(op, FALSE);
+		return;
+	}
+	g_clear_pointer(&d->candidates, g_array_unref);
+	d->candidates = versions;
+	hmac_next_version(op, d);
 }
 
 static void
@@ -471,8 +539,11 @@ hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		gboolean valid = g_bytes_get_size(d->expected) == len &&
 				 CRYPTO_memcmp(g_bytes_get_data(d->expected, NULL),
 					       tkms_secret_get_data(mac), len) == 0;
-		if (!valid && hmac_next_version(op, d))
+		if (!valid && (hmac_next_version(op, d) ||
+			       tkms_engine_op_ask_compromised(op, hmac_compromised)))
 			return;
+		if (valid)
+			verified_with(op);
 		tkms_engine_op_return_boolean(op, valid);
 	} else if (d->use == HMAC_DERIVE) {
 		g_autoptr(GBytes) okm = tkms_crypto_hkdf_expand(
@@ -488,40 +559,61 @@ hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 }
 
-static HmacData *
-hmac_prepare(TkmsEngineOp *op, HmacUse use)
-{
-	TkmsKey *key;
-	TkmsKeyVersion *v;
-	HmacData *d;
-
-	GArray *candidates = NULL;
-
-	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
-	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_HMAC_SHA256,
-					 TKMS_KEY_TYPE_HMAC_SHA256, "an hmac-sha256"))
-		return NULL;
-	if (use == HMAC_VERIFY)
-		v = tkms_engine_op_verify_versions(op, key, &candidates);
-	else
-		v = tkms_engine_op_primary_version(op, key);
-	if (v == NULL)
-		return NULL;
-	d = g_new0(HmacData, 1);
-	d->use = use;
-	d->candidates = candidates;
-	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
-	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
-	d->req.pcrs = key->pcrs;
-	tkms_engine_op_set_data(op, d, hmac_data_free);
-	return d;
-}
-
 static void
 hmac_start(TkmsEngineOp *op, HmacData *d)
 {
 	tkms_tpm_hmac(op->engine->tpm, op->actor.uid, &d->req, tkms_engine_op_get_cancellable(op),
 		      hmac_cb, op);
+}
+
+static void
+hmac_set_version(HmacData *d, TkmsKey *key, TkmsKeyVersion *v)
+{
+	tkms_tpm_blob_clear(&d->req.blob);
+	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
+	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, v->version);
+	d->req.pcrs = key->pcrs;
+}
+
+/* The primary v is counted (Hmac, DeriveKey): run with it. */
+static void
+hmac_with(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v)
+{
+	HmacData *d = op->data;
+	hmac_set_version(d, key, v);
+	hmac_start(op, d);
+}
+
+/* Checks the key and makes the op's data; the caller fills the request, then calls
+ * hmac_run. */
+static HmacData *
+hmac_prepare(TkmsEngineOp *op, HmacUse use)
+{
+	HmacData *d;
+
+	if (tkms_engine_op_lookup_key(op) == NULL ||
+	    !tkms_engine_op_require_type(op, op->k, TKMS_KEY_TYPE_HMAC_SHA256,
+					 TKMS_KEY_TYPE_HMAC_SHA256, "an hmac-sha256"))
+		return NULL;
+	d = g_new0(HmacData, 1);
+	d->use = use;
+	tkms_engine_op_set_data(op, d, hmac_data_free);
+	return d;
+}
+
+/* Verify: from the newest version that may verify; else: the counted primary. */
+static void
+hmac_run(TkmsEngineOp *op, HmacData *d)
+{
+	TkmsKeyVersion *v;
+
+	if (d->use != HMAC_VERIFY) {
+		tkms_engine_op_use_primary(op, op->k, hmac_with);
+		return;
+	}
+	if ((v = tkms_engine_op_verify_versions(op, op->k, &d->candidates)) == NULL)
+		return;
+	hmac_with(op, op->k, v);
 }
 
 /* mac NULL: compute, else verify */
@@ -538,7 +630,7 @@ hmac_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *mac)
 	d->req.data = g_bytes_ref(data);
 	if (mac != NULL)
 		d->expected = g_bytes_ref(mac);
-	hmac_start(op, d);
+	hmac_run(op, d);
 }
 
 void
@@ -594,5 +686,5 @@ tkms_engine_derive_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	g_byte_array_append(msg, (const guint8 *)&be_len, 4);
 	d->info = g_byte_array_free_to_bytes(msg);
 	d->length = length;
-	hmac_start(op, d);
+	hmac_run(op, d);
 }

@@ -96,6 +96,15 @@ data_key_wrap(TkmsEngineOp *op, TkmsSecret *secret)
 	tkms_engine_op_return_pointer(op, r, data_key_result_free);
 }
 
+/* The primary v is counted: wrap under it. */
+static void
+data_key_with(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v)
+{
+	DataKeyData *d = op->data;
+	d->version = v->version;
+	tkms_engine_op_with_key_material(op, key, v, data_key_wrap);
+}
+
 void
 tkms_engine_generate_data_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *ref,
 			      guint32 length, GBytes *context, GCancellable *cancellable,
@@ -104,7 +113,6 @@ tkms_engine_generate_data_key(TkmsEngine *self, const TkmsActor *actor, const Tk
 	TkmsEngineOp *op = tkms_engine_op_new(self, "GenerateDataKey", actor, ref, cancellable,
 					      callback, user_data);
 	TkmsKey *key;
-	TkmsKeyVersion *v;
 	DataKeyData *d;
 
 	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
@@ -117,12 +125,10 @@ tkms_engine_generate_data_key(TkmsEngine *self, const TkmsActor *actor, const Tk
 					    "AES-256)");
 		return;
 	}
-	if (!tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE) ||
-	    (v = tkms_engine_op_primary_version(op, key)) == NULL)
+	if (!tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE))
 		return;
 	d = g_new0(DataKeyData, 1);
 	d->context = g_bytes_ref(context);
-	d->version = v->version;
 	d->plaintext = tkms_secret_new(length);
 	tkms_engine_op_set_data(op, d, data_key_data_free);
 	if (!tkms_crypto_random_private(tkms_secret_get_data(d->plaintext), length)) {
@@ -131,7 +137,7 @@ tkms_engine_generate_data_key(TkmsEngine *self, const TkmsActor *actor, const Tk
 					    "log");
 		return;
 	}
-	tkms_engine_op_with_key_material(op, key, v, data_key_wrap);
+	tkms_engine_op_use_primary(op, key, data_key_with);
 }
 
 gboolean
@@ -256,6 +262,27 @@ rewrap_with_old_key(TkmsEngineOp *op, TkmsSecret *secret)
 	tkms_engine_op_with_key_material(op, job->key, job->to, rewrap_with_new_key);
 }
 
+/* The primary to is counted. key may be newer than the one the ciphertext was checked
+ * against (a rotation at the cap): the version it names is looked up again (versions are
+ * never removed). The audit record names the version written (op->version). */
+static void
+rewrap_with(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *to)
+{
+	RewrapJob *job = op->data;
+	TkmsKeyVersion *from = tkms_key_get_version(key, job->ct.version);
+
+	if (from == NULL) {
+		tkms_engine_op_fail_literal(op, TKMS_ERROR_INTEGRITY_FAILURE,
+					    "The ciphertext names a version this key does not "
+					    "have: it was changed or belongs to another key");
+		return;
+	}
+	job->key = tkms_key_ref(key);
+	job->from = from;
+	job->to = to;
+	tkms_engine_op_with_key_material(op, key, from, rewrap_with_old_key);
+}
+
 void
 tkms_engine_re_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *ref,
 		       GBytes *ctb, GBytes *context, GCancellable *cancellable,
@@ -266,7 +293,6 @@ tkms_engine_re_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	gsize len = g_bytes_get_size(ctb);
 	TkmsCiphertext ct;
 	TkmsKey *key;
-	TkmsKeyVersion *from, *to;
 	RewrapJob *job;
 
 	/* the checks of Decrypt, then those of Encrypt: the primary must protect */
@@ -276,17 +302,13 @@ tkms_engine_re_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	    !tkms_engine_op_check_payload(op, "ciphertext", len - MIN(len, TKMS_CT_OVERHEAD),
 					  TRUE) ||
 	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE) ||
-	    (from = tkms_engine_op_open_ciphertext(op, key, ctb, &ct)) == NULL ||
-	    (to = tkms_engine_op_primary_version(op, key)) == NULL)
+	    tkms_engine_op_open_ciphertext(op, key, ctb, &ct) == NULL)
 		return;
-	/* the audit record names the version written (op->version, set above) */
 	job = g_new0(RewrapJob, 1);
 	job->input = g_bytes_ref(ctb);
 	job->ct = ct;
 	job->context = g_bytes_ref(context);
-	job->key = tkms_key_ref(key);
-	job->from = from;
-	job->to = to;
 	tkms_engine_op_set_data(op, job, rewrap_job_free);
-	tkms_engine_op_with_key_material(op, key, from, rewrap_with_old_key);
+	/* one use of the primary: it encrypts */
+	tkms_engine_op_use_primary(op, key, rewrap_with);
 }

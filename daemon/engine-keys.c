@@ -164,6 +164,7 @@ tkms_engine_get_key_info(TkmsEngine *self, const TkmsActor *actor, const TkmsKey
 
 	if (!tkms_engine_finish_sync(self, actor, "GetKeyInfo", key, 0, local, error))
 		return NULL;
+	tkms_engine_usage_patch(self, k);
 	return g_steal_pointer(&k);
 }
 
@@ -197,8 +198,10 @@ key_list(TkmsEngine *self, guint32 owner, GError **error)
 			return NULL;
 		}
 		for (guint i = 0; i < keys->len; i++) {
-			GVariant *info =
-				g_variant_ref_sink(tkms_key_to_variant(g_ptr_array_index(keys, i)));
+			GVariant *info;
+
+			tkms_engine_usage_patch(self, g_ptr_array_index(keys, i));
+			info = g_variant_ref_sink(tkms_key_to_variant(g_ptr_array_index(keys, i)));
 
 			/* serialized now, its tree of children freed */
 			(void)g_variant_get_data(info);
@@ -306,8 +309,10 @@ key_page(TkmsEngine *self, guint32 owner, const gchar *token, guint size, gchar 
 		*next = g_strdup("");
 	}
 	g_variant_builder_init(&b, G_VARIANT_TYPE("aa{sv}"));
-	for (guint i = 0; i < keys->len; i++)
+	for (guint i = 0; i < keys->len; i++) {
+		tkms_engine_usage_patch(self, g_ptr_array_index(keys, i));
 		g_variant_builder_add_value(&b, tkms_key_to_variant(g_ptr_array_index(keys, i)));
+	}
 	return g_variant_ref_sink(g_variant_builder_end(&b));
 }
 

@@ -5,7 +5,8 @@
  * SetKeyVersionState, DestroyKey, DestroyKeyVersion, CancelKeyDestruction,
  * SetRotationPolicy, and the scheduler's events. Every change is made on a copy of the key,
  * written in one transaction, and audited durably (with the transition) before it is
- * answered; lookups see the stored key until then. One change per key at a time. */
+ * answered; lookups see the stored key until then. One change per key at a time: the others
+ * wait in the key's queue. */
 
 #include <string.h>
 
@@ -13,14 +14,15 @@
 #include "crypto.h"
 #include "engine-private.h"
 
-/* AES-256-GCM with random 96-bit IVs: at most 2^32 messages per key (NIST SP 800-38D §8.3) */
-#define GCM_MAX_USES (G_GUINT64_CONSTANT(1) << 32)
+
+/* changes to one key waiting behind the one being made, at most */
+#define MAX_QUEUED 64
 
 /* A change: checks and edits the copy (FALSE with error: refused, nothing written). */
 typedef gboolean (*ChangeFunc)(TkmsEngineOp *op, TkmsKey *key, gint64 now, GError **error);
 
 typedef struct {
-	gchar *lock; /* "owner/name" in engine->changing while held */
+	gchar *lock; /* "owner/name" (engine->changing) while this change is the key's current */
 	TkmsKey *copy;
 	ChangeFunc change;
 	guint32 version;
@@ -28,6 +30,7 @@ typedef struct {
 	GVariant *policy;
 	TkmsTpmCreate req;
 	TkmsKeyEvent event;
+	void (*start)(TkmsEngineOp *op); /* its turn: apply, or the rotation's TPM work first */
 } ChangeData;
 
 static void
@@ -49,13 +52,27 @@ now_s(void)
 	return g_get_real_time() / G_USEC_PER_SEC;
 }
 
+static void run(TkmsEngineOp *op);
+
+/* Lets the next change queued on the key run (or frees the key's queue). */
 static void
 unlock(TkmsEngineOp *op)
 {
 	ChangeData *d = op->data;
-	if (d->lock != NULL)
-		g_hash_table_remove(op->engine->changing, d->lock);
-	g_clear_pointer(&d->lock, g_free);
+	g_autofree gchar *lock = g_steal_pointer(&d->lock);
+	GQueue *queue;
+	TkmsEngineOp *next;
+
+	if (lock == NULL)
+		return;
+	queue = g_hash_table_lookup(op->engine->changing, lock);
+	next = queue != NULL ? g_queue_pop_head(queue) : NULL;
+	if (next == NULL) {
+		g_hash_table_remove(op->engine->changing, lock);
+		return;
+	}
+	((ChangeData *)next->data)->lock = g_steal_pointer(&lock);
+	run(next);
 }
 
 static void
@@ -92,36 +109,66 @@ apply(TkmsEngineOp *op)
 		change_fail(op, error);
 		return;
 	}
+	/* the counts as they are now: a save never lowers a reservation (engine-usage.c) */
+	tkms_engine_usage_patch(op->engine, d->copy);
 	/* material of a version that changed state leaves memory; the next use unseals again
 	 * after the state check */
 	tkms_key_cache_remove_key(op->engine->keycache, d->copy->owner, d->copy->name);
 	tkms_keystore_save(op->engine->keystore, d->copy, NULL, saved_cb, op);
 }
 
-/* Looks the key up and takes its change lock; FALSE with the op failed. */
-static gboolean
-begin(TkmsEngineOp *op, ChangeFunc change)
+/* A change runs on the key as stored when its turn comes: a fresh copy, with the live counts. */
+static void
+run(TkmsEngineOp *op)
+{
+	ChangeData *d = op->data;
+	GError *error = NULL;
+	TkmsKey *key;
+
+	g_clear_pointer(&op->k, tkms_key_unref);
+	op->k = key = tkms_engine_lookup_key(op->engine, &op->actor, &op->key, &error);
+	if (key == NULL) {
+		change_fail(op, error);
+		return;
+	}
+	g_clear_pointer(&d->copy, tkms_key_unref);
+	d->copy = tkms_key_copy(key);
+	tkms_engine_usage_patch(op->engine, d->copy);
+	d->start(op);
+}
+
+/* Looks the key up (NotFound at once), then runs the change, or queues it behind the changes
+ * to the same key that came first: they run one at a time, in order, each on the key the
+ * previous one saved. Past MAX_QUEUED waiting changes, Busy. */
+static void
+begin(TkmsEngineOp *op, ChangeFunc change, void (*start)(TkmsEngineOp *op))
 {
 	ChangeData *d = op->data;
 	TkmsKey *key;
 	g_autofree gchar *lock = NULL;
+	GQueue *queue;
 
 	op->lifecycle = TRUE;
-	if ((key = tkms_engine_op_lookup_key(op)) == NULL)
-		return FALSE;
-	lock = g_strdup_printf("%u/%s", key->owner, key->name);
-	if (g_hash_table_contains(op->engine->changing, lock)) {
-		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_BUSY,
-						    "Another change to key \"%s\" is being written; "
-						    "retry when it is done",
-						    key->name));
-		return FALSE;
-	}
-	g_hash_table_add(op->engine->changing, g_strdup(lock));
-	d->lock = g_steal_pointer(&lock);
-	d->copy = tkms_key_copy(key);
 	d->change = change;
-	return TRUE;
+	d->start = start;
+	if ((key = tkms_engine_op_lookup_key(op)) == NULL)
+		return;
+	lock = g_strdup_printf("%u/%s", key->owner, key->name);
+	queue = g_hash_table_lookup(op->engine->changing, lock);
+	if (queue == NULL) {
+		g_hash_table_insert(op->engine->changing, g_strdup(lock), g_queue_new());
+		d->lock = g_steal_pointer(&lock);
+		run(op);
+		return;
+	}
+	if (queue->length >= MAX_QUEUED) {
+		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_BUSY,
+						    "%u changes to key \"%s\" are waiting already; "
+						    "retry when they are done",
+						    queue->length, key->name));
+		return;
+	}
+	g_queue_push_tail(queue, op);
 }
 
 static ChangeData *
@@ -187,9 +234,19 @@ static gboolean
 rotate(TkmsEngineOp *op, TkmsKey *key, gint64 now, GError **error)
 {
 	ChangeData *d = op->data;
+	gboolean used_up = tkms_key_primary_used_up(key);
+	guint32 old = key->primary_version;
 	TkmsKeyVersion *v = tkms_key_add_version(key, &d->req.out, now, 0);
+
 	op->version = v->version;
-	op->detail = g_strdup_printf("primary %u -> %u", v->version - 1, v->version);
+	if (used_up)
+		op->detail = g_strdup_printf("primary %u -> %u, max-uses %" G_GUINT64_FORMAT
+					     " reached",
+					     old, v->version, key->policy.max_uses
+								 ? key->policy.max_uses
+								 : tkms_key_max_uses(key));
+	else
+		op->detail = g_strdup_printf("primary %u -> %u", old, v->version);
 	return TRUE;
 }
 
@@ -258,8 +315,7 @@ tkms_engine_rotate_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	TkmsEngineOp *op =
 		tkms_engine_op_new(self, "RotateKey", actor, key, cancellable, callback, user_data);
 	op_data(op);
-	if (begin(op, rotate))
-		rotate_start(op);
+	begin(op, rotate, rotate_start);
 }
 
 /* ---- SetPrimaryVersion ---- */
@@ -295,8 +351,7 @@ tkms_engine_set_primary_version(TkmsEngine *self, const TkmsActor *actor,
 	TkmsEngineOp *op = tkms_engine_op_new(self, "SetPrimaryVersion", actor, key, cancellable,
 					      callback, user_data);
 	op_data(op)->version = version;
-	if (begin(op, set_primary))
-		apply(op);
+	begin(op, set_primary, apply);
 }
 
 /* ---- SetKeyVersionState ---- */
@@ -354,8 +409,7 @@ tkms_engine_set_key_version_state(TkmsEngine *self, const TkmsActor *actor,
 	ChangeData *d = op_data(op);
 	d->version = version;
 	d->state = g_strdup(state);
-	if (begin(op, set_version_state))
-		apply(op);
+	begin(op, set_version_state, apply);
 }
 
 /* ---- destruction ---- */
@@ -431,8 +485,7 @@ tkms_engine_destroy_key_version(TkmsEngine *self, const TkmsActor *actor,
 		tkms_engine_op_new(self, version ? "DestroyKeyVersion" : "DestroyKey", actor, key,
 				   cancellable, callback, user_data);
 	op_data(op)->version = version;
-	if (begin(op, destroy_versions))
-		apply(op);
+	begin(op, destroy_versions, apply);
 }
 
 void
@@ -489,8 +542,7 @@ tkms_engine_cancel_key_destruction(TkmsEngine *self, const TkmsActor *actor,
 	TkmsEngineOp *op = tkms_engine_op_new(self, "CancelKeyDestruction", actor, key,
 					      cancellable, callback, user_data);
 	op_data(op)->version = version;
-	if (begin(op, cancel_destruction))
-		apply(op);
+	begin(op, cancel_destruction, apply);
 }
 
 /* ---- SetRotationPolicy ---- */
@@ -529,12 +581,12 @@ parse_policy(GVariant *dict, TkmsKeyType type, TkmsKeyPolicy *p, GError **error)
 		}
 		*field = g_variant_get_uint64(value);
 	}
-	if (type == TKMS_KEY_TYPE_AES_256_GCM && p->max_uses > GCM_MAX_USES) {
+	if (type == TKMS_KEY_TYPE_AES_256_GCM && p->max_uses > TKMS_GCM_MAX_USES) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 			    "max-uses is at most 2^32 (%" G_GUINT64_FORMAT ") for aes-256-gcm keys: "
 			    "GCM with random IVs must not encrypt more under one key (NIST SP "
 			    "800-38D)",
-			    GCM_MAX_USES);
+			    TKMS_GCM_MAX_USES);
 		return FALSE;
 	}
 	return TRUE;
@@ -564,8 +616,7 @@ tkms_engine_set_rotation_policy(TkmsEngine *self, const TkmsActor *actor,
 	TkmsEngineOp *op = tkms_engine_op_new(self, "SetRotationPolicy", actor, key, cancellable,
 					      callback, user_data);
 	op_data(op)->policy = g_variant_ref(policy);
-	if (begin(op, set_policy))
-		apply(op);
+	begin(op, set_policy, apply);
 }
 
 /* ---- the scheduler's events (actor tkmsd) ---- */
@@ -642,13 +693,10 @@ tkms_engine_run_event(TkmsEngine *self, TkmsKey *key, GAsyncReadyCallback callba
 	d = op_data(op);
 	d->event = event;
 	op->version = version;
-	if (event == TKMS_KEY_EVENT_ROTATE) {
-		if (begin(op, rotate))
-			rotate_start(op);
-		return;
-	}
-	if (begin(op, run_due))
-		apply(op);
+	if (event == TKMS_KEY_EVENT_ROTATE)
+		begin(op, rotate, rotate_start);
+	else
+		begin(op, run_due, apply);
 }
 
 void

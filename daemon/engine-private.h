@@ -19,9 +19,16 @@ struct _TkmsEngine {
 	TkmsKeystore *keystore;
 	TkmsAudit *audit;
 	TkmsKeyCache *keycache;
-	GHashTable *changing; /* "owner/name" of keys with a life-cycle change being written */
+	/* "owner/name" of a key with a life-cycle change under way -> the changes queued behind
+	 * it (engine-lifecycle.c) */
+	GHashTable *changing;
 	TkmsScheduler *scheduler;
+	GHashTable *counters;	     /* "owner/name/version" -> TkmsUseCounter (engine-usage.c) */
+	GHashTable *usage_rotations; /* "owner/name" -> the calls waiting for its rotation */
+	gboolean counting_stopped;   /* tkms_engine_usage_release ran: no more uses */
 };
+
+typedef struct _TkmsUseCounter TkmsUseCounter;
 
 /* One asynchronous operation, from its start through its audit record to its result. It is
  * the task data of its GTask; exactly one of the tkms_engine_op_return_* / _fail functions
@@ -40,6 +47,7 @@ typedef struct {
 	GDestroyNotify data_free;
 	gchar *detail;	       /* for the audit record: what changed */
 	const gchar *warning; /* for the audit record */
+	GArray *compromised;  /* verify: compromised versions (guint32) not tried, newest first */
 } TkmsEngineOp;
 
 TkmsEngineOp *tkms_engine_op_new(TkmsEngine *self, const gchar *name, const TkmsActor *actor,
@@ -65,8 +73,17 @@ TkmsKeyVersion *tkms_engine_op_primary_version(TkmsEngineOp *op, TkmsKey *key);
  * compromised for an admin (then the op's record carries a warning). */
 gboolean tkms_engine_op_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v);
 /* The newest version that may verify, and in *rest the others that may, newest first (NULL
- * if none); KeyState if no version may. */
+ * if none); KeyState if no version may. Compromised versions come last, for an admin; for
+ * a caller whose admin is not known they go to op->compromised (see below). */
 TkmsKeyVersion *tkms_engine_op_verify_versions(TkmsEngineOp *op, TkmsKey *key, GArray **rest);
+/* Verify found no match among the versions tried: if compromised versions are left and the
+ * front-end can ask, asks whether the caller holds admin and returns TRUE; then calls
+ * then(op, versions) with the compromised versions to try (held: each use is audited with a
+ * warning) or NULL (not held: the signature does not verify). FALSE: nothing to ask. */
+/* Notes in the log and the op's record that compromised version is tried (for an admin). */
+void tkms_engine_op_note_compromised(TkmsEngineOp *op, guint32 version);
+gboolean tkms_engine_op_ask_compromised(TkmsEngineOp *op,
+					void (*then)(TkmsEngineOp *op, GArray *versions));
 gboolean tkms_engine_op_check_payload(TkmsEngineOp *op, const gchar *what, gsize len,
 				      gboolean allow_empty);
 gboolean tkms_engine_op_require_type(TkmsEngineOp *op, TkmsKey *key, TkmsKeyType a,
@@ -77,6 +94,23 @@ TkmsKey *tkms_engine_lookup_key(TkmsEngine *self, const TkmsActor *actor, const 
 				GError **error);
 gboolean tkms_engine_check_payload(TkmsEngine *self, const gchar *what, gsize len,
 				   gboolean allow_empty, GError **error);
+
+/* ---- usage counting (engine-usage.c) ---- */
+typedef void (*TkmsEngineUseFunc)(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v);
+void tkms_engine_usage_init(TkmsEngine *self);
+void tkms_engine_usage_clear(TkmsEngine *self);
+/* At a clean stop: writes the exact counts (unused reservations return); later protect
+ * calls fail with Busy. */
+void tkms_engine_usage_release(TkmsEngine *self);
+/* For a protect operation: checks that key's primary may protect (KeyState), counts one use
+ * of it, and calls then with the key and its primary. When the primary has reached its
+ * max-uses, the key is rotated first (then gets the new key and primary), or the op fails with
+ * LimitExceeded if that fails. then may run later (the op waits for a reservation of uses or
+ * a rotation). */
+void tkms_engine_op_use_primary(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then);
+/* Sets the versions' uses and uses_reserved of key (a copy, or the stored key for display)
+ * from the live counts. */
+void tkms_engine_usage_patch(TkmsEngine *self, TkmsKey *key);
 
 /* ---- shared by the AES-GCM operations (engine-crypto.c, engine-datakey.c) ---- */
 typedef void (*TkmsEngineWithSecretFunc)(TkmsEngineOp *op, TkmsSecret *secret);

@@ -147,6 +147,7 @@ op_free(gpointer data)
 	if (op->data_free != NULL)
 		op->data_free(op->data);
 	g_clear_pointer(&op->k, tkms_key_unref);
+	g_clear_pointer(&op->compromised, g_array_unref);
 	g_free(op->detail);
 	tkms_key_ref_clear(&op->key);
 	g_free((gchar *)op->actor.bus_name);
@@ -396,25 +397,46 @@ tkms_engine_op_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *
 	return FALSE;
 }
 
+static void
+append_version(GArray **array, guint32 version)
+{
+	if (*array == NULL)
+		*array = g_array_new(FALSE, FALSE, sizeof(guint32));
+	g_array_append_val(*array, version);
+}
+
 TkmsKeyVersion *
 tkms_engine_op_verify_versions(TkmsEngineOp *op, TkmsKey *key, GArray **rest)
 {
 	TkmsKeyVersion *first = NULL;
+	GArray *compromised = NULL;
 
 	*rest = NULL;
 	for (guint i = key->versions->len; i-- > 0;) {
 		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
-		if (!may_process(op, v))
-			continue;
-		if (g_str_equal(v->state, TKMS_STATE_COMPROMISED))
-			op->warning = "compromised key version considered";
-		if (first == NULL) {
-			first = v;
+		if (g_str_equal(v->state, TKMS_STATE_COMPROMISED)) {
+			append_version(&compromised, v->version);
 			continue;
 		}
-		if (*rest == NULL)
-			*rest = g_array_new(FALSE, FALSE, sizeof(guint32));
-		g_array_append_val(*rest, v->version);
+		if (!may_process(op, v))
+			continue;
+		if (first == NULL)
+			first = v;
+		else
+			append_version(rest, v->version);
+	}
+	/* compromised versions only when nothing else matched, and only for an admin */
+	if (compromised != NULL && op->actor.admin) {
+		for (guint i = 0; i < compromised->len; i++) {
+			guint32 n = g_array_index(compromised, guint32, i);
+			if (first == NULL)
+				first = tkms_key_get_version(key, n);
+			else
+				append_version(rest, n);
+		}
+		g_array_unref(compromised);
+	} else if (compromised != NULL) {
+		op->compromised = compromised;
 	}
 	if (first == NULL) {
 		TkmsKeyVersion *p = tkms_key_get_version(key, key->primary_version);
@@ -425,8 +447,51 @@ tkms_engine_op_verify_versions(TkmsEngineOp *op, TkmsKey *key, GArray **rest)
 						    p ? p->state : "missing"));
 		return NULL;
 	}
+	if (g_str_equal(first->state, TKMS_STATE_COMPROMISED))
+		tkms_engine_op_note_compromised(op, first->version);
 	op->version = first->version;
 	return first;
+}
+
+void
+tkms_engine_op_note_compromised(TkmsEngineOp *op, guint32 version)
+{
+	op->warning = "compromised key version considered";
+	g_warning("%s of key %s tries version %u, which is compromised, for uid %u (admin)",
+		  op->name, tkms_key_ref_audit_text(&op->key), version, op->actor.uid);
+}
+
+typedef struct {
+	TkmsEngineOp *op;
+	void (*then)(TkmsEngineOp *op, GArray *versions);
+} AskData;
+
+static void
+admin_answer(gboolean held, gpointer data)
+{
+	AskData *ask = data;
+	TkmsEngineOp *op = ask->op;
+	GArray *versions = g_steal_pointer(&op->compromised);
+
+	op->actor.admin = held;
+	if (!held)
+		g_clear_pointer(&versions, g_array_unref);
+	ask->then(op, versions);
+	g_free(ask);
+}
+
+gboolean
+tkms_engine_op_ask_compromised(TkmsEngineOp *op, void (*then)(TkmsEngineOp *op, GArray *versions))
+{
+	AskData *ask;
+
+	if (op->compromised == NULL || op->actor.admin || op->actor.ask_admin == NULL)
+		return FALSE;
+	ask = g_new0(AskData, 1);
+	ask->op = op;
+	ask->then = then;
+	op->actor.ask_admin(op->actor.ask_admin_data, admin_answer, ask);
+	return TRUE;
 }
 
 gboolean
@@ -530,7 +595,12 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	g_signal_connect_object(self->tpm, "status-changed", G_CALLBACK(tpm_status_changed_cb),
 				self, G_CONNECT_SWAPPED);
 	self->keycache = tkms_key_cache_new(config->key_ttl);
-	self->changing = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->changing =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_queue_free);
+	tkms_engine_usage_init(self);
+	if (!config->count_uses)
+		g_warning("[lifecycle] CountUses=false: key uses are not counted and max-uses is "
+			  "not enforced; this is for benchmarks only");
 	self->scheduler = tkms_scheduler_new(self);
 	/* events that fell due while tkmsd was down run as soon as the main loop does */
 	tkms_scheduler_start(self->scheduler);
@@ -543,6 +613,8 @@ tkms_engine_shutdown(TkmsEngine *self)
 	if (self->scheduler != NULL)
 		tkms_scheduler_stop(self->scheduler);
 	g_clear_object(&self->scheduler);
+	if (self->keystore != NULL)
+		tkms_engine_usage_release(self);
 	if (self->tpm != NULL)
 		tkms_tpm_stop(self->tpm);
 	if (self->audit != NULL)
@@ -560,6 +632,7 @@ tkms_engine_finalize(GObject *object)
 	g_clear_object(&self->audit);
 	g_clear_object(&self->keystore);
 	g_clear_pointer(&self->changing, g_hash_table_unref);
+	tkms_engine_usage_clear(self);
 	g_free(self->config.tcti);
 	g_free(self->config.state_dir);
 	G_OBJECT_CLASS(tkms_engine_parent_class)->finalize(object);

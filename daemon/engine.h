@@ -33,6 +33,11 @@ typedef struct {
 	/* holds org.tkms.KeyManager.admin (the front-end asks only when it matters: another
 	 * owner's key, or a compromised version to process) */
 	gboolean admin;
+	/* If set, the engine may ask whether the caller holds admin when only a compromised
+	 * version could still make the call succeed (Verify, VerifyHmac, VerifyDigest): the
+	 * front-end calls answer(held, op) once, in the main context. */
+	void (*ask_admin)(gpointer data, void (*answer)(gboolean held, gpointer op), gpointer op);
+	gpointer ask_admin_data;
 } TkmsActor;
 
 /* tkmsd itself, acting as root. */
@@ -101,9 +106,10 @@ gchar *tkms_engine_get_public_key(TkmsEngine *self, const TkmsActor *actor,
 				  const TkmsKeyRef *key, GError **error);
 
 /* ---- the life cycle (engine-lifecycle.c): versions, states, destruction, policies ----
- * Each change is one durable transaction of the key store and one durable audit record; a
- * change to a key while another is being written fails with Busy. Every _finish returns the
- * key as saved (a new reference). */
+ * Each change is one durable transaction of the key store and one durable audit record.
+ * Changes to one key run one at a time in the order they came, each on the key the previous
+ * one saved; past 64 waiting changes to one key, Busy. Every _finish returns the key as saved
+ * (a new reference). */
 void tkms_engine_rotate_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
 			    GCancellable *cancellable, GAsyncReadyCallback callback,
 			    gpointer user_data);

@@ -199,6 +199,23 @@ tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now, gint64 
 	return v;
 }
 
+guint64
+tkms_key_max_uses(TkmsKey *key)
+{
+	if (key->policy.max_uses > 0)
+		return key->policy.max_uses;
+	return key->type == TKMS_KEY_TYPE_AES_256_GCM ? TKMS_GCM_MAX_USES : G_MAXUINT64;
+}
+
+gboolean
+tkms_key_primary_used_up(TkmsKey *key)
+{
+	TkmsKeyVersion *p = tkms_key_get_version(key, key->primary_version);
+
+	return p != NULL && g_strcmp0(p->state, TKMS_STATE_ACTIVE) == 0 &&
+	       p->uses >= tkms_key_max_uses(key);
+}
+
 gint64
 tkms_key_next_rotation(TkmsKey *key)
 {
@@ -250,6 +267,13 @@ tkms_key_next_event(TkmsKey *key, TkmsKeyEvent *event, guint32 *version)
 				 version);
 	}
 	consider(tkms_key_next_rotation(key), TKMS_KEY_EVENT_ROTATE, 0, &best, event, version);
+	/* a primary that protected its max-uses: its rotation fell due when it was activated
+	 * (any time in the past will do) */
+	if (tkms_key_primary_used_up(key)) {
+		TkmsKeyVersion *p = tkms_key_get_version(key, key->primary_version);
+		consider(MAX(MAX(p->activated, p->created), 1), TKMS_KEY_EVENT_ROTATE, 0, &best,
+			 event, version);
+	}
 	return best;
 }
 

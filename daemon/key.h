@@ -93,6 +93,13 @@ void tkms_key_version_set_state(TkmsKeyVersion *v, const gchar *state, gint64 no
 gboolean tkms_key_state_is_valid(const gchar *state);
 /* Whether a version is a signing key's: it has a public key to show. */
 gboolean tkms_key_type_is_signing(TkmsKeyType type);
+/* AES-256-GCM with random 96-bit IVs: at most 2^32 messages per key (NIST SP 800-38D §8.3) */
+#define TKMS_GCM_MAX_USES (G_GUINT64_CONSTANT(1) << 32)
+/* How many messages one version of key may protect: the policy's max-uses, else 2^32 for
+ * aes-256-gcm, else no limit (G_MAXUINT64). */
+guint64 tkms_key_max_uses(TkmsKey *key);
+/* Whether the primary version has protected its max-uses (its rotation is then due at once). */
+gboolean tkms_key_primary_used_up(TkmsKey *key);
 /* The time of the key's next rotation by period, 0 if none. */
 gint64 tkms_key_next_rotation(TkmsKey *key);
 /* The earliest event of the key and its version (0 for key-wide events), or 0 if none. */

@@ -578,3 +578,65 @@ out:
 	sqlite3_finalize(stmt);
 	return FALSE;
 }
+
+gboolean
+tkms_keystore_db_write_uses(sqlite3 *db, guint32 owner, const gchar *name, guint32 version,
+			    guint64 uses, guint64 uses_reserved, gint64 due, GError **error)
+{
+	const gchar *update_version =
+		"UPDATE key_versions SET uses = max(uses, ?4), uses_reserved = max(uses_reserved, ?5) "
+		"WHERE version = ?3 AND key_id = (SELECT id FROM keys WHERE owner = ?1 AND name = ?2)";
+	const gchar *update_due = "UPDATE keys SET next_due = ?3 WHERE owner = ?1 AND name = ?2 "
+				  "AND (next_due = 0 OR next_due > ?3)";
+	sqlite3_stmt *stmt = NULL;
+
+	if (sqlite3_prepare_v2(db, update_version, -1, &stmt, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(stmt, 1, owner);
+	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, version);
+	sqlite3_bind_int64(stmt, 4, (gint64)MIN(uses, (guint64)G_MAXINT64));
+	sqlite3_bind_int64(stmt, 5, (gint64)MIN(uses_reserved, (guint64)G_MAXINT64));
+	if (!step_done(db, stmt, error))
+		goto out;
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (due <= 0)
+		return TRUE;
+	if (sqlite3_prepare_v2(db, update_due, -1, &stmt, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_int64(stmt, 1, owner);
+	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, due);
+	if (!step_done(db, stmt, error))
+		goto out;
+	sqlite3_finalize(stmt);
+	return TRUE;
+fail:
+	tkms_keystore_db_set_error(db, error, "recording key usage");
+out:
+	sqlite3_finalize(stmt);
+	return FALSE;
+}
+
+gboolean
+tkms_keystore_db_release_uses(sqlite3 *db, guint32 owner, const gchar *name, guint32 version,
+			      guint64 uses, GError **error)
+{
+	const gchar *sql = "UPDATE key_versions SET uses = ?4, uses_reserved = ?4 WHERE version = ?3 "
+			   "AND key_id = (SELECT id FROM keys WHERE owner = ?1 AND name = ?2)";
+	sqlite3_stmt *stmt = NULL;
+	gboolean ok;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		tkms_keystore_db_set_error(db, error, "recording key usage");
+		return FALSE;
+	}
+	sqlite3_bind_int64(stmt, 1, owner);
+	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, version);
+	sqlite3_bind_int64(stmt, 4, (gint64)MIN(uses, (guint64)G_MAXINT64));
+	ok = step_done(db, stmt, error);
+	sqlite3_finalize(stmt);
+	return ok;
+}

@@ -37,6 +37,15 @@ gboolean tkms_keystore_db_exec(sqlite3 *db, const gchar *sql, GError **error);
 gboolean tkms_keystore_db_write_key(sqlite3 *db, TkmsKey *key, gint *alive_delta,
 				    GError **error);
 
+/* Raises the usage counts of one version (never lowers them) and, due > 0, brings the key's
+ * next_due forward to due; inside a transaction the caller holds. */
+gboolean tkms_keystore_db_write_uses(sqlite3 *db, guint32 owner, const gchar *name,
+				     guint32 version, guint64 uses, guint64 uses_reserved,
+				     gint64 due, GError **error);
+/* Sets both counts of one version to uses (a clean stop returns unused reservations). */
+gboolean tkms_keystore_db_release_uses(sqlite3 *db, guint32 owner, const gchar *name,
+				       guint32 version, guint64 uses, GError **error);
+
 /* Sets error from db's last error, saying what was being done. */
 void tkms_keystore_db_set_error(sqlite3 *db, GError **error, const gchar *what);
 

@@ -374,6 +374,15 @@ typedef struct {
 	GMainContext *context;
 	TkmsKey *key; /* a copy: the caller may change its key while this one is written */
 	gint alive_delta;
+	/* a usage record (tkms_keystore_save_uses) rather than a whole key */
+	gboolean uses_only;
+	guint32 version;
+	guint64 uses, uses_reserved;
+	gint64 due;
+	gboolean release; /* tkms_keystore_release_uses_sync: the caller waits */
+	GMutex lock;
+	GCond cond;
+	gboolean finished;
 	GError *error;
 } SaveJob;
 
@@ -385,8 +394,13 @@ save_done(gpointer data)
 	guint32 owner = job->key->owner;
 	gpointer value;
 
-	self->saves_pending--;
-	if (job->error == NULL) {
+	if (!job->uses_only)
+		self->saves_pending--;
+	if (job->uses_only && job->error == NULL) {
+		g_task_return_boolean(job->task, TRUE);
+	} else if (job->uses_only) {
+		g_task_return_error(job->task, g_steal_pointer(&job->error));
+	} else if (job->error == NULL) {
 		tkms_keystore_cache_insert(self->cache, job->key);
 		if (g_hash_table_lookup_extended(self->alive, GUINT_TO_POINTER(owner), NULL,
 						 &value))
@@ -415,7 +429,13 @@ write_one(gpointer data, gpointer user_data)
 
 	if (!tkms_keystore_db_exec(db, "BEGIN IMMEDIATE", &job->error))
 		goto out;
-	if (!tkms_keystore_db_write_key(db, job->key, &job->alive_delta, &job->error) ||
+	if (!(job->release ? tkms_keystore_db_release_uses(db, job->key->owner, job->key->name,
+							  job->version, job->uses, &job->error)
+	      : job->uses_only ? tkms_keystore_db_write_uses(db, job->key->owner, job->key->name,
+							   job->version, job->uses,
+							   job->uses_reserved, job->due, &job->error)
+			     : tkms_keystore_db_write_key(db, job->key, &job->alive_delta,
+							  &job->error)) ||
 	    !tkms_keystore_db_exec(db, "COMMIT", &job->error)) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		goto out;
@@ -423,6 +443,13 @@ write_one(gpointer data, gpointer user_data)
 out:
 	if (job->error != NULL)
 		g_prefix_error(&job->error, "Cannot save the key \"%s\": ", job->key->name);
+	if (job->release) {
+		g_mutex_lock(&job->lock);
+		job->finished = TRUE;
+		g_cond_signal(&job->cond);
+		g_mutex_unlock(&job->lock);
+		return;
+	}
 	g_main_context_invoke_full(job->context, G_PRIORITY_DEFAULT, save_done, job, NULL);
 }
 
@@ -441,6 +468,55 @@ tkms_keystore_save(TkmsKeystore *self, TkmsKey *key, GCancellable *cancellable,
 	tkms_keystore_cache_remove(self->cache, key->owner, key->name);
 	self->saves_pending++;
 	g_thread_pool_push(self->writer_pool, job, NULL);
+}
+
+void
+tkms_keystore_save_uses(TkmsKeystore *self, guint32 owner, const gchar *name, guint32 version,
+			guint64 uses, guint64 uses_reserved, gint64 due,
+			GAsyncReadyCallback callback, gpointer user_data)
+{
+	SaveJob *job = g_new0(SaveJob, 1);
+
+	job->self = g_object_ref(self);
+	job->task = g_task_new(self, NULL, callback, user_data);
+	g_task_set_source_tag(job->task, tkms_keystore_save);
+	job->context = g_main_context_ref_thread_default();
+	/* only its owner and name are written */
+	job->key = tkms_key_new(owner, name, TKMS_KEY_TYPE_AES_256_GCM);
+	job->uses_only = TRUE;
+	job->version = version;
+	job->uses = uses;
+	job->uses_reserved = uses_reserved;
+	job->due = due;
+	g_thread_pool_push(self->writer_pool, job, NULL);
+}
+
+gboolean
+tkms_keystore_release_uses_sync(TkmsKeystore *self, guint32 owner, const gchar *name,
+				guint32 version, guint64 uses, GError **error)
+{
+	SaveJob job = {0};
+	gboolean ok;
+
+	job.self = self;
+	job.key = tkms_key_new(owner, name, TKMS_KEY_TYPE_AES_256_GCM);
+	job.uses_only = job.release = TRUE;
+	job.version = version;
+	job.uses = uses;
+	g_mutex_init(&job.lock);
+	g_cond_init(&job.cond);
+	g_thread_pool_push(self->writer_pool, &job, NULL);
+	g_mutex_lock(&job.lock);
+	while (!job.finished)
+		g_cond_wait(&job.cond, &job.lock);
+	g_mutex_unlock(&job.lock);
+	g_mutex_clear(&job.lock);
+	g_cond_clear(&job.cond);
+	tkms_key_unref(job.key);
+	ok = job.error == NULL;
+	if (!ok)
+		g_propagate_error(error, job.error);
+	return ok;
 }
 
 gboolean

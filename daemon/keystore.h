@@ -51,4 +51,17 @@ void tkms_keystore_save(TkmsKeystore *self, TkmsKey *key, GCancellable *cancella
 			GAsyncReadyCallback callback, gpointer user_data);
 gboolean tkms_keystore_save_finish(TkmsKeystore *self, GAsyncResult *result, GError **error);
 
+/* Records the usage counts of one version durably, in one transaction of the same thread as
+ * the saves (so in order with them): uses and uses_reserved only ever grow. due > 0: the key's
+ * next event falls due at due at the latest (its primary reached its usage cap). The cached key
+ * is not changed: the engine holds the live counts. Finished by tkms_keystore_save_finish. */
+void tkms_keystore_save_uses(TkmsKeystore *self, guint32 owner, const gchar *name,
+			     guint32 version, guint64 uses, guint64 uses_reserved, gint64 due,
+			     GAsyncReadyCallback callback, gpointer user_data);
+
+/* At a clean stop, once no use is counted any more: sets the counts of one version to exactly
+ * uses (the unused part of its reservation returns), waiting for the write. */
+gboolean tkms_keystore_release_uses_sync(TkmsKeystore *self, guint32 owner, const gchar *name,
+					 guint32 version, guint64 uses, GError **error);
+
 G_END_DECLS

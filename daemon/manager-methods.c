@@ -376,9 +376,51 @@ run_sign(TkmsCall *call)
 			 tkms_call_get_cancellable(call), bytes_done_cb, call);
 }
 
+/* ---- the engine's question for admin (Verify of a compromised version) ---- */
+
+typedef struct {
+	void (*answer)(gboolean held, gpointer op);
+	gpointer op;
+} AdminQuestion;
+
+static void
+admin_answer_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	AdminQuestion *q = user_data;
+	g_autoptr(GError) error = NULL;
+	/* no, or an error: fail closed (the signature does not verify) */
+	gboolean held = tkms_authority_check_finish(TKMS_AUTHORITY(source), res, &error);
+
+	q->answer(held, q->op);
+	g_free(q);
+}
+
+static void
+ask_admin(gpointer data, void (*answer)(gboolean held, gpointer op), gpointer op)
+{
+	TkmsCall *call = data;
+	AdminQuestion *q = g_new0(AdminQuestion, 1);
+
+	q->answer = answer;
+	q->op = op;
+	/* interactive only if the caller's message allows it */
+	tkms_authority_check(call->manager->authority, call->caller, "org.tkms.KeyManager.admin",
+			     call->interactive, admin_answer_cb, q);
+}
+
+/* A signature or MAC that matches no usable version may match a compromised one: the engine
+ * asks (ask_admin) only then, and tries those versions only for an admin. */
+static void
+allow_admin_question(TkmsCall *call)
+{
+	call->actor.ask_admin = ask_admin;
+	call->actor.ask_admin_data = call;
+}
+
 static void
 run_verify(TkmsCall *call)
 {
+	allow_admin_question(call);
 	call->complete_bool = tkms_dbus_key_manager_complete_verify;
 	tkms_engine_verify(ENGINE(call), &call->actor, &call->key, call->bytes[0],
 			   call->bytes[1], tkms_call_get_cancellable(call), verified_cb, call);
@@ -395,6 +437,7 @@ run_hmac(TkmsCall *call)
 static void
 run_verify_hmac(TkmsCall *call)
 {
+	allow_admin_question(call);
 	call->complete_bool = tkms_dbus_key_manager_complete_verify_hmac;
 	tkms_engine_verify_hmac(ENGINE(call), &call->actor, &call->key, call->bytes[0],
 				call->bytes[1], tkms_call_get_cancellable(call), verified_cb,
@@ -575,6 +618,7 @@ run_sign_digest(TkmsCall *call)
 static void
 run_verify_digest(TkmsCall *call)
 {
+	allow_admin_question(call);
 	call->complete_bool = tkms_dbus_key_manager_complete_verify_digest;
 	tkms_engine_verify_digest(ENGINE(call), &call->actor, &call->key, call->bytes[0],
 				  call->bytes[1], tkms_call_get_cancellable(call), verified_cb,

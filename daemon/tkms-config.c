@@ -66,6 +66,17 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	config->auth_ttl = auth_ttl;
 	config->max_keys_per_user = max_keys;
 	config->destroy_wait = destroy_wait;
+	config->count_uses = TRUE;
+	if (g_key_file_has_key(kf, "lifecycle", "CountUses", NULL)) {
+		g_autoptr(GError) bad = NULL;
+		config->count_uses = g_key_file_get_boolean(kf, "lifecycle", "CountUses", &bad);
+		if (bad != NULL) {
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "[lifecycle] CountUses must be true or false; fix the "
+				    "configuration file");
+			return NULL;
+		}
+	}
 	return g_steal_pointer(&config);
 }
 

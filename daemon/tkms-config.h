@@ -16,6 +16,7 @@ typedef struct {
 	guint auth_ttl; /* seconds a polkit "yes" is cached; 0: not cached */
 	guint max_keys_per_user; /* keys one uid may have that are not destroyed; 0: no limit */
 	guint64 destroy_wait;	 /* seconds a version stays destroy-scheduled; 0: destroyed at once */
+	gboolean count_uses;	 /* FALSE only for benchmarks: max-uses is then not enforced */
 } TkmsConfig;
 
 #define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"

@@ -383,8 +383,8 @@ find_imported(const gchar *state)
 
 /* A store of tkms before SQLite, made by this tkmsd's keys on this TPM, is imported at the
  * first start: every key works as before, names stay taken, keys/ is kept aside. */
-/* The key list without the versions' "destroyed" dates, which the JSON store of issue 6 did
- * not have (what it had must come through unchanged). */
+/* The key list without the versions' "destroyed" dates and "uses", which the JSON store of
+ * issue 6 did not have (what it had must come through unchanged). */
 static GVariant *
 without_destroyed_dates(GVariant *list)
 {
@@ -409,6 +409,8 @@ without_destroyed_dates(GVariant *list)
 			GVariantDict vd;
 			g_variant_dict_init(&vd, v);
 			g_variant_dict_remove(&vd, "destroyed");
+			/* issue 6's JSON store did not count uses: imported keys start at 0 */
+			g_variant_dict_remove(&vd, "uses");
 			g_variant_builder_add_value(&vb, g_variant_dict_end(&vd));
 			g_variant_unref(v);
 		}

@@ -154,6 +154,8 @@ enum {
 	R_ROTATE_RSA,
 	R_ENC_ALONE,
 	R_ENC_ROTATING,
+	R_USAGE_ON,
+	R_USAGE_OFF,
 	N_RESULTS
 };
 
@@ -229,6 +231,8 @@ typedef struct {
 	TkmsClient *store_client;
 	guint store_created;
 	StoreFigures store[2]; /* empty, bulk */
+	TkmsTestEnv *usage_envs[2]; /* usage rows: [lifecycle] CountUses=true, false */
+	TkmsClient *usage_client;
 	gchar *store_error;
 
 	/* rotation rows: the rotating client's work during the Encrypt-while-rotating rounds */
@@ -1709,6 +1713,8 @@ static const Ratio ratios[] = {
 	 R_STORE_ENC_BULK, R_STORE_ENC_EMPTY, BY_CALLS, FALSE, 0.9},
 	{"encrypt-rotating-vs-alone", "Encrypt calls/s, another client rotating / alone",
 	 R_ENC_ROTATING, R_ENC_ALONE, BY_CALLS, FALSE, 0.8},
+	{"encrypt-usage-counting-on-vs-off", "Encrypt calls/s, usage counting on / off",
+	 R_USAGE_ON, R_USAGE_OFF, BY_CALLS, FALSE, 0.95},
 };
 
 static const gchar *const ratio_kinds[] = {"calls_per_s", "ops_per_s", "p50", "p99"};
@@ -1957,6 +1963,73 @@ out:
 	b->store_client = NULL;
 	for (guint which = 0; which < 2; which++)
 		g_clear_pointer(&b->store_envs[which], tkms_test_env_free);
+}
+
+/* ---- usage counting: Encrypt with counting against the same Encrypt without ----
+ * Two stacks of their own, identical but for [lifecycle] CountUses (false: a switch only
+ * benchmarks use), each with a fresh aes-256-gcm key without a policy (cap 2^32), measured in
+ * turns. The baseline is the very same Encrypt call, so the ratio is what counting costs:
+ * a hash lookup and a counter per call, and one durable reservation per block of uses. */
+
+#define USAGE_KEY "bench-usage"
+
+static gboolean
+usage_encrypt_sync(Bench *b, Result *r, GError **error)
+{
+	guint64 t0 = now_ns();
+	g_autoptr(GBytes) ct = tkms_client_encrypt_sync(b->usage_client, USAGE_KEY, b->plaintext,
+							b->context, NULL, error);
+	if (ct == NULL)
+		return FALSE;
+	record(r, t0);
+	return TRUE;
+}
+
+static void
+run_usage_phases(Bench *b)
+{
+	static const gchar *const conf[] = {"[lifecycle]\nCountUses=true\n",
+					    "[lifecycle]\nCountUses=false\n"};
+	static const guint rows[] = {R_USAGE_ON, R_USAGE_OFF};
+	g_autoptr(GError) error = NULL;
+
+	if (interrupted || !any_in(b, R_USAGE_ON, R_USAGE_OFF))
+		return;
+	g_printerr("tkms-bench: usage rows: two stacks of their own, uses counted and not "
+		   "([lifecycle] CountUses)\n");
+	for (guint which = 0; which < 2; which++) {
+		g_autoptr(GVariant) info = NULL;
+		b->usage_envs[which] = tkms_test_env_new(conf[which], &error);
+		if (b->usage_envs[which] == NULL)
+			goto out;
+		info = tkms_client_create_key_sync(tkms_test_env_get_client(b->usage_envs[which]),
+						   USAGE_KEY, "aes-256-gcm", NULL, NULL, &error);
+		if (info == NULL)
+			goto out;
+	}
+	for (b->round = 0; b->round < b->rounds && !interrupted; b->round++) {
+		for (guint which = 0; which < 2; which++) {
+			b->usage_client = tkms_test_env_get_client(b->usage_envs[which]);
+			run_sync(b, &b->results[rows[which]], usage_encrypt_sync);
+		}
+	}
+out:
+	if (error != NULL)
+		fail_range(b, R_USAGE_ON, R_USAGE_OFF, error);
+	b->usage_client = NULL;
+	for (guint which = 0; which < 2; which++)
+		g_clear_pointer(&b->usage_envs[which], tkms_test_env_free);
+}
+
+static void
+print_usage_note(Bench *b, GString *out)
+{
+	if (!any_in(b, R_USAGE_ON, R_USAGE_OFF))
+		return;
+	g_string_append(out, "usage rows: two stacks of their own, identical but for [lifecycle] "
+			     "CountUses, measured in turns; the baseline is the same Encrypt with "
+			     "counting off, so their ratio is the cost of counting (a counter per "
+			     "call, one durable reservation per block of 1024 to 65536 uses).\n");
 }
 
 static void
@@ -2306,6 +2379,7 @@ print_table(Bench *b)
 			KEY_ROTATING, b->rotator_calls, b->rotator_seconds,
 			b->rotator_seconds > 0 ? b->rotator_calls / b->rotator_seconds : 0.0,
 			b->rotator_failed);
+	print_usage_note(b, out);
 	g_string_append(out, "\nratios\n");
 	for (guint i = 0; i < G_N_ELEMENTS(ratios); i++) {
 		gdouble v;
@@ -2594,6 +2668,10 @@ init_results(Bench *b)
 		    1, FALSE);
 	result_init(&r[R_ENC_ROTATING], "rotating-encrypt-rotated-sync",
 		    "Encrypt 32 B, sync, another key rotating", 1, 1, FALSE);
+	result_init(&r[R_USAGE_ON], "usage-count-on-encrypt-sync",
+		    "Encrypt 32 B, sync, uses counted (default)", 1, 1, FALSE);
+	result_init(&r[R_USAGE_OFF], "usage-count-off-encrypt-sync",
+		    "Encrypt 32 B, sync, CountUses=false", 1, 1, FALSE);
 }
 
 int
@@ -2731,6 +2809,7 @@ main(int argc, char **argv)
 	run_store_phases(&b);
 	run_rotate_phases(&b);
 	run_rotating_encrypt_phases(&b);
+	run_usage_phases(&b);
 	for (guint i = 0; i < N_RESULTS; i++)
 		result_finish(&b.results[i]);
 

@@ -51,6 +51,8 @@ assert_defaults(const TkmsConfig *c)
 	g_assert_cmpuint(c->max_keys_per_user, ==, 10000);
 	g_assert_cmpuint(c->key_ttl, ==, 30);
 	g_assert_cmpuint(c->auth_ttl, ==, 60);
+	g_assert_cmpuint(c->destroy_wait, ==, 604800);
+	g_assert_true(c->count_uses);
 }
 
 static void
@@ -162,6 +164,10 @@ test_bad_values(Fixture *f, gconstpointer data)
 		{"[limits]\nMaxKeysPerUser=1.5\n", "MaxKeysPerUser"},
 		{"[limits]\nMaxKeysPerUser=0x10\n", "MaxKeysPerUser"},
 		{"[cache]\nKeyTtl=86401\n", "KeyTtl"},
+		{"[lifecycle]\nDestroyWaitingPeriod=31622401\n", "DestroyWaitingPeriod"},
+		{"[lifecycle]\nDestroyWaitingPeriod=-1\n", "DestroyWaitingPeriod"},
+		{"[lifecycle]\nDestroyWaitingPeriod=7d\n", "DestroyWaitingPeriod"},
+		{"[lifecycle]\nCountUses=maybe\n", "CountUses"},
 		{"[cache]\nAuthorizationTtl=99999999999999999999999\n", "AuthorizationTtl"},
 	};
 
@@ -188,6 +194,29 @@ test_not_a_key_file(Fixture *f, gconstpointer data)
 	g_assert_nonnull(strstr(error->message, f->path));
 }
 
+/* [lifecycle]: DestroyWaitingPeriod's ends (0 destroys at once, at most 366 days) and the
+ * benchmark switch CountUses. */
+static void
+test_lifecycle(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsConfig) zero = load_text(f, "[lifecycle]\nDestroyWaitingPeriod=0\n", &error);
+	g_autoptr(TkmsConfig) most = NULL;
+	g_autoptr(TkmsConfig) off = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(zero->destroy_wait, ==, 0);
+	g_assert_true(zero->count_uses);
+	most = load_text(f, "[lifecycle]\nDestroyWaitingPeriod=31622400\nCountUses=false\n",
+			 &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(most->destroy_wait, ==, TKMS_MAX_DESTROY_WAIT);
+	g_assert_false(most->count_uses);
+	off = load_text(f, "[lifecycle]\nCountUses=true\n", &error);
+	g_assert_no_error(error);
+	g_assert_true(off->count_uses);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -200,5 +229,6 @@ main(int argc, char **argv)
 	ADD("/config/ranges", test_limits_of_ranges);
 	ADD("/config/bad-values", test_bad_values);
 	ADD("/config/not-a-key-file", test_not_a_key_file);
+	ADD("/config/lifecycle", test_lifecycle);
 	return g_test_run();
 }
