@@ -85,8 +85,16 @@ tkms_audit_chain_verify_file(const gchar *log_path, const gchar *head_path, guin
 	g_autofree gchar *head = NULL;
 	g_autofree gchar *prev = g_strdup(TKMS_AUDIT_ZERO_HASH);
 	g_auto(GStrv) lines = NULL;
-	guint64 seq = 0;
+	guint64 seq = 0, head_seq = 0;
+	const gchar *head_hash = NULL;
 
+	/* the head before the log: tkmsd may append and commit while we read, which can only
+	 * make the log longer than the head we hold, never shorter */
+	if (head_path != NULL && g_file_get_contents(head_path, &head, NULL, NULL)) {
+		const gchar *sp = strchr(head, ' ');
+		head_seq = g_ascii_strtoull(head, NULL, 10);
+		head_hash = sp != NULL ? sp + 1 : "";
+	}
 	if (!g_file_get_contents(log_path, &contents, NULL, error))
 		return FALSE;
 	lines = g_strsplit(contents, "\n", -1);
@@ -101,26 +109,24 @@ tkms_audit_chain_verify_file(const gchar *log_path, const gchar *head_path, guin
 		}
 		if (!verify_record(lines[i], seq, prev, &hash, error))
 			return FALSE;
+		if (head_hash != NULL && seq == head_seq &&
+		    strncmp(head_hash, hash, TKMS_AUDIT_HASH_HEX_LEN) != 0) {
+			g_free(hash);
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+				    "record %" G_GUINT64_FORMAT " does not match the committed head",
+				    seq);
+			return FALSE;
+		}
 		g_free(prev);
 		prev = hash;
 		seq++;
 	}
-	if (head_path != NULL && g_file_get_contents(head_path, &head, NULL, NULL)) {
-		guint64 head_seq = g_ascii_strtoull(head, NULL, 10);
-		const gchar *sp = strchr(head, ' ');
-		if (seq == 0 || head_seq > seq - 1) {
-			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-				    "log ends before committed record %" G_GUINT64_FORMAT
-				    " (records cut from the end)",
-				    head_seq);
-			return FALSE;
-		}
-		if (head_seq == seq - 1 &&
-		    (sp == NULL || strncmp(sp + 1, prev, TKMS_AUDIT_HASH_HEX_LEN) != 0)) {
-			g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-				    "last record does not match the committed head");
-			return FALSE;
-		}
+	if (head_hash != NULL && (seq == 0 || head_seq > seq - 1)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+			    "log ends before committed record %" G_GUINT64_FORMAT
+			    " (records cut from the end)",
+			    head_seq);
+		return FALSE;
 	}
 	if (n_records != NULL)
 		*n_records = seq;
