@@ -59,7 +59,6 @@ create_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_engine_op_fail(op, error);
 		return;
 	}
-	op->version = d->key->primary_version;
 	tkms_engine_op_return_key(op, d->key);
 }
 
@@ -77,7 +76,8 @@ create_tpm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	tkms_key_add_version(d->key, &d->req.out, g_get_real_time() / G_USEC_PER_SEC,
 			     d->activate_at);
-	tkms_keystore_save(op->engine->keystore, d->key, NULL, create_saved_cb, op);
+	op->version = d->key->primary_version;
+	tkms_engine_op_save(op, d->key, create_saved_cb);
 }
 
 static gboolean

@@ -109,12 +109,10 @@ apply(TkmsEngineOp *op)
 		change_fail(op, error);
 		return;
 	}
-	/* the counts as they are now: a save never lowers a reservation (engine-usage.c) */
-	tkms_engine_usage_patch(op->engine, d->copy);
 	/* material of a version that changed state leaves memory; the next use unseals again
 	 * after the state check */
 	tkms_key_cache_remove_key(op->engine->keycache, d->copy->owner, d->copy->name);
-	tkms_keystore_save(op->engine->keystore, d->copy, NULL, saved_cb, op);
+	tkms_engine_op_save(op, d->copy, saved_cb);
 }
 
 /* A change runs on the key as stored when its turn comes: a fresh copy, with the live counts. */

@@ -38,6 +38,7 @@ typedef struct {
 	GTask *task;
 	const gchar *name; /* the operation, as in the audit log */
 	gboolean lifecycle; /* its record is durable before it finishes */
+	gboolean audited;   /* its record of success is written (tkms_engine_op_save) */
 	TkmsActor actor;
 	gboolean has_key;
 	TkmsKeyRef key;
@@ -111,6 +112,13 @@ void tkms_engine_op_use_primary(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFun
 /* Sets the versions' uses and uses_reserved of key (a copy, or the stored key for display)
  * from the live counts. */
 void tkms_engine_usage_patch(TkmsEngine *self, TkmsKey *key);
+
+/* Saves a lifecycle change: its audit record (op's version and detail, result ok) goes to disk
+ * first, then the store commits key, then callback runs as for tkms_keystore_save() (source:
+ * the key store). So a crash at any instant leaves no change without its record; a record of a
+ * change the store never got can only belong to a call that was never answered, and a failed
+ * commit appends an error record after it. The op's success is not audited again. */
+void tkms_engine_op_save(TkmsEngineOp *op, TkmsKey *key, GAsyncReadyCallback callback);
 
 /* ---- shared by the AES-GCM operations (engine-crypto.c, engine-datakey.c) ---- */
 typedef void (*TkmsEngineWithSecretFunc)(TkmsEngineOp *op, TkmsSecret *secret);

@@ -64,11 +64,10 @@ tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar *operati
 				      durable, audit_error);
 }
 
-gboolean
-tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
-		       const TkmsKeyRef *key, guint32 version, const gchar *detail,
-		       const gchar *warning, const GError *error, gboolean durable,
-		       GError **audit_error)
+/* The audit record of an operation; error NULL: a success. */
+static TkmsAuditRecord
+audit_record(const TkmsActor *actor, const gchar *operation, const TkmsKeyRef *key,
+	     guint32 version, const gchar *detail, const gchar *warning, const GError *error)
 {
 	gboolean denied = g_error_matches(error, TKMS_ERROR, TKMS_ERROR_PERMISSION_DENIED);
 	TkmsAuditRecord rec = {
@@ -85,6 +84,17 @@ tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const gchar *op
 		.detail = detail,
 		.warning = warning,
 	};
+	return rec;
+}
+
+gboolean
+tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+		       const TkmsKeyRef *key, guint32 version, const gchar *detail,
+		       const gchar *warning, const GError *error, gboolean durable,
+		       GError **audit_error)
+{
+	TkmsAuditRecord rec =
+		audit_record(actor, operation, key, version, detail, warning, error);
 
 	if (error != NULL)
 		log_failure(actor, operation, key, error);
@@ -190,12 +200,67 @@ tkms_engine_op_get_cancellable(TkmsEngineOp *op)
 	return g_task_get_cancellable(op->task);
 }
 
+typedef struct {
+	TkmsEngineOp *op;
+	TkmsKey *key;
+	GAsyncReadyCallback callback;
+} SaveStep;
+
+static void
+save_step_free(SaveStep *step)
+{
+	tkms_key_unref(step->key);
+	g_free(step);
+}
+
+static void
+save_audited_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	SaveStep *step = user_data;
+	TkmsEngineOp *op = step->op;
+	TkmsEngine *self = op->engine;
+	GError *error = NULL;
+
+	if (!tkms_audit_append_durable_finish(TKMS_AUDIT(source), res, &error)) {
+		/* nothing was changed: the caller's callback sees the store refuse */
+		GTask *task = g_task_new(self->keystore, NULL, step->callback, op);
+		g_task_set_source_tag(task, tkms_keystore_save);
+		g_task_return_error(task, error);
+		g_object_unref(task);
+		save_step_free(step);
+		return;
+	}
+	op->audited = TRUE;
+	/* the counts as they are now, not as when the change was made: a save never lowers a
+	 * reservation that was written while the record went to disk (engine-usage.c) */
+	tkms_engine_usage_patch(self, step->key);
+	tkms_keystore_save(self->keystore, step->key, NULL, step->callback, op);
+	save_step_free(step);
+}
+
+void
+tkms_engine_op_save(TkmsEngineOp *op, TkmsKey *key, GAsyncReadyCallback callback)
+{
+	TkmsEngine *self = op->engine;
+	SaveStep *step = g_new0(SaveStep, 1);
+	TkmsAuditRecord rec = audit_record(&op->actor, op->name, op->has_key ? &op->key : NULL,
+					   op->version, op->detail, op->warning, NULL);
+
+	step->op = op;
+	step->key = tkms_key_ref(key);
+	step->callback = callback;
+	tkms_audit_append_durable(self->audit, &rec, save_audited_cb, step);
+}
+
 /* Audits a success; FALSE (and the op failed with the audit's error) if that failed. */
 static gboolean
 op_audit_ok(TkmsEngineOp *op)
 {
 	GError *error = NULL;
 	GTask *task;
+
+	if (op->audited)
+		return TRUE;
 
 	if (tkms_engine_audit_full(op->engine, &op->actor, op->name,
 				   op->has_key ? &op->key : NULL, op->version, op->detail,
