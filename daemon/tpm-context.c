@@ -59,6 +59,16 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 			    "changed; it can only be used in the platform state it was bound to",
 			    what);
 		return FALSE;
+	case TPM2_RC_BAD_AUTH:
+	case TPM2_RC_AUTH_FAIL:
+		/* every object's auth value is derived from the owner, name and version recorded
+		 * with it: a refusal means the record does not belong to the object */
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INTEGRITY_FAILURE,
+			    "The TPM object does not match its record (%s): the key store was "
+			    "copied or edited, or the blob belongs to another key or user; restore "
+			    "the state directory from a backup",
+			    what);
+		return FALSE;
 	case TPM2_RC_INITIALIZE:
 	case TPM2_RC_FAILURE:
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,

@@ -907,6 +907,95 @@ test_binding_old_format(void)
 	g_clear_pointer(&uses.mac, g_bytes_unref);
 }
 
+/* Copies a key's rows in keys.db to (owner, name): what a thief with write access to the
+ * store would try, to use a key under another name or another user's namespace. */
+static void
+copy_key_row(const gchar *from, guint32 owner, const gchar *name)
+{
+	sqlite3 *db = open_store(TRUE);
+	g_autofree gchar *sql = g_strdup_printf(
+		"BEGIN;"
+		"CREATE TEMP TABLE k AS SELECT * FROM keys WHERE owner = 0 AND name = '%s';"
+		"CREATE TEMP TABLE v AS SELECT * FROM key_versions WHERE key_id = (SELECT id FROM k);"
+		"UPDATE k SET id = (SELECT max(id) + 1 FROM keys), owner = %u, name = '%s';"
+		"UPDATE v SET key_id = (SELECT id FROM k);"
+		"INSERT INTO keys SELECT * FROM k;"
+		"INSERT INTO key_versions SELECT * FROM v;"
+		"DROP TABLE k; DROP TABLE v;"
+		"COMMIT;",
+		from, owner, name);
+	gchar *err = NULL;
+
+	g_assert_cmpint(sqlite3_exec(db, sql, NULL, NULL, &err), ==, SQLITE_OK);
+	g_assert_null(err);
+	sqlite3_close(db);
+}
+
+/* ISSUE 7 "Binding key blobs to their owner": the owner and name recorded with a key are part
+ * of its objects' auth value, so a key row copied under another name, or into another user's
+ * namespace, cannot be used by anyone, while the original keeps working. */
+static void
+test_binding_moved_row(void)
+{
+	gchar *names[G_N_ELEMENTS(bind_types)];
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) data = tkms_test_bytes_str("bound to its owner");
+	g_autoptr(GBytes) d = sha256(data);
+	Uses uses = {0};
+
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++) {
+		g_autoptr(GVariant) info = NULL;
+		names[i] = tkms_test_key_name("moved");
+		info = tkms_test_create_key(CLIENT, names[i], bind_types[i].type, NULL);
+	}
+	use_all(names, &uses);
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++) {
+		g_autofree gchar *renamed = g_strconcat(names[i], "-copy", NULL);
+		copy_key_row(names[i], 0, renamed);
+		copy_key_row(names[i], 65534, names[i]);
+	}
+	tkms_test_env_start_daemon(env, &error);
+	g_assert_no_error(error);
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++) {
+		g_autofree gchar *renamed = g_strconcat(names[i], "-copy", NULL);
+		g_autofree gchar *other = g_strdup_printf("65534:%s", names[i]);
+		const gchar *stolen[] = {renamed, other};
+
+		for (guint j = 0; j < G_N_ELEMENTS(stolen); j++) {
+			g_autoptr(GError) e = NULL;
+			g_autoptr(GBytes) out = NULL;
+
+			if (i == 0)
+				out = tkms_client_encrypt_sync(CLIENT, stolen[j], data, data, NULL,
+							       &e);
+			else if (i == 1)
+				out = tkms_client_hmac_sync(CLIENT, stolen[j], data, NULL, &e);
+			else
+				out = sign_digest(stolen[j], d, &e);
+			g_assert_null(out);
+			g_test_message("%s as %s: %s", bind_types[i].type, stolen[j],
+				       e != NULL ? e->message : "(no error)");
+			g_assert_error(e, TKMS_ERROR, TKMS_ERROR_INTEGRITY_FAILURE);
+		}
+	}
+	/* what the AES copy would decrypt stays closed too */
+	{
+		g_autofree gchar *renamed = g_strconcat(names[0], "-copy", NULL);
+		g_autoptr(GError) e = NULL;
+		g_autoptr(GBytes) out =
+			tkms_client_decrypt_sync(CLIENT, renamed, uses.ct, data, NULL, &e);
+		g_assert_null(out);
+		g_assert_error(e, TKMS_ERROR, TKMS_ERROR_INTEGRITY_FAILURE);
+	}
+	use_all(names, &uses);
+	for (guint i = 0; i < G_N_ELEMENTS(bind_types); i++)
+		g_free(names[i]);
+	g_clear_pointer(&uses.ct, g_bytes_unref);
+	g_clear_pointer(&uses.mac, g_bytes_unref);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -939,6 +1028,7 @@ main(int argc, char **argv)
 	g_test_add_func("/datakey/sign-digest/latency", test_sign_digest_latency);
 	g_test_add_func("/binding/direct-tpm", test_binding_direct_tpm);
 	g_test_add_func("/binding/old-format", test_binding_old_format);
+	g_test_add_func("/binding/moved-row", test_binding_moved_row);
 
 	ret = g_test_run();
 	if (ret != 0)
