@@ -605,6 +605,48 @@ test_restart(void)
 	call_ok("SetRotationPolicy", g_variant_new_parsed("(%s, @a{sv} {})", per));
 }
 
+/* Rotations that fail (the TPM is gone) stay due, and more of them than the scheduler runs
+ * per batch must not hold back the other keys' events: a destruction, which needs no TPM,
+ * still happens at its destroy-at. */
+#define FAILING 40
+static void
+test_failing_events(void)
+{
+	g_autofree gchar *victim = tkms_test_key_name("fe-victim");
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GVariant) c = NULL;
+	g_autoptr(GError) error = NULL;
+
+	for (guint i = 0; i < FAILING; i++) {
+		g_autofree gchar *base = g_strdup_printf("fe-%u", i);
+		gchar *name = tkms_test_key_name(base);
+		g_autoptr(GVariant) created = tkms_test_create_key(CLIENT, name, "aes-256-gcm", NULL);
+		g_ptr_array_add(names, name);
+	}
+	c = tkms_test_create_key(CLIENT, victim, "aes-256-gcm", NULL);
+	rotate(victim);
+
+	tkms_test_env_stop_tpm(env, &error);
+	g_assert_no_error(error);
+	/* every rotation falls due at once and fails while the TPM is gone */
+	for (guint i = 0; i < names->len; i++)
+		call_ok("SetRotationPolicy",
+			g_variant_new_parsed("(%s, {'period': <@t 1>})",
+					     (const gchar *)g_ptr_array_index(names, i)));
+	g_usleep(2 * G_USEC_PER_SEC);
+	call_ok("DestroyKeyVersion", g_variant_new("(su)", victim, 1));
+	assert_state(victim, 1, "destroy-scheduled");
+	wait_state(victim, 1, "destroyed", WAIT + 15);
+	assert_state(victim, 2, "active");
+
+	tkms_test_env_start_tpm(env, &error);
+	g_assert_no_error(error);
+	for (guint i = 0; i < names->len; i++)
+		call_ok("SetRotationPolicy",
+			g_variant_new_parsed("(%s, @a{sv} {})",
+					     (const gchar *)g_ptr_array_index(names, i)));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -618,6 +660,7 @@ main(int argc, char **argv)
 	g_test_add_func("/lifecycle/policy-period", test_policy_period);
 	g_test_add_func("/lifecycle/retirement", test_retirement);
 	g_test_add_func("/lifecycle/restart", test_restart);
+	g_test_add_func("/lifecycle/failing-events", test_failing_events);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);
