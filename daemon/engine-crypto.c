@@ -219,10 +219,20 @@ tkms_engine_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *
 }
 
 TkmsKeyVersion *
-tkms_engine_op_open_ciphertext(TkmsEngineOp *op, TkmsKey *key, GBytes *ctb, TkmsCiphertext *ct)
+tkms_engine_op_open_ciphertext(TkmsEngineOp *op, GBytes *ctb, GBytes *context,
+			       TkmsCiphertext *ct)
 {
+	gsize len = g_bytes_get_size(ctb);
 	TkmsKeyVersion *v;
+	TkmsKey *key;
 
+	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
+	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_AES_256_GCM,
+					 TKMS_KEY_TYPE_AES_256_GCM, "an aes-256-gcm") ||
+	    !tkms_engine_op_check_payload(op, "ciphertext", len - MIN(len, TKMS_CT_OVERHEAD),
+					  TRUE) ||
+	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE))
+		return NULL;
 	if (!tkms_ciphertext_parse(g_bytes_get_data(ctb, NULL), g_bytes_get_size(ctb), ct)) {
 		tkms_engine_op_fail_literal(op, TKMS_ERROR_INVALID_ARGUMENT,
 					    "This is not a tkms ciphertext (bad header or too "
@@ -249,20 +259,14 @@ tkms_engine_decrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *
 {
 	TkmsEngineOp *op =
 		tkms_engine_op_new(self, "Decrypt", actor, ref, cancellable, callback, user_data);
-	gsize len = g_bytes_get_size(ctb);
 	TkmsCiphertext ct;
 	TkmsKey *key;
 	TkmsKeyVersion *v;
 	GcmJob *job;
 
-	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
-	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_AES_256_GCM,
-					 TKMS_KEY_TYPE_AES_256_GCM, "an aes-256-gcm") ||
-	    !tkms_engine_op_check_payload(op, "ciphertext", len - MIN(len, TKMS_CT_OVERHEAD),
-					  TRUE) ||
-	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE) ||
-	    (v = tkms_engine_op_open_ciphertext(op, key, ctb, &ct)) == NULL)
+	if ((v = tkms_engine_op_open_ciphertext(op, ctb, context, &ct)) == NULL)
 		return;
+	key = op->k;
 	job = g_new0(GcmJob, 1);
 	job->input = g_bytes_ref(ctb);
 	job->ct = ct;
@@ -293,22 +297,32 @@ sign_free(gpointer data)
 
 static void sign_cb(GObject *source, GAsyncResult *res, gpointer user_data);
 
+/* Verify, VerifyHmac: takes the next of the versions still to try (newest first) for the
+ * op's request: its blob and id; FALSE if none is left. */
+static gboolean
+next_candidate(TkmsEngineOp *op, GArray *candidates, TkmsTpmBlob *blob, TkmsTpmKeyId *key_id)
+{
+	TkmsKeyVersion *v;
+
+	if (candidates == NULL || candidates->len == 0)
+		return FALSE;
+	v = tkms_key_get_version(op->k, g_array_index(candidates, guint32, 0));
+	g_array_remove_index(candidates, 0);
+	op->version = v->version;
+	if (g_str_equal(v->state, TKMS_STATE_COMPROMISED))
+		tkms_engine_op_note_compromised(op, v->version);
+	tkms_tpm_blob_clear(blob);
+	tkms_tpm_blob_copy(blob, &v->blob);
+	tkms_tpm_key_id_set(key_id, op->k->owner, op->k->name, v->version);
+	return TRUE;
+}
+
 /* Verify: tries the next version whose state allows processing; FALSE if none is left. */
 static gboolean
 sign_next_version(TkmsEngineOp *op, SignData *d)
 {
-	TkmsKeyVersion *v;
-
-	if (d->candidates == NULL || d->candidates->len == 0)
+	if (!next_candidate(op, d->candidates, &d->req.blob, &d->req.key_id))
 		return FALSE;
-	v = tkms_key_get_version(op->k, g_array_index(d->candidates, guint32, 0));
-	g_array_remove_index(d->candidates, 0);
-	op->version = v->version;
-	if (g_str_equal(v->state, TKMS_STATE_COMPROMISED))
-		tkms_engine_op_note_compromised(op, v->version);
-	tkms_tpm_blob_clear(&d->req.blob);
-	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
-	tkms_tpm_key_id_set(&d->req.key_id, op->k->owner, op->k->name, v->version);
 	d->req.valid = FALSE;
 	tkms_tpm_verify(op->engine->tpm, op->actor.uid, &d->req,
 			tkms_engine_op_get_cancellable(op), sign_cb, op);
@@ -492,18 +506,8 @@ static void hmac_start(TkmsEngineOp *op, HmacData *d);
 static gboolean
 hmac_next_version(TkmsEngineOp *op, HmacData *d)
 {
-	TkmsKeyVersion *v;
-
-	if (d->candidates == NULL || d->candidates->len == 0)
+	if (!next_candidate(op, d->candidates, &d->req.blob, &d->req.key_id))
 		return FALSE;
-	v = tkms_key_get_version(op->k, g_array_index(d->candidates, guint32, 0));
-	g_array_remove_index(d->candidates, 0);
-	op->version = v->version;
-	if (g_str_equal(v->state, TKMS_STATE_COMPROMISED))
-		tkms_engine_op_note_compromised(op, v->version);
-	tkms_tpm_blob_clear(&d->req.blob);
-	tkms_tpm_blob_copy(&d->req.blob, &v->blob);
-	tkms_tpm_key_id_set(&d->req.key_id, op->k->owner, op->k->name, v->version);
 	g_clear_pointer(&d->req.out, tkms_secret_unref);
 	hmac_start(op, d);
 	return TRUE;

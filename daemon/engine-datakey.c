@@ -290,19 +290,11 @@ tkms_engine_re_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 {
 	TkmsEngineOp *op =
 		tkms_engine_op_new(self, "ReEncrypt", actor, ref, cancellable, callback, user_data);
-	gsize len = g_bytes_get_size(ctb);
 	TkmsCiphertext ct;
-	TkmsKey *key;
 	RewrapJob *job;
 
 	/* the checks of Decrypt, then those of Encrypt: the primary must protect */
-	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
-	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_AES_256_GCM,
-					 TKMS_KEY_TYPE_AES_256_GCM, "an aes-256-gcm") ||
-	    !tkms_engine_op_check_payload(op, "ciphertext", len - MIN(len, TKMS_CT_OVERHEAD),
-					  TRUE) ||
-	    !tkms_engine_op_check_payload(op, "context", g_bytes_get_size(context), TRUE) ||
-	    tkms_engine_op_open_ciphertext(op, key, ctb, &ct) == NULL)
+	if (tkms_engine_op_open_ciphertext(op, ctb, context, &ct) == NULL)
 		return;
 	job = g_new0(RewrapJob, 1);
 	job->input = g_bytes_ref(ctb);
@@ -310,5 +302,5 @@ tkms_engine_re_encrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	job->context = g_bytes_ref(context);
 	tkms_engine_op_set_data(op, job, rewrap_job_free);
 	/* one use of the primary: it encrypts */
-	tkms_engine_op_use_primary(op, key, rewrap_with);
+	tkms_engine_op_use_primary(op, op->k, rewrap_with);
 }

@@ -126,10 +126,12 @@ typedef void (*TkmsEngineWithSecretFunc)(TkmsEngineOp *op, TkmsSecret *secret);
  * cached); a TPM failure fails the op instead. */
 void tkms_engine_op_with_key_material(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
 				      TkmsEngineWithSecretFunc then);
-/* Parses a ciphertext of key (pointing into ctb) and returns the version it names, if that
- * version may decrypt; else fails the op (InvalidArgument framing, IntegrityFailure unknown
- * version, KeyState) and returns NULL. Sets op->version. */
-TkmsKeyVersion *tkms_engine_op_open_ciphertext(TkmsEngineOp *op, TkmsKey *key, GBytes *ctb,
+/* Decrypt's checks (ReEncrypt's too): looks the op's key up (op->k), checks that it is an
+ * aes-256-gcm key and the sizes of ctb and context, parses ctb (ct points into it) and returns
+ * the version it names, if that version may decrypt; else fails the op (NotFound,
+ * InvalidArgument type, size or framing, LimitExceeded, IntegrityFailure unknown version,
+ * KeyState) and returns NULL. Sets op->version. */
+TkmsKeyVersion *tkms_engine_op_open_ciphertext(TkmsEngineOp *op, GBytes *ctb, GBytes *context,
 					       TkmsCiphertext *ct);
 
 /* Writes the record of a finished operation (error NULL: success) and logs a failure once.
