@@ -123,6 +123,8 @@ gcm_job_run(GcmJob *job)
 	out = g_malloc(MAX(job->ct.body_len, 1));
 	if (!tkms_crypto_gcm_decrypt(job->key, job->ct.iv, aad, aad_len, job->ct.body,
 				     job->ct.body_len, job->ct.tag, out)) {
+		/* what came out before the tag failed is unauthenticated plaintext */
+		OPENSSL_cleanse(out, job->ct.body_len);
 		g_free(out);
 		return FALSE;
 	}
