@@ -6,6 +6,7 @@
  * scripts rely on, and the offline audit log check. */
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -1388,6 +1389,95 @@ test_agent(void)
 	g_assert_cmpuint(agent_registrations(), ==, 0);
 }
 
+/* The pid written to @path by the test's scripts, once it is there (0 after 10 s). */
+static gint
+wait_for_pid_file(const gchar *path)
+{
+	for (guint i = 0; i < 1000; i++) {
+		g_autofree gchar *text = NULL;
+
+		if (g_file_get_contents(path, &text, NULL, NULL) && strchr(text, '\n') != NULL)
+			return atoi(text);
+		g_usleep(10 * 1000);
+	}
+	return 0;
+}
+
+/* Whether @pid still runs (a zombie, waiting to be reaped, does not). */
+static gboolean
+process_runs(gint pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", pid);
+	g_autofree gchar *stat = NULL;
+	const gchar *end;
+
+	if (!g_file_get_contents(path, &stat, NULL, NULL) || (end = strrchr(stat, ')')) == NULL)
+		return FALSE;
+	return end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
+}
+
+/* tkmsctl killed while its agent runs (kill -9, a terminal closed): the agent goes too. */
+static void
+test_agent_killed(void)
+{
+	g_autofree gchar *script = g_find_program_in_path("script");
+	g_autofree gchar *agent = path_in_workdir("fake-pkttyagent");
+	g_autofree gchar *agent_pid_file = path_in_workdir("agent.pid");
+	g_autofree gchar *ctl_pid_file = path_in_workdir("tkmsctl.pid");
+	g_autofree gchar *agent_text = NULL;
+	g_autofree gchar *cmd = NULL;
+	g_autofree gchar *q_ctl = g_shell_quote(g_getenv("TKMSCTL"));
+	g_autofree gchar *q_bus = g_shell_quote(tkms_test_env_get_bus_address(env));
+	g_autofree gchar *q_pid = g_shell_quote(ctl_pid_file);
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	gint agent_pid, ctl_pid;
+	gboolean gone = FALSE;
+
+	if (script == NULL) {
+		g_test_skip("no script(1) (util-linux): no terminal to test with");
+		return;
+	}
+	/* an agent that says it is ready and waits, as pkttyagent does */
+	agent_text = g_strdup_printf("#!/bin/sh\necho $$ > '%s'\nexec 3>&-\nexec sleep 60\n",
+				     agent_pid_file);
+	g_assert_true(g_file_set_contents(agent, agent_text, -1, NULL));
+	g_assert_cmpint(g_chmod(agent, 0755), ==, 0);
+	g_unlink(agent_pid_file);
+	g_unlink(ctl_pid_file);
+	/* encrypt waits for its input from the terminal: the agent is up by then. The shell
+	 * around it stays, as a person's would: the terminal's session does not end, so the
+	 * kernel's hangup does not stop the agent for us. */
+	cmd = g_strdup_printf("sh -c \"echo \\$\\$ > %s; exec %s --address %s encrypt "
+			      "no-such-key --out -\"; sleep 10",
+			      q_pid, q_ctl, q_bus);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
+					     G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	g_subprocess_launcher_set_cwd(launcher, workdir);
+	g_subprocess_launcher_setenv(launcher, "TKMS_PKTTYAGENT", agent, TRUE);
+	proc = g_subprocess_launcher_spawn(launcher, &error, script, "-qec", cmd, "/dev/null",
+					   NULL);
+	g_assert_no_error(error);
+	ctl_pid = wait_for_pid_file(ctl_pid_file);
+	agent_pid = wait_for_pid_file(agent_pid_file);
+	g_assert_cmpint(ctl_pid, >, 0);
+	g_assert_cmpint(agent_pid, >, 0);
+	g_assert_true(process_runs(agent_pid));
+
+	g_assert_cmpint(kill(ctl_pid, SIGKILL), ==, 0);
+	for (guint i = 0; i < 500 && !gone; i++) {
+		gone = !process_runs(agent_pid);
+		if (!gone)
+			g_usleep(10 * 1000);
+	}
+	if (!gone)
+		kill(agent_pid, SIGKILL);
+	g_assert_true(gone);
+	g_subprocess_force_exit(proc);
+	g_subprocess_wait(proc, NULL, NULL);
+}
+
 #define MIB (1024 * 1024)
 
 /* Above the daemon's MaxPayload (1 MiB in the fixture), which one Sign or Encrypt call takes */
@@ -2395,6 +2485,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/decrypt/base64-hint", test_base64_hint);
 	g_test_add_func("/tkmsctl/tty/raw-bytes", test_raw_to_tty);
 	g_test_add_func("/tkmsctl/tty/agent", test_agent);
+	g_test_add_func("/tkmsctl/tty/agent-killed", test_agent_killed);
 	/* stops the daemon for a quiet log, then starts it again */
 	g_test_add_func("/tkmsctl/audit-verify", test_audit_verify);
 
