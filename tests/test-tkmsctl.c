@@ -1968,6 +1968,41 @@ test_datakey(void)
 	}
 }
 
+/* A secret written over an existing file: it does not keep the file's old mode (0644 here,
+ * readable by everyone), as the man page's "created with mode 0600" promises. */
+static void
+test_out_existing_file(void)
+{
+	g_autofree gchar *name = create_key("ctl-out-mode", "aes-256-gcm");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("the plaintext of an existing file");
+	g_autoptr(GBytes) ct = NULL;
+	g_autofree gchar *plain_file = path_in_workdir("existing-plain.txt");
+	g_autofree gchar *key_file = path_in_workdir("existing-key.bin");
+	GStatBuf st;
+
+	g_assert_cmpint(ctl(data, &ct, NULL, "encrypt", name, NULL), ==, 0);
+	g_assert_true(g_file_set_contents(plain_file, "old and longer than the new plaintext\n",
+					  -1, NULL));
+	g_assert_cmpint(g_chmod(plain_file, 0644), ==, 0);
+	g_assert_cmpint(ctl(ct, NULL, NULL, "decrypt", name, "--out", plain_file, NULL), ==, 0);
+	g_assert_cmpint(g_stat(plain_file, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	{
+		g_autoptr(GBytes) back = read_file(plain_file);
+		tkms_assert_bytes_equal(back, data);
+	}
+
+	g_assert_true(g_file_set_contents(key_file, "", 0, NULL));
+	g_assert_cmpint(g_chmod(key_file, 0644), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--out-plaintext", key_file,
+			    "--out-wrapped", "/dev/null", NULL),
+			==, 0);
+	g_assert_cmpint(g_stat(key_file, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	g_assert_cmpint(st.st_size, ==, 32);
+	g_assert_false(workdir_has_temp_files());
+}
+
 static void
 test_reencrypt(void)
 {
@@ -2465,6 +2500,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/encrypt/stream-memory", test_encrypt_stream_memory);
 	g_test_add_func("/tkmsctl/datakey", test_datakey);
 	g_test_add_func("/tkmsctl/reencrypt", test_reencrypt);
+	g_test_add_func("/tkmsctl/out/existing-file", test_out_existing_file);
 	g_test_add_func("/tkmsctl/hmac-derive", test_hmac_derive);
 	g_test_add_func("/tkmsctl/seal-random", test_seal_random);
 	g_test_add_func("/tkmsctl/status", test_status);

@@ -172,39 +172,12 @@ tkmsctl_looks_like_base64(GBytes *data)
 gboolean
 tkmsctl_write_file(const gchar *path, const void *data, gsize len, GError **error)
 {
-	const gchar *name = display_name(path, _("standard output"));
-	const guint8 *p = data;
-	int fd = STDOUT_FILENO;
-	int saved = 0;
+	/* O_TRUNC on an existing file would keep its mode (0644: plaintext for everyone) and
+	 * leave it cut short when a write fails */
+	g_autoptr(TkmsctlOutput) out = tkmsctl_output_open_raw(path, error);
 
-	/* 0600: the output may be plaintext or a secret */
-	if (!is_stdio(path))
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		saved = errno;
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    _("cannot create %s: %s"), path, g_strerror(saved));
-		return FALSE;
-	}
-	while (len > 0) {
-		gssize n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			saved = errno;
-			break;
-		}
-		p += n;
-		len -= (gsize)n;
-	}
-	if (fd != STDOUT_FILENO && close(fd) < 0 && saved == 0)
-		saved = errno;
-	if (saved != 0) {
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    _("cannot write %s: %s"), name, g_strerror(saved));
-		return FALSE;
-	}
-	return TRUE;
+	return out != NULL && tkmsctl_output_write(out, data, len, error) &&
+	       tkmsctl_output_commit(out, error);
 }
 
 static gchar *

@@ -77,8 +77,10 @@ GBytes *tkmsctl_read_input(const gchar *path, gboolean base64, GError **error);
 gboolean tkmsctl_check_raw_output(Tkmsctl *ctl, const gchar *path, gboolean base64);
 /* Whether @data is plausibly base64 text (a ciphertext given without --base64). */
 gboolean tkmsctl_looks_like_base64(GBytes *data);
-/* Output: NULL or "-" is stdout; a file is created 0600. With ctl->json the data is written
- * as {"base64": ...}, with @base64 as one base64 line, else raw. */
+/* Output: NULL or "-" is stdout; a regular file is written as tkmsctl_output_open() writes
+ * it: under a temporary name (mode 0600), renamed into place once complete, so that an
+ * existing file never holds a secret with its old mode, nor half of one. With ctl->json the
+ * data is written as {"base64": ...}, with @base64 as one base64 line, else raw. */
 gboolean tkmsctl_write_data(Tkmsctl *ctl, const gchar *path, GBytes *data, gboolean base64,
 			    GError **error);
 gboolean tkmsctl_write_file(const gchar *path, const void *data, gsize len, GError **error);
@@ -132,6 +134,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsctlInput, tkmsctl_input_free)
  * ctl->json the data becomes {"base64": ...}, with @base64 one base64 line. */
 TkmsctlOutput *tkmsctl_output_open(Tkmsctl *ctl, const gchar *path, gboolean base64,
 				   GError **error);
+/* The same for bytes written as they are, whatever the options. */
+TkmsctlOutput *tkmsctl_output_open_raw(const gchar *path, GError **error);
 gboolean tkmsctl_output_write(TkmsctlOutput *out, const void *data, gsize len, GError **error);
 gboolean tkmsctl_output_commit(TkmsctlOutput *out, GError **error);
 void tkmsctl_output_free(TkmsctlOutput *out);
