@@ -2003,6 +2003,38 @@ test_out_existing_file(void)
 	g_assert_false(workdir_has_temp_files());
 }
 
+/* A description is another user's text when an admin reads it (OWNER:NAME): its control
+ * characters must not reach the terminal as such, where ESC sequences retitle it, clear it or
+ * make it answer back as if typed. JSON escapes them anyway. */
+static void
+test_info_control_chars(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("ctl-escape");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autofree gchar *text = NULL;
+
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "create", name, "hmac-sha256", "--description",
+			    "ok\x1b]2;owned\x07\x1b[2Jgone\xc2\x9b", NULL),
+			==, 0);
+	g_assert_cmpint(ctl(NULL, &out, NULL, "info", name, NULL), ==, 0);
+	text = bytes_to_str(out);
+	g_assert_null(strchr(text, '\x1b'));
+	g_assert_null(strchr(text, '\x07'));
+	g_assert_null(strstr(text, "\xc2\x9b"));
+	g_assert_nonnull(strstr(text, "ok\\x1b]2;owned\\x07\\x1b[2Jgone\\x9b"));
+	/* JSON keeps the text as it is, escaped by JSON itself */
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "info", name, NULL), ==, 0);
+	{
+		g_autoptr(JsonNode) root = parse_json(json);
+		JsonObject *obj = json_node_get_object(root);
+
+		g_assert_null(memchr(g_bytes_get_data(json, NULL), 0x1b, g_bytes_get_size(json)));
+		g_assert_cmpstr(json_object_get_string_member(obj, "description"), ==,
+				"ok\x1b]2;owned\x07\x1b[2Jgone\xc2\x9b");
+	}
+}
+
 static void
 test_reencrypt(void)
 {
@@ -2522,6 +2554,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/tty/raw-bytes", test_raw_to_tty);
 	g_test_add_func("/tkmsctl/tty/agent", test_agent);
 	g_test_add_func("/tkmsctl/tty/agent-killed", test_agent_killed);
+	g_test_add_func("/tkmsctl/info/control-chars", test_info_control_chars);
 	/* stops the daemon for a quiet log, then starts it again */
 	g_test_add_func("/tkmsctl/audit-verify", test_audit_verify);
 
