@@ -2074,6 +2074,12 @@ test_reencrypt(void)
 	g_assert_cmpint(ctl(data, &stream, NULL, "encrypt", name, "--stream", NULL), ==, 0);
 	g_assert_cmpint(ctl(stream, NULL, &err, "reencrypt", name, NULL), ==, 2);
 	g_assert_nonnull(strstr(err, "stream"));
+	/* standard input cannot be both the context and the ciphertext (without --in, the
+	 * ciphertext is read from it), as for encrypt and decrypt */
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(ctl(ct, NULL, &err, "reencrypt", name, "--context-file", "-", NULL), ==,
+			2);
+	g_assert_nonnull(strstr(err, "--context-file - needs the data from --in FILE"));
 }
 
 /* ---- the life cycle: rotate, policy, state, primary, destroy ---- */

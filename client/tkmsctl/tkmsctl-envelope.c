@@ -23,15 +23,16 @@ is_stdio(const gchar *path)
 	return path == NULL || g_str_equal(path, "-");
 }
 
+/* @reads_input: the command reads its data from --in, standard input without it */
 static int
-read_context(const gchar *command, GBytes **out_context)
+read_context(const gchar *command, gboolean reads_input, GBytes **out_context)
 {
 	g_autoptr(GError) error = NULL;
 
 	*out_context = NULL;
 	if (opt_context != NULL && opt_context_file != NULL)
 		return tkmsctl_usage(command, _("give --context or --context-file, not both"));
-	if (opt_context_file != NULL && is_stdio(opt_context_file) && opt_in != NULL &&
+	if (opt_context_file != NULL && is_stdio(opt_context_file) && reads_input &&
 	    is_stdio(opt_in))
 		return tkmsctl_usage(command, _("--context-file - needs the data from --in FILE"));
 	if (opt_context != NULL) {
@@ -61,7 +62,7 @@ run_datakey(Tkmsctl *ctl, gchar **args)
 
 	if (opt_length != NULL && !tkmsctl_parse_length("datakey", opt_length, &length))
 		return TKMSCTL_EXIT_USAGE;
-	if ((code = read_context("datakey", &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("datakey", FALSE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (opt_out_plaintext == NULL && isatty(STDOUT_FILENO))
 		return tkmsctl_usage_with_hint(
@@ -124,7 +125,7 @@ run_reencrypt(Tkmsctl *ctl, gchar **args)
 	g_autoptr(GError) error = NULL;
 	int code;
 
-	if ((code = read_context("reencrypt", &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("reencrypt", TRUE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
 		return TKMSCTL_EXIT_USAGE;
