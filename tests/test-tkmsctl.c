@@ -410,6 +410,16 @@ test_hmac_derive(void)
 	g_assert_cmpuint(g_bytes_get_size(d1), ==, 48);
 	tkms_assert_bytes_equal(d1, d2);
 	g_assert_false(g_bytes_equal(d1, d3));
+	/* derive reads no data: standard input is free for the context */
+	{
+		g_autoptr(GBytes) ctx = tkms_test_bytes_str("disk");
+		g_autoptr(GBytes) d4 = NULL;
+
+		g_assert_cmpint(ctl(ctx, &d4, NULL, "derive", name, "--context-file", "-",
+				    "--length", "48", NULL),
+				==, 0);
+		tkms_assert_bytes_equal(d4, d1);
+	}
 }
 
 static void

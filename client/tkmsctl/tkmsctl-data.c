@@ -25,15 +25,18 @@ is_stdin(const gchar *path)
 	return path == NULL || g_str_equal(path, "-");
 }
 
-/* --context STR or --context-file F; neither is the empty context. */
+/* --context STR or --context-file F; neither is the empty context. @reads_input: the
+ * command reads its data from --in, standard input without it. */
 static int
-read_context(const gchar *command, gboolean required, GBytes **out_context)
+read_context(const gchar *command, gboolean required, gboolean reads_input,
+	     GBytes **out_context)
 {
 	g_autoptr(GError) error = NULL;
 
 	if (opt_context != NULL && opt_context_file != NULL)
 		return tkmsctl_usage(command, _("give --context or --context-file, not both"));
-	if (opt_context_file != NULL && is_stdin(opt_context_file) && is_stdin(opt_in))
+	if (opt_context_file != NULL && is_stdin(opt_context_file) && reads_input &&
+	    is_stdin(opt_in))
 		return tkmsctl_usage(command, _("--context-file - needs the data from --in FILE"));
 	if (opt_context != NULL) {
 		*out_context = g_bytes_new(opt_context, strlen(opt_context));
@@ -106,7 +109,7 @@ run_encrypt(Tkmsctl *ctl, gchar **args)
 	gboolean ok;
 	int code;
 
-	if ((code = read_context("encrypt", FALSE, &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("encrypt", FALSE, TRUE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
 		return TKMSCTL_EXIT_USAGE;
@@ -154,7 +157,7 @@ run_decrypt(Tkmsctl *ctl, gchar **args)
 	gboolean ok;
 	int code;
 
-	if ((code = read_context("decrypt", FALSE, &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("decrypt", FALSE, TRUE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, FALSE))
 		return TKMSCTL_EXIT_USAGE;
@@ -377,7 +380,7 @@ run_derive(Tkmsctl *ctl, gchar **args)
 		return tkmsctl_usage("derive", _("--length N is required"));
 	if (!tkmsctl_parse_length("derive", opt_length, &length))
 		return TKMSCTL_EXIT_USAGE;
-	if ((code = read_context("derive", TRUE, &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("derive", TRUE, FALSE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
 		return TKMSCTL_EXIT_USAGE;
