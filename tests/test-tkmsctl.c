@@ -6,6 +6,7 @@
  * scripts rely on, and the offline audit log check. */
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -409,6 +410,16 @@ test_hmac_derive(void)
 	g_assert_cmpuint(g_bytes_get_size(d1), ==, 48);
 	tkms_assert_bytes_equal(d1, d2);
 	g_assert_false(g_bytes_equal(d1, d3));
+	/* derive reads no data: standard input is free for the context */
+	{
+		g_autoptr(GBytes) ctx = tkms_test_bytes_str("disk");
+		g_autoptr(GBytes) d4 = NULL;
+
+		g_assert_cmpint(ctl(ctx, &d4, NULL, "derive", name, "--context-file", "-",
+				    "--length", "48", NULL),
+				==, 0);
+		tkms_assert_bytes_equal(d4, d1);
+	}
 }
 
 static void
@@ -1388,6 +1399,95 @@ test_agent(void)
 	g_assert_cmpuint(agent_registrations(), ==, 0);
 }
 
+/* The pid written to @path by the test's scripts, once it is there (0 after 10 s). */
+static gint
+wait_for_pid_file(const gchar *path)
+{
+	for (guint i = 0; i < 1000; i++) {
+		g_autofree gchar *text = NULL;
+
+		if (g_file_get_contents(path, &text, NULL, NULL) && strchr(text, '\n') != NULL)
+			return atoi(text);
+		g_usleep(10 * 1000);
+	}
+	return 0;
+}
+
+/* Whether @pid still runs (a zombie, waiting to be reaped, does not). */
+static gboolean
+process_runs(gint pid)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", pid);
+	g_autofree gchar *stat = NULL;
+	const gchar *end;
+
+	if (!g_file_get_contents(path, &stat, NULL, NULL) || (end = strrchr(stat, ')')) == NULL)
+		return FALSE;
+	return end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
+}
+
+/* tkmsctl killed while its agent runs (kill -9, a terminal closed): the agent goes too. */
+static void
+test_agent_killed(void)
+{
+	g_autofree gchar *script = g_find_program_in_path("script");
+	g_autofree gchar *agent = path_in_workdir("fake-pkttyagent");
+	g_autofree gchar *agent_pid_file = path_in_workdir("agent.pid");
+	g_autofree gchar *ctl_pid_file = path_in_workdir("tkmsctl.pid");
+	g_autofree gchar *agent_text = NULL;
+	g_autofree gchar *cmd = NULL;
+	g_autofree gchar *q_ctl = g_shell_quote(g_getenv("TKMSCTL"));
+	g_autofree gchar *q_bus = g_shell_quote(tkms_test_env_get_bus_address(env));
+	g_autofree gchar *q_pid = g_shell_quote(ctl_pid_file);
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	gint agent_pid, ctl_pid;
+	gboolean gone = FALSE;
+
+	if (script == NULL) {
+		g_test_skip("no script(1) (util-linux): no terminal to test with");
+		return;
+	}
+	/* an agent that says it is ready and waits, as pkttyagent does */
+	agent_text = g_strdup_printf("#!/bin/sh\necho $$ > '%s'\nexec 3>&-\nexec sleep 60\n",
+				     agent_pid_file);
+	g_assert_true(g_file_set_contents(agent, agent_text, -1, NULL));
+	g_assert_cmpint(g_chmod(agent, 0755), ==, 0);
+	g_unlink(agent_pid_file);
+	g_unlink(ctl_pid_file);
+	/* encrypt waits for its input from the terminal: the agent is up by then. The shell
+	 * around it stays, as a person's would: the terminal's session does not end, so the
+	 * kernel's hangup does not stop the agent for us. */
+	cmd = g_strdup_printf("sh -c \"echo \\$\\$ > %s; exec %s --address %s encrypt "
+			      "no-such-key --out -\"; sleep 10",
+			      q_pid, q_ctl, q_bus);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
+					     G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+	g_subprocess_launcher_set_cwd(launcher, workdir);
+	g_subprocess_launcher_setenv(launcher, "TKMS_PKTTYAGENT", agent, TRUE);
+	proc = g_subprocess_launcher_spawn(launcher, &error, script, "-qec", cmd, "/dev/null",
+					   NULL);
+	g_assert_no_error(error);
+	ctl_pid = wait_for_pid_file(ctl_pid_file);
+	agent_pid = wait_for_pid_file(agent_pid_file);
+	g_assert_cmpint(ctl_pid, >, 0);
+	g_assert_cmpint(agent_pid, >, 0);
+	g_assert_true(process_runs(agent_pid));
+
+	g_assert_cmpint(kill(ctl_pid, SIGKILL), ==, 0);
+	for (guint i = 0; i < 500 && !gone; i++) {
+		gone = !process_runs(agent_pid);
+		if (!gone)
+			g_usleep(10 * 1000);
+	}
+	if (!gone)
+		kill(agent_pid, SIGKILL);
+	g_assert_true(gone);
+	g_subprocess_force_exit(proc);
+	g_subprocess_wait(proc, NULL, NULL);
+}
+
 #define MIB (1024 * 1024)
 
 /* Above the daemon's MaxPayload (1 MiB in the fixture), which one Sign or Encrypt call takes */
@@ -1878,6 +1978,73 @@ test_datakey(void)
 	}
 }
 
+/* A secret written over an existing file: it does not keep the file's old mode (0644 here,
+ * readable by everyone), as the man page's "created with mode 0600" promises. */
+static void
+test_out_existing_file(void)
+{
+	g_autofree gchar *name = create_key("ctl-out-mode", "aes-256-gcm");
+	g_autoptr(GBytes) data = tkms_test_bytes_str("the plaintext of an existing file");
+	g_autoptr(GBytes) ct = NULL;
+	g_autofree gchar *plain_file = path_in_workdir("existing-plain.txt");
+	g_autofree gchar *key_file = path_in_workdir("existing-key.bin");
+	GStatBuf st;
+
+	g_assert_cmpint(ctl(data, &ct, NULL, "encrypt", name, NULL), ==, 0);
+	g_assert_true(g_file_set_contents(plain_file, "old and longer than the new plaintext\n",
+					  -1, NULL));
+	g_assert_cmpint(g_chmod(plain_file, 0644), ==, 0);
+	g_assert_cmpint(ctl(ct, NULL, NULL, "decrypt", name, "--out", plain_file, NULL), ==, 0);
+	g_assert_cmpint(g_stat(plain_file, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	{
+		g_autoptr(GBytes) back = read_file(plain_file);
+		tkms_assert_bytes_equal(back, data);
+	}
+
+	g_assert_true(g_file_set_contents(key_file, "", 0, NULL));
+	g_assert_cmpint(g_chmod(key_file, 0644), ==, 0);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "datakey", name, "--out-plaintext", key_file,
+			    "--out-wrapped", "/dev/null", NULL),
+			==, 0);
+	g_assert_cmpint(g_stat(key_file, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	g_assert_cmpint(st.st_size, ==, 32);
+	g_assert_false(workdir_has_temp_files());
+}
+
+/* A description is another user's text when an admin reads it (OWNER:NAME): its control
+ * characters must not reach the terminal as such, where ESC sequences retitle it, clear it or
+ * make it answer back as if typed. JSON escapes them anyway. */
+static void
+test_info_control_chars(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("ctl-escape");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autofree gchar *text = NULL;
+
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "create", name, "hmac-sha256", "--description",
+			    "ok\x1b]2;owned\x07\x1b[2Jgone\xc2\x9b", NULL),
+			==, 0);
+	g_assert_cmpint(ctl(NULL, &out, NULL, "info", name, NULL), ==, 0);
+	text = bytes_to_str(out);
+	g_assert_null(strchr(text, '\x1b'));
+	g_assert_null(strchr(text, '\x07'));
+	g_assert_null(strstr(text, "\xc2\x9b"));
+	g_assert_nonnull(strstr(text, "ok\\x1b]2;owned\\x07\\x1b[2Jgone\\x9b"));
+	/* JSON keeps the text as it is, escaped by JSON itself */
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "info", name, NULL), ==, 0);
+	{
+		g_autoptr(JsonNode) root = parse_json(json);
+		JsonObject *obj = json_node_get_object(root);
+
+		g_assert_null(memchr(g_bytes_get_data(json, NULL), 0x1b, g_bytes_get_size(json)));
+		g_assert_cmpstr(json_object_get_string_member(obj, "description"), ==,
+				"ok\x1b]2;owned\x07\x1b[2Jgone\xc2\x9b");
+	}
+}
+
 static void
 test_reencrypt(void)
 {
@@ -1917,6 +2084,12 @@ test_reencrypt(void)
 	g_assert_cmpint(ctl(data, &stream, NULL, "encrypt", name, "--stream", NULL), ==, 0);
 	g_assert_cmpint(ctl(stream, NULL, &err, "reencrypt", name, NULL), ==, 2);
 	g_assert_nonnull(strstr(err, "stream"));
+	/* standard input cannot be both the context and the ciphertext (without --in, the
+	 * ciphertext is read from it), as for encrypt and decrypt */
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(ctl(ct, NULL, &err, "reencrypt", name, "--context-file", "-", NULL), ==,
+			2);
+	g_assert_nonnull(strstr(err, "--context-file - needs the data from --in FILE"));
 }
 
 /* ---- the life cycle: rotate, policy, state, primary, destroy ---- */
@@ -2375,6 +2548,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/encrypt/stream-memory", test_encrypt_stream_memory);
 	g_test_add_func("/tkmsctl/datakey", test_datakey);
 	g_test_add_func("/tkmsctl/reencrypt", test_reencrypt);
+	g_test_add_func("/tkmsctl/out/existing-file", test_out_existing_file);
 	g_test_add_func("/tkmsctl/hmac-derive", test_hmac_derive);
 	g_test_add_func("/tkmsctl/seal-random", test_seal_random);
 	g_test_add_func("/tkmsctl/status", test_status);
@@ -2395,6 +2569,8 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/decrypt/base64-hint", test_base64_hint);
 	g_test_add_func("/tkmsctl/tty/raw-bytes", test_raw_to_tty);
 	g_test_add_func("/tkmsctl/tty/agent", test_agent);
+	g_test_add_func("/tkmsctl/tty/agent-killed", test_agent_killed);
+	g_test_add_func("/tkmsctl/info/control-chars", test_info_control_chars);
 	/* stops the daemon for a quiet log, then starts it again */
 	g_test_add_func("/tkmsctl/audit-verify", test_audit_verify);
 

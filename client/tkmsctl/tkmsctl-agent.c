@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -19,6 +20,18 @@
 #define READY_TIMEOUT_MS 10000
 
 static GSubprocess *agent;
+
+/* In the agent, before exec: it must not outlive tkmsctl, which stops it on a normal exit
+ * but cannot when it is killed (kill -9, a lost terminal); an agent left behind would keep
+ * answering polkit for a process that is gone and hold the terminal. */
+static void
+die_with_parent(gpointer user_data)
+{
+	pid_t parent = GPOINTER_TO_INT(user_data);
+
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+		_exit(1);
+}
 
 /* The agent closes its end of the pipe once it is registered (or exits if it cannot). */
 static void
@@ -77,6 +90,8 @@ tkmsctl_agent_start(const gchar *bus_address)
 	if (bus_address != NULL)
 		g_subprocess_launcher_setenv(launcher, "DBUS_SYSTEM_BUS_ADDRESS", bus_address, TRUE);
 	g_subprocess_launcher_take_fd(launcher, fds[1], NOTIFY_FD);
+	g_subprocess_launcher_set_child_setup(launcher, die_with_parent,
+					      GINT_TO_POINTER((int)getpid()), NULL);
 	agent = g_subprocess_launcher_spawnv(launcher, argv, &error);
 	/* the launcher holds the write end until it is freed: drop it before waiting for EOF */
 	g_clear_object(&launcher);

@@ -19,64 +19,12 @@ static gchar *opt_length;
 static gchar *opt_pcrs;
 static gboolean opt_stream;
 
-static gboolean
-is_stdin(const gchar *path)
-{
-	return path == NULL || g_str_equal(path, "-");
-}
-
-/* --context STR or --context-file F; neither is the empty context. */
 static int
-read_context(const gchar *command, gboolean required, GBytes **out_context)
+read_context(const gchar *command, gboolean required, gboolean reads_input,
+	     GBytes **out_context)
 {
-	g_autoptr(GError) error = NULL;
-
-	if (opt_context != NULL && opt_context_file != NULL)
-		return tkmsctl_usage(command, _("give --context or --context-file, not both"));
-	if (opt_context_file != NULL && is_stdin(opt_context_file) && is_stdin(opt_in))
-		return tkmsctl_usage(command, _("--context-file - needs the data from --in FILE"));
-	if (opt_context != NULL) {
-		*out_context = g_bytes_new(opt_context, strlen(opt_context));
-	} else if (opt_context_file != NULL) {
-		*out_context = tkmsctl_read_input(opt_context_file, FALSE, &error);
-		if (*out_context == NULL)
-			return tkmsctl_fail(error);
-	} else if (required) {
-		return tkmsctl_usage(command, _("--context or --context-file is required"));
-	} else {
-		*out_context = NULL;
-	}
-	return TKMSCTL_EXIT_OK;
-}
-
-typedef struct {
-	gsize len;
-	guint8 data[];
-} WipedBuffer;
-
-static void
-wiped_buffer_free(gpointer user_data)
-{
-	WipedBuffer *buf = user_data;
-
-	explicit_bzero(buf->data, buf->len);
-	g_free(buf);
-}
-
-/* Up to @max bytes of @in, in a buffer wiped when freed (it is plaintext). */
-static GBytes *
-read_head(TkmsctlInput *in, gsize max, GError **error)
-{
-	WipedBuffer *buf = g_malloc(sizeof(WipedBuffer) + max);
-	gssize n;
-
-	buf->len = max;
-	n = tkmsctl_input_read(in, buf->data, max, error);
-	if (n < 0) {
-		wiped_buffer_free(buf);
-		return NULL;
-	}
-	return g_bytes_new_with_free_func(buf->data, (gsize)n, wiped_buffer_free, buf);
+	return tkmsctl_read_context(command, opt_context, opt_context_file, required, reads_input,
+				    opt_in, out_context);
 }
 
 static int
@@ -106,7 +54,7 @@ run_encrypt(Tkmsctl *ctl, gchar **args)
 	gboolean ok;
 	int code;
 
-	if ((code = read_context("encrypt", FALSE, &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("encrypt", FALSE, TRUE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
 		return TKMSCTL_EXIT_USAGE;
@@ -114,7 +62,7 @@ run_encrypt(Tkmsctl *ctl, gchar **args)
 	if (in == NULL)
 		return tkmsctl_fail(error);
 	if (!opt_stream) {
-		head = read_head(in, TKMSCTL_SINGLE_MAX + 1, &error);
+		head = tkmsctl_input_read_head(in, TKMSCTL_SINGLE_MAX + 1, &error);
 		if (head == NULL)
 			return tkmsctl_fail(error);
 	}
@@ -154,7 +102,7 @@ run_decrypt(Tkmsctl *ctl, gchar **args)
 	gboolean ok;
 	int code;
 
-	if ((code = read_context("decrypt", FALSE, &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("decrypt", FALSE, TRUE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, FALSE))
 		return TKMSCTL_EXIT_USAGE;
@@ -313,7 +261,7 @@ check(Tkmsctl *ctl, const gchar *command, const gchar *option, const gchar *tag_
 
 	if (tag_path == NULL)
 		return tkmsctl_usage(command, _("%s FILE is required"), option);
-	if (is_stdin(tag_path) && is_stdin(opt_in))
+	if (tkmsctl_is_stdio(tag_path) && tkmsctl_is_stdio(opt_in))
 		return tkmsctl_usage(command, _("%s - needs the data from --in FILE"), option);
 
 	tag = tkmsctl_read_input(tag_path, opt_base64, &error);
@@ -377,7 +325,7 @@ run_derive(Tkmsctl *ctl, gchar **args)
 		return tkmsctl_usage("derive", _("--length N is required"));
 	if (!tkmsctl_parse_length("derive", opt_length, &length))
 		return TKMSCTL_EXIT_USAGE;
-	if ((code = read_context("derive", TRUE, &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("derive", TRUE, FALSE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
 		return TKMSCTL_EXIT_USAGE;

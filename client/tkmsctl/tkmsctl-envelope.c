@@ -17,31 +17,11 @@ static gchar *opt_length;
 static gchar *opt_out_plaintext;
 static gchar *opt_out_wrapped;
 
-static gboolean
-is_stdio(const gchar *path)
-{
-	return path == NULL || g_str_equal(path, "-");
-}
-
 static int
-read_context(const gchar *command, GBytes **out_context)
+read_context(const gchar *command, gboolean reads_input, GBytes **out_context)
 {
-	g_autoptr(GError) error = NULL;
-
-	*out_context = NULL;
-	if (opt_context != NULL && opt_context_file != NULL)
-		return tkmsctl_usage(command, _("give --context or --context-file, not both"));
-	if (opt_context_file != NULL && is_stdio(opt_context_file) && opt_in != NULL &&
-	    is_stdio(opt_in))
-		return tkmsctl_usage(command, _("--context-file - needs the data from --in FILE"));
-	if (opt_context != NULL) {
-		*out_context = g_bytes_new(opt_context, strlen(opt_context));
-	} else if (opt_context_file != NULL) {
-		*out_context = tkmsctl_read_input(opt_context_file, FALSE, &error);
-		if (*out_context == NULL)
-			return tkmsctl_fail(error);
-	}
-	return TKMSCTL_EXIT_OK;
+	return tkmsctl_read_context(command, opt_context, opt_context_file, FALSE, reads_input,
+				    opt_in, out_context);
 }
 
 /* Each part goes to its file (raw, or base64 with --base64); what has no file is printed
@@ -54,14 +34,14 @@ run_datakey(Tkmsctl *ctl, gchar **args)
 	g_autoptr(GBytes) plaintext = NULL;
 	g_autoptr(GBytes) wrapped = NULL;
 	g_autoptr(GError) error = NULL;
-	gboolean print_plaintext = is_stdio(opt_out_plaintext);
-	gboolean print_wrapped = is_stdio(opt_out_wrapped);
+	gboolean print_plaintext = tkmsctl_is_stdio(opt_out_plaintext);
+	gboolean print_wrapped = tkmsctl_is_stdio(opt_out_wrapped);
 	guint length = 32;
 	int code;
 
 	if (opt_length != NULL && !tkmsctl_parse_length("datakey", opt_length, &length))
 		return TKMSCTL_EXIT_USAGE;
-	if ((code = read_context("datakey", &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("datakey", FALSE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (opt_out_plaintext == NULL && isatty(STDOUT_FILENO))
 		return tkmsctl_usage_with_hint(
@@ -124,7 +104,7 @@ run_reencrypt(Tkmsctl *ctl, gchar **args)
 	g_autoptr(GError) error = NULL;
 	int code;
 
-	if ((code = read_context("reencrypt", &context)) != TKMSCTL_EXIT_OK)
+	if ((code = read_context("reencrypt", TRUE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
 		return TKMSCTL_EXIT_USAGE;

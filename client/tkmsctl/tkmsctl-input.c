@@ -231,6 +231,21 @@ wiped_buffer_free(gpointer user_data)
 }
 
 GBytes *
+tkmsctl_input_read_head(TkmsctlInput *in, gsize max, GError **error)
+{
+	WipedBuffer *buf = g_malloc(sizeof(WipedBuffer) + max);
+	gssize n;
+
+	buf->len = max;
+	n = tkmsctl_input_read(in, buf->data, max, error);
+	if (n < 0) {
+		wiped_buffer_free(buf);
+		return NULL;
+	}
+	return g_bytes_new_with_free_func(buf->data, (gsize)n, wiped_buffer_free, buf);
+}
+
+GBytes *
 tkmsctl_input_read_all(TkmsctlInput *in, gsize max, GError **error)
 {
 	gsize cap = 4096, len = 0;

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkmsctl"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,77 +8,10 @@
 
 /* Reading input and writing output for the data commands, and argument parsing helpers. */
 
-typedef struct {
-	gsize len;
-	guint8 data[];
-} WipedBuffer;
-
-static void
-wiped_buffer_free(gpointer user_data)
-{
-	WipedBuffer *buf = user_data;
-
-	explicit_bzero(buf->data, buf->len);
-	g_free(buf);
-}
-
-static gboolean
-is_stdio(const gchar *path)
+gboolean
+tkmsctl_is_stdio(const gchar *path)
 {
 	return path == NULL || g_str_equal(path, "-");
-}
-
-static const gchar *
-display_name(const gchar *path, const gchar *stdio_name)
-{
-	return is_stdio(path) ? stdio_name : path;
-}
-
-/* Input may be plaintext: grow by copying and wiping, never by a realloc that leaves
- * stale copies on the heap. */
-static GBytes *
-read_fd(int fd, const gchar *name, GError **error)
-{
-	gsize cap = 4096, len = 0;
-	WipedBuffer *buf = g_malloc(sizeof(WipedBuffer) + cap);
-
-	buf->len = cap;
-	for (;;) {
-		gssize n;
-
-		if (len == cap) {
-			WipedBuffer *bigger;
-
-			if (cap >= TKMSCTL_MAX_INPUT) {
-				wiped_buffer_free(buf);
-				g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-					    _("%s is larger than %d MiB"), name,
-					    TKMSCTL_MAX_INPUT >> 20);
-				return NULL;
-			}
-			bigger = g_malloc(sizeof(WipedBuffer) + cap * 2);
-			bigger->len = cap * 2;
-			memcpy(bigger->data, buf->data, len);
-			wiped_buffer_free(buf);
-			buf = bigger;
-			cap *= 2;
-		}
-		n = read(fd, buf->data + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int saved = errno;
-			wiped_buffer_free(buf);
-			g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-				    _("cannot read %s: %s"), name, g_strerror(saved));
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		len += (gsize)n;
-	}
-	/* the free function wipes buf->len bytes: all of the allocation */
-	return g_bytes_new_with_free_func(buf->data, len, wiped_buffer_free, buf);
 }
 
 static GBytes *
@@ -119,25 +50,41 @@ decode_base64(GBytes *text, const gchar *name, GError **error)
 GBytes *
 tkmsctl_read_input(const gchar *path, gboolean base64, GError **error)
 {
+	g_autoptr(TkmsctlInput) in = tkmsctl_input_open(path, FALSE, error);
 	g_autoptr(GBytes) raw = NULL;
-	const gchar *name = display_name(path, _("standard input"));
 
-	if (is_stdio(path)) {
-		raw = read_fd(STDIN_FILENO, name, error);
-	} else {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			int saved = errno;
-			g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-				    _("cannot open %s: %s"), path, g_strerror(saved));
-			return NULL;
-		}
-		raw = read_fd(fd, name, error);
-		close(fd);
-	}
+	if (in == NULL)
+		return NULL;
+	raw = tkmsctl_input_read_all(in, TKMSCTL_MAX_INPUT, error);
 	if (raw == NULL)
 		return NULL;
-	return base64 ? decode_base64(raw, name, error) : g_steal_pointer(&raw);
+	return base64 ? decode_base64(raw, tkmsctl_input_get_name(in), error)
+		      : g_steal_pointer(&raw);
+}
+
+int
+tkmsctl_read_context(const gchar *command, const gchar *context, const gchar *context_file,
+		     gboolean required, gboolean reads_input, const gchar *in_path,
+		     GBytes **out_context)
+{
+	g_autoptr(GError) error = NULL;
+
+	*out_context = NULL;
+	if (context != NULL && context_file != NULL)
+		return tkmsctl_usage(command, _("give --context or --context-file, not both"));
+	if (context_file != NULL && tkmsctl_is_stdio(context_file) && reads_input &&
+	    tkmsctl_is_stdio(in_path))
+		return tkmsctl_usage(command, _("--context-file - needs the data from --in FILE"));
+	if (context != NULL) {
+		*out_context = g_bytes_new(context, strlen(context));
+	} else if (context_file != NULL) {
+		*out_context = tkmsctl_read_input(context_file, FALSE, &error);
+		if (*out_context == NULL)
+			return tkmsctl_fail(error);
+	} else if (required) {
+		return tkmsctl_usage(command, _("--context or --context-file is required"));
+	}
+	return TKMSCTL_EXIT_OK;
 }
 
 gboolean
@@ -172,39 +119,12 @@ tkmsctl_looks_like_base64(GBytes *data)
 gboolean
 tkmsctl_write_file(const gchar *path, const void *data, gsize len, GError **error)
 {
-	const gchar *name = display_name(path, _("standard output"));
-	const guint8 *p = data;
-	int fd = STDOUT_FILENO;
-	int saved = 0;
+	/* O_TRUNC on an existing file would keep its mode (0644: plaintext for everyone) and
+	 * leave it cut short when a write fails */
+	g_autoptr(TkmsctlOutput) out = tkmsctl_output_open_raw(path, error);
 
-	/* 0600: the output may be plaintext or a secret */
-	if (!is_stdio(path))
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		saved = errno;
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    _("cannot create %s: %s"), path, g_strerror(saved));
-		return FALSE;
-	}
-	while (len > 0) {
-		gssize n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			saved = errno;
-			break;
-		}
-		p += n;
-		len -= (gsize)n;
-	}
-	if (fd != STDOUT_FILENO && close(fd) < 0 && saved == 0)
-		saved = errno;
-	if (saved != 0) {
-		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-			    _("cannot write %s: %s"), name, g_strerror(saved));
-		return FALSE;
-	}
-	return TRUE;
+	return out != NULL && tkmsctl_output_write(out, data, len, error) &&
+	       tkmsctl_output_commit(out, error);
 }
 
 static gchar *

@@ -148,6 +148,27 @@ tkmsctl_key_state(GVariant *info)
 	return g_strdup(state != NULL ? state : "?");
 }
 
+/* Text another user chose (a key's description, which an admin reads with OWNER:NAME) made
+ * safe for a terminal: a control character such as ESC would start a sequence that retitles
+ * the terminal, rewrites what is shown or answers back as typed input, so each is shown as
+ * \xHH instead. */
+static gchar *
+for_terminal(const gchar *text)
+{
+	GString *s = g_string_sized_new(strlen(text));
+
+	/* strings from the bus are valid UTF-8 */
+	for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (g_unichar_iscntrl(c))
+			g_string_append_printf(s, "\\x%02x", (guint)c);
+		else
+			g_string_append_unichar(s, c);
+	}
+	return g_string_free(s, FALSE);
+}
+
 /* Known members in a fixed order for people; anything newer printed as it comes. */
 static void
 print_key_info(GVariant *info)
@@ -186,8 +207,10 @@ print_key_info(GVariant *info)
 		g_print("%-16s %s\n", "pcrs:", pcrs);
 		g_variant_unref(value);
 	}
-	if (g_variant_lookup(info, "description", "&s", &s) && *s != '\0')
-		g_print("%-16s %s\n", "description:", s);
+	if (g_variant_lookup(info, "description", "&s", &s) && *s != '\0') {
+		g_autofree gchar *text = for_terminal(s);
+		g_print("%-16s %s\n", "description:", text);
+	}
 
 	g_variant_iter_init(&iter, info);
 	while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {

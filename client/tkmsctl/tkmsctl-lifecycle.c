@@ -121,6 +121,25 @@ json_set_time(JsonBuilder *b, const gchar *member, guint64 t)
 
 /* ---- rotate, primary, state ---- */
 
+/* What rotate, primary and state print with --json: {"name", MEMBER: VERSION[, "state"]}. */
+static void
+print_version_json(const gchar *name, const gchar *member, guint version, const gchar *state)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "name");
+	json_builder_add_string_value(b, name);
+	json_builder_set_member_name(b, member);
+	json_builder_add_int_value(b, version);
+	if (state != NULL) {
+		json_builder_set_member_name(b, "state");
+		json_builder_add_string_value(b, state);
+	}
+	json_builder_end_object(b);
+	tkmsctl_print_json(json_builder_get_root(b));
+}
+
 static int
 run_rotate(Tkmsctl *ctl, gchar **args)
 {
@@ -131,15 +150,7 @@ run_rotate(Tkmsctl *ctl, gchar **args)
 	if (version == 0)
 		return tkmsctl_fail(error);
 	if (ctl->json) {
-		g_autoptr(JsonBuilder) b = json_builder_new();
-
-		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "name");
-		json_builder_add_string_value(b, args[0]);
-		json_builder_set_member_name(b, "version");
-		json_builder_add_int_value(b, version);
-		json_builder_end_object(b);
-		tkmsctl_print_json(json_builder_get_root(b));
+		print_version_json(args[0], "version", version, NULL);
 	} else {
 		/* the number alone, so that v=$(tkmsctl rotate NAME) works */
 		g_print("%u\n", version);
@@ -158,15 +169,7 @@ run_primary(Tkmsctl *ctl, gchar **args)
 	if (!tkms_client_set_primary_version_sync(ctl->client, args[0], version, NULL, &error))
 		return tkmsctl_fail(error);
 	if (ctl->json) {
-		g_autoptr(JsonBuilder) b = json_builder_new();
-
-		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "name");
-		json_builder_add_string_value(b, args[0]);
-		json_builder_set_member_name(b, "primary-version");
-		json_builder_add_int_value(b, version);
-		json_builder_end_object(b);
-		tkmsctl_print_json(json_builder_get_root(b));
+		print_version_json(args[0], "primary-version", version, NULL);
 	} else {
 		g_print(_("Version %u of key '%s' is now the primary.\n"), version, args[0]);
 	}
@@ -199,17 +202,7 @@ run_state(Tkmsctl *ctl, gchar **args)
 						    &error))
 		return tkmsctl_fail(error);
 	if (ctl->json) {
-		g_autoptr(JsonBuilder) b = json_builder_new();
-
-		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "name");
-		json_builder_add_string_value(b, args[0]);
-		json_builder_set_member_name(b, "version");
-		json_builder_add_int_value(b, version);
-		json_builder_set_member_name(b, "state");
-		json_builder_add_string_value(b, args[2]);
-		json_builder_end_object(b);
-		tkmsctl_print_json(json_builder_get_root(b));
+		print_version_json(args[0], "version", version, args[2]);
 	} else {
 		g_print(_("Version %u of key '%s' is now %s.\n"), version, args[0], args[2]);
 	}

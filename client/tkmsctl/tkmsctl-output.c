@@ -55,13 +55,13 @@ write_all(TkmsctlOutput *out, const void *data, gsize len, GError **error)
 	return TRUE;
 }
 
-TkmsctlOutput *
-tkmsctl_output_open(Tkmsctl *ctl, const gchar *path, gboolean base64, GError **error)
+static TkmsctlOutput *
+output_open(const gchar *path, Form form, GError **error)
 {
 	g_autoptr(TkmsctlOutput) out = g_new0(TkmsctlOutput, 1);
 	struct stat st;
 
-	out->form = ctl->json ? FORM_JSON : base64 ? FORM_BASE64 : FORM_RAW;
+	out->form = form;
 	out->fd = -1;
 	if (path == NULL || g_str_equal(path, "-")) {
 		out->fd = STDOUT_FILENO;
@@ -163,6 +163,18 @@ tkmsctl_output_commit(TkmsctlOutput *out, GError **error)
 	}
 	g_clear_pointer(&out->tmp_path, g_free);
 	return TRUE;
+}
+
+TkmsctlOutput *
+tkmsctl_output_open(Tkmsctl *ctl, const gchar *path, gboolean base64, GError **error)
+{
+	return output_open(path, ctl->json ? FORM_JSON : base64 ? FORM_BASE64 : FORM_RAW, error);
+}
+
+TkmsctlOutput *
+tkmsctl_output_open_raw(const gchar *path, GError **error)
+{
+	return output_open(path, FORM_RAW, error);
 }
 
 void

@@ -70,15 +70,26 @@ int tkmsctl_usage_with_hint(const gchar *hint, const gchar *format, ...) G_GNUC_
  * enough to fail before OOM. */
 #define TKMSCTL_MAX_INPUT (64 * 1024 * 1024)
 
+/* NULL or "-": standard input or output. */
+gboolean tkmsctl_is_stdio(const gchar *path);
 /* Input: NULL or "-" is stdin. The buffer is wiped when freed, as it may be plaintext. */
 GBytes *tkmsctl_read_input(const gchar *path, gboolean base64, GError **error);
+/* --context STR (@context) or --context-file F (@context_file) into *@out_context; neither is
+ * NULL, the empty context, or a usage error if @required. @reads_input: the command reads
+ * its data from --in (@in_path), standard input without it, so F cannot be standard input
+ * too. Returns an exit code, TKMSCTL_EXIT_OK or the one of the message printed. */
+int tkmsctl_read_context(const gchar *command, const gchar *context, const gchar *context_file,
+			 gboolean required, gboolean reads_input, const gchar *in_path,
+			 GBytes **out_context);
 /* Raw bytes are not written to a terminal unless asked for with --out -: TRUE if @path
  * (the --out value, NULL if none) is fine, else prints a usage error. */
 gboolean tkmsctl_check_raw_output(Tkmsctl *ctl, const gchar *path, gboolean base64);
 /* Whether @data is plausibly base64 text (a ciphertext given without --base64). */
 gboolean tkmsctl_looks_like_base64(GBytes *data);
-/* Output: NULL or "-" is stdout; a file is created 0600. With ctl->json the data is written
- * as {"base64": ...}, with @base64 as one base64 line, else raw. */
+/* Output: NULL or "-" is stdout; a regular file is written as tkmsctl_output_open() writes
+ * it: under a temporary name (mode 0600), renamed into place once complete, so that an
+ * existing file never holds a secret with its old mode, nor half of one. With ctl->json the
+ * data is written as {"base64": ...}, with @base64 as one base64 line, else raw. */
 gboolean tkmsctl_write_data(Tkmsctl *ctl, const gchar *path, GBytes *data, gboolean base64,
 			    GError **error);
 gboolean tkmsctl_write_file(const gchar *path, const void *data, gsize len, GError **error);
@@ -121,6 +132,8 @@ goffset tkmsctl_input_get_size(TkmsctlInput *in);
 gssize tkmsctl_input_read(TkmsctlInput *in, void *buf, gsize len, GError **error);
 /* Hands @data out again before anything not read yet. */
 void tkmsctl_input_unread(TkmsctlInput *in, const void *data, gsize len);
+/* Up to @max bytes of the input (fewer only at its end), in a buffer wiped when freed. */
+GBytes *tkmsctl_input_read_head(TkmsctlInput *in, gsize max, GError **error);
 /* The rest of the input, at most @max bytes, in a buffer wiped when freed. */
 GBytes *tkmsctl_input_read_all(TkmsctlInput *in, gsize max, GError **error);
 /* SHA-256 of the rest of the input, read a block at a time. */
@@ -132,6 +145,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsctlInput, tkmsctl_input_free)
  * ctl->json the data becomes {"base64": ...}, with @base64 one base64 line. */
 TkmsctlOutput *tkmsctl_output_open(Tkmsctl *ctl, const gchar *path, gboolean base64,
 				   GError **error);
+/* The same for bytes written as they are, whatever the options. */
+TkmsctlOutput *tkmsctl_output_open_raw(const gchar *path, GError **error);
 gboolean tkmsctl_output_write(TkmsctlOutput *out, const void *data, gsize len, GError **error);
 gboolean tkmsctl_output_commit(TkmsctlOutput *out, GError **error);
 void tkmsctl_output_free(TkmsctlOutput *out);
