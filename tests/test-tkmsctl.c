@@ -15,6 +15,7 @@
 #include "tkms-test-util.h"
 
 #include <json-glib/json-glib.h>
+#include <openssl/evp.h>
 
 static TkmsTestEnv *env;
 static gchar *workdir;
@@ -1710,6 +1711,62 @@ workdir_has_temp_files(void)
 	return FALSE;
 }
 
+/* docs/stream-format.md: an ordinary Encrypt ciphertext whose 32-byte plaintext is known, put
+ * in a stream header as the wrapped key, must not let its holder write a stream that decrypts:
+ * the stream's data key is wrapped under its own context. */
+static void
+test_encrypt_stream_forged_key(void)
+{
+	g_autofree gchar *name = create_key("ctl-forge", "aes-256-gcm");
+	g_autoptr(GBytes) known = tkms_test_bytes_pattern(32, 21);
+	g_autoptr(GBytes) wrapped = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GByteArray) stream = g_byte_array_new();
+	g_autoptr(GByteArray) aad = g_byte_array_new();
+	static const guint8 fixed[] = {'T', 'K', 'S', 'T', 1, 1, 0, 0, 0, 1, 0, 0,
+				       1, 2, 3, 4, 5, 6, 7, 8};
+	static const guint8 forged[] = "forged content";
+	guint8 nonce[12] = {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0};
+	guint8 digest[32], index_final[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1}, tag[16];
+	guint8 body[sizeof(forged)];
+	guint8 wl[2];
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	unsigned int dlen = 0;
+	int n = 0;
+
+	/* anyone may hold a ciphertext whose plaintext they know */
+	g_assert_cmpint(ctl(known, &wrapped, NULL, "encrypt", name, "--context", "f", NULL), ==,
+			0);
+	g_byte_array_append(stream, fixed, sizeof(fixed));
+	wl[0] = g_bytes_get_size(wrapped) >> 8;
+	wl[1] = g_bytes_get_size(wrapped) & 0xff;
+	g_byte_array_append(stream, wl, 2);
+	g_byte_array_append(stream, g_bytes_get_data(wrapped, NULL), g_bytes_get_size(wrapped));
+	g_assert_cmpint(EVP_Digest(stream->data, stream->len, digest, &dlen, EVP_sha256(), NULL),
+			==, 1);
+	g_byte_array_append(aad, (const guint8 *)"tkms-stream-v1", 15);
+	g_byte_array_append(aad, digest, sizeof(digest));
+	g_byte_array_append(aad, index_final, sizeof(index_final));
+	g_assert_cmpint(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL,
+					   g_bytes_get_data(known, NULL), nonce),
+			==, 1);
+	g_assert_cmpint(EVP_EncryptUpdate(c, NULL, &n, aad->data, aad->len), ==, 1);
+	g_assert_cmpint(EVP_EncryptUpdate(c, body, &n, forged, sizeof(forged)), ==, 1);
+	g_assert_cmpint(EVP_EncryptFinal_ex(c, body + n, &n), ==, 1);
+	g_assert_cmpint(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag), ==, 1);
+	EVP_CIPHER_CTX_free(c);
+	g_byte_array_append(stream, body, sizeof(body));
+	g_byte_array_append(stream, tag, sizeof(tag));
+	{
+		g_autoptr(GBytes) in = g_bytes_new(stream->data, stream->len);
+		g_assert_cmpint(ctl(in, &out, NULL, "decrypt", name, "--context", "f", NULL), !=,
+				0);
+	}
+	g_assert_true(out == NULL || g_bytes_get_size(out) == 0 ||
+		      g_strstr_len(g_bytes_get_data(out, NULL), g_bytes_get_size(out),
+				   (const gchar *)forged) == NULL);
+}
+
 static void
 test_encrypt_stream_tamper(void)
 {
@@ -2545,6 +2602,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/encrypt/small-format", test_encrypt_small_format);
 	g_test_add_func("/tkmsctl/encrypt/stream", test_encrypt_stream);
 	g_test_add_func("/tkmsctl/encrypt/stream-tamper", test_encrypt_stream_tamper);
+	g_test_add_func("/tkmsctl/encrypt/stream-forged-key", test_encrypt_stream_forged_key);
 	g_test_add_func("/tkmsctl/encrypt/stream-memory", test_encrypt_stream_memory);
 	g_test_add_func("/tkmsctl/datakey", test_datakey);
 	g_test_add_func("/tkmsctl/reencrypt", test_reencrypt);

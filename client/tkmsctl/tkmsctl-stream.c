@@ -180,6 +180,24 @@ take_key(GBytes *bytes, guint8 key[KEY_LEN], GError **error)
 	return TRUE;
 }
 
+/* The context the stream's data key is wrapped under: "tkms-stream-v1" 0 | the caller's
+ * context. Without this prefix an ordinary Encrypt ciphertext of 32 known bytes, made with the
+ * same key and context, would pass as a stream's wrapped key, and whoever knew those bytes
+ * could write a stream that decrypts cleanly to anything. */
+static GBytes *
+stream_key_context(GBytes *context)
+{
+	static const gchar label[] = "tkms-stream-v1";
+	GByteArray *ctx = g_byte_array_new();
+	gsize len = 0;
+	const guint8 *p = context != NULL ? g_bytes_get_data(context, &len) : NULL;
+
+	g_byte_array_append(ctx, (const guint8 *)label, sizeof(label));
+	if (len > 0)
+		g_byte_array_append(ctx, p, len);
+	return g_byte_array_free_to_bytes(ctx);
+}
+
 gboolean
 tkmsctl_stream_encrypt(Tkmsctl *ctl, const gchar *name, GBytes *context, TkmsctlInput *in,
 		       TkmsctlOutput *out, GError **error)
@@ -197,8 +215,10 @@ tkmsctl_stream_encrypt(Tkmsctl *ctl, const gchar *name, GBytes *context, Tkmsctl
 	guint32 index = 0;
 	gboolean ok = FALSE;
 
-	if (!tkms_client_generate_data_key_sync(ctl->client, name, KEY_LEN, context, &plain_key,
-						&wrapped, NULL, error))
+	g_autoptr(GBytes) key_context = stream_key_context(context);
+
+	if (!tkms_client_generate_data_key_sync(ctl->client, name, KEY_LEN, key_context,
+						&plain_key, &wrapped, NULL, error))
 		return FALSE;
 	if (!take_key(plain_key, key, error))
 		return FALSE;
@@ -309,6 +329,7 @@ tkmsctl_stream_decrypt(Tkmsctl *ctl, const gchar *name, GBytes *context, Tkmsctl
 		       TkmsctlOutput *out, GError **error)
 {
 	g_autoptr(GBytes) wrapped = NULL;
+	g_autoptr(GBytes) key_context = NULL;
 	g_autoptr(GBytes) plain_key = NULL;
 	g_autofree guint8 *header = NULL;
 	g_autofree guint8 *buf = NULL;
@@ -345,7 +366,8 @@ tkmsctl_stream_decrypt(Tkmsctl *ctl, const gchar *name, GBytes *context, Tkmsctl
 
 	/* the one call to tkmsd: the name, owner and context bind the wrapped key */
 	wrapped = g_bytes_new(header + FIXED_HEADER_LEN, wrapped_len);
-	plain_key = tkms_client_decrypt_sync(ctl->client, name, wrapped, context, NULL, error);
+	key_context = stream_key_context(context);
+	plain_key = tkms_client_decrypt_sync(ctl->client, name, wrapped, key_context, NULL, error);
 	if (plain_key == NULL)
 		return FALSE;
 	if (!take_key(plain_key, key, error))
