@@ -14,15 +14,6 @@ static gchar *opt_description;
 static gchar *opt_out;
 static gboolean opt_all;
 
-gchar *
-tkmsctl_format_time(guint64 unix_time)
-{
-	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc((gint64)unix_time);
-
-	return dt != NULL ? g_date_time_format(dt, "%Y-%m-%dT%H:%M:%SZ")
-			  : g_strdup_printf("%" G_GUINT64_FORMAT, unix_time);
-}
-
 static gchar *
 format_pcrs(GVariant *pcrs)
 {

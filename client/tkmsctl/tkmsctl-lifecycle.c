@@ -51,29 +51,6 @@ bad:
 	return FALSE;
 }
 
-gchar *
-tkmsctl_format_duration(guint64 seconds)
-{
-	static const struct {
-		const gchar *unit;
-		guint64 seconds;
-	} units[] = {{"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1}};
-	GString *s = g_string_new(NULL);
-
-	for (guint i = 0; i < G_N_ELEMENTS(units); i++) {
-		guint64 n = seconds / units[i].seconds;
-
-		if (n == 0)
-			continue;
-		g_string_append_printf(s, "%s%" G_GUINT64_FORMAT "%s", s->len > 0 ? " " : "", n,
-				       units[i].unit);
-		seconds %= units[i].seconds;
-	}
-	if (s->len == 0)
-		g_string_append(s, "0s");
-	return g_string_free(s, FALSE);
-}
-
 /* A version number as the argument VERSION or --version N: 1 or more. */
 static gboolean
 parse_version(const gchar *command, const gchar *text, guint *out_version)
