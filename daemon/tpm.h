@@ -103,8 +103,7 @@ typedef struct {
 	TkmsTpmObjectKind kind;
 	GBytes *data;
 	gboolean prehashed; /* data is already a SHA-256 digest (32 bytes) */
-	GBytes *signature; /* in for verify, out for sign (DER for ECDSA) */
-	gboolean valid;
+	GBytes *signature; /* out (DER for ECDSA) */
 } TkmsTpmSign;
 
 typedef struct {
@@ -126,8 +125,6 @@ void tkms_tpm_unseal(TkmsTpm *self, guint32 uid, TkmsTpmUnseal *req, GCancellabl
 		     GAsyncReadyCallback callback, gpointer user_data);
 void tkms_tpm_sign(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancellable,
 		   GAsyncReadyCallback callback, gpointer user_data);
-void tkms_tpm_verify(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancellable,
-		     GAsyncReadyCallback callback, gpointer user_data);
 void tkms_tpm_hmac(TkmsTpm *self, guint32 uid, TkmsTpmHmac *req, GCancellable *cancellable,
 		   GAsyncReadyCallback callback, gpointer user_data);
 void tkms_tpm_random(TkmsTpm *self, guint32 uid, TkmsTpmRandom *req, GCancellable *cancellable,
