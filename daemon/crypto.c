@@ -6,11 +6,13 @@
 #include "crypto.h"
 
 #include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
@@ -146,27 +148,107 @@ out:
 	return pkey;
 }
 
-gchar *
-tkms_crypto_public_pem(GBytes *tpm2b_public, GError **error)
+static EVP_PKEY *
+pkey_from_blob(GBytes *tpm2b_public, GError **error)
 {
 	TPM2B_PUBLIC pub = {0};
 	size_t off = 0;
 	gsize len = 0;
-	const guint8 *p = g_bytes_get_data(tpm2b_public, &len);
+	const guint8 *p = tpm2b_public ? g_bytes_get_data(tpm2b_public, &len) : NULL;
 	EVP_PKEY *pkey = NULL;
+
+	if (p != NULL && Tss2_MU_TPM2B_PUBLIC_Unmarshal(p, len, &off, &pub) == TSS2_RC_SUCCESS)
+		pkey = pkey_from_public(&pub.publicArea);
+	if (pkey == NULL)
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+				    "The stored public key cannot be converted; the key metadata "
+				    "may be damaged");
+	return pkey;
+}
+
+/* Exactly the canonical DER of an ECDSA-Sig-Value: d2i_ECDSA_SIG alone would accept trailing
+ * bytes and (in some versions) non-minimal lengths, which would give one signature many
+ * accepted spellings. */
+static gboolean
+ecdsa_der_is_strict(const guint8 *sig, gsize len)
+{
+	const guint8 *p = sig;
+	ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)len);
+	guint8 *der = NULL;
+	int n;
+	gboolean ok;
+
+	if (es == NULL)
+		return FALSE;
+	n = i2d_ECDSA_SIG(es, &der);
+	ok = p == sig + len && n > 0 && (gsize)n == len && memcmp(der, sig, len) == 0;
+	OPENSSL_free(der);
+	ECDSA_SIG_free(es);
+	return ok;
+}
+
+gboolean
+tkms_crypto_verify(GBytes *tpm2b_public, GBytes *data, gboolean prehashed, GBytes *signature,
+		   gboolean *valid, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	EVP_PKEY *pkey = pkey_from_blob(tpm2b_public, &local);
+	EVP_PKEY_CTX *ctx = NULL;
+	guint8 digest[32];
+	gsize sig_len = 0, len = 0;
+	const guint8 *sig = g_bytes_get_data(signature, &sig_len);
+	const guint8 *p = data ? g_bytes_get_data(data, &len) : NULL;
+	gboolean is_rsa;
+
+	*valid = FALSE;
+	if (pkey == NULL) {
+		g_propagate_error(error, g_steal_pointer(&local));
+		return FALSE;
+	}
+	is_rsa = EVP_PKEY_is_a(pkey, "RSA");
+	if (prehashed) {
+		g_assert(len == sizeof(digest));
+		memcpy(digest, p, sizeof(digest));
+	} else if (EVP_Digest(p != NULL ? p : (const guint8 *)"", len, digest, NULL, EVP_sha256(),
+			      NULL) != 1) {
+		goto fail;
+	}
+	/* anything but the exact encoding is not a signature: an answer (FALSE), not an error */
+	if (sig == NULL || (is_rsa ? sig_len != (gsize)EVP_PKEY_get_size(pkey)
+				   : !ecdsa_der_is_strict(sig, sig_len))) {
+		EVP_PKEY_free(pkey);
+		return TRUE;
+	}
+	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+	if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
+	    (is_rsa && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1))
+		goto fail;
+	/* 1 valid, 0 invalid, < 0 malformed (e.g. r or s out of range): all but 1 are FALSE;
+	 * both S forms of ECDSA verify, as in the TPM, which makes either */
+	*valid = EVP_PKEY_verify(ctx, sig, sig_len, digest, sizeof(digest)) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(pkey);
+	return TRUE;
+fail:
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(pkey);
+	g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+			    "Signature verification could not run in OpenSSL");
+	return FALSE;
+}
+
+gchar *
+tkms_crypto_public_pem(GBytes *tpm2b_public, GError **error)
+{
+	EVP_PKEY *pkey = pkey_from_blob(tpm2b_public, error);
 	BIO *bio = NULL;
 	gchar *pem = NULL;
 	char *data;
 	long n;
 
-	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(p, len, &off, &pub) == TSS2_RC_SUCCESS)
-		pkey = pkey_from_public(&pub.publicArea);
-	if (pkey == NULL) {
-		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
-				    "The stored public key cannot be converted; the key metadata "
-				    "may be damaged");
+	if (pkey == NULL)
 		return NULL;
-	}
 	bio = BIO_new(BIO_s_mem());
 	if (PEM_write_bio_PUBKEY(bio, pkey) == 1) {
 		n = BIO_get_mem_data(bio, &data);

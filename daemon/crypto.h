@@ -30,5 +30,12 @@ GBytes *tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_
 
 /* PEM SubjectPublicKeyInfo from a marshalled TPM2B_PUBLIC (ECC P-256 or RSA). */
 gchar *tkms_crypto_public_pem(GBytes *tpm2b_public, GError **error);
+/* Verifies a signature (SHA-256; ECDSA as strict DER, RSASSA-PKCS1-v1_5 of the modulus'
+ * length) over data, or over the 32-byte digest data if prehashed, with the public key in a
+ * marshalled TPM2B_PUBLIC: no TPM needed. *valid is FALSE for any signature that is not the
+ * exact encoding of a valid one; high-S ECDSA signatures are valid (the TPM makes both forms).
+ * FALSE with error only if the public key cannot be used. */
+gboolean tkms_crypto_verify(GBytes *tpm2b_public, GBytes *data, gboolean prehashed,
+			    GBytes *signature, gboolean *valid, GError **error);
 
 G_END_DECLS

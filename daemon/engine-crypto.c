@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-engine"
 
-/* Encrypt, Decrypt (AES-256-GCM in OpenSSL on briefly unsealed keys), and Sign, Verify,
- * SignDigest, VerifyDigest, Hmac, VerifyHmac, DeriveKey (in the TPM). Inputs are the caller's
- * bytes, shared, not copied. */
+/* Encrypt, Decrypt (AES-256-GCM in OpenSSL on briefly unsealed keys), Verify, VerifyDigest (in
+ * OpenSSL on the stored public key), and Sign, SignDigest, Hmac, VerifyHmac, DeriveKey (in the
+ * TPM). Inputs are the caller's bytes, shared, not copied. */
 
 #include <openssl/crypto.h>
 #include <string.h>
@@ -282,7 +282,6 @@ tkms_engine_decrypt(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *
 
 typedef struct {
 	TkmsTpmSign req;
-	gboolean verify;
 	GArray *candidates; /* verify: versions (guint32) still to try, newest first */
 } SignData;
 
@@ -296,8 +295,6 @@ sign_free(gpointer data)
 	g_clear_pointer(&d->candidates, g_array_unref);
 	g_free(d);
 }
-
-static void sign_cb(GObject *source, GAsyncResult *res, gpointer user_data);
 
 /* Verify, VerifyHmac: takes the next of the versions still to try (newest first) for the
  * op's request: its blob and id; FALSE if none is left. */
@@ -319,18 +316,6 @@ next_candidate(TkmsEngineOp *op, GArray *candidates, TkmsTpmBlob *blob, TkmsTpmK
 	return TRUE;
 }
 
-/* Verify: tries the next version whose state allows processing; FALSE if none is left. */
-static gboolean
-sign_next_version(TkmsEngineOp *op, SignData *d)
-{
-	if (!next_candidate(op, d->candidates, &d->req.blob, &d->req.key_id))
-		return FALSE;
-	d->req.valid = FALSE;
-	tkms_tpm_verify(op->engine->tpm, op->actor.uid, &d->req,
-			tkms_engine_op_get_cancellable(op), sign_cb, op);
-	return TRUE;
-}
-
 /* A match: with a compromised version, the record says it was used. */
 static void
 verified_with(TkmsEngineOp *op)
@@ -340,19 +325,46 @@ verified_with(TkmsEngineOp *op)
 		op->warning = "compromised key version used";
 }
 
+static void sign_compromised(TkmsEngineOp *op, GArray *versions);
+
+/* Verify, VerifyDigest: a public operation, so it runs here in OpenSSL on the stored public
+ * keys (DESIGN.md "TPM usage"), without the TPM worker: the version in the request first,
+ * then the candidates left, newest first; then, if an admin says so, the compromised ones. */
+static void
+verify_versions(TkmsEngineOp *op, SignData *d)
+{
+	GError *error = NULL;
+	gboolean valid = FALSE;
+
+	for (;;) {
+		if (!tkms_crypto_verify(d->req.blob.public, d->req.data, d->req.prehashed,
+					d->req.signature, &valid, &error)) {
+			tkms_engine_op_fail(op, error);
+			return;
+		}
+		if (valid || !next_candidate(op, d->candidates, &d->req.blob, &d->req.key_id))
+			break;
+	}
+	if (valid)
+		verified_with(op);
+	else if (tkms_engine_op_ask_compromised(op, sign_compromised))
+		return;
+	tkms_engine_op_return_boolean(op, valid);
+}
+
 /* After the question for admin: the compromised versions to try, or NULL (no match). */
 static void
 sign_compromised(TkmsEngineOp *op, GArray *versions)
 {
 	SignData *d = op->data;
 
-	if (versions == NULL) {
+	g_clear_pointer(&d->candidates, g_array_unref);
+	d->candidates = versions;
+	if (!next_candidate(op, d->candidates, &d->req.blob, &d->req.key_id)) {
 		tkms_engine_op_return_boolean(op, FALSE);
 		return;
 	}
-	g_clear_pointer(&d->candidates, g_array_unref);
-	d->candidates = versions;
-	sign_next_version(op, d);
+	verify_versions(op, d);
 }
 
 static void
@@ -363,15 +375,7 @@ sign_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (!tkms_engine_op_tpm_finish(op, res))
 		return;
-	if (d->verify && !d->req.valid &&
-	    (sign_next_version(op, d) || tkms_engine_op_ask_compromised(op, sign_compromised)))
-		return;
-	if (d->verify && d->req.valid)
-		verified_with(op);
-	if (d->verify)
-		tkms_engine_op_return_boolean(op, d->req.valid);
-	else
-		tkms_engine_op_return_bytes(op, d->req.signature);
+	tkms_engine_op_return_bytes(op, d->req.signature);
 }
 
 static void
@@ -430,11 +434,9 @@ sign_or_verify(TkmsEngineOp *op, GBytes *data, GBytes *signature, gboolean diges
 	if ((v = tkms_engine_op_verify_versions(op, key, &candidates)) == NULL)
 		return;
 	d->candidates = candidates;
-	d->verify = TRUE;
 	d->req.signature = g_bytes_ref(signature);
 	sign_set_version(d, key, v);
-	tkms_tpm_verify(op->engine->tpm, op->actor.uid, &d->req,
-			tkms_engine_op_get_cancellable(op), sign_cb, op);
+	verify_versions(op, d);
 }
 
 void

@@ -642,6 +642,13 @@ tpm_status_changed_cb(TkmsEngine *self)
 	g_signal_emit(self, signals[SIGNAL_TPM_STATUS_CHANGED], 0);
 }
 
+static gboolean
+state_file_exists(const TkmsConfig *config, const gchar *name)
+{
+	g_autofree gchar *path = g_build_filename(config->state_dir, name, NULL);
+	return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
 TkmsEngine *
 tkms_engine_new(const TkmsConfig *config, GError **error)
 {
@@ -650,13 +657,31 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	self->config = *config;
 	self->config.tcti = g_strdup(config->tcti);
 	self->config.state_dir = g_strdup(config->state_dir);
+	g_autofree gchar *db_path = g_build_filename(config->state_dir, "keys.db", NULL);
+	gboolean db_existed = g_file_test(db_path, G_FILE_TEST_EXISTS);
+	gboolean state_is_new;
+
 	self->keystore = tkms_keystore_new(config->state_dir, error);
 	if (self->keystore == NULL)
 		return NULL;
+	/* new: keys.db was just made, or no key and neither TPM file exists (DESIGN.md "TPM
+	 * usage") */
+	state_is_new = !db_existed;
+	if (!state_is_new && !state_file_exists(config, "srk.name") &&
+	    !state_file_exists(config, "seal-auth.key")) {
+		g_autoptr(GPtrArray) any = tkms_keystore_list(
+			self->keystore, TKMS_KEYSTORE_ALL_OWNERS, 0, NULL, 1, error);
+		if (any == NULL)
+			return NULL;
+		state_is_new = any->len == 0;
+	}
 	self->audit = tkms_audit_new(config->state_dir, error);
 	if (self->audit == NULL)
 		return NULL;
-	self->tpm = tkms_tpm_new(config->tcti, config->state_dir, config->tpm_timeout);
+	self->tpm = tkms_tpm_new(config->tcti, config->state_dir, config->tpm_timeout,
+				 state_is_new, error);
+	if (self->tpm == NULL)
+		return NULL;
 	g_signal_connect_object(self->tpm, "status-changed", G_CALLBACK(tpm_status_changed_cb),
 				self, G_CONNECT_SWAPPED);
 	self->keycache = tkms_key_cache_new(config->key_ttl);

@@ -15,6 +15,8 @@ typedef struct {
 	/* the daemon's HMAC key behind per-uid auth values of sealed blobs (kept across
 	 * reconnections; loaded from or created at seal_auth_path on first use) */
 	gchar *seal_auth_path;
+	/* the file was absent in a new state directory: it may be made (DESIGN.md) */
+	gboolean may_create_seal_auth;
 	TkmsTpmBlob seal_auth_key;
 	/* bound key versions' derived auth values ("owner/version/name" -> TkmsSecret), so that
 	 * a use costs no derivation (tpm-seal-auth.c); NULL until the first */

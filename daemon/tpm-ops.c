@@ -151,7 +151,7 @@ tkms_tpm_unseal(TkmsTpm *self, guint32 uid, TkmsTpmUnseal *req, GCancellable *ca
 	tkms_tpm_submit(self, uid, unseal_func, req, cancellable, callback, user_data);
 }
 
-/* ---- sign / verify ---- */
+/* ---- sign (Verify needs no TPM: tkms_crypto_verify) ---- */
 
 static void
 sha256(GBytes *data, TPM2B_DIGEST *digest)
@@ -197,29 +197,6 @@ ecdsa_to_der(const TPMS_SIGNATURE_ECC *ecc)
 }
 
 static gboolean
-der_to_ecdsa(GBytes *der, TPMS_SIGNATURE_ECC *ecc)
-{
-	gsize len = 0;
-	const guint8 *p = g_bytes_get_data(der, &len);
-	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, len);
-	const BIGNUM *r, *s;
-	gboolean ok = FALSE;
-
-	if (sig == NULL)
-		return FALSE;
-	ECDSA_SIG_get0(sig, &r, &s);
-	if (BN_num_bytes(r) <= 32 && BN_num_bytes(s) <= 32) {
-		ecc->hash = TPM2_ALG_SHA256;
-		ecc->signatureR.size = 32;
-		ecc->signatureS.size = 32;
-		ok = BN_bn2binpad(r, ecc->signatureR.buffer, 32) == 32 &&
-		     BN_bn2binpad(s, ecc->signatureS.buffer, 32) == 32;
-	}
-	ECDSA_SIG_free(sig);
-	return ok;
-}
-
-static gboolean
 sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmSign *req = data;
@@ -259,60 +236,6 @@ tkms_tpm_sign(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancel
 	      GAsyncReadyCallback callback, gpointer user_data)
 {
 	tkms_tpm_submit(self, uid, sign_func, req, cancellable, callback, user_data);
-}
-
-static gboolean
-verify_func(TkmsTpmContext *ctx, gpointer data, GError **error)
-{
-	TkmsTpmSign *req = data;
-	ESYS_TR obj = ESYS_TR_NONE;
-	TPM2B_DIGEST digest;
-	TPMT_SIGNATURE sig = {0};
-	g_autofree TPMT_TK_VERIFIED *ticket = NULL;
-	TSS2_RC rc;
-
-	req->valid = FALSE;
-	if (req->kind == TKMS_TPM_OBJECT_ECC_P256) {
-		sig.sigAlg = TPM2_ALG_ECDSA;
-		if (!der_to_ecdsa(req->signature, &sig.signature.ecdsa))
-			return TRUE; /* not even a signature: simply invalid */
-	} else {
-		gsize len = g_bytes_get_size(req->signature);
-		if (len != 256)
-			return TRUE;
-		sig.sigAlg = TPM2_ALG_RSASSA;
-		sig.signature.rsassa.hash = TPM2_ALG_SHA256;
-		sig.signature.rsassa.sig.size = len;
-		memcpy(sig.signature.rsassa.sig.buffer, g_bytes_get_data(req->signature, NULL),
-		       len);
-	}
-	request_digest(req, &digest);
-	if (!tkms_tpm_load_object(ctx, &req->blob, FALSE, &obj, error))
-		return FALSE;
-	rc = Esys_VerifySignature(ctx->esys, obj, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				  &digest, &sig, &ticket);
-	tkms_tpm_flush(ctx, &obj);
-	if (rc == TSS2_RC_SUCCESS) {
-		req->valid = TRUE;
-		return TRUE;
-	}
-	/* a TPM "this signature is wrong" answer (SIGNATURE, or a bad r/s VALUE) is a result */
-	switch (tkms_tpm_rc_base(rc)) {
-	case TPM2_RC_SIGNATURE:
-	case TPM2_RC_VALUE:
-	case TPM2_RC_SIZE:
-	case TPM2_RC_ECC_POINT:
-		return TRUE;
-	default:
-		return tkms_tpm_check(rc, "verifying a signature", error);
-	}
-}
-
-void
-tkms_tpm_verify(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancellable,
-		GAsyncReadyCallback callback, gpointer user_data)
-{
-	tkms_tpm_submit(self, uid, verify_func, req, cancellable, callback, user_data);
 }
 
 /* ---- hmac ---- */

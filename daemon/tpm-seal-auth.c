@@ -58,32 +58,58 @@ read_seal_auth_key(TkmsTpmContext *ctx, const guint8 *p, gsize len)
 		parts[i] = g_bytes_new(p + off, GUINT16_FROM_BE(be));
 		off += GUINT16_FROM_BE(be);
 	}
+	if (off != len)
+		goto bad;
 	ctx->seal_auth_key.public = parts[0];
 	ctx->seal_auth_key.private = parts[1];
 	return TRUE;
 bad:
 	g_clear_pointer(&parts[0], g_bytes_unref);
+	g_clear_pointer(&parts[1], g_bytes_unref);
+	return FALSE;
+}
+
+gboolean
+tkms_tpm_load_seal_auth_key(TkmsTpmContext *ctx, GError **error)
+{
+	g_autofree gchar *contents = NULL;
+	g_autoptr(GError) local = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(ctx->seal_auth_path, &contents, &len, &local)) {
+		if (ctx->may_create_seal_auth &&
+		    g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			return TRUE;
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+			    "Cannot read %s (%s); it is never recreated, since sealed blobs and "
+			    "bound keys cannot be opened without it: restore it from a backup",
+			    ctx->seal_auth_path, local->message);
+		return FALSE;
+	}
+	if (read_seal_auth_key(ctx, (const guint8 *)contents, len))
+		return TRUE;
+	g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+		    "%s is damaged (%" G_GSIZE_FORMAT " bytes, not a tkms seal-auth key); sealed "
+		    "blobs cannot be opened without it: restore it from a backup",
+		    ctx->seal_auth_path, len);
 	return FALSE;
 }
 
 gboolean
 tkms_tpm_ensure_seal_auth_key(TkmsTpmContext *ctx, GError **error)
 {
-	g_autofree gchar *contents = NULL;
-	gsize len = 0;
 	TPM2B_SENSITIVE_CREATE sens = {0};
 	TPM2B_PUBLIC tmpl;
 
 	if (ctx->seal_auth_key.public != NULL)
 		return TRUE;
-	if (g_file_get_contents(ctx->seal_auth_path, &contents, &len, NULL)) {
-		if (read_seal_auth_key(ctx, (const guint8 *)contents, len))
+	/* made only where the state directory was new and it was absent; else it was read at
+	 * the start, or its loss is an error, never a silently different key */
+	if (!ctx->may_create_seal_auth || g_file_test(ctx->seal_auth_path, G_FILE_TEST_EXISTS)) {
+		if (!tkms_tpm_load_seal_auth_key(ctx, error))
+			return FALSE;
+		if (ctx->seal_auth_key.public != NULL)
 			return TRUE;
-		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
-			    "%s is damaged; sealed blobs cannot be opened without it: restore it "
-			    "from a backup",
-			    ctx->seal_auth_path);
-		return FALSE;
 	}
 	/* the TPM generates the key: nothing secret goes in */
 	tkms_tpm_fill_template(TKMS_TPM_OBJECT_HMAC, &tmpl);
@@ -94,6 +120,7 @@ tkms_tpm_ensure_seal_auth_key(TkmsTpmContext *ctx, GError **error)
 		tkms_tpm_blob_clear(&ctx->seal_auth_key);
 		return FALSE;
 	}
+	ctx->may_create_seal_auth = FALSE;
 	return TRUE;
 }
 

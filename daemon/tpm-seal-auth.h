@@ -7,6 +7,8 @@ G_BEGIN_DECLS
 
 /* Loads (or creates, once per state directory) the key behind sealed blobs' auth values. */
 gboolean tkms_tpm_ensure_seal_auth_key(TkmsTpmContext *ctx, GError **error);
+/* Reads seal-auth.key into ctx; TRUE without a key only if it is absent and may be made. */
+gboolean tkms_tpm_load_seal_auth_key(TkmsTpmContext *ctx, GError **error);
 /* owner's auth value for sealed blobs; session: a salted session (the result is a credential
  * and travels encrypted). */
 gboolean tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, ESYS_TR session,

@@ -17,6 +17,7 @@ struct _TkmsTpm {
 	GObject parent_instance;
 	gchar *tcti_conf;
 	gchar *srk_name_path;
+	gboolean may_create_pin; /* absent in a new state directory */
 	TkmsTpmWatchdog *watchdog;
 	/* exactly one worker thread: ESYS is not thread-safe */
 	GThread *thread;
@@ -55,6 +56,32 @@ context_teardown(TkmsTpm *self)
 	ctx->srk = ESYS_TR_NONE;
 }
 
+/* The pinned SRK name: hex digits on one line; anything else names the file and the reason. */
+static gboolean
+read_pin(const gchar *path, gchar **out, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	g_autofree gchar *pin = NULL;
+
+	if (!g_file_get_contents(path, &pin, NULL, &local)) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+			    "Cannot read the storage root key pin %s (%s); it is never recreated: "
+			    "restore it from a backup",
+			    path, local->message);
+		return FALSE;
+	}
+	g_strstrip(pin);
+	if (*pin == '\0' || strlen(pin) % 2 != 0 || strspn(pin, "0123456789abcdef") != strlen(pin)) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+			    "The storage root key pin %s is damaged (not a key name in hex); "
+			    "restore it from a backup",
+			    path);
+		return FALSE;
+	}
+	*out = g_steal_pointer(&pin);
+	return TRUE;
+}
+
 static gboolean
 create_srk(TkmsTpm *self, GError **error)
 {
@@ -80,8 +107,9 @@ create_srk(TkmsTpm *self, GError **error)
 	hex = g_malloc0(name->size * 2 + 2);
 	for (guint i = 0; i < name->size; i++)
 		g_snprintf(hex + 2 * i, 3, "%02x", name->name[i]);
-	if (g_file_get_contents(self->srk_name_path, &pinned, NULL, NULL)) {
-		g_strstrip(pinned);
+	if (!self->may_create_pin || g_file_test(self->srk_name_path, G_FILE_TEST_EXISTS)) {
+		if (!read_pin(self->srk_name_path, &pinned, error))
+			return FALSE;
 		if (g_strcmp0(pinned, hex) != 0) {
 			g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
 				    "This TPM's storage root key differs from the one pinned in %s "
@@ -93,10 +121,12 @@ create_srk(TkmsTpm *self, GError **error)
 		return TRUE;
 	}
 	g_autofree gchar *line = g_strconcat(hex, "\n", NULL);
-	return g_file_set_contents_full(self->srk_name_path, line, -1,
-					G_FILE_SET_CONTENTS_CONSISTENT |
-						G_FILE_SET_CONTENTS_DURABLE,
-					0600, error);
+	if (!g_file_set_contents_full(self->srk_name_path, line, -1,
+				      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+				      0600, error))
+		return FALSE;
+	self->may_create_pin = FALSE;
+	return TRUE;
 }
 
 static guint32
@@ -468,15 +498,27 @@ tkms_tpm_init(TkmsTpm *self)
 }
 
 TkmsTpm *
-tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds)
+tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds,
+	     gboolean state_is_new, GError **error)
 {
-	TkmsTpm *self = g_object_new(TKMS_TYPE_TPM, NULL);
+	g_autoptr(TkmsTpm) self = g_object_new(TKMS_TYPE_TPM, NULL);
+	g_autofree gchar *pin = NULL;
+
 	/* a hung TPM must end in an error, not a worker blocked forever; generous, since key
 	 * generation on a slow hardware TPM takes tens of seconds */
 	self->watchdog = tkms_tpm_watchdog_new(MIN(timeout_seconds, 3600u) * 1000, tcti);
 	self->tcti_conf = g_strdup(tcti);
 	self->srk_name_path = g_build_filename(state_dir, "srk.name", NULL);
 	self->ctx.seal_auth_path = g_build_filename(state_dir, "seal-auth.key", NULL);
+	/* both files are checked before anything runs: a damaged or unreadable one stops the
+	 * start, naming it; only a new state directory gets new ones */
+	self->may_create_pin =
+		state_is_new && !g_file_test(self->srk_name_path, G_FILE_TEST_EXISTS);
+	self->ctx.may_create_seal_auth =
+		state_is_new && !g_file_test(self->ctx.seal_auth_path, G_FILE_TEST_EXISTS);
+	if ((!self->may_create_pin && !read_pin(self->srk_name_path, &pin, error)) ||
+	    !tkms_tpm_load_seal_auth_key(&self->ctx, error))
+		return NULL;
 	self->thread = g_thread_new("tkms-tpm", worker, self);
-	return self;
+	return g_steal_pointer(&self);
 }

@@ -62,7 +62,10 @@ typedef guint32 TkmsPcrMask;
 #define TKMS_TYPE_TPM (tkms_tpm_get_type())
 G_DECLARE_FINAL_TYPE(TkmsTpm, tkms_tpm, TKMS, TPM, GObject)
 
-TkmsTpm *tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds);
+/* state_is_new: srk.name and seal-auth.key may be made if absent; otherwise each must be
+ * present and readable, or this fails naming it. */
+TkmsTpm *tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds,
+		      gboolean state_is_new, GError **error);
 void tkms_tpm_get_status(TkmsTpm *self, TkmsTpmStatus *status);
 /* Ends the worker thread (from the main thread, at shutdown): queued requests are dropped. */
 void tkms_tpm_stop(TkmsTpm *self);
@@ -103,8 +106,7 @@ typedef struct {
 	TkmsTpmObjectKind kind;
 	GBytes *data;
 	gboolean prehashed; /* data is already a SHA-256 digest (32 bytes) */
-	GBytes *signature; /* in for verify, out for sign (DER for ECDSA) */
-	gboolean valid;
+	GBytes *signature; /* out (DER for ECDSA) */
 } TkmsTpmSign;
 
 typedef struct {
@@ -126,8 +128,6 @@ void tkms_tpm_unseal(TkmsTpm *self, guint32 uid, TkmsTpmUnseal *req, GCancellabl
 		     GAsyncReadyCallback callback, gpointer user_data);
 void tkms_tpm_sign(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancellable,
 		   GAsyncReadyCallback callback, gpointer user_data);
-void tkms_tpm_verify(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancellable,
-		     GAsyncReadyCallback callback, gpointer user_data);
 void tkms_tpm_hmac(TkmsTpm *self, guint32 uid, TkmsTpmHmac *req, GCancellable *cancellable,
 		   GAsyncReadyCallback callback, gpointer user_data);
 void tkms_tpm_random(TkmsTpm *self, guint32 uid, TkmsTpmRandom *req, GCancellable *cancellable,

@@ -597,6 +597,88 @@ test_import_corrupt(void)
 	}
 }
 
+/* seal-auth.key and the SRK pin are made only in a new state directory: damaged or unreadable,
+ * tkmsd refuses to start naming the file, leaves it as it was, and starts once it is back. */
+static void
+assert_start_refused(TkmsTestEnv *env, const gchar *path)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *log = NULL;
+
+	g_assert_false(tkms_test_env_start_daemon(env, &error));
+	g_assert_nonnull(error);
+	g_assert_nonnull(strstr(error->message, "exited with status"));
+	g_assert_null(strstr(error->message, "exited with status 0"));
+	g_assert_false(tkms_test_env_daemon_is_running(env));
+	log = tkms_test_env_get_daemon_log(env);
+	g_assert_nonnull(strstr(log, path));
+}
+
+static void
+assert_key_works(TkmsTestEnv *env)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) data = tkms_test_bytes_str("data");
+	g_autoptr(GBytes) mac = NULL;
+
+	g_assert_true(tkms_test_env_start_daemon(env, &error));
+	g_assert_no_error(error);
+	mac = tkms_client_hmac_sync(tkms_test_env_get_client(env), "k", data, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(mac);
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+}
+
+static void
+test_state_files_damaged(void)
+{
+	g_autoptr(TkmsTestEnv) env = tkms_test_env_new_or_abort(NULL);
+	const gchar *state = tkms_test_env_get_state_dir(env);
+	g_autofree gchar *seal_auth = g_build_filename(state, "seal-auth.key", NULL);
+	g_autofree gchar *pin = g_build_filename(state, "srk.name", NULL);
+	g_autofree gchar *seal_orig = NULL, *pin_orig = NULL, *after = NULL;
+	gsize seal_len = 0, after_len = 0;
+	g_autoptr(GError) error = NULL;
+
+	{
+		g_autoptr(GVariant) info =
+			tkms_test_create_key(tkms_test_env_get_client(env), "k", "hmac-sha256", NULL);
+	}
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_file_get_contents(seal_auth, &seal_orig, &seal_len, NULL));
+	g_assert_true(g_file_get_contents(pin, &pin_orig, NULL, NULL));
+
+	/* truncated seal-auth.key */
+	g_assert_true(g_file_set_contents(seal_auth, seal_orig, seal_len / 2, NULL));
+	assert_start_refused(env, seal_auth);
+	g_assert_true(g_file_get_contents(seal_auth, &after, &after_len, NULL));
+	g_assert_cmpuint(after_len, ==, seal_len / 2);
+	g_assert_cmpint(memcmp(after, seal_orig, after_len), ==, 0);
+	g_assert_true(g_file_set_contents(seal_auth, seal_orig, seal_len, NULL));
+	assert_key_works(env);
+
+	/* an unreadable SRK pin (a directory in its place: tests run as root) */
+	g_assert_cmpint(g_unlink(pin), ==, 0);
+	g_assert_cmpint(g_mkdir(pin, 0700), ==, 0);
+	assert_start_refused(env, pin);
+	g_assert_true(g_file_test(pin, G_FILE_TEST_IS_DIR));
+	g_assert_cmpint(g_rmdir(pin), ==, 0);
+	/* garbage content */
+	g_assert_true(g_file_set_contents(pin, "not a name\n", -1, NULL));
+	assert_start_refused(env, pin);
+	g_clear_pointer(&after, g_free);
+	g_assert_true(g_file_get_contents(pin, &after, NULL, NULL));
+	g_assert_cmpstr(after, ==, "not a name\n");
+	/* missing, in a state directory that has keys: not recreated */
+	g_assert_cmpint(g_unlink(pin), ==, 0);
+	assert_start_refused(env, pin);
+	g_assert_false(g_file_test(pin, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_set_contents(pin, pin_orig, -1, NULL));
+	assert_key_works(env);
+}
+
 /* A different TPM (fresh swtpm state, so another SRK) is refused, not silently trusted. */
 static void
 test_other_tpm(void)
@@ -658,5 +740,6 @@ main(int argc, char **argv)
 	g_test_add_func("/persistence/other-tpm", test_other_tpm);
 	g_test_add_func("/persistence/import-json", test_import_json);
 	g_test_add_func("/persistence/import-corrupt", test_import_corrupt);
+	g_test_add_func("/persistence/state-files-damaged", test_state_files_damaged);
 	return g_test_run();
 }

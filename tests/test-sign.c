@@ -4,8 +4,10 @@
 /* Sign / Verify / GetPublicKey (checked against the openssl CLI), Hmac / VerifyHmac and
  * DeriveKey (checked against the documented HKDF construction). */
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <string.h>
 
 #include "tkms-test-util.h"
@@ -211,6 +213,195 @@ test_public_key_openssl(gconstpointer user_data)
 		g_assert_cmpint(run_openssl(argv, &out), !=, 0);
 		g_assert_null(strstr(out, "Verified OK"));
 	}
+}
+
+/* ---- strict verification in OpenSSL --------------------------------------------------- */
+
+static gboolean
+verify_digest_ok(const gchar *key, GBytes *digest, GBytes *sig)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean valid = FALSE;
+
+	g_assert_true(
+		tkms_client_verify_digest_sync(CLIENT, key, digest, sig, &valid, NULL, &error));
+	g_assert_no_error(error);
+	return valid;
+}
+
+/* What OpenSSL says of sig over data with the key tkms exports. */
+static gboolean
+openssl_verify(const gchar *pem, GBytes *data, GBytes *sig)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	gsize sig_len = 0, len = 0;
+	const guint8 *s = g_bytes_get_data(sig, &sig_len);
+	const guint8 *p = g_bytes_get_data(data, &len);
+	int rc;
+
+	g_assert_nonnull(pkey);
+	g_assert_cmpint(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pkey), ==, 1);
+	rc = EVP_DigestVerify(md, s, sig_len, p, len);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
+	return rc == 1;
+}
+
+static GBytes *
+bytes_join(const guint8 *a, gsize a_len, const guint8 *b, gsize b_len)
+{
+	GByteArray *out = g_byte_array_new();
+	g_byte_array_append(out, a, a_len);
+	g_byte_array_append(out, b, b_len);
+	return g_byte_array_free_to_bytes(out);
+}
+
+static void
+der_integer(GByteArray *out, const BIGNUM *bn, gboolean extra_zero)
+{
+	guint8 buf[40];
+	int n = BN_bn2bin(bn, buf + 2);
+	guint8 *start = buf + 2;
+
+	/* minimal: one 0x00 only when the top bit is set */
+	if (start[0] & 0x80) {
+		*--start = 0;
+		n++;
+	}
+	if (extra_zero) {
+		*--start = 0;
+		n++;
+	}
+	g_byte_array_append(out, (const guint8 *)"\x02", 1);
+	g_byte_array_append(out, (const guint8[]){(guint8)n}, 1);
+	g_byte_array_append(out, start, n);
+}
+
+/* (r, s) as DER, with a non-minimal r or a long-form SEQUENCE length if asked. */
+static GBytes *
+ecdsa_der(const BIGNUM *r, const BIGNUM *s, gboolean r_extra_zero, gboolean long_length)
+{
+	g_autoptr(GByteArray) body = g_byte_array_new();
+	GByteArray *out = g_byte_array_new();
+
+	der_integer(body, r, r_extra_zero);
+	der_integer(body, s, FALSE);
+	g_byte_array_append(out, (const guint8 *)"\x30", 1);
+	if (long_length)
+		g_byte_array_append(out, (const guint8 *)"\x81", 1);
+	g_byte_array_append(out, (const guint8[]){(guint8)body->len}, 1);
+	g_byte_array_append(out, body->data, body->len);
+	return g_byte_array_free_to_bytes(out);
+}
+
+/* The ECDSA twin (r, n - s) of a signature: the high-S form if sig is low-S, and back. */
+static GBytes *
+ecdsa_twin(GBytes *sig, GBytes **reencoded)
+{
+	const guint8 *p = g_bytes_get_data(sig, NULL);
+	ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, g_bytes_get_size(sig));
+	EC_GROUP *group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	BIGNUM *twin_s = BN_new();
+	const BIGNUM *r, *s;
+	GBytes *twin;
+
+	g_assert_nonnull(es);
+	ECDSA_SIG_get0(es, &r, &s);
+	g_assert_cmpint(BN_sub(twin_s, EC_GROUP_get0_order(group), s), ==, 1);
+	twin = ecdsa_der(r, twin_s, FALSE, FALSE);
+	if (reencoded != NULL)
+		*reencoded = ecdsa_der(r, s, FALSE, FALSE);
+	BN_free(twin_s);
+	EC_GROUP_free(group);
+	ECDSA_SIG_free(es);
+	return twin;
+}
+
+/* Verify runs in OpenSSL with strict encodings: only the exact bytes of a valid signature
+ * verify; trailing bytes, short or long RSA signatures and non-minimal DER are simply FALSE.
+ * High-S ECDSA signatures are accepted: the TPM makes either form, and Verify always took both
+ * (ECDSA signatures are malleable; do not use one as a unique identifier). */
+static void
+test_verify_strict(gconstpointer user_data)
+{
+	gboolean is_rsa = g_str_equal(user_data, "rsa-2048");
+	const gchar *key = is_rsa ? rsa_key : ec_key;
+	g_autoptr(GBytes) data = tkms_test_bytes_str("Strictly encoded, or not at all.");
+	g_autoptr(GBytes) sig = sign_ok(key, data);
+	g_autofree gchar *pem = get_pem(key);
+	gsize len = g_bytes_get_size(sig);
+	const guint8 *s = g_bytes_get_data(sig, NULL);
+	guint8 digest[32];
+	g_autoptr(GBytes) digest_b = NULL;
+	g_autoptr(GPtrArray) invalid = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+
+	g_assert_true(EVP_Digest(g_bytes_get_data(data, NULL), g_bytes_get_size(data), digest,
+				 NULL, EVP_sha256(), NULL) == 1);
+	digest_b = g_bytes_new(digest, sizeof(digest));
+
+	g_assert_true(verify_ok(key, data, sig));
+	g_assert_true(verify_digest_ok(key, digest_b, sig));
+	g_assert_true(openssl_verify(pem, data, sig));
+
+	g_ptr_array_add(invalid, bytes_join(s, len, (const guint8 *)"\0", 1));
+	g_ptr_array_add(invalid, bytes_join(s, len, (const guint8 *)"\x30\x00", 2));
+	g_ptr_array_add(invalid, tkms_test_bytes_truncate(sig, len - 1));
+	g_ptr_array_add(invalid, bytes_join((const guint8 *)"\0", 1, s, len));
+	if (is_rsa) {
+		g_ptr_array_add(invalid, tkms_test_bytes_truncate(sig, 128));
+		g_ptr_array_add(invalid, bytes_join(s, len, s, len));
+	} else {
+		const guint8 *p = s;
+		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, len);
+		const BIGNUM *r, *ss;
+		g_autoptr(GBytes) same = NULL;
+		g_autoptr(GBytes) twin = ecdsa_twin(sig, &same);
+		g_autoptr(GBytes) twin_twin = ecdsa_twin(twin, NULL);
+
+		g_assert_nonnull(es);
+		ECDSA_SIG_get0(es, &r, &ss);
+		/* our own DER writer agrees with the TPM's signature, byte for byte */
+		g_assert_true(g_bytes_equal(same, sig));
+		g_ptr_array_add(invalid, ecdsa_der(r, ss, TRUE, FALSE));
+		g_ptr_array_add(invalid, ecdsa_der(r, ss, FALSE, TRUE));
+		ECDSA_SIG_free(es);
+
+		/* the decision: both S forms verify, in tkms as in OpenSSL */
+		g_assert_true(g_bytes_equal(twin_twin, sig));
+		g_assert_true(openssl_verify(pem, data, twin));
+		g_assert_true(verify_ok(key, data, twin));
+		g_assert_true(verify_digest_ok(key, digest_b, twin));
+	}
+	for (guint i = 0; i < invalid->len; i++) {
+		GBytes *bad = g_ptr_array_index(invalid, i);
+		g_test_message("variant %u: %zu bytes", i, g_bytes_get_size(bad));
+		g_assert_false(verify_ok(key, data, bad));
+		g_assert_false(verify_digest_ok(key, digest_b, bad));
+		g_assert_false(openssl_verify(pem, data, bad));
+	}
+	g_assert_true(verify_ok(key, data, sig));
+}
+
+/* Verify calls per second over the bus (a figure, not a threshold). */
+static void
+test_verify_rate(gconstpointer user_data)
+{
+	gboolean is_rsa = g_str_equal(user_data, "rsa-2048");
+	const gchar *key = is_rsa ? rsa_key : ec_key;
+	g_autoptr(GBytes) data = tkms_test_bytes_str("rate");
+	g_autoptr(GBytes) sig = sign_ok(key, data);
+	const guint n = 200;
+	gint64 start = g_get_monotonic_time();
+	gdouble secs;
+
+	for (guint i = 0; i < n; i++)
+		g_assert_true(verify_ok(key, data, sig));
+	secs = (g_get_monotonic_time() - start) / 1e6;
+	g_test_message("Verify %s: %u calls in %.3f s = %.0f calls/s", (const gchar *)user_data,
+		       n, secs, n / secs);
 }
 
 /* ---- wrong key types ------------------------------------------------------------------ */
@@ -540,6 +731,10 @@ main(int argc, char **argv)
 
 	g_test_add_data_func("/sign/ecdsa-p256", "ecdsa-p256", test_sign_verify);
 	g_test_add_data_func("/sign/rsa-2048", "rsa-2048", test_sign_verify);
+	g_test_add_data_func("/sign/verify-rate/ecdsa-p256", "ecdsa-p256", test_verify_rate);
+	g_test_add_data_func("/sign/verify-rate/rsa-2048", "rsa-2048", test_verify_rate);
+	g_test_add_data_func("/sign/verify-strict/ecdsa-p256", "ecdsa-p256", test_verify_strict);
+	g_test_add_data_func("/sign/verify-strict/rsa-2048", "rsa-2048", test_verify_strict);
 	g_test_add_data_func("/sign/public-key/ecdsa-p256", "ecdsa-p256", test_public_key_openssl);
 	g_test_add_data_func("/sign/public-key/rsa-2048", "rsa-2048", test_public_key_openssl);
 	g_test_add_func("/sign/wrong-key-types", test_wrong_types);
