@@ -47,7 +47,14 @@ assert_not_in_files(GPtrArray *files, const void *needle, gsize len, const gchar
 		gsize clen = 0;
 		g_autoptr(GBytes) b = NULL;
 
-		g_assert_true(g_file_get_contents(files->pdata[i], &contents, &clen, NULL));
+		g_autoptr(GError) error = NULL;
+
+		/* a running tkmsd replaces audit.head through a temporary file: one listed a
+		 * moment ago may be gone (renamed into audit.head, which is read too) */
+		if (!g_file_get_contents(files->pdata[i], &contents, &clen, &error) &&
+		    g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+			continue;
+		g_assert_no_error(error);
 		b = g_bytes_new_static(contents, clen);
 		if (tkms_test_bytes_contain(b, needle, len))
 			g_error("%s found in %s", what, (const gchar *)files->pdata[i]);
