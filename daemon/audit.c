@@ -27,6 +27,7 @@ struct _TkmsAudit {
 	gboolean committing;
 	gboolean commit_pending;
 	gboolean to_journal;
+	gchar *failure; /* why the log cannot be written, NULL while it can */
 	GQueue waiters; /* GTask of tkms_audit_append_durable, oldest first */
 };
 
@@ -105,13 +106,15 @@ head_line(TkmsAudit *self)
 	return g_strdup_printf("%" G_GUINT64_FORMAT " %s\n", self->next_seq - 1, self->prev_hash);
 }
 
+#define FAILED_MESSAGE "The audit log cannot be written: %s; tkmsd refuses work until it can"
+
 static gboolean
 commit(int fd, const gchar *head_path, const gchar *head, GError **error)
 {
 	if (fdatasync(fd) != 0) {
-		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
-			    "Cannot commit the audit log: %s; the operation was not performed",
-			    g_strerror(errno));
+		int err = errno;
+		g_autofree gchar *reason = g_strdup_printf("fdatasync failed (%s)", g_strerror(err));
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED, FAILED_MESSAGE, reason);
 		return FALSE;
 	}
 	if (head != NULL)
@@ -120,11 +123,37 @@ commit(int fd, const gchar *head_path, const gchar *head, GError **error)
 	return TRUE;
 }
 
+/* Latches the failed state: once a record could not be written or synced, no call may succeed
+ * until a write and an fdatasync work again (tried by the next call, see append_probe). */
+static void
+latch_failure(TkmsAudit *self, const GError *error)
+{
+	if (self->failure == NULL)
+		g_warning("%s", error->message);
+	g_free(self->failure);
+	self->failure = g_strdup(error->message);
+}
+
+static void
+clear_failure(TkmsAudit *self)
+{
+	if (self->failure == NULL)
+		return;
+	g_message("the audit log can be written again; tkmsd resumes work");
+	g_clear_pointer(&self->failure, g_free);
+}
+
 static gboolean
 sync_now(TkmsAudit *self, GError **error)
 {
 	g_autofree gchar *head = head_line(self);
-	return commit(self->fd, self->head_path, head, error);
+	GError *local = NULL;
+
+	if (commit(self->fd, self->head_path, head, &local))
+		return TRUE;
+	latch_failure(self, local);
+	g_propagate_error(error, local);
+	return FALSE;
 }
 
 typedef struct {
@@ -196,8 +225,10 @@ commit_done(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 
 	self->committing = FALSE;
+	/* records of use acknowledged before this commit may be lost: from now on nothing
+	 * succeeds until the log can be written again */
 	if (!g_task_propagate_boolean(G_TASK(res), &error))
-		g_warning("%s", error->message);
+		latch_failure(self, error);
 	wake_waiters(self, job->covered, error);
 	/* a durable append waits for the next commit at once; use records for the timer */
 	if (!g_queue_is_empty(&self->waiters)) {
@@ -320,11 +351,15 @@ write_record(TkmsAudit *self, const TkmsAuditRecord *rec, GError **error)
 	 * unless the disk is full, in which case the operation fails below */
 	n = write(self->fd, line->str, len);
 	if (n != (gssize)len) {
+		int err = errno;
+		g_autofree gchar *reason = g_strdup_printf(
+			"write failed (%s)", n < 0 ? g_strerror(err) : "short write, disk full?");
+		GError *local = NULL;
 		if (n > 0 && ftruncate(self->fd, lseek(self->fd, 0, SEEK_END) - n) != 0)
 			g_warning("cannot remove a partial audit record");
-		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
-			    "Cannot write the audit log (%s); the operation was not performed",
-			    n < 0 ? g_strerror(errno) : "short write");
+		local = g_error_new(TKMS_ERROR, TKMS_ERROR_FAILED, FAILED_MESSAGE, reason);
+		latch_failure(self, local);
+		g_propagate_error(error, local);
 		return FALSE;
 	}
 	self->next_seq++;
@@ -340,9 +375,25 @@ write_record(TkmsAudit *self, const TkmsAuditRecord *rec, GError **error)
 	return TRUE;
 }
 
+/* While the log is failed, every append is the probe: its record is written and synced at
+ * once, and only when both work does the log (and tkmsd) resume. */
+static gboolean
+append_probe(TkmsAudit *self, const TkmsAuditRecord *rec, GError **error)
+{
+	if (!write_record(self, rec, error))
+		return FALSE;
+	g_clear_handle_id(&self->sync_source, g_source_remove);
+	if (!sync_now(self, error))
+		return FALSE;
+	clear_failure(self);
+	return TRUE;
+}
+
 gboolean
 tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable, GError **error)
 {
+	if (self->failure != NULL)
+		return append_probe(self, rec, error);
 	if (!write_record(self, rec, error))
 		return FALSE;
 	if (durable) {
@@ -362,6 +413,13 @@ tkms_audit_append_durable(TkmsAudit *self, const TkmsAuditRecord *rec,
 	GError *error = NULL;
 	guint64 *seq;
 
+	if (self->failure != NULL) {
+		if (!append_probe(self, rec, &error))
+			g_task_return_error(task, error);
+		else
+			g_task_return_boolean(task, TRUE);
+		return;
+	}
 	if (!write_record(self, rec, &error)) {
 		g_task_return_error(task, error);
 		return;
@@ -393,6 +451,7 @@ tkms_audit_finalize(GObject *object)
 	g_free(self->path);
 	g_free(self->head_path);
 	g_free(self->prev_hash);
+	g_free(self->failure);
 	G_OBJECT_CLASS(tkms_audit_parent_class)->finalize(object);
 }
 

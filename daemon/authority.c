@@ -16,6 +16,7 @@ struct _TkmsAuthority {
 	GHashTable *callers;	/* sender -> TkmsCaller */
 	GHashTable *uid_in_flight; /* uid -> guint* */
 	gint64 ttl_us;
+	guint64 generation; /* bumped on polkit's Changed: answers asked before it are stale */
 	guint name_owner_sub;
 };
 
@@ -67,6 +68,7 @@ polkit_changed_cb(PolkitAuthority *authority, gpointer user_data)
 	gpointer value;
 
 	g_debug("polkit configuration changed; dropping cached authorizations");
+	self->generation++;
 	g_hash_table_iter_init(&iter, self->callers);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
 		g_hash_table_remove_all(((TkmsCaller *)value)->allowed);
@@ -138,6 +140,7 @@ typedef struct {
 	TkmsCaller *caller;
 	gchar *action;
 	gboolean allow_interaction;
+	guint64 generation; /* the authority's generation when polkit was asked */
 } CheckData;
 
 static void
@@ -180,7 +183,10 @@ check_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 				   : "perform this operation");
 		return;
 	}
-	if (self->ttl_us > 0 && !g_cancellable_is_cancelled(d->caller->cancellable)) {
+	/* a yes given under rules that have changed since (an auth_admin_keep dialog answered
+	 * while an administrator tightened them) answers this call only, and is not kept */
+	if (self->ttl_us > 0 && d->generation == self->generation &&
+	    !g_cancellable_is_cancelled(d->caller->cancellable)) {
 		gint64 *expiry = g_new(gint64, 1);
 		*expiry = g_get_monotonic_time() + self->ttl_us;
 		g_hash_table_replace(d->caller->allowed, g_strdup(d->action), expiry);
@@ -209,6 +215,7 @@ ask_polkit(GTask *task)
 	subject = polkit_system_bus_name_new(d->caller->sender);
 	if (d->allow_interaction)
 		flags |= POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION;
+	d->generation = self->generation;
 	polkit_authority_check_authorization(self->polkit, subject, d->action, NULL, flags,
 					     d->caller->cancellable, check_cb, task);
 }

@@ -2,8 +2,11 @@
 #define G_LOG_DOMAIN "test-audit"
 
 /* The audit log: one record per call (refusals and errors included), no secrets, and a hash
- * chain that detects an edited byte, a removed or reordered record and a cut at the end. */
+ * chain that detects an edited byte, a removed or reordered record and a cut at the end; and
+ * while the log cannot be written (a full disk) no call succeeds. */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -451,6 +454,169 @@ test_chain(void)
 	}
 }
 
+/* Fills the filesystem that holds `dir` until a write fails with ENOSPC. */
+static void
+fill_up(const gchar *path)
+{
+	static gchar block[65536];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	gsize chunk = sizeof(block);
+
+	g_assert_cmpint(fd, >=, 0);
+	while (chunk > 0) {
+		gssize n = write(fd, block, chunk);
+		if (n < 0) {
+			g_assert_cmpint(errno, ==, ENOSPC);
+			chunk /= 2;
+		}
+	}
+	close(fd);
+}
+
+static void
+assert_audit_failure(const GError *error, const gchar *what)
+{
+	g_test_message("%s while the disk is full: %s", what, error ? error->message : "success");
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "audit log cannot be written"));
+	g_assert_nonnull(strstr(error->message, "refuses work"));
+}
+
+/* The state directory on a small tmpfs that fills up: every call fails cleanly with Failed
+ * naming the audit log, nothing changes without its record, and once space returns tkmsd works
+ * again with no key lost. */
+static void
+test_disk_full(void)
+{
+	g_autoptr(TkmsTestEnv) e = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *state = NULL, *filler = NULL, *lp = NULL, *hp = NULL;
+	g_autofree gchar *kept = tkms_test_key_name("full-kept");
+	g_autofree gchar *refused = tkms_test_key_name("full-refused");
+	g_autoptr(GBytes) pt = tkms_test_bytes_str("written before the disk filled");
+	g_autoptr(GBytes) ctx = tkms_test_bytes_str("ctx");
+	g_autoptr(GBytes) ct = NULL, out = NULL;
+	g_autoptr(GVariant) info = NULL;
+	TkmsClient *client;
+	gboolean mounted = FALSE, failed = FALSE;
+	guint64 n = 0;
+	gint status = 0;
+
+	if (getuid() != 0) {
+		g_test_skip("mounting a small tmpfs for the state directory needs root");
+		return;
+	}
+	e = tkms_test_env_new_without_daemon(NULL, &error);
+	if (g_error_matches(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY)) {
+		g_test_skip(error->message);
+		return;
+	}
+	g_assert_no_error(error);
+	state = g_strdup(tkms_test_env_get_state_dir(e));
+	{
+		const gchar *argv[] = {"mount", "-t", "tmpfs", "-o", "size=4m,mode=0700",
+				       "tkms-test-full", state, NULL};
+		g_autofree gchar *err_out = NULL;
+		if (!g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+				  NULL, &err_out, &status, NULL) ||
+		    !g_spawn_check_wait_status(status, NULL)) {
+			g_autofree gchar *msg = g_strdup_printf(
+				"cannot mount a tmpfs on the state directory: %s", err_out);
+			g_test_skip(msg);
+			return;
+		}
+		mounted = TRUE;
+	}
+	filler = g_build_filename(state, "filler", NULL);
+	lp = g_build_filename(state, "audit.log", NULL);
+	hp = g_build_filename(state, "audit.head", NULL);
+
+	g_assert_true(tkms_test_env_start_daemon(e, &error));
+	g_assert_no_error(error);
+	client = tkms_test_env_get_client(e);
+	info = tkms_client_create_key_sync(client, kept, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_clear_pointer(&info, g_variant_unref);
+	ct = tkms_client_encrypt_sync(client, kept, pt, ctx, NULL, &error);
+	g_assert_no_error(error);
+
+	fill_up(filler);
+	/* the log's last page may still hold a few records: the first refused call is near */
+	for (guint i = 0; i < 64 && !failed; i++) {
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		failed = r == NULL;
+		if (!failed)
+			g_assert_no_error(error);
+	}
+	g_assert_true(failed);
+	assert_audit_failure(error, "GetRandom");
+	g_clear_error(&error);
+
+	/* from now on every call fails the same way, lifecycle changes included */
+	for (guint round = 0; round < 3; round++) {
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		g_assert_null(r);
+		assert_audit_failure(error, "GetRandom");
+		g_clear_error(&error);
+		info = tkms_client_get_key_info_sync(client, kept, NULL, &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "GetKeyInfo");
+		g_clear_error(&error);
+		info = tkms_client_list_keys_sync(client, NULL, &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "ListKeys");
+		g_clear_error(&error);
+		out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+		g_assert_null(out);
+		assert_audit_failure(error, "Decrypt");
+		g_clear_error(&error);
+		info = tkms_client_create_key_sync(client, refused, "aes-256-gcm", NULL, NULL,
+						   &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "CreateKey");
+		g_clear_error(&error);
+		g_assert_false(tkms_client_destroy_key_sync(client, kept, NULL, &error));
+		assert_audit_failure(error, "DestroyKey");
+		g_clear_error(&error);
+	}
+
+	/* space returns: the next call works, nothing was changed by the refused ones */
+	g_assert_cmpint(g_unlink(filler), ==, 0);
+	info = tkms_client_get_key_info_sync(client, refused, NULL, &error);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(out, pt));
+	g_clear_pointer(&out, g_bytes_unref);
+	info = tkms_client_create_key_sync(client, refused, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_clear_pointer(&info, g_variant_unref);
+
+	/* and on disk: after a restart both keys are there and the chain is whole */
+	g_assert_true(tkms_test_env_stop_daemon(e, &error));
+	g_assert_no_error(error);
+	g_assert_true(tkms_audit_chain_verify_file(lp, hp, &n, &error));
+	g_assert_no_error(error);
+	g_assert_true(tkms_test_env_start_daemon(e, &error));
+	g_assert_no_error(error);
+	client = tkms_test_env_get_client(e);
+	out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(out, pt));
+	info = tkms_client_get_key_info_sync(client, refused, NULL, &error);
+	g_assert_no_error(error);
+
+	g_assert_true(tkms_test_env_stop_daemon(e, &error));
+	g_assert_no_error(error);
+	if (mounted) {
+		const gchar *argv[] = {"umount", "-l", state, NULL};
+		g_assert_true(g_spawn_sync(NULL, (gchar **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL,
+					   NULL, NULL, NULL, &status, NULL));
+		g_assert_true(g_spawn_check_wait_status(status, NULL));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -461,6 +627,7 @@ main(int argc, char **argv)
 	g_test_add_func("/audit/one-record-per-call", test_one_record_per_call);
 	g_test_add_func("/audit/no-secrets", test_no_secrets);
 	g_test_add_func("/audit/chain", test_chain);
+	g_test_add_func("/audit/disk-full", test_disk_full);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);

@@ -401,6 +401,70 @@ setup_material(void)
 	g_assert_no_error(error);
 }
 
+static GVariant *
+mock_call(const gchar *method, GVariant *args)
+{
+	g_autoptr(GError) error = NULL;
+	GVariant *r = g_dbus_connection_call_sync(
+		tkms_test_env_get_connection(env), "org.freedesktop.PolicyKit1",
+		"/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.DBus.Mock", method, args,
+		NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
+	g_assert_no_error(error);
+	return r;
+}
+
+static void
+got_random_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	GBytes **out = user_data;
+	g_autoptr(GError) error = NULL;
+	*out = tkms_client_get_random_finish(TKMS_CLIENT(source), res, &error);
+	g_assert_no_error(error);
+}
+
+/* A "yes" that arrives after polkit's Changed signal (a dialog answered while an administrator
+ * tightened the rules) answers its own call but is not cached: the next call asks again. */
+static void
+test_stale_yes(void)
+{
+	static const gchar *const no_seal[] = {TKMS_ACTION_READ_KEY, TKMS_ACTION_USE_KEY, NULL};
+	g_autoptr(TkmsClient) fresh = tkms_test_new_client(env);
+	g_autoptr(GBytes) first = NULL, second = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean hanging = FALSE;
+
+	tkms_test_env_polkit_allow_all(env, &error);
+	g_assert_no_error(error);
+	g_variant_unref(mock_call("SimulateHang", g_variant_new("(b)", TRUE)));
+	tkms_client_get_random(fresh, 8, NULL, got_random_cb, &first);
+	for (guint i = 0; i < 500 && !hanging; i++) {
+		g_autoptr(GVariant) r = NULL;
+		g_main_context_iteration(NULL, FALSE);
+		r = mock_call("HaveHangingCalls", NULL);
+		g_variant_get(r, "(b)", &hanging);
+		if (!hanging)
+			g_usleep(10000);
+	}
+	g_assert_true(hanging);
+
+	/* the rules change (Changed is emitted) while the check is in flight */
+	tkms_test_env_polkit_set_allowed(env, no_seal, &error);
+	g_assert_no_error(error);
+	g_variant_unref(mock_call("SimulateHang", g_variant_new("(b)", FALSE)));
+	g_variant_unref(mock_call("ReleaseHangingCalls", NULL));
+	while (first == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_cmpuint(g_bytes_get_size(first), ==, 8);
+
+	second = tkms_client_get_random_sync(fresh, 8, NULL, &error);
+	g_assert_null(second);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_PERMISSION_DENIED);
+	g_clear_error(&error);
+
+	tkms_test_env_polkit_allow_all(env, &error);
+	g_assert_no_error(error);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -412,6 +476,7 @@ main(int argc, char **argv)
 	g_test_add_func("/polkit/deny-all", test_deny_all);
 	g_test_add_func("/polkit/per-action", test_per_action);
 	g_test_add_func("/polkit/introspection", test_introspection);
+	g_test_add_func("/polkit/stale-yes", test_stale_yes);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);
