@@ -124,6 +124,7 @@ tkms_engine_create_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 
 	op->lifecycle = TRUE;
 	if (!check_create(key, type_str, options, &type, &error) ||
+	    !tkms_engine_check_pcrs(self, options->pcrs, &error) ||
 	    !tkms_keystore_reserve(self->keystore, key->owner, key->name,
 				   self->config.max_keys_per_user, &error)) {
 		tkms_engine_op_fail(op, error);

@@ -93,6 +93,8 @@ gboolean tkms_engine_op_require_type(TkmsEngineOp *op, TkmsKey *key, TkmsKeyType
 /* The same checks for synchronous operations: they set error instead. */
 TkmsKey *tkms_engine_lookup_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *ref,
 				GError **error);
+/* New bindings to a resettable PCR (16, 23) need [tpm] AllowResettablePcrs=true. */
+gboolean tkms_engine_check_pcrs(TkmsEngine *self, TkmsPcrMask pcrs, GError **error);
 gboolean tkms_engine_check_payload(TkmsEngine *self, const gchar *what, gsize len,
 				   gboolean allow_empty, GError **error);
 

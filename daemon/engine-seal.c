@@ -72,10 +72,15 @@ tkms_engine_seal(TkmsEngine *self, const TkmsActor *actor, GBytes *data, TkmsPcr
 {
 	TkmsEngineOp *op =
 		tkms_engine_op_new(self, "Seal", actor, NULL, cancellable, callback, user_data);
+	GError *error = NULL;
 	SealData *d;
 
 	if (!tkms_engine_op_check_payload(op, "data", g_bytes_get_size(data), FALSE))
 		return;
+	if (!tkms_engine_check_pcrs(self, pcrs, &error)) {
+		tkms_engine_op_fail(op, error);
+		return;
+	}
 	d = g_new0(SealData, 1);
 	d->data = g_bytes_ref(data);
 	d->pcrs = pcrs;

@@ -560,6 +560,25 @@ tkms_engine_op_ask_compromised(TkmsEngineOp *op, void (*then)(TkmsEngineOp *op, 
 }
 
 gboolean
+tkms_engine_check_pcrs(TkmsEngine *self, TkmsPcrMask pcrs, GError **error)
+{
+	static const guint resettable[] = {16, 23};
+
+	if (self->config.allow_resettable_pcrs)
+		return TRUE;
+	for (guint i = 0; i < G_N_ELEMENTS(resettable); i++) {
+		if ((pcrs & (1u << resettable[i])) == 0)
+			continue;
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+			    "PCR %u can be reset by any TPM user, so a binding to it protects "
+			    "nothing; bind to other PCRs, or set [tpm] AllowResettablePcrs=true",
+			    resettable[i]);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
 tkms_engine_check_payload(TkmsEngine *self, const gchar *what, gsize len, gboolean allow_empty,
 			  GError **error)
 {

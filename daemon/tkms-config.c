@@ -27,6 +27,25 @@ get_uint(GKeyFile *kf, const gchar *group, const gchar *key, guint64 min, guint6
 	return TRUE;
 }
 
+static gboolean
+get_bool(GKeyFile *kf, const gchar *group, const gchar *key, gboolean *value, GError **error)
+{
+	g_autoptr(GError) bad = NULL;
+	gboolean v;
+
+	if (!g_key_file_has_key(kf, group, key, NULL))
+		return TRUE; /* keep the default */
+	v = g_key_file_get_boolean(kf, group, key, &bad);
+	if (bad != NULL) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+			    "[%s] %s must be true or false; fix the configuration file", group,
+			    key);
+		return FALSE;
+	}
+	*value = v;
+	return TRUE;
+}
+
 TkmsConfig *
 tkms_config_load(const gchar *path, gboolean required, GError **error)
 {
@@ -67,16 +86,10 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	config->max_keys_per_user = max_keys;
 	config->destroy_wait = destroy_wait;
 	config->count_uses = TRUE;
-	if (g_key_file_has_key(kf, "lifecycle", "CountUses", NULL)) {
-		g_autoptr(GError) bad = NULL;
-		config->count_uses = g_key_file_get_boolean(kf, "lifecycle", "CountUses", &bad);
-		if (bad != NULL) {
-			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
-				    "[lifecycle] CountUses must be true or false; fix the "
-				    "configuration file");
-			return NULL;
-		}
-	}
+	config->allow_resettable_pcrs = FALSE;
+	if (!get_bool(kf, "lifecycle", "CountUses", &config->count_uses, error) ||
+	    !get_bool(kf, "tpm", "AllowResettablePcrs", &config->allow_resettable_pcrs, error))
+		return NULL;
 	return g_steal_pointer(&config);
 }
 

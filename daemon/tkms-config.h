@@ -17,6 +17,9 @@ typedef struct {
 	guint max_keys_per_user; /* keys one uid may have that are not destroyed; 0: no limit */
 	guint64 destroy_wait;	 /* seconds a version stays destroy-scheduled; 0: destroyed at once */
 	gboolean count_uses;	 /* FALSE only for benchmarks: max-uses is then not enforced */
+	/* PCRs 16 and 23 can be reset by anyone with TPM access: a binding to them protects
+	 * nothing unless the administrator says the machine is meant for it (tests, swtpm) */
+	gboolean allow_resettable_pcrs;
 } TkmsConfig;
 
 #define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"

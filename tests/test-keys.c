@@ -634,7 +634,9 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	/* DestroyKey destroys at once here: these tests assert what a destroyed key is (the
 	 * waiting period is tests/test-lifecycle.c's) */
-	env = tkms_test_env_new_or_abort("[lifecycle]\nDestroyWaitingPeriod=0\n");
+	/* /keys/create/pcr-bound binds to PCR 16 */
+	env = tkms_test_env_new_or_abort(
+		"[lifecycle]\nDestroyWaitingPeriod=0\n[tpm]\nAllowResettablePcrs=true\n");
 
 	for (guint i = 0; i < G_N_ELEMENTS(key_types); i++) {
 		g_autofree gchar *path = g_strdup_printf("/keys/create/%s", key_types[i]);

@@ -483,6 +483,73 @@ test_tpm_hang(void)
 	}
 }
 
+static GVariant *
+pcr_options(guint32 pcr)
+{
+	g_autoptr(GVariantDict) d = g_variant_dict_new(NULL);
+	g_variant_dict_insert_value(d, "pcrs",
+				    g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32, &pcr, 1, 4));
+	return g_variant_dict_end(d);
+}
+
+static void
+assert_resettable_refused(GError *error, guint32 pcr)
+{
+	g_autofree gchar *named = g_strdup_printf("PCR %u ", pcr);
+
+	tkms_assert_error(error, TKMS_ERROR_INVALID_ARGUMENT);
+	g_assert_nonnull(strstr(error->message, named));
+	g_assert_nonnull(strstr(error->message, "[tpm] AllowResettablePcrs=true"));
+}
+
+/* With the default configuration, PCRs 16 and 23 (resettable by any TPM user) are refused
+ * for new keys and sealed data, naming the PCR and the setting; no key is left behind.
+ * PCRs 0 and 7 still bind. */
+static void
+test_resettable_pcrs(void)
+{
+	static const guint32 refused[] = {16, 23};
+	static const guint32 accepted[] = {0, 7};
+	g_autoptr(GBytes) data = tkms_test_bytes_str("resettable");
+
+	for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+		g_autofree gchar *name = g_strdup_printf("%s-%u", "reset-pcr", refused[i]);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) info = tkms_client_create_key_sync(
+			CLIENT, name, "aes-256-gcm", pcr_options(refused[i]), NULL, &error);
+		g_autoptr(GBytes) blob = NULL;
+
+		g_assert_null(info);
+		assert_resettable_refused(error, refused[i]);
+		g_clear_error(&error);
+		info = tkms_client_get_key_info_sync(CLIENT, name, NULL, &error);
+		tkms_assert_error(error, TKMS_ERROR_NOT_FOUND);
+		g_clear_error(&error);
+		blob = tkms_client_seal_sync(CLIENT, data, pcr_options(refused[i]), NULL, &error);
+		g_assert_null(blob);
+		assert_resettable_refused(error, refused[i]);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(accepted); i++) {
+		g_autofree gchar *name = g_strdup_printf("%s-%u", "fixed-pcr", accepted[i]);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GVariant) info = tkms_client_create_key_sync(
+			CLIENT, name, "aes-256-gcm", pcr_options(accepted[i]), NULL, &error);
+		g_autoptr(GBytes) blob = NULL;
+		g_autoptr(GBytes) back = NULL;
+		g_autoptr(GBytes) ct = NULL;
+
+		g_assert_no_error(error);
+		g_assert_nonnull(info);
+		ct = tkms_client_encrypt_sync(CLIENT, name, data, NULL, NULL, &error);
+		g_assert_no_error(error);
+		blob = tkms_client_seal_sync(CLIENT, data, pcr_options(accepted[i]), NULL, &error);
+		g_assert_no_error(error);
+		back = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(back, data);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -499,6 +566,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm/lockout", test_lockout);
 	g_test_add_func("/tpm/restarts-leave-no-objects", test_restarts_leave_no_objects);
 	g_test_add_func("/tpm/hang", test_tpm_hang);
+	g_test_add_func("/tpm/resettable-pcrs", test_resettable_pcrs);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);

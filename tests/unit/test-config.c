@@ -53,6 +53,7 @@ assert_defaults(const TkmsConfig *c)
 	g_assert_cmpuint(c->auth_ttl, ==, 60);
 	g_assert_cmpuint(c->destroy_wait, ==, 604800);
 	g_assert_true(c->count_uses);
+	g_assert_false(c->allow_resettable_pcrs);
 }
 
 static void
@@ -217,6 +218,26 @@ test_lifecycle(Fixture *f, gconstpointer data)
 	g_assert_true(off->count_uses);
 }
 
+/* [tpm] AllowResettablePcrs: off unless set to true; anything but a boolean is refused. */
+static void
+test_resettable_pcrs(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsConfig) on = load_text(f, "[tpm]\nAllowResettablePcrs=true\n", &error);
+	g_autoptr(TkmsConfig) off = NULL;
+	g_autoptr(TkmsConfig) bad = NULL;
+
+	g_assert_no_error(error);
+	g_assert_true(on->allow_resettable_pcrs);
+	off = load_text(f, "[tpm]\nAllowResettablePcrs=false\n", &error);
+	g_assert_no_error(error);
+	g_assert_false(off->allow_resettable_pcrs);
+	bad = load_text(f, "[tpm]\nAllowResettablePcrs=yes please\n", &error);
+	g_assert_null(bad);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+	g_assert_nonnull(strstr(error->message, "[tpm] AllowResettablePcrs"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -230,5 +251,6 @@ main(int argc, char **argv)
 	ADD("/config/bad-values", test_bad_values);
 	ADD("/config/not-a-key-file", test_not_a_key_file);
 	ADD("/config/lifecycle", test_lifecycle);
+	ADD("/config/resettable-pcrs", test_resettable_pcrs);
 	return g_test_run();
 }
