@@ -95,8 +95,6 @@ TkmsKey *tkms_engine_lookup_key(TkmsEngine *self, const TkmsActor *actor, const 
 				GError **error);
 /* New bindings to a resettable PCR (16, 23) need [tpm] AllowResettablePcrs=true. */
 gboolean tkms_engine_check_pcrs(TkmsEngine *self, TkmsPcrMask pcrs, GError **error);
-gboolean tkms_engine_check_payload(TkmsEngine *self, const gchar *what, gsize len,
-				   gboolean allow_empty, GError **error);
 
 /* ---- usage counting (engine-usage.c) ---- */
 typedef void (*TkmsEngineUseFunc)(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v);

@@ -214,4 +214,10 @@ void tkms_engine_get_random(TkmsEngine *self, const TkmsActor *actor, guint32 le
 			    GCancellable *cancellable, GAsyncReadyCallback callback,
 			    gpointer user_data);
 
+/* A payload named what of len bytes against [limits] MaxPayload (and, unless allow_empty,
+ * not empty): the one check and message, used by the engine and, on arrival, by the D-Bus
+ * layer. */
+gboolean tkms_engine_check_payload(TkmsEngine *self, const gchar *what, gsize len,
+				   gboolean allow_empty, GError **error);
+
 G_END_DECLS

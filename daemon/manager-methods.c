@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "ciphertext.h"
+
 #define ACTION(x) "org.tkms.KeyManager." x
 
 static void run_create_key(TkmsCall *call);
@@ -81,6 +83,50 @@ tkms_method_find(const gchar *name)
 		if (g_strcmp0(methods[i].name, name) == 0)
 			return &methods[i];
 	return NULL;
+}
+
+/* ---- payload sizes on arrival ---- */
+
+/* The ay arguments the engine holds to [limits] MaxPayload, by the names its errors use; a
+ * ciphertext may be longer by its format's overhead. */
+static const struct {
+	const gchar *method;
+	const gchar *what[2];
+} payloads[] = {
+	{"Encrypt", {"plaintext", "context"}},	   {"Decrypt", {"ciphertext", "context"}},
+	{"ReEncrypt", {"ciphertext", "context"}},  {"Sign", {"data", NULL}},
+	{"SignDigest", {"data", NULL}},		   {"Verify", {"data", "signature"}},
+	{"VerifyDigest", {"data", "signature"}},   {"Hmac", {"data", NULL}},
+	{"VerifyHmac", {"data", NULL}},		   {"Seal", {"data", NULL}},
+	{"GenerateDataKey", {"context", NULL}},
+};
+
+/* Oversized payloads are refused before polkit is asked or the call is queued: a caller
+ * cannot make tkmsd hold megabytes through a slow authorization or a long queue. The error
+ * is the engine's, for the same case. */
+gboolean
+tkms_call_check_payloads(TkmsCall *call, GError **error)
+{
+	TkmsEngine *engine = call->manager->engine;
+
+	if (g_str_equal(call->method->name, "GetRandom"))
+		return tkms_engine_check_payload(engine, "requested length", call->number, TRUE,
+						 error);
+	for (guint i = 0; i < G_N_ELEMENTS(payloads); i++) {
+		if (!g_str_equal(payloads[i].method, call->method->name))
+			continue;
+		for (guint j = 0; j < 2 && payloads[i].what[j] != NULL; j++) {
+			const gchar *what = payloads[i].what[j];
+			gsize len = call->bytes[j] != NULL ? g_bytes_get_size(call->bytes[j]) : 0;
+
+			if (g_str_equal(what, "ciphertext"))
+				len -= MIN(len, TKMS_CT_OVERHEAD);
+			if (!tkms_engine_check_payload(engine, what, len, TRUE, error))
+				return FALSE;
+		}
+		break;
+	}
+	return TRUE;
 }
 
 /* ---- options dictionaries ---- */

@@ -69,6 +69,8 @@ TkmsCall *tkms_call_new(TkmsDbusKeyManager *object, GDBusMethodInvocation *invoc
 			const gchar *method, const gchar *key);
 /* Limits, authorization, owner, then the method's turn. Returns TRUE (handled). */
 gboolean tkms_call_dispatch(TkmsCall *call);
+/* Its byte arguments against [limits] MaxPayload (manager-methods.c). */
+gboolean tkms_call_check_payloads(TkmsCall *call, GError **error);
 GCancellable *tkms_call_get_cancellable(TkmsCall *call);
 /* A refusal before the engine: audited here (once), replied, freed. Takes error. */
 void tkms_call_refuse(TkmsCall *call, GError *error);

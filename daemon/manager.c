@@ -2,7 +2,7 @@
 #define G_LOG_DOMAIN "tkms-manager"
 
 /* org.tkms.KeyManager, the D-Bus layer over the engine: every call goes through one path:
- * per-caller and per-uid limits, authorization (polkit, via the one method -> action table in
+ * payload sizes, per-caller and per-uid limits, authorization (polkit, via the one method -> action table in
  * manager-methods.c), the OWNER part of its key, a fair turn among uids, then the engine,
  * which does the work and writes the audit record, and the reply. Refusals on this path are
  * audited here, once each. */
@@ -256,9 +256,15 @@ authorized(TkmsCall *call)
 gboolean
 tkms_call_dispatch(TkmsCall *call)
 {
+	GError *error = NULL;
+
 	if (call->method == NULL) {
 		refuse_literal(call, TKMS_ERROR_PERMISSION_DENIED,
 			       "This method has no authorization rule and is denied");
+		return TRUE;
+	}
+	if (!tkms_call_check_payloads(call, &error)) {
+		tkms_call_refuse(call, error);
 		return TRUE;
 	}
 	if (call->caller->in_flight > call->manager->config->max_in_flight_per_caller) {

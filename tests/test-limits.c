@@ -5,6 +5,8 @@
  * MaxInFlightPerCaller turns excess concurrent calls into Busy; MaxKeysPerUser caps the keys
  * one uid owns (destroyed keys do not count, system keys count against root). */
 
+#include <string.h>
+
 #include "tkms-test-util.h"
 
 #define LIMIT 1024
@@ -238,11 +240,61 @@ test_max_keys(void)
 	}
 }
 
+/* Payload sizes are checked when a call arrives, before polkit is asked: with every action
+ * denied, an oversized Encrypt, Decrypt or Seal still gets LimitExceeded (the engine's message),
+ * while one of normal size gets PermissionDenied. */
+static void
+test_max_payload_first(void)
+{
+	g_autoptr(TkmsTestEnv) env = tkms_test_env_new_or_abort(
+		"[limits]\nMaxPayload=1024\n[cache]\nAuthorizationTtl=0\n");
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *aes = tkms_test_key_name("first-aes");
+	g_autoptr(GVariant) info = tkms_test_create_key(client, aes, "aes-256-gcm", NULL);
+	g_autoptr(GBytes) over = tkms_test_bytes_pattern(LIMIT + 1, 3);
+	g_autoptr(GBytes) at_limit = tkms_test_bytes_pattern(LIMIT, 4);
+	g_autoptr(GBytes) ct_over = tkms_test_bytes_pattern(LIMIT + 1 + 64, 5);
+	g_autoptr(GError) error = NULL;
+
+	tkms_test_env_polkit_set_allowed(env, NULL, &error);
+	g_assert_no_error(error);
+	{
+		g_autoptr(GBytes) ct =
+			tkms_client_encrypt_sync(client, aes, over, NULL, NULL, &error);
+		assert_limit(error);
+		g_assert_nonnull(strstr(error->message, "The plaintext is 1025 bytes"));
+		g_assert_null(ct);
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(GBytes) pt =
+			tkms_client_decrypt_sync(client, aes, ct_over, NULL, NULL, &error);
+		assert_limit(error);
+		g_assert_nonnull(strstr(error->message, "The ciphertext is"));
+		g_assert_null(pt);
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(GBytes) blob = tkms_client_seal_sync(client, over, NULL, NULL, &error);
+		assert_limit(error);
+		g_assert_null(blob);
+		g_clear_error(&error);
+	}
+	{
+		g_autoptr(GBytes) ct =
+			tkms_client_encrypt_sync(client, aes, at_limit, NULL, NULL, &error);
+		tkms_assert_error(error, TKMS_ERROR_PERMISSION_DENIED);
+		g_assert_null(ct);
+		g_clear_error(&error);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/limits/max-payload", test_max_payload);
+	g_test_add_func("/limits/max-payload-first", test_max_payload_first);
 	g_test_add_func("/limits/busy", test_busy);
 	g_test_add_func("/limits/max-keys", test_max_keys);
 	return g_test_run();
