@@ -380,8 +380,8 @@ tkms_client_sign_digest_sync(TkmsClient *self, const gchar *name, GBytes *digest
  * @callback: (scope async): called when the reply arrives
  * @user_data: (closure): data for @callback
  *
- * Checks a signature against a digest in the TPM (D-Bus `VerifyDigest`); finish with
- * tkms_client_verify_digest_finish().
+ * Checks a signature of a digest against the key's public keys (D-Bus `VerifyDigest`);
+ * finish with tkms_client_verify_digest_finish().
  *
  * Since: 0.2
  */

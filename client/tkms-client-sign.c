@@ -97,7 +97,8 @@ tkms_client_sign_sync(TkmsClient *self, const gchar *name, GBytes *data,
  * @callback: (scope async): called when the reply arrives
  * @user_data: (closure): data for @callback
  *
- * Checks a signature in the TPM (D-Bus `Verify`); finish with tkms_client_verify_finish().
+ * Checks a signature against the key's public keys (D-Bus `Verify`); finish with
+ * tkms_client_verify_finish().
  *
  * Since: 0.1
  */
