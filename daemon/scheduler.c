@@ -21,7 +21,6 @@ struct _TkmsScheduler {
 	guint timer;
 	gboolean started;
 	gboolean running; /* a batch is in progress: it sets the timer when done */
-	gboolean again;	  /* a change arrived during the batch */
 	GPtrArray *batch;
 	guint next;
 	gchar *current; /* "owner/name" of the key whose event runs */
