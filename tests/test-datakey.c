@@ -431,14 +431,7 @@ verify_digest_ok(const gchar *key, GBytes *digest, GBytes *sig)
 static gint
 run_openssl(const gchar *const *argv, gchar **out)
 {
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *err = NULL;
-	gint status = -1;
-
-	tkms_test_env_run(env, argv, out, &err, &status, &error);
-	g_assert_no_error(error);
-	g_test_message("%s: status %d, stderr: %s", argv[1], status, err);
-	return status;
+	return tkms_test_env_run_status(env, argv, out);
 }
 
 static void

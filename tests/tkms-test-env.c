@@ -377,6 +377,19 @@ tkms_test_env_run(TkmsTestEnv *env, const gchar *const *argv, gchar **out_stdout
 	return tkms_test_run_command(&spec, argv, out_stdout, out_stderr, exit_status, error);
 }
 
+gint
+tkms_test_env_run_status(TkmsTestEnv *env, const gchar *const *argv, gchar **out_stdout)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *err = NULL;
+	gint status = -1;
+
+	tkms_test_env_run(env, argv, out_stdout, &err, &status, &error);
+	g_assert_no_error(error);
+	g_test_message("%s: status %d, stderr: %s", argv[1], status, err);
+	return status;
+}
+
 const gchar *
 tkms_test_env_stage_program(TkmsTestEnv *env, const gchar *path, GError **error)
 {

@@ -106,6 +106,9 @@ gboolean tkms_test_env_run_as_user(TkmsTestEnv *env, const gchar *const *argv,
 /* Runs argv as the current user with the same environment additions. */
 gboolean tkms_test_env_run(TkmsTestEnv *env, const gchar *const *argv, gchar **out_stdout,
 			   gchar **out_stderr, gint *exit_status, GError **error);
+/* tkms_test_env_run for a tool whose verdict is its exit status (openssl): asserts that it
+ * ran, logs its stderr, returns the status. */
+gint tkms_test_env_run_status(TkmsTestEnv *env, const gchar *const *argv, gchar **out_stdout);
 
 /* Copies the program at path (once per env) where every user can run it, with the build's
  * shared libraries ($TKMS_TEST_LIB_DIR) beside it, and returns the copy's path (valid as long
