@@ -114,6 +114,9 @@ tkms_key_copy(TkmsKey *key)
 	copy->pcrs = key->pcrs;
 	copy->primary_version = key->primary_version;
 	copy->policy = key->policy;
+	copy->password = key->password;
+	copy->rotation = key->rotation;
+	copy->rotation.last_reason = g_strdup(key->rotation.last_reason);
 	for (guint i = 0; i < key->versions->len; i++) {
 		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
 		TkmsKeyVersion *c = g_new0(TkmsKeyVersion, 1);
@@ -130,16 +133,17 @@ tkms_key_copy(TkmsKey *key)
 TkmsKey *
 tkms_key_ref(TkmsKey *key)
 {
-	key->refcount++;
+	g_atomic_int_inc(&key->refcount);
 	return key;
 }
 
 void
 tkms_key_unref(TkmsKey *key)
 {
-	if (key == NULL || --key->refcount > 0)
+	if (key == NULL || !g_atomic_int_dec_and_test(&key->refcount))
 		return;
 	g_free(key->name);
+	g_free(key->rotation.last_reason);
 	g_free(key->description);
 	g_ptr_array_unref(key->versions);
 	g_free(key);

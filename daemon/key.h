@@ -12,6 +12,7 @@ typedef enum {
 	TKMS_KEY_TYPE_HMAC_SHA256,
 	TKMS_KEY_TYPE_ECDSA_P256,
 	TKMS_KEY_TYPE_RSA_2048,
+	TKMS_KEY_TYPE_PASSWORD,
 } TkmsKeyType;
 
 /* NIST SP 800-57 Part 1 states of a key version (DESIGN.md "Keys"). */
@@ -22,6 +23,9 @@ typedef enum {
 #define TKMS_STATE_COMPROMISED "compromised"
 #define TKMS_STATE_DESTROY_SCHEDULED "destroy-scheduled"
 #define TKMS_STATE_DESTROYED "destroyed"
+
+/* A hook's file name: [A-Za-z0-9._-]{1,64}, not starting with a dot. */
+#define TKMS_HOOK_NAME_MAX 64
 
 /* Dates are Unix seconds, 0 = not (yet). */
 typedef struct {
@@ -45,7 +49,50 @@ typedef struct {
 	guint64 max_uses;	  /* rotate when the primary has protected this many messages */
 	guint64 deactivate_after; /* seconds after a version stops being primary */
 	guint64 destroy_after;	  /* seconds after a version is deactivated */
+	/* password keys: the hook's file name in [passwords] HookDirectory, "" = none. Inline so
+	 * that a policy stays a plain value to copy. */
+	gchar hook[TKMS_HOOK_NAME_MAX + 1];
 } TkmsKeyPolicy;
+
+/* How a password key's versions are generated (CreateKey options). */
+typedef enum {
+	TKMS_CHARSET_ALNUM,
+	TKMS_CHARSET_ALNUM_SYMBOLS,
+	TKMS_CHARSET_HEX,
+	TKMS_CHARSET_BASE64URL,
+} TkmsCharset;
+
+typedef struct {
+	guint32 length; /* 8-256 */
+	TkmsCharset charset;
+	gchar exclude[128]; /* ASCII characters left out, NUL-terminated */
+} TkmsPasswordSpec;
+
+/* The steps of a password rotation (DESIGN.md "Keys"), in order. The step stored is the one
+ * that runs next, so that a restarted tkmsd resumes there. */
+typedef enum {
+	TKMS_ROTATION_STEP_NONE,     /* no rotation in progress */
+	TKMS_ROTATION_STEP_SET,	     /* the pending version exists: the hook's set runs */
+	TKMS_ROTATION_STEP_TEST,     /* set succeeded: the hook's test runs */
+	TKMS_ROTATION_STEP_FINISH,   /* the switch is made: the hook's finish runs */
+	TKMS_ROTATION_STEP_ROLLBACK, /* set or test failed: rollback runs, then the pending
+				      * version is discarded */
+} TkmsRotationStep;
+
+typedef struct {
+	TkmsRotationStep step;
+	guint32 pending_version;  /* while step != NONE */
+	guint32 previous_version; /* GetSecret(previous), 0 = none */
+	gint64 started;
+	guint32 attempts; /* failed attempts in a row, for the backoff */
+	gint64 retry_at;  /* after a failure: when the next attempt falls due, 0 = none */
+	/* the last rotation that ended (result "ok") or failed ("failed"); last_time 0 = none */
+	TkmsRotationStep last_step;
+	gint64 last_time;
+	guint32 last_version;
+	gboolean last_ok;
+	gchar *last_reason; /* masked; at most 4 KiB; owned by the key */
+} TkmsKeyRotation;
 
 /* The events the scheduler runs (key.c computes when each falls due). */
 typedef enum {
@@ -58,7 +105,7 @@ typedef enum {
 } TkmsKeyEvent;
 
 typedef struct {
-	gint refcount;
+	gint refcount; /* atomic: keys are shared with the store's writer thread */
 	guint32 owner;
 	gchar *name;
 	TkmsKeyType type;
@@ -68,6 +115,9 @@ typedef struct {
 	guint32 primary_version;
 	TkmsKeyPolicy policy;
 	GPtrArray *versions; /* TkmsKeyVersion, ascending */
+	/* password keys only */
+	TkmsPasswordSpec password;
+	TkmsKeyRotation rotation;
 } TkmsKey;
 
 #define TKMS_KEY_NAME_MAX 64

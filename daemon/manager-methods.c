@@ -40,6 +40,8 @@ static void run_set_key_version_state(TkmsCall *call);
 static void run_set_rotation_policy(TkmsCall *call);
 static void run_destroy_key_version(TkmsCall *call);
 static void run_cancel_key_destruction(TkmsCall *call);
+static void run_import_secret(TkmsCall *call);
+static void run_get_secret(TkmsCall *call);
 
 /* The one authorization table. A method that is not here is denied. */
 static const TkmsMethod methods[] = {
@@ -74,6 +76,9 @@ static const TkmsMethod methods[] = {
 	{"SetRotationPolicy", ACTION("manage-key"), TRUE, FALSE, run_set_rotation_policy},
 	{"DestroyKeyVersion", ACTION("destroy-key"), TRUE, FALSE, run_destroy_key_version},
 	{"CancelKeyDestruction", ACTION("destroy-key"), TRUE, FALSE, run_cancel_key_destruction},
+	/* service passwords */
+	{"ImportSecret", ACTION("manage-key"), TRUE, FALSE, run_import_secret},
+	{"GetSecret", ACTION("read-secret"), TRUE, FALSE, run_get_secret},
 };
 
 const TkmsMethod *
@@ -673,6 +678,21 @@ run_verify_digest(TkmsCall *call)
 
 /* ---- the generated handlers: typed arguments into the call ---- */
 
+/* TODO(issue 8): the engine's password calls replace these. */
+static void
+run_import_secret(TkmsCall *call)
+{
+	tkms_call_fail(call, g_error_new_literal(TKMS_ERROR, TKMS_ERROR_FAILED,
+						 "ImportSecret is not implemented yet."));
+}
+
+static void
+run_get_secret(TkmsCall *call)
+{
+	tkms_call_fail(call, g_error_new_literal(TKMS_ERROR, TKMS_ERROR_FAILED,
+						 "GetSecret is not implemented yet."));
+}
+
 static TkmsCall *
 call_with_bytes(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
 		const gchar *method, const gchar *key, GVariant *b0, GVariant *b1)
@@ -923,6 +943,24 @@ handle_verify_digest(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocati
 		call_with_bytes(object, invocation, "VerifyDigest", name, digest, signature));
 }
 
+
+static gboolean
+handle_import_secret(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		     const gchar *name, GVariant *secret)
+{
+	return tkms_call_dispatch(
+		call_with_bytes(object, invocation, "ImportSecret", name, secret, NULL));
+}
+
+static gboolean
+handle_get_secret(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		  const gchar *name, const gchar *stage)
+{
+	TkmsCall *call = tkms_call_new(object, invocation, "GetSecret", name);
+	call->str = g_strdup(stage);
+	return tkms_call_dispatch(call);
+}
+
 void
 tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 {
@@ -956,4 +994,6 @@ tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 	iface->handle_set_rotation_policy = handle_set_rotation_policy;
 	iface->handle_destroy_key_version = handle_destroy_key_version;
 	iface->handle_cancel_key_destruction = handle_cancel_key_destruction;
+	iface->handle_import_secret = handle_import_secret;
+	iface->handle_get_secret = handle_get_secret;
 }

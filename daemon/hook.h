@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Rotation hooks of password keys: executables an administrator puts in [passwords]
+ * HookDirectory, which apply a pending password to the system that uses it (docs/passwords.md
+ * has the protocol). tkmsd runs a hook as [passwords] HookUser, with a clean environment, no
+ * controlling terminal, in its own session (killed as a group at the timeout), and gives it
+ * the passwords on its standard input only: never in argv, the environment or a log. */
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+	const gchar *directory; /* [passwords] HookDirectory */
+	const gchar *user;	/* [passwords] HookUser */
+	guint timeout;		/* [passwords] HookTimeout, seconds */
+} TkmsHookConfig;
+
+/* What a hook is told on its standard input: one JSON object
+ *   {"step": "set", "owner": 1000, "key": "db-app", "current-version": 3,
+ *    "pending-version": 4, "current": "...", "pending": "..."}
+ * "current" and "current-version" are absent when the key has no current version; "pending"
+ * and "pending-version" are absent at "finish" (the switch is made: "current" is then the new
+ * password and "previous" the old one, with "previous-version"). */
+typedef struct {
+	const gchar *step; /* "set", "test", "finish", "rollback" */
+	guint32 owner;
+	const gchar *key;
+	guint32 current_version;  /* 0 = none */
+	GBytes *current;	  /* NULL = none */
+	guint32 pending_version;  /* 0 = none */
+	GBytes *pending;	  /* NULL = none */
+	guint32 previous_version; /* 0 = none */
+	GBytes *previous;	  /* NULL = none */
+} TkmsHookInput;
+
+/* Whether @name is a hook that may run: a file name ([A-Za-z0-9._-]{1,64}, no leading dot) of
+ * a regular, executable file in @config->directory, owned by root and writable by no one else,
+ * in a directory owned by root and writable by no one else. InvalidArgument (TKMS_ERROR) with
+ * the reason otherwise. */
+gboolean tkms_hook_check(const TkmsHookConfig *config, const gchar *name, GError **error);
+
+/* Runs `HOOK STEP` with @input as JSON on its standard input. The JSON is built in memory that
+ * is wiped when freed, and the passwords are masked ("********") in the reason. */
+void tkms_hook_run_async(const TkmsHookConfig *config, const gchar *name,
+			 const TkmsHookInput *input, GCancellable *cancellable,
+			 GAsyncReadyCallback callback, gpointer user_data);
+/* TRUE if the hook exited 0. Otherwise FALSE with a TKMS_ERROR_FAILED error whose message says
+ * what happened ("exited with status 3", "killed by signal 9", "timed out after 60 s",
+ * "could not be started: ...") followed by the first 4 KiB of its standard error, passwords
+ * masked. @reason (optional) gets that standard error alone (also on success), masked. */
+gboolean tkms_hook_run_finish(GAsyncResult *result, gchar **reason, GError **error);
+
+G_END_DECLS
