@@ -27,6 +27,9 @@ struct _TkmsTestEnv {
 
 	TkmsClient *client;
 
+	/* a command tkmsd runs under (tkms_test_env_set_daemon_prefix), or NULL */
+	GStrv daemon_prefix;
+
 	/* the real polkitd instead of the mock (tkms-test-polkit.c) */
 	gboolean real_polkit;
 	gchar *polkit_rules;

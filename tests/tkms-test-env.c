@@ -27,6 +27,8 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 			    tkmsd ? tkmsd : "(unset)");
 		return FALSE;
 	}
+	for (guint i = 0; env->daemon_prefix != NULL && env->daemon_prefix[i] != NULL; i++)
+		g_ptr_array_add(argv, env->daemon_prefix[i]);
 	g_ptr_array_add(argv, (gpointer)tkmsd);
 	g_ptr_array_add(argv, (gpointer) "--bus-address");
 	g_ptr_array_add(argv, (gpointer)tkms_test_bus_get_address(env->bus));
@@ -56,6 +58,13 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 		}
 	}
 	return tkms_test_env_sync_client(env, env->client, error);
+}
+
+void
+tkms_test_env_set_daemon_prefix(TkmsTestEnv *env, const gchar *const *prefix)
+{
+	g_strfreev(env->daemon_prefix);
+	env->daemon_prefix = g_strdupv((gchar **)prefix);
 }
 
 gboolean
@@ -274,6 +283,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	g_free(env->tmp_dir);
 	g_free(env->state_dir);
 	g_free(env->config_path);
+	g_strfreev(env->daemon_prefix);
 	g_free(env->polkit_rules);
 	g_free(env);
 }

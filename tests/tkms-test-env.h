@@ -76,6 +76,10 @@ void tkms_test_env_dump_logs(TkmsTestEnv *env);
 gboolean tkms_test_env_stop_daemon(TkmsTestEnv *env, GError **error);
 /* Starts tkmsd with the same arguments and waits (20 s) until it owns org.tkms.KeyManager. */
 gboolean tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error);
+/* A command that tkmsd's next starts run under, which execs the rest of its argv (so that the
+ * pid is tkmsd's), e.g. {"setpriv", "--bounding-set", "-sys_ptrace", "--", NULL}; NULL for
+ * none. */
+void tkms_test_env_set_daemon_prefix(TkmsTestEnv *env, const gchar *const *prefix);
 gboolean tkms_test_env_daemon_is_running(TkmsTestEnv *env);
 
 /* GDBusProxy sends calls to the unique name it last saw owning org.tkms.KeyManager, and
