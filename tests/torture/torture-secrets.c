@@ -32,6 +32,9 @@
 static TkmsTestEnv *env;
 #define CONN (tkms_test_env_get_connection(env))
 
+/* a key name, which the audit log does record */
+#define CANARY "canary-name-0123456789"
+
 #define NO_PTRACE "setpriv", "--bounding-set", "-sys_ptrace", "--"
 
 /* Every secret the calls handled, and every error message they got. */
@@ -112,6 +115,8 @@ static void handle_secrets(void)
 	create("s-hmac", "hmac-sha256");
 	create("s-pw", "password");
 	create("s-pw-hex", "password");
+	/* not a secret: the search must find its name in the audit log (the search works) */
+	create(CANARY, "hmac-sha256");
 
 	/* generated and imported passwords, every stage */
 	for (guint i = 0; i < 3; i++) {
@@ -296,7 +301,7 @@ static guint search(GPtrArray *needles, GBytes *haystack, const gchar *where)
 		if (tkms_test_bytes_contain(haystack, g_bytes_get_data(needle, NULL),
 		                            g_bytes_get_size(needle))) {
 			g_autofree gchar *hex = tkms_test_bytes_to_hex(needle);
-			g_test_message("a secret (%s) found in %s", hex, where);
+			g_test_message("%s found in %s", hex, where);
 			found++;
 		}
 	}
@@ -368,6 +373,25 @@ static void test_no_secret_anywhere(void)
 		g_autoptr(GBytes) haystack = g_bytes_new_static(msg, strlen(msg));
 		g_autofree gchar *where = g_strdup_printf("the error message \"%s\"", msg);
 		found += search(needles, haystack, where);
+	}
+	/* the same search finds what is there */
+	{
+		g_autoptr(GPtrArray) canary =
+		    g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+		guint hits = 0;
+		add_encodings(canary, (const guint8 *)CANARY, strlen(CANARY));
+		for (guint i = 0; i < files->len; i++) {
+			const gchar *path = g_ptr_array_index(files, i);
+			g_autofree gchar *contents = NULL;
+			gsize len = 0;
+			if (strstr(path, "/state/audit") != NULL &&
+			    g_file_get_contents(path, &contents, &len, NULL)) {
+				g_autoptr(GBytes) haystack =
+				    g_bytes_new_take(g_steal_pointer(&contents), len);
+				hits += search(canary, haystack, path);
+			}
+		}
+		g_assert_cmpuint(hits, >, 0);
 	}
 	g_test_message("%u secrets (%u forms) searched for in %u files (%zu bytes) and %u error "
 	               "messages",
