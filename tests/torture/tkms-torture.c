@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-gboolean tkms_torture_is_long(void)
+gboolean
+tkms_torture_is_long(void)
 {
 	return g_strcmp0(g_getenv("TKMS_TORTURE"), "long") == 0;
 }
 
-guint tkms_torture_figure(const gchar *env_name, guint short_value, guint long_value)
+guint
+tkms_torture_figure(const gchar *env_name, guint short_value, guint long_value)
 {
 	const gchar *v = env_name != NULL ? g_getenv(env_name) : NULL;
 	guint64 n = 0;
@@ -21,7 +23,8 @@ guint tkms_torture_figure(const gchar *env_name, guint short_value, guint long_v
 	return tkms_torture_is_long() ? long_value : short_value;
 }
 
-guint32 tkms_torture_seed(void)
+guint32
+tkms_torture_seed(void)
 {
 	static gsize once;
 	static guint32 seed;
@@ -35,27 +38,29 @@ guint32 tkms_torture_seed(void)
 		else
 			seed = g_random_int();
 		g_test_message("random seed %u (TKMS_TORTURE_SEED=%u replays it), %s form", seed,
-		               seed, tkms_torture_is_long() ? "long" : "short");
+			       seed, tkms_torture_is_long() ? "long" : "short");
 		g_once_init_leave(&once, 1);
 	}
 	return seed;
 }
 
-GDBusConnection *tkms_torture_connect(TkmsTestEnv *env)
+GDBusConnection *
+tkms_torture_connect(TkmsTestEnv *env)
 {
 	g_autoptr(GError) error = NULL;
 	GDBusConnection *c = g_dbus_connection_new_for_address_sync(
-	    tkms_test_env_get_bus_address(env),
-	    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-	        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-	    NULL, NULL, &error);
+		tkms_test_env_get_bus_address(env),
+		G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+			G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+		NULL, NULL, &error);
 
 	g_assert_no_error(error);
 	g_dbus_connection_set_exit_on_close(c, FALSE);
 	return c;
 }
 
-gchar *tkms_torture_outcome(const GError *error)
+gchar *
+tkms_torture_outcome(const GError *error)
 {
 	g_autofree gchar *remote = NULL;
 
@@ -64,34 +69,38 @@ gchar *tkms_torture_outcome(const GError *error)
 	remote = g_dbus_error_get_remote_error(error);
 	if (remote == NULL)
 		return g_strdup_printf("local:%s:%d", g_quark_to_string(error->domain),
-		                       error->code);
+				       error->code);
 	if (g_str_has_prefix(remote, TKMS_TORTURE_ERROR_PREFIX))
 		return g_strdup(remote + strlen(TKMS_TORTURE_ERROR_PREFIX));
 	return g_steal_pointer(&remote);
 }
 
-gboolean tkms_torture_error_is(const GError *error, const gchar *short_name)
+gboolean
+tkms_torture_error_is(const GError *error, const gchar *short_name)
 {
 	g_autofree gchar *outcome = tkms_torture_outcome(error);
 
 	return error != NULL && g_str_equal(outcome, short_name);
 }
 
-GVariant *tkms_torture_call_sync(GDBusConnection *connection, const gchar *method, GVariant *args,
-                                 const gchar *reply_type, gint timeout_ms, GError **error)
+GVariant *
+tkms_torture_call_sync(GDBusConnection *connection, const gchar *method, GVariant *args,
+		       const gchar *reply_type, gint timeout_ms, GError **error)
 {
 	return g_dbus_connection_call_sync(connection, TKMS_BUS_NAME, TKMS_OBJECT_PATH,
-	                                   "org.tkms.KeyManager", method, args,
-	                                   reply_type != NULL ? G_VARIANT_TYPE(reply_type) : NULL,
-	                                   G_DBUS_CALL_FLAGS_NONE, timeout_ms, NULL, error);
+					   "org.tkms.KeyManager", method, args,
+					   reply_type != NULL ? G_VARIANT_TYPE(reply_type) : NULL,
+					   G_DBUS_CALL_FLAGS_NONE, timeout_ms, NULL, error);
 }
 
-GVariant *tkms_torture_ay(const void *data, gsize len)
+GVariant *
+tkms_torture_ay(const void *data, gsize len)
 {
 	return g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data, len, 1);
 }
 
-GVariant *tkms_torture_ay_bytes(GBytes *b)
+GVariant *
+tkms_torture_ay_bytes(GBytes *b)
 {
 	gsize len = 0;
 	const void *data = b != NULL ? g_bytes_get_data(b, &len) : NULL;
@@ -99,7 +108,8 @@ GVariant *tkms_torture_ay_bytes(GBytes *b)
 	return tkms_torture_ay(data, len);
 }
 
-GBytes *tkms_torture_bytes(GVariant *ay)
+GBytes *
+tkms_torture_bytes(GVariant *ay)
 {
 	gsize len = 0;
 	const void *data = g_variant_get_fixed_array(ay, &len, 1);
@@ -115,7 +125,8 @@ struct _TkmsTortureStats {
 	GArray *latencies;  /* gint64 us */
 };
 
-TkmsTortureStats *tkms_torture_stats_new(void)
+TkmsTortureStats *
+tkms_torture_stats_new(void)
 {
 	TkmsTortureStats *s = g_new0(TkmsTortureStats, 1);
 
@@ -124,7 +135,8 @@ TkmsTortureStats *tkms_torture_stats_new(void)
 	return s;
 }
 
-void tkms_torture_stats_free(TkmsTortureStats *stats)
+void
+tkms_torture_stats_free(TkmsTortureStats *stats)
 {
 	if (stats == NULL)
 		return;
@@ -133,8 +145,9 @@ void tkms_torture_stats_free(TkmsTortureStats *stats)
 	g_free(stats);
 }
 
-void tkms_torture_stats_add(TkmsTortureStats *stats, const gchar *method, const gchar *outcome,
-                            gint64 latency_us)
+void
+tkms_torture_stats_add(TkmsTortureStats *stats, const gchar *method, const gchar *outcome,
+		       gint64 latency_us)
 {
 	gchar *key = g_strdup_printf("%s\n%s", method, outcome);
 	guint64 *n = g_hash_table_lookup(stats->counts, key);
@@ -149,7 +162,8 @@ void tkms_torture_stats_add(TkmsTortureStats *stats, const gchar *method, const 
 	g_array_append_val(stats->latencies, latency_us);
 }
 
-guint64 tkms_torture_stats_count(TkmsTortureStats *stats, const gchar *method, const gchar *outcome)
+guint64
+tkms_torture_stats_count(TkmsTortureStats *stats, const gchar *method, const gchar *outcome)
 {
 	GHashTableIter it;
 	gpointer key, value;
@@ -165,17 +179,20 @@ guint64 tkms_torture_stats_count(TkmsTortureStats *stats, const gchar *method, c
 	return total;
 }
 
-guint64 tkms_torture_stats_total(TkmsTortureStats *stats)
+guint64
+tkms_torture_stats_total(TkmsTortureStats *stats)
 {
 	return stats->latencies->len;
 }
 
-static gint cmp_str_ptr(gconstpointer a, gconstpointer b)
+static gint
+cmp_str_ptr(gconstpointer a, gconstpointer b)
 {
 	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
 }
 
-GPtrArray *tkms_torture_stats_methods(TkmsTortureStats *stats)
+GPtrArray *
+tkms_torture_stats_methods(TkmsTortureStats *stats)
 {
 	GPtrArray *methods = g_ptr_array_new_with_free_func(g_free);
 	GHashTableIter it;
@@ -194,13 +211,15 @@ GPtrArray *tkms_torture_stats_methods(TkmsTortureStats *stats)
 	return methods;
 }
 
-static gint cmp_i64(gconstpointer a, gconstpointer b)
+static gint
+cmp_i64(gconstpointer a, gconstpointer b)
 {
 	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
 	return x < y ? -1 : x > y;
 }
 
-gint64 tkms_torture_stats_latency(TkmsTortureStats *stats, gdouble quantile)
+gint64
+tkms_torture_stats_latency(TkmsTortureStats *stats, gdouble quantile)
 {
 	guint n = stats->latencies->len;
 	guint i;
@@ -212,16 +231,17 @@ gint64 tkms_torture_stats_latency(TkmsTortureStats *stats, gdouble quantile)
 	return g_array_index(stats->latencies, gint64, MIN(i, n - 1));
 }
 
-void tkms_torture_stats_print(TkmsTortureStats *stats, const gchar *title)
+void
+tkms_torture_stats_print(TkmsTortureStats *stats, const gchar *title)
 {
 	g_autoptr(GPtrArray) methods = tkms_torture_stats_methods(stats);
 
 	g_test_message("%s: %" G_GUINT64_FORMAT " calls; latency p50 %.1f ms, p99 %.1f ms, "
-	               "max %.1f ms",
-	               title, tkms_torture_stats_total(stats),
-	               tkms_torture_stats_latency(stats, 0.5) / 1e3,
-	               tkms_torture_stats_latency(stats, 0.99) / 1e3,
-	               tkms_torture_stats_latency(stats, 1.0) / 1e3);
+		       "max %.1f ms",
+		       title, tkms_torture_stats_total(stats),
+		       tkms_torture_stats_latency(stats, 0.5) / 1e3,
+		       tkms_torture_stats_latency(stats, 0.99) / 1e3,
+		       tkms_torture_stats_latency(stats, 1.0) / 1e3);
 	for (guint i = 0; i < methods->len; i++) {
 		const gchar *method = g_ptr_array_index(methods, i);
 		g_autoptr(GString) line = g_string_new(NULL);
@@ -234,7 +254,7 @@ void tkms_torture_stats_print(TkmsTortureStats *stats, const gchar *title)
 			g_auto(GStrv) parts = g_strsplit(key, "\n", 2);
 			if (g_str_equal(parts[0], method))
 				g_string_append_printf(line, " %s=%" G_GUINT64_FORMAT, parts[1],
-				                       *(guint64 *)value);
+						       *(guint64 *)value);
 		}
 		g_test_message("%s", line->str);
 	}
@@ -244,7 +264,8 @@ void tkms_torture_stats_print(TkmsTortureStats *stats, const gchar *title)
 /* The TPM, asked directly                                                                   */
 
 /* Stops tkmsd if it runs; returns whether it did. */
-static gboolean pause_daemon(TkmsTestEnv *env)
+static gboolean
+pause_daemon(TkmsTestEnv *env)
 {
 	g_autoptr(GError) error = NULL;
 
@@ -255,7 +276,8 @@ static gboolean pause_daemon(TkmsTestEnv *env)
 	return TRUE;
 }
 
-static void resume_daemon(TkmsTestEnv *env, gboolean was_running)
+static void
+resume_daemon(TkmsTestEnv *env, gboolean was_running)
 {
 	g_autoptr(GError) error = NULL;
 
@@ -266,7 +288,8 @@ static void resume_daemon(TkmsTestEnv *env, gboolean was_running)
 }
 
 /* tpm2_getcap with tkmsd stopped. */
-static gchar *getcap(TkmsTestEnv *env, const gchar *capability)
+static gchar *
+getcap(TkmsTestEnv *env, const gchar *capability)
 {
 	g_autoptr(GError) error = NULL;
 	const gchar *argv[] = {"tpm2_getcap", "-T", tkms_test_env_get_tcti(env), capability, NULL};
@@ -283,7 +306,8 @@ static gchar *getcap(TkmsTestEnv *env, const gchar *capability)
 	return g_steal_pointer(&out);
 }
 
-static GPtrArray *handles_of(TkmsTestEnv *env, const gchar *capability)
+static GPtrArray *
+handles_of(TkmsTestEnv *env, const gchar *capability)
 {
 	g_autofree gchar *out = getcap(env, capability);
 	g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
@@ -297,7 +321,8 @@ static GPtrArray *handles_of(TkmsTestEnv *env, const gchar *capability)
 	return handles;
 }
 
-GPtrArray *tkms_torture_tpm_handles(TkmsTestEnv *env, const gchar *capability)
+GPtrArray *
+tkms_torture_tpm_handles(TkmsTestEnv *env, const gchar *capability)
 {
 	gboolean was_running = pause_daemon(env);
 	GPtrArray *handles = handles_of(env, capability);
@@ -306,7 +331,8 @@ GPtrArray *tkms_torture_tpm_handles(TkmsTestEnv *env, const gchar *capability)
 	return handles;
 }
 
-guint32 tkms_torture_tpm_property(TkmsTestEnv *env, const gchar *property)
+guint32
+tkms_torture_tpm_property(TkmsTestEnv *env, const gchar *property)
 {
 	gboolean was_running = pause_daemon(env);
 	g_autofree gchar *out = getcap(env, "properties-variable");
@@ -321,10 +347,11 @@ guint32 tkms_torture_tpm_property(TkmsTestEnv *env, const gchar *property)
 	return (guint32)v;
 }
 
-void tkms_torture_assert_tpm_empty(TkmsTestEnv *env)
+void
+tkms_torture_assert_tpm_empty(TkmsTestEnv *env)
 {
 	static const gchar *const kinds[] = {"handles-transient", "handles-loaded-session",
-	                                     "handles-saved-session"};
+					     "handles-saved-session"};
 
 	gboolean was_running = pause_daemon(env);
 
@@ -337,12 +364,13 @@ void tkms_torture_assert_tpm_empty(TkmsTestEnv *env)
 		g_test_message("TPM %s: [%s]", kinds[i], list);
 		if (handles->len > 1)
 			g_error("the TPM still holds %s after tkmsd's clean stop: %s", kinds[i],
-			        list);
+				list);
 	}
 	resume_daemon(env, was_running);
 }
 
-guint64 tkms_torture_rss_kib(gint pid)
+guint64
+tkms_torture_rss_kib(gint pid)
 {
 	g_autofree gchar *path = g_strdup_printf("/proc/%d/status", pid);
 	g_autofree gchar *status = NULL;

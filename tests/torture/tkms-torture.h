@@ -41,7 +41,7 @@ gboolean tkms_torture_error_is(const GError *error, const gchar *short_name);
 
 /* A synchronous call of org.tkms.KeyManager.method (args: a tuple, floating refs sunk). */
 GVariant *tkms_torture_call_sync(GDBusConnection *connection, const gchar *method, GVariant *args,
-                                 const gchar *reply_type, gint timeout_ms, GError **error);
+				 const gchar *reply_type, gint timeout_ms, GError **error);
 
 /* GVariant "ay" of bytes. */
 GVariant *tkms_torture_ay(const void *data, gsize len);
@@ -57,9 +57,9 @@ TkmsTortureStats *tkms_torture_stats_new(void);
 void tkms_torture_stats_free(TkmsTortureStats *stats);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsTortureStats, tkms_torture_stats_free)
 void tkms_torture_stats_add(TkmsTortureStats *stats, const gchar *method, const gchar *outcome,
-                            gint64 latency_us);
+			    gint64 latency_us);
 guint64 tkms_torture_stats_count(TkmsTortureStats *stats, const gchar *method,
-                                 const gchar *outcome);
+				 const gchar *outcome);
 guint64 tkms_torture_stats_total(TkmsTortureStats *stats);
 /* The methods seen, sorted. */
 GPtrArray *tkms_torture_stats_methods(TkmsTortureStats *stats);

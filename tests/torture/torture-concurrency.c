@@ -68,45 +68,45 @@ typedef enum {
 
 /* How often each operation is chosen (after every client has done each once). */
 static const guint op_weight[N_OPS] = {
-    [OP_ENCRYPT] = 10,   [OP_REENCRYPT] = 3,   [OP_TAMPERED] = 3,   [OP_DATAKEY] = 3,
-    [OP_SIGN] = 5,       [OP_SIGN_DIGEST] = 3, [OP_VERIFY_BAD] = 3, [OP_PUBLIC_KEY] = 2,
-    [OP_HMAC] = 4,       [OP_DERIVE] = 3,      [OP_SEAL] = 3,       [OP_UNSEAL_BAD] = 2,
-    [OP_RANDOM] = 3,     [OP_INFO] = 3,        [OP_LIST] = 2,       [OP_SECRET_SHARED] = 3,
-    [OP_SECRET_OWN] = 3, [OP_LIFECYCLE] = 2,   [OP_BAD_INPUT] = 3,
+	[OP_ENCRYPT] = 10,   [OP_REENCRYPT] = 3,   [OP_TAMPERED] = 3,   [OP_DATAKEY] = 3,
+	[OP_SIGN] = 5,       [OP_SIGN_DIGEST] = 3, [OP_VERIFY_BAD] = 3, [OP_PUBLIC_KEY] = 2,
+	[OP_HMAC] = 4,       [OP_DERIVE] = 3,      [OP_SEAL] = 3,       [OP_UNSEAL_BAD] = 2,
+	[OP_RANDOM] = 3,     [OP_INFO] = 3,        [OP_LIST] = 2,       [OP_SECRET_SHARED] = 3,
+	[OP_SECRET_OWN] = 3, [OP_LIFECYCLE] = 2,   [OP_BAD_INPUT] = 3,
 };
 
 /* Every method of the interface: each must have been called by the end. */
 static const gchar *const all_methods[] = {
-    "CreateKey",
-    "ListKeys",
-    "ListAllKeys",
-    "ListKeysPage",
-    "ListAllKeysPage",
-    "GetKeyInfo",
-    "DestroyKey",
-    "RotateKey",
-    "SetPrimaryVersion",
-    "SetKeyVersionState",
-    "SetRotationPolicy",
-    "DestroyKeyVersion",
-    "CancelKeyDestruction",
-    "Encrypt",
-    "Decrypt",
-    "Sign",
-    "Verify",
-    "GetPublicKey",
-    "Hmac",
-    "VerifyHmac",
-    "DeriveKey",
-    "Seal",
-    "Unseal",
-    "GetRandom",
-    "GenerateDataKey",
-    "ReEncrypt",
-    "SignDigest",
-    "VerifyDigest",
-    "ImportSecret",
-    "GetSecret",
+	"CreateKey",
+	"ListKeys",
+	"ListAllKeys",
+	"ListKeysPage",
+	"ListAllKeysPage",
+	"GetKeyInfo",
+	"DestroyKey",
+	"RotateKey",
+	"SetPrimaryVersion",
+	"SetKeyVersionState",
+	"SetRotationPolicy",
+	"DestroyKeyVersion",
+	"CancelKeyDestruction",
+	"Encrypt",
+	"Decrypt",
+	"Sign",
+	"Verify",
+	"GetPublicKey",
+	"Hmac",
+	"VerifyHmac",
+	"DeriveKey",
+	"Seal",
+	"Unseal",
+	"GetRandom",
+	"GenerateDataKey",
+	"ReEncrypt",
+	"SignDigest",
+	"VerifyDigest",
+	"ImportSecret",
+	"GetSecret",
 };
 
 typedef struct {
@@ -151,7 +151,8 @@ static void client_send(Client *c);
 static void client_next(Client *c, GVariant *reply, const GError *error);
 
 G_GNUC_PRINTF(2, 3)
-static void failf(Client *c, const gchar *fmt, ...)
+static void
+failf(Client *c, const gchar *fmt, ...)
 {
 	va_list ap;
 	g_autofree gchar *msg = NULL;
@@ -162,20 +163,23 @@ static void failf(Client *c, const gchar *fmt, ...)
 	n_failures++;
 	if (failures->len < MAX_FAILURES_SHOWN)
 		g_ptr_array_add(failures, g_strdup_printf("client %u, op %u stage %u: %s", c->index,
-		                                          c->op, c->stage, msg));
+							  c->op, c->stage, msg));
 }
 
-static GVariant *ay(GBytes *b)
+static GVariant *
+ay(GBytes *b)
 {
 	return tkms_torture_ay_bytes(b);
 }
 
-static GVariant *ay_str(const gchar *s)
+static GVariant *
+ay_str(const gchar *s)
 {
 	return tkms_torture_ay(s, strlen(s));
 }
 
-static GBytes *random_bytes(Client *c, gsize len)
+static GBytes *
+random_bytes(Client *c, gsize len)
 {
 	guint8 *buf = g_malloc(len);
 
@@ -185,7 +189,8 @@ static GBytes *random_bytes(Client *c, gsize len)
 }
 
 /* A printable password of 8..64 characters. */
-static GBytes *random_password(Client *c)
+static GBytes *
+random_password(Client *c)
 {
 	gsize len = (gsize)g_rand_int_range(c->rand, 8, 65);
 	gchar *buf = g_malloc(len);
@@ -195,7 +200,8 @@ static GBytes *random_password(Client *c)
 	return g_bytes_new_take(buf, len);
 }
 
-static void set_call(Client *c, const gchar *method, GVariant *args, const gchar *reply_type)
+static void
+set_call(Client *c, const gchar *method, GVariant *args, const gchar *reply_type)
 {
 	g_clear_pointer(&c->args, g_variant_unref);
 	c->method = method;
@@ -204,7 +210,8 @@ static void set_call(Client *c, const gchar *method, GVariant *args, const gchar
 }
 
 /* The reply must be a success; records a failure and ends the operation otherwise. */
-static gboolean expect_ok(Client *c, const GError *error)
+static gboolean
+expect_ok(Client *c, const GError *error)
 {
 	g_autofree gchar *outcome = NULL;
 
@@ -216,7 +223,8 @@ static gboolean expect_ok(Client *c, const GError *error)
 }
 
 /* The reply must be one of the errors named (short names, NULL-terminated). */
-static void expect_error(Client *c, const GError *error, ...)
+static void
+expect_error(Client *c, const GError *error, ...)
 {
 	g_autofree gchar *outcome = tkms_torture_outcome(error);
 	g_autoptr(GString) want = g_string_new(NULL);
@@ -236,20 +244,23 @@ static void expect_error(Client *c, const GError *error, ...)
 	      outcome, error ? ": " : "", error ? error->message : "");
 }
 
-static GBytes *reply_bytes(GVariant *reply, guint index)
+static GBytes *
+reply_bytes(GVariant *reply, guint index)
 {
 	g_autoptr(GVariant) v = g_variant_get_child_value(reply, index);
 	return tkms_torture_bytes(v);
 }
 
-static gboolean reply_bool(GVariant *reply)
+static gboolean
+reply_bool(GVariant *reply)
 {
 	gboolean b = FALSE;
 	g_variant_get(reply, "(b)", &b);
 	return b;
 }
 
-static void check_bytes(Client *c, const gchar *what, GBytes *got, GBytes *want)
+static void
+check_bytes(Client *c, const gchar *what, GBytes *got, GBytes *want)
 {
 	if (!g_bytes_equal(got, want))
 		failf(c, "%s: wrong bytes (%zu bytes, expected %zu)", what, g_bytes_get_size(got),
@@ -259,7 +270,8 @@ static void check_bytes(Client *c, const gchar *what, GBytes *got, GBytes *want)
 /* ---------------------------------------------------------------------------------------- */
 /* The operations: each stage checks the previous reply and sets the next call; FALSE ends. */
 
-static gboolean op_encrypt(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_encrypt(Client *c, GVariant *reply, const GError *error)
 {
 	g_autofree gchar *ctx = g_strdup_printf("ctx-%u", c->index);
 
@@ -267,11 +279,11 @@ static gboolean op_encrypt(Client *c, GVariant *reply, const GError *error)
 	case 0: {
 		/* mostly small; now and then past 64 KiB, which tkmsd does in a thread */
 		gsize len = g_rand_int_range(c->rand, 0, 20) == 0
-		                ? (gsize)g_rand_int_range(c->rand, 65537, 131072)
-		                : (gsize)g_rand_int_range(c->rand, 1, 2049);
+				    ? (gsize)g_rand_int_range(c->rand, 65537, 131072)
+				    : (gsize)g_rand_int_range(c->rand, 1, 2049);
 		c->a = random_bytes(c, len);
 		set_call(c, "Encrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->a), ay_str(ctx)),
-		         "(ay)");
+			 "(ay)");
 		return TRUE;
 	}
 	case 1:
@@ -279,7 +291,7 @@ static gboolean op_encrypt(Client *c, GVariant *reply, const GError *error)
 			return FALSE;
 		c->b = reply_bytes(reply, 0);
 		set_call(c, "Decrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->b), ay_str(ctx)),
-		         "(ay)");
+			 "(ay)");
 		return TRUE;
 	case 2:
 		if (expect_ok(c, error)) {
@@ -291,20 +303,21 @@ static gboolean op_encrypt(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean op_reencrypt(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_reencrypt(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
 		c->a = random_bytes(c, g_rand_int_range(c->rand, 1, 512));
 		set_call(c, "Encrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->a), ay_str("re")),
-		         "(ay)");
+			 "(ay)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
 			return FALSE;
 		c->b = reply_bytes(reply, 0);
 		set_call(c, "ReEncrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->b), ay_str("re")),
-		         "(ay)");
+			 "(ay)");
 		return TRUE;
 	case 2:
 		if (!expect_ok(c, error))
@@ -313,7 +326,7 @@ static gboolean op_reencrypt(Client *c, GVariant *reply, const GError *error)
 		if (g_bytes_equal(c->b, c->c))
 			failf(c, "ReEncrypt returned the same ciphertext (no fresh IV)");
 		set_call(c, "Decrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->c), ay_str("re")),
-		         "(ay)");
+			 "(ay)");
 		return TRUE;
 	case 3:
 		if (expect_ok(c, error)) {
@@ -326,13 +339,14 @@ static gboolean op_reencrypt(Client *c, GVariant *reply, const GError *error)
 }
 
 /* A ciphertext changed after its header, or given the wrong context: IntegrityFailure. */
-static gboolean op_tampered(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_tampered(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
 		c->a = random_bytes(c, g_rand_int_range(c->rand, 1, 256));
 		set_call(c, "Encrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->a), ay_str("t")),
-		         "(ay)");
+			 "(ay)");
 		return TRUE;
 	case 1: {
 		gsize len;
@@ -342,14 +356,14 @@ static gboolean op_tampered(Client *c, GVariant *reply, const GError *error)
 		len = g_bytes_get_size(c->b);
 		c->variant = g_rand_int_range(c->rand, 0, 2);
 		if (c->variant == 0) {
-			gsize bit =
-			    (gsize)g_rand_int_range(c->rand, CT_HEADER_LEN * 8, (gint32)(len * 8));
+			gsize bit = (gsize)g_rand_int_range(c->rand, CT_HEADER_LEN * 8,
+							    (gint32)(len * 8));
 			g_autoptr(GBytes) bad = tkms_test_bytes_flip_bit(c->b, bit);
 			set_call(c, "Decrypt",
-			         g_variant_new("(s@ay@ay)", SH_AES, ay(bad), ay_str("t")), "(ay)");
+				 g_variant_new("(s@ay@ay)", SH_AES, ay(bad), ay_str("t")), "(ay)");
 		} else {
 			set_call(c, "Decrypt",
-			         g_variant_new("(s@ay@ay)", SH_AES, ay(c->b), ay_str("T")), "(ay)");
+				 g_variant_new("(s@ay@ay)", SH_AES, ay(c->b), ay_str("T")), "(ay)");
 		}
 		return TRUE;
 	}
@@ -360,13 +374,14 @@ static gboolean op_tampered(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean op_datakey(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_datakey(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
 		c->variant = g_rand_int_range(c->rand, 1, 65);
 		set_call(c, "GenerateDataKey",
-		         g_variant_new("(su@ay)", SH_AES, c->variant, ay_str("dk")), "(ayay)");
+			 g_variant_new("(su@ay)", SH_AES, c->variant, ay_str("dk")), "(ayay)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
@@ -377,7 +392,7 @@ static gboolean op_datakey(Client *c, GVariant *reply, const GError *error)
 			failf(c, "GenerateDataKey: %zu bytes, asked %u", g_bytes_get_size(c->a),
 			      c->variant);
 		set_call(c, "Decrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->b), ay_str("dk")),
-		         "(ay)");
+			 "(ay)");
 		return TRUE;
 	case 2:
 		if (expect_ok(c, error)) {
@@ -389,13 +404,15 @@ static gboolean op_datakey(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static const gchar *signing_key(Client *c)
+static const gchar *
+signing_key(Client *c)
 {
 	/* RSA signing costs swtpm more; one in four */
 	return g_rand_int_range(c->rand, 0, 4) == 0 ? SH_RSA : SH_EC;
 }
 
-static gboolean op_sign(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_sign(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
@@ -408,7 +425,7 @@ static gboolean op_sign(Client *c, GVariant *reply, const GError *error)
 			return FALSE;
 		c->b = reply_bytes(reply, 0);
 		set_call(c, "Verify", g_variant_new("(s@ay@ay)", c->key, ay(c->a), ay(c->b)),
-		         "(b)");
+			 "(b)");
 		return TRUE;
 	case 2:
 		if (expect_ok(c, error) && !reply_bool(reply))
@@ -418,7 +435,8 @@ static gboolean op_sign(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static GBytes *sha256(GBytes *data)
+static GBytes *
+sha256(GBytes *data)
 {
 	g_autoptr(GChecksum) ck = g_checksum_new(G_CHECKSUM_SHA256);
 	guint8 digest[32];
@@ -429,7 +447,8 @@ static GBytes *sha256(GBytes *data)
 	return g_bytes_new(digest, len);
 }
 
-static gboolean op_sign_digest(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_sign_digest(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
@@ -443,7 +462,7 @@ static gboolean op_sign_digest(Client *c, GVariant *reply, const GError *error)
 			return FALSE;
 		c->b = reply_bytes(reply, 0);
 		set_call(c, "VerifyDigest", g_variant_new("(s@ay@ay)", c->key, ay(c->c), ay(c->b)),
-		         "(b)");
+			 "(b)");
 		return TRUE;
 	case 2:
 		if (!expect_ok(c, error))
@@ -452,7 +471,7 @@ static gboolean op_sign_digest(Client *c, GVariant *reply, const GError *error)
 			failf(c, "VerifyDigest(%s) of its own SignDigest is false", c->key);
 		/* the message's Verify agrees */
 		set_call(c, "Verify", g_variant_new("(s@ay@ay)", c->key, ay(c->a), ay(c->b)),
-		         "(b)");
+			 "(b)");
 		return TRUE;
 	case 3:
 		if (expect_ok(c, error) && !reply_bool(reply))
@@ -463,7 +482,8 @@ static gboolean op_sign_digest(Client *c, GVariant *reply, const GError *error)
 }
 
 /* Signatures and MACs that are not: FALSE, not an error. */
-static gboolean op_verify_bad(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_verify_bad(Client *c, GVariant *reply, const GError *error)
 {
 	g_autoptr(GBytes) junk = NULL;
 
@@ -474,13 +494,13 @@ static gboolean op_verify_bad(Client *c, GVariant *reply, const GError *error)
 		if (c->variant == 2) {
 			c->key = g_strdup(SH_HMAC);
 			set_call(c, "VerifyHmac",
-			         g_variant_new("(s@ay@ay)", c->key, ay_str(ref_data), ay(junk)),
-			         "(b)");
+				 g_variant_new("(s@ay@ay)", c->key, ay_str(ref_data), ay(junk)),
+				 "(b)");
 		} else {
 			c->key = g_strdup(c->variant == 0 ? SH_EC : SH_RSA);
 			set_call(c, "Verify",
-			         g_variant_new("(s@ay@ay)", c->key, ay_str(ref_data), ay(junk)),
-			         "(b)");
+				 g_variant_new("(s@ay@ay)", c->key, ay_str(ref_data), ay(junk)),
+				 "(b)");
 		}
 		return TRUE;
 	case 1:
@@ -491,7 +511,8 @@ static gboolean op_verify_bad(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean op_public_key(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_public_key(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
@@ -510,14 +531,15 @@ static gboolean op_public_key(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean op_hmac(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_hmac(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
 		/* the reference MAC, or a MAC of a message large enough for the HMAC sequence */
 		c->variant = g_rand_int_range(c->rand, 0, 8) == 0;
 		c->a = c->variant ? random_bytes(c, g_rand_int_range(c->rand, 1025, 65537))
-		                  : g_bytes_new_static(ref_data, strlen(ref_data));
+				  : g_bytes_new_static(ref_data, strlen(ref_data));
 		set_call(c, "Hmac", g_variant_new("(s@ay)", SH_HMAC, ay(c->a)), "(ay)");
 		return TRUE;
 	case 1:
@@ -527,7 +549,7 @@ static gboolean op_hmac(Client *c, GVariant *reply, const GError *error)
 		if (!c->variant)
 			check_bytes(c, "Hmac of the reference message", c->b, ref_mac);
 		set_call(c, "VerifyHmac", g_variant_new("(s@ay@ay)", SH_HMAC, ay(c->a), ay(c->b)),
-		         "(b)");
+			 "(b)");
 		return TRUE;
 	case 2:
 		if (expect_ok(c, error) && !reply_bool(reply))
@@ -537,14 +559,15 @@ static gboolean op_hmac(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean op_derive(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_derive(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
 		set_call(c, "DeriveKey",
-		         g_variant_new("(s@ayu)", SH_HMAC, ay_str(ref_context),
-		                       (guint32)g_bytes_get_size(ref_derived)),
-		         "(ay)");
+			 g_variant_new("(s@ayu)", SH_HMAC, ay_str(ref_context),
+				       (guint32)g_bytes_get_size(ref_derived)),
+			 "(ay)");
 		return TRUE;
 	case 1:
 		if (expect_ok(c, error)) {
@@ -556,14 +579,15 @@ static gboolean op_derive(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean op_seal(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_seal(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
 		c->a = random_bytes(c, g_rand_int_range(c->rand, 1, 4096));
 		set_call(c, "Seal",
-		         g_variant_new("(@ay@a{sv})", ay(c->a), g_variant_new("a{sv}", NULL)),
-		         "(ay)");
+			 g_variant_new("(@ay@a{sv})", ay(c->a), g_variant_new("a{sv}", NULL)),
+			 "(ay)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
@@ -581,7 +605,8 @@ static gboolean op_seal(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean op_unseal_bad(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_unseal_bad(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
@@ -596,7 +621,8 @@ static gboolean op_unseal_bad(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean op_random(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_random(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
@@ -617,9 +643,10 @@ static gboolean op_random(Client *c, GVariant *reply, const GError *error)
 
 static const gchar *const shared_keys[] = {SH_AES, SH_HMAC, SH_EC, SH_RSA, SH_PW};
 static const gchar *const shared_types[] = {"aes-256-gcm", "hmac-sha256", "ecdsa-p256", "rsa-2048",
-                                            "password"};
+					    "password"};
 
-static gboolean op_info(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_info(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
@@ -642,7 +669,8 @@ static gboolean op_info(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean list_has(GVariant *keys, const gchar *name)
+static gboolean
+list_has(GVariant *keys, const gchar *name)
 {
 	GVariantIter it;
 	GVariant *info;
@@ -658,7 +686,8 @@ static gboolean list_has(GVariant *keys, const gchar *name)
 	return FALSE;
 }
 
-static gboolean op_list(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_list(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
@@ -705,13 +734,14 @@ static gboolean op_list(Client *c, GVariant *reply, const GError *error)
 	g_assert_not_reached();
 }
 
-static gboolean op_secret_shared(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_secret_shared(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
 		set_call(c, "GetSecret",
-		         g_variant_new("(ss)", SH_PW, g_rand_boolean(c->rand) ? "" : "current"),
-		         "(ay)");
+			 g_variant_new("(ss)", SH_PW, g_rand_boolean(c->rand) ? "" : "current"),
+			 "(ay)");
 		return TRUE;
 	case 1:
 		if (expect_ok(c, error)) {
@@ -724,7 +754,8 @@ static gboolean op_secret_shared(Client *c, GVariant *reply, const GError *error
 }
 
 /* ImportSecret into the client's own password key, then both stages read back. */
-static gboolean op_secret_own(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_secret_own(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
@@ -760,7 +791,8 @@ static gboolean op_secret_own(Client *c, GVariant *reply, const GError *error)
 }
 
 /* A scratch key of the client's walked through its whole life cycle, every step valid. */
-static gboolean op_lifecycle(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_lifecycle(Client *c, GVariant *reply, const GError *error)
 {
 	static const gchar *const types[] = {"aes-256-gcm", "hmac-sha256", "ecdsa-p256"};
 
@@ -770,12 +802,12 @@ static gboolean op_lifecycle(Client *c, GVariant *reply, const GError *error)
 	case 0: {
 		/* RSA key generation is slow in swtpm: one scratch key in 16 */
 		const gchar *type = g_rand_int_range(c->rand, 0, 16) == 0
-		                        ? "rsa-2048"
-		                        : types[g_rand_int_range(c->rand, 0, 3)];
+					    ? "rsa-2048"
+					    : types[g_rand_int_range(c->rand, 0, 3)];
 		c->key = g_strdup_printf("c%u-s%u", c->index, c->scratch_n++);
 		set_call(c, "CreateKey",
-		         g_variant_new("(ss@a{sv})", c->key, type, g_variant_new("a{sv}", NULL)),
-		         "(a{sv})");
+			 g_variant_new("(ss@a{sv})", c->key, type, g_variant_new("a{sv}", NULL)),
+			 "(a{sv})");
 		return TRUE;
 	}
 	case 1:
@@ -791,11 +823,11 @@ static gboolean op_lifecycle(Client *c, GVariant *reply, const GError *error)
 	}
 	case 3:
 		set_call(c, "SetKeyVersionState", g_variant_new("(sus)", c->key, 2, "deactivated"),
-		         "()");
+			 "()");
 		return TRUE;
 	case 4:
 		set_call(c, "SetKeyVersionState", g_variant_new("(sus)", c->key, 2, "active"),
-		         "()");
+			 "()");
 		return TRUE;
 	case 5:
 		set_call(c, "SetPrimaryVersion", g_variant_new("(su)", c->key, 2), "()");
@@ -811,7 +843,7 @@ static gboolean op_lifecycle(Client *c, GVariant *reply, const GError *error)
 		g_variant_dict_insert(d, "period", "t", (guint64)86400);
 		g_variant_dict_insert(d, "deactivate-after", "t", (guint64)3600);
 		set_call(c, "SetRotationPolicy",
-		         g_variant_new("(s@a{sv})", c->key, g_variant_dict_end(d)), "()");
+			 g_variant_new("(s@a{sv})", c->key, g_variant_dict_end(d)), "()");
 		return TRUE;
 	}
 	case 9:
@@ -842,7 +874,8 @@ static gboolean op_lifecycle(Client *c, GVariant *reply, const GError *error)
 }
 
 /* Calls that are wrong, and the error each deserves. */
-static gboolean op_bad_input(Client *c, GVariant *reply, const GError *error)
+static gboolean
+op_bad_input(Client *c, GVariant *reply, const GError *error)
 {
 	switch (c->stage) {
 	case 0:
@@ -853,24 +886,24 @@ static gboolean op_bad_input(Client *c, GVariant *reply, const GError *error)
 			break;
 		case 1:
 			set_call(c, "CreateKey",
-			         g_variant_new("(ss@a{sv})", SH_AES, "aes-256-gcm",
-			                       g_variant_new("a{sv}", NULL)),
-			         "(a{sv})");
+				 g_variant_new("(ss@a{sv})", SH_AES, "aes-256-gcm",
+					       g_variant_new("a{sv}", NULL)),
+				 "(a{sv})");
 			break;
 		case 2:
 			set_call(c, "CreateKey",
-			         g_variant_new("(ss@a{sv})", "bad-type", "des",
-			                       g_variant_new("a{sv}", NULL)),
-			         "(a{sv})");
+				 g_variant_new("(ss@a{sv})", "bad-type", "des",
+					       g_variant_new("a{sv}", NULL)),
+				 "(a{sv})");
 			break;
 		case 3:
 			set_call(c, "Encrypt",
-			         g_variant_new("(s@ay@ay)", "bad/name", ay_str("x"), ay_str("")),
-			         "(ay)");
+				 g_variant_new("(s@ay@ay)", "bad/name", ay_str("x"), ay_str("")),
+				 "(ay)");
 			break;
 		case 4:
 			set_call(c, "SetKeyVersionState",
-			         g_variant_new("(sus)", SH_AES, 1, "deactivated"), "()");
+				 g_variant_new("(sus)", SH_AES, 1, "deactivated"), "()");
 			break;
 		case 5:
 			set_call(c, "GetSecret", g_variant_new("(ss)", SH_AES, ""), "(ay)");
@@ -885,8 +918,8 @@ static gboolean op_bad_input(Client *c, GVariant *reply, const GError *error)
 		return TRUE;
 	case 1: {
 		static const gchar *const expected[] = {
-		    "NotFound", "AlreadyExists",   "InvalidArgument", "InvalidArgument",
-		    "KeyState", "InvalidArgument", "InvalidArgument", "InvalidArgument",
+			"NotFound", "AlreadyExists",   "InvalidArgument", "InvalidArgument",
+			"KeyState", "InvalidArgument", "InvalidArgument", "InvalidArgument",
 		};
 		expect_error(c, error, expected[c->variant], NULL);
 		return FALSE;
@@ -897,31 +930,32 @@ static gboolean op_bad_input(Client *c, GVariant *reply, const GError *error)
 
 typedef gboolean (*OpFunc)(Client *c, GVariant *reply, const GError *error);
 static const OpFunc op_funcs[N_OPS] = {
-    [OP_ENCRYPT] = op_encrypt,
-    [OP_REENCRYPT] = op_reencrypt,
-    [OP_TAMPERED] = op_tampered,
-    [OP_DATAKEY] = op_datakey,
-    [OP_SIGN] = op_sign,
-    [OP_SIGN_DIGEST] = op_sign_digest,
-    [OP_VERIFY_BAD] = op_verify_bad,
-    [OP_PUBLIC_KEY] = op_public_key,
-    [OP_HMAC] = op_hmac,
-    [OP_DERIVE] = op_derive,
-    [OP_SEAL] = op_seal,
-    [OP_UNSEAL_BAD] = op_unseal_bad,
-    [OP_RANDOM] = op_random,
-    [OP_INFO] = op_info,
-    [OP_LIST] = op_list,
-    [OP_SECRET_SHARED] = op_secret_shared,
-    [OP_SECRET_OWN] = op_secret_own,
-    [OP_LIFECYCLE] = op_lifecycle,
-    [OP_BAD_INPUT] = op_bad_input,
+	[OP_ENCRYPT] = op_encrypt,
+	[OP_REENCRYPT] = op_reencrypt,
+	[OP_TAMPERED] = op_tampered,
+	[OP_DATAKEY] = op_datakey,
+	[OP_SIGN] = op_sign,
+	[OP_SIGN_DIGEST] = op_sign_digest,
+	[OP_VERIFY_BAD] = op_verify_bad,
+	[OP_PUBLIC_KEY] = op_public_key,
+	[OP_HMAC] = op_hmac,
+	[OP_DERIVE] = op_derive,
+	[OP_SEAL] = op_seal,
+	[OP_UNSEAL_BAD] = op_unseal_bad,
+	[OP_RANDOM] = op_random,
+	[OP_INFO] = op_info,
+	[OP_LIST] = op_list,
+	[OP_SECRET_SHARED] = op_secret_shared,
+	[OP_SECRET_OWN] = op_secret_own,
+	[OP_LIFECYCLE] = op_lifecycle,
+	[OP_BAD_INPUT] = op_bad_input,
 };
 
 /* ---------------------------------------------------------------------------------------- */
 /* Clients                                                                                   */
 
-static OpKind pick_op(Client *c)
+static OpKind
+pick_op(Client *c)
 {
 	guint total = 0, r;
 
@@ -939,7 +973,8 @@ static OpKind pick_op(Client *c)
 	g_assert_not_reached();
 }
 
-static void clear_op(Client *c)
+static void
+clear_op(Client *c)
 {
 	g_clear_pointer(&c->key, g_free);
 	g_clear_pointer(&c->a, g_bytes_unref);
@@ -949,7 +984,8 @@ static void clear_op(Client *c)
 	c->variant = 0;
 }
 
-static void client_finish(Client *c)
+static void
+client_finish(Client *c)
 {
 	c->finished = TRUE;
 	clear_op(c);
@@ -958,12 +994,13 @@ static void client_finish(Client *c)
 		g_main_loop_quit(loop);
 }
 
-static void on_reply(GObject *source, GAsyncResult *res, gpointer user_data)
+static void
+on_reply(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	Client *c = user_data;
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) reply =
-	    g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+		g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
 	g_autofree gchar *outcome = tkms_torture_outcome(error);
 
 	tkms_torture_stats_add(stats, c->method, outcome, g_get_monotonic_time() - c->sent);
@@ -977,16 +1014,18 @@ static void on_reply(GObject *source, GAsyncResult *res, gpointer user_data)
 	client_next(c, reply, error);
 }
 
-static void client_send(Client *c)
+static void
+client_send(Client *c)
 {
 	c->sent = g_get_monotonic_time();
 	g_dbus_connection_call(c->connection, TKMS_BUS_NAME, TKMS_OBJECT_PATH,
-	                       "org.tkms.KeyManager", c->method, c->args,
-	                       G_VARIANT_TYPE(c->reply_type), G_DBUS_CALL_FLAGS_NONE,
-	                       CALL_TIMEOUT_MS, NULL, on_reply, c);
+			       "org.tkms.KeyManager", c->method, c->args,
+			       G_VARIANT_TYPE(c->reply_type), G_DBUS_CALL_FLAGS_NONE,
+			       CALL_TIMEOUT_MS, NULL, on_reply, c);
 }
 
-static void client_next(Client *c, GVariant *reply, const GError *error)
+static void
+client_next(Client *c, GVariant *reply, const GError *error)
 {
 	gboolean more;
 
@@ -1013,43 +1052,46 @@ static void client_next(Client *c, GVariant *reply, const GError *error)
 /* ---------------------------------------------------------------------------------------- */
 /* The test                                                                                  */
 
-static GBytes *call_bytes(const gchar *method, GVariant *args)
+static GBytes *
+call_bytes(const gchar *method, GVariant *args)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) r = tkms_torture_call_sync(tkms_test_env_get_connection(env), method,
-	                                               args, "(ay)", 60000, &error);
+						       args, "(ay)", 60000, &error);
 	g_assert_no_error(error);
 	return reply_bytes(r, 0);
 }
 
-static void make_shared_keys(void)
+static void
+make_shared_keys(void)
 {
 	TkmsClient *client = tkms_test_env_get_client(env);
 
 	for (guint i = 0; i < G_N_ELEMENTS(shared_keys); i++) {
 		g_autoptr(GVariant) info =
-		    tkms_test_create_key(client, shared_keys[i], shared_types[i], NULL);
+			tkms_test_create_key(client, shared_keys[i], shared_types[i], NULL);
 	}
 	ref_mac = call_bytes("Hmac", g_variant_new("(s@ay)", SH_HMAC, ay_str(ref_data)));
 	ref_derived =
-	    call_bytes("DeriveKey", g_variant_new("(s@ayu)", SH_HMAC, ay_str(ref_context), 48));
+		call_bytes("DeriveKey", g_variant_new("(s@ayu)", SH_HMAC, ay_str(ref_context), 48));
 	ref_password = call_bytes("GetSecret", g_variant_new("(ss)", SH_PW, "current"));
 	ref_plaintext = tkms_test_bytes_pattern(3000, 9);
 	ref_ciphertext = call_bytes(
-	    "Encrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(ref_plaintext), ay_str("ref")));
+		"Encrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(ref_plaintext), ay_str("ref")));
 }
 
 /* Every shared key still gives its reference results. */
-static void check_shared_keys(void)
+static void
+check_shared_keys(void)
 {
 	g_autoptr(GBytes) mac =
-	    call_bytes("Hmac", g_variant_new("(s@ay)", SH_HMAC, ay_str(ref_data)));
+		call_bytes("Hmac", g_variant_new("(s@ay)", SH_HMAC, ay_str(ref_data)));
 	g_autoptr(GBytes) derived =
-	    call_bytes("DeriveKey", g_variant_new("(s@ayu)", SH_HMAC, ay_str(ref_context), 48));
+		call_bytes("DeriveKey", g_variant_new("(s@ayu)", SH_HMAC, ay_str(ref_context), 48));
 	g_autoptr(GBytes) password =
-	    call_bytes("GetSecret", g_variant_new("(ss)", SH_PW, "current"));
+		call_bytes("GetSecret", g_variant_new("(ss)", SH_PW, "current"));
 	g_autoptr(GBytes) plaintext = call_bytes(
-	    "Decrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(ref_ciphertext), ay_str("ref")));
+		"Decrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(ref_ciphertext), ay_str("ref")));
 	g_autoptr(GBytes) data = tkms_test_bytes_str("after");
 
 	tkms_assert_bytes_equal(mac, ref_mac);
@@ -1061,14 +1103,15 @@ static void check_shared_keys(void)
 		g_autoptr(GBytes) sig = call_bytes("Sign", g_variant_new("(s@ay)", key, ay(data)));
 		g_autoptr(GError) error = NULL;
 		g_autoptr(GVariant) r = tkms_torture_call_sync(
-		    tkms_test_env_get_connection(env), "Verify",
-		    g_variant_new("(s@ay@ay)", key, ay(data), ay(sig)), "(b)", 60000, &error);
+			tkms_test_env_get_connection(env), "Verify",
+			g_variant_new("(s@ay@ay)", key, ay(data), ay(sig)), "(b)", 60000, &error);
 		g_assert_no_error(error);
 		g_assert_true(reply_bool(r));
 	}
 }
 
-static void test_concurrency(void)
+static void
+test_concurrency(void)
 {
 	guint n_clients = tkms_torture_figure("TKMS_TORTURE_CLIENTS", 8, 64);
 	guint n_calls = tkms_torture_figure("TKMS_TORTURE_CALLS", 100, 1000);
@@ -1096,9 +1139,9 @@ static void test_concurrency(void)
 		c->calls_max = n_calls;
 		c->pw_name = g_strdup_printf("c%u-pw", i);
 		info = tkms_test_create_key(tkms_test_env_get_client(env), c->pw_name, "password",
-		                            NULL);
+					    NULL);
 		c->pw_current =
-		    call_bytes("GetSecret", g_variant_new("(ss)", c->pw_name, "current"));
+			call_bytes("GetSecret", g_variant_new("(ss)", c->pw_name, "current"));
 	}
 	g_test_message("%u clients x %u calls", n_clients, n_calls);
 	start = g_get_monotonic_time();
@@ -1113,9 +1156,9 @@ static void test_concurrency(void)
 		busy += clients[i].busy;
 	tkms_torture_stats_print(stats, "concurrency");
 	g_test_message("%.1f s, %.0f calls/s; Busy (retried): %u; tkmsd VmRSS %" G_GUINT64_FORMAT
-	               " KiB before, %" G_GUINT64_FORMAT " KiB after",
-	               seconds, tkms_torture_stats_total(stats) / seconds, busy, rss_before,
-	               rss_after);
+		       " KiB before, %" G_GUINT64_FORMAT " KiB after",
+		       seconds, tkms_torture_stats_total(stats) / seconds, busy, rss_before,
+		       rss_after);
 	for (guint i = 0; i < failures->len; i++)
 		g_test_message("FAILURE %s", (const gchar *)g_ptr_array_index(failures, i));
 	g_assert_cmpuint(n_failures, ==, 0);
@@ -1145,7 +1188,8 @@ static void test_concurrency(void)
 	g_clear_pointer(&failures, g_ptr_array_unref);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	int ret;
 

@@ -39,32 +39,37 @@ static GBytes *ciphertext_pcr; /* Encrypt with pcr-aes (before the extend) */
 static GBytes *mac;            /* Hmac of ref_data with k-hmac */
 static GBytes *sig;            /* Sign of ref_data with k-ec */
 
-static GVariant *ay(GBytes *b)
+static GVariant *
+ay(GBytes *b)
 {
 	return tkms_torture_ay_bytes(b);
 }
 
-static GVariant *ay_str(const gchar *s)
+static GVariant *
+ay_str(const gchar *s)
 {
 	return tkms_torture_ay(s, strlen(s));
 }
 
-static GVariant *no_options(void)
+static GVariant *
+no_options(void)
 {
 	return g_variant_new("a{sv}", NULL);
 }
 
-static GVariant *pcr_options(void)
+static GVariant *
+pcr_options(void)
 {
 	guint32 pcr = PCR;
 	g_autoptr(GVariantDict) d = g_variant_dict_new(NULL);
 
 	g_variant_dict_insert_value(d, "pcrs",
-	                            g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32, &pcr, 1, 4));
+				    g_variant_new_fixed_array(G_VARIANT_TYPE_UINT32, &pcr, 1, 4));
 	return g_variant_dict_end(d);
 }
 
-static GBytes *call_bytes(const gchar *method, GVariant *args)
+static GBytes *
+call_bytes(const gchar *method, GVariant *args)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) r = tkms_torture_call_sync(CONN, method, args, "(ay)", 60000, &error);
@@ -75,22 +80,25 @@ static GBytes *call_bytes(const gchar *method, GVariant *args)
 	return tkms_torture_bytes(v);
 }
 
-static void create(const gchar *name, const gchar *type, GVariant *options)
+static void
+create(const gchar *name, const gchar *type, GVariant *options)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) r = tkms_torture_call_sync(
-	    CONN, "CreateKey", g_variant_new("(ss@a{sv})", name, type, options), "(a{sv})", 60000,
-	    &error);
+		CONN, "CreateKey", g_variant_new("(ss@a{sv})", name, type, options), "(a{sv})",
+		60000, &error);
 	g_assert_no_error(error);
 }
 
-static guint32 lockout_property(void)
+static guint32
+lockout_property(void)
 {
 	g_autoptr(GVariant) v = tkms_test_get_property(env, "TpmLockoutCounter");
 	return g_variant_get_uint32(v);
 }
 
-static void setup_keys(void)
+static void
+setup_keys(void)
 {
 	g_autoptr(GError) error = NULL;
 	const gchar *state = tkms_test_env_get_state_dir(env);
@@ -107,9 +115,9 @@ static void setup_keys(void)
 	blob = call_bytes("Seal", g_variant_new("(@ay@a{sv})", ay(ref_data), no_options()));
 	blob_pcr = call_bytes("Seal", g_variant_new("(@ay@a{sv})", ay(ref_data), pcr_options()));
 	ciphertext = call_bytes(
-	    "Encrypt", g_variant_new("(s@ay@ay)", "k-aes", ay(ref_data), ay_str("lockout")));
+		"Encrypt", g_variant_new("(s@ay@ay)", "k-aes", ay(ref_data), ay_str("lockout")));
 	ciphertext_pcr = call_bytes(
-	    "Encrypt", g_variant_new("(s@ay@ay)", "pcr-aes", ay(ref_data), ay_str("lockout")));
+		"Encrypt", g_variant_new("(s@ay@ay)", "pcr-aes", ay(ref_data), ay_str("lockout")));
 	mac = call_bytes("Hmac", g_variant_new("(s@ay)", "k-hmac", ay(ref_data)));
 	sig = call_bytes("Sign", g_variant_new("(s@ay)", "k-ec", ay(ref_data)));
 
@@ -137,12 +145,14 @@ typedef struct {
 	const gchar *expect[4];
 } BadCall;
 
-static void bad_call_clear(BadCall *b)
+static void
+bad_call_clear(BadCall *b)
 {
 	g_clear_pointer(&b->args, g_variant_unref);
 }
 
-static GBytes *random_bytes(GRand *rand, gsize len)
+static GBytes *
+random_bytes(GRand *rand, gsize len)
 {
 	guint8 *buf = g_malloc(len);
 
@@ -151,11 +161,12 @@ static GBytes *random_bytes(GRand *rand, gsize len)
 	return g_bytes_new_take(buf, len);
 }
 
-static void pick(GRand *rand, BadCall *b)
+static void
+pick(GRand *rand, BadCall *b)
 {
 	/* what a tampered blob may be called: its owner, PCR list or TPM parts changed */
 	static const gchar *const tampered[] = {"IntegrityFailure", "InvalidArgument",
-	                                        "PermissionDenied", "PolicyMismatch"};
+						"PermissionDenied", "PolicyMismatch"};
 	gsize len;
 
 	memset(b, 0, sizeof(*b));
@@ -201,8 +212,8 @@ static void pick(GRand *rand, BadCall *b)
 	case 5:
 		b->what = "Decrypt with a key bound to the old PCR value";
 		b->method = "Decrypt";
-		b->args =
-		    g_variant_new("(s@ay@ay)", "pcr-aes", ay(ciphertext_pcr), ay_str("lockout"));
+		b->args = g_variant_new("(s@ay@ay)", "pcr-aes", ay(ciphertext_pcr),
+					ay_str("lockout"));
 		b->expect[0] = "PolicyMismatch";
 		break;
 	case 6:
@@ -228,7 +239,7 @@ static void pick(GRand *rand, BadCall *b)
 		g_autoptr(GBytes) bad = NULL;
 		len = g_bytes_get_size(ciphertext);
 		bad = tkms_test_bytes_flip_bit(
-		    ciphertext, g_rand_int_range(rand, CT_HEADER_LEN * 8, (gint32)(len * 8)));
+			ciphertext, g_rand_int_range(rand, CT_HEADER_LEN * 8, (gint32)(len * 8)));
 		b->what = "Decrypt or ReEncrypt of a bit-flipped ciphertext";
 		b->method = g_rand_boolean(rand) ? "Decrypt" : "ReEncrypt";
 		b->args = g_variant_new("(s@ay@ay)", "k-aes", ay(bad), ay_str("lockout"));
@@ -243,19 +254,19 @@ static void pick(GRand *rand, BadCall *b)
 		break;
 	case 12: {
 		static const gchar *const copies[] = {"copy-ec000001", "copy-hmac000001",
-		                                      "copy-pw000001"};
+						      "copy-pw000001"};
 		guint which = g_rand_int_range(rand, 0, 3);
 		b->what = "use of a bound key's copy under another name";
 		b->method = which == 0 ? "Sign" : which == 1 ? "Hmac" : "GetSecret";
 		b->args = which == 2 ? g_variant_new("(ss)", copies[which], "current")
-		                     : g_variant_new("(s@ay)", copies[which], ay(ref_data));
+				     : g_variant_new("(s@ay)", copies[which], ay(ref_data));
 		b->expect[0] = "IntegrityFailure";
 		b->expect[1] = "PermissionDenied";
 		break;
 	}
 	case 13: {
 		g_autoptr(GBytes) bad =
-		    tkms_test_bytes_flip_bit(mac, g_rand_int_range(rand, 0, 256));
+			tkms_test_bytes_flip_bit(mac, g_rand_int_range(rand, 0, 256));
 		b->what = "VerifyHmac of a wrong MAC";
 		b->method = "VerifyHmac";
 		b->args = g_variant_new("(s@ay@ay)", "k-hmac", ay(ref_data), ay(bad));
@@ -276,11 +287,11 @@ static void pick(GRand *rand, BadCall *b)
 	}
 	default: {
 		/* a blob of the right shape whose sealed TPM object is another blob's */
-		g_autoptr(GBytes) other =
-		    call_bytes("Seal", g_variant_new("(@ay@a{sv})", ay_str("other"), no_options()));
+		g_autoptr(GBytes) other = call_bytes(
+			"Seal", g_variant_new("(@ay@a{sv})", ay_str("other"), no_options()));
 		gsize n = MIN(g_bytes_get_size(other), g_bytes_get_size(blob));
 		g_autofree guint8 *mix =
-		    g_memdup2(g_bytes_get_data(blob, NULL), g_bytes_get_size(blob));
+			g_memdup2(g_bytes_get_data(blob, NULL), g_bytes_get_size(blob));
 		g_autoptr(GBytes) bad = NULL;
 		/* the first half of the other blob (its head: owner, PCRs, TPM object) */
 		memcpy(mix, g_bytes_get_data(other, NULL), n / 2);
@@ -295,7 +306,8 @@ static void pick(GRand *rand, BadCall *b)
 	g_variant_ref_sink(b->args);
 }
 
-static void test_lockout(void)
+static void
+test_lockout(void)
 {
 	guint n_calls = tkms_torture_figure("TKMS_TORTURE_CALLS", 500, 10000);
 	g_autoptr(GRand) rand = g_rand_new_with_seed(tkms_torture_seed());
@@ -330,14 +342,14 @@ static void test_lockout(void)
 			accepted |= g_str_equal(outcome, b.expect[j]);
 		if (!accepted && problems->len < 30)
 			g_ptr_array_add(problems,
-			                g_strdup_printf("%s (%s): %s%s%s", b.what, b.method,
-			                                outcome, error ? ": " : "",
-			                                error ? error->message : ""));
+					g_strdup_printf("%s (%s): %s%s%s", b.what, b.method,
+							outcome, error ? ": " : "",
+							error ? error->message : ""));
 		bad_call_clear(&b);
 		/* the daemon's view of the counter, cheaply, along the way */
 		if (i % 100 == 99 && lockout_property() != 0)
 			g_error("TpmLockoutCounter is %u after %u calls", lockout_property(),
-			        i + 1);
+				i + 1);
 	}
 	tkms_torture_stats_print(stats, "lockout");
 	g_test_message("%u calls in %.1f s", n_calls, (g_get_monotonic_time() - start) / 1e6);
@@ -355,10 +367,10 @@ static void test_lockout(void)
 	/* and the unbound keys still work */
 	{
 		g_autoptr(GBytes) pt =
-		    call_bytes("Decrypt", g_variant_new("(s@ay@ay)", "k-aes", ay(ciphertext),
-		                                        ay_str("lockout")));
+			call_bytes("Decrypt", g_variant_new("(s@ay@ay)", "k-aes", ay(ciphertext),
+							    ay_str("lockout")));
 		g_autoptr(GBytes) m =
-		    call_bytes("Hmac", g_variant_new("(s@ay)", "k-hmac", ay(ref_data)));
+			call_bytes("Hmac", g_variant_new("(s@ay)", "k-hmac", ay(ref_data)));
 		g_autoptr(GBytes) d = call_bytes("Unseal", g_variant_new("(@ay)", ay(blob)));
 		g_autoptr(GBytes) pw = call_bytes("GetSecret", g_variant_new("(ss)", "k-pw", ""));
 		tkms_assert_bytes_equal(pt, ref_data);
@@ -368,7 +380,8 @@ static void test_lockout(void)
 	}
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	int ret;
 

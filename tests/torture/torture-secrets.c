@@ -41,23 +41,27 @@ static TkmsTestEnv *env;
 static GPtrArray *secrets;
 static GPtrArray *messages;
 
-static void remember(GBytes *secret)
+static void
+remember(GBytes *secret)
 {
 	g_assert_cmpuint(g_bytes_get_size(secret), >=, 12);
 	g_ptr_array_add(secrets, g_bytes_ref(secret));
 }
 
-static GVariant *ay(GBytes *b)
+static GVariant *
+ay(GBytes *b)
 {
 	return tkms_torture_ay_bytes(b);
 }
 
-static GVariant *ay_str(const gchar *s)
+static GVariant *
+ay_str(const gchar *s)
 {
 	return tkms_torture_ay(s, strlen(s));
 }
 
-static GVariant *call(const gchar *method, GVariant *args, const gchar *reply_type, GError **error)
+static GVariant *
+call(const gchar *method, GVariant *args, const gchar *reply_type, GError **error)
 {
 	GVariant *r = tkms_torture_call_sync(CONN, method, args, reply_type, 60000, error);
 
@@ -66,7 +70,8 @@ static GVariant *call(const gchar *method, GVariant *args, const gchar *reply_ty
 	return r;
 }
 
-static GBytes *call_bytes(const gchar *method, GVariant *args, guint index)
+static GBytes *
+call_bytes(const gchar *method, GVariant *args, guint index)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) r = call(method, args, NULL, &error);
@@ -78,7 +83,8 @@ static GBytes *call_bytes(const gchar *method, GVariant *args, guint index)
 }
 
 /* A call that must fail with the error named (short name). */
-static void call_fails(const gchar *method, GVariant *args, const gchar *expected)
+static void
+call_fails(const gchar *method, GVariant *args, const gchar *expected)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) r = call(method, args, NULL, &error);
@@ -88,7 +94,8 @@ static void call_fails(const gchar *method, GVariant *args, const gchar *expecte
 	g_assert_cmpstr(outcome, ==, expected);
 }
 
-static GBytes *random_secret(GRand *rand, gsize len)
+static GBytes *
+random_secret(GRand *rand, gsize len)
 {
 	/* printable, so that it is also a valid password */
 	gchar *buf = g_malloc(len);
@@ -98,16 +105,18 @@ static GBytes *random_secret(GRand *rand, gsize len)
 	return g_bytes_new_take(buf, len);
 }
 
-static void create(const gchar *name, const gchar *type)
+static void
+create(const gchar *name, const gchar *type)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GVariant) r =
-	    call("CreateKey", g_variant_new("(ss@a{sv})", name, type, g_variant_new("a{sv}", NULL)),
-	         "(a{sv})", &error);
+	g_autoptr(GVariant) r = call(
+		"CreateKey", g_variant_new("(ss@a{sv})", name, type, g_variant_new("a{sv}", NULL)),
+		"(a{sv})", &error);
 	g_assert_no_error(error);
 }
 
-static void handle_secrets(void)
+static void
+handle_secrets(void)
 {
 	g_autoptr(GRand) rand = g_rand_new_with_seed(tkms_torture_seed());
 
@@ -121,26 +130,26 @@ static void handle_secrets(void)
 	/* generated and imported passwords, every stage */
 	for (guint i = 0; i < 3; i++) {
 		g_autoptr(GBytes) generated =
-		    call_bytes("GetSecret", g_variant_new("(ss)", "s-pw", "current"), 0);
+			call_bytes("GetSecret", g_variant_new("(ss)", "s-pw", "current"), 0);
 		g_autoptr(GBytes) imported = random_secret(rand, 24 + i);
 		g_autoptr(GVariant) r = NULL;
 		g_autoptr(GError) error = NULL;
 		remember(generated);
 		remember(imported);
 		r = call("ImportSecret", g_variant_new("(s@ay)", "s-pw", ay(imported)), "(u)",
-		         &error);
+			 &error);
 		g_assert_no_error(error);
 		{
 			g_autoptr(GBytes) cur =
-			    call_bytes("GetSecret", g_variant_new("(ss)", "s-pw", ""), 0);
-			g_autoptr(GBytes) prev =
-			    call_bytes("GetSecret", g_variant_new("(ss)", "s-pw", "previous"), 0);
+				call_bytes("GetSecret", g_variant_new("(ss)", "s-pw", ""), 0);
+			g_autoptr(GBytes) prev = call_bytes(
+				"GetSecret", g_variant_new("(ss)", "s-pw", "previous"), 0);
 			tkms_assert_bytes_equal(cur, imported);
 		}
 	}
 	{
 		g_autoptr(GBytes) generated =
-		    call_bytes("GetSecret", g_variant_new("(ss)", "s-pw-hex", "current"), 0);
+			call_bytes("GetSecret", g_variant_new("(ss)", "s-pw-hex", "current"), 0);
 		remember(generated);
 	}
 	/* passwords in failing calls: another key type, a NUL, invalid UTF-8, too long */
@@ -162,72 +171,73 @@ static void handle_secrets(void)
 		remember(bad_utf8);
 		remember(s4);
 		call_fails("ImportSecret", g_variant_new("(s@ay)", "s-aes", ay(s1)),
-		           "InvalidArgument");
+			   "InvalidArgument");
 		call_fails("ImportSecret", g_variant_new("(s@ay)", "s-pw", ay(with_nul)),
-		           "InvalidArgument");
+			   "InvalidArgument");
 		call_fails("ImportSecret", g_variant_new("(s@ay)", "s-pw", ay(bad_utf8)),
-		           "InvalidArgument");
+			   "InvalidArgument");
 		{
 			g_autoptr(GError) error = NULL;
-			g_autoptr(GVariant) r = call(
-			    "ImportSecret", g_variant_new("(s@ay)", "s-pw", ay(s4)), NULL, &error);
+			g_autoptr(GVariant) r =
+				call("ImportSecret", g_variant_new("(s@ay)", "s-pw", ay(s4)), NULL,
+				     &error);
 			g_autofree gchar *outcome = tkms_torture_outcome(error);
 			g_assert_nonnull(error);
 			g_test_message("ImportSecret of 5000 bytes -> %s", outcome);
 		}
 		call_fails("ImportSecret", g_variant_new("(s@ay)", "no-such-key", ay(s1)),
-		           "NotFound");
+			   "NotFound");
 	}
 
 	/* plaintexts in and out, data keys, wrong contexts and keys */
 	for (guint i = 0; i < 3; i++) {
 		g_autoptr(GBytes) pt = random_secret(rand, 40 + i * 1000);
 		g_autoptr(GBytes) ct = call_bytes(
-		    "Encrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(pt), ay_str("c")), 0);
+			"Encrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(pt), ay_str("c")), 0);
 		g_autoptr(GBytes) back = call_bytes(
-		    "Decrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(ct), ay_str("c")), 0);
+			"Decrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(ct), ay_str("c")), 0);
 		g_autoptr(GBytes) dk = call_bytes(
-		    "GenerateDataKey", g_variant_new("(su@ay)", "s-aes", 32, ay_str("c")), 0);
+			"GenerateDataKey", g_variant_new("(su@ay)", "s-aes", 32, ay_str("c")), 0);
 		remember(pt);
 		remember(dk);
 		tkms_assert_bytes_equal(back, pt);
 		call_fails("Decrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(ct), ay_str("C")),
-		           "IntegrityFailure");
+			   "IntegrityFailure");
 		call_fails("Encrypt", g_variant_new("(s@ay@ay)", "s-hmac", ay(pt), ay_str("c")),
-		           "InvalidArgument");
+			   "InvalidArgument");
 		call_fails("Encrypt",
-		           g_variant_new("(s@ay@ay)", "no-such-key", ay(pt), ay_str("c")),
-		           "NotFound");
+			   g_variant_new("(s@ay@ay)", "no-such-key", ay(pt), ay_str("c")),
+			   "NotFound");
 	}
 	{
 		/* a plaintext over MaxPayload */
 		g_autoptr(GBytes) big = random_secret(rand, 1024 * 1024 + 1);
 		remember(big);
 		call_fails("Encrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(big), ay_str("c")),
-		           "LimitExceeded");
+			   "LimitExceeded");
 		call_fails("Seal",
-		           g_variant_new("(@ay@a{sv})", ay(big), g_variant_new("a{sv}", NULL)),
-		           "LimitExceeded");
+			   g_variant_new("(@ay@a{sv})", ay(big), g_variant_new("a{sv}", NULL)),
+			   "LimitExceeded");
 	}
 
 	/* sealed and unsealed data, also refused to another user */
 	for (guint i = 0; i < 3; i++) {
 		g_autoptr(GBytes) data = random_secret(rand, 33 + i);
 		g_autoptr(GBytes) blob = call_bytes(
-		    "Seal", g_variant_new("(@ay@a{sv})", ay(data), g_variant_new("a{sv}", NULL)),
-		    0);
+			"Seal",
+			g_variant_new("(@ay@a{sv})", ay(data), g_variant_new("a{sv}", NULL)), 0);
 		g_autoptr(GBytes) back = call_bytes("Unseal", g_variant_new("(@ay)", ay(blob)), 0);
 		remember(data);
 		tkms_assert_bytes_equal(back, data);
 		if (i == 0) {
 			g_autofree gchar *path =
-			    tkms_test_write_file(tkms_test_env_get_tmp_dir(env), "blob", blob);
+				tkms_test_write_file(tkms_test_env_get_tmp_dir(env), "blob", blob);
 			const gchar *argv[] = {tkms_test_helper_path(), "unseal", path, NULL};
 			g_autofree gchar *out = NULL;
 			g_autoptr(GError) error = NULL;
 			gint status = -1;
 			g_assert_true(
-			    tkms_test_env_run_as_user(env, argv, &out, NULL, &status, &error));
+				tkms_test_env_run_as_user(env, argv, &out, NULL, &status, &error));
 			g_assert_no_error(error);
 			g_test_message("Unseal as another user: %s", out);
 			g_assert_true(g_str_has_prefix(out, "ERROR PermissionDenied"));
@@ -235,10 +245,10 @@ static void handle_secrets(void)
 		}
 		{
 			g_autoptr(GBytes) bad =
-			    tkms_test_bytes_flip_bit(blob, (g_bytes_get_size(blob) - 20) * 8);
+				tkms_test_bytes_flip_bit(blob, (g_bytes_get_size(blob) - 20) * 8);
 			g_autoptr(GError) error = NULL;
 			g_autoptr(GVariant) r =
-			    call("Unseal", g_variant_new("(@ay)", ay(bad)), NULL, &error);
+				call("Unseal", g_variant_new("(@ay)", ay(bad)), NULL, &error);
 			g_assert_nonnull(error);
 		}
 	}
@@ -246,9 +256,10 @@ static void handle_secrets(void)
 	/* derived keys and random bytes */
 	for (guint i = 0; i < 3; i++) {
 		g_autoptr(GBytes) derived = call_bytes(
-		    "DeriveKey", g_variant_new("(s@ayu)", "s-hmac", ay_str("purpose"), 32 + i), 0);
+			"DeriveKey", g_variant_new("(s@ayu)", "s-hmac", ay_str("purpose"), 32 + i),
+			0);
 		g_autoptr(GBytes) random =
-		    call_bytes("GetRandom", g_variant_new("(u)", 16 + i * 100), 0);
+			call_bytes("GetRandom", g_variant_new("(u)", 16 + i * 100), 0);
 		remember(derived);
 		remember(random);
 	}
@@ -258,7 +269,8 @@ static void handle_secrets(void)
 /* Adds the forms a piece of a secret could be written in: its raw bytes (16) and its hex,
  * upper-case hex and base64 forms (of 12 bytes: base64 of 12 bytes does not depend on what
  * follows), so that a partial copy is found too. */
-static void add_encodings(GPtrArray *needles, const guint8 *data, gsize len)
+static void
+add_encodings(GPtrArray *needles, const guint8 *data, gsize len)
 {
 	g_autoptr(GBytes) piece = g_bytes_new(data, MIN(len, 16));
 	g_autofree gchar *hex = tkms_test_bytes_to_hex(piece);
@@ -276,7 +288,8 @@ static void add_encodings(GPtrArray *needles, const guint8 *data, gsize len)
 }
 
 /* What to search for: the encodings of each secret's head, middle and tail. */
-static GPtrArray *make_needles(void)
+static GPtrArray *
+make_needles(void)
 {
 	GPtrArray *needles = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 
@@ -292,14 +305,15 @@ static GPtrArray *make_needles(void)
 	return needles;
 }
 
-static guint search(GPtrArray *needles, GBytes *haystack, const gchar *where)
+static guint
+search(GPtrArray *needles, GBytes *haystack, const gchar *where)
 {
 	guint found = 0;
 
 	for (guint i = 0; i < needles->len; i++) {
 		GBytes *needle = g_ptr_array_index(needles, i);
 		if (tkms_test_bytes_contain(haystack, g_bytes_get_data(needle, NULL),
-		                            g_bytes_get_size(needle))) {
+					    g_bytes_get_size(needle))) {
 			g_autofree gchar *hex = tkms_test_bytes_to_hex(needle);
 			g_test_message("%s found in %s", hex, where);
 			found++;
@@ -310,7 +324,8 @@ static guint search(GPtrArray *needles, GBytes *haystack, const gchar *where)
 
 /* Files to search: everything under dir except the TPM's own state (tpm/) and the staged
  * programs. */
-static void collect_files(const gchar *dir, GPtrArray *files)
+static void
+collect_files(const gchar *dir, GPtrArray *files)
 {
 	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
 	const gchar *name;
@@ -330,7 +345,8 @@ static void collect_files(const gchar *dir, GPtrArray *files)
 	}
 }
 
-static void test_no_secret_anywhere(void)
+static void
+test_no_secret_anywhere(void)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
@@ -377,7 +393,7 @@ static void test_no_secret_anywhere(void)
 	/* the same search finds what is there */
 	{
 		g_autoptr(GPtrArray) canary =
-		    g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+			g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 		guint hits = 0;
 		add_encodings(canary, (const guint8 *)CANARY, strlen(CANARY));
 		for (guint i = 0; i < files->len; i++) {
@@ -387,15 +403,15 @@ static void test_no_secret_anywhere(void)
 			if (strstr(path, "/state/audit") != NULL &&
 			    g_file_get_contents(path, &contents, &len, NULL)) {
 				g_autoptr(GBytes) haystack =
-				    g_bytes_new_take(g_steal_pointer(&contents), len);
+					g_bytes_new_take(g_steal_pointer(&contents), len);
 				hits += search(canary, haystack, path);
 			}
 		}
 		g_assert_cmpuint(hits, >, 0);
 	}
 	g_test_message("%u secrets (%u forms) searched for in %u files (%zu bytes) and %u error "
-	               "messages",
-	               secrets->len, needles->len, files->len, searched, messages->len);
+		       "messages",
+		       secrets->len, needles->len, files->len, searched, messages->len);
 	g_assert_cmpuint(found, ==, 0);
 
 	tkms_test_env_start_daemon(env, &error);
@@ -404,7 +420,8 @@ static void test_no_secret_anywhere(void)
 
 /* Whether a probe with the credentials of tkmsd's run (root without CAP_SYS_PTRACE) can open
  * /proc/PID/mem. */
-static gboolean probe_can_open_mem(gint pid)
+static gboolean
+probe_can_open_mem(gint pid)
 {
 	g_autofree gchar *script = g_strdup_printf("exec 3</proc/%d/mem", pid);
 	const gchar *argv[] = {NO_PTRACE, "/bin/sh", "-c", script, NULL};
@@ -418,7 +435,8 @@ static gboolean probe_can_open_mem(gint pid)
 	return status == 0;
 }
 
-static void test_not_dumpable(void)
+static void
+test_not_dumpable(void)
 {
 	const gchar *control_argv[] = {NO_PTRACE, "sleep", "60", NULL};
 	g_autoptr(GError) error = NULL;
@@ -436,7 +454,7 @@ static void test_not_dumpable(void)
 		const gchar *prm = strstr(status, "CapPrm:");
 		g_assert_nonnull(prm);
 		g_assert_cmpuint(g_ascii_strtoull(prm + strlen("CapPrm:"), NULL, 16) & (1u << 19),
-		                 ==, 0);
+				 ==, 0);
 	}
 
 	control = g_subprocess_newv(control_argv, G_SUBPROCESS_FLAGS_NONE, &error);
@@ -460,7 +478,8 @@ static void test_not_dumpable(void)
 	}
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	const gchar *no_ptrace[] = {NO_PTRACE, NULL};
 	int ret;

@@ -47,7 +47,8 @@ typedef struct {
 	gchar *detail; /* what was wrong with a success's result, or the error message */
 } CallRecord;
 
-static void call_record_free(CallRecord *r)
+static void
+call_record_free(CallRecord *r)
 {
 	g_free(r->key);
 	g_free(r->outcome);
@@ -66,23 +67,27 @@ static GPtrArray *records; /* CallRecord */
 static gint stop_workers;
 static gint key_counter;
 
-static GVariant *ay(GBytes *b)
+static GVariant *
+ay(GBytes *b)
 {
 	return tkms_torture_ay_bytes(b);
 }
 
-static GVariant *ay_str(const gchar *s)
+static GVariant *
+ay_str(const gchar *s)
 {
 	return tkms_torture_ay(s, strlen(s));
 }
 
-static GBytes *first_bytes(GVariant *reply)
+static GBytes *
+first_bytes(GVariant *reply)
 {
 	g_autoptr(GVariant) v = g_variant_get_child_value(reply, 0);
 	return tkms_torture_bytes(v);
 }
 
-static GBytes *call_bytes_sync(GDBusConnection *c, const gchar *method, GVariant *args)
+static GBytes *
+call_bytes_sync(GDBusConnection *c, const gchar *method, GVariant *args)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) r = tkms_torture_call_sync(c, method, args, "(ay)", 60000, &error);
@@ -92,7 +97,8 @@ static GBytes *call_bytes_sync(GDBusConnection *c, const gchar *method, GVariant
 }
 
 /* One call of a worker: a TPM operation whose result is checked. */
-static CallRecord *worker_call(GDBusConnection *c, GRand *rand)
+static CallRecord *
+worker_call(GDBusConnection *c, GRand *rand)
 {
 	CallRecord *r = g_new0(CallRecord, 1);
 	g_autoptr(GError) error = NULL;
@@ -113,7 +119,7 @@ static CallRecord *worker_call(GDBusConnection *c, GRand *rand)
 	case 1:
 		r->method = "Sign";
 		args = g_variant_new("(s@ay)", g_rand_int_range(rand, 0, 4) ? "k-ec" : "k-rsa",
-		                     ay_str(ref_data));
+				     ay_str(ref_data));
 		break;
 	case 2:
 		r->method = "Decrypt";
@@ -141,11 +147,11 @@ static CallRecord *worker_call(GDBusConnection *c, GRand *rand)
 		break;
 	default: {
 		static const gchar *const types[] = {"hmac-sha256", "aes-256-gcm", "ecdsa-p256",
-		                                     "password"};
+						     "password"};
 		r->method = "CreateKey";
 		r->key = g_strdup_printf("made-%d", g_atomic_int_add(&key_counter, 1));
 		args = g_variant_new("(ss@a{sv})", r->key, types[g_rand_int_range(rand, 0, 4)],
-		                     g_variant_new("a{sv}", NULL));
+				     g_variant_new("a{sv}", NULL));
 		type = "(a{sv})";
 		break;
 	}
@@ -164,7 +170,8 @@ static CallRecord *worker_call(GDBusConnection *c, GRand *rand)
 	return r;
 }
 
-static gpointer worker_thread(gpointer data)
+static gpointer
+worker_thread(gpointer data)
 {
 	guint index = GPOINTER_TO_UINT(data);
 	g_autoptr(GMainContext) ctx = g_main_context_new();
@@ -190,36 +197,39 @@ static gpointer worker_thread(gpointer data)
 	return NULL;
 }
 
-static void make_keys(void)
+static void
+make_keys(void)
 {
 	TkmsClient *client = tkms_test_env_get_client(env);
 	GDBusConnection *c = tkms_test_env_get_connection(env);
 	static const gchar *const names[] = {"k-aes", "k-hmac", "k-ec", "k-rsa", "k-pw"};
 	static const gchar *const types[] = {"aes-256-gcm", "hmac-sha256", "ecdsa-p256", "rsa-2048",
-	                                     "password"};
+					     "password"};
 
 	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
 		g_autoptr(GVariant) info = tkms_test_create_key(client, names[i], types[i], NULL);
 	}
 	ref_mac = call_bytes_sync(c, "Hmac", g_variant_new("(s@ay)", "k-hmac", ay_str(ref_data)));
 	ref_derived = call_bytes_sync(c, "DeriveKey",
-	                              g_variant_new("(s@ayu)", "k-hmac", ay_str(ref_data), 32));
+				      g_variant_new("(s@ayu)", "k-hmac", ay_str(ref_data), 32));
 	ref_password = call_bytes_sync(c, "GetSecret", g_variant_new("(ss)", "k-pw", "current"));
 	ref_plaintext = tkms_test_bytes_pattern(777, 3);
 	ref_ciphertext = call_bytes_sync(
-	    c, "Encrypt", g_variant_new("(s@ay@ay)", "k-aes", ay(ref_plaintext), ay_str("kill")));
+		c, "Encrypt",
+		g_variant_new("(s@ay@ay)", "k-aes", ay(ref_plaintext), ay_str("kill")));
 	ref_blob = call_bytes_sync(
-	    c, "Seal",
-	    g_variant_new("(@ay@a{sv})", ay_str(ref_data), g_variant_new("a{sv}", NULL)));
+		c, "Seal",
+		g_variant_new("(@ay@a{sv})", ay_str(ref_data), g_variant_new("a{sv}", NULL)));
 }
 
 /* A key works: a use that needs the TPM (or the sealed key) gives the expected result. */
-static void assert_key_works(const gchar *name)
+static void
+assert_key_works(const gchar *name)
 {
 	GDBusConnection *c = tkms_test_env_get_connection(env);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) info = tkms_torture_call_sync(
-	    c, "GetKeyInfo", g_variant_new("(s)", name), "(a{sv})", 60000, &error);
+		c, "GetKeyInfo", g_variant_new("(s)", name), "(a{sv})", 60000, &error);
 	g_autoptr(GVariant) dict = NULL;
 	const gchar *type = NULL;
 	g_autoptr(GBytes) data = tkms_test_bytes_str(name);
@@ -229,30 +239,30 @@ static void assert_key_works(const gchar *name)
 	g_assert_true(g_variant_lookup(dict, "type", "&s", &type));
 	if (g_str_equal(type, "aes-256-gcm")) {
 		g_autoptr(GBytes) ct = call_bytes_sync(
-		    c, "Encrypt", g_variant_new("(s@ay@ay)", name, ay(data), ay_str("")));
+			c, "Encrypt", g_variant_new("(s@ay@ay)", name, ay(data), ay_str("")));
 		g_autoptr(GBytes) pt = call_bytes_sync(
-		    c, "Decrypt", g_variant_new("(s@ay@ay)", name, ay(ct), ay_str("")));
+			c, "Decrypt", g_variant_new("(s@ay@ay)", name, ay(ct), ay_str("")));
 		tkms_assert_bytes_equal(pt, data);
 	} else if (g_str_equal(type, "hmac-sha256")) {
 		g_autoptr(GBytes) mac =
-		    call_bytes_sync(c, "Hmac", g_variant_new("(s@ay)", name, ay(data)));
+			call_bytes_sync(c, "Hmac", g_variant_new("(s@ay)", name, ay(data)));
 		g_autoptr(GVariant) r = tkms_torture_call_sync(
-		    c, "VerifyHmac", g_variant_new("(s@ay@ay)", name, ay(data), ay(mac)), "(b)",
-		    60000, &error);
+			c, "VerifyHmac", g_variant_new("(s@ay@ay)", name, ay(data), ay(mac)), "(b)",
+			60000, &error);
 		gboolean valid = FALSE;
 		g_assert_no_error(error);
 		g_variant_get(r, "(b)", &valid);
 		g_assert_true(valid);
 	} else if (g_str_equal(type, "password")) {
 		g_autoptr(GBytes) s =
-		    call_bytes_sync(c, "GetSecret", g_variant_new("(ss)", name, "current"));
+			call_bytes_sync(c, "GetSecret", g_variant_new("(ss)", name, "current"));
 		g_assert_cmpuint(g_bytes_get_size(s), ==, 32);
 	} else {
 		g_autoptr(GBytes) sig =
-		    call_bytes_sync(c, "Sign", g_variant_new("(s@ay)", name, ay(data)));
+			call_bytes_sync(c, "Sign", g_variant_new("(s@ay)", name, ay(data)));
 		g_autoptr(GVariant) r = tkms_torture_call_sync(
-		    c, "Verify", g_variant_new("(s@ay@ay)", name, ay(data), ay(sig)), "(b)", 60000,
-		    &error);
+			c, "Verify", g_variant_new("(s@ay@ay)", name, ay(data), ay(sig)), "(b)",
+			60000, &error);
 		gboolean valid = FALSE;
 		g_assert_no_error(error);
 		g_variant_get(r, "(b)", &valid);
@@ -262,7 +272,8 @@ static void assert_key_works(const gchar *name)
 
 /* Waits until a worker call sent after t has succeeded (at most max_us), returns its reply
  * time or 0. */
-static gint64 first_success_after(gint64 t, gint64 max_us)
+static gint64
+first_success_after(gint64 t, gint64 max_us)
 {
 	gint64 deadline = g_get_monotonic_time() + max_us;
 
@@ -285,7 +296,8 @@ static gint64 first_success_after(gint64 t, gint64 max_us)
 	}
 }
 
-static void test_tpm_kill(void)
+static void
+test_tpm_kill(void)
 {
 	guint n_cycles = tkms_torture_figure("TKMS_TORTURE_CYCLES", 5, 100);
 	g_autoptr(GRand) rand = g_rand_new_with_seed(tkms_torture_seed());
@@ -349,21 +361,21 @@ static void test_tpm_kill(void)
 			in_flight_at_kill++;
 		if (problem == NULL && cy == NULL && !ok)
 			problem = g_strdup_printf("%s failed before any kill: %s: %s", r->method,
-			                          r->outcome, r->detail);
+						  r->outcome, r->detail);
 		if (problem == NULL && cy != NULL && !ok) {
 			gint64 from = MAX(r->sent, cy->kill);
 			worst_fail = MAX(worst_fail, r->done - from);
 			if (!g_str_equal(r->outcome, "TpmUnavailable"))
 				problem =
-				    g_strdup_printf("%s failed with %s, not TpmUnavailable: %s",
-				                    r->method, r->outcome, r->detail);
+					g_strdup_printf("%s failed with %s, not TpmUnavailable: %s",
+							r->method, r->outcome, r->detail);
 			else if (r->done - from > FAIL_WITHIN_US)
 				problem = g_strdup_printf("%s failed only after %.2f s", r->method,
-				                          (r->done - from) / 1e6);
+							  (r->done - from) / 1e6);
 			else if (r->sent >= cy->back + BACK_WITHIN_US)
 				problem = g_strdup_printf(
-				    "%s sent %.2f s after the TPM's return failed: %s", r->method,
-				    (r->sent - cy->back) / 1e6, r->detail);
+					"%s sent %.2f s after the TPM's return failed: %s",
+					r->method, (r->sent - cy->back) / 1e6, r->detail);
 		}
 		if (problem == NULL && cy != NULL && ok && r->sent >= cy->kill &&
 		    r->done < cy->start)
@@ -387,15 +399,15 @@ static void test_tpm_kill(void)
 		worst_back = MAX(worst_back, first - cycles[i].back);
 		if (first - cycles[i].back > BACK_WITHIN_US)
 			g_ptr_array_add(problems,
-			                g_strdup_printf("cycle %u: first success %.2f s after the "
-			                                "TPM's return",
-			                                i, (first - cycles[i].back) / 1e6));
+					g_strdup_printf("cycle %u: first success %.2f s after the "
+							"TPM's return",
+							i, (first - cycles[i].back) / 1e6));
 	}
 	tkms_torture_stats_print(stats, "tpm-kill");
 	g_test_message("%u cycles; %u calls in flight at a kill; slowest failure %.2f s after "
-	               "the kill or its sending; slowest return of service %.2f s after the "
-	               "TPM's; %u keys made during the cycles",
-	               n_cycles, in_flight_at_kill, worst_fail / 1e6, worst_back / 1e6, made);
+		       "the kill or its sending; slowest return of service %.2f s after the "
+		       "TPM's; %u keys made during the cycles",
+		       n_cycles, in_flight_at_kill, worst_fail / 1e6, worst_back / 1e6, made);
 	for (guint i = 0; i < problems->len; i++)
 		g_test_message("PROBLEM %s", (const gchar *)g_ptr_array_index(problems, i));
 	g_assert_cmpuint(problems->len, ==, 0);
@@ -405,15 +417,15 @@ static void test_tpm_kill(void)
 	/* No key lost: the reference results, and every key made before or during the cycles. */
 	{
 		GDBusConnection *c = tkms_test_env_get_connection(env);
-		g_autoptr(GBytes) mac =
-		    call_bytes_sync(c, "Hmac", g_variant_new("(s@ay)", "k-hmac", ay_str(ref_data)));
+		g_autoptr(GBytes) mac = call_bytes_sync(
+			c, "Hmac", g_variant_new("(s@ay)", "k-hmac", ay_str(ref_data)));
 		g_autoptr(GBytes) pt = call_bytes_sync(
-		    c, "Decrypt",
-		    g_variant_new("(s@ay@ay)", "k-aes", ay(ref_ciphertext), ay_str("kill")));
+			c, "Decrypt",
+			g_variant_new("(s@ay@ay)", "k-aes", ay(ref_ciphertext), ay_str("kill")));
 		g_autoptr(GBytes) pw =
-		    call_bytes_sync(c, "GetSecret", g_variant_new("(ss)", "k-pw", "current"));
+			call_bytes_sync(c, "GetSecret", g_variant_new("(ss)", "k-pw", "current"));
 		g_autoptr(GBytes) unsealed =
-		    call_bytes_sync(c, "Unseal", g_variant_new("(@ay)", ay(ref_blob)));
+			call_bytes_sync(c, "Unseal", g_variant_new("(@ay)", ay(ref_blob)));
 		g_autoptr(GBytes) data = g_bytes_new_static(ref_data, strlen(ref_data));
 		tkms_assert_bytes_equal(mac, ref_mac);
 		tkms_assert_bytes_equal(pt, ref_plaintext);
@@ -433,7 +445,8 @@ static void test_tpm_kill(void)
 	g_clear_pointer(&records, g_ptr_array_unref);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	int ret;
 
