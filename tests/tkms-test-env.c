@@ -33,7 +33,7 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 	g_ptr_array_add(argv, (gpointer) "--bus-address");
 	g_ptr_array_add(argv, (gpointer)tkms_test_bus_get_address(env->bus));
 	g_ptr_array_add(argv, (gpointer) "--tcti");
-	g_ptr_array_add(argv, (gpointer)tkms_test_swtpm_get_tcti(env->swtpm));
+	g_ptr_array_add(argv, (gpointer)tkms_test_env_get_tcti(env));
 	g_ptr_array_add(argv, (gpointer) "--state-dir");
 	g_ptr_array_add(argv, env->state_dir);
 	if (env->config_path != NULL) {
@@ -153,12 +153,19 @@ tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env)
 gboolean
 tkms_test_env_start_tpm(TkmsTestEnv *env, GError **error)
 {
-	return tkms_test_swtpm_start(env->swtpm, error);
+	if (!tkms_test_swtpm_start(env->swtpm, error))
+		return FALSE;
+	return env->abrmd == NULL ||
+	       tkms_test_abrmd_start(env->abrmd, tkms_test_swtpm_get_tcti(env->swtpm), error);
 }
 
 gboolean
 tkms_test_env_stop_tpm(TkmsTestEnv *env, GError **error)
 {
+	/* the resource manager goes with the TPM it serves (it would fail on its own) */
+	if (env->abrmd != NULL && tkms_test_abrmd_is_running(env->abrmd) &&
+	    !tkms_test_abrmd_stop(env->abrmd, error))
+		return FALSE;
 	return tkms_test_swtpm_stop(env->swtpm, error);
 }
 
@@ -166,6 +173,29 @@ gboolean
 tkms_test_env_signal_tpm(TkmsTestEnv *env, gint sig)
 {
 	return tkms_test_swtpm_signal(env->swtpm, sig);
+}
+
+/* The resource manager holds the swtpm's one connection: tpm2_pcrextend goes through it. */
+static gboolean
+extend_pcr_via_abrmd(TkmsTestEnv *env, guint pcr, GError **error)
+{
+	g_autofree gchar *spec = g_strdup_printf(
+		"%u:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		pcr);
+	const gchar *argv[] = {"tpm2_pcrextend", "-T", TKMS_TEST_ABRMD_TCTI, spec, NULL};
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	gint status = -1;
+
+	if (!tkms_test_env_run(env, argv, &out, &err, &status, error))
+		return FALSE;
+	if (status != 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+			    "tpm2_pcrextend %s through tpm2-abrmd failed (%d): %s", spec, status,
+			    err);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 gboolean
@@ -176,7 +206,8 @@ tkms_test_env_extend_pcr(TkmsTestEnv *env, guint pcr, GError **error)
 
 	if (restart && !tkms_test_env_stop_daemon(env, error))
 		return FALSE;
-	if (!tkms_test_swtpm_extend_pcr(env->swtpm, pcr, error))
+	if (env->abrmd != NULL ? !extend_pcr_via_abrmd(env, pcr, error)
+			       : !tkms_test_swtpm_extend_pcr(env->swtpm, pcr, error))
 		return FALSE;
 	return !restart || tkms_test_env_start_daemon(env, error);
 }
@@ -224,8 +255,18 @@ env_new(const gchar *config, gboolean with_daemon, gboolean real_polkit, const g
 	if (env->swtpm == NULL)
 		return NULL;
 	env->bus = tkms_test_bus_new(env->tmp_dir, error);
-	if (env->bus == NULL || !tkms_test_polkit_add_bus_policy(env, error) ||
-	    !tkms_test_bus_start(env->bus, error))
+	if (env->bus == NULL || !tkms_test_polkit_add_bus_policy(env, error))
+		return NULL;
+	if (tkms_test_abrmd_wanted()) {
+		g_autofree gchar *log = g_build_filename(env->tmp_dir, "tpm2-abrmd.log", NULL);
+		env->abrmd = tkms_test_abrmd_new(env->bus, log, error);
+		if (env->abrmd == NULL)
+			return NULL;
+	}
+	if (!tkms_test_bus_start(env->bus, error))
+		return NULL;
+	if (env->abrmd != NULL &&
+	    !tkms_test_abrmd_start(env->abrmd, tkms_test_swtpm_get_tcti(env->swtpm), error))
 		return NULL;
 	if (real_polkit ? !tkms_test_polkit_setup_real(env, rules, error)
 			: !tkms_test_polkit_start_mock(env, error))
@@ -276,6 +317,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	}
 	if (env->real_polkit)
 		tkms_test_polkit_teardown_real(env);
+	g_clear_pointer(&env->abrmd, tkms_test_abrmd_free);
 	g_clear_pointer(&env->bus, tkms_test_bus_free);
 	g_clear_pointer(&env->swtpm, tkms_test_swtpm_free);
 	g_clear_pointer(&env->stage, tkms_test_stage_free);
@@ -336,6 +378,8 @@ tkms_test_env_get_tpm_port(TkmsTestEnv *env)
 const gchar *
 tkms_test_env_get_tcti(TkmsTestEnv *env)
 {
+	if (env->abrmd != NULL)
+		return TKMS_TEST_ABRMD_TCTI;
 	return tkms_test_swtpm_get_tcti(env->swtpm);
 }
 
@@ -350,6 +394,8 @@ tkms_test_env_dump_logs(TkmsTestEnv *env)
 {
 	tkms_test_proc_dump_log(&env->daemon);
 	tkms_test_proc_dump_log(&env->polkit);
+	if (env->abrmd != NULL)
+		tkms_test_abrmd_dump_log(env->abrmd);
 	if (env->bus != NULL)
 		tkms_test_bus_dump_log(env->bus);
 	if (env->swtpm != NULL)
