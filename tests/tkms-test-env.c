@@ -14,11 +14,54 @@
 /* ---------------------------------------------------------------------------------------- */
 /* tkmsd                                                                                     */
 
+/*
+ * Checking tkmsd itself, for the whole suite (./run_tests.sh --sanitize and --valgrind):
+ *   TKMS_TEST_DAEMON_ASAN_OPTIONS  ASAN_OPTIONS for tkmsd alone (the sanitizer build: leak
+ *                                  detection in tkmsd, not in the test programs)
+ *   TKMS_TEST_VALGRIND=1           tkmsd runs under valgrind memcheck; any error, or a
+ *                                  definite leak at exit, makes it exit 99 (its report is in
+ *                                  tkmsd's log); tests/valgrind.supp is used
+ *   TKMS_TEST_DAEMON_EXIT_CHECK=1  tkmsd's last stop (tkms_test_env_free) must end with status
+ *                                  0 too, as every tkms_test_env_stop_daemon() must, or the
+ *                                  test aborts with its log
+ */
+/* Adds the checker's command before tkmsd's; the strings made here go to owned too. */
+static void
+add_checker_argv(GPtrArray *argv, GPtrArray *owned)
+{
+	const gchar *asan = g_getenv("TKMS_TEST_DAEMON_ASAN_OPTIONS");
+
+	if (asan != NULL && *asan != '\0') {
+		gchar *opt = g_strdup_printf("ASAN_OPTIONS=%s", asan);
+		g_ptr_array_add(owned, opt);
+		g_ptr_array_add(argv, (gpointer) "env");
+		g_ptr_array_add(argv, opt);
+	}
+	if (g_strcmp0(g_getenv("TKMS_TEST_VALGRIND"), "1") == 0) {
+		const gchar *src = g_getenv("TKMS_SOURCE_ROOT");
+		g_autofree gchar *supp =
+			src != NULL ? g_build_filename(src, "tests", "valgrind.supp", NULL) : NULL;
+		g_ptr_array_add(argv, (gpointer) "valgrind");
+		g_ptr_array_add(argv, (gpointer) "--tool=memcheck");
+		g_ptr_array_add(argv, (gpointer) "--error-exitcode=99");
+		g_ptr_array_add(argv, (gpointer) "--leak-check=full");
+		g_ptr_array_add(argv, (gpointer) "--show-leak-kinds=definite");
+		g_ptr_array_add(argv, (gpointer) "--errors-for-leak-kinds=definite");
+		g_ptr_array_add(argv, (gpointer) "--num-callers=30");
+		if (supp != NULL && g_file_test(supp, G_FILE_TEST_EXISTS)) {
+			gchar *opt = g_strdup_printf("--suppressions=%s", supp);
+			g_ptr_array_add(owned, opt);
+			g_ptr_array_add(argv, opt);
+		}
+	}
+}
+
 gboolean
 tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 {
 	const gchar *tkmsd = g_getenv("TKMSD");
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
 
 	g_return_val_if_fail(!tkms_test_proc_is_running(&env->daemon), FALSE);
 	if (tkmsd == NULL || !g_file_test(tkmsd, G_FILE_TEST_IS_EXECUTABLE)) {
@@ -29,6 +72,7 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 	}
 	for (guint i = 0; env->daemon_prefix != NULL && env->daemon_prefix[i] != NULL; i++)
 		g_ptr_array_add(argv, env->daemon_prefix[i]);
+	add_checker_argv(argv, owned);
 	g_ptr_array_add(argv, (gpointer)tkmsd);
 	g_ptr_array_add(argv, (gpointer) "--bus-address");
 	g_ptr_array_add(argv, (gpointer)tkms_test_bus_get_address(env->bus));
@@ -97,10 +141,11 @@ tkms_test_env_stop_daemon(TkmsTestEnv *env, GError **error)
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "tkmsd is not running");
 		return FALSE;
 	}
-	if (!tkms_test_proc_stop(&env->daemon, SIGTERM, TKMS_TEST_STOP_TIMEOUT_MS, &status)) {
+	if (!tkms_test_proc_stop(&env->daemon, SIGTERM,
+				 TKMS_TEST_STOP_TIMEOUT_MS * tkms_test_timeout_factor(), &status)) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-			    "tkmsd did not exit within %d s of SIGTERM (killed)",
-			    TKMS_TEST_STOP_TIMEOUT_MS / 1000);
+			    "tkmsd did not exit within %u s of SIGTERM (killed)",
+			    TKMS_TEST_STOP_TIMEOUT_MS * tkms_test_timeout_factor() / 1000);
 		return FALSE;
 	}
 	/* Wait until the bus has dropped the name, so that a restart is observable (the
@@ -311,6 +356,12 @@ tkms_test_env_free(TkmsTestEnv *env)
 	if (env == NULL)
 		return;
 	g_clear_object(&env->client);
+	if (env->tmp_dir != NULL && tkms_test_proc_is_running(&env->daemon) &&
+	    g_strcmp0(g_getenv("TKMS_TEST_DAEMON_EXIT_CHECK"), "1") == 0) {
+		g_autoptr(GError) error = NULL;
+		if (!tkms_test_env_stop_daemon(env, &error))
+			g_error("tkmsd's last stop: %s", error->message);
+	}
 	if (env->tmp_dir != NULL) {
 		tkms_test_proc_clear(&env->daemon);
 		tkms_test_proc_clear(&env->polkit);
