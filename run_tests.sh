@@ -147,7 +147,7 @@ sanitizer_env() {
 	export ASAN_OPTIONS="$common:detect_leaks=0"
 	# whole stacks for tkmsd, which tests/lsan.supp matches on
 	# and a quarantine of 32 MiB, not 256: the tests hold tkmsd to memory bounds (RSS)
-	export TKMS_TEST_DAEMON_ASAN_OPTIONS="$common:detect_leaks=1:fast_unwind_on_malloc=0:quarantine_size_mb=32"
+	export TKMS_TEST_DAEMON_ASAN_OPTIONS="$common:detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=6:quarantine_size_mb=32"
 	export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 	export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 	export TKMS_TEST_DAEMON_EXIT_CHECK=1
