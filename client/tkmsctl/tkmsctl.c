@@ -15,6 +15,7 @@
 static const TkmsctlCommand *const command_tables[] = {
 	tkmsctl_key_commands,
 	tkmsctl_lifecycle_commands,
+	tkmsctl_secret_commands,
 	tkmsctl_data_commands,
 	tkmsctl_envelope_commands,
 	tkmsctl_status_commands,
