@@ -4,7 +4,8 @@
 /* libtkms's 0.2 API against the daemon: key info as TkmsKeyInfo (generate_key, lookup_key),
  * paged listing (list_keys_page, collect_keys) in both forms, data keys, rewrapping and
  * digest signatures, the life cycle of versions (rotation, states, policy, scheduled
- * destruction), and the same from Python through the GIR (test-libtkms.py). */
+ * destruction), password keys (get_secret, import_secret, their stages and rotation), and
+ * the same from Python through the GIR (test-libtkms.py). */
 
 #include <unistd.h>
 
@@ -424,6 +425,117 @@ test_version_info_members(void)
 	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 }
 
+/* A password key's members, parsed from a dictionary as tkmsd sends it: "" is none (NULL). */
+static void
+test_password_info_members(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(TkmsKeyInfo) idle = NULL;
+	g_autoptr(TkmsKeyInfo) aes = NULL;
+	g_autoptr(TkmsKeyInfo) bad = NULL;
+	g_autofree gchar *step = NULL;
+	g_autofree gchar *hook = NULL;
+	g_autofree gchar *stage = NULL;
+	guint64 retry = 0;
+	guint length = 0;
+
+	info = tkms_key_info_new_from_variant(
+		g_variant_new_parsed(
+			"{'name': <'db'>, 'type': <'password'>, 'primary-version': <uint32 2>, "
+			"'policy': <{'period': <uint64 2592000>, 'hook': <'postgresql'>}>, "
+			"'password': <{'length': <uint32 40>, 'charset': <'alnum'>, "
+			"'exclude': <'0O'>}>, "
+			"'rotation': <{'step': <'test'>, 'version': <uint32 3>, "
+			"'started': <uint64 1790781300>}>, "
+			"'last-rotation': <{'result': <'failed'>, 'step': <'set'>, "
+			"'time': <uint64 1790781200>, 'version': <uint32 2>, "
+			"'reason': <'role \"app\" does not exist'>, "
+			"'next-retry': <uint64 1790781500>}>, "
+			"'versions': <[{'version': <uint32 1>, 'state': <'active'>, "
+			"'created': <uint64 1790781100>, 'stage': <'previous'>}, "
+			"{'version': <uint32 2>, 'state': <'active'>, 'created': <uint64 1790781150>, "
+			"'stage': <'current'>}, "
+			"{'version': <uint32 3>, 'state': <'pre-active'>, "
+			"'created': <uint64 1790781300>, 'stage': <'pending'>}]>}"),
+		&error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(tkms_key_info_get_rotation_hook(info), ==, "postgresql");
+	g_assert_cmpuint(tkms_key_info_get_rotation_period(info), ==, 2592000);
+	g_assert_cmpuint(tkms_key_info_get_password_length(info), ==, 40);
+	g_assert_cmpstr(tkms_key_info_get_password_charset(info), ==, "alnum");
+	g_assert_cmpstr(tkms_key_info_get_password_exclude(info), ==, "0O");
+	g_assert_cmpstr(tkms_key_info_get_rotation_step(info), ==, "test");
+	g_assert_cmpuint(tkms_key_info_get_rotation_version(info), ==, 3);
+	g_assert_cmpuint(tkms_key_info_get_rotation_started(info), ==, 1790781300);
+	g_assert_cmpstr(tkms_key_info_get_last_rotation_result(info), ==, "failed");
+	g_assert_cmpstr(tkms_key_info_get_last_rotation_step(info), ==, "set");
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_time(info), ==, 1790781200);
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_version(info), ==, 2);
+	g_assert_cmpstr(tkms_key_info_get_last_rotation_reason(info), ==,
+			"role \"app\" does not exist");
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_next_retry(info), ==, 1790781500);
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 1)), ==, "previous");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 2)), ==, "current");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 3)), ==, "pending");
+	/* the same as properties, for bindings */
+	g_object_get(info, "rotation-step", &step, "rotation-hook", &hook, "password-length",
+		     &length, "last-rotation-next-retry", &retry, NULL);
+	g_assert_cmpstr(step, ==, "test");
+	g_assert_cmpstr(hook, ==, "postgresql");
+	g_assert_cmpuint(length, ==, 40);
+	g_assert_cmpuint(retry, ==, 1790781500);
+	g_object_get(version_of(info, 3), "stage", &stage, NULL);
+	g_assert_cmpstr(stage, ==, "pending");
+
+	/* no rotation running, none ended, no hook, nothing excluded */
+	idle = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'db2'>, 'type': <'password'>, "
+				     "'policy': <{'hook': <''>}>, "
+				     "'password': <{'length': <uint32 32>, "
+				     "'charset': <'alnum-symbols'>, 'exclude': <''>}>}"),
+		&error);
+	g_assert_no_error(error);
+	g_assert_null(tkms_key_info_get_rotation_hook(idle));
+	g_assert_cmpstr(tkms_key_info_get_password_exclude(idle), ==, "");
+	g_assert_null(tkms_key_info_get_rotation_step(idle));
+	g_assert_cmpuint(tkms_key_info_get_rotation_version(idle), ==, 0);
+	g_assert_null(tkms_key_info_get_last_rotation_result(idle));
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_time(idle), ==, 0);
+
+	/* another type has none of it */
+	aes = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'type': <'aes-256-gcm'>, 'versions': "
+				     "<[{'version': <uint32 1>, 'state': <'active'>, "
+				     "'created': <uint64 1>}]>}"),
+		&error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tkms_key_info_get_password_length(aes), ==, 0);
+	g_assert_null(tkms_key_info_get_password_charset(aes));
+	g_assert_null(tkms_key_info_get_password_exclude(aes));
+	g_assert_null(tkms_key_version_info_get_stage(version_of(aes, 1)));
+
+	/* members of the wrong type are refused, not read as none */
+	bad = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'rotation': <'set'>}"), &error);
+	g_assert_null(bad);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+	g_clear_error(&error);
+	bad = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'password': <{'length': <uint64 32>}>}"),
+		&error);
+	g_assert_null(bad);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+	g_clear_error(&error);
+	bad = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'versions': <[{'version': <uint32 1>, "
+				     "'state': <'active'>, 'created': <uint64 1>, "
+				     "'stage': <uint32 1>}]>}"),
+		&error);
+	g_assert_null(bad);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
 /* Rotation, roll-back, states, and a ciphertext of the old version still decrypting. */
 static void
 test_rotate(void)
@@ -633,6 +745,7 @@ main(int argc, char **argv)
 	g_test_add_func("/libtkms/re-encrypt", test_re_encrypt);
 	g_test_add_func("/libtkms/sign-digest", test_sign_digest);
 	g_test_add_func("/libtkms/key-info/versions", test_version_info_members);
+	g_test_add_func("/libtkms/key-info/password", test_password_info_members);
 	g_test_add_func("/libtkms/lifecycle/rotate", test_rotate);
 	g_test_add_func("/libtkms/lifecycle/policy", test_rotation_policy);
 	g_test_add_func("/libtkms/lifecycle/destroy", test_scheduled_destruction);

@@ -199,6 +199,7 @@ read_line_without_echo(const gchar *prompt, GError **error)
 	struct termios quiet;
 	gboolean too_long = FALSE, got_newline = FALSE;
 	int saved_errno = 0;
+	guint8 c = 0;
 
 	if (tcgetattr(STDIN_FILENO, &saved_termios) != 0) {
 		int saved = errno;
@@ -216,12 +217,21 @@ read_line_without_echo(const gchar *prompt, GError **error)
 	/* the Enter key still moves to the next line */
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
 	quiet.c_lflag |= ECHONL;
-	g_printerr("%s", prompt);
-	/* TCSANOW, not TCSAFLUSH: what was typed ahead is the answer, not noise */
+	/* echo goes off before the prompt shows: nothing typed after it is ever echoed.
+	 * TCSANOW, not TCSAFLUSH: what was typed ahead is the answer, not noise. */
 	echo_is_off = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
+	if (!echo_is_off) {
+		/* a secret is never typed where it shows */
+		saved_errno = errno;
+		for (guint i = 0; i < G_N_ELEMENTS(terminating_signals); i++)
+			sigaction(terminating_signals[i], &old[i], NULL);
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved_errno),
+			    _("cannot turn off the terminal's echo: %s"), g_strerror(saved_errno));
+		return NULL;
+	}
+	g_printerr("%s", prompt);
 
 	for (;;) {
-		guint8 c;
 		ssize_t n = read(STDIN_FILENO, &c, 1);
 
 		if (n < 0 && errno == EINTR)
@@ -240,8 +250,8 @@ read_line_without_echo(const gchar *prompt, GError **error)
 			too_long = TRUE;
 	}
 
-	if (echo_is_off)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+	explicit_bzero(&c, sizeof(c));
+	tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
 	echo_is_off = FALSE;
 	for (guint i = 0; i < G_N_ELEMENTS(terminating_signals); i++)
 		sigaction(terminating_signals[i], &old[i], NULL);
