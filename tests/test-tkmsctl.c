@@ -1288,6 +1288,19 @@ test_german(void)
 		g_assert_nonnull(strstr(policy_err, "ungültige Zeitspanne »5x« für --period"));
 		g_assert_nonnull(strstr(policy_err, "Zeitspannen: 90d, 12h, 30m, 45s"));
 	}
+	{
+		/* and the password keys': an unknown character set */
+		const gchar *de_env[] = {"LANGUAGE", "de", "LANG", "C.UTF-8", "LC_ALL", "C.UTF-8",
+					 "TKMS_LOCALEDIR", localedir, NULL};
+		const gchar *create_argv[] = {g_getenv("TKMSCTL"), "--address",
+					      tkms_test_env_get_bus_address(env), "create", "k",
+					      "password", "--charset", "base32", NULL};
+		g_autofree gchar *create_err = NULL;
+
+		g_assert_cmpint(run_argv_env(create_argv, de_env, NULL, NULL, &create_err), ==, 2);
+		g_assert_nonnull(strstr(create_err, "unbekannter Zeichensatz »base32«"));
+		g_assert_nonnull(strstr(create_err, "Zeichensätze: alnum, alnum-symbols, hex"));
+	}
 }
 
 /* ---- a terminal: raw bytes and the authentication agent ---- */
