@@ -134,15 +134,30 @@ tkmsctl_follow_rotation(Tkmsctl *ctl, const gchar *name, guint version)
 			hook = tkms_key_info_get_rotation_hook(info) != NULL;
 		first = FALSE;
 		if (tkms_key_info_get_rotation_version(info) == version) {
+			const gchar *step = tkms_key_info_get_rotation_step(info);
+
+			/* while it rolls back, the last rotation already names the step that
+			 * failed: shown before the rollback */
+			if (hook && g_strcmp0(step, "rollback") == 0 &&
+			    tkms_key_info_get_last_rotation_version(info) == version)
+				reach(&progress, tkms_key_info_get_last_rotation_step(info));
 			if (hook)
-				reach(&progress, tkms_key_info_get_rotation_step(info));
+				reach(&progress, step);
 			g_usleep(POLL_INTERVAL_US);
 			continue;
 		}
 		if (tkms_key_info_get_last_rotation_version(info) == version) {
 			if (g_strcmp0(tkms_key_info_get_last_rotation_result(info), "ok") == 0) {
+				const gchar *note = tkms_key_info_get_last_rotation_reason(info);
+
 				if (hook)
 					reach(&progress, "finish");
+				/* the switch is made; what the hook's finish said is worth a look */
+				if (note != NULL) {
+					g_autofree gchar *text = tkmsctl_for_terminal_lines(note, "  ");
+
+					g_printerr(_("tkmsctl: the hook said: %s\n"), text);
+				}
 				return succeeded(ctl, name, version);
 			}
 			if (hook) {

@@ -265,6 +265,10 @@ static const struct {
 	{"rotate the key or cancel its destruction",
 	 N_("rotate the key ('tkmsctl rotate NAME') or cancel its destruction ('tkmsctl destroy "
 	    "NAME --cancel')")},
+	/* password keys */
+	{"GetSecret reads password keys only", N_("'tkmsctl secret get' reads password keys only")},
+	{"use GetSecret to read it", N_("read it with 'tkmsctl secret get NAME'")},
+	{"see GetKeyInfo's rotation", N_("see 'tkmsctl info NAME'")},
 };
 
 static gchar *
