@@ -7,6 +7,7 @@
  * destruction), password keys (get_secret, import_secret, their stages and rotation), and
  * the same from Python through the GIR (test-libtkms.py). */
 
+#include <string.h>
 #include <unistd.h>
 
 #include "tkms-test-util.h"
@@ -698,6 +699,99 @@ test_scheduled_destruction(void)
 	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_KEY_STATE);
 }
 
+static gboolean
+bytes_equal_str(GBytes *b, const gchar *s)
+{
+	gsize len = 0;
+	const gchar *data = g_bytes_get_data(b, &len);
+
+	return len == strlen(s) && memcmp(data, s, len) == 0;
+}
+
+/* A password key's secrets: generated as asked, imported, read at each stage, in both forms. */
+static void
+test_password_secrets(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-password");
+	g_autofree gchar *aes = tkms_test_key_name("lib-password-aes");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(TkmsKeyInfo) made_aes = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(GBytes) first = NULL;
+	g_autoptr(GBytes) again = NULL;
+	g_autoptr(GBytes) current = NULL;
+	g_autoptr(GBytes) previous = NULL;
+	g_autoptr(GBytes) none = NULL;
+	g_autoptr(GBytes) imported = tkms_test_bytes_str("an existing password, with spaces");
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GAsyncResult) res2 = NULL;
+	g_autoptr(GError) error = NULL;
+	GVariantBuilder options;
+	const gchar *p;
+	gsize len = 0;
+
+	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&options, "{sv}", "length", g_variant_new_uint32(24));
+	g_variant_builder_add(&options, "{sv}", "charset", g_variant_new_string("hex"));
+	g_variant_builder_add(&options, "{sv}", "exclude", g_variant_new_string("f"));
+	made = tkms_client_generate_key_sync(client, name, "password",
+					     g_variant_builder_end(&options), NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(tkms_key_info_get_key_type(made), ==, "password");
+	g_assert_cmpstr(tkms_key_info_get_protection(made), ==, "sealed");
+	g_assert_cmpuint(tkms_key_info_get_password_length(made), ==, 24);
+	g_assert_cmpstr(tkms_key_info_get_password_charset(made), ==, "hex");
+	g_assert_cmpstr(tkms_key_info_get_password_exclude(made), ==, "f");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(made, 1)), ==, "current");
+
+	/* NULL is the current version; 24 hex digits without f */
+	first = tkms_client_get_secret_sync(client, name, NULL, NULL, &error);
+	g_assert_no_error(error);
+	p = g_bytes_get_data(first, &len);
+	g_assert_cmpuint(len, ==, 24);
+	for (gsize i = 0; i < len; i++)
+		g_assert_true(g_ascii_isxdigit(p[i]) && !g_ascii_isupper(p[i]) && p[i] != 'f');
+	tkms_client_get_secret(client, name, "current", NULL, on_result, &res);
+	again = tkms_client_get_secret_finish(client, wait_for(&res), &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(again, first));
+
+	/* imported: the new current, the generated one is the previous */
+	tkms_client_import_secret(client, name, imported, NULL, on_result, &res2);
+	g_assert_cmpuint(tkms_client_import_secret_finish(client, wait_for(&res2), &error), ==, 2);
+	g_assert_no_error(error);
+	current = tkms_client_get_secret_sync(client, name, "", NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(current, imported));
+	previous = tkms_client_get_secret_sync(client, name, "previous", NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(previous, first));
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_primary_version(info), ==, 2);
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 1)), ==, "previous");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 2)), ==, "current");
+	g_assert_true(bytes_equal_str(imported, "an existing password, with spaces"));
+
+	/* no rotation runs: no pending version */
+	none = tkms_client_get_secret_sync(client, name, "pending", NULL, &error);
+	g_assert_null(none);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+
+	/* other key types have no secret to give or take */
+	made_aes = tkms_client_generate_key_sync(client, aes, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_null(tkms_client_get_secret_sync(client, aes, NULL, NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_cmpuint(tkms_client_import_secret_sync(client, aes, imported, NULL, &error), ==, 0);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_null(tkms_client_get_secret_sync(client, "lib-no-such-key", NULL, NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+}
+
 static void
 test_python(void)
 {
@@ -749,6 +843,7 @@ main(int argc, char **argv)
 	g_test_add_func("/libtkms/lifecycle/rotate", test_rotate);
 	g_test_add_func("/libtkms/lifecycle/policy", test_rotation_policy);
 	g_test_add_func("/libtkms/lifecycle/destroy", test_scheduled_destruction);
+	g_test_add_func("/libtkms/password/secrets", test_password_secrets);
 	g_test_add_func("/libtkms/python", test_python);
 
 	ret = g_test_run();

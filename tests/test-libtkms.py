@@ -159,6 +159,23 @@ def against_daemon(address):
     v1 = [v for v in info.get_versions() if v.props.version == 1][0]
     check(v1.props.superseded > 0 and v1.get_uses() == v1.props.uses, 'version 1 superseded')
 
+    # a password key from Python: the secret as GLib.Bytes, both ways, and its stages
+    opts = GLib.Variant('a{sv}', {'length': GLib.Variant('u', 20),
+                                  'charset': GLib.Variant('s', 'base64url')})
+    pw = client.generate_key_sync(prefix + 'pw', 'password', opts, None)
+    check(pw.props.password_length == 20 and pw.props.password_charset == 'base64url',
+          'password spec')
+    generated = client.get_secret_sync(prefix + 'pw', None, None).get_data()
+    check(len(generated) == 20, 'a 20-character password: %r' % len(generated))
+    version = client.import_secret_sync(prefix + 'pw', GLib.Bytes.new(b'from python'), None)
+    check(version == 2, 'import_secret returns the new version: %r' % version)
+    check(client.get_secret_sync(prefix + 'pw', 'current', None).get_data() == b'from python',
+          'the imported password is current')
+    check(client.get_secret_sync(prefix + 'pw', 'previous', None).get_data() == generated,
+          'the generated one is previous')
+    info = client.lookup_key_sync(prefix + 'pw', None)
+    check([v.props.stage for v in info.get_versions()] == ['previous', 'current'], 'stages')
+
     try:
         client.lookup_key_sync(prefix + 'missing', None)
     except GLib.Error as e:
