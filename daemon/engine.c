@@ -676,6 +676,8 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	self->config = *config;
 	self->config.tcti = g_strdup(config->tcti);
 	self->config.state_dir = g_strdup(config->state_dir);
+	self->config.hook_directory = g_strdup(config->hook_directory);
+	self->config.hook_user = g_strdup(config->hook_user);
 	g_autofree gchar *db_path = g_build_filename(config->state_dir, "keys.db", NULL);
 	gboolean db_existed = g_file_test(db_path, G_FILE_TEST_EXISTS);
 	gboolean state_is_new;
@@ -744,6 +746,8 @@ tkms_engine_finalize(GObject *object)
 	tkms_engine_usage_clear(self);
 	g_free(self->config.tcti);
 	g_free(self->config.state_dir);
+	g_free(self->config.hook_directory);
+	g_free(self->config.hook_user);
 	G_OBJECT_CLASS(tkms_engine_parent_class)->finalize(object);
 }
 
