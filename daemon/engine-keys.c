@@ -96,6 +96,12 @@ check_create(const TkmsKeyRef *key, const gchar *type_str, const TkmsKeyOptions 
 				    "rsa-2048");
 		return FALSE;
 	}
+	/* until its generation lands, a password key would get a random AES key's material */
+	if (*type == TKMS_KEY_TYPE_PASSWORD) {
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "Password keys cannot be created yet; use another type");
+		return FALSE;
+	}
 	if (options->protection != NULL &&
 	    !g_str_equal(options->protection, tkms_key_type_protection(*type))) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,

@@ -94,6 +94,13 @@ typedef struct {
 	gchar *last_reason; /* masked; at most 4 KiB; owned by the key */
 } TkmsKeyRotation;
 
+/* The names of the steps as GetKeyInfo and the audit log show them; NONE is "none". */
+const gchar *tkms_rotation_step_to_string(TkmsRotationStep step);
+gboolean tkms_rotation_step_from_string(const gchar *str, TkmsRotationStep *step);
+/* alnum, alnum-symbols, hex, base64url */
+const gchar *tkms_charset_to_string(TkmsCharset charset);
+gboolean tkms_charset_from_string(const gchar *str, TkmsCharset *charset);
+
 /* The events the scheduler runs (key.c computes when each falls due). */
 typedef enum {
 	TKMS_KEY_EVENT_NONE,
@@ -154,6 +161,11 @@ gboolean tkms_key_primary_used_up(TkmsKey *key);
 gint64 tkms_key_next_rotation(TkmsKey *key);
 /* The earliest event of the key and its version (0 for key-wide events), or 0 if none. */
 gint64 tkms_key_next_event(TkmsKey *key, TkmsKeyEvent *event, guint32 *version);
+/* A password key's version's stage: "current" (the primary), "pending" (while a rotation
+ * runs), "previous", or NULL (none, another key type, or destroyed: nothing to reveal). */
+const gchar *tkms_key_version_stage(TkmsKey *key, TkmsKeyVersion *v);
+/* The version at that stage, or NULL. */
+TkmsKeyVersion *tkms_key_version_at_stage(TkmsKey *key, const gchar *stage);
 /* The key info dictionary (docs/dbus-api.md), floating. */
 GVariant *tkms_key_to_variant(TkmsKey *key);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsKey, tkms_key_unref)
