@@ -258,6 +258,42 @@ tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now, gint64 
 	return v;
 }
 
+TkmsKeyVersion *
+tkms_key_add_pending_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now)
+{
+	TkmsKeyVersion *v = g_new0(TkmsKeyVersion, 1);
+
+	v->version = key->versions->len + 1;
+	v->created = now;
+	v->state = g_strdup(TKMS_STATE_PRE_ACTIVE);
+	v->blob = *blob_stolen;
+	memset(blob_stolen, 0, sizeof(*blob_stolen));
+	g_ptr_array_add(key->versions, v);
+	return v;
+}
+
+guint32
+tkms_key_password_promote(TkmsKey *key, guint32 version, gint64 now)
+{
+	TkmsKeyVersion *v = tkms_key_get_version(key, version);
+	TkmsKeyVersion *old = tkms_key_get_version(key, key->primary_version);
+	TkmsKeyVersion *older = tkms_key_get_version(key, key->rotation.previous_version);
+	guint32 deactivated = 0;
+
+	g_return_val_if_fail(v != NULL && v != old, 0);
+	if (older != NULL && older != old && older != v &&
+	    g_str_equal(older->state, TKMS_STATE_ACTIVE)) {
+		tkms_key_version_set_state(older, TKMS_STATE_DEACTIVATED, now);
+		deactivated = older->version;
+	}
+	tkms_key_version_set_state(v, TKMS_STATE_ACTIVE, now);
+	if (old != NULL)
+		old->superseded = now;
+	key->rotation.previous_version = old != NULL ? old->version : 0;
+	key->primary_version = v->version;
+	return deactivated;
+}
+
 guint64
 tkms_key_max_uses(TkmsKey *key)
 {

@@ -143,6 +143,13 @@ TkmsKeyVersion *tkms_key_get_version(TkmsKey *key, guint32 version);
  * activate_at if that is in the future; the previous primary is marked superseded. */
 TkmsKeyVersion *tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now,
 				     gint64 activate_at);
+/* A password key's new version, pre-active without an activation date (pending: only
+ * tkms_key_password_promote makes it active), not the primary. */
+TkmsKeyVersion *tkms_key_add_pending_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now);
+/* The switch of a password key: version becomes active and the primary (current), the old
+ * primary stays as it is, superseded now, as rotation.previous_version, and the previous one
+ * before it is deactivated if it was active. Returns that deactivated version, or 0. */
+guint32 tkms_key_password_promote(TkmsKey *key, guint32 version, gint64 now);
 /* A deep copy (blobs included), to change while the original stays what is stored. */
 TkmsKey *tkms_key_copy(TkmsKey *key);
 /* Sets a version's state and the date that goes with it. */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-keystore"
 
-/* The key store's file. It holds only TPM blobs (wrapped by this TPM's storage root key),
- * never key material. A file that is not ours, or not whole, is refused and left as it is:
- * recreating it would silently lose every key. */
+/* The key store's file. It holds only TPM blobs (wrapped by this TPM's storage root key) and
+ * passwords encrypted under keys sealed in them, never key material. A file that is not ours, or
+ * not whole, is refused and left as it is: recreating it would silently lose every key. */
 
 #include "keystore-db.h"
 
@@ -80,6 +80,9 @@ static const gchar *const migrations[] = {
 	"ALTER TABLE keys ADD COLUMN last_rotation_version INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE keys ADD COLUMN last_rotation_ok INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE keys ADD COLUMN last_rotation_reason TEXT;",
+	/* 3 -> 4: a password version's password, AES-256-GCM under the 32 bytes sealed in its
+	 * TPM object (a sealed object holds at most 128 bytes; a password may have 4096) */
+	"ALTER TABLE key_versions ADD COLUMN wrapped_secret BLOB;",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(migrations) == TKMS_KEYSTORE_DB_SCHEMA_VERSION);
 
@@ -532,8 +535,8 @@ tkms_keystore_db_write_key(sqlite3 *db, TkmsKey *key, gint *alive_delta, GError 
 	const gchar *insert_version =
 		"INSERT INTO key_versions (key_id, version, state, created, tpm_public, "
 		"tpm_private, activated, superseded, deactivated, destroy_at, destroyed, "
-		"prior_state, uses, uses_reserved) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+		"prior_state, uses, uses_reserved, wrapped_secret) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 	sqlite3_stmt *stmt = NULL;
 	gboolean was_alive;
 	gint64 id;
@@ -601,7 +604,8 @@ tkms_keystore_db_write_key(sqlite3 *db, TkmsKey *key, gint *alive_delta, GError 
 		sqlite3_bind_int64(stmt, 2, v->version);
 		sqlite3_bind_text(stmt, 3, v->state, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(stmt, 4, v->created);
-		if (!bind_blob(stmt, 5, v->blob.public) || !bind_blob(stmt, 6, v->blob.private))
+		if (!bind_blob(stmt, 5, v->blob.public) || !bind_blob(stmt, 6, v->blob.private) ||
+		    !bind_blob(stmt, 15, v->blob.wrapped))
 			goto fail;
 		sqlite3_bind_int64(stmt, 7, v->activated);
 		sqlite3_bind_int64(stmt, 8, v->superseded);

@@ -49,15 +49,16 @@ struct _TkmsKeystore {
 
 G_DEFINE_TYPE(TkmsKeystore, tkms_keystore, G_TYPE_OBJECT)
 
-#define KEY_COLUMNS                                                                            \
-	"k.id, k.owner, k.name, k.type, k.description, k.created, k.pcrs, k.primary_version, " \
-	"v.version, v.state, v.created, v.tpm_public, v.tpm_private, k.rotation_period, "      \
-	"k.max_uses, k.deactivate_after, k.destroy_after, v.activated, v.superseded, "         \
+#define KEY_COLUMNS                                                                                \
+	"k.id, k.owner, k.name, k.type, k.description, k.created, k.pcrs, k.primary_version, "     \
+	"v.version, v.state, v.created, v.tpm_public, v.tpm_private, k.rotation_period, "          \
+	"k.max_uses, k.deactivate_after, k.destroy_after, v.activated, v.superseded, "             \
 	"v.deactivated, v.destroy_at, v.destroyed, v.prior_state, v.uses, v.uses_reserved, "       \
 	"k.password_length, k.password_charset, k.password_exclude, k.hook, k.rotation_step, "     \
 	"k.rotation_pending_version, k.rotation_previous_version, k.rotation_started, "            \
 	"k.rotation_attempts, k.rotation_retry_at, k.last_rotation_step, k.last_rotation_time, "   \
-	"k.last_rotation_version, k.last_rotation_ok, k.last_rotation_reason"
+	"k.last_rotation_version, k.last_rotation_ok, k.last_rotation_reason, "                    \
+	"v.wrapped_secret"
 
 static const gchar lookup_sql[] =
 	"SELECT " KEY_COLUMNS " FROM keys AS k LEFT JOIN key_versions AS v ON v.key_id = k.id "
@@ -186,6 +187,7 @@ read_keys(TkmsKeystore *self, sqlite3_stmt *stmt, GPtrArray *out, GError **error
 		v->created = sqlite3_column_int64(stmt, 10);
 		v->blob.public = column_bytes(stmt, 11);
 		v->blob.private = column_bytes(stmt, 12);
+		v->blob.wrapped = column_bytes(stmt, 40);
 		v->activated = sqlite3_column_int64(stmt, 17);
 		v->superseded = sqlite3_column_int64(stmt, 18);
 		v->deactivated = sqlite3_column_int64(stmt, 19);

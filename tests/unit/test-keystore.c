@@ -126,6 +126,9 @@ assert_same_key(TkmsKey *a, TkmsKey *b)
 			g_assert_true(g_bytes_equal(va->blob.public, vb->blob.public));
 		if (va->blob.private != NULL)
 			g_assert_true(g_bytes_equal(va->blob.private, vb->blob.private));
+		g_assert_true((va->blob.wrapped == NULL) == (vb->blob.wrapped == NULL));
+		if (va->blob.wrapped != NULL)
+			g_assert_true(g_bytes_equal(va->blob.wrapped, vb->blob.wrapped));
 	}
 }
 
@@ -825,7 +828,7 @@ test_migrate_v2(Fixture *f, gconstpointer data)
 
 	write_v2(f->db);
 	store = open_ok(f);
-	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, 3);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, TKMS_KEYSTORE_DB_SCHEMA_VERSION);
 	old = tkms_keystore_lookup(store, 1000, "old", &error);
 	g_assert_no_error(error);
 	/* what schema 2 held is kept */
@@ -847,6 +850,7 @@ test_migrate_v2(Fixture *f, gconstpointer data)
 	g_assert_cmpint(old->rotation.last_step, ==, TKMS_ROTATION_STEP_NONE);
 	g_assert_cmpint(old->rotation.last_time, ==, 0);
 	g_assert_null(old->rotation.last_reason);
+	g_assert_null(v->blob.wrapped);
 	/* a migrated key is saved and read back whole */
 	copy = tkms_key_copy(old);
 	copy->rotation.previous_version = 1;
@@ -857,7 +861,71 @@ test_migrate_v2(Fixture *f, gconstpointer data)
 	old = tkms_keystore_lookup(store, 1000, "old", &error);
 	g_assert_no_error(error);
 	assert_same_key(old, copy);
-	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, 3);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, TKMS_KEYSTORE_DB_SCHEMA_VERSION);
+}
+
+/* A schema 3 file: schema 2 and that migration's exact DDL, with a password key in the middle
+ * of a rotation. */
+static void
+write_v3(const gchar *path)
+{
+	write_v2(path);
+	sql(path,
+	    "ALTER TABLE keys ADD COLUMN password_length INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN password_charset TEXT NOT NULL DEFAULT 'alnum';"
+	    "ALTER TABLE keys ADD COLUMN password_exclude TEXT NOT NULL DEFAULT '';"
+	    "ALTER TABLE keys ADD COLUMN hook TEXT NOT NULL DEFAULT '';"
+	    "ALTER TABLE keys ADD COLUMN rotation_step TEXT NOT NULL DEFAULT 'none';"
+	    "ALTER TABLE keys ADD COLUMN rotation_pending_version INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN rotation_previous_version INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN rotation_started INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN rotation_attempts INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN rotation_retry_at INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_step TEXT NOT NULL DEFAULT 'none';"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_time INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_version INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_ok INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_reason TEXT;"
+	    "INSERT INTO keys (id, owner, name, type, created, primary_version, "
+	    "password_length, password_charset, password_exclude, hook, rotation_step, "
+	    "rotation_pending_version, rotation_started) VALUES (3, 1000, 'pw', "
+	    "'password', 1600000000, 1, 20, 'hex', 'abc', 'postgresql', 'set', 2, "
+	    "1600000200);"
+	    "INSERT INTO key_versions (key_id, version, state, created, tpm_public, "
+	    "tpm_private, activated) VALUES (3, 1, 'active', 1600000000, x'0a', x'0b', "
+	    "1600000000);"
+	    "INSERT INTO key_versions (key_id, version, state, created, tpm_public, "
+	    "tpm_private) VALUES (3, 2, 'pre-active', 1600000200, x'0c', x'0d');"
+	    "PRAGMA user_version = 3;");
+}
+
+static void
+test_migrate_v3(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TkmsKeystore) store = NULL;
+	g_autoptr(TkmsKey) pw = NULL;
+	g_autoptr(GError) error = NULL;
+
+	write_v3(f->db);
+	store = open_ok(f);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, TKMS_KEYSTORE_DB_SCHEMA_VERSION);
+	pw = tkms_keystore_lookup(store, 1000, "pw", &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(pw->type, ==, TKMS_KEY_TYPE_PASSWORD);
+	g_assert_cmpuint(pw->password.length, ==, 20);
+	g_assert_cmpint(pw->password.charset, ==, TKMS_CHARSET_HEX);
+	g_assert_cmpstr(pw->password.exclude, ==, "abc");
+	g_assert_cmpstr(pw->policy.hook, ==, "postgresql");
+	g_assert_cmpint(pw->rotation.step, ==, TKMS_ROTATION_STEP_SET);
+	g_assert_cmpuint(pw->rotation.pending_version, ==, 2);
+	g_assert_cmpint(pw->rotation.started, ==, 1600000200);
+	g_assert_cmpuint(pw->versions->len, ==, 2);
+	for (guint i = 0; i < 2; i++) {
+		TkmsKeyVersion *v = g_ptr_array_index(pw->versions, i);
+		g_assert_nonnull(v->blob.private);
+		g_assert_null(v->blob.wrapped);
+	}
+	g_assert_cmpstr(tkms_key_version_stage(pw, tkms_key_get_version(pw, 2)), ==, "pending");
 }
 
 /* Everything a password key carries beside its versions survives the store: its spec, the
@@ -874,7 +942,7 @@ test_password_fields(Fixture *f, gconstpointer data)
 	key->description = g_strdup("");
 	idle->description = g_strdup("");
 	for (guint i = 0; i < 3; i++) {
-		TkmsTpmBlob blob = {random_bytes(90), random_bytes(130)};
+		TkmsTpmBlob blob = {random_bytes(90), random_bytes(130), random_bytes(40 + i)};
 		tkms_key_add_version(key, &blob, 1700000000 + i, 0);
 	}
 	/* version 3 is pending: pre-active without an activation date, 2 is the primary */
@@ -906,7 +974,7 @@ test_password_fields(Fixture *f, gconstpointer data)
 	idle->rotation.last_ok = TRUE;
 	idle->rotation.last_reason = g_strdup("");
 	{
-		TkmsTpmBlob blob = {random_bytes(90), random_bytes(130)};
+		TkmsTpmBlob blob = {random_bytes(90), random_bytes(130), random_bytes(4096 + 33)};
 		tkms_key_add_version(idle, &blob, 1700000000, 0);
 	}
 	save_ok(store, key);
@@ -1297,6 +1365,7 @@ main(int argc, char **argv)
 	ADD("/keystore/migrate-v0", test_migrate_v0);
 	ADD("/keystore/migrate-v1", test_migrate_v1);
 	ADD("/keystore/migrate-v2", test_migrate_v2);
+	ADD("/keystore/migrate-v3", test_migrate_v3);
 	ADD("/keystore/password-fields", test_password_fields);
 	ADD("/keystore/due", test_due);
 	ADD("/keystore/refuse/newer", test_newer);
