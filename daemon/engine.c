@@ -722,6 +722,7 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	self->scheduler = tkms_scheduler_new(self);
 	/* events that fell due while tkmsd was down run as soon as the main loop does */
 	tkms_scheduler_start(self->scheduler);
+	tkms_engine_password_rotation_init(self);
 	return g_steal_pointer(&self);
 }
 
@@ -731,6 +732,7 @@ tkms_engine_shutdown(TkmsEngine *self)
 	if (self->scheduler != NULL)
 		tkms_scheduler_stop(self->scheduler);
 	g_clear_object(&self->scheduler);
+	tkms_engine_password_rotation_stop(self);
 	if (self->keystore != NULL)
 		tkms_engine_usage_release(self);
 	if (self->tpm != NULL)
@@ -751,6 +753,7 @@ tkms_engine_finalize(GObject *object)
 	g_clear_object(&self->keystore);
 	g_clear_pointer(&self->changing, g_hash_table_unref);
 	tkms_engine_usage_clear(self);
+	tkms_engine_password_rotation_clear(self);
 	g_free(self->config.tcti);
 	g_free(self->config.state_dir);
 	g_free(self->config.hook_directory);

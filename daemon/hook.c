@@ -258,8 +258,8 @@ mask(const guint8 *text, gsize len, GPtrArray *forms, gboolean cut)
 
 /* ---- tkms_hook_check ---- */
 
-static gboolean
-hook_name_is_valid(const gchar *name)
+gboolean
+tkms_hook_name_is_valid(const gchar *name)
 {
 	gsize len = strlen(name);
 
@@ -319,7 +319,7 @@ tkms_hook_check(const TkmsHookConfig *config, const gchar *name, GError **error)
 	g_autofree gchar *path = NULL;
 	struct stat st;
 
-	if (!hook_name_is_valid(name))
+	if (!tkms_hook_name_is_valid(name))
 		return refuse(error,
 			      "\"%s\" is not a hook name: a file name in the hook directory "
 			      "([A-Za-z0-9._-], 1 to %u characters, not starting with a dot)",
@@ -692,13 +692,20 @@ cancel_idle(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-/* may run in another thread: the kill is done in the run's context */
+/* May run in another thread: the kill is done in the run's context, at once if that can be
+ * had (also when no main loop runs any more, at tkmsd's stop), else from an idle. */
 static void
 cancelled_cb(GCancellable *cancellable, gpointer user_data)
 {
 	HookRun *run = g_task_get_task_data(user_data);
-	GSource *idle = g_idle_source_new();
+	GSource *idle;
 
+	if (g_main_context_acquire(run->context)) {
+		cancel_idle(user_data);
+		g_main_context_release(run->context);
+		return;
+	}
+	idle = g_idle_source_new();
 	g_source_set_callback(idle, cancel_idle, g_object_ref(user_data), g_object_unref);
 	g_source_attach(idle, run->context);
 	g_source_unref(idle);

@@ -35,6 +35,10 @@ typedef struct {
 	GBytes *previous;	  /* NULL = none */
 } TkmsHookInput;
 
+/* Whether @name is a hook's name: [A-Za-z0-9._-]{1,64}, not starting with a dot (so never a
+ * path, "." or ".."). */
+gboolean tkms_hook_name_is_valid(const gchar *name);
+
 /* Whether @name is a hook that may run: a file name ([A-Za-z0-9._-]{1,64}, no leading dot) of
  * a regular, executable file in @config->directory (not a symbolic link), owned by root and
  * writable by no one else, in a directory owned by root and writable by no one else, below
