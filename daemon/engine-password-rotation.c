@@ -164,7 +164,6 @@ typedef struct {
 	TkmsRotationStep from; /* the step the change ends */
 	gboolean hook_ok;
 	gchar *reason; /* masked */
-	gboolean stale;
 } StepChange;
 
 static void
@@ -257,7 +256,6 @@ step_change(TkmsEngineOp *op, TkmsKey *key, gint64 now, GError **error)
 	op->version = c->r->pending;
 	/* another driver, or a restart, moved on: nothing to do here */
 	if (rot->step != c->from || rot->pending_version != c->r->pending) {
-		c->stale = TRUE;
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_BUSY,
 			    "The rotation of key \"%s\" to version %u is no longer at its %s step",
 			    key->name, c->r->pending, tkms_rotation_step_to_string(c->from));
@@ -349,6 +347,13 @@ step_change(TkmsEngineOp *op, TkmsKey *key, gint64 now, GError **error)
 	return TRUE;
 }
 
+static gboolean
+retry_cb(gpointer data)
+{
+	advance(data);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 step_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -366,8 +371,7 @@ step_saved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 			  r->id, error->message, STEP_RETRY_SECONDS);
 		clear_passwords(r);
 		r->retry_source =
-			g_timeout_add_seconds_full(G_PRIORITY_DEFAULT, STEP_RETRY_SECONDS,
-						   (GSourceFunc)(void (*)(void))advance,
+			g_timeout_add_seconds_full(G_PRIORITY_DEFAULT, STEP_RETRY_SECONDS, retry_cb,
 						   rotation_ref(r), (GDestroyNotify)rotation_unref);
 		return;
 	}
