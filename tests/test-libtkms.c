@@ -792,6 +792,72 @@ test_password_secrets(void)
 	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
 }
 
+/* A rotation without a hook switches at once: the pending version becomes current, the
+ * current previous; the hook of the policy goes through set_rotation_policy_full. */
+static void
+test_password_rotation(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-password-rotate");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(GBytes) before = NULL;
+	g_autoptr(GBytes) after = NULL;
+	g_autoptr(GBytes) previous = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	guint version;
+
+	made = tkms_client_generate_key_sync(client, name, "password", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tkms_key_info_get_password_length(made), ==, 32);
+	g_assert_cmpstr(tkms_key_info_get_password_charset(made), ==, "alnum-symbols");
+	g_assert_null(tkms_key_info_get_last_rotation_result(made));
+	before = tkms_client_get_secret_sync(client, name, NULL, NULL, &error);
+	g_assert_no_error(error);
+
+	version = tkms_client_rotate_key_sync(client, name, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(version, ==, 2);
+	/* without a hook, done by the time it is looked at */
+	info = lookup(client, name);
+	g_assert_null(tkms_key_info_get_rotation_step(info));
+	g_assert_cmpstr(tkms_key_info_get_last_rotation_result(info), ==, "ok");
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_version(info), ==, 2);
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_time(info), >, 0);
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 2)), ==, "current");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 1)), ==, "previous");
+	after = tkms_client_get_secret_sync(client, name, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_bytes_get_size(after), ==, 32);
+	g_assert_false(g_bytes_equal(after, before));
+	previous = tkms_client_get_secret_sync(client, name, "previous", NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(previous, before));
+
+	/* a hook tkmsd does not have is refused, and the policy stays as it was */
+	g_assert_false(tkms_client_set_rotation_policy_full_sync(
+		client, name, g_variant_new_parsed("{'hook': <'lib-no-such-hook'>}"), NULL,
+		&error));
+	g_assert_nonnull(error);
+	g_assert_true(error->domain == TKMS_ERROR);
+	g_clear_error(&error);
+	tkms_client_set_rotation_policy_full(
+		client, name, g_variant_new_parsed("{'period': <uint64 86400>, 'hook': <''>}"),
+		NULL, on_result, &res);
+	g_assert_true(tkms_client_set_rotation_policy_full_finish(client, wait_for(&res), &error));
+	g_assert_no_error(error);
+	g_clear_object(&info);
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_rotation_period(info), ==, 86400);
+	g_assert_null(tkms_key_info_get_rotation_hook(info));
+	g_assert_true(tkms_client_set_rotation_policy_full_sync(client, name, NULL, NULL, &error));
+	g_assert_no_error(error);
+	g_clear_object(&info);
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_rotation_period(info), ==, 0);
+}
+
 static void
 test_python(void)
 {
@@ -844,6 +910,7 @@ main(int argc, char **argv)
 	g_test_add_func("/libtkms/lifecycle/policy", test_rotation_policy);
 	g_test_add_func("/libtkms/lifecycle/destroy", test_scheduled_destruction);
 	g_test_add_func("/libtkms/password/secrets", test_password_secrets);
+	g_test_add_func("/libtkms/password/rotation", test_password_rotation);
 	g_test_add_func("/libtkms/python", test_python);
 
 	ret = g_test_run();

@@ -2833,6 +2833,106 @@ test_password_rotate(void)
 	g_assert_cmpstr(json_object_get_string_member(obj, "result"), ==, "ok");
 }
 
+/* With the policy's hook, rotate shows each step, and a failed one with the hook's reason. */
+static void
+test_password_hooks(void)
+{
+	g_autofree gchar *name = NULL;
+	g_autoptr(GBytes) before = NULL;
+	g_autoptr(GBytes) after = NULL;
+	g_autoptr(GBytes) previous = NULL;
+	g_autoptr(GBytes) still = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) failed_out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) text = NULL;
+	g_autoptr(GBytes) shown = NULL;
+	g_autoptr(GBytes) cleared = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(JsonNode) info_root = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *failed_err = NULL;
+	g_autofree gchar *printed = NULL;
+	g_autofree gchar *info_text = NULL;
+	g_autofree gchar *show_text = NULL;
+	g_autofree gchar *cleared_text = NULL;
+	JsonObject *obj, *last;
+
+	if (hooks_dir == NULL) {
+		g_test_skip("hooks run as " HOOK_USER ": this needs root and that user");
+		return;
+	}
+	name = create_key("ctl-pw-hook", "password");
+	before = secret_get(name, NULL);
+
+	/* tkmsd looks for the hook when it is set, and says what is wrong */
+	g_assert_cmpint(ctl(NULL, NULL, &err, "policy", "set", name, "--hook", "ctl-no-such-hook",
+			    NULL),
+			==, 1);
+	g_assert_nonnull(strstr(err, "\"ctl-no-such-hook\""));
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "policy", "set", name, "--hook", "ctl-ok",
+			    NULL),
+			==, 0);
+	obj = json_object_of(json, &root);
+	g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(obj, "policy"),
+						      "hook"),
+			==, "ctl-ok");
+	/* another member set keeps the hook */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, "--period", "30d", NULL), ==,
+			0);
+	g_assert_cmpint(ctl(NULL, &shown, NULL, "policy", "show", name, NULL), ==, 0);
+	show_text = bytes_to_str(shown);
+	g_assert_nonnull(strstr(show_text, "period:            30d (2592000 s)"));
+	g_assert_nonnull(strstr(show_text, "hook:              ctl-ok"));
+
+	/* each step on a line of its own, in order, then the outcome */
+	g_assert_cmpint(ctl(NULL, &out, NULL, "rotate", name, NULL), ==, 0);
+	printed = bytes_to_str(out);
+	g_assert_cmpstr(printed, ==, "set…\ntest…\nfinish…\nrotated to version 2\n");
+	after = secret_get(name, NULL);
+	g_assert_false(g_bytes_equal(after, before));
+	previous = secret_get(name, "previous");
+	g_assert_true(g_bytes_equal(previous, before));
+
+	/* a test that fails: rolled back, the current password kept, the reason shown */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, "--hook", "ctl-fail-test",
+			    NULL),
+			==, 0);
+	g_assert_cmpint(ctl(NULL, &failed_out, &failed_err, "rotate", name, NULL), ==, 1);
+	g_clear_pointer(&printed, g_free);
+	printed = bytes_to_str(failed_out);
+	g_assert_cmpstr(printed, ==, "set…\ntest…\nrollback…\n");
+	g_assert_nonnull(strstr(failed_err, "the rotation of key '"));
+	g_assert_nonnull(strstr(failed_err, "to version 3 failed at step test: "));
+	g_assert_nonnull(strstr(failed_err, "cannot log in as app"));
+	g_assert_nonnull(strstr(failed_err, "The current password stays in use; tkmsd tries again at "));
+	still = secret_get(name, NULL);
+	g_assert_true(g_bytes_equal(still, after));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "secret", "get", name, "--stage", "pending", NULL),
+			==, 6);
+
+	g_assert_cmpint(ctl(NULL, &text, NULL, "info", name, NULL), ==, 0);
+	info_text = bytes_to_str(text);
+	g_assert_nonnull(strstr(info_text, "last rotation:   failed at step test, version 3, "));
+	g_assert_true(g_regex_match_simple("^  reason: +\\S.*cannot log in as app$", info_text,
+					   G_REGEX_MULTILINE, 0));
+	g_assert_nonnull(strstr(info_text, "  next retry:    "));
+	g_assert_null(strstr(info_text, "rotation:        at step"));
+	obj = info_json(name, &info_root);
+	last = json_object_get_object_member(obj, "last-rotation");
+	g_assert_cmpstr(json_object_get_string_member(last, "result"), ==, "failed");
+	g_assert_cmpstr(json_object_get_string_member(last, "step"), ==, "test");
+	g_assert_cmpint(json_object_get_int_member(last, "version"), ==, 3);
+	g_assert_true(is_iso8601_utc(json_object_get_string_member(last, "time")));
+	g_assert_true(is_iso8601_utc(json_object_get_string_member(last, "next-retry")));
+
+	/* '' removes the hook, and only the hook */
+	g_assert_cmpint(ctl(NULL, &cleared, NULL, "policy", "set", name, "--hook", "", NULL), ==, 0);
+	cleared_text = bytes_to_str(cleared);
+	g_assert_nonnull(strstr(cleared_text, "hook:              none"));
+	g_assert_nonnull(strstr(cleared_text, "period:            30d (2592000 s)"));
+}
+
 /* Runs tkmsctl --address BUS --no-ask-password ARGS... on a pseudo-terminal of its own (its
  * controlling terminal, standard input, output and error) and holds a dialog with it: each
  * time the next prompt of @dialog (prompt, answer, ... NULL) has shown, types its answer and
@@ -3050,6 +3150,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/password/import-get", test_password_import_get);
 	g_test_add_func("/tkmsctl/password/wrong-type", test_password_wrong_type);
 	g_test_add_func("/tkmsctl/password/rotate", test_password_rotate);
+	g_test_add_func("/tkmsctl/password/hooks", test_password_hooks);
 	g_test_add_func("/tkmsctl/tty/secret-import", test_tty_secret_import);
 	/* stops the daemon for a quiet log, then starts it again */
 	g_test_add_func("/tkmsctl/audit-verify", test_audit_verify);
