@@ -92,7 +92,8 @@ tkms_client_rotate_key(TkmsClient *self, const gchar *name, GCancellable *cancel
  * @result: the #GAsyncResult given to the callback
  * @error: return location for a #GError
  *
- * Returns: the new version (now the primary), or 0 with @error set
+ * Returns: the new version (now the primary; of a `password` key, the pending version), or 0
+ *   with @error set
  *
  * Since: 0.2
  */
@@ -116,7 +117,8 @@ tkms_client_rotate_key_finish(TkmsClient *self, GAsyncResult *result, GError **e
  *
  * Blocking form of tkms_client_rotate_key().
  *
- * Returns: the new version (now the primary), or 0 with @error set
+ * Returns: the new version (now the primary; of a `password` key, the pending version), or 0
+ *   with @error set
  *
  * Since: 0.2
  */
