@@ -68,8 +68,12 @@ create_tpm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	TkmsEngineOp *op = user_data;
 	CreateData *d = op->data;
 	GError *error = NULL;
+	gboolean ok = d->key->type == TKMS_KEY_TYPE_PASSWORD
+			      ? tkms_engine_password_seal_finish(TKMS_ENGINE(source), res,
+								 &d->req.out, &error)
+			      : tkms_tpm_finish(TKMS_TPM(source), res, &error);
 
-	if (!tkms_tpm_finish(TKMS_TPM(source), res, &error)) {
+	if (!ok) {
 		release_reservation(op);
 		tkms_engine_op_fail(op, error);
 		return;
@@ -82,7 +86,7 @@ create_tpm_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 static gboolean
 check_create(const TkmsKeyRef *key, const gchar *type_str, const TkmsKeyOptions *options,
-	     TkmsKeyType *type, GError **error)
+	     TkmsKeyType *type, TkmsPasswordSpec *spec, GError **error)
 {
 	if (!tkms_key_name_is_valid(key->name)) {
 		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
@@ -92,8 +96,8 @@ check_create(const TkmsKeyRef *key, const gchar *type_str, const TkmsKeyOptions 
 	}
 	if (!tkms_key_type_from_string(type_str, type)) {
 		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
-				    "Unknown key type; use aes-256-gcm, hmac-sha256, ecdsa-p256 or "
-				    "rsa-2048");
+				    "Unknown key type; use aes-256-gcm, hmac-sha256, ecdsa-p256, "
+				    "rsa-2048 or password");
 		return FALSE;
 	}
 	if (options->protection != NULL &&
@@ -108,7 +112,24 @@ check_create(const TkmsKeyRef *key, const gchar *type_str, const TkmsKeyOptions 
 				    "The description must be a string of at most 256 bytes");
 		return FALSE;
 	}
-	return TRUE;
+	if (*type != TKMS_KEY_TYPE_PASSWORD) {
+		if (options->has_length || options->charset != NULL || options->exclude != NULL) {
+			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "The length, charset and exclude options are for password "
+				    "keys; omit them for %s keys",
+				    tkms_key_type_to_string(*type));
+			return FALSE;
+		}
+		return TRUE;
+	}
+	/* a service needs its password from the start: a first version that waits would
+	 * leave GetSecret nothing to reveal */
+	if (options->activate_at != 0) {
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+				    "Password keys have no activate-at; omit the option");
+		return FALSE;
+	}
+	return tkms_engine_password_spec(options, spec, error);
 }
 
 void
@@ -119,11 +140,12 @@ tkms_engine_create_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	TkmsEngineOp *op =
 		tkms_engine_op_new(self, "CreateKey", actor, key, cancellable, callback, user_data);
 	GError *error = NULL;
+	TkmsPasswordSpec spec;
 	TkmsKeyType type;
 	CreateData *d;
 
 	op->lifecycle = TRUE;
-	if (!check_create(key, type_str, options, &type, &error) ||
+	if (!check_create(key, type_str, options, &type, &spec, &error) ||
 	    !tkms_engine_check_pcrs(self, options->pcrs, &error) ||
 	    !tkms_keystore_reserve(self->keystore, key->owner, key->name,
 				   self->config.max_keys_per_user, &error)) {
@@ -136,13 +158,19 @@ tkms_engine_create_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 	d->key->pcrs = options->pcrs;
 	d->key->description = g_strdup(options->description);
 	d->activate_at = options->activate_at;
+	tkms_engine_op_set_data(op, d, create_data_free);
+	if (type == TKMS_KEY_TYPE_PASSWORD) {
+		d->key->password = spec;
+		/* not cancellable: a version the TPM made is saved even if its caller has gone */
+		tkms_engine_password_generate(self, actor->uid, d->key, 1, NULL, create_tpm_cb, op);
+		return;
+	}
 	d->req.kind = tkms_key_type_object_kind(type);
 	d->req.pcrs = options->pcrs;
 	d->req.seal_size = TKMS_AES_KEY_LEN;
 	/* bound to owner, name and its version, the first (datakeys, issue 7) */
 	d->req.bind = TRUE;
 	tkms_tpm_key_id_set(&d->req.key_id, key->owner, key->name, 1);
-	tkms_engine_op_set_data(op, d, create_data_free);
 	/* not cancellable: a key the TPM made is saved even if its caller has gone */
 	tkms_tpm_create(self->tpm, actor->uid, &d->req, NULL, create_tpm_cb, op);
 }
@@ -342,6 +370,13 @@ public_pem(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *ref, guin
 
 	if (key == NULL)
 		return NULL;
+	if (key->type == TKMS_KEY_TYPE_PASSWORD) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+			    "Key \"%s\" is a password key and has no public key; use GetSecret to "
+			    "read it",
+			    key->name);
+		return NULL;
+	}
 	if (key->type != TKMS_KEY_TYPE_ECDSA_P256 && key->type != TKMS_KEY_TYPE_RSA_2048) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 			    "Key \"%s\" is a %s key and has no public key; use an ecdsa-p256 or "

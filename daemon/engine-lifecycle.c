@@ -19,7 +19,7 @@
 #define MAX_QUEUED 64
 
 /* A change: checks and edits the copy (FALSE with error: refused, nothing written). */
-typedef gboolean (*ChangeFunc)(TkmsEngineOp *op, TkmsKey *key, gint64 now, GError **error);
+typedef TkmsEngineChangeFunc ChangeFunc;
 
 typedef struct {
 	gchar *lock; /* "owner/name" (engine->changing) while this change is the key's current */
@@ -31,6 +31,8 @@ typedef struct {
 	TkmsTpmCreate req;
 	TkmsKeyEvent event;
 	void (*start)(TkmsEngineOp *op); /* its turn: apply, or the rotation's TPM work first */
+	gpointer extra;                  /* a change made in another file: its own data */
+	GDestroyNotify extra_free;
 } ChangeData;
 
 static void
@@ -43,6 +45,8 @@ change_data_free(gpointer data)
 	tkms_tpm_blob_clear(&d->req.out);
 	g_clear_pointer(&d->req.material, tkms_secret_unref);
 	g_free(d->lock);
+	if (d->extra_free != NULL)
+		d->extra_free(d->extra);
 	g_free(d);
 }
 
@@ -234,7 +238,15 @@ rotate(TkmsEngineOp *op, TkmsKey *key, gint64 now, GError **error)
 	ChangeData *d = op->data;
 	gboolean used_up = tkms_key_primary_used_up(key);
 	guint32 old = key->primary_version;
-	TkmsKeyVersion *v = tkms_key_add_version(key, &d->req.out, now, 0);
+	TkmsKeyVersion *v;
+
+	if (key->type == TKMS_KEY_TYPE_PASSWORD) {
+		/* the new password is current at once, the old one previous */
+		v = tkms_key_add_pending_version(key, &d->req.out, now);
+		tkms_key_password_promote(key, v->version, now);
+	} else {
+		v = tkms_key_add_version(key, &d->req.out, now, 0);
+	}
 
 	op->version = v->version;
 	if (used_up)
@@ -257,6 +269,20 @@ check_rotate(TkmsKey *key, GError **error)
 				    "the key is being destroyed; cancel its destruction first",
 				    error);
 	return TRUE;
+}
+
+static void
+rotate_password_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsEngineOp *op = user_data;
+	ChangeData *d = op->data;
+	GError *error = NULL;
+
+	if (!tkms_engine_password_seal_finish(TKMS_ENGINE(source), res, &d->req.out, &error)) {
+		change_fail(op, error);
+		return;
+	}
+	apply(op);
 }
 
 static void
@@ -294,6 +320,12 @@ rotate_start(TkmsEngineOp *op)
 			return;
 		}
 	}
+	if (d->copy->type == TKMS_KEY_TYPE_PASSWORD) {
+		tkms_engine_password_generate(op->engine, op->actor.uid, d->copy,
+					      d->copy->versions->len + 1, NULL, rotate_password_cb,
+					      op);
+		return;
+	}
 	d->req.kind = tkms_key_type_object_kind(d->copy->type);
 	d->req.pcrs = d->copy->pcrs;
 	d->req.seal_size = TKMS_AES_KEY_LEN;
@@ -314,6 +346,44 @@ tkms_engine_rotate_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRe
 		tkms_engine_op_new(self, "RotateKey", actor, key, cancellable, callback, user_data);
 	op_data(op);
 	begin(op, rotate, rotate_start);
+}
+
+/* ---- changes made in other files (engine-password.c) ---- */
+
+void
+tkms_engine_op_begin_change(TkmsEngineOp *op, TkmsEngineChangeFunc change,
+			    void (*start)(TkmsEngineOp *op), gpointer data,
+			    GDestroyNotify data_free)
+{
+	ChangeData *d = op_data(op);
+
+	d->extra = data;
+	d->extra_free = data_free;
+	begin(op, change, start != NULL ? start : apply);
+}
+
+gpointer
+tkms_engine_op_change_data(TkmsEngineOp *op)
+{
+	return ((ChangeData *)op->data)->extra;
+}
+
+TkmsKey *
+tkms_engine_op_change_copy(TkmsEngineOp *op)
+{
+	return ((ChangeData *)op->data)->copy;
+}
+
+void
+tkms_engine_op_change_apply(TkmsEngineOp *op)
+{
+	apply(op);
+}
+
+void
+tkms_engine_op_change_fail(TkmsEngineOp *op, GError *error)
+{
+	change_fail(op, error);
 }
 
 /* ---- SetPrimaryVersion ---- */

@@ -149,6 +149,45 @@ gboolean tkms_engine_finish_sync(TkmsEngine *self, const TkmsActor *actor,
 				 const gchar *operation, const TkmsKeyRef *key, guint32 version,
 				 GError *op_error, GError **error);
 
+/* ---- life-cycle changes made outside engine-lifecycle.c ---- */
+typedef gboolean (*TkmsEngineChangeFunc)(TkmsEngineOp *op, TkmsKey *key, gint64 now,
+					 GError **error);
+/* Runs a life-cycle change of op's key in the key's queue (engine.h: one at a time, in
+ * order). When its turn comes, start(op) runs with tkms_engine_op_change_copy(op), a fresh
+ * copy of the stored key, and ends with tkms_engine_op_change_apply(op) or _fail(op, error).
+ * Apply calls change(op, copy, now, error) to edit the copy (FALSE: refused, nothing written),
+ * then saves it with its durable audit record, and the op returns it. data is the change's
+ * own (tkms_engine_op_change_data), freed with the op. */
+void tkms_engine_op_begin_change(TkmsEngineOp *op, TkmsEngineChangeFunc change,
+				 void (*start)(TkmsEngineOp *op), gpointer data,
+				 GDestroyNotify data_free);
+gpointer tkms_engine_op_change_data(TkmsEngineOp *op);
+TkmsKey *tkms_engine_op_change_copy(TkmsEngineOp *op);
+void tkms_engine_op_change_apply(TkmsEngineOp *op);
+void tkms_engine_op_change_fail(TkmsEngineOp *op, GError *error);
+
+/* ---- password keys (engine-password.c) ---- */
+/* The spec that CreateKey's options give, with defaults for those unset; InvalidArgument for
+ * a length out of 8-256, an unknown charset, or an exclude that is not printable ASCII or
+ * leaves fewer than 2 characters. */
+gboolean tkms_engine_password_spec(const TkmsKeyOptions *options, TkmsPasswordSpec *spec,
+				   GError **error);
+/* Generates a password by key's spec from the TPM's RNG (rejection sampling: no modulo
+ * bias) and seals it as version `version` of key (bound to key's owner, name and that
+ * number, and to its PCRs); uid: whose turn at the TPM. Finished by
+ * tkms_engine_password_seal_finish. */
+void tkms_engine_password_generate(TkmsEngine *self, guint32 uid, TkmsKey *key, guint32 version,
+				   GCancellable *cancellable, GAsyncReadyCallback callback,
+				   gpointer user_data);
+/* Seals password (len bytes, 1 to TKMS_SECRET_MAX) as version `version` of key. */
+void tkms_engine_password_seal(TkmsEngine *self, guint32 uid, TkmsKey *key, guint32 version,
+			       const guint8 *password, gsize len, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+/* *blob: the version's TPM object, the password in blob->wrapped, for
+ * tkms_key_add_pending_version (or tkms_key_add_version). */
+gboolean tkms_engine_password_seal_finish(TkmsEngine *self, GAsyncResult *result, TkmsTpmBlob *blob,
+					  GError **error);
+
 /* The scheduler's view (engine-lifecycle.c): runs one due event of key (a copy is changed
  * and saved), then calls done (main context). */
 void tkms_engine_run_event(TkmsEngine *self, TkmsKey *key, GAsyncReadyCallback callback,

@@ -614,6 +614,13 @@ tkms_engine_op_require_type(TkmsEngineOp *op, TkmsKey *key, TkmsKeyType a, TkmsK
 {
 	if (key->type == a || key->type == b)
 		return TRUE;
+	if (key->type == TKMS_KEY_TYPE_PASSWORD) {
+		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+						    "Key \"%s\" is a password key, which %s "
+						    "cannot use; use GetSecret to read it",
+						    key->name, op->name));
+		return FALSE;
+	}
 	tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 					    "Key \"%s\" is a %s key; this operation needs %s key",
 					    key->name, tkms_key_type_to_string(key->type), need));

@@ -49,6 +49,11 @@ typedef struct {
 	const gchar *description; /* NULL, or at most 256 bytes */
 	TkmsPcrMask pcrs;	  /* PCRs to bind the key to (PolicyPCR), or 0 */
 	gint64 activate_at;	  /* Unix time: pre-active until then; 0 or past: active now */
+	/* password keys only; unset: the defaults (32, alnum-symbols, nothing excluded) */
+	gboolean has_length;
+	guint32 length;
+	const gchar *charset;
+	const gchar *exclude;
 } TkmsKeyOptions;
 
 /* PCR indices as a mask; an index past the last PCR is InvalidArgument. */
@@ -213,6 +218,22 @@ void tkms_engine_unseal(TkmsEngine *self, const TkmsActor *actor, GBytes *blob,
 void tkms_engine_get_random(TkmsEngine *self, const TkmsActor *actor, guint32 length,
 			    GCancellable *cancellable, GAsyncReadyCallback callback,
 			    gpointer user_data);
+
+/* ---- password keys (engine-password.c) ---- */
+/* A password ImportSecret takes has 1 to this many bytes. */
+#define TKMS_SECRET_MAX 4096
+/* Seals secret (1-4096 bytes of UTF-8 without NUL) as a new version of a password key, which
+ * becomes the current one (the old current the previous). A life-cycle change (engine.h
+ * above): finished by tkms_engine_key_change_finish, with the key as saved, whose primary is
+ * the new version. */
+void tkms_engine_import_secret(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			       GBytes *secret, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+/* The password of a password key at stage ("current", "" for it, "pending" or "previous");
+ * finished by tkms_engine_bytes_finish: bytes that are wiped when their last reference goes. */
+void tkms_engine_get_secret(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			    const gchar *stage, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
 
 /* A payload named what of len bytes against [limits] MaxPayload (and, unless allow_empty,
  * not empty): the one check and message, used by the engine and, on arrival, by the D-Bus

@@ -18,7 +18,62 @@ static const struct {
 	[TKMS_KEY_TYPE_HMAC_SHA256] = {"hmac-sha256", "tpm", TKMS_TPM_OBJECT_HMAC},
 	[TKMS_KEY_TYPE_ECDSA_P256] = {"ecdsa-p256", "tpm", TKMS_TPM_OBJECT_ECC_P256},
 	[TKMS_KEY_TYPE_RSA_2048] = {"rsa-2048", "tpm", TKMS_TPM_OBJECT_RSA_2048},
+	/* the password itself is the sealed object's data, as an AES key's material is */
+	[TKMS_KEY_TYPE_PASSWORD] = {"password", "sealed", TKMS_TPM_OBJECT_SEALED},
 };
+
+static const gchar *const rotation_steps[] = {
+	[TKMS_ROTATION_STEP_NONE] = "none",
+	[TKMS_ROTATION_STEP_SET] = "set",
+	[TKMS_ROTATION_STEP_TEST] = "test",
+	[TKMS_ROTATION_STEP_FINISH] = "finish",
+	[TKMS_ROTATION_STEP_ROLLBACK] = "rollback",
+};
+
+static const gchar *const charsets[] = {
+	[TKMS_CHARSET_ALNUM] = "alnum",
+	[TKMS_CHARSET_ALNUM_SYMBOLS] = "alnum-symbols",
+	[TKMS_CHARSET_HEX] = "hex",
+	[TKMS_CHARSET_BASE64URL] = "base64url",
+};
+
+const gchar *
+tkms_rotation_step_to_string(TkmsRotationStep step)
+{
+	g_return_val_if_fail((guint)step < G_N_ELEMENTS(rotation_steps), "none");
+	return rotation_steps[step];
+}
+
+gboolean
+tkms_rotation_step_from_string(const gchar *str, TkmsRotationStep *step)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(rotation_steps); i++) {
+		if (g_strcmp0(str, rotation_steps[i]) == 0) {
+			*step = i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+const gchar *
+tkms_charset_to_string(TkmsCharset charset)
+{
+	g_return_val_if_fail((guint)charset < G_N_ELEMENTS(charsets), "alnum");
+	return charsets[charset];
+}
+
+gboolean
+tkms_charset_from_string(const gchar *str, TkmsCharset *charset)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(charsets); i++) {
+		if (g_strcmp0(str, charsets[i]) == 0) {
+			*charset = i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
 
 gboolean
 tkms_key_name_is_valid(const gchar *name)
@@ -203,6 +258,42 @@ tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now, gint64 
 	return v;
 }
 
+TkmsKeyVersion *
+tkms_key_add_pending_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now)
+{
+	TkmsKeyVersion *v = g_new0(TkmsKeyVersion, 1);
+
+	v->version = key->versions->len + 1;
+	v->created = now;
+	v->state = g_strdup(TKMS_STATE_PRE_ACTIVE);
+	v->blob = *blob_stolen;
+	memset(blob_stolen, 0, sizeof(*blob_stolen));
+	g_ptr_array_add(key->versions, v);
+	return v;
+}
+
+guint32
+tkms_key_password_promote(TkmsKey *key, guint32 version, gint64 now)
+{
+	TkmsKeyVersion *v = tkms_key_get_version(key, version);
+	TkmsKeyVersion *old = tkms_key_get_version(key, key->primary_version);
+	TkmsKeyVersion *older = tkms_key_get_version(key, key->rotation.previous_version);
+	guint32 deactivated = 0;
+
+	g_return_val_if_fail(v != NULL && v != old, 0);
+	if (older != NULL && older != old && older != v &&
+	    g_str_equal(older->state, TKMS_STATE_ACTIVE)) {
+		tkms_key_version_set_state(older, TKMS_STATE_DEACTIVATED, now);
+		deactivated = older->version;
+	}
+	tkms_key_version_set_state(v, TKMS_STATE_ACTIVE, now);
+	if (old != NULL)
+		old->superseded = now;
+	key->rotation.previous_version = old != NULL ? old->version : 0;
+	key->primary_version = v->version;
+	return deactivated;
+}
+
 guint64
 tkms_key_max_uses(TkmsKey *key)
 {
@@ -254,10 +345,13 @@ tkms_key_next_event(TkmsKey *key, TkmsKeyEvent *event, guint32 *version)
 		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
 		gboolean primary = v->version == key->primary_version;
 
-		if (g_str_equal(v->state, TKMS_STATE_PRE_ACTIVE))
-			consider(v->activated, TKMS_KEY_EVENT_ACTIVATE, v->version, &best, event,
-				 version);
-		else if (g_str_equal(v->state, TKMS_STATE_DESTROY_SCHEDULED))
+		/* a pending password version is pre-active without an activation date: only
+		 * its rotation's switch makes it active, never the scheduler */
+		if (g_str_equal(v->state, TKMS_STATE_PRE_ACTIVE)) {
+			if (v->activated > 0)
+				consider(v->activated, TKMS_KEY_EVENT_ACTIVATE, v->version, &best,
+					 event, version);
+		} else if (g_str_equal(v->state, TKMS_STATE_DESTROY_SCHEDULED))
 			consider(v->destroy_at, TKMS_KEY_EVENT_DESTROY, v->version, &best, event,
 				 version);
 		else if (g_str_equal(v->state, TKMS_STATE_ACTIVE) && !primary &&
@@ -304,7 +398,74 @@ policy_to_variant(const TkmsKeyPolicy *p)
 	if (p->destroy_after)
 		g_variant_builder_add(&b, "{sv}", "destroy-after",
 				      g_variant_new_uint64(p->destroy_after));
+	if (p->hook[0] != '\0')
+		g_variant_builder_add(&b, "{sv}", "hook", g_variant_new_string(p->hook));
 	return g_variant_builder_end(&b);
+}
+
+const gchar *
+tkms_key_version_stage(TkmsKey *key, TkmsKeyVersion *v)
+{
+	if (key->type != TKMS_KEY_TYPE_PASSWORD || g_str_equal(v->state, TKMS_STATE_DESTROYED))
+		return NULL;
+	if (v->version == key->primary_version)
+		return "current";
+	if (key->rotation.step != TKMS_ROTATION_STEP_NONE &&
+	    v->version == key->rotation.pending_version)
+		return "pending";
+	if (v->version == key->rotation.previous_version)
+		return "previous";
+	return NULL;
+}
+
+TkmsKeyVersion *
+tkms_key_version_at_stage(TkmsKey *key, const gchar *stage)
+{
+	for (guint i = 0; i < key->versions->len; i++) {
+		TkmsKeyVersion *v = g_ptr_array_index(key->versions, i);
+		if (g_strcmp0(tkms_key_version_stage(key, v), stage) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+static void
+add_password_info(GVariantBuilder *b, TkmsKey *key)
+{
+	const TkmsKeyRotation *r = &key->rotation;
+	GVariantBuilder d;
+
+	g_variant_builder_init(&d, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&d, "{sv}", "length", g_variant_new_uint32(key->password.length));
+	g_variant_builder_add(&d, "{sv}", "charset",
+			      g_variant_new_string(tkms_charset_to_string(key->password.charset)));
+	g_variant_builder_add(&d, "{sv}", "exclude", g_variant_new_string(key->password.exclude));
+	g_variant_builder_add(b, "{sv}", "password", g_variant_builder_end(&d));
+	if (r->step != TKMS_ROTATION_STEP_NONE) {
+		g_variant_builder_init(&d, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&d, "{sv}", "step",
+				      g_variant_new_string(tkms_rotation_step_to_string(r->step)));
+		g_variant_builder_add(&d, "{sv}", "version",
+				      g_variant_new_uint32(r->pending_version));
+		g_variant_builder_add(&d, "{sv}", "started", g_variant_new_uint64(r->started));
+		g_variant_builder_add(b, "{sv}", "rotation", g_variant_builder_end(&d));
+	}
+	if (r->last_time != 0) {
+		g_variant_builder_init(&d, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&d, "{sv}", "result",
+				      g_variant_new_string(r->last_ok ? "ok" : "failed"));
+		g_variant_builder_add(
+		    &d, "{sv}", "step",
+		    g_variant_new_string(tkms_rotation_step_to_string(r->last_step)));
+		g_variant_builder_add(&d, "{sv}", "time", g_variant_new_uint64(r->last_time));
+		g_variant_builder_add(&d, "{sv}", "version", g_variant_new_uint32(r->last_version));
+		g_variant_builder_add(&d, "{sv}", "reason",
+				      g_variant_new_string(r->last_reason ? r->last_reason : ""));
+		if (r->retry_at != 0)
+			g_variant_builder_add(&d, "{sv}", "next-retry",
+					      g_variant_new_uint64(r->retry_at));
+		g_variant_builder_add(b, "{sv}", "last-rotation", g_variant_builder_end(&d));
+	}
 }
 
 GVariant *
@@ -340,6 +501,9 @@ tkms_key_to_variant(TkmsKey *key)
 		add_time(&vb, "destroy-at", v->destroy_at);
 		add_time(&vb, "destroyed", v->destroyed);
 		g_variant_builder_add(&vb, "{sv}", "uses", g_variant_new_uint64(v->uses));
+		if (tkms_key_version_stage(key, v) != NULL)
+			g_variant_builder_add(&vb, "{sv}", "stage",
+					      g_variant_new_string(tkms_key_version_stage(key, v)));
 		if (tkms_key_type_is_signing(key->type) && v->blob.public != NULL) {
 			g_autoptr(GError) error = NULL;
 			g_autofree gchar *pem = tkms_crypto_public_pem(v->blob.public, &error);
@@ -360,5 +524,7 @@ tkms_key_to_variant(TkmsKey *key)
 	g_variant_builder_add(&b, "{sv}", "pcrs", g_variant_builder_end(&pb));
 	g_variant_builder_add(&b, "{sv}", "description",
 			      g_variant_new_string(key->description ? key->description : ""));
+	if (key->type == TKMS_KEY_TYPE_PASSWORD)
+		add_password_info(&b, key);
 	return g_variant_builder_end(&b);
 }

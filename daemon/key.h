@@ -94,6 +94,13 @@ typedef struct {
 	gchar *last_reason; /* masked; at most 4 KiB; owned by the key */
 } TkmsKeyRotation;
 
+/* The names of the steps as GetKeyInfo and the audit log show them; NONE is "none". */
+const gchar *tkms_rotation_step_to_string(TkmsRotationStep step);
+gboolean tkms_rotation_step_from_string(const gchar *str, TkmsRotationStep *step);
+/* alnum, alnum-symbols, hex, base64url */
+const gchar *tkms_charset_to_string(TkmsCharset charset);
+gboolean tkms_charset_from_string(const gchar *str, TkmsCharset *charset);
+
 /* The events the scheduler runs (key.c computes when each falls due). */
 typedef enum {
 	TKMS_KEY_EVENT_NONE,
@@ -136,6 +143,13 @@ TkmsKeyVersion *tkms_key_get_version(TkmsKey *key, guint32 version);
  * activate_at if that is in the future; the previous primary is marked superseded. */
 TkmsKeyVersion *tkms_key_add_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now,
 				     gint64 activate_at);
+/* A password key's new version, pre-active without an activation date (pending: only
+ * tkms_key_password_promote makes it active), not the primary. */
+TkmsKeyVersion *tkms_key_add_pending_version(TkmsKey *key, TkmsTpmBlob *blob_stolen, gint64 now);
+/* The switch of a password key: version becomes active and the primary (current), the old
+ * primary stays as it is, superseded now, as rotation.previous_version, and the previous one
+ * before it is deactivated if it was active. Returns that deactivated version, or 0. */
+guint32 tkms_key_password_promote(TkmsKey *key, guint32 version, gint64 now);
 /* A deep copy (blobs included), to change while the original stays what is stored. */
 TkmsKey *tkms_key_copy(TkmsKey *key);
 /* Sets a version's state and the date that goes with it. */
@@ -154,6 +168,11 @@ gboolean tkms_key_primary_used_up(TkmsKey *key);
 gint64 tkms_key_next_rotation(TkmsKey *key);
 /* The earliest event of the key and its version (0 for key-wide events), or 0 if none. */
 gint64 tkms_key_next_event(TkmsKey *key, TkmsKeyEvent *event, guint32 *version);
+/* A password key's version's stage: "current" (the primary), "pending" (while a rotation
+ * runs), "previous", or NULL (none, another key type, or destroyed: nothing to reveal). */
+const gchar *tkms_key_version_stage(TkmsKey *key, TkmsKeyVersion *v);
+/* The version at that stage, or NULL. */
+TkmsKeyVersion *tkms_key_version_at_stage(TkmsKey *key, const gchar *stage);
 /* The key info dictionary (docs/dbus-api.md), floating. */
 GVariant *tkms_key_to_variant(TkmsKey *key);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsKey, tkms_key_unref)

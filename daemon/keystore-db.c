@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-keystore"
 
-/* The key store's file. It holds only TPM blobs (wrapped by this TPM's storage root key),
- * never key material. A file that is not ours, or not whole, is refused and left as it is:
- * recreating it would silently lose every key. */
+/* The key store's file. It holds only TPM blobs (wrapped by this TPM's storage root key) and
+ * passwords encrypted under keys sealed in them, never key material. A file that is not ours, or
+ * not whole, is refused and left as it is: recreating it would silently lose every key. */
 
 #include "keystore-db.h"
 
@@ -61,6 +61,28 @@ static const gchar *const migrations[] = {
 	"ALTER TABLE key_versions ADD COLUMN uses_reserved INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE key_versions SET activated = created WHERE state <> 'destroyed';"
 	"CREATE INDEX keys_next_due ON keys (next_due) WHERE next_due > 0;",
+	/* 2 -> 3: password keys (issue 8): how their versions are generated, the rotation
+	 * policy's hook, the rotation under way (its step is the one that runs next, so that a
+	 * restarted tkmsd resumes there) and the last one that ended. Steps and charsets are
+	 * stored by name; other key types keep the defaults. */
+	"ALTER TABLE keys ADD COLUMN password_length INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN password_charset TEXT NOT NULL DEFAULT 'alnum';"
+	"ALTER TABLE keys ADD COLUMN password_exclude TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE keys ADD COLUMN hook TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE keys ADD COLUMN rotation_step TEXT NOT NULL DEFAULT 'none';"
+	"ALTER TABLE keys ADD COLUMN rotation_pending_version INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN rotation_previous_version INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN rotation_started INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN rotation_attempts INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN rotation_retry_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN last_rotation_step TEXT NOT NULL DEFAULT 'none';"
+	"ALTER TABLE keys ADD COLUMN last_rotation_time INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN last_rotation_version INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN last_rotation_ok INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN last_rotation_reason TEXT;",
+	/* 3 -> 4: a password version's password, AES-256-GCM under the 32 bytes sealed in its
+	 * TPM object (a sealed object holds at most 128 bytes; a password may have 4096) */
+	"ALTER TABLE key_versions ADD COLUMN wrapped_secret BLOB;",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(migrations) == TKMS_KEYSTORE_DB_SCHEMA_VERSION);
 
@@ -492,18 +514,29 @@ tkms_keystore_db_write_key(sqlite3 *db, TkmsKey *key, gint *alive_delta, GError 
 	const gchar *insert_key =
 		"INSERT INTO keys (owner, name, type, description, created, pcrs, "
 		"primary_version, rotation_period, max_uses, deactivate_after, destroy_after, "
-		"next_due) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11, ?12, ?13)";
-	const gchar *update_key = "UPDATE keys SET owner = ?1, name = ?2, type = ?3, "
-				  "description = ?4, created = ?5, pcrs = ?6, "
-				  "primary_version = ?7, rotation_period = ?9, max_uses = ?10, "
-				  "deactivate_after = ?11, destroy_after = ?12, next_due = ?13 "
-				  "WHERE id = ?8";
+		"next_due, password_length, password_charset, password_exclude, hook, "
+		"rotation_step, rotation_pending_version, rotation_previous_version, "
+		"rotation_started, rotation_attempts, rotation_retry_at, last_rotation_step, "
+		"last_rotation_time, last_rotation_version, last_rotation_ok, "
+		"last_rotation_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11, ?12, ?13, "
+		"?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
+	const gchar *update_key =
+		"UPDATE keys SET owner = ?1, name = ?2, type = ?3, description = ?4, created = ?5, "
+		"pcrs = ?6, primary_version = ?7, rotation_period = ?9, max_uses = ?10, "
+		"deactivate_after = ?11, destroy_after = ?12, next_due = ?13, "
+		"password_length = ?14, password_charset = ?15, password_exclude = ?16, hook = ?17, "
+		"rotation_step = ?18, rotation_pending_version = ?19, "
+		"rotation_previous_version = ?20, rotation_started = ?21, rotation_attempts = ?22, "
+		"rotation_retry_at = ?23, last_rotation_step = ?24, last_rotation_time = ?25, "
+		"last_rotation_version = ?26, last_rotation_ok = ?27, last_rotation_reason = ?28 "
+		"WHERE id = ?8";
+	const TkmsKeyRotation *r = &key->rotation;
 	const gchar *delete_versions = "DELETE FROM key_versions WHERE key_id = ?1";
 	const gchar *insert_version =
 		"INSERT INTO key_versions (key_id, version, state, created, tpm_public, "
 		"tpm_private, activated, superseded, deactivated, destroy_at, destroyed, "
-		"prior_state, uses, uses_reserved) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+		"prior_state, uses, uses_reserved, wrapped_secret) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 	sqlite3_stmt *stmt = NULL;
 	gboolean was_alive;
 	gint64 id;
@@ -528,6 +561,25 @@ tkms_keystore_db_write_key(sqlite3 *db, TkmsKey *key, gint *alive_delta, GError 
 	sqlite3_bind_int64(stmt, 11, key->policy.deactivate_after);
 	sqlite3_bind_int64(stmt, 12, key->policy.destroy_after);
 	sqlite3_bind_int64(stmt, 13, tkms_key_next_event(key, &event, &event_version));
+	sqlite3_bind_int64(stmt, 14, key->password.length);
+	sqlite3_bind_text(stmt, 15, tkms_charset_to_string(key->password.charset), -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 16, key->password.exclude, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 17, key->policy.hook, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 18, tkms_rotation_step_to_string(r->step), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 19, r->pending_version);
+	sqlite3_bind_int64(stmt, 20, r->previous_version);
+	sqlite3_bind_int64(stmt, 21, r->started);
+	sqlite3_bind_int64(stmt, 22, r->attempts);
+	sqlite3_bind_int64(stmt, 23, r->retry_at);
+	sqlite3_bind_text(stmt, 24, tkms_rotation_step_to_string(r->last_step), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 25, r->last_time);
+	sqlite3_bind_int64(stmt, 26, r->last_version);
+	sqlite3_bind_int64(stmt, 27, r->last_ok ? 1 : 0);
+	if (r->last_reason != NULL)
+		sqlite3_bind_text(stmt, 28, r->last_reason, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 28);
 	if (!step_done(db, stmt, error))
 		goto out;
 	sqlite3_finalize(stmt);
@@ -552,7 +604,8 @@ tkms_keystore_db_write_key(sqlite3 *db, TkmsKey *key, gint *alive_delta, GError 
 		sqlite3_bind_int64(stmt, 2, v->version);
 		sqlite3_bind_text(stmt, 3, v->state, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(stmt, 4, v->created);
-		if (!bind_blob(stmt, 5, v->blob.public) || !bind_blob(stmt, 6, v->blob.private))
+		if (!bind_blob(stmt, 5, v->blob.public) || !bind_blob(stmt, 6, v->blob.private) ||
+		    !bind_blob(stmt, 15, v->blob.wrapped))
 			goto fail;
 		sqlite3_bind_int64(stmt, 7, v->activated);
 		sqlite3_bind_int64(stmt, 8, v->superseded);

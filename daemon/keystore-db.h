@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 /* PRAGMA application_id of a tkms key store: "tkms" */
 #define TKMS_KEYSTORE_DB_APPLICATION_ID 0x746b6d73
 /* PRAGMA user_version this tkmsd writes; it migrates older files up to it */
-#define TKMS_KEYSTORE_DB_SCHEMA_VERSION 2
+#define TKMS_KEYSTORE_DB_SCHEMA_VERSION 4
 
 /* Creates a new, empty store at path, which must not exist (created 0600), with the current
  * schema, in rollback-journal mode so that the finished file can be renamed into place. */

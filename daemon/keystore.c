@@ -49,11 +49,16 @@ struct _TkmsKeystore {
 
 G_DEFINE_TYPE(TkmsKeystore, tkms_keystore, G_TYPE_OBJECT)
 
-#define KEY_COLUMNS                                                                            \
-	"k.id, k.owner, k.name, k.type, k.description, k.created, k.pcrs, k.primary_version, " \
-	"v.version, v.state, v.created, v.tpm_public, v.tpm_private, k.rotation_period, "      \
-	"k.max_uses, k.deactivate_after, k.destroy_after, v.activated, v.superseded, "         \
-	"v.deactivated, v.destroy_at, v.destroyed, v.prior_state, v.uses, v.uses_reserved"
+#define KEY_COLUMNS                                                                                \
+	"k.id, k.owner, k.name, k.type, k.description, k.created, k.pcrs, k.primary_version, "     \
+	"v.version, v.state, v.created, v.tpm_public, v.tpm_private, k.rotation_period, "          \
+	"k.max_uses, k.deactivate_after, k.destroy_after, v.activated, v.superseded, "             \
+	"v.deactivated, v.destroy_at, v.destroyed, v.prior_state, v.uses, v.uses_reserved, "       \
+	"k.password_length, k.password_charset, k.password_exclude, k.hook, k.rotation_step, "     \
+	"k.rotation_pending_version, k.rotation_previous_version, k.rotation_started, "            \
+	"k.rotation_attempts, k.rotation_retry_at, k.last_rotation_step, k.last_rotation_time, "   \
+	"k.last_rotation_version, k.last_rotation_ok, k.last_rotation_reason, "                    \
+	"v.wrapped_secret"
 
 static const gchar lookup_sql[] =
 	"SELECT " KEY_COLUMNS " FROM keys AS k LEFT JOIN key_versions AS v ON v.key_id = k.id "
@@ -86,6 +91,54 @@ column_bytes(sqlite3_stmt *stmt, gint col)
 	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
 		return NULL;
 	return g_bytes_new(sqlite3_column_blob(stmt, col), sqlite3_column_bytes(stmt, col));
+}
+
+/* A text column copied into a fixed buffer: FALSE if it does not fit. */
+static gboolean
+column_text_to(sqlite3_stmt *stmt, gint col, gchar *buf, gsize size)
+{
+	const gchar *text = (const gchar *)sqlite3_column_text(stmt, col);
+	return g_strlcpy(buf, text ? text : "", size) < size;
+}
+
+/* The columns of a password key (schema 3); FALSE if one holds what tkmsd never writes. */
+static gboolean
+read_password_columns(TkmsKeystore *self, sqlite3_stmt *stmt, TkmsKey *key, GError **error)
+{
+	TkmsKeyRotation *r = &key->rotation;
+	const gchar *what = NULL;
+
+	key->password.length = sqlite3_column_int64(stmt, 25);
+	if (!tkms_charset_from_string((const gchar *)sqlite3_column_text(stmt, 26),
+				      &key->password.charset))
+		what = "password charset";
+	else if (!column_text_to(stmt, 27, key->password.exclude, sizeof(key->password.exclude)))
+		what = "password exclusion";
+	else if (!column_text_to(stmt, 28, key->policy.hook, sizeof(key->policy.hook)))
+		what = "hook";
+	else if (!tkms_rotation_step_from_string((const gchar *)sqlite3_column_text(stmt, 29),
+						 &r->step))
+		what = "rotation step";
+	else if (!tkms_rotation_step_from_string((const gchar *)sqlite3_column_text(stmt, 35),
+						 &r->last_step))
+		what = "last rotation step";
+	if (what != NULL) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+			    "The key store %s is damaged: key \"%s\" has an invalid %s; restore "
+			    "it from a backup",
+			    self->path, key->name, what);
+		return FALSE;
+	}
+	r->pending_version = sqlite3_column_int64(stmt, 30);
+	r->previous_version = sqlite3_column_int64(stmt, 31);
+	r->started = sqlite3_column_int64(stmt, 32);
+	r->attempts = sqlite3_column_int64(stmt, 33);
+	r->retry_at = sqlite3_column_int64(stmt, 34);
+	r->last_time = sqlite3_column_int64(stmt, 36);
+	r->last_version = sqlite3_column_int64(stmt, 37);
+	r->last_ok = sqlite3_column_int64(stmt, 38) != 0;
+	r->last_reason = g_strdup((const gchar *)sqlite3_column_text(stmt, 39));
+	return TRUE;
 }
 
 /* Steps stmt to its end, one key per run of rows with the same k.id. */
@@ -121,6 +174,10 @@ read_keys(TkmsKeystore *self, sqlite3_stmt *stmt, GPtrArray *out, GError **error
 			key->policy.deactivate_after = sqlite3_column_int64(stmt, 15);
 			key->policy.destroy_after = sqlite3_column_int64(stmt, 16);
 			g_ptr_array_add(out, key);
+			if (!read_password_columns(self, stmt, key, error)) {
+				sqlite3_reset(stmt);
+				return FALSE;
+			}
 		}
 		if (sqlite3_column_type(stmt, 8) == SQLITE_NULL)
 			continue; /* a key without versions */
@@ -130,6 +187,7 @@ read_keys(TkmsKeystore *self, sqlite3_stmt *stmt, GPtrArray *out, GError **error
 		v->created = sqlite3_column_int64(stmt, 10);
 		v->blob.public = column_bytes(stmt, 11);
 		v->blob.private = column_bytes(stmt, 12);
+		v->blob.wrapped = column_bytes(stmt, 40);
 		v->activated = sqlite3_column_int64(stmt, 17);
 		v->superseded = sqlite3_column_int64(stmt, 18);
 		v->deactivated = sqlite3_column_int64(stmt, 19);

@@ -117,6 +117,13 @@ tkms_call_check_payloads(TkmsCall *call, GError **error)
 	if (g_str_equal(call->method->name, "GetRandom"))
 		return tkms_engine_check_payload(engine, "requested length", call->number, TRUE,
 						 error);
+	/* a password has its own cap, far below MaxPayload (the engine checks the rest) */
+	if (g_str_equal(call->method->name, "ImportSecret") &&
+	    g_bytes_get_size(call->bytes[0]) > TKMS_SECRET_MAX) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+			    "A password has 1 to %d bytes; pass one of that size", TKMS_SECRET_MAX);
+		return FALSE;
+	}
 	for (guint i = 0; i < G_N_ELEMENTS(payloads); i++) {
 		if (!g_str_equal(payloads[i].method, call->method->name))
 			continue;
@@ -164,6 +171,8 @@ parse_key_options(GVariant *options, TkmsKeyOptions *out, GError **error)
 	while (g_variant_iter_loop(&iter, "{&sv}", &opt, &value)) {
 		const gchar **str = g_str_equal(opt, "protection")    ? &out->protection
 				    : g_str_equal(opt, "description") ? &out->description
+				    : g_str_equal(opt, "charset")     ? &out->charset
+				    : g_str_equal(opt, "exclude")     ? &out->exclude
 								      : NULL;
 		if (str != NULL && g_variant_is_of_type(value, G_VARIANT_TYPE_STRING)) {
 			*str = g_variant_get_string(value, NULL);
@@ -175,16 +184,26 @@ parse_key_options(GVariant *options, TkmsKeyOptions *out, GError **error)
 			out->activate_at = g_variant_get_uint64(value);
 			continue;
 		}
+		if (g_str_equal(opt, "length") &&
+		    g_variant_is_of_type(value, G_VARIANT_TYPE_UINT32)) {
+			out->has_length = TRUE;
+			out->length = g_variant_get_uint32(value);
+			continue;
+		}
 		if (str != NULL)
 			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 				    "The \"%s\" option must be a string", opt);
 		else if (g_str_equal(opt, "activate-at"))
 			g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 					    "The \"activate-at\" option must be a Unix time (t)");
+		else if (g_str_equal(opt, "length"))
+			g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+					    "The \"length\" option must be a uint32 (u)");
 		else if (!g_str_equal(opt, "pcrs"))
 			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 				    "Unknown option \"%s\"; known options are protection, pcrs, "
-				    "description and activate-at",
+				    "description, activate-at, and for password keys length, "
+				    "charset and exclude",
 				    opt);
 		else if (parse_pcrs(value, &out->pcrs, error))
 			continue;
@@ -556,6 +575,8 @@ changed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (g_str_equal(name, "RotateKey"))
 		tkms_dbus_key_manager_complete_rotate_key(o, inv, key->primary_version);
+	else if (g_str_equal(name, "ImportSecret"))
+		tkms_dbus_key_manager_complete_import_secret(o, inv, key->primary_version);
 	else if (g_str_equal(name, "SetPrimaryVersion"))
 		tkms_dbus_key_manager_complete_set_primary_version(o, inv);
 	else if (g_str_equal(name, "SetKeyVersionState"))
@@ -676,22 +697,27 @@ run_verify_digest(TkmsCall *call)
 				  call);
 }
 
-/* ---- the generated handlers: typed arguments into the call ---- */
+/* ---- service passwords ---- */
 
-/* TODO(issue 8): the engine's password calls replace these. */
 static void
 run_import_secret(TkmsCall *call)
 {
-	tkms_call_fail(call, g_error_new_literal(TKMS_ERROR, TKMS_ERROR_FAILED,
-						 "ImportSecret is not implemented yet."));
+	tkms_engine_import_secret(ENGINE(call), &call->actor, &call->key, call->bytes[0],
+				  tkms_call_get_cancellable(call), changed_cb, call);
 }
 
+/* The reply shares the engine's bytes, which are wiped when the reply is freed; GDBus's
+ * serialized copy of the message is beyond our reach (docs/dbus-api.md). */
 static void
 run_get_secret(TkmsCall *call)
 {
-	tkms_call_fail(call, g_error_new_literal(TKMS_ERROR, TKMS_ERROR_FAILED,
-						 "GetSecret is not implemented yet."));
+	allow_admin_question(call);
+	call->complete_bytes = tkms_dbus_key_manager_complete_get_secret;
+	tkms_engine_get_secret(ENGINE(call), &call->actor, &call->key, call->str,
+			       tkms_call_get_cancellable(call), bytes_done_cb, call);
 }
+
+/* ---- the generated handlers: typed arguments into the call ---- */
 
 static TkmsCall *
 call_with_bytes(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,

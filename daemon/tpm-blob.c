@@ -10,6 +10,7 @@ tkms_tpm_blob_clear(TkmsTpmBlob *blob)
 {
 	g_clear_pointer(&blob->public, g_bytes_unref);
 	g_clear_pointer(&blob->private, g_bytes_unref);
+	g_clear_pointer(&blob->wrapped, g_bytes_unref);
 }
 
 void
@@ -17,6 +18,7 @@ tkms_tpm_blob_copy(TkmsTpmBlob *dst, const TkmsTpmBlob *src)
 {
 	dst->public = src->public ? g_bytes_ref(src->public) : NULL;
 	dst->private = src->private ? g_bytes_ref(src->private) : NULL;
+	dst->wrapped = src->wrapped ? g_bytes_ref(src->wrapped) : NULL;
 }
 
 void

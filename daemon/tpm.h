@@ -16,10 +16,14 @@ typedef struct {
 	guint32 lockout_counter;
 } TkmsTpmStatus;
 
-/* A TPM object as stored on disk: the marshalled TPM2B_PUBLIC and TPM2B_PRIVATE. */
+/* A TPM object as stored on disk: the marshalled TPM2B_PUBLIC and TPM2B_PRIVATE. A password
+ * key's version also has wrapped: the password, AES-256-GCM under the 32 bytes sealed in the
+ * object (engine-password.c), kept with the object so that it goes wherever the object goes
+ * (copies, destruction); the TPM layer never reads it. */
 typedef struct {
 	GBytes *public;
 	GBytes *private;
+	GBytes *wrapped;
 } TkmsTpmBlob;
 
 void tkms_tpm_blob_clear(TkmsTpmBlob *blob);

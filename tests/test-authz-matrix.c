@@ -17,8 +17,9 @@
  * authorization cache off (AuthorizationTtl=0), and asserts the exact outcome, exactly one
  * new audit record (its result, uid, method, key and owner) and the exact change of the key
  * store: none unless the call succeeded and creates a key or changes one (DestroyKey,
- * DestroyKeyVersion, CancelKeyDestruction on the case's own victim, RotateKey on m-rot; the
- * other life-cycle calls are made as no-ops: set what is already set). Root is always
+ * DestroyKeyVersion, CancelKeyDestruction on the case's own victim, RotateKey on m-rot,
+ * ImportSecret on the password key m-pw-imp; the other life-cycle calls are made as no-ops:
+ * set what is already set). Root is always
  * authorized by polkitd, whatever the rules say (checked with pkcheck too). The rules give
  * tkms-test-admin org.tkms.KeyManager.admin in every phase; the others get the policy's
  * default for it (auth_admin_keep: a challenge, so no).
@@ -111,6 +112,9 @@ static const Method methods[] = {
 	{"SetPrimaryVersion", TKMS_ACTION_MANAGE_KEY, TRUE, FALSE},
 	{"SetKeyVersionState", TKMS_ACTION_MANAGE_KEY, TRUE, FALSE},
 	{"SetRotationPolicy", TKMS_ACTION_MANAGE_KEY, TRUE, FALSE},
+	/* service passwords: ImportSecret adds a version to m-pw-imp, GetSecret reads m-pw */
+	{"ImportSecret", TKMS_ACTION_MANAGE_KEY, TRUE, FALSE},
+	{"GetSecret", TKMS_ACTION_READ_SECRET, TRUE, FALSE},
 };
 
 static gboolean
@@ -123,6 +127,7 @@ changes_victim(const gchar *n)
 /* Material of the owner (tkms-test-a) and of root (system keys), same key names. */
 typedef struct {
 	GBytes *ct, *sig, *mac, *blob;
+	GBytes *password; /* m-pw's current one */
 } Material;
 static Material mat_a, mat_root;
 static GBytes *data, *ctx;
@@ -217,12 +222,15 @@ make_material(Who who, Material *m)
 	g_autoptr(AuthzReply) r2 = NULL;
 	g_autoptr(AuthzReply) r3 = NULL;
 	g_autoptr(AuthzReply) r4 = NULL;
+	g_autoptr(AuthzReply) r5 = NULL;
 	AuthzCaller *c = callers[who];
 
 	create_key(who, "m-aes", "aes-256-gcm");
 	create_key(who, "m-hmac", "hmac-sha256");
 	create_key(who, "m-ec", "ecdsa-p256");
 	create_key(who, "m-rot", "hmac-sha256");
+	create_key(who, "m-pw", "password");
+	create_key(who, "m-pw-imp", "password");
 	r1 = authz_call(c, "Encrypt", FALSE,
 			g_variant_new("(s@ay@ay)", "m-aes", bytes_v(data), bytes_v(ctx)));
 	m->ct = reply_bytes(r1, "Encrypt");
@@ -234,6 +242,8 @@ make_material(Who who, Material *m)
 			g_variant_new("(@ay@a{sv})", bytes_v(data),
 				      g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)));
 	m->blob = reply_bytes(r4, "Seal");
+	r5 = authz_call(c, "GetSecret", FALSE, g_variant_new("(ss)", "m-pw", "current"));
+	m->password = reply_bytes(r5, "GetSecret");
 }
 
 static gboolean
@@ -308,6 +318,10 @@ case_args(const Method *m, const Variant *v, Phase p, gboolean interactive, gcha
 			base = victim_name(p, v);
 		else if (g_str_equal(n, "RotateKey"))
 			base = g_strdup("m-rot");
+		else if (g_str_equal(n, "ImportSecret"))
+			base = g_strdup("m-pw-imp");
+		else if (g_str_equal(n, "GetSecret"))
+			base = g_strdup("m-pw");
 		else if (g_str_equal(n, "Encrypt") || g_str_equal(n, "Decrypt") ||
 			 g_str_equal(n, "GenerateDataKey") || g_str_equal(n, "ReEncrypt"))
 			base = g_strdup("m-aes");
@@ -368,6 +382,10 @@ case_args(const Method *m, const Variant *v, Phase p, gboolean interactive, gcha
 		return g_variant_new("(s@ay@ay)", *key, bytes_v(mat->ct), bytes_v(ctx));
 	if (g_str_equal(n, "SignDigest"))
 		return g_variant_new("(s@ay)", *key, bytes_v(digest));
+	if (g_str_equal(n, "ImportSecret"))
+		return g_variant_new("(s@ay)", *key, bytes_v(data));
+	if (g_str_equal(n, "GetSecret"))
+		return g_variant_new("(ss)", *key, "current");
 	if (g_str_equal(n, "VerifyDigest"))
 		return g_variant_new("(s@ay@ay)", *key, bytes_v(digest), bytes_v(mat->sig));
 	g_error("no arguments for %s", n);
@@ -430,6 +448,17 @@ check_reply(const Method *m, const Variant *v, GVariant *reply)
 		if (owner != target_owner(m, v))
 			return g_strdup_printf("the key info says owner %u, not %u", owner,
 					       target_owner(m, v));
+	} else if (g_str_equal(n, "GetSecret")) {
+		const Material *mat = target_owner(m, v) == 0 ? &mat_root : &mat_a;
+		g_autoptr(GVariant) child = g_variant_get_child_value(reply, 0);
+		g_autoptr(GBytes) b = g_variant_get_data_as_bytes(child);
+		if (!g_bytes_equal(b, mat->password))
+			return g_strdup("the password is not the target's current one");
+	} else if (g_str_equal(n, "ImportSecret")) {
+		guint32 version = 0;
+		g_variant_get(reply, "(u)", &version);
+		if (version < 2)
+			return g_strdup_printf("ImportSecret made version %u", version);
 	} else if (g_str_equal(n, "Decrypt") || g_str_equal(n, "Unseal")) {
 		g_autoptr(GVariant) child = g_variant_get_child_value(reply, 0);
 		g_autoptr(GBytes) b = g_variant_get_data_as_bytes(child);
@@ -479,7 +508,8 @@ check_store(const Method *m, const Variant *v, Expect e, const gchar *key, GHash
 	authz_snapshot_compare(before, after, &added, &removed, &changed);
 	if (e == EXPECT_OK && g_str_equal(m->name, "CreateKey"))
 		want_added = 1;
-	if (e == EXPECT_OK && (changes_victim(m->name) || g_str_equal(m->name, "RotateKey")))
+	if (e == EXPECT_OK && (changes_victim(m->name) || g_str_equal(m->name, "RotateKey") ||
+			       g_str_equal(m->name, "ImportSecret")))
 		want_changed = 1;
 	if (added->len != want_added || removed->len != 0 || changed->len != want_changed)
 		return g_strdup_printf("the store changed unexpectedly:%s", diff ? diff : "");

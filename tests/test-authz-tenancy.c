@@ -533,6 +533,9 @@ test_wrong_types(void)
 		{"GetRandom", "('5',)", "org.freedesktop.DBus.Error.InvalidArgs"},
 		{"GetRandom", "(int32 5,)", "org.freedesktop.DBus.Error.InvalidArgs"},
 		{"ListKeys", "(1,)", "org.freedesktop.DBus.Error.InvalidArgs"},
+		{"GetSecret", "('db',)", "org.freedesktop.DBus.Error.InvalidArgs"},
+		{"GetSecret", "('db', b'current')", "org.freedesktop.DBus.Error.InvalidArgs"},
+		{"ImportSecret", "('db', 'secret')", "org.freedesktop.DBus.Error.InvalidArgs"},
 		{"ListAllKeys", "('x',)", "org.freedesktop.DBus.Error.InvalidArgs"},
 		{"Frobnicate", "()", "org.freedesktop.DBus.Error.UnknownMethod"},
 		{"org.tkms.KeyManager.Nope.GetKeyInfo", "('db',)",
@@ -563,6 +566,10 @@ test_wrong_types(void)
 		{"Decrypt", "('db', b'not a ciphertext', b'')", "InvalidArgument|IntegrityFailure"},
 		{"Unseal", "(b'not a blob',)", "InvalidArgument|IntegrityFailure"},
 		{"Unseal", "(@ay [],)", "InvalidArgument"},
+		{"GetSecret", "('db', 'bogus')", "InvalidArgument"},
+		{"GetSecret", "('db', 'current')", "InvalidArgument"}, /* not a password key */
+		{"ImportSecret", "('db', @ay [])", "InvalidArgument"},
+		{"ImportSecret", "('db', b'a secret')", "InvalidArgument"},
 	};
 	const gchar *state = tkms_test_env_get_state_dir(env);
 	g_autoptr(GHashTable) before = authz_snapshot(state);

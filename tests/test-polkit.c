@@ -16,6 +16,7 @@ static const gchar *aes = "pk-aes";
 static const gchar *hmac = "pk-hmac";
 static const gchar *ec = "pk-ec";
 static const gchar *rot = "pk-rot"; /* the key the life-cycle methods change */
+static const gchar *pw = "pk-pw";   /* a password key: ImportSecret adds versions */
 static GBytes *data, *ct, *sig, *mac, *blob, *ctx;
 static GBytes *digest; /* SHA-256 of data */
 static gchar *victim; /* the key DestroyKey targets next */
@@ -113,6 +114,11 @@ DEFINE_CALL(call_set_policy, error = call_raw(client, "SetRotationPolicy",
 							    g_variant_new_array(G_VARIANT_TYPE("{sv}"),
 										NULL, 0)),
 					      "()"))
+/* service passwords (raw) */
+DEFINE_CALL(call_import_secret, error = call_raw(client, "ImportSecret",
+						 g_variant_new("(s@ay)", pw, BYTES_V(data)), "(u)"))
+DEFINE_CALL(call_get_secret,
+	    error = call_raw(client, "GetSecret", g_variant_new("(ss)", pw, "current"), "(ay)"))
 /* on the victim, which has a version 2: destroy version 1, cancel, then destroy the key */
 DEFINE_CALL(call_destroy_version, error = call_raw(client, "DestroyKeyVersion",
 						   g_variant_new("(su)", victim, 1), "()"))
@@ -155,6 +161,8 @@ static const struct {
 	{"SetPrimaryVersion", TKMS_ACTION_MANAGE_KEY, call_set_primary},
 	{"SetKeyVersionState", TKMS_ACTION_MANAGE_KEY, call_set_state},
 	{"SetRotationPolicy", TKMS_ACTION_MANAGE_KEY, call_set_policy},
+	{"ImportSecret", TKMS_ACTION_MANAGE_KEY, call_import_secret},
+	{"GetSecret", TKMS_ACTION_READ_SECRET, call_get_secret},
 };
 
 /* the methods that use up the victim: run in table order, on a fresh victim */
@@ -380,6 +388,7 @@ setup_material(void)
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hmac, "hmac-sha256", NULL);
 	g_autoptr(GVariant) i3 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
 	g_autoptr(GVariant) i4 = tkms_test_create_key(CLIENT, rot, "hmac-sha256", NULL);
+	g_autoptr(GVariant) i5 = tkms_test_create_key(CLIENT, pw, "password", NULL);
 
 	data = tkms_test_bytes_str("polkit test data");
 	ctx = tkms_test_bytes_str("polkit ctx");

@@ -91,6 +91,20 @@ assert_same_key(TkmsKey *a, TkmsKey *b)
 	g_assert_cmpuint(a->pcrs, ==, b->pcrs);
 	g_assert_cmpuint(a->primary_version, ==, b->primary_version);
 	g_assert_true(memcmp(&a->policy, &b->policy, sizeof(a->policy)) == 0);
+	g_assert_cmpuint(a->password.length, ==, b->password.length);
+	g_assert_cmpint(a->password.charset, ==, b->password.charset);
+	g_assert_cmpstr(a->password.exclude, ==, b->password.exclude);
+	g_assert_cmpint(a->rotation.step, ==, b->rotation.step);
+	g_assert_cmpuint(a->rotation.pending_version, ==, b->rotation.pending_version);
+	g_assert_cmpuint(a->rotation.previous_version, ==, b->rotation.previous_version);
+	g_assert_cmpint(a->rotation.started, ==, b->rotation.started);
+	g_assert_cmpuint(a->rotation.attempts, ==, b->rotation.attempts);
+	g_assert_cmpint(a->rotation.retry_at, ==, b->rotation.retry_at);
+	g_assert_cmpint(a->rotation.last_step, ==, b->rotation.last_step);
+	g_assert_cmpint(a->rotation.last_time, ==, b->rotation.last_time);
+	g_assert_cmpuint(a->rotation.last_version, ==, b->rotation.last_version);
+	g_assert_cmpint(a->rotation.last_ok, ==, b->rotation.last_ok);
+	g_assert_cmpstr(a->rotation.last_reason, ==, b->rotation.last_reason);
 	g_assert_cmpuint(a->versions->len, ==, b->versions->len);
 	for (guint i = 0; i < a->versions->len; i++) {
 		TkmsKeyVersion *va = g_ptr_array_index(a->versions, i);
@@ -112,6 +126,9 @@ assert_same_key(TkmsKey *a, TkmsKey *b)
 			g_assert_true(g_bytes_equal(va->blob.public, vb->blob.public));
 		if (va->blob.private != NULL)
 			g_assert_true(g_bytes_equal(va->blob.private, vb->blob.private));
+		g_assert_true((va->blob.wrapped == NULL) == (vb->blob.wrapped == NULL));
+		if (va->blob.wrapped != NULL)
+			g_assert_true(g_bytes_equal(va->blob.wrapped, vb->blob.wrapped));
 	}
 }
 
@@ -733,7 +750,7 @@ test_migrate_v1(Fixture *f, gconstpointer data)
 
 	write_v1(f->db);
 	store = open_ok(f);
-	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, 2);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, TKMS_KEYSTORE_DB_SCHEMA_VERSION);
 	g_assert_cmpint(sql_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE name = "
 				       "'keys_next_due'"),
 			==, 1);
@@ -768,8 +785,243 @@ test_migrate_v1(Fixture *f, gconstpointer data)
 	/* migrated once: a second open changes nothing */
 	g_clear_object(&store);
 	store = open_ok(f);
-	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, 2);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, TKMS_KEYSTORE_DB_SCHEMA_VERSION);
 	g_assert_cmpint(sql_int(f->db, "SELECT count(*) FROM key_versions"), ==, 3);
+}
+
+/* A schema 2 file, as the tkmsd of issue 7 wrote it: schema 1 and that migration's exact DDL,
+ * with a policy and a version's dates and uses set. */
+static void
+write_v2(const gchar *path)
+{
+	write_v1(path);
+	sql(path, "ALTER TABLE keys ADD COLUMN rotation_period INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE keys ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE keys ADD COLUMN deactivate_after INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE keys ADD COLUMN destroy_after INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE keys ADD COLUMN next_due INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE key_versions ADD COLUMN activated INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE key_versions ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE key_versions ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE key_versions ADD COLUMN destroy_at INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE key_versions ADD COLUMN destroyed INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE key_versions ADD COLUMN prior_state TEXT;"
+		  "ALTER TABLE key_versions ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;"
+		  "ALTER TABLE key_versions ADD COLUMN uses_reserved INTEGER NOT NULL DEFAULT 0;"
+		  "UPDATE key_versions SET activated = created WHERE state <> 'destroyed';"
+		  "CREATE INDEX keys_next_due ON keys (next_due) WHERE next_due > 0;"
+		  "UPDATE keys SET rotation_period = 86400, next_due = 1600086500 WHERE id = 1;"
+		  "UPDATE key_versions SET superseded = 1600000100, uses = 7, uses_reserved = 64 "
+		  "WHERE key_id = 1 AND version = 1;"
+		  "PRAGMA user_version = 2;");
+}
+
+static void
+test_migrate_v2(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TkmsKeystore) store = NULL;
+	g_autoptr(TkmsKey) old = NULL;
+	g_autoptr(TkmsKey) copy = NULL;
+	g_autoptr(GError) error = NULL;
+	TkmsKeyVersion *v;
+	gint64 due = -1;
+
+	write_v2(f->db);
+	store = open_ok(f);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, TKMS_KEYSTORE_DB_SCHEMA_VERSION);
+	old = tkms_keystore_lookup(store, 1000, "old", &error);
+	g_assert_no_error(error);
+	/* what schema 2 held is kept */
+	g_assert_cmpstr(old->description, ==, "d");
+	g_assert_cmpuint(old->primary_version, ==, 2);
+	g_assert_cmpuint(old->policy.period, ==, 86400);
+	v = g_ptr_array_index(old->versions, 0);
+	g_assert_cmpint(v->superseded, ==, 1600000100);
+	g_assert_cmpuint(v->uses, ==, 7);
+	g_assert_cmpuint(v->uses_reserved, ==, 64);
+	g_assert_nonnull(v->blob.private);
+	g_assert_true(tkms_keystore_next_due(store, &due, &error));
+	g_assert_cmpint(due, ==, 1600086500);
+	/* the new fields read as a key made now has them: no hook, no rotation, no spec */
+	g_assert_cmpstr(old->policy.hook, ==, "");
+	g_assert_cmpuint(old->password.length, ==, 0);
+	g_assert_cmpstr(old->password.exclude, ==, "");
+	g_assert_cmpint(old->rotation.step, ==, TKMS_ROTATION_STEP_NONE);
+	g_assert_cmpint(old->rotation.last_step, ==, TKMS_ROTATION_STEP_NONE);
+	g_assert_cmpint(old->rotation.last_time, ==, 0);
+	g_assert_null(old->rotation.last_reason);
+	g_assert_null(v->blob.wrapped);
+	/* a migrated key is saved and read back whole */
+	copy = tkms_key_copy(old);
+	copy->rotation.previous_version = 1;
+	save_ok(store, copy);
+	g_clear_object(&store);
+	store = open_ok(f);
+	g_clear_pointer(&old, tkms_key_unref);
+	old = tkms_keystore_lookup(store, 1000, "old", &error);
+	g_assert_no_error(error);
+	assert_same_key(old, copy);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, TKMS_KEYSTORE_DB_SCHEMA_VERSION);
+}
+
+/* A schema 3 file: schema 2 and that migration's exact DDL, with a password key in the middle
+ * of a rotation. */
+static void
+write_v3(const gchar *path)
+{
+	write_v2(path);
+	sql(path,
+	    "ALTER TABLE keys ADD COLUMN password_length INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN password_charset TEXT NOT NULL DEFAULT 'alnum';"
+	    "ALTER TABLE keys ADD COLUMN password_exclude TEXT NOT NULL DEFAULT '';"
+	    "ALTER TABLE keys ADD COLUMN hook TEXT NOT NULL DEFAULT '';"
+	    "ALTER TABLE keys ADD COLUMN rotation_step TEXT NOT NULL DEFAULT 'none';"
+	    "ALTER TABLE keys ADD COLUMN rotation_pending_version INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN rotation_previous_version INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN rotation_started INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN rotation_attempts INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN rotation_retry_at INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_step TEXT NOT NULL DEFAULT 'none';"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_time INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_version INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_ok INTEGER NOT NULL DEFAULT 0;"
+	    "ALTER TABLE keys ADD COLUMN last_rotation_reason TEXT;"
+	    "INSERT INTO keys (id, owner, name, type, created, primary_version, "
+	    "password_length, password_charset, password_exclude, hook, rotation_step, "
+	    "rotation_pending_version, rotation_started) VALUES (3, 1000, 'pw', "
+	    "'password', 1600000000, 1, 20, 'hex', 'abc', 'postgresql', 'set', 2, "
+	    "1600000200);"
+	    "INSERT INTO key_versions (key_id, version, state, created, tpm_public, "
+	    "tpm_private, activated) VALUES (3, 1, 'active', 1600000000, x'0a', x'0b', "
+	    "1600000000);"
+	    "INSERT INTO key_versions (key_id, version, state, created, tpm_public, "
+	    "tpm_private) VALUES (3, 2, 'pre-active', 1600000200, x'0c', x'0d');"
+	    "PRAGMA user_version = 3;");
+}
+
+static void
+test_migrate_v3(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TkmsKeystore) store = NULL;
+	g_autoptr(TkmsKey) pw = NULL;
+	g_autoptr(GError) error = NULL;
+
+	write_v3(f->db);
+	store = open_ok(f);
+	g_assert_cmpint(sql_int(f->db, "PRAGMA user_version"), ==, TKMS_KEYSTORE_DB_SCHEMA_VERSION);
+	pw = tkms_keystore_lookup(store, 1000, "pw", &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(pw->type, ==, TKMS_KEY_TYPE_PASSWORD);
+	g_assert_cmpuint(pw->password.length, ==, 20);
+	g_assert_cmpint(pw->password.charset, ==, TKMS_CHARSET_HEX);
+	g_assert_cmpstr(pw->password.exclude, ==, "abc");
+	g_assert_cmpstr(pw->policy.hook, ==, "postgresql");
+	g_assert_cmpint(pw->rotation.step, ==, TKMS_ROTATION_STEP_SET);
+	g_assert_cmpuint(pw->rotation.pending_version, ==, 2);
+	g_assert_cmpint(pw->rotation.started, ==, 1600000200);
+	g_assert_cmpuint(pw->versions->len, ==, 2);
+	for (guint i = 0; i < 2; i++) {
+		TkmsKeyVersion *v = g_ptr_array_index(pw->versions, i);
+		g_assert_nonnull(v->blob.private);
+		g_assert_null(v->blob.wrapped);
+	}
+	g_assert_cmpstr(tkms_key_version_stage(pw, tkms_key_get_version(pw, 2)), ==, "pending");
+}
+
+/* Everything a password key carries beside its versions survives the store: its spec, the
+ * policy's hook, a rotation under way and the last one that ended. */
+static void
+test_password_fields(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TkmsKeystore) store = open_ok(f);
+	g_autoptr(TkmsKey) key = tkms_key_new(1000, "db-password", TKMS_KEY_TYPE_PASSWORD);
+	g_autoptr(TkmsKey) idle = tkms_key_new(1000, "idle", TKMS_KEY_TYPE_PASSWORD);
+	g_autoptr(GError) error = NULL;
+	TkmsKeyVersion *pending;
+
+	key->description = g_strdup("");
+	idle->description = g_strdup("");
+	for (guint i = 0; i < 3; i++) {
+		TkmsTpmBlob blob = {random_bytes(90), random_bytes(130), random_bytes(40 + i)};
+		tkms_key_add_version(key, &blob, 1700000000 + i, 0);
+	}
+	/* version 3 is pending: pre-active without an activation date, 2 is the primary */
+	key->primary_version = 2;
+	pending = tkms_key_get_version(key, 3);
+	tkms_key_version_set_state(pending, TKMS_STATE_PRE_ACTIVE, 1700000002);
+	pending->activated = 0;
+	key->password.length = 200;
+	key->password.charset = TKMS_CHARSET_BASE64URL;
+	g_strlcpy(key->password.exclude, "-_0O'\"\\", sizeof(key->password.exclude));
+	g_strlcpy(key->policy.hook, "postgresql", sizeof(key->policy.hook));
+	key->policy.period = 30 * 86400;
+	key->rotation.step = TKMS_ROTATION_STEP_TEST;
+	key->rotation.pending_version = 3;
+	key->rotation.previous_version = 1;
+	key->rotation.started = 1700000002;
+	key->rotation.attempts = 2;
+	key->rotation.retry_at = 1700003600;
+	key->rotation.last_step = TKMS_ROTATION_STEP_ROLLBACK;
+	key->rotation.last_time = 1700000001;
+	key->rotation.last_version = 3;
+	key->rotation.last_ok = FALSE;
+	key->rotation.last_reason = g_strdup("psql: FATAL: role \"app\" ******** failed");
+	idle->password.length = 8;
+	idle->password.charset = TKMS_CHARSET_HEX;
+	idle->rotation.last_step = TKMS_ROTATION_STEP_FINISH;
+	idle->rotation.last_time = 1700000005;
+	idle->rotation.last_version = 4;
+	idle->rotation.last_ok = TRUE;
+	idle->rotation.last_reason = g_strdup("");
+	{
+		TkmsTpmBlob blob = {random_bytes(90), random_bytes(130), random_bytes(4096 + 33)};
+		tkms_key_add_version(idle, &blob, 1700000000, 0);
+	}
+	save_ok(store, key);
+	save_ok(store, idle);
+	for (guint round = 0; round < 2; round++) { /* the same store, then a new one */
+		g_autoptr(TkmsKey) got = tkms_keystore_lookup(store, 1000, "db-password", &error);
+		g_autoptr(TkmsKey) got_idle = tkms_keystore_lookup(store, 1000, "idle", &error);
+		g_assert_no_error(error);
+		assert_same_key(got, key);
+		assert_same_key(got_idle, idle);
+		/* the pending version is never the scheduler's to activate */
+		{
+			TkmsKeyEvent event;
+			guint32 version;
+			tkms_key_next_event(got, &event, &version);
+			g_assert_cmpint(event, !=, TKMS_KEY_EVENT_ACTIVATE);
+		}
+		g_assert_cmpstr(tkms_key_version_stage(got, tkms_key_get_version(got, 1)), ==,
+				"previous");
+		g_assert_cmpstr(tkms_key_version_stage(got, tkms_key_get_version(got, 2)), ==,
+				"current");
+		g_assert_cmpstr(tkms_key_version_stage(got, tkms_key_get_version(got, 3)), ==,
+				"pending");
+		g_clear_object(&store);
+		store = open_ok(f);
+	}
+	/* the rotation ends: the fields go back to none */
+	key->rotation.step = TKMS_ROTATION_STEP_NONE;
+	key->rotation.pending_version = 0;
+	g_clear_pointer(&key->rotation.last_reason, g_free);
+	save_ok(store, key);
+	{
+		g_autoptr(TkmsKey) got = tkms_keystore_lookup(store, 1000, "db-password", &error);
+		g_assert_no_error(error);
+		assert_same_key(got, key);
+		g_assert_null(tkms_key_version_stage(got, tkms_key_get_version(got, 3)));
+	}
+	/* a step that tkmsd never writes is damage, not "no rotation" */
+	g_clear_object(&store);
+	sql(f->db, "UPDATE keys SET rotation_step = 'bogus' WHERE name = 'db-password'");
+	store = open_ok(f);
+	{
+		g_autoptr(TkmsKey) got = tkms_keystore_lookup(store, 1000, "db-password", &error);
+		g_assert_null(got);
+		g_assert_error(error, TKMS_ERROR, TKMS_ERROR_FAILED);
+		g_assert_nonnull(strstr(error->message, "damaged"));
+	}
 }
 
 /* The scheduler's queries: a key's next event is stored with it, found by time. */
@@ -823,7 +1075,11 @@ test_newer(Fixture *f, gconstpointer data)
 		g_autoptr(TkmsKey) key = make_key(1, "n", 1);
 		save_ok(store, key);
 	}
-	sql(f->db, "PRAGMA user_version = 3");
+	{
+		g_autofree gchar *newer = g_strdup_printf("PRAGMA user_version = %d",
+							  TKMS_KEYSTORE_DB_SCHEMA_VERSION + 1);
+		sql(f->db, newer);
+	}
 	assert_refused(f, "newer tkmsd");
 	g_assert_cmpint(sql_int(f->db, "SELECT count(*) FROM keys"), ==, 1);
 }
@@ -1108,6 +1364,9 @@ main(int argc, char **argv)
 	ADD("/keystore/reopen-wal", test_reopen_wal);
 	ADD("/keystore/migrate-v0", test_migrate_v0);
 	ADD("/keystore/migrate-v1", test_migrate_v1);
+	ADD("/keystore/migrate-v2", test_migrate_v2);
+	ADD("/keystore/migrate-v3", test_migrate_v3);
+	ADD("/keystore/password-fields", test_password_fields);
 	ADD("/keystore/due", test_due);
 	ADD("/keystore/refuse/newer", test_newer);
 	ADD("/keystore/refuse/random", test_damaged_random);
