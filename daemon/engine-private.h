@@ -26,6 +26,12 @@ struct _TkmsEngine {
 	GHashTable *counters;	     /* "owner/name/version" -> TkmsUseCounter (engine-usage.c) */
 	GHashTable *usage_rotations; /* "owner/name" -> the calls waiting for its rotation */
 	gboolean counting_stopped;   /* tkms_engine_usage_release ran: no more uses */
+	/* password rotations this tkmsd drives, "owner/name" -> its driver
+	 * (engine-password-rotation.c) */
+	GHashTable *rotations;
+	GCancellable *rotation_cancellable; /* cancelled at stop: hooks are killed */
+	gboolean rotations_stopped;
+	guint resume_source;
 };
 
 typedef struct _TkmsUseCounter TkmsUseCounter;
@@ -187,6 +193,23 @@ void tkms_engine_password_seal(TkmsEngine *self, guint32 uid, TkmsKey *key, guin
  * tkms_key_add_pending_version (or tkms_key_add_version). */
 gboolean tkms_engine_password_seal_finish(TkmsEngine *self, GAsyncResult *result, TkmsTpmBlob *blob,
 					  GError **error);
+
+/* ---- the rotation of password keys (engine-password-rotation.c) ---- */
+/* RotateKey of a password key, and the scheduler's ROTATE event of one (scheduled): creates
+ * the pending version, then runs set, test, finish (or rollback) in the background. Finished
+ * by tkms_engine_key_change_finish with the key as saved: with a hook once the pending
+ * version is on disk (rotation.pending_version is the new version), without one once the
+ * switch is made (the new version is the primary). A rotation under way is Busy. */
+void tkms_engine_rotate_password(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+				 gboolean scheduled, GCancellable *cancellable,
+				 GAsyncReadyCallback callback, gpointer user_data);
+/* Whether ref names a stored password key (FALSE for anything else, errors included). */
+gboolean tkms_engine_is_password_key(TkmsEngine *self, const TkmsKeyRef *ref);
+/* At start: the rotations under way resume at their step once the main loop runs. */
+void tkms_engine_password_rotation_init(TkmsEngine *self);
+/* At stop: running hooks are killed; the rotations stay where they are on disk. */
+void tkms_engine_password_rotation_stop(TkmsEngine *self);
+void tkms_engine_password_rotation_clear(TkmsEngine *self);
 
 /* The scheduler's view (engine-lifecycle.c): runs one due event of key (a copy is changed
  * and saved), then calls done (main context). */

@@ -683,6 +683,8 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	self->config = *config;
 	self->config.tcti = g_strdup(config->tcti);
 	self->config.state_dir = g_strdup(config->state_dir);
+	self->config.hook_directory = g_strdup(config->hook_directory);
+	self->config.hook_user = g_strdup(config->hook_user);
 	g_autofree gchar *db_path = g_build_filename(config->state_dir, "keys.db", NULL);
 	gboolean db_existed = g_file_test(db_path, G_FILE_TEST_EXISTS);
 	gboolean state_is_new;
@@ -720,6 +722,7 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	self->scheduler = tkms_scheduler_new(self);
 	/* events that fell due while tkmsd was down run as soon as the main loop does */
 	tkms_scheduler_start(self->scheduler);
+	tkms_engine_password_rotation_init(self);
 	return g_steal_pointer(&self);
 }
 
@@ -729,6 +732,7 @@ tkms_engine_shutdown(TkmsEngine *self)
 	if (self->scheduler != NULL)
 		tkms_scheduler_stop(self->scheduler);
 	g_clear_object(&self->scheduler);
+	tkms_engine_password_rotation_stop(self);
 	if (self->keystore != NULL)
 		tkms_engine_usage_release(self);
 	if (self->tpm != NULL)
@@ -749,8 +753,11 @@ tkms_engine_finalize(GObject *object)
 	g_clear_object(&self->keystore);
 	g_clear_pointer(&self->changing, g_hash_table_unref);
 	tkms_engine_usage_clear(self);
+	tkms_engine_password_rotation_clear(self);
 	g_free(self->config.tcti);
 	g_free(self->config.state_dir);
+	g_free(self->config.hook_directory);
+	g_free(self->config.hook_user);
 	G_OBJECT_CLASS(tkms_engine_parent_class)->finalize(object);
 }
 

@@ -35,14 +35,25 @@ typedef struct {
 	GBytes *previous;	  /* NULL = none */
 } TkmsHookInput;
 
+/* Whether @name is a hook's name: [A-Za-z0-9._-]{1,64}, not starting with a dot (so never a
+ * path, "." or ".."). */
+gboolean tkms_hook_name_is_valid(const gchar *name);
+
 /* Whether @name is a hook that may run: a file name ([A-Za-z0-9._-]{1,64}, no leading dot) of
- * a regular, executable file in @config->directory, owned by root and writable by no one else,
- * in a directory owned by root and writable by no one else. InvalidArgument (TKMS_ERROR) with
- * the reason otherwise. */
+ * a regular, executable file in @config->directory (not a symbolic link), owned by root and
+ * writable by no one else, in a directory owned by root and writable by no one else, below
+ * directories that only root can change (sticky ones such as /tmp included). InvalidArgument
+ * (TKMS_ERROR) with the reason otherwise. */
 gboolean tkms_hook_check(const TkmsHookConfig *config, const gchar *name, GError **error);
 
-/* Runs `HOOK STEP` with @input as JSON on its standard input. The JSON is built in memory that
- * is wiped when freed, and the passwords are masked ("********") in the reason. */
+/* Runs `HOOK STEP` with @input as JSON on its standard input (checked with tkms_hook_check
+ * first). The JSON is built in memory that is wiped when freed, and the passwords are masked
+ * ("********") in the reason, also as the JSON spells them and when cut off at its end. The
+ * hook runs as the user with its groups (set up before the fork: the child makes only
+ * async-signal-safe calls), in /, with umask 077, no core dumps, SIGKILL when tkmsd dies,
+ * standard output to /dev/null and no other descriptor of tkmsd's. Whatever it leaves
+ * running in its process group when it exits is killed. Passwords that are not UTF-8 cannot
+ * be given to a hook (Failed). */
 void tkms_hook_run_async(const TkmsHookConfig *config, const gchar *name,
 			 const TkmsHookInput *input, GCancellable *cancellable,
 			 GAsyncReadyCallback callback, gpointer user_data);

@@ -573,8 +573,14 @@ changed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_call_fail(call, error);
 		return;
 	}
+	/* a password key's rotation with a hook answers once its pending version exists */
 	if (g_str_equal(name, "RotateKey"))
-		tkms_dbus_key_manager_complete_rotate_key(o, inv, key->primary_version);
+		tkms_dbus_key_manager_complete_rotate_key(
+			o, inv,
+			key->type == TKMS_KEY_TYPE_PASSWORD &&
+					key->rotation.step != TKMS_ROTATION_STEP_NONE
+				? key->rotation.pending_version
+				: key->primary_version);
 	else if (g_str_equal(name, "ImportSecret"))
 		tkms_dbus_key_manager_complete_import_secret(o, inv, key->primary_version);
 	else if (g_str_equal(name, "SetPrimaryVersion"))
@@ -612,9 +618,12 @@ run_set_key_version_state(TkmsCall *call)
 					  call);
 }
 
+/* Setting, changing or removing a password key's hook also needs admin: the engine asks
+ * (ask_admin) only when the hook changes. */
 static void
 run_set_rotation_policy(TkmsCall *call)
 {
+	allow_admin_question(call);
 	tkms_engine_set_rotation_policy(ENGINE(call), &call->actor, &call->key, call->options,
 					tkms_call_get_cancellable(call), changed_cb, call);
 }

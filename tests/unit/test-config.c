@@ -54,6 +54,9 @@ assert_defaults(const TkmsConfig *c)
 	g_assert_cmpuint(c->destroy_wait, ==, 604800);
 	g_assert_true(c->count_uses);
 	g_assert_false(c->allow_resettable_pcrs);
+	g_assert_cmpstr(c->hook_directory, ==, "/etc/tkms/hooks.d");
+	g_assert_cmpstr(c->hook_user, ==, "nobody");
+	g_assert_cmpuint(c->hook_timeout, ==, 60);
 }
 
 static void
@@ -170,6 +173,12 @@ test_bad_values(Fixture *f, gconstpointer data)
 		{"[lifecycle]\nDestroyWaitingPeriod=7d\n", "DestroyWaitingPeriod"},
 		{"[lifecycle]\nCountUses=maybe\n", "CountUses"},
 		{"[cache]\nAuthorizationTtl=99999999999999999999999\n", "AuthorizationTtl"},
+		{"[passwords]\nHookTimeout=0\n", "HookTimeout"},
+		{"[passwords]\nHookTimeout=3601\n", "HookTimeout"},
+		{"[passwords]\nHookTimeout=1m\n", "HookTimeout"},
+		{"[passwords]\nHookDirectory=hooks.d\n", "HookDirectory"},
+		{"[passwords]\nHookDirectory=\n", "HookDirectory"},
+		{"[passwords]\nHookUser=  \n", "HookUser"},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -238,6 +247,30 @@ test_resettable_pcrs(Fixture *f, gconstpointer data)
 	g_assert_nonnull(strstr(error->message, "[tpm] AllowResettablePcrs"));
 }
 
+/* [passwords]: the hook directory, user and timeout, and the ends of the timeout's range. */
+static void
+test_passwords(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsConfig) c = load_text(f,
+					    "[passwords]\n"
+					    "HookDirectory= /srv/tkms/hooks \n"
+					    "HookUser=tkms-hooks\n"
+					    "HookTimeout=1\n",
+					    &error);
+	g_autoptr(TkmsConfig) most = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(c->hook_directory, ==, "/srv/tkms/hooks");
+	g_assert_cmpstr(c->hook_user, ==, "tkms-hooks");
+	g_assert_cmpuint(c->hook_timeout, ==, 1);
+	most = load_text(f, "[passwords]\nHookTimeout=3600\n", &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(most->hook_timeout, ==, 3600);
+	g_assert_cmpstr(most->hook_directory, ==, "/etc/tkms/hooks.d");
+	g_assert_cmpstr(most->hook_user, ==, "nobody");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -252,5 +285,6 @@ main(int argc, char **argv)
 	ADD("/config/not-a-key-file", test_not_a_key_file);
 	ADD("/config/lifecycle", test_lifecycle);
 	ADD("/config/resettable-pcrs", test_resettable_pcrs);
+	ADD("/config/passwords", test_passwords);
 	return g_test_run();
 }
