@@ -408,7 +408,7 @@ static void fail_at(const gchar *step, const gchar *how, const gchar *reason_say
 	g_autoptr(GVariant) last = NULL;
 	guint32 version;
 
-	g_test_message("the hook %s at %s", how, step);
+	g_test_message("the hook: %s at %s", how, step);
 	g_free(take_steps());
 	set_marker(block, TRUE);
 	set_marker(fail, TRUE);
