@@ -44,6 +44,7 @@ PACKAGES=(
 	systemd
 	gobject-introspection libgirepository1.0-dev
 	postgresql postgresql-client
+	gnome-keyring libsecret-1-dev
 )
 
 missing_packages() {

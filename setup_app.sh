@@ -53,6 +53,7 @@ PACKAGES=(
 	gettext dbus-daemon polkitd openssl util-linux
 	gobject-introspection libgirepository1.0-dev
 	postgresql postgresql-client
+	gnome-keyring libsecret-1-dev
 )
 
 if [ -t 1 ]; then
