@@ -20,6 +20,8 @@ typedef struct {
 	/* PCRs 16 and 23 can be reset by anyone with TPM access: a binding to them protects
 	 * nothing unless the administrator says the machine is meant for it (tests, swtpm) */
 	gboolean allow_resettable_pcrs;
+	guint64 audit_segment_size; /* bytes of the audit log's current segment before a new one */
+	guint audit_keep_segments;  /* closed audit log segments kept */
 } TkmsConfig;
 
 #define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"
@@ -27,6 +29,11 @@ typedef struct {
 #define TKMS_DEFAULT_MAX_KEYS_PER_USER 10000
 #define TKMS_DEFAULT_DESTROY_WAIT (7 * 24 * 3600)
 #define TKMS_MAX_DESTROY_WAIT (366 * 24 * 3600)
+#define TKMS_DEFAULT_AUDIT_SEGMENT_SIZE (16 * 1024 * 1024)
+#define TKMS_MIN_AUDIT_SEGMENT_SIZE (64 * 1024)
+#define TKMS_MAX_AUDIT_SEGMENT_SIZE (G_GUINT64_CONSTANT(1) << 32)
+#define TKMS_DEFAULT_AUDIT_KEEP_SEGMENTS 8
+#define TKMS_MAX_AUDIT_KEEP_SEGMENTS 10000
 
 /* Loads path (missing file = defaults, unless required). Command-line values override. A bad
  * value is TKMS_ERROR_INVALID_ARGUMENT naming the group, the key and the allowed range. */

@@ -54,6 +54,8 @@ assert_defaults(const TkmsConfig *c)
 	g_assert_cmpuint(c->destroy_wait, ==, 604800);
 	g_assert_true(c->count_uses);
 	g_assert_false(c->allow_resettable_pcrs);
+	g_assert_cmpuint(c->audit_segment_size, ==, 16 * 1024 * 1024);
+	g_assert_cmpuint(c->audit_keep_segments, ==, 8);
 }
 
 static void
@@ -112,7 +114,10 @@ test_every_key(Fixture *f, gconstpointer data)
 					    "MaxKeysPerUser=0\n"
 					    "[cache]\n"
 					    "KeyTtl=0\n"
-					    "AuthorizationTtl=7\n",
+					    "AuthorizationTtl=7\n"
+					    "[audit]\n"
+					    "SegmentSize=1048576\n"
+					    "KeepSegments=30\n",
 					    &error);
 
 	g_assert_no_error(error);
@@ -124,6 +129,8 @@ test_every_key(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(c->max_keys_per_user, ==, 0);
 	g_assert_cmpuint(c->key_ttl, ==, 0);
 	g_assert_cmpuint(c->auth_ttl, ==, 7);
+	g_assert_cmpuint(c->audit_segment_size, ==, 1048576);
+	g_assert_cmpuint(c->audit_keep_segments, ==, 30);
 }
 
 static void
@@ -134,14 +141,22 @@ test_limits_of_ranges(Fixture *f, gconstpointer data)
 					    "[tpm]\nCommandTimeout=3600\n"
 					    "[limits]\nMaxPayload=67108864\n"
 					    "MaxKeysPerUser=4294967295\n"
-					    "[cache]\nKeyTtl=86400\n",
+					    "[cache]\nKeyTtl=86400\n"
+					    "[audit]\nSegmentSize=4294967296\nKeepSegments=10000\n",
 					    &error);
+	g_autoptr(TkmsConfig) low = NULL;
 
 	g_assert_no_error(error);
 	g_assert_cmpuint(c->tpm_timeout, ==, 3600);
 	g_assert_cmpuint(c->max_payload, ==, 64 * 1024 * 1024);
 	g_assert_cmpuint(c->max_keys_per_user, ==, G_MAXUINT32);
 	g_assert_cmpuint(c->key_ttl, ==, 86400);
+	g_assert_cmpuint(c->audit_segment_size, ==, G_GUINT64_CONSTANT(4294967296));
+	g_assert_cmpuint(c->audit_keep_segments, ==, 10000);
+	low = load_text(f, "[audit]\nSegmentSize=65536\nKeepSegments=1\n", &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(low->audit_segment_size, ==, 65536);
+	g_assert_cmpuint(low->audit_keep_segments, ==, 1);
 }
 
 static void
@@ -170,6 +185,12 @@ test_bad_values(Fixture *f, gconstpointer data)
 		{"[lifecycle]\nDestroyWaitingPeriod=7d\n", "DestroyWaitingPeriod"},
 		{"[lifecycle]\nCountUses=maybe\n", "CountUses"},
 		{"[cache]\nAuthorizationTtl=99999999999999999999999\n", "AuthorizationTtl"},
+		{"[audit]\nSegmentSize=65535\n", "SegmentSize"},
+		{"[audit]\nSegmentSize=4294967297\n", "SegmentSize"},
+		{"[audit]\nSegmentSize=16M\n", "SegmentSize"},
+		{"[audit]\nKeepSegments=0\n", "KeepSegments"},
+		{"[audit]\nKeepSegments=10001\n", "KeepSegments"},
+		{"[audit]\nKeepSegments=-1\n", "KeepSegments"},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
