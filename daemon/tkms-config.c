@@ -95,8 +95,11 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	config->audit_keep_segments = keep_segments;
 	config->count_uses = TRUE;
 	config->allow_resettable_pcrs = FALSE;
+	config->require_locked_memory = FALSE;
 	if (!get_bool(kf, "lifecycle", "CountUses", &config->count_uses, error) ||
-	    !get_bool(kf, "tpm", "AllowResettablePcrs", &config->allow_resettable_pcrs, error))
+	    !get_bool(kf, "tpm", "AllowResettablePcrs", &config->allow_resettable_pcrs, error) ||
+	    !get_bool(kf, "security", "RequireLockedMemory", &config->require_locked_memory,
+		      error))
 		return NULL;
 	return g_steal_pointer(&config);
 }

@@ -22,6 +22,8 @@ typedef struct {
 	gboolean allow_resettable_pcrs;
 	guint64 audit_segment_size; /* bytes of the audit log's current segment before a new one */
 	guint audit_keep_segments;  /* closed audit log segments kept */
+	/* refuse to start when key material cannot be kept in locked memory */
+	gboolean require_locked_memory;
 } TkmsConfig;
 
 #define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"

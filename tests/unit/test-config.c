@@ -56,6 +56,7 @@ assert_defaults(const TkmsConfig *c)
 	g_assert_false(c->allow_resettable_pcrs);
 	g_assert_cmpuint(c->audit_segment_size, ==, 16 * 1024 * 1024);
 	g_assert_cmpuint(c->audit_keep_segments, ==, 8);
+	g_assert_false(c->require_locked_memory);
 }
 
 static void
@@ -239,6 +240,26 @@ test_lifecycle(Fixture *f, gconstpointer data)
 	g_assert_true(off->count_uses);
 }
 
+/* [security] RequireLockedMemory: off unless set to true; anything but a boolean is refused. */
+static void
+test_require_locked_memory(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsConfig) on = load_text(f, "[security]\nRequireLockedMemory=true\n", &error);
+	g_autoptr(TkmsConfig) off = NULL;
+	g_autoptr(TkmsConfig) bad = NULL;
+
+	g_assert_no_error(error);
+	g_assert_true(on->require_locked_memory);
+	off = load_text(f, "[security]\nRequireLockedMemory=false\n", &error);
+	g_assert_no_error(error);
+	g_assert_false(off->require_locked_memory);
+	bad = load_text(f, "[security]\nRequireLockedMemory=1MiB\n", &error);
+	g_assert_null(bad);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+	g_assert_nonnull(strstr(error->message, "[security] RequireLockedMemory"));
+}
+
 /* [tpm] AllowResettablePcrs: off unless set to true; anything but a boolean is refused. */
 static void
 test_resettable_pcrs(Fixture *f, gconstpointer data)
@@ -273,5 +294,6 @@ main(int argc, char **argv)
 	ADD("/config/not-a-key-file", test_not_a_key_file);
 	ADD("/config/lifecycle", test_lifecycle);
 	ADD("/config/resettable-pcrs", test_resettable_pcrs);
+	ADD("/config/require-locked-memory", test_require_locked_memory);
 	return g_test_run();
 }
