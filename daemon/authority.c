@@ -21,7 +21,10 @@ struct _TkmsAuthority {
 	PolkitAuthority *polkit;
 	gboolean polkit_pending;
 	GQueue waiting; /* checks that arrived before the authority was ready */
-	GQueue throttled; /* checks waiting for one of the MAX_CHECKS_IN_FLIGHT */
+	/* checks waiting for one of the MAX_CHECKS_IN_FLIGHT, one queue per uid taking turns:
+	 * a user with many connections cannot hold back everybody else's checks */
+	GHashTable *throttled; /* uid -> GQueue of GTask */
+	GQueue turns;	       /* uids with waiting checks, next first */
 	guint checks_in_flight;
 	GHashTable *callers;	/* sender -> TkmsCaller */
 	GHashTable *uid_in_flight; /* uid -> guint* */
@@ -173,15 +176,36 @@ deny(GTask *task, const gchar *why)
 				why, d->action);
 }
 
-/* Starts the checks that waited for a free slot (unref'ing the task: ask_polkit owns it). */
+static void
+throttle(TkmsAuthority *self, GTask *task)
+{
+	CheckData *d = g_task_get_task_data(task);
+	gpointer uid = GUINT_TO_POINTER(d->caller->uid);
+	GQueue *q = g_hash_table_lookup(self->throttled, uid);
+
+	if (q == NULL) {
+		q = g_queue_new();
+		g_hash_table_insert(self->throttled, uid, q);
+		g_queue_push_tail(&self->turns, uid);
+	}
+	g_queue_push_tail(q, task);
+}
+
+/* Starts the checks that waited for a free slot, a uid at a time (ask_polkit owns each). */
 static void
 start_throttled(TkmsAuthority *self)
 {
-	GTask *task;
+	while (self->checks_in_flight < MAX_CHECKS_IN_FLIGHT && !g_queue_is_empty(&self->turns)) {
+		gpointer uid = g_queue_pop_head(&self->turns);
+		GQueue *q = g_hash_table_lookup(self->throttled, uid);
+		GTask *task = g_queue_pop_head(q);
 
-	while (self->checks_in_flight < MAX_CHECKS_IN_FLIGHT &&
-	       (task = g_queue_pop_head(&self->throttled)) != NULL)
+		if (g_queue_is_empty(q))
+			g_hash_table_remove(self->throttled, uid);
+		else
+			g_queue_push_tail(&self->turns, uid);
 		ask_polkit(task);
+	}
 }
 
 /* Whether a failed check says that polkit cannot answer at all (no polkitd on the bus, or it
@@ -275,7 +299,7 @@ ask_polkit(GTask *task)
 		return;
 	}
 	if (self->checks_in_flight >= MAX_CHECKS_IN_FLIGHT) {
-		g_queue_push_tail(&self->throttled, task);
+		throttle(self, task);
 		return;
 	}
 	/* the bus name, never a PID: PIDs can be recycled (CVE-2013-4288) */
@@ -389,6 +413,8 @@ tkms_authority_finalize(GObject *object)
 	TkmsAuthority *self = TKMS_AUTHORITY(object);
 	g_hash_table_unref(self->callers);
 	g_hash_table_unref(self->uid_in_flight);
+	g_hash_table_unref(self->throttled);
+	g_queue_clear(&self->turns);
 	G_OBJECT_CLASS(tkms_authority_parent_class)->finalize(object);
 }
 
@@ -405,5 +431,6 @@ tkms_authority_init(TkmsAuthority *self)
 	self->callers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					      (GDestroyNotify)tkms_caller_unref);
 	self->uid_in_flight = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+	self->throttled = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
 }
 

@@ -566,6 +566,85 @@ test_slow_polkit(void)
 	g_assert_cmpuint(t.ok, >=, N_SLOW_CALLERS - N_SLOW_LEAVERS);
 }
 
+typedef struct {
+	Tally *t;
+	guint root_before; /* root's replies before this one */
+	gboolean done, ok;
+} OtherCall;
+
+static void
+other_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	OtherCall *o = user_data;
+	g_autofree gchar *out = NULL;
+	g_autoptr(GError) error = NULL;
+
+	o->root_before = o->t->ok + o->t->denied + o->t->other;
+	g_subprocess_communicate_utf8_finish(G_SUBPROCESS(source), res, &out, NULL, &error);
+	g_assert_no_error(error);
+	g_test_message("the other user's GetRandom after %u of root's: %s", o->root_before, out);
+	o->ok = out != NULL && g_str_has_prefix(out, "OK ");
+	o->done = TRUE;
+}
+
+/* While one user's many checks wait for a slow polkit, another user's check takes its turn
+ * (the waiting checks are served a uid at a time), instead of waiting behind all of them. */
+static void
+test_slow_polkit_fair(void)
+{
+	const gchar *helper_argv[] = {tkms_test_helper_path(), "call", "GetRandom", "(uint32 8,)",
+				      NULL};
+	g_autoptr(GPtrArray) conns = g_ptr_array_new_with_free_func(g_object_unref);
+	g_autoptr(GSubprocess) other = NULL;
+	g_autoptr(GError) error = NULL;
+	Tally t = {0};
+	OtherCall o = {.t = &t};
+	gint64 deadline;
+
+	if (helper_argv[0] == NULL) {
+		g_test_skip("TKMS_TEST_HELPER is not set");
+		return;
+	}
+	tkms_test_env_polkit_allow_all(env, &error);
+	g_assert_no_error(error);
+	/* once first, so that starting it later takes no staging */
+	other = tkms_test_env_spawn_as(env, "nobody", helper_argv, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_wait_check(other, NULL, &error));
+	g_assert_no_error(error);
+	g_clear_object(&other);
+	/* the mock answers one check every 50 ms */
+	g_variant_unref(mock_call("SetDelay", g_variant_new("(d)", 0.05)));
+	for (guint i = 0; i < N_SLOW_CALLERS + 40; i++) {
+		GDBusConnection *c = g_dbus_connection_new_for_address_sync(
+			tkms_test_env_get_bus_address(env),
+			G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+				G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+			NULL, NULL, &error);
+		g_assert_no_error(error);
+		g_dbus_connection_call(c, TKMS_BUS_NAME, TKMS_OBJECT_PATH, "org.tkms.KeyManager",
+				       "GetRandom", g_variant_new("(u)", 8u), G_VARIANT_TYPE("(ay)"),
+				       G_DBUS_CALL_FLAGS_NONE, 60000, NULL, slow_reply_cb, &t);
+		g_ptr_array_add(conns, c);
+	}
+	spin_for(300);
+	other = tkms_test_env_spawn_as(env, "nobody", helper_argv, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8_async(other, NULL, NULL, other_done_cb, &o);
+	deadline = g_get_monotonic_time() + 90 * G_USEC_PER_SEC;
+	while ((!o.done || t.ok + t.denied + t.other < conns->len) &&
+	       g_get_monotonic_time() < deadline)
+		spin_for(10);
+	g_variant_unref(mock_call("SetDelay", g_variant_new("(d)", 0.0)));
+	g_test_message("%u callers of root: %u ok, %u refused, %u other errors", conns->len, t.ok,
+		       t.denied, t.other);
+	g_assert_true(o.done);
+	g_assert_true(o.ok);
+	g_assert_cmpuint(t.ok, ==, conns->len);
+	/* in turn: behind the checks in flight and a few more, not behind all of root's */
+	g_assert_cmpuint(o.root_before, <, conns->len / 2);
+}
+
 /* Replaces the mock's CheckAuthorization by Python code (args: subject, action, details,
  * flags, cancellation id; `ret` is the answer). */
 static void
@@ -667,6 +746,7 @@ main(int argc, char **argv)
 	g_test_add_func("/polkit/introspection", test_introspection);
 	g_test_add_func("/polkit/stale-yes", test_stale_yes);
 	g_test_add_func("/polkit/slow-polkit", test_slow_polkit);
+	g_test_add_func("/polkit/slow-polkit-fair", test_slow_polkit_fair);
 	g_test_add_func("/polkit/check-failed", test_check_failed);
 	ret = g_test_run();
 	if (ret != 0)
