@@ -136,7 +136,7 @@ main(int argc, char **argv)
 			   g_strerror(errno));
 		return 1;
 	}
-	if (!tkms_secret_init_heap(&error)) {
+	if (!tkms_secret_init_heap(config->require_locked_memory, &error)) {
 		g_printerr("tkmsd: %s\n", error->message);
 		return 1;
 	}

@@ -69,8 +69,9 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	ok = tkms_tpm_create_object(ctx, session, &sens, &tmpl, req->bind, &req->out, error);
 	tkms_tpm_flush(ctx, &session);
 	OPENSSL_cleanse(&sens, sizeof(sens));
-	if (ok && req->want_material)
-		req->material = tkms_secret_new_from_data(sens_copy, req->seal_size);
+	if (ok && req->want_material &&
+	    (req->material = tkms_secret_new_from_data(sens_copy, req->seal_size, error)) == NULL)
+		ok = FALSE;
 	OPENSSL_cleanse(sens_copy, sizeof(sens_copy));
 	return ok;
 out_fail:
@@ -139,9 +140,9 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	}
 	if (!tkms_tpm_check(rc, "unsealing", error))
 		return FALSE;
-	req->out = tkms_secret_new_from_data(out->buffer, out->size);
+	req->out = tkms_secret_new_from_data(out->buffer, out->size, error);
 	OPENSSL_cleanse(out->buffer, out->size);
-	return TRUE;
+	return req->out != NULL;
 }
 
 void
@@ -297,9 +298,9 @@ hmac_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	tkms_tpm_flush(ctx, &obj);
 	if (!ok)
 		return FALSE;
-	req->out = tkms_secret_new_from_data(mac->buffer, mac->size);
+	req->out = tkms_secret_new_from_data(mac->buffer, mac->size, error);
 	OPENSSL_cleanse(mac->buffer, mac->size);
-	return TRUE;
+	return req->out != NULL;
 }
 
 void
@@ -321,15 +322,12 @@ random_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 
 	if (!tkms_tpm_start_hmac_session(ctx, &session, error))
 		return FALSE;
-	buf = g_malloc(req->length);
+	req->out = tkms_secret_bytes_new(req->length, &buf); /* wiped when freed */
 	ok = tkms_tpm_get_random(ctx, session, buf, req->length, error);
 	tkms_tpm_flush(ctx, &session);
-	if (!ok) {
-		g_free(buf);
-		return FALSE;
-	}
-	req->out = g_bytes_new_take(buf, req->length);
-	return TRUE;
+	if (!ok)
+		g_clear_pointer(&req->out, g_bytes_unref);
+	return ok;
 }
 
 void

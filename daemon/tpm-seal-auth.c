@@ -211,13 +211,17 @@ key_auth_cached(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth)
 static void
 key_auth_cache_add(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, const TPM2B_AUTH *auth)
 {
+	/* with the secure heap full, the value is derived again next time */
+	TkmsSecret *value = tkms_secret_new_from_data(auth->buffer, auth->size, NULL);
+
+	if (value == NULL)
+		return;
 	if (ctx->key_auth_cache == NULL)
 		ctx->key_auth_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 							    (GDestroyNotify)tkms_secret_unref);
 	if (g_hash_table_size(ctx->key_auth_cache) >= KEY_AUTH_CACHE_MAX)
 		g_hash_table_remove_all(ctx->key_auth_cache);
-	g_hash_table_insert(ctx->key_auth_cache, key_auth_cache_key(id),
-			    tkms_secret_new_from_data(auth->buffer, auth->size));
+	g_hash_table_insert(ctx->key_auth_cache, key_auth_cache_key(id), value);
 }
 
 gboolean

@@ -24,6 +24,7 @@ struct _TkmsTestEnv {
 	TkmsTestStage *stage; /* what runs as other users */
 	TkmsTestProc polkit;
 	TkmsTestProc daemon;
+	gchar **daemon_wrapper; /* runs tkmsd (tkms_test_env_set_daemon_wrapper) */
 
 	TkmsClient *client;
 

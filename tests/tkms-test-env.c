@@ -40,6 +40,8 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 	}
 	g_ptr_array_add(argv, (gpointer) "--verbose");
 	g_ptr_array_add(argv, NULL);
+	for (guint i = 0; env->daemon_wrapper != NULL && env->daemon_wrapper[i] != NULL; i++)
+		g_ptr_array_insert(argv, (gint)i, env->daemon_wrapper[i]);
 
 	if (!tkms_test_proc_start(&env->daemon, (const gchar *const *)argv->pdata, env->tmp_dir,
 				  tkms_test_bus_get_address(env->bus), error) ||
@@ -119,6 +121,13 @@ gint
 tkms_test_env_get_daemon_pid(TkmsTestEnv *env)
 {
 	return tkms_test_proc_is_running(&env->daemon) ? env->daemon.pid : 0;
+}
+
+void
+tkms_test_env_set_daemon_wrapper(TkmsTestEnv *env, const gchar *const *wrapper)
+{
+	g_strfreev(env->daemon_wrapper);
+	env->daemon_wrapper = g_strdupv((gchar **)wrapper);
 }
 
 guint64
@@ -261,6 +270,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	if (env == NULL)
 		return;
 	g_clear_object(&env->client);
+	g_strfreev(env->daemon_wrapper);
 	if (env->tmp_dir != NULL) {
 		tkms_test_proc_clear(&env->daemon);
 		tkms_test_proc_clear(&env->polkit);

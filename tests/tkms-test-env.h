@@ -124,6 +124,9 @@ const gchar *tkms_test_helper_path(void);
 gint tkms_test_env_get_daemon_pid(TkmsTestEnv *env);
 /* The running tkmsd's resident set size (VmRSS) in KiB, or 0 if it does not run. */
 guint64 tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env);
+/* A command that runs tkmsd at its next starts, e.g. {"prlimit", "--memlock=0:0", NULL}: tkmsd's
+ * command line follows it (it must exec tkmsd, keeping the pid); NULL: none. */
+void tkms_test_env_set_daemon_wrapper(TkmsTestEnv *env, const gchar *const *wrapper);
 
 /* The swtpm of env (for the benchmark's own measurements). */
 TkmsTestSwtpm *tkms_test_env_get_swtpm(TkmsTestEnv *env);
