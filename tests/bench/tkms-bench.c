@@ -120,6 +120,7 @@ typedef struct {
 	gdouble spread_pct; /* (max - min) / mean of the round rates */
 	guint64 failed;	    /* calls answered with an error (flood rows go on after errors) */
 	GHashTable *errors; /* error name -> count (guint) */
+	guint64 fixed_ops;  /* > 0: this many ops over all rounds, after one warm-up op */
 } Result;
 
 enum {
@@ -156,6 +157,9 @@ enum {
 	R_ENC_ROTATING,
 	R_USAGE_ON,
 	R_USAGE_OFF,
+	R_COLD_DECRYPT,
+	R_HMAC_64K,
+	R_RANDOM_64K,
 	N_RESULTS
 };
 
@@ -233,6 +237,9 @@ typedef struct {
 	StoreFigures store[2]; /* empty, bulk */
 	TkmsTestEnv *usage_envs[2]; /* usage rows: [lifecycle] CountUses=true, false */
 	TkmsClient *usage_client;
+	TkmsTestEnv *cold_env;	/* TPM cost rows: [cache] KeyTtl=0 */
+	GBytes *cold_ciphertext;
+	GBytes *payload_64k;
 	gchar *store_error;
 
 	/* rotation rows: the rotating client's work during the Encrypt-while-rotating rounds */
@@ -381,7 +388,7 @@ static guint64
 round_ops(Bench *b, Result *r)
 {
 	guint64 calls = r->tpm ? b->tpm_iterations : b->iterations;
-	guint64 total = MAX(calls / r->calls_per_op, 1);
+	guint64 total = r->fixed_ops > 0 ? r->fixed_ops : MAX(calls / r->calls_per_op, 1);
 
 	return MAX(total / b->rounds + (b->round < total % b->rounds ? 1 : 0), 1);
 }
@@ -395,6 +402,8 @@ round_duration(Bench *b)
 static guint
 warmup_ops(Bench *b, Result *r)
 {
+	if (r->fixed_ops > 0)
+		return b->round == 0 ? 1 : 0;
 	if (r->tpm)
 		return b->round == 0 ? WARMUP_TPM : 1;
 	return WARMUP_CALLS / r->calls_per_op;
@@ -2032,6 +2041,104 @@ print_usage_note(Bench *b, GString *out)
 			     "call, one durable reservation per block of 1024 to 65536 uses).\n");
 }
 
+/* ---- what one TPM-heavy call costs ----
+ * A stack of its own with [cache] KeyTtl=0, so that every Decrypt unseals its key in the TPM
+ * (the first use of a cold key: Load, Unseal, FlushContext), and on it the sizes that used to
+ * hold the TPM longest: Hmac of 64 KiB (an HMAC sequence) and GetRandom of 64 KiB. */
+
+#define COLD_KEY_AES "bench-cold-aes"
+#define COLD_KEY_HMAC "bench-cold-hmac"
+#define HMAC_64K_CALLS 20
+#define RANDOM_64K_CALLS 5
+#define SIZE_64K (64 * 1024)
+
+static gboolean
+cold_decrypt_sync(Bench *b, Result *r, GError **error)
+{
+	TkmsClient *client = tkms_test_env_get_client(b->cold_env);
+	guint64 t0 = now_ns();
+	g_autoptr(GBytes) pt = tkms_client_decrypt_sync(client, COLD_KEY_AES, b->cold_ciphertext,
+							b->context, NULL, error);
+
+	if (pt == NULL)
+		return FALSE;
+	record(r, t0);
+	return check_plaintext(b, pt, error);
+}
+
+static gboolean
+hmac_64k_sync(Bench *b, Result *r, GError **error)
+{
+	TkmsClient *client = tkms_test_env_get_client(b->cold_env);
+	guint64 t0 = now_ns();
+	g_autoptr(GBytes) mac =
+		tkms_client_hmac_sync(client, COLD_KEY_HMAC, b->payload_64k, NULL, error);
+
+	if (mac == NULL)
+		return FALSE;
+	record(r, t0);
+	return TRUE;
+}
+
+static gboolean
+random_64k_sync(Bench *b, Result *r, GError **error)
+{
+	TkmsClient *client = tkms_test_env_get_client(b->cold_env);
+	guint64 t0 = now_ns();
+	g_autoptr(GBytes) out = tkms_client_get_random_sync(client, SIZE_64K, NULL, error);
+
+	if (out == NULL)
+		return FALSE;
+	record(r, t0);
+	return TRUE;
+}
+
+static void
+run_tpm_cost_phases(Bench *b)
+{
+	static const Phase phases[] = {
+		{R_COLD_DECRYPT, cold_decrypt_sync, NULL},
+		{R_HMAC_64K, hmac_64k_sync, NULL},
+		{R_RANDOM_64K, random_64k_sync, NULL},
+	};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) i1 = NULL;
+	g_autoptr(GVariant) i2 = NULL;
+	TkmsClient *client;
+
+	if (interrupted || !any_in(b, R_COLD_DECRYPT, R_RANDOM_64K))
+		return;
+	g_printerr("tkms-bench: TPM cost rows: a stack of its own with [cache] KeyTtl=0\n");
+	b->cold_env = tkms_test_env_new("[cache]\nKeyTtl=0\n", &error);
+	if (b->cold_env == NULL)
+		goto out;
+	client = tkms_test_env_get_client(b->cold_env);
+	i1 = tkms_client_create_key_sync(client, COLD_KEY_AES, "aes-256-gcm", NULL, NULL, &error);
+	if (i1 == NULL)
+		goto out;
+	i2 = tkms_client_create_key_sync(client, COLD_KEY_HMAC, "hmac-sha256", NULL, NULL,
+					 &error);
+	if (i2 == NULL)
+		goto out;
+	b->cold_ciphertext = tkms_client_encrypt_sync(client, COLD_KEY_AES, b->plaintext,
+						      b->context, NULL, &error);
+	if (b->cold_ciphertext == NULL)
+		goto out;
+	{
+		guint8 *p = g_malloc(SIZE_64K);
+		for (guint i = 0; i < SIZE_64K; i++)
+			p[i] = (guint8)(i * 13 + 5);
+		b->payload_64k = g_bytes_new_take(p, SIZE_64K);
+	}
+	run_phases(b, phases, G_N_ELEMENTS(phases));
+out:
+	if (error != NULL)
+		fail_range(b, R_COLD_DECRYPT, R_RANDOM_64K, error);
+	g_clear_pointer(&b->cold_ciphertext, g_bytes_unref);
+	g_clear_pointer(&b->payload_64k, g_bytes_unref);
+	g_clear_pointer(&b->cold_env, tkms_test_env_free);
+}
+
 static void
 print_store_figures(Bench *b, GString *out)
 {
@@ -2288,7 +2395,7 @@ table_group(guint i)
 	static const guint firsts[] = {R_PING_SYNC,	   R_PROP_SYNC,	      R_ENC_SYNC,
 				       R_SIGN_SYNC,	   R_RAW_SIGN,	      R_FLOOD_SIGN_ALONE,
 				       R_FLOOD_ENC_ALONE, R_POLKIT_ON,	      R_STORE_CREATE_EMPTY,
-				       R_ROTATE_AES,	   R_ENC_ALONE};
+				       R_ROTATE_AES,	   R_ENC_ALONE,	      R_COLD_DECRYPT};
 	gint group = 0;
 
 	for (guint k = 0; k < G_N_ELEMENTS(firsts); k++)
@@ -2380,6 +2487,10 @@ print_table(Bench *b)
 			b->rotator_seconds > 0 ? b->rotator_calls / b->rotator_seconds : 0.0,
 			b->rotator_failed);
 	print_usage_note(b, out);
+	if (any_in(b, R_COLD_DECRYPT, R_RANDOM_64K))
+		g_string_append(out, "TPM cost rows: a stack of its own with [cache] KeyTtl=0, so "
+				     "every Decrypt unseals its key (a cold key's first use); Hmac "
+				     "and GetRandom of 64 KiB on it.\n");
 	g_string_append(out, "\nratios\n");
 	for (guint i = 0; i < G_N_ELEMENTS(ratios); i++) {
 		gdouble v;
@@ -2672,6 +2783,13 @@ init_results(Bench *b)
 		    "Encrypt 32 B, sync, uses counted (default)", 1, 1, FALSE);
 	result_init(&r[R_USAGE_OFF], "usage-count-off-encrypt-sync",
 		    "Encrypt 32 B, sync, CountUses=false", 1, 1, FALSE);
+	result_init(&r[R_COLD_DECRYPT], "tpm-cost-decrypt-cold-sync",
+		    "Decrypt 32 B, sync, cold key (KeyTtl=0)", 1, 1, TRUE);
+	result_init(&r[R_HMAC_64K], "tpm-cost-hmac-64k-sync", "Hmac 64 KiB, sync", 1, 1, TRUE);
+	r[R_HMAC_64K].fixed_ops = HMAC_64K_CALLS;
+	result_init(&r[R_RANDOM_64K], "tpm-cost-getrandom-64k-sync", "GetRandom 64 KiB, sync", 1, 1,
+		    TRUE);
+	r[R_RANDOM_64K].fixed_ops = RANDOM_64K_CALLS;
 }
 
 int
@@ -2810,6 +2928,7 @@ main(int argc, char **argv)
 	run_rotate_phases(&b);
 	run_rotating_encrypt_phases(&b);
 	run_usage_phases(&b);
+	run_tpm_cost_phases(&b);
 	for (guint i = 0; i < N_RESULTS; i++)
 		result_finish(&b.results[i]);
 
