@@ -27,18 +27,19 @@ typedef struct {
 } Pair;
 
 struct _TkmsTestTpmProxy {
-	guint16 port;     /* ours: P and P + 1 */
+	guint16 port;	  /* ours: P and P + 1 */
 	guint16 tpm_port; /* swtpm's */
 	gchar *tcti;
 	int listen_fd[2]; /* command, control */
-	int wake[2];      /* a byte here ends the thread */
+	int wake[2];	  /* a byte here ends the thread */
 	int record_fd;
 	GPtrArray *pairs; /* Pair*, thread only */
 	GThread *thread;
 	gint connections;
 };
 
-static void pair_close(gpointer data)
+static void
+pair_close(gpointer data)
 {
 	Pair *p = data;
 
@@ -47,7 +48,8 @@ static void pair_close(gpointer data)
 	g_free(p);
 }
 
-static int listen_on(guint16 port)
+static int
+listen_on(guint16 port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -65,7 +67,8 @@ static int listen_on(guint16 port)
 	return fd;
 }
 
-static int connect_to(guint16 port)
+static int
+connect_to(guint16 port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -83,7 +86,8 @@ static int connect_to(guint16 port)
 	return fd;
 }
 
-static gboolean write_all(int fd, const guint8 *p, gsize len)
+static gboolean
+write_all(int fd, const guint8 *p, gsize len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
@@ -97,7 +101,8 @@ static gboolean write_all(int fd, const guint8 *p, gsize len)
 	return TRUE;
 }
 
-static void record(TkmsTestTpmProxy *proxy, guint8 direction, const guint8 *p, gsize len)
+static void
+record(TkmsTestTpmProxy *proxy, guint8 direction, const guint8 *p, gsize len)
 {
 	guint8 head[5] = {direction, len >> 24, len >> 16, len >> 8, len};
 
@@ -110,7 +115,8 @@ static void record(TkmsTestTpmProxy *proxy, guint8 direction, const guint8 *p, g
 }
 
 /* Moves what is readable on from to the other side; FALSE when the connection is over. */
-static gboolean forward(TkmsTestTpmProxy *proxy, Pair *p, gboolean from_client)
+static gboolean
+forward(TkmsTestTpmProxy *proxy, Pair *p, gboolean from_client)
 {
 	guint8 buf[64 * 1024];
 	int from = from_client ? p->client : p->server;
@@ -127,7 +133,8 @@ static gboolean forward(TkmsTestTpmProxy *proxy, Pair *p, gboolean from_client)
 	return write_all(to, buf, (gsize)n);
 }
 
-static void accept_one(TkmsTestTpmProxy *proxy, guint which)
+static void
+accept_one(TkmsTestTpmProxy *proxy, guint which)
 {
 	int client = accept4(proxy->listen_fd[which], NULL, NULL, SOCK_CLOEXEC);
 	int server;
@@ -149,7 +156,8 @@ static void accept_one(TkmsTestTpmProxy *proxy, guint which)
 	g_atomic_int_inc(&proxy->connections);
 }
 
-static gpointer proxy_thread(gpointer data)
+static gpointer
+proxy_thread(gpointer data)
 {
 	TkmsTestTpmProxy *proxy = data;
 
@@ -191,8 +199,8 @@ static gpointer proxy_thread(gpointer data)
 	}
 }
 
-TkmsTestTpmProxy *tkms_test_tpm_proxy_new(guint16 tpm_port, const gchar *record_path,
-                                          GError **error)
+TkmsTestTpmProxy *
+tkms_test_tpm_proxy_new(guint16 tpm_port, const gchar *record_path, GError **error)
 {
 	g_autoptr(TkmsTestTpmProxy) proxy = g_new0(TkmsTestTpmProxy, 1);
 
@@ -204,7 +212,7 @@ TkmsTestTpmProxy *tkms_test_tpm_proxy_new(guint16 tpm_port, const gchar *record_
 	    open(record_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	if (proxy->record_fd < 0) {
 		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "open %s: %s",
-		            record_path, g_strerror(errno));
+			    record_path, g_strerror(errno));
 		return NULL;
 	}
 	if (!g_unix_open_pipe(proxy->wake, FD_CLOEXEC, error))
@@ -225,7 +233,7 @@ TkmsTestTpmProxy *tkms_test_tpm_proxy_new(guint16 tpm_port, const gchar *record_
 	}
 	if (proxy->port == 0) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
-		            "no free pair of TCP ports found for the TPM proxy");
+			    "no free pair of TCP ports found for the TPM proxy");
 		return NULL;
 	}
 	proxy->tcti = g_strdup_printf("swtpm:host=127.0.0.1,port=%u", proxy->port);
@@ -233,7 +241,8 @@ TkmsTestTpmProxy *tkms_test_tpm_proxy_new(guint16 tpm_port, const gchar *record_
 	return g_steal_pointer(&proxy);
 }
 
-void tkms_test_tpm_proxy_free(TkmsTestTpmProxy *proxy)
+void
+tkms_test_tpm_proxy_free(TkmsTestTpmProxy *proxy)
 {
 	if (proxy == NULL)
 		return;
@@ -256,18 +265,20 @@ void tkms_test_tpm_proxy_free(TkmsTestTpmProxy *proxy)
 	g_free(proxy);
 }
 
-const gchar *tkms_test_tpm_proxy_get_tcti(TkmsTestTpmProxy *proxy)
+const gchar *
+tkms_test_tpm_proxy_get_tcti(TkmsTestTpmProxy *proxy)
 {
 	return proxy->tcti;
 }
 
-guint tkms_test_tpm_proxy_get_connections(TkmsTestTpmProxy *proxy)
+guint
+tkms_test_tpm_proxy_get_connections(TkmsTestTpmProxy *proxy)
 {
 	return (guint)g_atomic_int_get(&proxy->connections);
 }
 
-gboolean tkms_test_tpm_proxy_read(const gchar *path, GBytes **to_tpm, GBytes **from_tpm,
-                                  GError **error)
+gboolean
+tkms_test_tpm_proxy_read(const gchar *path, GBytes **to_tpm, GBytes **from_tpm, GError **error)
 {
 	g_autofree gchar *contents = NULL;
 	g_autoptr(GByteArray) out = g_byte_array_new();
@@ -293,6 +304,6 @@ gboolean tkms_test_tpm_proxy_read(const gchar *path, GBytes **to_tpm, GBytes **f
 	return TRUE;
 bad:
 	g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-	            "%s: record at byte %" G_GSIZE_FORMAT " is damaged or cut short", path, off);
+		    "%s: record at byte %" G_GSIZE_FORMAT " is damaged or cut short", path, off);
 	return FALSE;
 }

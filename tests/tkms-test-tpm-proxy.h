@@ -24,7 +24,7 @@ typedef struct _TkmsTestTpmProxy TkmsTestTpmProxy;
 /* Forwards to 127.0.0.1:tpm_port (and tpm_port + 1); records into record_path (created or
  * truncated). */
 TkmsTestTpmProxy *tkms_test_tpm_proxy_new(guint16 tpm_port, const gchar *record_path,
-                                          GError **error);
+					  GError **error);
 void tkms_test_tpm_proxy_free(TkmsTestTpmProxy *proxy);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsTestTpmProxy, tkms_test_tpm_proxy_free)
 
@@ -36,6 +36,6 @@ guint tkms_test_tpm_proxy_get_connections(TkmsTestTpmProxy *proxy);
 /* The recording at path: each direction's bytes in order, concatenated. FALSE if the file
  * cannot be read or a record is cut short. */
 gboolean tkms_test_tpm_proxy_read(const gchar *path, GBytes **to_tpm, GBytes **from_tpm,
-                                  GError **error);
+				  GError **error);
 
 G_END_DECLS
