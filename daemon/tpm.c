@@ -48,12 +48,14 @@ context_teardown(TkmsTpm *self)
 	TkmsTpmContext *ctx = &self->ctx;
 
 	if (ctx->esys != NULL) {
-		/* the connection may be dead: do not flush, just drop our side */
+		/* the connection may be dead: do not flush, just drop our side (the next connection
+		 * flushes what is left) */
 		Esys_Finalize(&ctx->esys);
 	}
 	if (ctx->tcti != NULL)
 		Tss2_TctiLdr_Finalize(&ctx->tcti);
 	ctx->srk = ESYS_TR_NONE;
+	ctx->session = ESYS_TR_NONE;
 }
 
 /* The pinned SRK name: hex digits on one line; anything else names the file and the reason. */
@@ -348,6 +350,7 @@ attempt(TkmsTpm *self, Job *job, gboolean *hung, GError **error)
 	gboolean ok;
 
 	tkms_tpm_watchdog_arm(self->watchdog);
+	self->ctx.session_used = FALSE;
 	ok = ensure_connected(self, error) && job->func(&self->ctx, job->req, error);
 	*hung = tkms_tpm_watchdog_disarm(self->watchdog) && !ok;
 	if (*hung) {
@@ -358,6 +361,10 @@ attempt(TkmsTpm *self, Job *job, gboolean *hung, GError **error)
 	}
 	if (!ok && is_connection_error(*error))
 		context_teardown(self);
+	else if (!ok && self->ctx.session_used)
+		/* a failed command may have left the shared session out of step (nonces, or the
+		 * TPM dropped it): the next use starts a new one */
+		tkms_tpm_session_drop(&self->ctx);
 	return ok;
 }
 
@@ -453,6 +460,7 @@ tkms_tpm_stop(TkmsTpm *self)
 	g_mutex_unlock(&self->queue_lock);
 	g_thread_join(g_steal_pointer(&self->thread));
 	/* a clean exit leaves the TPM's slots as it found them */
+	tkms_tpm_session_drop(&self->ctx);
 	tkms_tpm_flush(&self->ctx, &self->ctx.srk);
 	context_teardown(self);
 }
@@ -495,6 +503,7 @@ tkms_tpm_init(TkmsTpm *self)
 	g_cond_init(&self->queue_cond);
 	self->queues = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
 	self->ctx.srk = ESYS_TR_NONE;
+	self->ctx.session = ESYS_TR_NONE;
 }
 
 TkmsTpm *
