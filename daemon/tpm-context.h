@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <openssl/types.h>
 #include <tss2/tss2_esys.h>
 
 #include "tpm.h"
@@ -28,6 +29,10 @@ typedef struct {
 	/* bound key versions' derived auth values ("owner/version/name" -> TkmsSecret), so that
 	 * a use costs no derivation (tpm-seal-auth.c); NULL until the first */
 	GHashTable *key_auth_cache;
+	/* GetRandom's DRBG, seeded from the TPM (tpm-drbg.c); NULL until the first request */
+	EVP_RAND_CTX *drbg;
+	gsize drbg_output;     /* bytes generated since it was last seeded */
+	gint64 drbg_seeded_at; /* monotonic time of that seeding */
 } TkmsTpmContext;
 
 /* The TPM's response code without the parameter/handle/session number (TPM2_RC_AUTH_FAIL

@@ -16,6 +16,7 @@
 
 #include "crypto.h"
 #include "tkms-error.h"
+#include "tpm-drbg.h"
 #include "tpm-object.h"
 #include "tpm-seal-auth.h"
 
@@ -369,11 +370,9 @@ static gboolean
 random_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmRandom *req = data;
-	ESYS_TR session = ESYS_TR_NONE;
 	guint8 *buf = g_malloc(req->length);
 
-	if (!tkms_tpm_session(ctx, &session, error) ||
-	    !tkms_tpm_get_random(ctx, session, buf, req->length, error)) {
+	if (!tkms_tpm_drbg_generate(ctx, buf, req->length, error)) {
 		g_free(buf);
 		return FALSE;
 	}

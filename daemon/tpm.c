@@ -9,6 +9,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "tkms-error.h"
+#include "tpm-drbg.h"
 #include "tpm-seal-auth.h"
 #include "tpm-srk.h"
 #include "tpm-watchdog.h"
@@ -463,6 +464,7 @@ tkms_tpm_stop(TkmsTpm *self)
 	tkms_tpm_session_drop(&self->ctx);
 	tkms_tpm_flush(&self->ctx, &self->ctx.srk);
 	context_teardown(self);
+	tkms_tpm_drbg_free(&self->ctx);
 }
 
 static void
@@ -472,6 +474,7 @@ tkms_tpm_finalize(GObject *object)
 
 	tkms_tpm_stop(self);
 	context_teardown(self);
+	tkms_tpm_drbg_free(&self->ctx);
 	tkms_tpm_watchdog_free(self->watchdog);
 	g_hash_table_unref(self->queues);
 	g_mutex_clear(&self->queue_lock);
