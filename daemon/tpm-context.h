@@ -33,6 +33,9 @@ typedef struct {
 	EVP_RAND_CTX *drbg;
 	gsize drbg_output;     /* bytes generated since it was last seeded */
 	gint64 drbg_seeded_at; /* monotonic time of that seeding */
+	/* uids in line for the worker besides the one it serves (tpm.c keeps it; atomic): a
+	 * request in pieces ends its piece soon when others wait */
+	gint waiting;
 } TkmsTpmContext;
 
 /* The TPM's response code without the parameter/handle/session number (TPM2_RC_AUTH_FAIL

@@ -2,9 +2,9 @@
 #define G_LOG_DOMAIN "tkms-tpm"
 
 /* The TPM commands behind each request. All of this runs on the TPM worker thread. Every
- * object is loaded, used and flushed within one request: transient slots are scarce. Every
- * command that carries a secret, or whose answer does, runs with the shared session
- * encrypting it (tpm-context.h, TkmsTpmAuth). */
+ * object is loaded, used and flushed within one request (or one piece of it): transient slots
+ * are scarce. Every command that carries a secret, or whose answer does, runs with the shared
+ * session encrypting it (tpm-context.h, TkmsTpmAuth). */
 
 #include "tpm-private.h"
 
@@ -250,10 +250,32 @@ tkms_tpm_sign(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancel
 
 /*
  * A message of up to 1 KiB is one TPM2_HMAC. A longer one is an HMAC sequence fed 1 KiB per
- * SequenceUpdate. The key's own authorization (tkms_tpm_load_key) starts the sequence; the
- * sequence's auth value is fresh random, sent encrypted, and the shared session authorizes
- * every later command on it and encrypts the data and the MAC.
+ * SequenceUpdate, which would hold the TPM worker for the whole message (1 MiB: 1,024
+ * commands). While other uids wait for the worker it runs in pieces of about
+ * HMAC_PIECE_BUDGET_US (at least one update each), and between them the sequence is saved
+ * (ContextSave, FlushContext) so that it holds no slot while their requests take their turns;
+ * nobody waiting, it runs on without that cost. The key's own authorization
+ * (tkms_tpm_load_key) starts the sequence; the sequence's auth value is fresh random, sent
+ * encrypted, and the shared session authorizes every later command on it and encrypts the
+ * data and the MAC.
  */
+#define HMAC_PIECE_BUDGET_US 10000
+
+typedef struct {
+	TPMS_CONTEXT *saved; /* the sequence between pieces */
+	TPM2B_AUTH auth;     /* the sequence's auth value */
+	gsize fed;	     /* bytes of the message sent so far */
+} HmacSequence;
+
+static void
+hmac_sequence_free(gpointer data)
+{
+	HmacSequence *seq = data;
+
+	Esys_Free(seq->saved);
+	OPENSSL_cleanse(&seq->auth, sizeof(seq->auth));
+	g_free(seq);
+}
 
 static gboolean
 hmac_done(TkmsTpmHmac *req, TPM2B_DIGEST *mac)
@@ -287,15 +309,15 @@ hmac_once(TkmsTpmContext *ctx, TkmsTpmHmac *req, const guint8 *p, gsize len, GEr
 
 /* HMAC_Start on the key: the sequence is loaded on return, the key no longer is. */
 static gboolean
-hmac_sequence_start(TkmsTpmContext *ctx, TkmsTpmHmac *req, TPM2B_AUTH *seq_auth,
-		    ESYS_TR *handle, GError **error)
+hmac_sequence_start(TkmsTpmContext *ctx, TkmsTpmHmac *req, HmacSequence *seq, ESYS_TR *handle,
+		    GError **error)
 {
 	ESYS_TR obj = ESYS_TR_NONE;
 	TkmsTpmAuth a;
 	TSS2_RC rc;
 
-	seq_auth->size = 32;
-	if (!tkms_crypto_random_private(seq_auth->buffer, seq_auth->size)) {
+	seq->auth.size = 32;
+	if (!tkms_crypto_random_private(seq->auth.buffer, seq->auth.size)) {
 		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
 				    "No random bytes for an HMAC sequence; see the daemon log");
 		return FALSE;
@@ -304,46 +326,72 @@ hmac_sequence_start(TkmsTpmContext *ctx, TkmsTpmHmac *req, TPM2B_AUTH *seq_auth,
 		return FALSE;
 	/* the sequence's auth value goes in encrypted; the answer carries only a handle */
 	tkms_tpm_auth_crypt(ctx, &a, TRUE, FALSE);
-	rc = Esys_HMAC_Start(ctx->esys, obj, a.auth, a.crypt, ESYS_TR_NONE, seq_auth,
+	rc = Esys_HMAC_Start(ctx->esys, obj, a.auth, a.crypt, ESYS_TR_NONE, &seq->auth,
 			     TPM2_ALG_SHA256, handle);
 	tkms_tpm_auth_clear(ctx, &a);
 	tkms_tpm_flush(ctx, &obj);
 	if (!tkms_tpm_check(rc, "starting an HMAC sequence", error))
 		return FALSE;
-	Esys_TR_SetAuth(ctx->esys, *handle, seq_auth);
+	Esys_TR_SetAuth(ctx->esys, *handle, &seq->auth);
 	return TRUE;
 }
 
 static gboolean
-hmac_func(TkmsTpmContext *ctx, gpointer data, GError **error)
+hmac_piece(TkmsTpmContext *ctx, gpointer data, gpointer *state, gboolean *more, GError **error)
 {
 	TkmsTpmHmac *req = data;
+	HmacSequence *seq = *state;
 	ESYS_TR handle = ESYS_TR_NONE, session = ESYS_TR_NONE;
-	gsize len = 0, fed = 0;
+	gsize len = 0;
 	const guint8 *p = req->data ? g_bytes_get_data(req->data, &len) : NULL;
 	g_autofree TPM2B_DIGEST *mac = NULL;
 	g_autofree TPMT_TK_HASHCHECK *ticket = NULL;
-	TPM2B_AUTH seq_auth = {0};
 	TPM2B_MAX_BUFFER buf;
+	gint64 t0;
 	gboolean ok;
 	TSS2_RC rc;
 
-	if (len <= TPM2_MAX_DIGEST_BUFFER)
+	*more = FALSE;
+	if (seq == NULL && len <= TPM2_MAX_DIGEST_BUFFER)
 		return hmac_once(ctx, req, p, len, error);
-	ok = hmac_sequence_start(ctx, req, &seq_auth, &handle, error) &&
-	     tkms_tpm_session(ctx, &session, error);
-	while (ok && len - fed > TPM2_MAX_DIGEST_BUFFER) {
+	if (seq == NULL) {
+		seq = g_new0(HmacSequence, 1);
+		ok = hmac_sequence_start(ctx, req, seq, &handle, error);
+	} else {
+		*state = NULL;
+		rc = Esys_ContextLoad(ctx->esys, seq->saved, &handle);
+		ok = tkms_tpm_check(rc, "resuming an HMAC sequence", error);
+		g_clear_pointer(&seq->saved, Esys_Free);
+		if (ok)
+			Esys_TR_SetAuth(ctx->esys, handle, &seq->auth);
+	}
+	ok = ok && tkms_tpm_session(ctx, &session, error);
+	t0 = g_get_monotonic_time();
+	while (ok && len - seq->fed > TPM2_MAX_DIGEST_BUFFER &&
+	       (g_get_monotonic_time() - t0 < HMAC_PIECE_BUDGET_US ||
+		g_atomic_int_get(&ctx->waiting) == 0)) {
 		buf.size = TPM2_MAX_DIGEST_BUFFER;
-		memcpy(buf.buffer, p + fed, buf.size);
-		fed += buf.size;
+		memcpy(buf.buffer, p + seq->fed, buf.size);
+		seq->fed += buf.size;
 		tkms_tpm_set_session_crypt(ctx, session, TRUE, FALSE);
 		rc = Esys_SequenceUpdate(ctx->esys, handle, session, ESYS_TR_NONE, ESYS_TR_NONE,
 					 &buf);
 		ok = tkms_tpm_check(rc, "feeding an HMAC sequence", error);
 	}
-	if (ok) {
-		buf.size = len - fed;
-		memcpy(buf.buffer, p + fed, buf.size);
+	OPENSSL_cleanse(&buf, sizeof(buf));
+	if (ok && len - seq->fed > TPM2_MAX_DIGEST_BUFFER) {
+		/* more to come on this uid's next turn: nothing of it stays loaded meanwhile */
+		rc = Esys_ContextSave(ctx->esys, handle, &seq->saved);
+		ok = tkms_tpm_check(rc, "pausing an HMAC sequence", error);
+		if (ok) {
+			tkms_tpm_flush(ctx, &handle);
+			*state = seq;
+			*more = TRUE;
+			return TRUE;
+		}
+	} else if (ok) {
+		buf.size = len - seq->fed;
+		memcpy(buf.buffer, p + seq->fed, buf.size);
 		tkms_tpm_set_session_crypt(ctx, session, TRUE, TRUE);
 		rc = Esys_SequenceComplete(ctx->esys, handle, session, ESYS_TR_NONE, ESYS_TR_NONE,
 					   &buf, ESYS_TR_RH_NULL, &mac, &ticket);
@@ -352,8 +400,8 @@ hmac_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 			handle = ESYS_TR_NONE; /* the TPM flushed it */
 	}
 	OPENSSL_cleanse(&buf, sizeof(buf));
-	OPENSSL_cleanse(&seq_auth, sizeof(seq_auth));
 	tkms_tpm_flush(ctx, &handle);
+	hmac_sequence_free(seq);
 	return ok && hmac_done(req, mac);
 }
 
@@ -361,7 +409,8 @@ void
 tkms_tpm_hmac(TkmsTpm *self, guint32 uid, TkmsTpmHmac *req, GCancellable *cancellable,
 	      GAsyncReadyCallback callback, gpointer user_data)
 {
-	tkms_tpm_submit(self, uid, hmac_func, req, cancellable, callback, user_data);
+	tkms_tpm_submit_pieces(self, uid, hmac_piece, hmac_sequence_free, req, cancellable,
+			       callback, user_data);
 }
 
 /* ---- random ---- */

@@ -39,9 +39,23 @@ static guint signals[N_SIGNALS];
 G_DEFINE_TYPE(TkmsTpm, tkms_tpm, G_TYPE_OBJECT)
 
 typedef struct {
-	TkmsTpmFunc func;
+	TkmsTpmFunc func; /* or, for a request in pieces: */
+	TkmsTpmPieceFunc piece;
+	gpointer state;
+	GDestroyNotify state_free;
+	guint pieces_done;
 	gpointer req;
 } Job;
+
+static void
+job_free(gpointer data)
+{
+	Job *job = data;
+
+	if (job->state != NULL && job->state_free != NULL)
+		job->state_free(job->state);
+	g_free(job);
+}
 
 static void
 context_teardown(TkmsTpm *self)
@@ -293,10 +307,11 @@ publish_status(TkmsTpm *self)
 			g_object_unref);
 }
 
-static void worker_run(GTask *task, TkmsTpm *self);
+static gboolean worker_run(GTask *task, TkmsTpm *self);
 
 /* Takes the next request: the first of the uid whose turn it is. The uid rejoins the line only
- * when that request is done (serve_done), so a uid that arrives meanwhile goes first. */
+ * when that request (or piece of it) is done (serve_done), so a uid that arrives meanwhile goes
+ * first. */
 static GTask *
 next_task(TkmsTpm *self, gpointer *uid)
 {
@@ -309,21 +324,26 @@ next_task(TkmsTpm *self, gpointer *uid)
 		*uid = g_queue_pop_head(&self->turns);
 		task = g_queue_pop_head(g_hash_table_lookup(self->queues, *uid));
 	}
+	g_atomic_int_set(&self->ctx.waiting, (gint)g_queue_get_length(&self->turns));
 	g_mutex_unlock(&self->queue_lock);
 	return task;
 }
 
+/* resume: a request with pieces left, served again at uid's next turn before its others */
 static void
-serve_done(TkmsTpm *self, gpointer uid)
+serve_done(TkmsTpm *self, gpointer uid, GTask *resume)
 {
 	GQueue *q;
 
 	g_mutex_lock(&self->queue_lock);
 	q = g_hash_table_lookup(self->queues, uid);
+	if (resume != NULL)
+		g_queue_push_head(q, resume);
 	if (g_queue_is_empty(q))
 		g_hash_table_remove(self->queues, uid);
 	else
 		g_queue_push_tail(&self->turns, uid);
+	g_atomic_int_set(&self->ctx.waiting, (gint)g_queue_get_length(&self->turns));
 	g_mutex_unlock(&self->queue_lock);
 }
 
@@ -335,24 +355,37 @@ worker(gpointer data)
 	GTask *task;
 
 	while ((task = next_task(self, &uid)) != NULL) {
-		worker_run(task, self);
-		g_object_unref(task);
-		serve_done(self, uid);
+		gboolean more = worker_run(task, self);
+		serve_done(self, uid, more ? task : NULL);
+		if (!more)
+			g_object_unref(task);
 		publish_status(self);
 	}
 	return NULL;
 }
 
-
-/* One attempt under the watchdog; a TPM that did not answer in time ends in *hung. */
 static gboolean
-attempt(TkmsTpm *self, Job *job, gboolean *hung, GError **error)
+run_job(TkmsTpm *self, Job *job, gboolean *more, GError **error)
+{
+	*more = FALSE;
+	if (job->piece == NULL)
+		return job->func(&self->ctx, job->req, error);
+	if (!job->piece(&self->ctx, job->req, &job->state, more, error))
+		return FALSE;
+	job->pieces_done++;
+	return TRUE;
+}
+
+/* One attempt (of a request, or of a piece of one) under the watchdog; a TPM that did not
+ * answer in time ends in *hung. */
+static gboolean
+attempt(TkmsTpm *self, Job *job, gboolean *more, gboolean *hung, GError **error)
 {
 	gboolean ok;
 
 	tkms_tpm_watchdog_arm(self->watchdog);
 	self->ctx.session_used = FALSE;
-	ok = ensure_connected(self, error) && job->func(&self->ctx, job->req, error);
+	ok = ensure_connected(self, error) && run_job(self, job, more, error);
 	*hung = tkms_tpm_watchdog_disarm(self->watchdog) && !ok;
 	if (*hung) {
 		g_clear_error(error);
@@ -369,24 +402,28 @@ attempt(TkmsTpm *self, Job *job, gboolean *hung, GError **error)
 	return ok;
 }
 
-static void
+/* Runs the task's request, or its next piece; TRUE if pieces are left (the task is not done
+ * and must be served again). */
+static gboolean
 worker_run(GTask *task, TkmsTpm *self)
 {
 	Job *job = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	gboolean was_connected = self->ctx.esys != NULL;
-	gboolean ok, hung;
+	gboolean ok, hung, more = FALSE;
 
 	if (g_task_return_error_if_cancelled(task))
-		return;
-	ok = attempt(self, job, &hung, &error);
+		return FALSE;
+	ok = attempt(self, job, &more, &hung, &error);
 	/* A TPM restarted while we were idle shows up as a dead socket on the first command:
 	 * reconnect once before telling the caller (not after a timeout: it would only wait
-	 * again). */
-	if (!ok && !hung && was_connected && is_connection_error(error)) {
+	 * again; nor in the middle of a request in pieces: what it had in the TPM is gone). */
+	if (!ok && !hung && was_connected && is_connection_error(error) && job->pieces_done == 0) {
 		g_clear_error(&error);
-		ok = attempt(self, job, &hung, &error);
+		ok = attempt(self, job, &more, &hung, &error);
 	}
+	if (ok && more)
+		return TRUE;
 	if (!ok && is_connection_error(error))
 		set_unavailable(self);
 	if (!ok && self->ctx.esys != NULL) {
@@ -397,29 +434,52 @@ worker_run(GTask *task, TkmsTpm *self)
 		g_task_return_error(task, g_steal_pointer(&error));
 	else
 		g_task_return_boolean(task, TRUE);
+	return FALSE;
 }
 
-void
-tkms_tpm_submit(TkmsTpm *self, guint32 uid, TkmsTpmFunc func, gpointer req,
-		GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+static void
+submit_job(TkmsTpm *self, guint32 uid, Job *job, GCancellable *cancellable,
+	   GAsyncReadyCallback callback, gpointer user_data)
 {
 	GTask *task = g_task_new(self, cancellable, callback, user_data);
-	Job *job = g_new0(Job, 1);
 	GQueue *q;
 
-	job->func = func;
-	job->req = req;
-	g_task_set_task_data(task, job, g_free);
+	g_task_set_task_data(task, job, job_free);
 	g_mutex_lock(&self->queue_lock);
 	q = g_hash_table_lookup(self->queues, GUINT_TO_POINTER(uid));
 	if (q == NULL) {
 		q = g_queue_new();
 		g_hash_table_insert(self->queues, GUINT_TO_POINTER(uid), q);
 		g_queue_push_tail(&self->turns, GUINT_TO_POINTER(uid));
+		g_atomic_int_set(&self->ctx.waiting, (gint)g_queue_get_length(&self->turns));
 	}
 	g_queue_push_tail(q, task);
 	g_cond_signal(&self->queue_cond);
 	g_mutex_unlock(&self->queue_lock);
+}
+
+void
+tkms_tpm_submit(TkmsTpm *self, guint32 uid, TkmsTpmFunc func, gpointer req,
+		GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	Job *job = g_new0(Job, 1);
+
+	job->func = func;
+	job->req = req;
+	submit_job(self, uid, job, cancellable, callback, user_data);
+}
+
+void
+tkms_tpm_submit_pieces(TkmsTpm *self, guint32 uid, TkmsTpmPieceFunc func, GDestroyNotify state_free,
+		       gpointer req, GCancellable *cancellable, GAsyncReadyCallback callback,
+		       gpointer user_data)
+{
+	Job *job = g_new0(Job, 1);
+
+	job->piece = func;
+	job->state_free = state_free;
+	job->req = req;
+	submit_job(self, uid, job, cancellable, callback, user_data);
 }
 
 gboolean
