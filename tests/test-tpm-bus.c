@@ -13,13 +13,21 @@
  * keystream block, known plaintext XOR ciphertext). PCR-bound objects are covered too (policy
  * sessions). A positive control shows that the recording holds what it should: the public key
  * of a key that signed.
+ *
+ * The recording also shows the session reuse (issue 10): calls that carry secrets start no
+ * salted session once one is open, and a TPM reset (swtpm's control channel, tkmsd's
+ * connection untouched) costs one new session, after which the same key gives the same MAC.
  */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/core_names.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "tkms-test-tpm-proxy.h"
 #include "tkms-test-util.h"
@@ -498,6 +506,145 @@ test_data_key(void)
 	assert_ciphertext_key_absent("the key that wrapped the data key", &mark, wrapped, dk);
 }
 
+/* ---- sessions ---- */
+
+#define TPM_CC_START_AUTH_SESSION 0x176
+#define TPM_RH_NULL 0x40000007
+#define SWTPM_CMD_INIT 0x02
+
+static guint32
+be32(const guint8 *p)
+{
+	return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
+}
+
+/* TPM2_StartAuthSession commands with a salt key (tpmKey not TPM_RH_NULL) sent since mark. */
+static guint
+salted_sessions_since(const Mark *mark)
+{
+	g_autoptr(Recording) rec = recording_read();
+	gsize len, off = 0;
+	const guint8 *p = g_bytes_get_data(rec->dir[0], &len);
+	guint n = 0;
+
+	/* the command channel carries whole commands back to back: tag, size, code, handles */
+	while (off + 10 <= len) {
+		guint32 size = be32(p + off + 2);
+		g_assert_cmpuint(size, >=, 10);
+		g_assert_cmpuint(off + size, <=, len);
+		if (off >= mark->len[0] && be32(p + off + 6) == TPM_CC_START_AUTH_SESSION &&
+		    size >= 14 && be32(p + off + 10) != TPM_RH_NULL)
+			n++;
+		off += size;
+	}
+	g_assert_cmpuint(off, ==, len);
+	return n;
+}
+
+static GBytes *
+hmac_ok(const gchar *name, GBytes *data)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *mac = tkms_client_hmac_sync(CLIENT, name, data, NULL, &error);
+
+	g_assert_no_error(error);
+	return mac;
+}
+
+static void
+test_session_kept(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("bus-kept");
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "hmac-sha256", NULL);
+	g_autoptr(GBytes) msg = random_bytes(64);
+	g_autoptr(GBytes) big = random_bytes(3000);
+	g_autoptr(GBytes) data = random_bytes(32);
+	g_autoptr(GBytes) first = hmac_ok(name, msg);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) blob = tkms_client_seal_sync(CLIENT, data, NULL, NULL, &error);
+	Mark mark;
+
+	g_assert_no_error(error);
+	mark = mark_now();
+	for (guint i = 0; i < 10; i++) {
+		g_autoptr(GBytes) mac = hmac_ok(name, msg);
+		g_autoptr(GBytes) mac_big = hmac_ok(name, big);
+		g_autoptr(GBytes) back = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
+		g_autoptr(GBytes) r = NULL;
+		g_assert_no_error(error);
+		r = tkms_client_get_random_sync(CLIENT, 64, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(mac, first);
+		tkms_assert_bytes_equal(back, data);
+	}
+	g_assert_cmpuint(salted_sessions_since(&mark), ==, 0);
+}
+
+/* Sends cmd to 127.0.0.1:port and reads the answer's first resp_len bytes. */
+static void
+exchange(guint16 port, const guint8 *cmd, gsize cmd_len, guint8 *resp, gsize resp_len)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	gsize got = 0;
+
+	g_assert_cmpint(fd, >=, 0);
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+	g_assert_cmpint(write(fd, cmd, cmd_len), ==, (gssize)cmd_len);
+	while (got < resp_len) {
+		gssize n = read(fd, resp + got, resp_len - got);
+		g_assert_cmpint(n, >, 0);
+		got += (gsize)n;
+	}
+	close(fd);
+}
+
+/* A platform reset, as firmware does it: swtpm's CMD_INIT on its control channel, then
+ * TPM2_Startup(SU_CLEAR). Every handle is gone; tkmsd's side of things is untouched. */
+static void
+reset_tpm(void)
+{
+	static const guint8 init[8] = {0, 0, 0, SWTPM_CMD_INIT, 0, 0, 0, 0};
+	static const guint8 startup[12] = {0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0};
+	guint16 port = tkms_test_env_get_tpm_port(env);
+	guint8 resp[10];
+
+	exchange(port + 1, init, sizeof(init), resp, 4);
+	g_assert_cmpuint(be32(resp), ==, 0);
+	exchange(port, startup, sizeof(startup), resp, 10);
+	g_assert_cmpuint(be32(resp + 6), ==, 0);
+}
+
+static void
+test_tpm_reset(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("bus-reset");
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "hmac-sha256", NULL);
+	g_autoptr(GBytes) msg = random_bytes(64);
+	g_autoptr(GBytes) before = hmac_ok(name, msg);
+	g_autoptr(GBytes) after = NULL;
+	g_autoptr(GError) error = NULL;
+	Mark mark = mark_now();
+
+	reset_tpm();
+	/* the first call finds the session and the storage key gone: at most it says so */
+	after = tkms_client_hmac_sync(CLIENT, name, msg, NULL, &error);
+	if (after == NULL) {
+		g_test_message("first Hmac after the reset: %s", error->message);
+		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
+		g_clear_error(&error);
+		after = hmac_ok(name, msg);
+	}
+	tkms_assert_bytes_equal(after, before);
+	g_clear_pointer(&after, g_bytes_unref);
+	after = hmac_ok(name, msg);
+	tkms_assert_bytes_equal(after, before);
+	/* one new session after the reset, kept again */
+	g_assert_cmpuint(salted_sessions_since(&mark), ==, 1);
+}
+
 /* Everything again, against the whole recording. */
 static void
 test_all_absent(void)
@@ -549,6 +696,8 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm-bus/random", test_random);
 	g_test_add_func("/tpm-bus/decrypt-fresh-key", test_decrypt_fresh_key);
 	g_test_add_func("/tpm-bus/data-key", test_data_key);
+	g_test_add_func("/tpm-bus/session-kept", test_session_kept);
+	g_test_add_func("/tpm-bus/tpm-reset", test_tpm_reset);
 	g_test_add_func("/tpm-bus/all-absent", test_all_absent);
 
 	ret = g_test_run();
