@@ -254,12 +254,14 @@ tkms_tpm_sign(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancel
  * commands). While other uids wait for the worker it runs in pieces of about
  * HMAC_PIECE_BUDGET_US (at least one update each), and between them the sequence is saved
  * (ContextSave, FlushContext) so that it holds no slot while their requests take their turns;
- * nobody waiting, it runs on without that cost. The key's own authorization
+ * nobody waiting, a piece runs on for up to HMAC_PIECE_MAX_US (each piece is one attempt
+ * under the watchdog's [tpm] CommandTimeout). The key's own authorization
  * (tkms_tpm_load_key) starts the sequence; the sequence's auth value is fresh random, sent
  * encrypted, and the shared session authorizes every later command on it and encrypts the
  * data and the MAC.
  */
 #define HMAC_PIECE_BUDGET_US 10000
+#define HMAC_PIECE_MAX_US 1000000
 
 typedef struct {
 	TPMS_CONTEXT *saved; /* the sequence between pieces */
@@ -367,9 +369,11 @@ hmac_piece(TkmsTpmContext *ctx, gpointer data, gpointer *state, gboolean *more, 
 	}
 	ok = ok && tkms_tpm_session(ctx, &session, error);
 	t0 = g_get_monotonic_time();
-	while (ok && len - seq->fed > TPM2_MAX_DIGEST_BUFFER &&
-	       (g_get_monotonic_time() - t0 < HMAC_PIECE_BUDGET_US ||
-		g_atomic_int_get(&ctx->waiting) == 0)) {
+	while (ok && len - seq->fed > TPM2_MAX_DIGEST_BUFFER) {
+		gint64 spent = g_get_monotonic_time() - t0;
+		if (spent >= HMAC_PIECE_MAX_US ||
+		    (spent >= HMAC_PIECE_BUDGET_US && g_atomic_int_get(&ctx->waiting) > 0))
+			break;
 		buf.size = TPM2_MAX_DIGEST_BUFFER;
 		memcpy(buf.buffer, p + seq->fed, buf.size);
 		seq->fed += buf.size;
