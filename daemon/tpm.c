@@ -3,6 +3,7 @@
 
 #include "tpm-private.h"
 
+#include <openssl/crypto.h>
 #include <string.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tcti.h>
@@ -567,6 +568,13 @@ tkms_tpm_init(TkmsTpm *self)
 	self->queues = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
 	self->ctx.srk = ESYS_TR_NONE;
 	self->ctx.session = ESYS_TR_NONE;
+}
+
+void
+tkms_tpm_global_init(void)
+{
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+			    NULL);
 }
 
 TkmsTpm *
