@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include <json-glib/json-glib.h>
+#include <openssl/crypto.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
@@ -2837,6 +2838,10 @@ main(int argc, char **argv)
 	Bench b = {0};
 	int status = 0;
 
+	/* the raw ESYS rows run with OpenSSL set up as tkmsd sets it up (tkms_tpm_global_init):
+	 * without its legacy name tables, which tpm2-tss would copy for every hash and HMAC */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+			    NULL);
 	g_option_context_set_summary(
 		octx, "Starts swtpm, a private bus, the polkit mock and tkmsd (as the integration "
 		      "tests do),\nthen measures raw D-Bus round trips, Encrypt/Decrypt, Sign and "
