@@ -89,6 +89,7 @@ main(int argc, char **argv)
 	guint owner_id;
 	GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
 
+	tkms_tpm_global_init();
 	setlocale(LC_ALL, "");
 	harden_process();
 	g_option_context_add_main_entries(ctx, entries, NULL);

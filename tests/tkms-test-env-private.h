@@ -20,6 +20,7 @@ struct _TkmsTestEnv {
 	gboolean keep;
 
 	TkmsTestSwtpm *swtpm;
+	gchar *tcti; /* tkmsd's --tcti if not the swtpm's (tkms_test_env_set_tcti) */
 	TkmsTestBus *bus;
 	TkmsTestStage *stage; /* what runs as other users */
 	TkmsTestProc polkit;

@@ -31,7 +31,8 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 	g_ptr_array_add(argv, (gpointer) "--bus-address");
 	g_ptr_array_add(argv, (gpointer)tkms_test_bus_get_address(env->bus));
 	g_ptr_array_add(argv, (gpointer) "--tcti");
-	g_ptr_array_add(argv, (gpointer)tkms_test_swtpm_get_tcti(env->swtpm));
+	g_ptr_array_add(argv, env->tcti != NULL ? env->tcti
+					       : (gpointer)tkms_test_swtpm_get_tcti(env->swtpm));
 	g_ptr_array_add(argv, (gpointer) "--state-dir");
 	g_ptr_array_add(argv, env->state_dir);
 	if (env->config_path != NULL) {
@@ -284,6 +285,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	g_free(env->tmp_dir);
 	g_free(env->state_dir);
 	g_free(env->config_path);
+	g_free(env->tcti);
 	g_free(env->polkit_rules);
 	g_free(env);
 }
@@ -337,6 +339,13 @@ const gchar *
 tkms_test_env_get_tcti(TkmsTestEnv *env)
 {
 	return tkms_test_swtpm_get_tcti(env->swtpm);
+}
+
+void
+tkms_test_env_set_tcti(TkmsTestEnv *env, const gchar *tcti)
+{
+	g_free(env->tcti);
+	env->tcti = g_strdup(tcti);
 }
 
 TkmsTestSwtpm *

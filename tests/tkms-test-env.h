@@ -66,6 +66,9 @@ const gchar *tkms_test_env_get_config_path(TkmsTestEnv *env); /* NULL without co
 guint16 tkms_test_env_get_tpm_port(TkmsTestEnv *env);
 /* "swtpm:host=127.0.0.1,port=N" */
 const gchar *tkms_test_env_get_tcti(TkmsTestEnv *env);
+/* The TCTI tkmsd gets at its next starts instead of the swtpm's (NULL: the swtpm's again), e.g.
+ * a recording proxy's (tests/tkms-test-tpm-proxy.h). */
+void tkms_test_env_set_tcti(TkmsTestEnv *env, const gchar *tcti);
 /* The daemon's combined stdout/stderr so far (all runs). */
 gchar *tkms_test_env_get_daemon_log(TkmsTestEnv *env);
 /* Prints the tail of every process's log to stderr (done automatically on abort). */
