@@ -829,6 +829,43 @@ assert_audit_failure(const GError *error, const gchar *what)
 	g_assert_nonnull(strstr(error->message, "refuses work"));
 }
 
+/* While the log cannot be written every call fails the same way, lifecycle changes included,
+ * three rounds over. */
+static void
+assert_all_refused(TkmsClient *client, const gchar *kept, const gchar *refused, GBytes *ct,
+		   GBytes *ctx)
+{
+	for (guint round = 0; round < 3; round++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		g_autoptr(GVariant) info = NULL;
+		g_autoptr(GBytes) out = NULL;
+
+		g_assert_null(r);
+		assert_audit_failure(error, "GetRandom");
+		g_clear_error(&error);
+		info = tkms_client_get_key_info_sync(client, kept, NULL, &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "GetKeyInfo");
+		g_clear_error(&error);
+		info = tkms_client_list_keys_sync(client, NULL, &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "ListKeys");
+		g_clear_error(&error);
+		out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+		g_assert_null(out);
+		assert_audit_failure(error, "Decrypt");
+		g_clear_error(&error);
+		info = tkms_client_create_key_sync(client, refused, "aes-256-gcm", NULL, NULL,
+						   &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "CreateKey");
+		g_clear_error(&error);
+		g_assert_false(tkms_client_destroy_key_sync(client, kept, NULL, &error));
+		assert_audit_failure(error, "DestroyKey");
+	}
+}
+
 /* The state directory on a small tmpfs that fills up: every call fails cleanly with Failed
  * naming the audit log, nothing changes without its record, and once space returns tkmsd works
  * again with no key lost. */
@@ -900,32 +937,7 @@ test_disk_full(void)
 	g_clear_error(&error);
 
 	/* from now on every call fails the same way, lifecycle changes included */
-	for (guint round = 0; round < 3; round++) {
-		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
-		g_assert_null(r);
-		assert_audit_failure(error, "GetRandom");
-		g_clear_error(&error);
-		info = tkms_client_get_key_info_sync(client, kept, NULL, &error);
-		g_assert_null(info);
-		assert_audit_failure(error, "GetKeyInfo");
-		g_clear_error(&error);
-		info = tkms_client_list_keys_sync(client, NULL, &error);
-		g_assert_null(info);
-		assert_audit_failure(error, "ListKeys");
-		g_clear_error(&error);
-		out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
-		g_assert_null(out);
-		assert_audit_failure(error, "Decrypt");
-		g_clear_error(&error);
-		info = tkms_client_create_key_sync(client, refused, "aes-256-gcm", NULL, NULL,
-						   &error);
-		g_assert_null(info);
-		assert_audit_failure(error, "CreateKey");
-		g_clear_error(&error);
-		g_assert_false(tkms_client_destroy_key_sync(client, kept, NULL, &error));
-		assert_audit_failure(error, "DestroyKey");
-		g_clear_error(&error);
-	}
+	assert_all_refused(client, kept, refused, ct, ctx);
 
 	/* space returns: the next call works, nothing was changed by the refused ones */
 	g_assert_cmpint(g_unlink(filler), ==, 0);
@@ -1029,24 +1041,7 @@ test_sync_failure(void)
 	assert_audit_failure(error, "GetRandom");
 	g_clear_error(&error);
 
-	for (guint round = 0; round < 3; round++) {
-		info = tkms_client_get_key_info_sync(client, kept, NULL, &error);
-		g_assert_null(info);
-		assert_audit_failure(error, "GetKeyInfo");
-		g_clear_error(&error);
-		out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
-		g_assert_null(out);
-		assert_audit_failure(error, "Decrypt");
-		g_clear_error(&error);
-		info = tkms_client_create_key_sync(client, refused, "aes-256-gcm", NULL, NULL,
-						   &error);
-		g_assert_null(info);
-		assert_audit_failure(error, "CreateKey");
-		g_clear_error(&error);
-		g_assert_false(tkms_client_destroy_key_sync(client, kept, NULL, &error));
-		assert_audit_failure(error, "DestroyKey");
-		g_clear_error(&error);
-	}
+	assert_all_refused(client, kept, refused, ct, ctx);
 
 	/* syncing works again: so does tkmsd, and the refused changes were never made */
 	g_assert_cmpint(g_unlink(marker), ==, 0);
