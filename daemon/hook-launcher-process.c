@@ -340,8 +340,8 @@ stdin_cb(gint fd, GIOCondition condition, gpointer user_data)
 	Run *run = user_data;
 
 	while (run->written < run->input_len) {
-		gssize n =
-		    write(run->stdin_fd, run->input + run->written, run->input_len - run->written);
+		gssize n = write(run->stdin_fd, run->input + run->written,
+				 run->input_len - run->written);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -405,7 +405,7 @@ static gboolean
 spawn(Run *run, GError **error)
 {
 	g_autofree gchar *path =
-	    g_build_filename(run->launcher->config->directory, run->name, NULL);
+		g_build_filename(run->launcher->config->directory, run->name, NULL);
 	gchar *argv[] = {path, (gchar *)run->step, NULL};
 	gchar *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", NULL};
 	gint in[2] = {-1, -1}, err[2] = {-1, -1};
@@ -418,9 +418,9 @@ spawn(Run *run, GError **error)
 		return FALSE;
 	}
 	ok = g_spawn_async_with_pipes_and_fds(
-	    "/", (const gchar *const *)argv, (const gchar *const *)envp,
-	    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, child_setup, &run->setup, in[0],
-	    -1, err[1], NULL, NULL, 0, &run->pid, NULL, NULL, NULL, &local);
+		"/", (const gchar *const *)argv, (const gchar *const *)envp,
+		G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, child_setup, &run->setup,
+		in[0], -1, err[1], NULL, NULL, 0, &run->pid, NULL, NULL, NULL, &local);
 	close_fd(&in[0]);
 	close_fd(&err[1]);
 	run->stdin_fd = in[1];
@@ -474,13 +474,13 @@ start_run(Launcher *l, const TkmsHookWireHeader *h, const guint8 *name, const gu
 		g_hash_table_remove(l->runs, GUINT_TO_POINTER(run->id));
 		return;
 	}
-	run->child_source =
-	    attach(g_child_watch_source_new(run->pid), (GSourceFunc)(void (*)(void))child_cb, run);
+	run->child_source = attach(g_child_watch_source_new(run->pid),
+				   (GSourceFunc)(void (*)(void))child_cb, run);
 	run->stdin_source = attach(g_unix_fd_source_new(run->stdin_fd, G_IO_OUT | G_IO_ERR),
 				   (GSourceFunc)(void (*)(void))stdin_cb, run);
 	run->stderr_source =
-	    attach(g_unix_fd_source_new(run->stderr_fd, G_IO_IN | G_IO_HUP | G_IO_ERR),
-		   (GSourceFunc)(void (*)(void))stderr_cb, run);
+		attach(g_unix_fd_source_new(run->stderr_fd, G_IO_IN | G_IO_HUP | G_IO_ERR),
+		       (GSourceFunc)(void (*)(void))stderr_cb, run);
 	run->timeout_source = attach(g_timeout_source_new_seconds(run->timeout), timeout_cb, run);
 }
 

@@ -27,7 +27,7 @@
 /* room for the socket buffers: a few of the longest messages */
 #define SOCKET_BUFFER (4 * TKMS_HOOK_WIRE_MESSAGE_MAX)
 /* the longest answer */
-#define ANSWER_MAX                                                                               \
+#define ANSWER_MAX                                                                                 \
 	(sizeof(TkmsHookWireHeader) + MAX(TKMS_HOOK_WIRE_STDERR_MAX, TKMS_HOOK_WIRE_TEXT_MAX))
 
 struct _TkmsHookLauncher {
@@ -335,7 +335,7 @@ tkms_hook_launcher_run_async(TkmsHookLauncher *self, const gchar *name, const gc
 				.name_len = name_len,
 				.data_len = input_len};
 	struct iovec iov[3] = {
-	    {&h, sizeof(h)}, {(void *)name, name_len}, {(void *)input, input_len}};
+		{&h, sizeof(h)}, {(void *)name, name_len}, {(void *)input, input_len}};
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 3};
 	gssize n;
 	gint saved;
@@ -380,10 +380,10 @@ tkms_hook_launcher_run_async(TkmsHookLauncher *self, const gchar *name, const gc
 		return;
 	}
 	if (n < 0) {
-		g_autofree gchar *why = g_strdup_printf(
-		    "The hook launcher (pid %d) cannot be reached (%s): password rotation hooks "
-		    "cannot run until tkmsd is restarted",
-		    (gint)self->pid, g_strerror(saved));
+		g_autofree gchar *why = g_strdup_printf("The hook launcher (pid %d) cannot be "
+							"reached (%s): password rotation hooks "
+							"cannot run until tkmsd is restarted",
+							(gint)self->pid, g_strerror(saved));
 		set_gone(self, why);
 		g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_FAILED, "%s", why);
 		return;

@@ -359,7 +359,7 @@ typedef struct {
 	gchar *name;
 	gchar *step;
 	guint timeout;
-	WipedBuf input;	  /* the JSON, wiped once sent */
+	WipedBuf input;   /* the JSON, wiped once sent */
 	GPtrArray *forms; /* the passwords, to mask */
 	gchar *reason;
 } HookRun;
@@ -452,8 +452,7 @@ launcher_for(const TkmsHookConfig *config, GError **error)
 			    "The hook launcher runs hooks of %s as %s, not of %s as %s; restart "
 			    "tkmsd for a new [passwords] configuration",
 			    tkms_hook_launcher_get_directory(launcher),
-			    tkms_hook_launcher_get_user(launcher), config->directory,
-			    config->user);
+			    tkms_hook_launcher_get_user(launcher), config->directory, config->user);
 		return NULL;
 	}
 	return launcher;
