@@ -554,14 +554,13 @@ test_bad_user(Fixture *f, gconstpointer data)
  * could), it checks the name and the hook again with its own directory, and runs nothing it
  * refuses. */
 static void
-launcher_run(const gchar *name, const gchar *step, TkmsHookLauncherResult **result,
-	     GError **error)
+launcher_run(const gchar *name, const gchar *step, TkmsHookLauncherResult **result, GError **error)
 {
 	g_autoptr(GAsyncResult) res = NULL;
 	static const gchar input[] = "{}\n";
 
-	tkms_hook_launcher_run_async(launcher, name, step, 5, (const guint8 *)input,
-				     strlen(input), NULL, got_result, &res);
+	tkms_hook_launcher_run_async(launcher, name, step, 5, (const guint8 *)input, strlen(input),
+				     NULL, got_result, &res);
 	while (res == NULL)
 		g_main_context_iteration(NULL, TRUE);
 	*result = tkms_hook_launcher_run_finish(launcher, res, error);
@@ -663,8 +662,9 @@ test_launcher_gone(Fixture *f, gconstpointer data)
 	pid_t pid;
 
 	tkms_hook_launcher_set_default(doomed_launcher);
-	write_hook(f, "slow", "echo $$ > OUT/started.tmp\nmv OUT/started.tmp OUT/started\n"
-			      "exec sleep 300\n");
+	write_hook(f, "slow",
+		   "echo $$ > OUT/started.tmp\nmv OUT/started.tmp OUT/started\n"
+		   "exec sleep 300\n");
 	tkms_hook_run_async(&f->config, "slow", &in, NULL, got_result, &res);
 	while (!g_file_test(started, G_FILE_TEST_EXISTS) && g_get_monotonic_time() < end) {
 		if (!g_main_context_iteration(NULL, FALSE))
