@@ -43,6 +43,7 @@ PACKAGES=(
 	gettext dbus-daemon polkitd openssl util-linux libxml2-utils groff-base jq time
 	systemd
 	gobject-introspection libgirepository1.0-dev
+	gnome-keyring libsecret-1-dev
 )
 
 missing_packages() {

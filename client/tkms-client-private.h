@@ -65,6 +65,9 @@ gboolean _tkms_task_boolean(TkmsClient *self, GAsyncResult *result, gpointer sou
 
 /* An `ay` (transfer full) as GBytes without copying; NULL passes through. */
 GBytes *_tkms_variant_to_bytes(GVariant *value);
+/* A secret `ay` (transfer full; NULL passes through) as GBytes of our own that wipe their
+ * bytes when the last reference goes; the reply's copy is wiped at once. */
+GBytes *_tkms_variant_to_wiped_bytes(GVariant *value);
 /* A floating `ay` over @bytes without copying; NULL is the empty array. */
 GVariant *_tkms_bytes_to_variant(GBytes *bytes);
 /* A floating empty a{sv} for NULL, else @options unchanged (the call sinks it). */
