@@ -42,7 +42,7 @@ typedef struct {
 	const TkmsHookConfig *config;
 	GMainLoop *loop;
 	GHashTable *runs; /* id -> Run */
-	guint8 *buf;      /* one received message, wiped after use */
+	guint8 *buf;	  /* one received message, wiped after use */
 } Launcher;
 
 /* What the child needs after fork: resolved before, since a forked child of a threaded

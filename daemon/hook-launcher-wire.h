@@ -24,25 +24,25 @@ G_BEGIN_DECLS
 
 typedef enum {
 	TKMS_HOOK_WIRE_RUN = 1, /* tkmsd -> launcher: run a hook */
-	TKMS_HOOK_WIRE_CANCEL,  /* tkmsd -> launcher: kill run `id` */
-	TKMS_HOOK_WIRE_DONE,    /* launcher -> tkmsd: run `id` is over */
+	TKMS_HOOK_WIRE_CANCEL,	/* tkmsd -> launcher: kill run `id` */
+	TKMS_HOOK_WIRE_DONE,	/* launcher -> tkmsd: run `id` is over */
 } TkmsHookWireType;
 
 typedef enum {
 	TKMS_HOOK_WIRE_ENDED = 1, /* it exited or was killed: `status` is its wait status */
 	TKMS_HOOK_WIRE_TIMED_OUT, /* killed at the timeout */
 	TKMS_HOOK_WIRE_CANCELLED, /* killed on a CANCEL */
-	TKMS_HOOK_WIRE_NOT_RUN,   /* refused or not started: the data says why */
+	TKMS_HOOK_WIRE_NOT_RUN,	  /* refused or not started: the data says why */
 } TkmsHookWireOutcome;
 
 typedef struct {
 	guint32 type;
-	guint32 id;       /* chosen by tkmsd, echoed in DONE */
-	guint32 step;     /* RUN: index into the steps ("set", "test", "finish", "rollback") */
+	guint32 id;	  /* chosen by tkmsd, echoed in DONE */
+	guint32 step;	  /* RUN: index into the steps ("set", "test", "finish", "rollback") */
 	guint32 timeout;  /* RUN: seconds, 1 to TKMS_HOOK_WIRE_TIMEOUT_MAX */
 	guint32 outcome;  /* DONE: TkmsHookWireOutcome */
-	gint32 status;    /* DONE, ENDED: the wait status */
-	guint32 cut;      /* DONE: the hook wrote more to standard error than is kept */
+	gint32 status;	  /* DONE, ENDED: the wait status */
+	guint32 cut;	  /* DONE: the hook wrote more to standard error than is kept */
 	guint32 name_len; /* RUN: 1 to 64 */
 	guint32 data_len; /* RUN: the JSON input; DONE: standard error or why it did not run */
 } TkmsHookWireHeader;

@@ -27,7 +27,7 @@
 /* room for the socket buffers: a few of the longest messages */
 #define SOCKET_BUFFER (4 * TKMS_HOOK_WIRE_MESSAGE_MAX)
 /* the longest answer */
-#define ANSWER_MAX                                                                                 \
+#define ANSWER_MAX \
 	(sizeof(TkmsHookWireHeader) + MAX(TKMS_HOOK_WIRE_STDERR_MAX, TKMS_HOOK_WIRE_TEXT_MAX))
 
 struct _TkmsHookLauncher {

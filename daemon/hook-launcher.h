@@ -44,8 +44,8 @@ gboolean tkms_hook_launcher_is_running(TkmsHookLauncher *self);
 
 typedef struct {
 	TkmsHookWireOutcome outcome;
-	gint status;    /* the wait status, for TKMS_HOOK_WIRE_ENDED */
-	gboolean cut;   /* the hook wrote more to its standard error than is kept */
+	gint status;	/* the wait status, for TKMS_HOOK_WIRE_ENDED */
+	gboolean cut;	/* the hook wrote more to its standard error than is kept */
 	GBytes *output; /* its standard error (up to 4 KiB), or why it did not run; wiped */
 } TkmsHookLauncherResult;
 

@@ -359,7 +359,7 @@ typedef struct {
 	gchar *name;
 	gchar *step;
 	guint timeout;
-	WipedBuf input;   /* the JSON, wiped once sent */
+	WipedBuf input;	  /* the JSON, wiped once sent */
 	GPtrArray *forms; /* the passwords, to mask */
 	gchar *reason;
 } HookRun;

@@ -24,7 +24,7 @@
 #include "tkms-error.h"
 
 #define HOOK_USER "nobody"
-#define NO_USER "no-such-user-tkms"
+#define NO_USER	  "no-such-user-tkms"
 
 /* made once, before the launchers are forked */
 static gchar *base_dir;

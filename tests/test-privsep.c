@@ -26,10 +26,10 @@
 #include "tkms-test-util.h"
 
 #define DAEMON_USER "tkms"
-#define HOOK_USER "nobody"
+#define HOOK_USER   "nobody"
 /* CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7) */
 #define UNIT_CAPS "00000000000000e0"
-#define NO_CAPS "0000000000000000"
+#define NO_CAPS	  "0000000000000000"
 
 static TkmsTestEnv *env;
 static gchar *base_dir; /* root-owned, 0755 */

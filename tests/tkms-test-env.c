@@ -19,7 +19,7 @@
 /* tkmsd                                                                                     */
 
 /* The capabilities the shipped unit gives tkmsd (AmbientCapabilities=, CapabilityBoundingSet=). */
-#define UNIT_CAPS "+setuid,+setgid,+kill"
+#define UNIT_CAPS  "+setuid,+setgid,+kill"
 #define UNIT_GROUP "tss"
 
 /* setpriv as the unit starts tkmsd (tkms_test_env_set_daemon_user()), then the staged tkmsd. */
