@@ -40,8 +40,10 @@ struct _TkmsHookLauncher {
 	GMainContext *context; /* where the watches are attached, once they are */
 	GSource *socket_source;
 	GSource *child_source;
-	gboolean reaped;
+	GSource *kill_source; /* kills a launcher that closed its end but lives on */
+	gboolean reaped;      /* by GLib's child watch, which alone reaps it while it runs */
 	gboolean stopping;
+	gchar *broken; /* how it broke the protocol, if it did */
 
 	/* cancellation may come from any thread */
 	GMutex lock;
@@ -138,10 +140,6 @@ set_gone(TkmsHookLauncher *self, const gchar *why)
 	g_mutex_unlock(&self->lock);
 
 	close_socket(self);
-	/* a launcher that closed its end is of no use: make sure it is gone (it has tkmsd's
-	 * uid, or tkmsd is root) */
-	if (!self->reaped && self->pid > 0)
-		kill(self->pid, SIGKILL);
 	for (guint i = 0; i < tasks->len; i++) {
 		GTask *task = g_ptr_array_index(tasks, i);
 		Request *req = g_task_get_task_data(task);
@@ -168,6 +166,8 @@ ended(TkmsHookLauncher *self, gint status, const gchar *detail)
 	set_gone(self, why);
 }
 
+static gboolean read_answers(TkmsHookLauncher *self, gchar **broken);
+
 static void
 child_cb(GPid pid, gint status, gpointer user_data)
 {
@@ -176,34 +176,50 @@ child_cb(GPid pid, gint status, gpointer user_data)
 	self->reaped = TRUE;
 	g_spawn_close_pid(pid);
 	g_clear_pointer(&self->child_source, g_source_unref);
-	ended(self, status, NULL);
+	if (self->kill_source != NULL) {
+		g_source_destroy(self->kill_source);
+		g_clear_pointer(&self->kill_source, g_source_unref);
+	}
+	/* what it answered before it ended still counts */
+	if (self->fd >= 0) {
+		g_autofree gchar *broken = NULL;
+		if (!read_answers(self, &broken) && broken != NULL && self->broken == NULL)
+			self->broken = g_steal_pointer(&broken);
+	}
+	ended(self, status, self->broken);
 }
 
-/* Reaps the launcher at once, for how it ended: after its end of the socket is closed it is
- * exiting (else, or if it broke the protocol, @kill_first, it is killed). */
-static gint
-reap(TkmsHookLauncher *self, gboolean kill_first)
+static gboolean
+kill_cb(gpointer user_data)
 {
-	gint64 deadline = g_get_monotonic_time() + 200 * 1000;
-	gint status = 0;
-	pid_t r;
+	TkmsHookLauncher *self = user_data;
 
-	if (self->child_source != NULL) {
-		g_source_destroy(self->child_source);
-		g_clear_pointer(&self->child_source, g_source_unref);
-	}
-	if (self->reaped || self->pid <= 0)
-		return 0;
-	if (kill_first)
+	g_clear_pointer(&self->kill_source, g_source_unref);
+	/* not reaped yet as far as the child watch said; at worst GLib's worker thread reaped
+	 * it this instant, and a pid is reused only once the whole range has cycled */
+	if (!self->reaped && self->pid > 0)
 		kill(self->pid, SIGKILL);
-	while ((r = waitpid(self->pid, &status, WNOHANG)) == 0 && g_get_monotonic_time() < deadline)
-		g_usleep(2000);
-	if (r == 0) {
+	return G_SOURCE_REMOVE;
+}
+
+/* Its end of the socket is gone, or it broke the protocol (@broken says how): nothing more is
+ * sent. It is killed (at once if it broke the protocol, else if it does not exit within a
+ * second); the child watch then says how it ended and fails what waits. */
+static void
+lost(TkmsHookLauncher *self, const gchar *broken)
+{
+	close_socket(self);
+	if (broken != NULL && self->broken == NULL)
+		self->broken = g_strdup(broken);
+	if (self->reaped || self->pid <= 0 || self->stopping)
+		return;
+	if (broken != NULL) {
 		kill(self->pid, SIGKILL);
-		waitpid(self->pid, &status, 0);
+	} else if (self->kill_source == NULL && self->context != NULL) {
+		self->kill_source = g_timeout_source_new(1000);
+		g_source_set_callback(self->kill_source, kill_cb, self, NULL);
+		g_source_attach(self->kill_source, self->context);
 	}
-	self->reaped = TRUE;
-	return status;
 }
 
 static void
@@ -235,16 +251,15 @@ answer(TkmsHookLauncher *self, const TkmsHookWireHeader *h, const guint8 *data)
 	g_object_unref(task);
 }
 
+/* Hands every answer waiting on the socket to its run: TRUE once none is left, FALSE at the
+ * socket's end or if the launcher broke the protocol (*@broken then says how). */
 static gboolean
-socket_cb(gint fd, GIOCondition condition, gpointer user_data)
+read_answers(TkmsHookLauncher *self, gchar **broken)
 {
-	TkmsHookLauncher *self = user_data;
 	guint8 buf[ANSWER_MAX];
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *broken = NULL;
-	gint status;
 
 	for (;;) {
+		g_autoptr(GError) error = NULL;
 		TkmsHookWireHeader h;
 		const guint8 *name, *data;
 		gssize n;
@@ -253,25 +268,35 @@ socket_cb(gint fd, GIOCondition condition, gpointer user_data)
 			n = recv(self->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
 		while (n < 0 && errno == EINTR);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return G_SOURCE_CONTINUE;
+			return TRUE;
 		if (n <= 0)
-			break;
+			return FALSE;
 		if ((gsize)n > sizeof(buf) ||
 		    !tkms_hook_wire_parse(buf, n, &h, &name, &data, &error) ||
 		    h.type != TKMS_HOOK_WIRE_DONE) {
-			broken = error ? g_strdup_printf("sending a malformed answer (%s)",
-							 error->message)
-				       : g_strdup("sending a malformed answer");
+			*broken = error ? g_strdup_printf("sending a malformed answer (%s)",
+							  error->message)
+					: g_strdup("sending a malformed answer");
 			OPENSSL_cleanse(buf, sizeof(buf));
-			break;
+			return FALSE;
 		}
 		answer(self, &h, data);
 		OPENSSL_cleanse(buf, n);
 	}
-	/* the end of its socket: it has ended, or is no use any more */
+}
+
+static gboolean
+socket_cb(gint fd, GIOCondition condition, gpointer user_data)
+{
+	TkmsHookLauncher *self = user_data;
+	g_autofree gchar *broken = NULL;
+
+	if (read_answers(self, &broken))
+		return G_SOURCE_CONTINUE;
+	/* the end of its socket: it has ended, or is no use any more (this source goes with
+	 * the socket) */
 	g_clear_pointer(&self->socket_source, g_source_unref);
-	status = reap(self, broken != NULL);
-	ended(self, status, broken);
+	lost(self, broken);
 	return G_SOURCE_REMOVE;
 }
 
@@ -359,6 +384,15 @@ tkms_hook_launcher_run_async(TkmsHookLauncher *self, const gchar *name, const gc
 		g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_FAILED, "%s", self->gone);
 		return;
 	}
+	if (self->fd < 0) {
+		/* lost, and not reaped yet: how it ended comes with the child watch */
+		g_mutex_unlock(&self->lock);
+		g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_FAILED,
+					"The hook launcher (pid %d) has ended: password rotation "
+					"hooks cannot run until tkmsd is restarted",
+					(gint)self->pid);
+		return;
+	}
 	do
 		req->id = ++self->next_id;
 	while (req->id == 0 || g_hash_table_contains(self->pending, GUINT_TO_POINTER(req->id)));
@@ -380,12 +414,13 @@ tkms_hook_launcher_run_async(TkmsHookLauncher *self, const gchar *name, const gc
 		return;
 	}
 	if (n < 0) {
-		g_autofree gchar *why = g_strdup_printf("The hook launcher (pid %d) cannot be "
-							"reached (%s): password rotation hooks "
-							"cannot run until tkmsd is restarted",
-							(gint)self->pid, g_strerror(saved));
-		set_gone(self, why);
-		g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_FAILED, "%s", why);
+		/* its end is closed: it has ended */
+		lost(self, NULL);
+		g_task_return_new_error(
+			task, TKMS_ERROR, TKMS_ERROR_FAILED,
+			"The hook launcher (pid %d) cannot be reached (%s): password "
+			"rotation hooks cannot run until tkmsd is restarted",
+			(gint)self->pid, g_strerror(saved));
 		return;
 	}
 	if (cancellable != NULL)
@@ -479,13 +514,18 @@ tkms_hook_launcher_stop(TkmsHookLauncher *self)
 		return;
 	self->stopping = TRUE;
 	set_gone(self, "tkmsd is stopping: hooks are not run any more");
+	if (self->kill_source != NULL) {
+		g_source_destroy(self->kill_source);
+		g_clear_pointer(&self->kill_source, g_source_unref);
+	}
 	if (self->child_source != NULL) {
 		g_source_destroy(self->child_source);
 		g_clear_pointer(&self->child_source, g_source_unref);
 	}
 	if (self->reaped || self->pid <= 0)
 		return;
-	/* it sees the end of its socket, kills its hooks and exits */
+	/* it sees the end of its socket, kills its hooks and exits; -1 (ECHILD): GLib's
+	 * child watch reaped it already */
 	deadline = g_get_monotonic_time() + STOP_WAIT_MS * 1000;
 	while (waitpid(self->pid, &status, WNOHANG) == 0) {
 		if (g_get_monotonic_time() > deadline) {
@@ -553,6 +593,7 @@ tkms_hook_launcher_finalize(GObject *object)
 	g_clear_pointer(&self->context, g_main_context_unref);
 	g_mutex_clear(&self->lock);
 	g_free(self->gone);
+	g_free(self->broken);
 	g_free(self->directory);
 	g_free(self->user);
 	G_OBJECT_CLASS(tkms_hook_launcher_parent_class)->finalize(object);
