@@ -123,6 +123,7 @@ main(int argc, char **argv)
 	guint owner_id;
 	GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
 
+	tkms_tpm_global_init();
 	setlocale(LC_ALL, "");
 	harden_process();
 	g_option_context_add_main_entries(ctx, entries, NULL);
@@ -177,7 +178,7 @@ main(int argc, char **argv)
 	}
 	/* after the drop: the secure heap is locked within RLIMIT_MEMLOCK, without a
 	 * capability, as under the unit */
-	if (!tkms_secret_init_heap(&error)) {
+	if (!tkms_secret_init_heap(config->require_locked_memory, &error)) {
 		g_printerr("tkmsd: %s\n", error->message);
 		return 1;
 	}

@@ -70,7 +70,8 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 	g_ptr_array_add(argv, g_strdup("--bus-address"));
 	g_ptr_array_add(argv, g_strdup(tkms_test_bus_get_address(env->bus)));
 	g_ptr_array_add(argv, g_strdup("--tcti"));
-	g_ptr_array_add(argv, g_strdup(tkms_test_swtpm_get_tcti(env->swtpm)));
+	g_ptr_array_add(argv, g_strdup(env->tcti != NULL ? env->tcti
+						       : tkms_test_swtpm_get_tcti(env->swtpm)));
 	g_ptr_array_add(argv, g_strdup("--state-dir"));
 	g_ptr_array_add(argv, g_strdup(env->state_dir));
 	if (env->config_path != NULL) {
@@ -79,6 +80,8 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 	}
 	g_ptr_array_add(argv, g_strdup("--verbose"));
 	g_ptr_array_add(argv, NULL);
+	for (guint i = 0; env->daemon_wrapper != NULL && env->daemon_wrapper[i] != NULL; i++)
+		g_ptr_array_insert(argv, (gint)i, g_strdup(env->daemon_wrapper[i]));
 
 	if (!tkms_test_proc_start(&env->daemon, (const gchar *const *)argv->pdata, env->tmp_dir,
 				  tkms_test_bus_get_address(env->bus), error) ||
@@ -246,6 +249,13 @@ tkms_test_env_set_daemon_user(TkmsTestEnv *env, const gchar *user, GError **erro
 	return TRUE;
 }
 
+void
+tkms_test_env_set_daemon_wrapper(TkmsTestEnv *env, const gchar *const *wrapper)
+{
+	g_strfreev(env->daemon_wrapper);
+	env->daemon_wrapper = g_strdupv((gchar **)wrapper);
+}
+
 guint64
 tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env)
 {
@@ -393,6 +403,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	if (env == NULL)
 		return;
 	g_clear_object(&env->client);
+	g_strfreev(env->daemon_wrapper);
 	if (env->tmp_dir != NULL) {
 		tkms_test_proc_clear(&env->daemon);
 		tkms_test_proc_clear(&env->polkit);
@@ -406,6 +417,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	g_free(env->tmp_dir);
 	g_free(env->state_dir);
 	g_free(env->config_path);
+	g_free(env->tcti);
 	g_free(env->polkit_rules);
 	g_free(env->daemon_user);
 	g_free(env);
@@ -460,6 +472,13 @@ const gchar *
 tkms_test_env_get_tcti(TkmsTestEnv *env)
 {
 	return tkms_test_swtpm_get_tcti(env->swtpm);
+}
+
+void
+tkms_test_env_set_tcti(TkmsTestEnv *env, const gchar *tcti)
+{
+	g_free(env->tcti);
+	env->tcti = g_strdup(tcti);
 }
 
 TkmsTestSwtpm *
