@@ -1,37 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-hook"
 
-/* The hook runner (hook.h). A hook is started by fork and exec (GLib's spawn with a child
- * setup function), as [passwords] HookUser, in a session of its own; its standard input is a
- * pipe fed from a buffer that is wiped when freed, its standard output goes to /dev/null and
- * the first 4 KiB of its standard error are kept (the rest is read and dropped). Everything
- * runs on the caller's main context: no thread. */
+/* The hook runner (hook.h): the checks, the JSON input (in a buffer that is wiped when freed)
+ * and the masking of passwords in what a hook wrote to its standard error. The hook itself is
+ * started by the hook launcher (hook-launcher.h), the process that keeps the privileges to
+ * switch users; tkmsd's main process has none. Everything runs on the caller's main context:
+ * no thread. */
 
 #include "hook.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/types.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <glib-unix.h>
 #include <openssl/crypto.h>
 
+#include "hook-launcher.h"
 #include "key.h"
 #include "tkms-error.h"
 
-/* what is kept of a hook's standard error */
-#define STDERR_KEEP 4096
-/* a hook's user's supplementary groups, at most */
-#define MAX_GROUPS 256
 #define MASK "********"
 
 /* ---- buffers that hold passwords ---- */
@@ -365,413 +353,109 @@ tkms_hook_check(const TkmsHookConfig *config, const gchar *name, GError **error)
 	return TRUE;
 }
 
-/* ---- running a hook ---- */
-
-/* What the child needs after fork: resolved before, since a forked child of a threaded
- * process may only make async-signal-safe calls (no NSS lookups, no malloc). */
-typedef struct {
-	gboolean switch_user;
-	uid_t uid;
-	gid_t gid;
-	gid_t groups[MAX_GROUPS];
-	gint n_groups;
-	pid_t parent;
-} ChildSetup;
+/* ---- running a hook, through the launcher ---- */
 
 typedef struct {
 	gchar *name;
 	gchar *step;
 	guint timeout;
-	GMainContext *context;
-	ChildSetup setup;
-	GPid pid; /* also its process group and session */
-	gboolean running;
-	gint status;
-	gboolean timed_out;
-	gboolean cancelled;
-	WipedBuf input; /* the JSON, wiped once written or given up on */
-	gsize written;
-	gint stdin_fd;
-	gint stderr_fd;
-	GSource *stdin_source;
-	GSource *stderr_source;
-	GSource *child_source;
-	GSource *timeout_source;
-	gulong cancel_id;
-	guint8 err[STDERR_KEEP];
-	gsize err_len;
-	gboolean err_cut; /* more came than is kept */
+	WipedBuf input;	  /* the JSON, wiped once sent */
 	GPtrArray *forms; /* the passwords, to mask */
 	gchar *reason;
 } HookRun;
-
-static void
-drop_source(GSource **source)
-{
-	if (*source == NULL)
-		return;
-	g_source_destroy(*source);
-	g_clear_pointer(source, g_source_unref);
-}
-
-static void
-close_fd(gint *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
 
 static void
 hook_run_free(gpointer data)
 {
 	HookRun *run = data;
 
-	drop_source(&run->stdin_source);
-	drop_source(&run->stderr_source);
-	drop_source(&run->child_source);
-	drop_source(&run->timeout_source);
-	close_fd(&run->stdin_fd);
-	close_fd(&run->stderr_fd);
-	/* a run is only freed once its child is reaped, or if it never started */
-	g_warn_if_fail(!run->running);
 	wiped_buf_clear(&run->input);
-	OPENSSL_cleanse(run->err, sizeof(run->err));
 	g_clear_pointer(&run->forms, g_ptr_array_unref);
-	g_clear_pointer(&run->context, g_main_context_unref);
 	g_free(run->reason);
 	g_free(run->name);
 	g_free(run->step);
 	g_free(run);
 }
 
-/* In the child, between fork and exec: async-signal-safe calls only. A failure is told on
- * standard error (the hook's, which tkmsd reads) and ends the child before exec, so that a
- * hook never runs as a user it was not meant to. */
 static void
-child_die(const gchar *what)
+launcher_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	static const gchar prefix[] = "tkmsd: cannot start the hook: ";
-	gssize r G_GNUC_UNUSED;
-
-	r = write(STDERR_FILENO, prefix, sizeof(prefix) - 1);
-	r = write(STDERR_FILENO, what, strlen(what));
-	r = write(STDERR_FILENO, "\n", 1);
-	_exit(126);
-}
-
-static void
-child_setup(gpointer data)
-{
-	const ChildSetup *c = data;
-	struct rlimit no_core = {0, 0};
-	sigset_t none;
-
-	/* what tkmsd ignores or blocks is inherited through exec: give the hook defaults */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	/* no controlling terminal, and a process group of its own, killed as one */
-	if (setsid() < 0)
-		child_die("setsid failed");
-	umask(077);
-	/* it holds passwords */
-	setrlimit(RLIMIT_CORE, &no_core);
-	if (c->switch_user) {
-		if (setgroups(c->n_groups, c->groups) != 0)
-			child_die("setgroups failed");
-		if (setgid(c->gid) != 0)
-			child_die("setgid failed");
-		if (setuid(c->uid) != 0)
-			child_die("setuid failed");
-		if (c->uid != 0 && (setuid(0) == 0 || geteuid() == 0))
-			child_die("root privileges could not be dropped");
-	}
-	/* dies with tkmsd (set after setuid, which clears it) */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-		child_die("PR_SET_PDEATHSIG failed");
-	if (getppid() != c->parent)
-		_exit(126);
-}
-
-static gboolean
-resolve_user(const gchar *user, ChildSetup *c, GError **error)
-{
-	struct passwd pw, *found = NULL;
-	gchar buf[4096];
-	gint err;
-	uid_t me = geteuid();
-
-	err = getpwnam_r(user, &pw, buf, sizeof(buf), &found);
-	if (found == NULL) {
-		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
-			    "[passwords] HookUser \"%s\" is not a user of this system%s%s", user,
-			    err ? ": " : "", err ? g_strerror(err) : "");
-		return FALSE;
-	}
-	c->uid = found->pw_uid;
-	c->gid = found->pw_gid;
-	c->parent = getpid();
-	if (me != 0) {
-		if (found->pw_uid != me) {
-			g_set_error(
-				error, TKMS_ERROR, TKMS_ERROR_FAILED,
-				"tkmsd runs as uid %u, not root, and so cannot run hooks as "
-				"[passwords] HookUser \"%s\" (uid %u); run tkmsd as root or set "
-				"HookUser to its own user",
-				(guint)me, user, (guint)found->pw_uid);
-			return FALSE;
-		}
-		c->switch_user = FALSE;
-		return TRUE;
-	}
-	c->switch_user = TRUE;
-	c->n_groups = MAX_GROUPS;
-	if (getgrouplist(found->pw_name, found->pw_gid, c->groups, &c->n_groups) < 0) {
-		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
-			    "[passwords] HookUser \"%s\" is in more than %u groups", user,
-			    MAX_GROUPS);
-		return FALSE;
-	}
-	return TRUE;
-}
-
-static void
-finish(HookRun *run, GTask *task)
-{
+	g_autoptr(GTask) task = user_data;
+	HookRun *run = g_task_get_task_data(task);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsHookLauncherResult) r =
+		tkms_hook_launcher_run_finish(TKMS_HOOK_LAUNCHER(source), res, &error);
 	g_autofree gchar *what = NULL;
 	g_autofree gchar *reason = NULL;
-	gboolean killed = run->timed_out || run->cancelled ||
-			  !(WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0);
+	const guint8 *err;
+	gsize err_len;
+	gboolean ok;
 
-	reason = mask(run->err, run->err_len, run->forms, run->err_cut || killed);
-	OPENSSL_cleanse(run->err, sizeof(run->err));
-	run->err_len = 0;
+	if (r == NULL) {
+		run->reason = g_strdup("");
+		g_prefix_error(&error, "The hook \"%s\" %s could not be run: ", run->name,
+			       run->step);
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	err = g_bytes_get_data(r->output, &err_len);
+	if (r->outcome == TKMS_HOOK_WIRE_NOT_RUN) {
+		/* the launcher's own check, or the start, failed: its words, no hook output */
+		g_autofree gchar *why = g_utf8_make_valid((const gchar *)err, err_len);
+		run->reason = g_strdup("");
+		if (g_str_has_prefix(why, "The hook \""))
+			g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_FAILED, "%s", why);
+		else
+			g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_FAILED,
+						"The hook \"%s\" %s could not be run: %s",
+						run->name, run->step, why);
+		return;
+	}
+	ok = r->outcome == TKMS_HOOK_WIRE_ENDED && WIFEXITED(r->status) &&
+	     WEXITSTATUS(r->status) == 0;
+	/* a hook that was cut off may have been in the middle of a password */
+	reason = mask(err, err_len, run->forms, r->cut || !ok);
 	g_strchomp(reason);
 	run->reason = g_strdup(reason);
-	if (run->cancelled)
+	if (r->outcome == TKMS_HOOK_WIRE_CANCELLED)
 		what = g_strdup("was cancelled");
-	else if (run->timed_out)
+	else if (r->outcome == TKMS_HOOK_WIRE_TIMED_OUT)
 		what = g_strdup_printf("timed out after %u s", run->timeout);
-	else if (WIFEXITED(run->status) && WEXITSTATUS(run->status) == 0) {
+	else if (ok) {
 		g_task_return_boolean(task, TRUE);
 		return;
-	} else if (WIFEXITED(run->status))
-		what = g_strdup_printf("exited with status %d", WEXITSTATUS(run->status));
-	else if (WIFSIGNALED(run->status))
-		what = g_strdup_printf("killed by signal %d", WTERMSIG(run->status));
+	} else if (WIFEXITED(r->status))
+		what = g_strdup_printf("exited with status %d", WEXITSTATUS(r->status));
+	else if (WIFSIGNALED(r->status))
+		what = g_strdup_printf("killed by signal %d", WTERMSIG(r->status));
 	else
-		what = g_strdup_printf("ended with wait status %d", run->status);
+		what = g_strdup_printf("ended with wait status %d", r->status);
 	g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_FAILED, "The hook \"%s\" %s %s%s%s",
 				run->name, run->step, what, *reason ? ": " : "", reason);
 }
 
-/* Reads what the hook wrote to standard error: the first 4 KiB are kept, the rest dropped.
- * FALSE at the end (EOF or an error) or if nothing more is there now. */
-static gboolean
-read_stderr(HookRun *run)
+/* The launcher runs hooks from the directory and as the user it was started with: a run for
+ * another configuration cannot be made. */
+static TkmsHookLauncher *
+launcher_for(const TkmsHookConfig *config, GError **error)
 {
-	guint8 chunk[1024];
-	gssize n;
+	TkmsHookLauncher *launcher = tkms_hook_launcher_get_default();
 
-	for (;;) {
-		gsize room = sizeof(run->err) - run->err_len;
-		if (room > 0)
-			n = read(run->stderr_fd, run->err + run->err_len, room);
-		else
-			n = read(run->stderr_fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (room > 0)
-			run->err_len += n;
-		else
-			run->err_cut = TRUE;
+	if (launcher == NULL) {
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+				    "No hook launcher was started");
+		return NULL;
 	}
-	OPENSSL_cleanse(chunk, sizeof(chunk));
-	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-static gboolean
-stderr_cb(gint fd, GIOCondition condition, gpointer user_data)
-{
-	HookRun *run = g_task_get_task_data(user_data);
-
-	if (read_stderr(run))
-		return G_SOURCE_CONTINUE;
-	close_fd(&run->stderr_fd);
-	g_clear_pointer(&run->stderr_source, g_source_unref);
-	return G_SOURCE_REMOVE;
-}
-
-/* Feeds the JSON to the hook's standard input, then closes it (the hook sees EOF). A hook
- * that exits or closes its input without reading it all is no error here. */
-static gboolean
-stdin_cb(gint fd, GIOCondition condition, gpointer user_data)
-{
-	HookRun *run = g_task_get_task_data(user_data);
-
-	while (run->written < run->input.len) {
-		gssize n = write(run->stdin_fd, run->input.data + run->written,
-				 run->input.len - run->written);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return G_SOURCE_CONTINUE;
-		if (n <= 0)
-			break; /* EPIPE: it did not read */
-		run->written += n;
-	}
-	wiped_buf_clear(&run->input);
-	close_fd(&run->stdin_fd);
-	g_clear_pointer(&run->stdin_source, g_source_unref);
-	return G_SOURCE_REMOVE;
-}
-
-static void
-kill_group(HookRun *run)
-{
-	/* the session leader's pid is the group's id until the last member is gone, so this
-	 * cannot hit anybody else while the leader is not reaped, and (pid numbers cycle
-	 * through pid_max before reuse) not in practice just after */
-	if (run->pid > 0)
-		kill(-run->pid, SIGKILL);
-}
-
-static void
-child_cb(GPid pid, gint status, gpointer user_data)
-{
-	GTask *task = user_data;
-	HookRun *run = g_task_get_task_data(task);
-
-	run->running = FALSE;
-	run->status = status;
-	/* what the hook left behind in its group goes with it */
-	kill_group(run);
-	g_spawn_close_pid(pid);
-	g_clear_pointer(&run->child_source, g_source_unref);
-	drop_source(&run->timeout_source);
-	drop_source(&run->stdin_source);
-	close_fd(&run->stdin_fd);
-	wiped_buf_clear(&run->input);
-	/* what it wrote before it ended is in the pipe: take it, and no more (a process that
-	 * escaped its group must not hold the rotation up) */
-	if (run->stderr_fd >= 0)
-		read_stderr(run);
-	drop_source(&run->stderr_source);
-	close_fd(&run->stderr_fd);
-	if (run->cancel_id != 0)
-		g_cancellable_disconnect(g_task_get_cancellable(task), run->cancel_id);
-	run->cancel_id = 0;
-	finish(run, task);
-}
-
-static gboolean
-timeout_cb(gpointer user_data)
-{
-	HookRun *run = g_task_get_task_data(user_data);
-
-	g_message("hook \"%s\" %s: timed out after %u s, killing its process group", run->name,
-		  run->step, run->timeout);
-	run->timed_out = TRUE;
-	kill_group(run);
-	g_clear_pointer(&run->timeout_source, g_source_unref);
-	return G_SOURCE_REMOVE;
-}
-
-static gboolean
-cancel_idle(gpointer user_data)
-{
-	HookRun *run = g_task_get_task_data(user_data);
-
-	if (run->running) {
-		run->cancelled = TRUE;
-		kill_group(run);
-	}
-	return G_SOURCE_REMOVE;
-}
-
-/* May run in another thread: the kill is done in the run's context, at once if that can be
- * had (also when no main loop runs any more, at tkmsd's stop), else from an idle. */
-static void
-cancelled_cb(GCancellable *cancellable, gpointer user_data)
-{
-	HookRun *run = g_task_get_task_data(user_data);
-	GSource *idle;
-
-	if (g_main_context_acquire(run->context)) {
-		cancel_idle(user_data);
-		g_main_context_release(run->context);
-		return;
-	}
-	idle = g_idle_source_new();
-	g_source_set_callback(idle, cancel_idle, g_object_ref(user_data), g_object_unref);
-	g_source_attach(idle, run->context);
-	g_source_unref(idle);
-}
-
-/* The sources hold no reference to the task: the child watch does, and it removes the others
- * before it drops it. */
-static GSource *
-attach(GSource *source, GSourceFunc func, gpointer task, GDestroyNotify notify)
-{
-	HookRun *run = g_task_get_task_data(task);
-
-	g_source_set_callback(source, func, task, notify);
-	g_source_attach(source, run->context);
-	return source;
-}
-
-static void
-ignore_sigpipe_once(void)
-{
-	static gsize done = 0;
-
-	/* A hook that ends without reading its input must not kill tkmsd with SIGPIPE: the
-	 * write fails with EPIPE instead. (The child puts SIGPIPE back to default.) */
-	if (g_once_init_enter(&done)) {
-		struct sigaction sa;
-		if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
-			signal(SIGPIPE, SIG_IGN);
-		g_once_init_leave(&done, 1);
-	}
-}
-
-static gboolean
-spawn(HookRun *run, const TkmsHookConfig *config, GError **error)
-{
-	g_autofree gchar *path = g_build_filename(config->directory, run->name, NULL);
-	gchar *argv[] = {path, run->step, NULL};
-	gchar *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", NULL};
-	gint in[2] = {-1, -1}, err[2] = {-1, -1};
-	g_autoptr(GError) local = NULL;
-	gboolean ok;
-
-	if (!g_unix_open_pipe(in, FD_CLOEXEC, error) || !g_unix_open_pipe(err, FD_CLOEXEC, error)) {
-		close_fd(&in[0]);
-		close_fd(&in[1]);
-		return FALSE;
-	}
-	ok = g_spawn_async_with_pipes_and_fds(
-		"/", (const gchar *const *)argv, (const gchar *const *)envp,
-		G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, child_setup, &run->setup,
-		in[0], -1, err[1], NULL, NULL, 0, &run->pid, NULL, NULL, NULL, &local);
-	close_fd(&in[0]);
-	close_fd(&err[1]);
-	run->stdin_fd = in[1];
-	run->stderr_fd = err[0];
-	if (!ok) {
+	if (g_strcmp0(tkms_hook_launcher_get_directory(launcher), config->directory) != 0 ||
+	    g_strcmp0(tkms_hook_launcher_get_user(launcher), config->user) != 0) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_FAILED,
-			    "The hook \"%s\" %s could not be started: %s", run->name, run->step,
-			    local->message);
-		return FALSE;
+			    "The hook launcher runs hooks of %s as %s, not of %s as %s; restart "
+			    "tkmsd for a new [passwords] configuration",
+			    tkms_hook_launcher_get_directory(launcher),
+			    tkms_hook_launcher_get_user(launcher), config->directory, config->user);
+		return NULL;
 	}
-	run->running = TRUE;
-	/* cannot fail on a pipe */
-	g_unix_set_fd_nonblocking(run->stdin_fd, TRUE, NULL);
-	g_unix_set_fd_nonblocking(run->stderr_fd, TRUE, NULL);
-	return TRUE;
+	return launcher;
 }
 
 void
@@ -780,23 +464,21 @@ tkms_hook_run_async(const TkmsHookConfig *config, const gchar *name, const TkmsH
 {
 	g_autoptr(GTask) task = g_task_new(NULL, cancellable, callback, user_data);
 	HookRun *run = g_new0(HookRun, 1);
+	TkmsHookLauncher *launcher = NULL;
 	GError *error = NULL;
 
 	g_task_set_source_tag(task, tkms_hook_run_async);
 	run->name = g_strdup(name);
 	run->step = g_strdup(input->step);
-	run->timeout = MAX(config->timeout, 1);
-	run->context = g_main_context_ref_thread_default();
-	run->stdin_fd = run->stderr_fd = -1;
+	run->timeout = CLAMP(config->timeout, 1, TKMS_HOOK_WIRE_TIMEOUT_MAX);
 	run->forms = mask_forms(input);
 	g_task_set_task_data(task, run, hook_run_free);
-	ignore_sigpipe_once();
 
-	/* the hook is checked again before every run: the directory may have changed since
-	 * the policy named it */
+	/* checked here for a clear answer at once, and again by the launcher, which does not
+	 * take tkmsd's word for it */
 	if (!tkms_hook_check(config, name, &error) ||
-	    !resolve_user(config->user, &run->setup, &error) ||
-	    !build_input(&run->input, input, &error) || !spawn(run, config, &error)) {
+	    (launcher = launcher_for(config, &error)) == NULL ||
+	    !build_input(&run->input, input, &error)) {
 		if (error->code == TKMS_ERROR_INVALID_ARGUMENT)
 			error->code = TKMS_ERROR_FAILED;
 		if (!g_str_has_prefix(error->message, "The hook \""))
@@ -806,19 +488,11 @@ tkms_hook_run_async(const TkmsHookConfig *config, const gchar *name, const TkmsH
 		g_task_return_error(task, error);
 		return;
 	}
-	run->child_source =
-		attach(g_child_watch_source_new(run->pid), (GSourceFunc)(void (*)(void))child_cb,
-		       g_object_ref(task), g_object_unref);
-	run->stdin_source = attach(g_unix_fd_source_new(run->stdin_fd, G_IO_OUT | G_IO_ERR),
-				   (GSourceFunc)(void (*)(void))stdin_cb, task, NULL);
-	run->stderr_source =
-		attach(g_unix_fd_source_new(run->stderr_fd, G_IO_IN | G_IO_HUP | G_IO_ERR),
-		       (GSourceFunc)(void (*)(void))stderr_cb, task, NULL);
-	run->timeout_source =
-		attach(g_timeout_source_new_seconds(run->timeout), timeout_cb, task, NULL);
-	if (cancellable != NULL)
-		run->cancel_id =
-			g_cancellable_connect(cancellable, G_CALLBACK(cancelled_cb), task, NULL);
+	tkms_hook_launcher_run_async(launcher, name, input->step, run->timeout,
+				     (const guint8 *)run->input.data, run->input.len, cancellable,
+				     launcher_done_cb, g_object_ref(task));
+	/* sent (or refused) at once: the launcher holds the only copy now */
+	wiped_buf_clear(&run->input);
 }
 
 gboolean

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "test-hook"
 
-/* The hook runner of password rotation (daemon/hook.c), without TPM or bus: hooks are shell
- * scripts in a root-owned temporary directory; what they see (user, argv, environment,
- * session, open files, standard input) they write where the test reads it. Needs root, to
- * switch to the hook user (nobody); exits 77 otherwise. */
+/* The hook runner of password rotation (daemon/hook.c) and its hook launcher
+ * (daemon/hook-launcher*.c), without TPM or bus: hooks are shell scripts in a root-owned
+ * temporary directory; what they see (user, argv, environment, session, open files, standard
+ * input) they write where the test reads it. The launchers are forked at the start, as tkmsd
+ * does (one for the hook user, one for a user that does not exist), so every test shares their
+ * directories. Needs root, to switch to the hook user (nobody); exits 77 otherwise. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,11 +18,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hook-launcher.h"
 #include "hook.h"
 #include "key.h"
 #include "tkms-error.h"
 
 #define HOOK_USER "nobody"
+#define NO_USER	  "no-such-user-tkms"
+
+/* made once, before the launchers are forked */
+static gchar *base_dir;
+static gchar *hooks_dir;
+static gchar *out_dir;
+static TkmsHookLauncher *launcher;
+static TkmsHookLauncher *no_user_launcher;
+static TkmsHookLauncher *doomed_launcher; /* killed by /hook/launcher-gone */
 
 typedef struct {
 	gchar *base;  /* root-owned, 0755 */
@@ -31,27 +43,7 @@ typedef struct {
 } Fixture;
 
 static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-	g_autoptr(GError) error = NULL;
-
-	f->pw = getpwnam(HOOK_USER);
-	g_assert_nonnull(f->pw);
-	f->base = g_dir_make_tmp("tkms-hook-XXXXXX", &error);
-	g_assert_no_error(error);
-	g_assert_cmpint(chmod(f->base, 0755), ==, 0);
-	f->hooks = g_build_filename(f->base, "hooks", NULL);
-	f->out = g_build_filename(f->base, "out", NULL);
-	g_assert_cmpint(g_mkdir(f->hooks, 0755), ==, 0);
-	g_assert_cmpint(g_mkdir(f->out, 0700), ==, 0);
-	g_assert_cmpint(chown(f->out, f->pw->pw_uid, f->pw->pw_gid), ==, 0);
-	f->config.directory = f->hooks;
-	f->config.user = HOOK_USER;
-	f->config.timeout = 10;
-}
-
-static void
-remove_tree(const gchar *path)
+remove_tree(const gchar *path, gboolean top)
 {
 	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
 	const gchar *name;
@@ -61,19 +53,40 @@ remove_tree(const gchar *path)
 			g_autofree gchar *child = g_build_filename(path, name, NULL);
 			if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
 			    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-				remove_tree(child);
+				remove_tree(child, TRUE);
 			else
 				g_unlink(child);
 		}
 	}
-	g_rmdir(path);
+	if (top)
+		g_rmdir(path);
+}
+
+static void
+fixture_set_up(Fixture *f, gconstpointer data)
+{
+	f->pw = getpwnam(HOOK_USER);
+	g_assert_nonnull(f->pw);
+	f->base = g_strdup(base_dir);
+	f->hooks = g_strdup(hooks_dir);
+	f->out = g_strdup(out_dir);
+	/* what an earlier test left or changed */
+	remove_tree(f->hooks, FALSE);
+	remove_tree(f->out, FALSE);
+	g_assert_cmpint(chmod(f->base, 0755), ==, 0);
+	g_assert_cmpint(chown(f->hooks, 0, 0), ==, 0);
+	g_assert_cmpint(chmod(f->hooks, 0755), ==, 0);
+	g_assert_cmpint(chmod(f->out, 0700), ==, 0);
+	g_assert_cmpint(chown(f->out, f->pw->pw_uid, f->pw->pw_gid), ==, 0);
+	f->config.directory = f->hooks;
+	f->config.user = HOOK_USER;
+	f->config.timeout = 10;
 }
 
 static void
 fixture_tear_down(Fixture *f, gconstpointer data)
 {
-	if (g_getenv("TKMS_TEST_KEEP") == NULL)
-		remove_tree(f->base);
+	tkms_hook_launcher_set_default(launcher);
 	g_free(f->base);
 	g_free(f->hooks);
 	g_free(f->out);
@@ -529,25 +542,207 @@ test_bad_user(Fixture *f, gconstpointer data)
 	g_autofree gchar *ran = g_build_filename(f->out, "ran", NULL);
 
 	write_hook(f, "ok", "touch OUT/ran\n");
-	f->config.user = "no-such-user-tkms";
+	f->config.user = NO_USER;
+	tkms_hook_launcher_set_default(no_user_launcher);
 	g_assert_false(run_hook(f, "ok", &in, NULL, &error));
 	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_FAILED);
-	g_assert_nonnull(strstr(error->message, "no-such-user-tkms"));
+	g_assert_nonnull(strstr(error->message, NO_USER));
 	g_assert_false(g_file_test(ran, G_FILE_TEST_EXISTS));
+}
+
+/* The launcher does not take tkmsd's word for a hook: asked directly (as a compromised tkmsd
+ * could), it checks the name and the hook again with its own directory, and runs nothing it
+ * refuses. */
+static void
+launcher_run(const gchar *name, const gchar *step, TkmsHookLauncherResult **result, GError **error)
+{
+	g_autoptr(GAsyncResult) res = NULL;
+	static const gchar input[] = "{}\n";
+
+	tkms_hook_launcher_run_async(launcher, name, step, 5, (const guint8 *)input, strlen(input),
+				     NULL, got_result, &res);
+	while (res == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	*result = tkms_hook_launcher_run_finish(launcher, res, error);
+}
+
+static void
+assert_launcher_refuses(Fixture *f, const gchar *name, const gchar *why)
+{
+	g_autoptr(TkmsHookLauncherResult) r = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *ran = g_build_filename(f->out, "ran", NULL);
+	gsize len;
+	const gchar *data;
+
+	launcher_run(name, "set", &r, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(r);
+	data = g_bytes_get_data(r->output, &len);
+	text = g_strndup(data, len);
+	g_test_message("%s: %s", name, text);
+	g_assert_cmpint(r->outcome, ==, TKMS_HOOK_WIRE_NOT_RUN);
+	g_assert_nonnull(strstr(text, why));
+	g_assert_false(g_file_test(ran, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_launcher_checks_again(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TkmsHookLauncherResult) r = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *theirs = NULL;
+	g_autofree gchar *ran = g_build_filename(f->out, "ran", NULL);
+
+	write_hook(f, "good", "touch OUT/ran\n");
+	write_hook(f, "theirs", "touch OUT/ran\n");
+	theirs = g_build_filename(f->hooks, "theirs", NULL);
+	g_assert_cmpint(chown(theirs, f->pw->pw_uid, 0), ==, 0);
+
+	assert_launcher_refuses(f, "../hooks/good", "not a hook name");
+	assert_launcher_refuses(f, ".", "not a hook name");
+	assert_launcher_refuses(f, "theirs", "not root");
+	g_assert_cmpint(chmod(f->hooks, 0777), ==, 0);
+	assert_launcher_refuses(f, "good", "writable by group or others");
+	g_assert_cmpint(chmod(f->hooks, 0755), ==, 0);
+
+	/* and no step but the four */
+	launcher_run("good", "install", &r, &error);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_FAILED);
+	g_assert_null(r);
+	g_assert_false(g_file_test(ran, G_FILE_TEST_EXISTS));
+	g_clear_error(&error);
+
+	launcher_run("good", "rollback", &r, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(r->outcome, ==, TKMS_HOOK_WIRE_ENDED);
+	g_assert_true(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0);
+	g_assert_true(g_file_test(ran, G_FILE_TEST_EXISTS));
+}
+
+/* The launcher runs the hooks of the directory and user it was started with: a run for
+ * another configuration fails and runs nothing. */
+static void
+test_config_mismatch(Fixture *f, gconstpointer data)
+{
+	TkmsHookInput in = {.step = "set", .owner = 1, .key = "k"};
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *other = g_build_filename(f->base, "other", NULL);
+	g_autofree gchar *hook = g_build_filename(other, "ok", NULL);
+	g_autofree gchar *ran = g_build_filename(f->out, "ran", NULL);
+	g_autofree gchar *text = g_strdup_printf("#!/bin/sh\ntouch %s\n", ran);
+
+	g_assert_cmpint(g_mkdir(other, 0755), ==, 0);
+	g_assert_true(g_file_set_contents(hook, text, -1, NULL));
+	g_assert_cmpint(chmod(hook, 0755), ==, 0);
+	f->config.directory = other;
+	g_assert_false(run_hook(f, "ok", &in, NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_FAILED);
+	g_test_message("%s", error->message);
+	g_assert_nonnull(strstr(error->message, "restart tkmsd"));
+	g_assert_false(g_file_test(ran, G_FILE_TEST_EXISTS));
+	g_unlink(hook);
+	g_rmdir(other);
+}
+
+/* A launcher that dies (kill -9): the hook it was running dies with it and that run fails,
+ * saying so; so does every later run. The process that asked goes on. */
+static void
+test_launcher_gone(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GBytes) pending = bytes("pending-password");
+	TkmsHookInput in = {
+		.step = "set", .owner = 1, .key = "k", .pending_version = 1, .pending = pending};
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *started = g_build_filename(f->out, "started", NULL);
+	g_autofree gchar *child = NULL;
+	gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	pid_t pid;
+
+	tkms_hook_launcher_set_default(doomed_launcher);
+	write_hook(f, "slow",
+		   "echo $$ > OUT/started.tmp\nmv OUT/started.tmp OUT/started\n"
+		   "exec sleep 300\n");
+	tkms_hook_run_async(&f->config, "slow", &in, NULL, got_result, &res);
+	while (!g_file_test(started, G_FILE_TEST_EXISTS) && g_get_monotonic_time() < end) {
+		if (!g_main_context_iteration(NULL, FALSE))
+			g_usleep(10000);
+	}
+	g_assert_true(g_file_test(started, G_FILE_TEST_EXISTS));
+	child = read_out(f, "started");
+	pid = atoi(child);
+	g_assert_cmpint(pid, >, 1);
+
+	/* said once */
+	g_test_expect_message("tkms-hook-launcher", G_LOG_LEVEL_WARNING,
+			      "The hook launcher (pid *) was killed by signal 9: *");
+	g_assert_cmpint(kill(tkms_hook_launcher_get_pid(doomed_launcher), SIGKILL), ==, 0);
+	while (res == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	g_test_assert_expected_messages();
+	g_assert_false(tkms_hook_run_finish(res, NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_FAILED);
+	g_test_message("%s", error->message);
+	g_assert_nonnull(strstr(error->message, "The hook \"slow\" set could not be run: "
+						"The hook launcher"));
+	g_assert_nonnull(strstr(error->message, "killed by signal 9"));
+	g_assert_nonnull(strstr(error->message, "until tkmsd is restarted"));
+	g_assert_false(tkms_hook_launcher_is_running(doomed_launcher));
+	for (guint i = 0; i < 200 && !process_gone(pid); i++)
+		g_usleep(10000);
+	g_assert_true(process_gone(pid));
+
+	g_clear_error(&error);
+	write_hook(f, "ok", "touch OUT/ran\n");
+	g_assert_false(run_hook(f, "ok", &in, NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "killed by signal 9"));
+}
+
+static TkmsHookLauncher *
+start_launcher(const gchar *user)
+{
+	TkmsHookConfig config = {.directory = hooks_dir, .user = user, .timeout = 10};
+	g_autoptr(GError) error = NULL;
+	TkmsHookLauncher *l = tkms_hook_launcher_start(&config, &error);
+
+	g_assert_no_error(error);
+	return l;
 }
 
 int
 main(int argc, char **argv)
 {
+	g_autoptr(GError) error = NULL;
+	struct passwd *pw;
+	int ret;
+
 	g_test_init(&argc, &argv, NULL);
 	if (geteuid() != 0) {
 		g_printerr("test-hook switches to the user %s: it needs root\n", HOOK_USER);
 		return 77;
 	}
-	if (getpwnam(HOOK_USER) == NULL) {
+	pw = getpwnam(HOOK_USER);
+	if (pw == NULL) {
 		g_printerr("no user %s\n", HOOK_USER);
 		return 77;
 	}
+	base_dir = g_dir_make_tmp("tkms-hook-XXXXXX", &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(chmod(base_dir, 0755), ==, 0);
+	hooks_dir = g_build_filename(base_dir, "hooks", NULL);
+	out_dir = g_build_filename(base_dir, "out", NULL);
+	g_assert_cmpint(g_mkdir(hooks_dir, 0755), ==, 0);
+	g_assert_cmpint(g_mkdir(out_dir, 0700), ==, 0);
+	g_assert_cmpint(chown(out_dir, pw->pw_uid, pw->pw_gid), ==, 0);
+	/* forked while this process has one thread, as tkmsd does */
+	launcher = start_launcher(HOOK_USER);
+	no_user_launcher = start_launcher(NO_USER);
+	doomed_launcher = start_launcher(HOOK_USER);
+	tkms_hook_launcher_set_default(launcher);
+
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
 	ADD("/hook/environment", test_environment);
 	ADD("/hook/finish-input", test_finish_input);
@@ -558,5 +753,16 @@ main(int argc, char **argv)
 	ADD("/hook/leftovers-killed", test_leftovers_killed);
 	ADD("/hook/check", test_check);
 	ADD("/hook/bad-user", test_bad_user);
-	return g_test_run();
+	ADD("/hook/launcher-checks-again", test_launcher_checks_again);
+	ADD("/hook/config-mismatch", test_config_mismatch);
+	ADD("/hook/launcher-gone", test_launcher_gone);
+	ret = g_test_run();
+
+	tkms_hook_launcher_set_default(NULL);
+	g_clear_object(&launcher);
+	g_clear_object(&no_user_launcher);
+	g_clear_object(&doomed_launcher);
+	if (g_getenv("TKMS_TEST_KEEP") == NULL)
+		remove_tree(base_dir, TRUE);
+	return ret;
 }

@@ -29,6 +29,9 @@ struct _TkmsTestEnv {
 
 	TkmsClient *client;
 
+	/* tkmsd runs as this user, as the shipped unit starts it; NULL: as root */
+	gchar *daemon_user;
+
 	/* the real polkitd instead of the mock (tkms-test-polkit.c) */
 	gboolean real_polkit;
 	gchar *polkit_rules;

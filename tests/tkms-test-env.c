@@ -5,20 +5,56 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tkms-test-env-private.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* tkmsd                                                                                     */
 
+/* The capabilities the shipped unit gives tkmsd (AmbientCapabilities=, CapabilityBoundingSet=). */
+#define UNIT_CAPS  "+setuid,+setgid,+kill"
+#define UNIT_GROUP "tss"
+
+/* setpriv as the unit starts tkmsd (tkms_test_env_set_daemon_user()), then the staged tkmsd. */
+static gboolean
+add_unit_prefix(TkmsTestEnv *env, GPtrArray *argv, const gchar *tkmsd, GError **error)
+{
+	struct passwd *pw = getpwnam(env->daemon_user);
+	struct group *gr = getgrnam(UNIT_GROUP);
+	gchar *program = tkms_test_stage_argv0(env->stage, tkmsd, error);
+
+	if (program == NULL)
+		return FALSE;
+	g_ptr_array_add(argv, program);
+	if (pw == NULL || gr == NULL) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no user %s or group %s",
+			    env->daemon_user, UNIT_GROUP);
+		return FALSE;
+	}
+	g_ptr_array_insert(argv, 0, g_strdup("setpriv"));
+	g_ptr_array_insert(argv, 1, g_strdup_printf("--reuid=%u", (guint)pw->pw_uid));
+	g_ptr_array_insert(argv, 2, g_strdup_printf("--regid=%u", (guint)gr->gr_gid));
+	g_ptr_array_insert(argv, 3, g_strdup("--init-groups"));
+	g_ptr_array_insert(argv, 4, g_strdup("--inh-caps=-all," UNIT_CAPS));
+	g_ptr_array_insert(argv, 5, g_strdup("--ambient-caps=-all," UNIT_CAPS));
+	g_ptr_array_insert(argv, 6, g_strdup("--bounding-set=-all," UNIT_CAPS));
+	g_ptr_array_insert(argv, 7, g_strdup("--no-new-privs"));
+	g_ptr_array_insert(argv, 8, g_strdup("--"));
+	return TRUE;
+}
+
 gboolean
 tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 {
 	const gchar *tkmsd = g_getenv("TKMSD");
-	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
 
 	g_return_val_if_fail(!tkms_test_proc_is_running(&env->daemon), FALSE);
 	if (tkmsd == NULL || !g_file_test(tkmsd, G_FILE_TEST_IS_EXECUTABLE)) {
@@ -27,22 +63,25 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 			    tkmsd ? tkmsd : "(unset)");
 		return FALSE;
 	}
-	g_ptr_array_add(argv, (gpointer)tkmsd);
-	g_ptr_array_add(argv, (gpointer) "--bus-address");
-	g_ptr_array_add(argv, (gpointer)tkms_test_bus_get_address(env->bus));
-	g_ptr_array_add(argv, (gpointer) "--tcti");
-	g_ptr_array_add(argv, env->tcti != NULL ? env->tcti
-					       : (gpointer)tkms_test_swtpm_get_tcti(env->swtpm));
-	g_ptr_array_add(argv, (gpointer) "--state-dir");
-	g_ptr_array_add(argv, env->state_dir);
+	if (env->daemon_user == NULL)
+		g_ptr_array_add(argv, g_strdup(tkmsd));
+	else if (!add_unit_prefix(env, argv, tkmsd, error))
+		return FALSE;
+	g_ptr_array_add(argv, g_strdup("--bus-address"));
+	g_ptr_array_add(argv, g_strdup(tkms_test_bus_get_address(env->bus)));
+	g_ptr_array_add(argv, g_strdup("--tcti"));
+	g_ptr_array_add(argv, g_strdup(env->tcti != NULL ? env->tcti
+						       : tkms_test_swtpm_get_tcti(env->swtpm)));
+	g_ptr_array_add(argv, g_strdup("--state-dir"));
+	g_ptr_array_add(argv, g_strdup(env->state_dir));
 	if (env->config_path != NULL) {
-		g_ptr_array_add(argv, (gpointer) "--config");
-		g_ptr_array_add(argv, env->config_path);
+		g_ptr_array_add(argv, g_strdup("--config"));
+		g_ptr_array_add(argv, g_strdup(env->config_path));
 	}
-	g_ptr_array_add(argv, (gpointer) "--verbose");
+	g_ptr_array_add(argv, g_strdup("--verbose"));
 	g_ptr_array_add(argv, NULL);
 	for (guint i = 0; env->daemon_wrapper != NULL && env->daemon_wrapper[i] != NULL; i++)
-		g_ptr_array_insert(argv, (gint)i, env->daemon_wrapper[i]);
+		g_ptr_array_insert(argv, (gint)i, g_strdup(env->daemon_wrapper[i]));
 
 	if (!tkms_test_proc_start(&env->daemon, (const gchar *const *)argv->pdata, env->tmp_dir,
 				  tkms_test_bus_get_address(env->bus), error) ||
@@ -122,6 +161,92 @@ gint
 tkms_test_env_get_daemon_pid(TkmsTestEnv *env)
 {
 	return tkms_test_proc_is_running(&env->daemon) ? env->daemon.pid : 0;
+}
+
+gint
+tkms_test_env_get_hook_launcher_pid(TkmsTestEnv *env)
+{
+	gint daemon = tkms_test_env_get_daemon_pid(env);
+	g_autoptr(GDir) proc = NULL;
+	const gchar *name;
+
+	if (daemon <= 0 || (proc = g_dir_open("/proc", 0, NULL)) == NULL)
+		return 0;
+	while ((name = g_dir_read_name(proc)) != NULL) {
+		g_autofree gchar *path = NULL;
+		g_autofree gchar *stat = NULL;
+		const gchar *end;
+		gint ppid = 0;
+
+		if (!g_ascii_isdigit(name[0]))
+			continue;
+		path = g_strdup_printf("/proc/%s/stat", name);
+		/* "PID (COMM) STATE PPID ...", COMM may hold anything: the last ')' ends it */
+		if (!g_file_get_contents(path, &stat, NULL, NULL) ||
+		    (end = strrchr(stat, ')')) == NULL || !g_str_has_prefix(end, ") ") ||
+		    sscanf(end + 2, "%*c %d", &ppid) != 1 || ppid != daemon ||
+		    strstr(stat, " (tkmsd-hooks) ") == NULL)
+			continue;
+		return atoi(name);
+	}
+	return 0;
+}
+
+static gboolean
+chown_tree(const gchar *path, uid_t uid, gid_t gid, GError **error)
+{
+	g_autoptr(GDir) dir = NULL;
+	const gchar *name;
+
+	if (lchown(path, uid, gid) != 0) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "chown %s: %s", path,
+			    g_strerror(errno));
+		return FALSE;
+	}
+	if (!g_file_test(path, G_FILE_TEST_IS_DIR) || g_file_test(path, G_FILE_TEST_IS_SYMLINK))
+		return TRUE;
+	dir = g_dir_open(path, 0, error);
+	if (dir == NULL)
+		return FALSE;
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *child = g_build_filename(path, name, NULL);
+		if (!chown_tree(child, uid, gid, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+tkms_test_env_set_daemon_user(TkmsTestEnv *env, const gchar *user, GError **error)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	g_clear_pointer(&env->daemon_user, g_free);
+	if (user == NULL)
+		return chown_tree(env->state_dir, 0, 0, error);
+	if (geteuid() != 0) {
+		g_set_error(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY,
+			    "starting tkmsd as %s needs root", user);
+		return FALSE;
+	}
+	if (!tkms_test_require_program("setpriv", "util-linux", error))
+		return FALSE;
+	gr = getgrnam(UNIT_GROUP);
+	if (gr == NULL) {
+		g_set_error(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY,
+			    "no group %s (the TPM's; tkms.sysusers makes it)", UNIT_GROUP);
+		return FALSE;
+	}
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no user %s", user);
+		return FALSE;
+	}
+	if (!chown_tree(env->state_dir, pw->pw_uid, gr->gr_gid, error))
+		return FALSE;
+	env->daemon_user = g_strdup(user);
+	return TRUE;
 }
 
 void
@@ -255,6 +380,13 @@ tkms_test_env_new_real_polkit(const gchar *config, const gchar *rules, GError **
 }
 
 TkmsTestEnv *
+tkms_test_env_new_real_polkit_without_daemon(const gchar *config, const gchar *rules,
+					     GError **error)
+{
+	return env_new(config, FALSE, TRUE, rules, error);
+}
+
+TkmsTestEnv *
 tkms_test_env_new_or_abort(const gchar *config)
 {
 	g_autoptr(GError) error = NULL;
@@ -287,6 +419,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	g_free(env->config_path);
 	g_free(env->tcti);
 	g_free(env->polkit_rules);
+	g_free(env->daemon_user);
 	g_free(env);
 }
 

@@ -125,6 +125,16 @@ const gchar *tkms_test_helper_path(void);
 
 /* The pid of the running tkmsd, or 0. */
 gint tkms_test_env_get_daemon_pid(TkmsTestEnv *env);
+/* The pid of the running tkmsd's hook launcher (its child process named tkmsd-hooks), or 0. */
+gint tkms_test_env_get_hook_launcher_pid(TkmsTestEnv *env);
+
+/* From the next tkms_test_env_start_daemon() on, tkmsd runs as the shipped unit starts it:
+ * as user (which must exist) with group tss as its group and the user's groups, with
+ * CAP_SETUID, CAP_SETGID and CAP_KILL as its ambient, inheritable and only bounding
+ * capabilities and no_new_privs (setpriv, util-linux), from a staged copy; the state
+ * directory is chowned to user:tss, as systemd does with StateDirectory=. NULL: as root.
+ * Needs root; a missing setpriv or group tss is TKMS_TEST_ERROR_MISSING_DEPENDENCY. */
+gboolean tkms_test_env_set_daemon_user(TkmsTestEnv *env, const gchar *user, GError **error);
 /* The running tkmsd's resident set size (VmRSS) in KiB, or 0 if it does not run. */
 guint64 tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env);
 /* A command that runs tkmsd at its next starts, e.g. {"prlimit", "--memlock=0:0", NULL}: tkmsd's
