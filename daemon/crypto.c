@@ -261,3 +261,22 @@ tkms_crypto_public_pem(GBytes *tpm2b_public, GError **error)
 				    "Cannot encode the public key as PEM");
 	return pem;
 }
+
+GBytes *
+tkms_crypto_ecdsa_der(const guint8 *r, gsize r_len, const guint8 *s, gsize s_len)
+{
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	BIGNUM *bn_r = BN_bin2bn(r, r_len, NULL);
+	BIGNUM *bn_s = BN_bin2bn(s, s_len, NULL);
+	guint8 *der = NULL;
+	int len;
+	GBytes *out = NULL;
+
+	ECDSA_SIG_set0(sig, bn_r, bn_s);
+	len = i2d_ECDSA_SIG(sig, &der);
+	if (len > 0)
+		out = g_bytes_new(der, len);
+	OPENSSL_free(der);
+	ECDSA_SIG_free(sig);
+	return out;
+}

@@ -28,6 +28,10 @@ gboolean tkms_crypto_random_private(guint8 *out, gsize len);
 GBytes *tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len,
 				gsize length);
 
+/* An ECDSA signature (r, s as big-endian integers) in DER, as Sign returns it; NULL if it
+ * cannot be encoded. */
+GBytes *tkms_crypto_ecdsa_der(const guint8 *r, gsize r_len, const guint8 *s, gsize s_len);
+
 /* PEM SubjectPublicKeyInfo from a marshalled TPM2B_PUBLIC (ECC P-256 or RSA). */
 gchar *tkms_crypto_public_pem(GBytes *tpm2b_public, GError **error);
 /* Verifies a signature (SHA-256; ECDSA as strict DER, RSASSA-PKCS1-v1_5 of the modulus'

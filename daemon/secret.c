@@ -73,3 +73,40 @@ tkms_secret_get_len(TkmsSecret *secret)
 {
 	return secret->len;
 }
+
+/* ---- secret bytes in ordinary memory ---- */
+
+typedef struct {
+	gsize len;
+	guint8 data[];
+} WipedBuffer;
+
+static void
+wiped_buffer_free(gpointer user_data)
+{
+	WipedBuffer *buf = user_data;
+
+	OPENSSL_cleanse(buf->data, buf->len);
+	g_free(buf);
+}
+
+GBytes *
+tkms_secret_bytes_new(gsize len, guint8 **data)
+{
+	WipedBuffer *buf = g_malloc(sizeof(WipedBuffer) + MAX(len, 1));
+
+	buf->len = len;
+	*data = buf->data;
+	return g_bytes_new_with_free_func(buf->data, len, wiped_buffer_free, buf);
+}
+
+GBytes *
+tkms_secret_bytes_new_copy(const guint8 *data, gsize len)
+{
+	guint8 *p;
+	GBytes *bytes = tkms_secret_bytes_new(len, &p);
+
+	if (len > 0)
+		memcpy(p, data, len);
+	return bytes;
+}

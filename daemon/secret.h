@@ -18,4 +18,10 @@ gsize tkms_secret_get_len(TkmsSecret *secret);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsSecret, tkms_secret_unref)
 
+/* Secrets too large or too many for the secure heap (replies: decrypted plaintexts, unsealed
+ * data, derived keys, random bytes) in ordinary memory, wiped when the last reference to the
+ * GBytes goes. _new hands out the (uninitialized) bytes to fill in *data. */
+GBytes *tkms_secret_bytes_new(gsize len, guint8 **data);
+GBytes *tkms_secret_bytes_new_copy(const guint8 *data, gsize len);
+
 G_END_DECLS
