@@ -65,6 +65,7 @@ tkms_call_free(TkmsCall *call)
 	g_clear_pointer(&call->options, g_variant_unref);
 	g_clear_pointer(&call->bytes[0], g_bytes_unref);
 	g_clear_pointer(&call->bytes[1], g_bytes_unref);
+	g_clear_pointer(&call->items, g_ptr_array_unref);
 	g_clear_object(&call->invocation);
 	g_object_unref(self);
 	g_free(call);
