@@ -52,6 +52,7 @@ PACKAGES=(
 	python3-gi
 	gettext dbus-daemon polkitd openssl util-linux
 	gobject-introspection libgirepository1.0-dev
+	postgresql postgresql-client
 	gnome-keyring libsecret-1-dev
 )
 
