@@ -105,6 +105,13 @@ _tkms_task_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag, GE
 	return _tkms_variant_to_bytes(_tkms_task_variant(self, result, source_tag, error));
 }
 
+GBytes *
+_tkms_task_wiped_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
+		       GError **error)
+{
+	return _tkms_variant_to_wiped_bytes(_tkms_task_variant(self, result, source_tag, error));
+}
+
 gboolean
 _tkms_task_boolean(TkmsClient *self, GAsyncResult *result, gpointer source_tag, gboolean *valid,
 		   GError **error)

@@ -60,6 +60,9 @@ GVariant *_tkms_task_variant(TkmsClient *self, GAsyncResult *result, gpointer so
 			     GError **error);
 GBytes *_tkms_task_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
 			 GError **error);
+/* The same for a secret `ay` (_tkms_variant_to_wiped_bytes). */
+GBytes *_tkms_task_wiped_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
+			       GError **error);
 gboolean _tkms_task_boolean(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
 			    gboolean *valid, GError **error);
 

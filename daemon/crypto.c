@@ -81,7 +81,8 @@ tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len, gsi
 	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
 	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
 	OSSL_PARAM params[5];
-	guint8 *out = g_malloc(length);
+	guint8 *out;
+	GBytes *okm = tkms_secret_bytes_new(length, &out); /* a derived key: wiped when freed */
 	gboolean ok;
 
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
@@ -96,11 +97,10 @@ tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len, gsi
 	EVP_KDF_CTX_free(kctx);
 	EVP_KDF_free(kdf);
 	if (!ok) {
-		OPENSSL_cleanse(out, length);
-		g_free(out);
+		g_bytes_unref(okm);
 		return NULL;
 	}
-	return g_bytes_new_take(out, length);
+	return okm;
 }
 
 static EVP_PKEY *

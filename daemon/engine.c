@@ -713,7 +713,8 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 			return NULL;
 		state_is_new = any->len == 0;
 	}
-	self->audit = tkms_audit_new(config->state_dir, error);
+	self->audit = tkms_audit_new(config->state_dir, config->audit_segment_size,
+				     config->audit_keep_segments, error);
 	if (self->audit == NULL)
 		return NULL;
 	self->tpm = tkms_tpm_new(config->tcti, config->state_dir, config->tpm_timeout,

@@ -89,6 +89,7 @@ main(int argc, char **argv)
 	guint owner_id;
 	GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
 
+	tkms_tpm_global_init();
 	setlocale(LC_ALL, "");
 	harden_process();
 	g_option_context_add_main_entries(ctx, entries, NULL);
@@ -136,7 +137,7 @@ main(int argc, char **argv)
 			   g_strerror(errno));
 		return 1;
 	}
-	if (!tkms_secret_init_heap(&error)) {
+	if (!tkms_secret_init_heap(config->require_locked_memory, &error)) {
 		g_printerr("tkmsd: %s\n", error->message);
 		return 1;
 	}

@@ -78,6 +78,8 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	guint64 max_keys = TKMS_DEFAULT_MAX_KEYS_PER_USER;
 	guint64 destroy_wait = TKMS_DEFAULT_DESTROY_WAIT;
 	guint64 hook_timeout = TKMS_DEFAULT_HOOK_TIMEOUT;
+	guint64 segment_size = TKMS_DEFAULT_AUDIT_SEGMENT_SIZE;
+	guint64 keep_segments = TKMS_DEFAULT_AUDIT_KEEP_SEGMENTS;
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
 		if (required || !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
@@ -98,7 +100,11 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	    !get_uint(kf, "cache", "AuthorizationTtl", 0, 86400, &auth_ttl, error) ||
 	    !get_uint(kf, "lifecycle", "DestroyWaitingPeriod", 0, TKMS_MAX_DESTROY_WAIT,
 		      &destroy_wait, error) ||
-	    !get_uint(kf, "passwords", "HookTimeout", 1, 3600, &hook_timeout, error))
+	    !get_uint(kf, "passwords", "HookTimeout", 1, 3600, &hook_timeout, error) ||
+	    !get_uint(kf, "audit", "SegmentSize", TKMS_MIN_AUDIT_SEGMENT_SIZE,
+		      TKMS_MAX_AUDIT_SEGMENT_SIZE, &segment_size, error) ||
+	    !get_uint(kf, "audit", "KeepSegments", 1, TKMS_MAX_AUDIT_KEEP_SEGMENTS,
+		      &keep_segments, error))
 		return NULL;
 	config->tpm_timeout = tpm_timeout;
 	config->max_payload = payload;
@@ -108,10 +114,15 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	config->auth_ttl = auth_ttl;
 	config->max_keys_per_user = max_keys;
 	config->destroy_wait = destroy_wait;
+	config->audit_segment_size = segment_size;
+	config->audit_keep_segments = keep_segments;
 	config->count_uses = TRUE;
 	config->allow_resettable_pcrs = FALSE;
+	config->require_locked_memory = FALSE;
 	if (!get_bool(kf, "lifecycle", "CountUses", &config->count_uses, error) ||
-	    !get_bool(kf, "tpm", "AllowResettablePcrs", &config->allow_resettable_pcrs, error))
+	    !get_bool(kf, "tpm", "AllowResettablePcrs", &config->allow_resettable_pcrs, error) ||
+	    !get_bool(kf, "security", "RequireLockedMemory", &config->require_locked_memory,
+		      error))
 		return NULL;
 	config->hook_timeout = hook_timeout;
 	config->hook_directory = g_strdup(TKMS_DEFAULT_HOOK_DIRECTORY);

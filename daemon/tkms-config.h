@@ -26,6 +26,10 @@ typedef struct {
 	gchar *hook_directory;
 	gchar *hook_user;
 	guint hook_timeout; /* seconds */
+	guint64 audit_segment_size; /* bytes of the audit log's current segment before a new one */
+	guint audit_keep_segments;  /* closed audit log segments kept */
+	/* refuse to start when key material cannot be kept in locked memory */
+	gboolean require_locked_memory;
 } TkmsConfig;
 
 #define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"
@@ -36,6 +40,11 @@ typedef struct {
 #define TKMS_DEFAULT_HOOK_DIRECTORY TKMS_SYSCONFDIR "/tkms/hooks.d"
 #define TKMS_DEFAULT_HOOK_USER "nobody"
 #define TKMS_DEFAULT_HOOK_TIMEOUT 60
+#define TKMS_DEFAULT_AUDIT_SEGMENT_SIZE (16 * 1024 * 1024)
+#define TKMS_MIN_AUDIT_SEGMENT_SIZE (64 * 1024)
+#define TKMS_MAX_AUDIT_SEGMENT_SIZE (G_GUINT64_CONSTANT(1) << 32)
+#define TKMS_DEFAULT_AUDIT_KEEP_SEGMENTS 8
+#define TKMS_MAX_AUDIT_KEEP_SEGMENTS 10000
 
 /* Loads path (missing file = defaults, unless required). Command-line values override. A bad
  * value is TKMS_ERROR_INVALID_ARGUMENT naming the group, the key and the allowed range. */

@@ -15,8 +15,11 @@
 #include "tpm-private.h"
 #include "tpm-seal-auth.h"
 
-/* TPM work one request may do before others get their turn (at least one item) */
-#define BATCH_BUDGET_US (250 * 1000)
+/* TPM work one request does while other uids wait for the worker, and at most (at least one
+ * item either way): as an HMAC sequence's pieces (tpm-ops.c), each request is one short
+ * attempt under the watchdog's CommandTimeout */
+#define BATCH_BUDGET_US 10000
+#define BATCH_MAX_US 1000000
 
 gboolean
 tkms_tpm_batch_hmac_fits(gsize len)
@@ -25,7 +28,7 @@ tkms_tpm_batch_hmac_fits(gsize len)
 }
 
 static gboolean
-sign_one(TkmsTpmContext *ctx, ESYS_TR obj, ESYS_TR session, GBytes *item, GBytes **out,
+sign_one(TkmsTpmContext *ctx, ESYS_TR obj, TkmsTpmAuth *a, GBytes *item, GBytes **out,
 	 GError **error)
 {
 	TPM2B_DIGEST digest = {.size = 32};
@@ -40,8 +43,8 @@ sign_one(TkmsTpmContext *ctx, ESYS_TR obj, ESYS_TR session, GBytes *item, GBytes
 	/* as Sign: the message's SHA-256, with a NULL ticket (our keys are not restricted) */
 	EVP_Digest(p != NULL ? p : (const guint8 *)"", len, digest.buffer, &md_len, EVP_sha256(),
 		   NULL);
-	tkms_tpm_set_session_crypt(ctx, session, FALSE, FALSE);
-	rc = Esys_Sign(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme,
+	tkms_tpm_set_session_crypt(ctx, a->auth, FALSE, FALSE);
+	rc = Esys_Sign(ctx->esys, obj, a->auth, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme,
 		       &check, &sig);
 	if (!tkms_tpm_check(rc, "signing", error))
 		return FALSE;
@@ -60,7 +63,7 @@ sign_one(TkmsTpmContext *ctx, ESYS_TR obj, ESYS_TR session, GBytes *item, GBytes
 }
 
 static gboolean
-hmac_one(TkmsTpmContext *ctx, ESYS_TR obj, ESYS_TR session, GBytes *item, GBytes **out,
+hmac_one(TkmsTpmContext *ctx, ESYS_TR obj, TkmsTpmAuth *a, GBytes *item, GBytes **out,
 	 GError **error)
 {
 	g_autofree TPM2B_DIGEST *mac = NULL;
@@ -70,8 +73,8 @@ hmac_one(TkmsTpmContext *ctx, ESYS_TR obj, ESYS_TR session, GBytes *item, GBytes
 	if (buf.size > 0)
 		memcpy(buf.buffer, g_bytes_get_data(item, NULL), buf.size);
 	/* the message may be secret and so may the MAC: encrypted both ways */
-	tkms_tpm_set_session_crypt(ctx, session, TRUE, TRUE);
-	rc = Esys_HMAC(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &buf, TPM2_ALG_SHA256,
+	tkms_tpm_auth_crypt(ctx, a, TRUE, TRUE);
+	rc = Esys_HMAC(ctx->esys, obj, a->auth, a->crypt, ESYS_TR_NONE, &buf, TPM2_ALG_SHA256,
 		       &mac);
 	OPENSSL_cleanse(&buf, sizeof(buf));
 	if (!tkms_tpm_check(rc, "computing an HMAC", error))
@@ -106,35 +109,38 @@ batch_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmBatch *req = data;
 	gboolean hmac = req->op == TKMS_TPM_BATCH_HMAC;
-	ESYS_TR obj = ESYS_TR_NONE, session = ESYS_TR_NONE;
+	ESYS_TR obj = ESYS_TR_NONE;
+	TkmsTpmAuth a;
 	guint first = req->out->len;
 	gint64 start = g_get_monotonic_time();
 	gboolean ok = TRUE;
 
 	req->item_failed = FALSE;
-	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, hmac, &obj, &session,
-			       error))
+	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, hmac, &obj, &a, error))
 		return FALSE;
 	while (ok && req->out->len < req->items->len) {
 		GBytes *item = g_ptr_array_index(req->items, req->out->len);
 		GBytes *result = NULL;
+		gint64 spent = g_get_monotonic_time() - start;
 
-		if (req->out->len > first && g_get_monotonic_time() - start >= BATCH_BUDGET_US)
+		if (req->out->len > first &&
+		    (spent >= BATCH_MAX_US ||
+		     (spent >= BATCH_BUDGET_US && g_atomic_int_get(&ctx->waiting) > 0)))
 			break;
 		if (hmac && !tkms_tpm_batch_hmac_fits(g_bytes_get_size(item)))
 			break;
 		if (req->pcrs != 0 && req->out->len > first)
-			ok = policy_again(ctx, session, req->pcrs,
+			ok = policy_again(ctx, a.auth, req->pcrs,
 					  tkms_tpm_blob_is_bound(&req->blob), error);
 		if (ok)
-			ok = hmac ? hmac_one(ctx, obj, session, item, &result, error)
-				  : sign_one(ctx, obj, session, item, &result, error);
+			ok = hmac ? hmac_one(ctx, obj, &a, item, &result, error)
+				  : sign_one(ctx, obj, &a, item, &result, error);
 		if (ok)
 			g_ptr_array_add(req->out, result);
 		else
 			req->item_failed = TRUE;
 	}
-	tkms_tpm_flush(ctx, &session);
+	tkms_tpm_auth_clear(ctx, &a);
 	tkms_tpm_flush(ctx, &obj);
 	return ok;
 }

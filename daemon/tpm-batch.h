@@ -7,9 +7,10 @@ G_BEGIN_DECLS
 
 /*
  * SignBatch and HmacBatch in the TPM: a key version's object is loaded once and does the
- * command for one item after another. One request does items until about a quarter second
- * of TPM work has passed, then ends so that other uids' requests take their turns; the caller
- * submits the same request again for the rest (a request always makes progress). An HMAC
+ * command for one item after another. While other uids wait for the worker, a request ends
+ * after about 10 ms of TPM work so that their requests take their turns (else after a second
+ * at most); the caller submits the same request again for the rest (a request always makes
+ * progress). An HMAC
  * request also ends at a message longer than one TPM2_HMAC command takes
  * (tkms_tpm_batch_hmac_fits): tkms_tpm_hmac does that one.
  */

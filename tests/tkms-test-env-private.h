@@ -20,10 +20,12 @@ struct _TkmsTestEnv {
 	gboolean keep;
 
 	TkmsTestSwtpm *swtpm;
+	gchar *tcti; /* tkmsd's --tcti if not the swtpm's (tkms_test_env_set_tcti) */
 	TkmsTestBus *bus;
 	TkmsTestStage *stage; /* what runs as other users */
 	TkmsTestProc polkit;
 	TkmsTestProc daemon;
+	gchar **daemon_wrapper; /* runs tkmsd (tkms_test_env_set_daemon_wrapper) */
 
 	TkmsClient *client;
 

@@ -31,7 +31,8 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 	g_ptr_array_add(argv, (gpointer) "--bus-address");
 	g_ptr_array_add(argv, (gpointer)tkms_test_bus_get_address(env->bus));
 	g_ptr_array_add(argv, (gpointer) "--tcti");
-	g_ptr_array_add(argv, (gpointer)tkms_test_swtpm_get_tcti(env->swtpm));
+	g_ptr_array_add(argv, env->tcti != NULL ? env->tcti
+					       : (gpointer)tkms_test_swtpm_get_tcti(env->swtpm));
 	g_ptr_array_add(argv, (gpointer) "--state-dir");
 	g_ptr_array_add(argv, env->state_dir);
 	if (env->config_path != NULL) {
@@ -40,6 +41,8 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 	}
 	g_ptr_array_add(argv, (gpointer) "--verbose");
 	g_ptr_array_add(argv, NULL);
+	for (guint i = 0; env->daemon_wrapper != NULL && env->daemon_wrapper[i] != NULL; i++)
+		g_ptr_array_insert(argv, (gint)i, env->daemon_wrapper[i]);
 
 	if (!tkms_test_proc_start(&env->daemon, (const gchar *const *)argv->pdata, env->tmp_dir,
 				  tkms_test_bus_get_address(env->bus), error) ||
@@ -119,6 +122,13 @@ gint
 tkms_test_env_get_daemon_pid(TkmsTestEnv *env)
 {
 	return tkms_test_proc_is_running(&env->daemon) ? env->daemon.pid : 0;
+}
+
+void
+tkms_test_env_set_daemon_wrapper(TkmsTestEnv *env, const gchar *const *wrapper)
+{
+	g_strfreev(env->daemon_wrapper);
+	env->daemon_wrapper = g_strdupv((gchar **)wrapper);
 }
 
 guint64
@@ -261,6 +271,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	if (env == NULL)
 		return;
 	g_clear_object(&env->client);
+	g_strfreev(env->daemon_wrapper);
 	if (env->tmp_dir != NULL) {
 		tkms_test_proc_clear(&env->daemon);
 		tkms_test_proc_clear(&env->polkit);
@@ -274,6 +285,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	g_free(env->tmp_dir);
 	g_free(env->state_dir);
 	g_free(env->config_path);
+	g_free(env->tcti);
 	g_free(env->polkit_rules);
 	g_free(env);
 }
@@ -335,6 +347,13 @@ const gchar *
 tkms_test_env_get_tcti(TkmsTestEnv *env)
 {
 	return tkms_test_swtpm_get_tcti(env->swtpm);
+}
+
+void
+tkms_test_env_set_tcti(TkmsTestEnv *env, const gchar *tcti)
+{
+	g_free(env->tcti);
+	env->tcti = g_strdup(tcti);
 }
 
 TkmsTestSwtpm *

@@ -70,6 +70,9 @@ const gchar *tkms_test_env_get_config_path(TkmsTestEnv *env); /* NULL without co
 guint16 tkms_test_env_get_tpm_port(TkmsTestEnv *env);
 /* "swtpm:host=127.0.0.1,port=N" */
 const gchar *tkms_test_env_get_tcti(TkmsTestEnv *env);
+/* The TCTI tkmsd gets at its next starts instead of the swtpm's (NULL: the swtpm's again), e.g.
+ * a recording proxy's (tests/tkms-test-tpm-proxy.h). */
+void tkms_test_env_set_tcti(TkmsTestEnv *env, const gchar *tcti);
 /* The daemon's combined stdout/stderr so far (all runs). */
 gchar *tkms_test_env_get_daemon_log(TkmsTestEnv *env);
 /* Prints the tail of every process's log to stderr (done automatically on abort). */
@@ -128,6 +131,9 @@ const gchar *tkms_test_helper_path(void);
 gint tkms_test_env_get_daemon_pid(TkmsTestEnv *env);
 /* The running tkmsd's resident set size (VmRSS) in KiB, or 0 if it does not run. */
 guint64 tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env);
+/* A command that runs tkmsd at its next starts, e.g. {"prlimit", "--memlock=0:0", NULL}: tkmsd's
+ * command line follows it (it must exec tkmsd, keeping the pid); NULL: none. */
+void tkms_test_env_set_daemon_wrapper(TkmsTestEnv *env, const gchar *const *wrapper);
 
 /* The swtpm of env (for the benchmark's own measurements). */
 TkmsTestSwtpm *tkms_test_env_get_swtpm(TkmsTestEnv *env);

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include <json-glib/json-glib.h>
+#include <openssl/crypto.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
@@ -145,6 +146,7 @@ typedef struct {
 	gdouble spread_pct; /* (max - min) / mean of the round rates */
 	guint64 failed;	    /* calls answered with an error (flood rows go on after errors) */
 	GHashTable *errors; /* error name -> count (guint) */
+	guint64 fixed_ops;  /* > 0: this many ops over all rounds, after one warm-up op */
 } Result;
 
 enum {
@@ -188,6 +190,9 @@ enum {
 	R_USAGE_OFF,
 	R_SECRET_TKMS,
 	R_SECRET_KEYRING,
+	R_COLD_DECRYPT,
+	R_HMAC_64K,
+	R_RANDOM_64K,
 	N_RESULTS
 };
 
@@ -221,6 +226,7 @@ typedef struct {
 	ESYS_CONTEXT *esys;
 	ESYS_TR primary; /* unrestricted ECC P-256 signing primary */
 	ESYS_TR srk;	 /* ECC P-256 storage primary (TCG SRK template) */
+	ESYS_TR session; /* salted on the SRK, kept open as tkmsd keeps its shared session */
 	TPM2B_PUBLIC *child_pub; /* ECC P-256 signing key under the SRK */
 	TPM2B_PRIVATE *child_priv;
 	TPM2B_PUBLIC *hmac_pub; /* HMAC-SHA256 key under the SRK */
@@ -272,6 +278,9 @@ typedef struct {
 	StoreFigures store[2]; /* empty, bulk */
 	TkmsTestEnv *usage_envs[2]; /* usage rows: [lifecycle] CountUses=true, false */
 	TkmsClient *usage_client;
+	TkmsTestEnv *cold_env;	/* TPM cost rows: [cache] KeyTtl=0 */
+	GBytes *cold_ciphertext;
+	GBytes *payload_64k;
 	gchar *store_error;
 
 	/* rotation rows: the rotating client's work during the Encrypt-while-rotating rounds */
@@ -422,7 +431,8 @@ static guint64
 round_ops(Bench *b, Result *r)
 {
 	guint64 calls = r->tpm ? b->tpm_iterations : b->iterations;
-	guint64 total = MAX(calls / r->calls_per_op / r->ops_divisor, 1);
+	guint64 total = r->fixed_ops > 0 ? r->fixed_ops
+					 : MAX(calls / r->calls_per_op / r->ops_divisor, 1);
 
 	return MAX(total / b->rounds + (b->round < total % b->rounds ? 1 : 0), 1);
 }
@@ -436,6 +446,8 @@ round_duration(Bench *b)
 static guint
 warmup_ops(Bench *b, Result *r)
 {
+	if (r->fixed_ops > 0)
+		return b->round == 0 ? 1 : 0;
 	if (r->tpm)
 		return b->round == 0 ? WARMUP_TPM : 1;
 	return MAX(WARMUP_CALLS / r->calls_per_op / r->ops_divisor, 1);
@@ -1050,6 +1062,7 @@ raw_tpm_setup(Bench *b, RawTpm *t, GError **error)
 
 	t->primary = ESYS_TR_NONE;
 	t->srk = ESYS_TR_NONE;
+	t->session = ESYS_TR_NONE;
 	if (!swtpm_start(b, t, error))
 		return FALSE;
 	conf = g_strdup(tkms_test_swtpm_get_tcti(t->swtpm));
@@ -1095,6 +1108,8 @@ static void
 raw_tpm_teardown(RawTpm *t)
 {
 	if (t->esys != NULL) {
+		if (t->session != ESYS_TR_NONE)
+			Esys_FlushContext(t->esys, t->session);
 		if (t->primary != ESYS_TR_NONE)
 			Esys_FlushContext(t->esys, t->primary);
 		if (t->srk != ESYS_TR_NONE)
@@ -1183,30 +1198,30 @@ raw_salted_session(RawTpm *t, ESYS_TR *session, GError **error)
 			 "Esys_StartAuthSession", error);
 }
 
-/* What tkmsd's Hmac sends (daemon/tpm-ops.c hmac_func, message <= 1 KiB, key not bound to
- * PCRs): Load with password auth, one salted session that encrypts the message and the MAC,
- * HMAC, then FlushContext of the session and of the key. */
+/* What tkmsd's Hmac sends (daemon/tpm-ops.c hmac_once, message <= 1 KiB, key not bound to
+ * PCRs, its auth value known): Load with password auth, HMAC in the salted session kept open
+ * across calls (it encrypts the message and the MAC), then FlushContext of the key. The first
+ * call starts the session, as tkmsd's first does. */
 static gboolean
 raw_tkmsd_hmac(Bench *b, Result *r, GError **error)
 {
 	RawTpm *t = &b->raw;
 	guint64 t0 = now_ns();
-	ESYS_TR obj = ESYS_TR_NONE, session = ESYS_TR_NONE;
+	ESYS_TR obj = ESYS_TR_NONE;
 	TPM2B_DIGEST *mac = NULL;
 	gboolean ok;
 
 	if (!raw_load(t, t->hmac_priv, t->hmac_pub, &obj, error))
 		return FALSE;
-	ok = raw_salted_session(t, &session, error);
+	ok = t->session != ESYS_TR_NONE || raw_salted_session(t, &t->session, error);
 	if (ok) {
-		Esys_TRSess_SetAttributes(t->esys, session,
+		Esys_TRSess_SetAttributes(t->esys, t->session,
 					  TPMA_SESSION_CONTINUESESSION | TPMA_SESSION_DECRYPT |
-						  TPMA_SESSION_ENCRYPT,
+					      TPMA_SESSION_ENCRYPT,
 					  0xff);
-		ok = tss_check(Esys_HMAC(t->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE,
+		ok = tss_check(Esys_HMAC(t->esys, obj, t->session, ESYS_TR_NONE, ESYS_TR_NONE,
 					 &t->message, TPM2_ALG_SHA256, &mac),
 			       "Esys_HMAC", error);
-		Esys_FlushContext(t->esys, session);
 	}
 	Esys_FlushContext(t->esys, obj);
 	if (ok && mac->size != 32) {
@@ -2250,6 +2265,104 @@ print_usage_note(Bench *b, GString *out)
 			     "call, one durable reservation per block of 1024 to 65536 uses).\n");
 }
 
+/* ---- what one TPM-heavy call costs ----
+ * A stack of its own with [cache] KeyTtl=0, so that every Decrypt unseals its key in the TPM
+ * (the first use of a cold key: Load, Unseal, FlushContext), and on it the sizes that used to
+ * hold the TPM longest: Hmac of 64 KiB (an HMAC sequence) and GetRandom of 64 KiB. */
+
+#define COLD_KEY_AES "bench-cold-aes"
+#define COLD_KEY_HMAC "bench-cold-hmac"
+#define HMAC_64K_CALLS 20
+#define RANDOM_64K_CALLS 5
+#define SIZE_64K (64 * 1024)
+
+static gboolean
+cold_decrypt_sync(Bench *b, Result *r, GError **error)
+{
+	TkmsClient *client = tkms_test_env_get_client(b->cold_env);
+	guint64 t0 = now_ns();
+	g_autoptr(GBytes) pt = tkms_client_decrypt_sync(client, COLD_KEY_AES, b->cold_ciphertext,
+							b->context, NULL, error);
+
+	if (pt == NULL)
+		return FALSE;
+	record(r, t0);
+	return check_plaintext(b, pt, error);
+}
+
+static gboolean
+hmac_64k_sync(Bench *b, Result *r, GError **error)
+{
+	TkmsClient *client = tkms_test_env_get_client(b->cold_env);
+	guint64 t0 = now_ns();
+	g_autoptr(GBytes) mac =
+		tkms_client_hmac_sync(client, COLD_KEY_HMAC, b->payload_64k, NULL, error);
+
+	if (mac == NULL)
+		return FALSE;
+	record(r, t0);
+	return TRUE;
+}
+
+static gboolean
+random_64k_sync(Bench *b, Result *r, GError **error)
+{
+	TkmsClient *client = tkms_test_env_get_client(b->cold_env);
+	guint64 t0 = now_ns();
+	g_autoptr(GBytes) out = tkms_client_get_random_sync(client, SIZE_64K, NULL, error);
+
+	if (out == NULL)
+		return FALSE;
+	record(r, t0);
+	return TRUE;
+}
+
+static void
+run_tpm_cost_phases(Bench *b)
+{
+	static const Phase phases[] = {
+		{R_COLD_DECRYPT, cold_decrypt_sync, NULL},
+		{R_HMAC_64K, hmac_64k_sync, NULL},
+		{R_RANDOM_64K, random_64k_sync, NULL},
+	};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) i1 = NULL;
+	g_autoptr(GVariant) i2 = NULL;
+	TkmsClient *client;
+
+	if (interrupted || !any_in(b, R_COLD_DECRYPT, R_RANDOM_64K))
+		return;
+	g_printerr("tkms-bench: TPM cost rows: a stack of its own with [cache] KeyTtl=0\n");
+	b->cold_env = tkms_test_env_new("[cache]\nKeyTtl=0\n", &error);
+	if (b->cold_env == NULL)
+		goto out;
+	client = tkms_test_env_get_client(b->cold_env);
+	i1 = tkms_client_create_key_sync(client, COLD_KEY_AES, "aes-256-gcm", NULL, NULL, &error);
+	if (i1 == NULL)
+		goto out;
+	i2 = tkms_client_create_key_sync(client, COLD_KEY_HMAC, "hmac-sha256", NULL, NULL,
+					 &error);
+	if (i2 == NULL)
+		goto out;
+	b->cold_ciphertext = tkms_client_encrypt_sync(client, COLD_KEY_AES, b->plaintext,
+						      b->context, NULL, &error);
+	if (b->cold_ciphertext == NULL)
+		goto out;
+	{
+		guint8 *p = g_malloc(SIZE_64K);
+		for (guint i = 0; i < SIZE_64K; i++)
+			p[i] = (guint8)(i * 13 + 5);
+		b->payload_64k = g_bytes_new_take(p, SIZE_64K);
+	}
+	run_phases(b, phases, G_N_ELEMENTS(phases));
+out:
+	if (error != NULL)
+		fail_range(b, R_COLD_DECRYPT, R_RANDOM_64K, error);
+	g_clear_pointer(&b->cold_ciphertext, g_bytes_unref);
+	g_clear_pointer(&b->payload_64k, g_bytes_unref);
+	g_clear_pointer(&b->cold_env, tkms_test_env_free);
+}
+
 static void
 print_store_figures(Bench *b, GString *out)
 {
@@ -2629,7 +2742,8 @@ table_group(guint i)
 	static const guint firsts[] = {R_PING_SYNC,	   R_PROP_SYNC,	      R_ENC_SYNC,
 				       R_ECHO_SYNC,	   R_SIGN_SYNC,	   R_RAW_SIGN,	      R_FLOOD_SIGN_ALONE,
 				       R_FLOOD_ENC_ALONE, R_POLKIT_ON,	      R_STORE_CREATE_EMPTY,
-				       R_ROTATE_AES,	   R_ENC_ALONE,	      R_SECRET_TKMS};
+				       R_ROTATE_AES,	   R_ENC_ALONE,	      R_SECRET_TKMS,
+				       R_COLD_DECRYPT};
 	gint group = 0;
 
 	for (guint k = 0; k < G_N_ELEMENTS(firsts); k++)
@@ -2691,11 +2805,12 @@ print_table(Bench *b)
 				     "same bus; the Encrypt rows beside it are made the same way "
 				     "(g_dbus_connection_call, not libtkms).\n");
 	if (any_in(b, R_RAW_SIGN, R_RAW_HMAC_SEQ))
-		g_string_append(out, "raw rows: ESYS on a second swtpm; \"as tkmsd\": the TPM "
-				     "commands tkmsd sends for that method (daemon/tpm-ops.c): Sign "
-				     "= Load, Sign (password auth), FlushContext; Hmac = Load "
-				     "(password), StartAuthSession (salted on the SRK, parameters "
-				     "encrypted both ways), HMAC, FlushContext x2.\n");
+		g_string_append(out,
+				"raw rows: ESYS on a second swtpm; \"as tkmsd\": the TPM "
+				"commands tkmsd sends for that method (daemon/tpm-ops.c): Sign "
+				"= Load, Sign (password auth), FlushContext; Hmac = Load "
+				"(password), HMAC in a session salted on the SRK that encrypts "
+				"both ways (started once, kept open), FlushContext.\n");
 	if (any_in(b, R_FLOOD_SIGN_ALONE, R_FLOOD_ENC_A))
 		g_string_append_printf(
 			out,
@@ -2728,6 +2843,10 @@ print_table(Bench *b)
 	print_usage_note(b, out);
 	if (any_in(b, R_SECRET_TKMS, R_SECRET_KEYRING) && b->password_note != NULL)
 		g_string_append_printf(out, "%s\n", b->password_note);
+	if (any_in(b, R_COLD_DECRYPT, R_RANDOM_64K))
+		g_string_append(out, "TPM cost rows: a stack of its own with [cache] KeyTtl=0, so "
+				     "every Decrypt unseals its key (a cold key's first use); Hmac "
+				     "and GetRandom of 64 KiB on it.\n");
 	g_string_append(out, "\nratios\n");
 	for (guint i = 0; i < G_N_ELEMENTS(ratios); i++) {
 		gdouble v;
@@ -3000,7 +3119,7 @@ init_results(Bench *b)
 	result_init(&r[R_RAW_SIGN_SEQ], "raw-esys-tkmsd-sign-sequence",
 		    "raw ESYS as tkmsd Sign: Load+Sign+Flush (pw)", 1, 1, TRUE);
 	result_init(&r[R_RAW_HMAC_SEQ], "raw-esys-tkmsd-hmac-sequence",
-		    "raw ESYS as tkmsd Hmac: Load(pw)+salted HMAC", 1, 1, TRUE);
+		    "raw ESYS as tkmsd Hmac: Load(pw)+HMAC, kept session", 1, 1, TRUE);
 	result_init(&r[R_FLOOD_SIGN_ALONE], "flood-sign-b-alone", "B Sign ecdsa-p256, sync, alone", 1,
 		    1, TRUE);
 	result_init(&r[R_FLOOD_SIGN_B], "flood-sign-b-flooded", "B Sign ecdsa-p256, sync, A flooding",
@@ -3045,6 +3164,13 @@ init_results(Bench *b)
 		    "libsecret lookup, GNOME Keyring, sync", 1, 1, FALSE);
 	result_init(&r[R_USAGE_OFF], "usage-count-off-encrypt-sync",
 		    "Encrypt 32 B, sync, CountUses=false", 1, 1, FALSE);
+	result_init(&r[R_COLD_DECRYPT], "tpm-cost-decrypt-cold-sync",
+		    "Decrypt 32 B, sync, cold key (KeyTtl=0)", 1, 1, TRUE);
+	result_init(&r[R_HMAC_64K], "tpm-cost-hmac-64k-sync", "Hmac 64 KiB, sync", 1, 1, TRUE);
+	r[R_HMAC_64K].fixed_ops = HMAC_64K_CALLS;
+	result_init(&r[R_RANDOM_64K], "tpm-cost-getrandom-64k-sync", "GetRandom 64 KiB, sync", 1, 1,
+		    TRUE);
+	r[R_RANDOM_64K].fixed_ops = RANDOM_64K_CALLS;
 }
 
 int
@@ -3087,6 +3213,10 @@ main(int argc, char **argv)
 	Bench b = {0};
 	int status = 0;
 
+	/* the raw ESYS rows run with OpenSSL set up as tkmsd sets it up (tkms_tpm_global_init):
+	 * without its legacy name tables, which tpm2-tss would copy for every hash and HMAC */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+			    NULL);
 	g_option_context_set_summary(
 		octx, "Starts swtpm, a private bus, the polkit mock and tkmsd (as the integration "
 		      "tests do),\nthen measures raw D-Bus round trips, Encrypt/Decrypt, Sign and "
@@ -3191,6 +3321,7 @@ main(int argc, char **argv)
 	run_rotating_encrypt_phases(&b);
 	run_usage_phases(&b);
 	run_password_phases(&b);
+	run_tpm_cost_phases(&b);
 	for (guint i = 0; i < N_RESULTS; i++)
 		result_finish(&b.results[i]);
 
