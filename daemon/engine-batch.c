@@ -115,28 +115,25 @@ batch_fail_literal(TkmsEngineOp *op, guint index, TkmsError code, const gchar *m
 	batch_fail(op, index, g_error_new_literal(TKMS_ERROR, code, message));
 }
 
-/* Every item done: a record for each (a record that cannot be written fails the batch: no
+/* Every item done: a record for each (records that cannot be written fail the batch: no
  * unaudited success), then the outputs. */
 static void
 batch_return(TkmsEngineOp *op)
 {
 	BatchData *d = batch_data(op);
-	gchar detail[DETAIL_MAX];
+	g_autofree const gchar **warnings = NULL;
 	GError *error = NULL;
 	GTask *task;
 
 	g_assert(d->out->len == d->items->len);
-	for (guint i = 0; i < d->items->len; i++) {
-		gboolean compromised =
-			d->compromised != NULL &&
-			g_hash_table_contains(d->compromised, GUINT_TO_POINTER(d->versions[i]));
-
-		detail_of(detail, i, d->items->len);
-		if (tkms_engine_audit_full(op->engine, &op->actor, op->name, &op->key,
-					   d->versions[i], detail,
-					   compromised ? "compromised key version used" : NULL,
-					   NULL, FALSE, &error))
-			continue;
+	if (d->compromised != NULL) {
+		warnings = g_new0(const gchar *, d->items->len);
+		for (guint i = 0; i < d->items->len; i++)
+			if (g_hash_table_contains(d->compromised, GUINT_TO_POINTER(d->versions[i])))
+				warnings[i] = "compromised key version used";
+	}
+	if (!tkms_engine_audit_items(op->engine, &op->actor, op->name, &op->key, d->items->len,
+				     d->versions, warnings, &error)) {
 		task = op->task;
 		g_task_return_error(task, error);
 		g_object_unref(task);
@@ -237,17 +234,25 @@ batch_begin(TkmsEngineOp *op, BatchKind kind, GPtrArray *items, GBytes *context)
 static gboolean
 encrypt_items(BatchData *d, TkmsKey *key, guint32 version)
 {
+	guint n = d->items->len;
 	guint8 header[TKMS_CT_HEADER_LEN];
+	g_autofree guint8 *ivs = g_malloc((gsize)n * TKMS_GCM_IV_LEN);
+	g_autoptr(TkmsGcm) gcm = tkms_crypto_gcm_new(d->key, TRUE);
 	g_autoptr(GBytes) aad = NULL;
 	gsize aad_len = 0;
 	const guint8 *aad_data;
 
+	/* every item's IV from one draw of the DRBG, the key schedule set up once */
+	if (gcm == NULL || !tkms_crypto_random(ivs, (gsize)n * TKMS_GCM_IV_LEN)) {
+		d->failed = 0;
+		return FALSE;
+	}
 	/* the header is the same for every item: so is the associated data */
 	tkms_ciphertext_write_header(header, version);
 	aad = tkms_ciphertext_aad(header, key->owner, key->name, g_bytes_get_data(d->context, NULL),
 				  g_bytes_get_size(d->context));
 	aad_data = g_bytes_get_data(aad, &aad_len);
-	for (guint i = 0; i < d->items->len; i++) {
+	for (guint i = 0; i < n; i++) {
 		gsize len = 0;
 		const guint8 *in = g_bytes_get_data(g_ptr_array_index(d->items, i), &len);
 		gsize total = len + TKMS_CT_OVERHEAD;
@@ -255,10 +260,9 @@ encrypt_items(BatchData *d, TkmsKey *key, guint32 version)
 		guint8 *iv = out + TKMS_CT_HEADER_LEN;
 
 		memcpy(out, header, TKMS_CT_HEADER_LEN);
-		if (!tkms_crypto_random(iv, TKMS_GCM_IV_LEN) ||
-		    !tkms_crypto_gcm_encrypt(d->key, iv, aad_data, aad_len, in, len,
-					     iv + TKMS_GCM_IV_LEN,
-					     out + total - TKMS_GCM_TAG_LEN)) {
+		memcpy(iv, ivs + (gsize)i * TKMS_GCM_IV_LEN, TKMS_GCM_IV_LEN);
+		if (!tkms_crypto_gcm_seal(gcm, iv, aad_data, aad_len, in, len,
+					  iv + TKMS_GCM_IV_LEN, out + total - TKMS_GCM_TAG_LEN)) {
 			g_free(out);
 			d->failed = i;
 			return FALSE;
@@ -271,10 +275,13 @@ encrypt_items(BatchData *d, TkmsKey *key, guint32 version)
 static gboolean
 decrypt_items(BatchData *d, TkmsKey *key)
 {
+	/* version -> TkmsGcm: each version's key schedule set up once */
+	g_autoptr(GHashTable) gcms = g_hash_table_new_full(NULL, NULL, NULL,
+							   (GDestroyNotify)tkms_crypto_gcm_free);
+
 	for (guint i = 0; i < d->items->len; i++) {
 		TkmsCiphertext *ct = &d->cts[i];
-		TkmsSecret *secret =
-			g_hash_table_lookup(d->materials, GUINT_TO_POINTER(ct->version));
+		TkmsGcm *gcm = g_hash_table_lookup(gcms, GUINT_TO_POINTER(ct->version));
 		g_autoptr(GBytes) aad = tkms_ciphertext_aad(ct->header, key->owner, key->name,
 							    g_bytes_get_data(d->context, NULL),
 							    g_bytes_get_size(d->context));
@@ -285,8 +292,15 @@ decrypt_items(BatchData *d, TkmsKey *key)
 		 * unauthenticated plaintext */
 		g_autoptr(GBytes) plain = tkms_secret_bytes_new(ct->body_len, &out);
 
-		if (!tkms_crypto_gcm_decrypt(secret, ct->iv, aad_data, aad_len, ct->body,
-					     ct->body_len, ct->tag, out)) {
+		if (gcm == NULL) {
+			gcm = tkms_crypto_gcm_new(
+				g_hash_table_lookup(d->materials, GUINT_TO_POINTER(ct->version)),
+				FALSE);
+			if (gcm != NULL)
+				g_hash_table_insert(gcms, GUINT_TO_POINTER(ct->version), gcm);
+		}
+		if (gcm == NULL || !tkms_crypto_gcm_open(gcm, ct->iv, aad_data, aad_len, ct->body,
+							 ct->body_len, ct->tag, out)) {
 			d->failed = i;
 			return FALSE;
 		}

@@ -157,6 +157,12 @@ gboolean tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const 
 gboolean tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
 			   const TkmsKeyRef *key, guint32 version, const GError *error,
 			   gboolean durable, GError **audit_error);
+/* The records of a batch's n items, all successes: item i's with versions[i], detail "item i
+ * of n" and warnings[i] (warnings may be NULL); written together (tkms_audit_append_many).
+ * FALSE if they could not all be written: the batch must then fail. */
+gboolean tkms_engine_audit_items(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+				 const TkmsKeyRef *key, guint n, const guint32 *versions,
+				 const gchar *const *warnings, GError **audit_error);
 /* A synchronous operation's end: audits it; on success returns TRUE, else sets error (the
  * operation's own, or the audit's) and returns FALSE. op_error is taken. */
 gboolean tkms_engine_finish_sync(TkmsEngine *self, const TkmsActor *actor,

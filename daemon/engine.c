@@ -104,6 +104,29 @@ tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const gchar *op
 	return FALSE;
 }
 
+gboolean
+tkms_engine_audit_items(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+			const TkmsKeyRef *key, guint n, const guint32 *versions,
+			const gchar *const *warnings, GError **audit_error)
+{
+	/* "item 1023 of 1024" */
+	enum { DETAIL_MAX = 32 };
+	g_autofree TkmsAuditRecord *recs = g_new(TkmsAuditRecord, n);
+	g_autofree gchar *details = g_malloc((gsize)n * DETAIL_MAX);
+
+	for (guint i = 0; i < n; i++) {
+		gchar *detail = details + (gsize)i * DETAIL_MAX;
+
+		g_snprintf(detail, DETAIL_MAX, "item %u of %u", i, n);
+		recs[i] = audit_record(actor, operation, key, versions[i], detail,
+				       warnings != NULL ? warnings[i] : NULL, NULL);
+	}
+	if (tkms_audit_append_many(self->audit, recs, n, audit_error))
+		return TRUE;
+	g_warning("%s", (*audit_error)->message);
+	return FALSE;
+}
+
 void
 tkms_engine_audit_refusal(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
 			  const TkmsKeyRef *key, const GError *error)
