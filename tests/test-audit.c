@@ -964,6 +964,121 @@ test_disk_full(void)
 	}
 }
 
+/* The audit log's sync fails after writes that worked (an I/O error, injected by a preloaded
+ * library): every call after the failure is refused with Failed, lifecycle changes included,
+ * nothing changes without its record, and once syncing works again so does tkmsd, with no key
+ * lost and a whole chain. */
+static void
+test_sync_failure(void)
+{
+	g_autoptr(TkmsTestEnv) e = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *marker = NULL, *lp = NULL, *hp = NULL, *preload = NULL, *fail = NULL;
+	g_autofree gchar *kept = tkms_test_key_name("sync-kept");
+	g_autofree gchar *refused = tkms_test_key_name("sync-refused");
+	g_autoptr(GBytes) pt = tkms_test_bytes_str("written before the sync failed");
+	g_autoptr(GBytes) ctx = tkms_test_bytes_str("ctx");
+	g_autoptr(GBytes) ct = NULL, out = NULL;
+	g_autoptr(GVariant) info = NULL;
+	const gchar *shim = g_getenv("TKMS_TEST_FAILSYNC");
+	TkmsClient *client;
+	gboolean failed = FALSE;
+	guint64 n = 0;
+
+	if (shim == NULL) {
+		g_test_skip("TKMS_TEST_FAILSYNC is not set (run through meson test)");
+		return;
+	}
+	e = tkms_test_env_new_without_daemon(NULL, &error);
+	if (g_error_matches(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY)) {
+		g_test_skip(error->message);
+		return;
+	}
+	g_assert_no_error(error);
+	marker = g_build_filename(tkms_test_env_get_tmp_dir(e), "fail-sync", NULL);
+	preload = g_strdup_printf("LD_PRELOAD=%s", shim);
+	fail = g_strdup_printf("TKMS_TEST_FAIL_SYNC=%s", marker);
+	{
+		const gchar *wrapper[] = {"env", preload, fail, NULL};
+		tkms_test_env_set_daemon_wrapper(e, wrapper);
+	}
+	lp = g_build_filename(tkms_test_env_get_state_dir(e), "audit.log", NULL);
+	hp = g_build_filename(tkms_test_env_get_state_dir(e), "audit.head", NULL);
+
+	g_assert_true(tkms_test_env_start_daemon(e, &error));
+	g_assert_no_error(error);
+	client = tkms_test_env_get_client(e);
+	info = tkms_client_create_key_sync(client, kept, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_clear_pointer(&info, g_variant_unref);
+	ct = tkms_client_encrypt_sync(client, kept, pt, ctx, NULL, &error);
+	g_assert_no_error(error);
+
+	g_assert_true(g_file_set_contents(marker, "", 0, NULL));
+	/* records already written may be answered before their group commit fails: the refusals
+	 * start within a few commits */
+	for (guint i = 0; i < 100 && !failed; i++) {
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		failed = r == NULL;
+		if (!failed) {
+			g_assert_no_error(error);
+			g_usleep(20000);
+		}
+	}
+	g_assert_true(failed);
+	assert_audit_failure(error, "GetRandom");
+	g_clear_error(&error);
+
+	for (guint round = 0; round < 3; round++) {
+		info = tkms_client_get_key_info_sync(client, kept, NULL, &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "GetKeyInfo");
+		g_clear_error(&error);
+		out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+		g_assert_null(out);
+		assert_audit_failure(error, "Decrypt");
+		g_clear_error(&error);
+		info = tkms_client_create_key_sync(client, refused, "aes-256-gcm", NULL, NULL,
+						   &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "CreateKey");
+		g_clear_error(&error);
+		g_assert_false(tkms_client_destroy_key_sync(client, kept, NULL, &error));
+		assert_audit_failure(error, "DestroyKey");
+		g_clear_error(&error);
+	}
+
+	/* syncing works again: so does tkmsd, and the refused changes were never made */
+	g_assert_cmpint(g_unlink(marker), ==, 0);
+	info = tkms_client_get_key_info_sync(client, refused, NULL, &error);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	info = tkms_client_get_key_info_sync(client, kept, NULL, &error);
+	g_assert_no_error(error);
+	{
+		g_autofree gchar *text = g_variant_print(info, FALSE);
+		g_assert_nonnull(strstr(text, "'active'"));
+	}
+	g_clear_pointer(&info, g_variant_unref);
+	out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(out, pt));
+	g_clear_pointer(&out, g_bytes_unref);
+
+	g_assert_true(tkms_test_env_stop_daemon(e, &error));
+	g_assert_no_error(error);
+	g_assert_true(tkms_audit_chain_verify_file(lp, hp, &n, &error));
+	g_assert_no_error(error);
+	g_assert_true(tkms_test_env_start_daemon(e, &error));
+	g_assert_no_error(error);
+	client = tkms_test_env_get_client(e);
+	out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(out, pt));
+	info = tkms_client_get_key_info_sync(client, refused, NULL, &error);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -975,6 +1090,7 @@ main(int argc, char **argv)
 	g_test_add_func("/audit/no-secrets", test_no_secrets);
 	g_test_add_func("/audit/chain", test_chain);
 	g_test_add_func("/audit/disk-full", test_disk_full);
+	g_test_add_func("/audit/sync-failure", test_sync_failure);
 	g_test_add_func("/audit/segments", test_segments);
 	g_test_add_func("/audit/big-log", test_big_log);
 	ret = g_test_run();
