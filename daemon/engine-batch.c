@@ -261,8 +261,8 @@ encrypt_items(BatchData *d, TkmsKey *key, guint32 version)
 
 		memcpy(out, header, TKMS_CT_HEADER_LEN);
 		memcpy(iv, ivs + (gsize)i * TKMS_GCM_IV_LEN, TKMS_GCM_IV_LEN);
-		if (!tkms_crypto_gcm_seal(gcm, iv, aad_data, aad_len, in, len,
-					  iv + TKMS_GCM_IV_LEN, out + total - TKMS_GCM_TAG_LEN)) {
+		if (!tkms_crypto_gcm_seal(gcm, iv, aad_data, aad_len, in, len, iv + TKMS_GCM_IV_LEN,
+					  out + total - TKMS_GCM_TAG_LEN)) {
 			g_free(out);
 			d->failed = i;
 			return FALSE;
@@ -276,8 +276,8 @@ static gboolean
 decrypt_items(BatchData *d, TkmsKey *key)
 {
 	/* version -> TkmsGcm: each version's key schedule set up once */
-	g_autoptr(GHashTable) gcms = g_hash_table_new_full(NULL, NULL, NULL,
-							   (GDestroyNotify)tkms_crypto_gcm_free);
+	g_autoptr(GHashTable) gcms =
+		g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)tkms_crypto_gcm_free);
 
 	for (guint i = 0; i < d->items->len; i++) {
 		TkmsCiphertext *ct = &d->cts[i];

@@ -19,7 +19,7 @@
  * item either way): as an HMAC sequence's pieces (tpm-ops.c), each request is one short
  * attempt under the watchdog's CommandTimeout */
 #define BATCH_BUDGET_US 10000
-#define BATCH_MAX_US 1000000
+#define BATCH_MAX_US	1000000
 
 gboolean
 tkms_tpm_batch_hmac_fits(gsize len)

@@ -13,8 +13,8 @@
 #include "tkms-test-util.h"
 
 static TkmsTestEnv *env;
-#define CLIENT (tkms_test_env_get_client(env))
-#define MIB (1024 * 1024)
+#define CLIENT	 (tkms_test_env_get_client(env))
+#define MIB	 (1024 * 1024)
 #define OVERHEAD 40 /* a ciphertext's header, IV and tag */
 
 static gchar *aes_key;
@@ -125,16 +125,14 @@ test_encrypt_roundtrip(void)
 		g_assert_true(g_hash_table_add(ivs, g_steal_pointer(&iv)));
 	}
 	{
-		g_autoptr(GBytes) pt = tkms_client_decrypt_sync(CLIENT, aes_key,
-								g_ptr_array_index(cts, 17), ctx,
-								NULL, &error);
+		g_autoptr(GBytes) pt = tkms_client_decrypt_sync(
+			CLIENT, aes_key, g_ptr_array_index(cts, 17), ctx, NULL, &error);
 		g_assert_no_error(error);
 		tkms_assert_bytes_equal(pt, g_ptr_array_index(items, 17));
 	}
 	{
-		g_autoptr(GBytes) ct = tkms_client_encrypt_sync(CLIENT, aes_key,
-								g_ptr_array_index(items, 3), ctx,
-								NULL, &error);
+		g_autoptr(GBytes) ct = tkms_client_encrypt_sync(
+			CLIENT, aes_key, g_ptr_array_index(items, 3), ctx, NULL, &error);
 		g_autoptr(GPtrArray) one = g_ptr_array_new_full(1, (GDestroyNotify)g_bytes_unref);
 		g_autoptr(GPtrArray) pts = NULL;
 		g_assert_no_error(error);
