@@ -332,4 +332,38 @@ GBytes *tkms_client_get_secret_finish(TkmsClient *self, GAsyncResult *result, GE
 GBytes *tkms_client_get_secret_sync(TkmsClient *self, const gchar *name, const gchar *stage,
 				    GCancellable *cancellable, GError **error);
 
+/* Since 0.2: batches of 1 to 1024 items (GPtrArray of GBytes) in one call; one item that
+ * fails fails the batch, its index leading the error's message ("item 17: ..."). Decrypted
+ * plaintexts and MACs are wiped when their last reference goes. */
+void tkms_client_encrypt_batch(TkmsClient *self, const gchar *name, GPtrArray *plaintexts,
+			       GBytes *context, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *tkms_client_encrypt_batch_finish(TkmsClient *self, GAsyncResult *result,
+					    GError **error);
+GPtrArray *tkms_client_encrypt_batch_sync(TkmsClient *self, const gchar *name,
+					  GPtrArray *plaintexts, GBytes *context,
+					  GCancellable *cancellable, GError **error);
+void tkms_client_decrypt_batch(TkmsClient *self, const gchar *name, GPtrArray *ciphertexts,
+			       GBytes *context, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *tkms_client_decrypt_batch_finish(TkmsClient *self, GAsyncResult *result,
+					    GError **error);
+GPtrArray *tkms_client_decrypt_batch_sync(TkmsClient *self, const gchar *name,
+					  GPtrArray *ciphertexts, GBytes *context,
+					  GCancellable *cancellable, GError **error);
+void tkms_client_sign_batch(TkmsClient *self, const gchar *name, GPtrArray *messages,
+			    GCancellable *cancellable, GAsyncReadyCallback callback,
+			    gpointer user_data);
+GPtrArray *tkms_client_sign_batch_finish(TkmsClient *self, GAsyncResult *result,
+					 GError **error);
+GPtrArray *tkms_client_sign_batch_sync(TkmsClient *self, const gchar *name, GPtrArray *messages,
+				       GCancellable *cancellable, GError **error);
+void tkms_client_hmac_batch(TkmsClient *self, const gchar *name, GPtrArray *messages,
+			    GCancellable *cancellable, GAsyncReadyCallback callback,
+			    gpointer user_data);
+GPtrArray *tkms_client_hmac_batch_finish(TkmsClient *self, GAsyncResult *result,
+					 GError **error);
+GPtrArray *tkms_client_hmac_batch_sync(TkmsClient *self, const gchar *name, GPtrArray *messages,
+				       GCancellable *cancellable, GError **error);
+
 G_END_DECLS

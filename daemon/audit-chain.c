@@ -31,8 +31,11 @@ tkms_audit_chain_hash(const gchar *body, gsize body_len)
 	EVP_DigestUpdate(ctx, "}", 1);
 	EVP_DigestFinal_ex(ctx, md, &md_len);
 	EVP_MD_CTX_free(ctx);
-	for (guint i = 0; i < sizeof(md); i++)
-		g_snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	for (guint i = 0; i < sizeof(md); i++) {
+		hex[2 * i] = "0123456789abcdef"[md[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[md[i] & 0xf];
+	}
+	hex[TKMS_AUDIT_HASH_HEX_LEN] = '\0';
 	return hex;
 }
 

@@ -39,6 +39,9 @@ struct _TkmsAudit {
 	gboolean commit_pending;
 	gboolean to_journal;
 	gchar *failure; /* why the log cannot be written, NULL while it can */
+	/* the records' time down to the second, formatted once a second */
+	gint64 time_secs;
+	gchar time_prefix[24]; /* "2026-11-30T19:25:00." */
 	GQueue waiters; /* GTask of tkms_audit_append_durable, oldest first */
 };
 
@@ -451,33 +454,66 @@ tkms_audit_sync(TkmsAudit *self)
 
 /* JSON string member: a record is written for every call, so it is formatted directly rather
  * than through a JSON tree; inputs are valid UTF-8 (bus strings, sanitized key names). */
+/* ,"member": */
+static void
+put_member(GString *out, const gchar *member)
+{
+	g_string_append_len(out, ",\"", 2);
+	g_string_append(out, member);
+	g_string_append_len(out, "\":", 2);
+}
+
 static void
 put_string(GString *out, const gchar *member, const gchar *value)
 {
-	g_string_append_printf(out, ",\"%s\":", member);
+	static const gchar hex[] = "0123456789abcdef";
+
+	put_member(out, member);
 	if (value == NULL) {
-		g_string_append(out, "null");
+		g_string_append_len(out, "null", 4);
 		return;
 	}
 	g_string_append_c(out, '"');
 	for (const guchar *p = (const guchar *)value; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			g_string_append_printf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			g_string_append_printf(out, "\\u%04x", *p);
-		else
+		if (*p == '"' || *p == '\\') {
+			g_string_append_c(out, '\\');
 			g_string_append_c(out, *p);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			g_string_append_len(out, "\\u00", 4);
+			g_string_append_c(out, hex[*p >> 4]);
+			g_string_append_c(out, hex[*p & 0xf]);
+		} else {
+			g_string_append_c(out, *p);
+		}
 	}
 	g_string_append_c(out, '"');
+}
+
+/* A decimal without printf: a record is formatted for every call. */
+static void
+append_int(GString *out, gint64 value)
+{
+	gchar buf[24];
+	gchar *p = buf + sizeof(buf);
+	guint64 v = value < 0 ? -(guint64)value : (guint64)value;
+
+	do {
+		*--p = (gchar)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	if (value < 0)
+		*--p = '-';
+	g_string_append_len(out, p, buf + sizeof(buf) - p);
 }
 
 static void
 put_int(GString *out, const gchar *member, gint64 value, gboolean present)
 {
+	put_member(out, member);
 	if (present)
-		g_string_append_printf(out, ",\"%s\":%" G_GINT64_FORMAT, member, value);
+		append_int(out, value);
 	else
-		g_string_append_printf(out, ",\"%s\":null", member);
+		g_string_append_len(out, "null", 4);
 }
 
 /* The record without its closing brace (the body the hash covers). */
@@ -487,14 +523,27 @@ format_body(TkmsAudit *self, const TkmsAuditRecord *rec)
 	GString *out = g_string_sized_new(320);
 	gint64 now = g_get_real_time();
 	time_t secs = now / G_USEC_PER_SEC;
-	struct tm tm;
+	guint usecs = (guint)(now % G_USEC_PER_SEC);
 	gchar time[40];
+	gsize n;
 
-	gmtime_r(&secs, &tm);
-	g_snprintf(time, sizeof(time), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-		   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		   (int)(now % G_USEC_PER_SEC));
-	g_string_append_printf(out, "{\"seq\":%" G_GUINT64_FORMAT, self->next_seq);
+	if (secs != self->time_secs || self->time_prefix[0] == '\0') {
+		struct tm tm;
+
+		gmtime_r(&secs, &tm);
+		g_snprintf(self->time_prefix, sizeof(self->time_prefix),
+			   "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1,
+			   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		self->time_secs = secs;
+	}
+	/* the prefix, six digits of microseconds and Z */
+	n = g_strlcpy(time, self->time_prefix, sizeof(time));
+	for (gint i = 5; i >= 0; i--, usecs /= 10)
+		time[n + i] = (gchar)('0' + usecs % 10);
+	time[n + 6] = 'Z';
+	time[n + 7] = '\0';
+	g_string_append_len(out, "{\"seq\":", 7);
+	append_int(out, (gint64)self->next_seq);
 	/* a segment's first record says which it is: verification can then tell a segment
 	 * dropped by KeepSegments from records cut from the start of a file */
 	if (self->size == 0)
@@ -581,57 +630,120 @@ format_line(TkmsAudit *self, const TkmsAuditRecord *rec, gchar **hash)
 	GString *line = format_body(self, rec);
 
 	*hash = tkms_audit_chain_hash(line->str, line->len);
-	g_string_append_printf(line, ",\"hash\":\"%s\"}\n", *hash);
+	g_string_append_len(line, ",\"hash\":\"", 9);
+	g_string_append_len(line, *hash, TKMS_AUDIT_HASH_HEX_LEN);
+	g_string_append_len(line, "\"}\n", 3);
 	return line;
 }
 
-/* Writes the record at the end of the chain (not yet on disk), in a new segment if it would
- * take the current one past [audit] SegmentSize. */
-static gboolean
-write_record(TkmsAudit *self, const TkmsAuditRecord *rec, GError **error)
+/* The lines of records formatted at the end of the chain but not written yet: the chain's
+ * state (next_seq, prev_hash, size) already counts them, as the next record's line needs it;
+ * mark is the state before them, to go back to if they cannot be written. */
+typedef struct {
+	GString *buf;
+	const TkmsAuditRecord *first; /* the records of the lines in buf */
+	guint count;
+	guint64 seq, size;
+	gchar *prev;
+} Pending;
+
+static void
+journal_record(TkmsAudit *self, const TkmsAuditRecord *rec)
 {
-	g_autofree gchar *hash = NULL;
-	g_autoptr(GString) line = format_line(self, rec, &hash);
-	gsize len;
+	g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE_ID", TKMS_AUDIT_MESSAGE_ID,
+			 "TKMS_UID", "%" G_GINT64_FORMAT, rec->uid, "MESSAGE",
+			 "%s uid=%" G_GINT64_FORMAT " key=%s result=%s %s", rec->method, rec->uid,
+			 rec->owner_key ? rec->owner_key : "-", rec->result,
+			 rec->error ? rec->error : "");
+}
+
+static void
+pending_mark(TkmsAudit *self, Pending *p, const TkmsAuditRecord *next)
+{
+	g_string_truncate(p->buf, 0);
+	p->first = next;
+	p->count = 0;
+	p->seq = self->next_seq;
+	p->size = self->size;
+	g_free(p->prev);
+	p->prev = g_strdup(self->prev_hash);
+}
+
+/* One write() of the pending lines on the O_APPEND fd: never interleaved or half-done unless
+ * the disk is full, in which case they are removed, the chain goes back to before them and the
+ * operation fails. */
+static gboolean
+pending_write(TkmsAudit *self, Pending *p, GError **error)
+{
 	gssize n;
 
-	if (self->size > 0 && self->size + line->len > self->segment_size) {
-		if (!rotate(self, error))
-			return FALSE;
-		/* again, as the new segment's first record */
-		g_clear_pointer(&hash, g_free);
-		g_string_free(g_steal_pointer(&line), TRUE);
-		line = format_line(self, rec, &hash);
-	}
-	len = line->len;
-
-	/* one write() of the whole line on an O_APPEND fd: never interleaved or half-done
-	 * unless the disk is full, in which case the operation fails below */
-	n = write(self->fd, line->str, len);
-	if (n != (gssize)len) {
+	if (p->count == 0)
+		return TRUE;
+	n = write(self->fd, p->buf->str, p->buf->len);
+	if (n != (gssize)p->buf->len) {
 		int err = errno;
 		g_autofree gchar *reason = g_strdup_printf(
 			"write failed (%s)", n < 0 ? g_strerror(err) : "short write, disk full?");
 		GError *local = NULL;
 		if (n > 0 && ftruncate(self->fd, lseek(self->fd, 0, SEEK_END) - n) != 0)
 			g_warning("cannot remove a partial audit record");
+		self->next_seq = p->seq;
+		self->size = p->size;
+		g_free(self->prev_hash);
+		self->prev_hash = g_steal_pointer(&p->prev);
 		local = g_error_new(TKMS_ERROR, TKMS_ERROR_FAILED, FAILED_MESSAGE, reason);
 		latch_failure(self, local);
 		g_propagate_error(error, local);
 		return FALSE;
 	}
-	self->size += len;
-	self->next_seq++;
-	g_free(self->prev_hash);
-	self->prev_hash = g_steal_pointer(&hash);
 	if (self->to_journal)
-		g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE_ID",
-				 TKMS_AUDIT_MESSAGE_ID, "TKMS_UID", "%" G_GINT64_FORMAT, rec->uid,
-				 "MESSAGE", "%s uid=%" G_GINT64_FORMAT " key=%s result=%s %s",
-				 rec->method, rec->uid,
-				 rec->owner_key ? rec->owner_key : "-", rec->result,
-				 rec->error ? rec->error : "");
+		for (guint i = 0; i < p->count; i++)
+			journal_record(self, &p->first[i]);
+	pending_mark(self, p, p->first + p->count);
 	return TRUE;
+}
+
+/* Writes n records at the end of the chain (not yet on disk) with as few write()s as the
+ * segments allow: a new segment starts where a record would take the current one past
+ * [audit] SegmentSize. */
+static gboolean
+write_records(TkmsAudit *self, const TkmsAuditRecord *recs, guint n, GError **error)
+{
+	Pending p = {.buf = g_string_sized_new(400 * MIN(n, 64))};
+	gboolean ok = TRUE;
+
+	pending_mark(self, &p, recs);
+	for (guint i = 0; ok && i < n; i++) {
+		g_autofree gchar *hash = NULL;
+		g_autoptr(GString) line = format_line(self, &recs[i], &hash);
+
+		if (self->size > 0 && self->size + line->len > self->segment_size) {
+			ok = pending_write(self, &p, error) && rotate(self, error);
+			if (!ok)
+				break;
+			/* again, as the new segment's first record */
+			pending_mark(self, &p, &recs[i]);
+			g_clear_pointer(&hash, g_free);
+			g_string_free(g_steal_pointer(&line), TRUE);
+			line = format_line(self, &recs[i], &hash);
+		}
+		g_string_append_len(p.buf, line->str, line->len);
+		p.count++;
+		self->size += line->len;
+		self->next_seq++;
+		g_free(self->prev_hash);
+		self->prev_hash = g_steal_pointer(&hash);
+	}
+	ok = ok && pending_write(self, &p, error);
+	g_string_free(p.buf, TRUE);
+	g_free(p.prev);
+	return ok;
+}
+
+static gboolean
+write_record(TkmsAudit *self, const TkmsAuditRecord *rec, GError **error)
+{
+	return write_records(self, rec, 1, error);
 }
 
 /* While the log is failed, every append is the probe: its record is written and synced at
@@ -670,6 +782,22 @@ tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable,
 		g_clear_handle_id(&self->sync_source, g_source_remove);
 		return sync_now(self, error);
 	}
+	if (self->sync_source == 0)
+		self->sync_source = g_timeout_add(GROUP_COMMIT_MS, group_commit_cb, self);
+	return TRUE;
+}
+
+gboolean
+tkms_audit_append_many(TkmsAudit *self, const TkmsAuditRecord *recs, guint n, GError **error)
+{
+	if (self->failure != NULL) {
+		for (guint i = 0; i < n; i++)
+			if (!append_probe(self, &recs[i], error))
+				return FALSE;
+		return TRUE;
+	}
+	if (!write_records(self, recs, n, error))
+		return FALSE;
 	if (self->sync_source == 0)
 		self->sync_source = g_timeout_add(GROUP_COMMIT_MS, group_commit_cb, self);
 	return TRUE;

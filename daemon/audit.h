@@ -33,6 +33,10 @@ TkmsAudit *tkms_audit_new(const gchar *state_dir, guint64 segment_size, guint ke
  * must then fail the operation, never succeed unaudited. */
 gboolean tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable,
 			   GError **error);
+/* Appends n records of use (not durable, as above) with one write() where the segments allow:
+ * a batch's items. FALSE if they could not all be written (some may be). */
+gboolean tkms_audit_append_many(TkmsAudit *self, const TkmsAuditRecord *recs, guint n,
+				GError **error);
 /* Appends a record and calls back once it is on disk: the fdatasync runs off the main loop
  * (together with the group commit), so a lifecycle change does not stall other callers.
  * Fails at once if the record could not be written. */

@@ -79,6 +79,9 @@ TkmsKeyVersion *tkms_engine_op_primary_version(TkmsEngineOp *op, TkmsKey *key);
 /* Whether v may process (decrypt, verify) for the op's actor: active or deactivated, or
  * compromised for an admin (then the op's record carries a warning). */
 gboolean tkms_engine_op_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v);
+/* The same check without the op's warning: KeyState in error if v may not process. */
+gboolean tkms_engine_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
+				      GError **error);
 /* The newest version that may verify, and in *rest the others that may, newest first (NULL
  * if none); KeyState if no version may. Compromised versions come last, for an admin; for
  * a caller whose admin is not known they go to op->compromised (see below). */
@@ -115,6 +118,11 @@ void tkms_engine_usage_release(TkmsEngine *self);
  * LimitExceeded if that fails. then may run later (the op waits for a reservation of uses or
  * a rotation). */
 void tkms_engine_op_use_primary(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then);
+/* The same for a batch of n items, all under one version: n uses are counted at once. A
+ * primary with fewer than n uses left counts as used up (the key is rotated first); n over
+ * max-uses is LimitExceeded. */
+void tkms_engine_op_use_primary_n(TkmsEngineOp *op, TkmsKey *key, guint64 n,
+				  TkmsEngineUseFunc then);
 /* Sets the versions' uses and uses_reserved of key (a copy, or the stored key for display)
  * from the live counts. */
 void tkms_engine_usage_patch(TkmsEngine *self, TkmsKey *key);
@@ -149,6 +157,12 @@ gboolean tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const 
 gboolean tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
 			   const TkmsKeyRef *key, guint32 version, const GError *error,
 			   gboolean durable, GError **audit_error);
+/* The records of a batch's n items, all successes: item i's with versions[i], detail "item i
+ * of n" and warnings[i] (warnings may be NULL); written together (tkms_audit_append_many).
+ * FALSE if they could not all be written: the batch must then fail. */
+gboolean tkms_engine_audit_items(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+				 const TkmsKeyRef *key, guint n, const guint32 *versions,
+				 const gchar *const *warnings, GError **audit_error);
 /* A synchronous operation's end: audits it; on success returns TRUE, else sets error (the
  * operation's own, or the audit's) and returns FALSE. op_error is taken. */
 gboolean tkms_engine_finish_sync(TkmsEngine *self, const TkmsActor *actor,

@@ -104,6 +104,29 @@ tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const gchar *op
 	return FALSE;
 }
 
+gboolean
+tkms_engine_audit_items(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+			const TkmsKeyRef *key, guint n, const guint32 *versions,
+			const gchar *const *warnings, GError **audit_error)
+{
+	/* "item 1023 of 1024" */
+	enum { DETAIL_MAX = 32 };
+	g_autofree TkmsAuditRecord *recs = g_new(TkmsAuditRecord, n);
+	g_autofree gchar *details = g_malloc((gsize)n * DETAIL_MAX);
+
+	for (guint i = 0; i < n; i++) {
+		gchar *detail = details + (gsize)i * DETAIL_MAX;
+
+		g_snprintf(detail, DETAIL_MAX, "item %u of %u", i, n);
+		recs[i] = audit_record(actor, operation, key, versions[i], detail,
+				       warnings != NULL ? warnings[i] : NULL, NULL);
+	}
+	if (tkms_audit_append_many(self->audit, recs, n, audit_error))
+		return TRUE;
+	g_warning("%s", (*audit_error)->message);
+	return FALSE;
+}
+
 void
 tkms_engine_audit_refusal(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
 			  const TkmsKeyRef *key, const GError *error)
@@ -437,29 +460,39 @@ may_process(TkmsEngineOp *op, TkmsKeyVersion *v)
 }
 
 gboolean
+tkms_engine_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v, GError **error)
+{
+	if (may_process(op, v))
+		return TRUE;
+	g_set_error(error, TKMS_ERROR, TKMS_ERROR_KEY_STATE,
+		    "Version %u of key \"%s\" is %s and cannot %s%s", v->version, key->name,
+		    v->state, g_str_has_prefix(op->name, "Decrypt") ? "decrypt" : "process data",
+		    g_str_equal(v->state, TKMS_STATE_COMPROMISED)
+			    ? " except for an administrator (org.tkms.KeyManager.admin)"
+		    : g_str_equal(v->state, TKMS_STATE_DESTROY_SCHEDULED)
+			    ? " until its destruction is cancelled"
+		    : g_str_equal(v->state, TKMS_STATE_SUSPENDED) ? " until it is resumed"
+								  : "");
+	return FALSE;
+}
+
+gboolean
 tkms_engine_op_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v)
 {
-	if (may_process(op, v)) {
-		if (g_str_equal(v->state, TKMS_STATE_COMPROMISED)) {
-			op->warning = "compromised key version used";
-			g_warning("%s of key %s version %u, which is compromised, by uid %u "
-				  "(admin)",
-				  op->name, tkms_key_ref_audit_text(&op->key), v->version,
-				  op->actor.uid);
-		}
-		return TRUE;
+	GError *error = NULL;
+
+	if (!tkms_engine_check_processing(op, key, v, &error)) {
+		tkms_engine_op_fail(op, error);
+		return FALSE;
 	}
-	tkms_engine_op_fail(
-		op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
-				"Version %u of key \"%s\" is %s and cannot %s%s", v->version,
-				key->name, v->state, g_str_equal(op->name, "Decrypt") ? "decrypt" : "process data",
-				g_str_equal(v->state, TKMS_STATE_COMPROMISED)
-					? " except for an administrator (org.tkms.KeyManager.admin)"
-				: g_str_equal(v->state, TKMS_STATE_DESTROY_SCHEDULED)
-					? " until its destruction is cancelled"
-				: g_str_equal(v->state, TKMS_STATE_SUSPENDED) ? " until it is resumed"
-									      : ""));
-	return FALSE;
+	if (g_str_equal(v->state, TKMS_STATE_COMPROMISED)) {
+		op->warning = "compromised key version used";
+		g_warning("%s of key %s version %u, which is compromised, by uid %u "
+			  "(admin)",
+			  op->name, tkms_key_ref_audit_text(&op->key), v->version,
+			  op->actor.uid);
+	}
+	return TRUE;
 }
 
 static void

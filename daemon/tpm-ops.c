@@ -8,8 +8,6 @@
 
 #include "tpm-private.h"
 
-#include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
 #include <string.h>
@@ -189,20 +187,8 @@ request_digest(const TkmsTpmSign *req, TPM2B_DIGEST *digest)
 static GBytes *
 ecdsa_to_der(const TPMS_SIGNATURE_ECC *ecc)
 {
-	ECDSA_SIG *sig = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(ecc->signatureR.buffer, ecc->signatureR.size, NULL);
-	BIGNUM *s = BN_bin2bn(ecc->signatureS.buffer, ecc->signatureS.size, NULL);
-	guint8 *der = NULL;
-	int len;
-	GBytes *out = NULL;
-
-	ECDSA_SIG_set0(sig, r, s);
-	len = i2d_ECDSA_SIG(sig, &der);
-	if (len > 0)
-		out = g_bytes_new(der, len);
-	OPENSSL_free(der);
-	ECDSA_SIG_free(sig);
-	return out;
+	return tkms_crypto_ecdsa_der(ecc->signatureR.buffer, ecc->signatureR.size,
+				     ecc->signatureS.buffer, ecc->signatureS.size);
 }
 
 static gboolean

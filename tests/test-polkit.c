@@ -127,6 +127,27 @@ DEFINE_CALL(call_destroy_version, error = call_raw(client, "DestroyKeyVersion",
 DEFINE_CALL(call_cancel_destruction, error = call_raw(client, "CancelKeyDestruction",
 						      g_variant_new("(su)", victim, 0), "()"))
 
+/* batches, of one item each */
+static GPtrArray *
+one(GBytes *b)
+{
+	GPtrArray *items = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_ptr_array_add(items, g_bytes_ref(b));
+	return items;
+}
+DEFINE_CALL(call_encrypt_batch, g_autoptr(GPtrArray) items = one(data);
+	    g_autoptr(GPtrArray) out =
+		    tkms_client_encrypt_batch_sync(client, aes, items, ctx, NULL, &error))
+DEFINE_CALL(call_decrypt_batch, g_autoptr(GPtrArray) items = one(ct);
+	    g_autoptr(GPtrArray) out =
+		    tkms_client_decrypt_batch_sync(client, aes, items, ctx, NULL, &error))
+DEFINE_CALL(call_sign_batch, g_autoptr(GPtrArray) items = one(data);
+	    g_autoptr(GPtrArray) out =
+		    tkms_client_sign_batch_sync(client, ec, items, NULL, &error))
+DEFINE_CALL(call_hmac_batch, g_autoptr(GPtrArray) items = one(data);
+	    g_autoptr(GPtrArray) out =
+		    tkms_client_hmac_batch_sync(client, hmac, items, NULL, &error))
+
 /* DESIGN.md "Authorization": the method -> action table (a contract). */
 static const struct {
 	const gchar *method;
@@ -165,6 +186,10 @@ static const struct {
 	{"SetRotationPolicy", TKMS_ACTION_MANAGE_KEY, call_set_policy},
 	{"ImportSecret", TKMS_ACTION_MANAGE_KEY, call_import_secret},
 	{"GetSecret", TKMS_ACTION_READ_SECRET, call_get_secret},
+	{"EncryptBatch", TKMS_ACTION_USE_KEY, call_encrypt_batch},
+	{"DecryptBatch", TKMS_ACTION_USE_KEY, call_decrypt_batch},
+	{"SignBatch", TKMS_ACTION_USE_KEY, call_sign_batch},
+	{"HmacBatch", TKMS_ACTION_USE_KEY, call_hmac_batch},
 };
 
 /* the methods that use up the victim: run in table order, on a fresh victim */

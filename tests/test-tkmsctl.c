@@ -163,6 +163,206 @@ json_base64_member(GBytes *text)
 	return g_bytes_new_take(data, len);
 }
 
+/* ---- --batch ---- */
+
+/* The lines of text, without their newlines. */
+static gchar **
+lines_of(GBytes *text)
+{
+	g_autofree gchar *str = bytes_to_str(text);
+
+	g_assert_true(g_str_has_suffix(str, "\n"));
+	str[strlen(str) - 1] = '\0';
+	return g_strsplit(str, "\n", -1);
+}
+
+/* The audit records of method for key that contain text. */
+static guint
+audit_records(const gchar *method, const gchar *key, const gchar *text)
+{
+	g_autofree gchar *path =
+		g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
+	g_autofree gchar *contents = NULL;
+	g_auto(GStrv) lines = NULL;
+	g_autofree gchar *m = g_strdup_printf("\"method\":\"%s\"", method);
+	g_autofree gchar *k = g_strdup_printf("\"key\":\"%s\"", key);
+	guint n = 0;
+
+	g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+	lines = g_strsplit(contents, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++)
+		if (strstr(lines[i], m) && strstr(lines[i], k) && strstr(lines[i], text))
+			n++;
+	return n;
+}
+
+/* encrypt --batch and decrypt --batch: one base64 line per item both ways, in order (the
+ * last line may lack its newline); 1,500 lines go as a batch of 1,024 and one of 476, two
+ * items of 600 KiB as two batches (1 MiB each at most); --json writes {"base64"} lines; a
+ * line that is not base64, or a ciphertext that does not authenticate, fails naming the
+ * line; --stream does not combine. */
+static void
+test_batch_encrypt(void)
+{
+	g_autofree gchar *name = create_key("ctl-batch", "aes-256-gcm");
+	g_autoptr(GBytes) in = tkms_test_bytes_str("aGVsbG8=\nd29ybGQ=\n\nIQ==");
+	g_autoptr(GBytes) cts = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_auto(GStrv) ct_lines = NULL;
+	g_autofree gchar *err = NULL;
+
+	/* an empty line is an empty plaintext, which Encrypt refuses: named by its line */
+	g_assert_cmpint(ctl(in, NULL, &err, "encrypt", name, "--batch", "-c", "ctx", NULL), ==,
+			1);
+	g_assert_nonnull(strstr(err, "line 3: "));
+	g_assert_nonnull(strstr(err, "empty"));
+	g_clear_pointer(&err, g_free);
+	g_clear_pointer(&in, g_bytes_unref);
+
+	in = tkms_test_bytes_str("aGVsbG8=\nd29ybGQ=\r\nIQ==");
+	g_assert_cmpint(ctl(in, &cts, NULL, "encrypt", name, "--batch", "-c", "ctx", NULL), ==, 0);
+	ct_lines = lines_of(cts);
+	g_assert_cmpuint(g_strv_length(ct_lines), ==, 3);
+	g_assert_cmpint(ctl(cts, &back, NULL, "decrypt", name, "--batch", "-c", "ctx", NULL), ==,
+			0);
+	{
+		g_autofree gchar *text = bytes_to_str(back);
+		g_assert_cmpstr(text, ==, "aGVsbG8=\nd29ybGQ=\nIQ==\n");
+	}
+	/* each line is a ciphertext of its own */
+	{
+		gsize len = 0;
+		g_autofree guchar *raw = g_base64_decode(ct_lines[1], &len);
+		g_autoptr(GBytes) ct = g_bytes_new(raw, len);
+		g_autoptr(GBytes) pt = NULL;
+
+		g_assert_cmpint(ctl(ct, &pt, NULL, "decrypt", name, "-c", "ctx", NULL), ==, 0);
+		g_assert_cmpmem(g_bytes_get_data(pt, NULL), g_bytes_get_size(pt), "world", 5);
+	}
+
+	/* a tampered ciphertext on line 3, a line that is not base64 on line 2 */
+	{
+		g_autofree gchar *bad = g_strdup(ct_lines[2]);
+		g_autofree gchar *text = NULL;
+		g_autoptr(GBytes) input = NULL;
+
+		bad[20] = bad[20] == 'A' ? 'B' : 'A';
+		text = g_strdup_printf("%s\n%s\n%s\n", ct_lines[0], ct_lines[1], bad);
+		input = g_bytes_new_take(g_steal_pointer(&text), strlen(bad) + strlen(ct_lines[0]) +
+									 strlen(ct_lines[1]) + 3);
+		g_assert_cmpint(ctl(input, NULL, &err, "decrypt", name, "--batch", "-c", "ctx",
+				    NULL),
+				==, 1);
+		g_assert_nonnull(strstr(err, "line 3: "));
+		g_assert_nonnull(strstr(err, "does not authenticate"));
+		g_clear_pointer(&err, g_free);
+	}
+	{
+		g_autoptr(GBytes) input = tkms_test_bytes_str("aGVsbG8=\nnot*base64\n");
+		g_assert_cmpint(ctl(input, NULL, &err, "encrypt", name, "--batch", NULL), ==, 1);
+		g_assert_nonnull(strstr(err, "line 2 of standard input is not base64"));
+		g_clear_pointer(&err, g_free);
+	}
+	g_assert_cmpint(ctl(NULL, NULL, &err, "encrypt", name, "--batch", "--stream", NULL), ==, 2);
+	g_clear_pointer(&err, g_free);
+
+	/* 1,500 lines: two batches */
+	{
+		g_autoptr(GString) many = g_string_new(NULL);
+		g_autoptr(GBytes) input = NULL;
+		g_autoptr(GBytes) out = NULL;
+		g_autoptr(GBytes) plain = NULL;
+
+		for (guint i = 0; i < 1500; i++) {
+			g_autofree gchar *item = g_strdup_printf("item %u", i);
+			g_autofree gchar *b64 = g_base64_encode((const guchar *)item, strlen(item));
+			g_string_append_printf(many, "%s\n", b64);
+		}
+		input = g_bytes_new(many->str, many->len);
+		g_assert_cmpint(ctl(input, &out, NULL, "encrypt", name, "--batch", NULL), ==, 0);
+		g_auto(GStrv) out_lines = lines_of(out);
+
+		g_assert_cmpuint(g_strv_length(out_lines), ==, 1500);
+		g_assert_cmpuint(audit_records("EncryptBatch", name, "\"item 0 of 1024\""), ==, 1);
+		g_assert_cmpuint(audit_records("EncryptBatch", name, "\"item 475 of 476\""), ==, 1);
+		g_assert_cmpint(ctl(out, &plain, NULL, "decrypt", name, "--batch", NULL), ==, 0);
+		tkms_assert_bytes_equal(plain, input);
+	}
+	/* two items of 600 KiB: a batch each */
+	{
+		g_autoptr(GBytes) big = tkms_test_bytes_pattern(600 * 1024, 3);
+		g_autofree gchar *b64 =
+			g_base64_encode(g_bytes_get_data(big, NULL), g_bytes_get_size(big));
+		g_autofree gchar *text = g_strdup_printf("%s\n%s\n", b64, b64);
+		g_autoptr(GBytes) input = g_bytes_new(text, strlen(text));
+		g_autoptr(GBytes) out = NULL;
+		g_autoptr(GBytes) plain = NULL;
+
+		g_assert_cmpint(ctl(input, &out, NULL, "encrypt", name, "--batch", NULL), ==, 0);
+		g_assert_cmpuint(audit_records("EncryptBatch", name, "\"item 0 of 1\""), ==, 2);
+		g_assert_cmpint(ctl(out, &plain, NULL, "decrypt", name, "--batch", NULL), ==, 0);
+		tkms_assert_bytes_equal(plain, input);
+	}
+	/* --json: a {"base64": ...} object per line */
+	{
+		g_autoptr(GBytes) input = tkms_test_bytes_str("aGVsbG8=\n");
+		g_autoptr(GBytes) out = NULL;
+		g_autoptr(GBytes) ct = NULL;
+		g_autoptr(GBytes) pt = NULL;
+
+		g_assert_cmpint(ctl(input, &out, NULL, "--json", "encrypt", name, "--batch", NULL),
+				==, 0);
+		ct = json_base64_member(out);
+		g_assert_cmpint(ctl(ct, &pt, NULL, "decrypt", name, NULL), ==, 0);
+		g_assert_cmpmem(g_bytes_get_data(pt, NULL), g_bytes_get_size(pt), "hello", 5);
+	}
+}
+
+/* sign --batch: each line's signature verifies with verify; hmac --batch: each line's MAC is
+ * hmac's. */
+static void
+test_batch_sign_hmac(void)
+{
+	g_autofree gchar *ec = create_key("ctl-batch-ec", "ecdsa-p256");
+	g_autofree gchar *hm = create_key("ctl-batch-hm", "hmac-sha256");
+	const gchar *const messages[] = {"first message", "second", ""};
+	g_autoptr(GString) input = g_string_new(NULL);
+	g_autoptr(GBytes) in = NULL;
+	g_autoptr(GBytes) sigs = NULL;
+	g_autoptr(GBytes) macs = NULL;
+	g_auto(GStrv) sig_lines = NULL;
+	g_auto(GStrv) mac_lines = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(messages); i++) {
+		g_autofree gchar *b64 =
+			g_base64_encode((const guchar *)messages[i], strlen(messages[i]));
+		g_string_append_printf(input, "%s\n", b64);
+	}
+	in = g_bytes_new(input->str, input->len);
+	g_assert_cmpint(ctl(in, &sigs, NULL, "sign", ec, "--batch", NULL), ==, 0);
+	g_assert_cmpint(ctl(in, &macs, NULL, "hmac", hm, "--batch", NULL), ==, 0);
+	sig_lines = lines_of(sigs);
+	mac_lines = lines_of(macs);
+	g_assert_cmpuint(g_strv_length(sig_lines), ==, G_N_ELEMENTS(messages));
+	g_assert_cmpuint(g_strv_length(mac_lines), ==, G_N_ELEMENTS(messages));
+	for (guint i = 0; i < G_N_ELEMENTS(messages); i++) {
+		g_autofree gchar *sig_path = path_in_workdir("batch.sig");
+		g_autofree gchar *sig_text = g_strdup_printf("%s\n", sig_lines[i]);
+		g_autoptr(GBytes) msg = tkms_test_bytes_str(messages[i]);
+		g_autoptr(GBytes) mac = NULL;
+		g_autofree gchar *mac_text = NULL;
+
+		g_assert_true(g_file_set_contents(sig_path, sig_text, -1, NULL));
+		g_assert_cmpint(ctl(msg, NULL, NULL, "verify", ec, "--signature", sig_path,
+				    "--base64", NULL),
+				==, 0);
+		g_assert_cmpint(ctl(msg, &mac, NULL, "hmac", hm, "--base64", NULL), ==, 0);
+		mac_text = bytes_to_str(mac);
+		g_strchomp(mac_text);
+		g_assert_cmpstr(mac_text, ==, mac_lines[i]);
+	}
+}
+
 static void
 test_usage(void)
 {
@@ -1324,6 +1524,19 @@ test_german(void)
 		g_assert_cmpint(run_argv_env(create_argv, de_env, NULL, NULL, &create_err), ==, 2);
 		g_assert_nonnull(strstr(create_err, "unbekannter Zeichensatz »base32«"));
 		g_assert_nonnull(strstr(create_err, "Zeichensätze: alnum, alnum-symbols, hex"));
+	}
+	{
+		/* and --batch's: a line that is not base64 */
+		const gchar *de_env[] = {"LANGUAGE", "de", "LANG", "C.UTF-8", "LC_ALL", "C.UTF-8",
+					 "TKMS_LOCALEDIR", localedir, NULL};
+		const gchar *batch_argv[] = {g_getenv("TKMSCTL"), "--address",
+					     tkms_test_env_get_bus_address(env), "hmac", "k",
+					     "--batch", NULL};
+		g_autoptr(GBytes) input = tkms_test_bytes_str("aGk=\n*\n");
+		g_autofree gchar *batch_err = NULL;
+
+		g_assert_cmpint(run_argv_env(batch_argv, de_env, input, NULL, &batch_err), ==, 1);
+		g_assert_nonnull(strstr(batch_err, "Zeile 2 von Standardeingabe ist kein Base64"));
 	}
 }
 
@@ -3114,6 +3327,8 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/create-list-info", test_create_list_info);
 	g_test_add_func("/tkmsctl/encrypt/files", test_encrypt_files);
 	g_test_add_func("/tkmsctl/encrypt/stdin", test_encrypt_stdin);
+	g_test_add_func("/tkmsctl/batch/encrypt", test_batch_encrypt);
+	g_test_add_func("/tkmsctl/batch/sign-hmac", test_batch_sign_hmac);
 	g_test_add_func("/tkmsctl/sign/openssl", test_sign_openssl);
 	g_test_add_func("/tkmsctl/sign/large", test_sign_large);
 	g_test_add_func("/tkmsctl/encrypt/small-format", test_encrypt_small_format);

@@ -438,6 +438,14 @@ tkms_test_env_get_connection(TkmsTestEnv *env)
 	return tkms_test_bus_get_connection(env->bus);
 }
 
+gboolean
+tkms_test_env_add_bus_policy(TkmsTestEnv *env, const gchar *file_name, const gchar *contents,
+			     GError **error)
+{
+	return tkms_test_bus_add_policy(env->bus, file_name, contents, error) &&
+	       tkms_test_bus_reload(env->bus, error);
+}
+
 TkmsClient *
 tkms_test_env_get_client(TkmsTestEnv *env)
 {

@@ -58,6 +58,10 @@ TkmsTestEnv *tkms_test_env_new_or_abort(const gchar *config);
 
 const gchar *tkms_test_env_get_bus_address(TkmsTestEnv *env);
 GDBusConnection *tkms_test_env_get_connection(TkmsTestEnv *env);
+/* Adds a bus policy file (busconfig XML) to the running private bus, which reads it at once:
+ * for other services of a test's own (the bench's echo service). */
+gboolean tkms_test_env_add_bus_policy(TkmsTestEnv *env, const gchar *file_name,
+				      const gchar *contents, GError **error);
 /* The client on get_connection(); valid as long as env (survives daemon restarts). */
 TkmsClient *tkms_test_env_get_client(TkmsTestEnv *env);
 const gchar *tkms_test_env_get_state_dir(TkmsTestEnv *env);

@@ -177,6 +177,19 @@ gboolean tkmsctl_stream_encrypt(Tkmsctl *ctl, const gchar *name, GBytes *context
 gboolean tkmsctl_stream_decrypt(Tkmsctl *ctl, const gchar *name, GBytes *context,
 				TkmsctlInput *in, TkmsctlOutput *out, GError **error);
 
+/* --batch of encrypt, decrypt, sign and hmac (tkmsctl-batch.c): one base64 item per line of
+ * @in, one base64 result per line to @out (with ctl->json {"base64": ...} lines), sent to
+ * tkmsd in batches. An item's error names its input line. */
+typedef enum {
+	TKMSCTL_BATCH_ENCRYPT,
+	TKMSCTL_BATCH_DECRYPT,
+	TKMSCTL_BATCH_SIGN,
+	TKMSCTL_BATCH_HMAC,
+} TkmsctlBatchOp;
+
+gboolean tkmsctl_batch_run(Tkmsctl *ctl, TkmsctlBatchOp op, const gchar *name, GBytes *context,
+			   TkmsctlInput *in, TkmsctlOutput *out, GError **error);
+
 /* polkit's text authentication agent for this process (pkttyagent --process PID
  * --fallback, as systemctl runs it), so that an auth_admin action asks for the password on
  * the terminal. @bus_address: the bus whose polkit authority tkmsd asks, or NULL for the

@@ -14,7 +14,10 @@
  *     main loop like every method of ours),
  *   - Encrypt(32 B) + Decrypt pairs through libtkms,
  * each synchronously and with a fixed number of calls in flight (async, refilled as replies
- * arrive), then Sign (ecdsa-p256) and Hmac (hmac-sha256), which are TPM commands, and the
+ * arrive); then the echo rows: Echo(ay 32 B) of a minimal GDBus service in another process on
+ * the same bus (tkms-bench-echo.c), single Encrypt(32 B) calls made the same way (the "at
+ * least 80% of an echo" goal), and EncryptBatch of 64 x 32 B through libtkms (items/s against
+ * single Encrypt calls/s); then Sign (ecdsa-p256) and Hmac (hmac-sha256), which are TPM commands, and the
  * TPM command sequences tkmsd sends for them, straight through ESYS on a second swtpm of its
  * own (tkmsd holds the first one's only connection). Latencies are per D-Bus call (per
  * operation for raw TPM rows). Every phase is split into rounds, interleaved with the other
@@ -94,6 +97,16 @@
 #define FLOOD_WARMUP_B_ENC 100
 #define FLOOD_WARMUP_B_SIGN 5
 
+/* the echo rows: the service's name (tkms-bench-echo.c) and the batch's size */
+#define ECHO_NAME "org.tkms.BenchEcho"
+#define ECHO_PATH "/org/tkms/BenchEcho"
+#define ECHO_START_SECONDS 10
+#define BATCH_ITEMS 64
+/* issue 10: EncryptBatch items/s at least 10x single Encrypt calls/s; Encrypt at least 80% of
+ * an echo's calls/s */
+#define BATCH_GOAL 10.0
+#define ECHO_GOAL 0.8
+
 #define BUS_NAME "org.freedesktop.DBus"
 #define BUS_PATH "/org/freedesktop/DBus"
 #define PEER_IFACE "org.freedesktop.DBus.Peer"
@@ -118,6 +131,8 @@ typedef struct {
 	const gchar *label;
 	guint in_flight;    /* 1: synchronous */
 	guint calls_per_op; /* 2 for Encrypt+Decrypt pairs */
+	guint items_per_op; /* batches: the items of one call; else 1 */
+	guint ops_divisor;  /* runs iterations / calls_per_op / ops_divisor ops; else 1 */
 	gboolean tpm;	    /* sized by --tpm-iterations */
 
 	gboolean ran;
@@ -143,6 +158,11 @@ enum {
 	R_PROP_ASYNC,
 	R_ENC_SYNC,
 	R_ENC_ASYNC,
+	R_ECHO_SYNC,
+	R_ECHO_ASYNC,
+	R_ENCRYPT_SYNC,
+	R_ENCRYPT_ASYNC,
+	R_ENC_BATCH_SYNC,
 	R_SIGN_SYNC,
 	R_HMAC_SYNC,
 	R_RAW_SIGN,
@@ -229,6 +249,9 @@ typedef struct {
 	GBytes *plaintext;
 	GBytes *context;
 	GBytes *sign_data;
+	GPtrArray *batch; /* BATCH_ITEMS x plaintext */
+	GSubprocess *echo;
+	gchar *echo_owner; /* the echo service's unique name */
 
 	gchar **only; /* id prefixes of the phases to run; NULL: all */
 
@@ -274,6 +297,8 @@ result_init(Result *r, const gchar *id, const gchar *label, guint in_flight, gui
 	r->label = label;
 	r->in_flight = in_flight;
 	r->calls_per_op = calls_per_op;
+	r->items_per_op = 1;
+	r->ops_divisor = 1;
 	r->tpm = tpm;
 	r->lat = g_array_new(FALSE, FALSE, sizeof(guint64));
 	r->round_rates = g_array_new(FALSE, FALSE, sizeof(gdouble));
@@ -406,7 +431,8 @@ static guint64
 round_ops(Bench *b, Result *r)
 {
 	guint64 calls = r->tpm ? b->tpm_iterations : b->iterations;
-	guint64 total = r->fixed_ops > 0 ? r->fixed_ops : MAX(calls / r->calls_per_op, 1);
+	guint64 total = r->fixed_ops > 0 ? r->fixed_ops
+					 : MAX(calls / r->calls_per_op / r->ops_divisor, 1);
 
 	return MAX(total / b->rounds + (b->round < total % b->rounds ? 1 : 0), 1);
 }
@@ -424,7 +450,7 @@ warmup_ops(Bench *b, Result *r)
 		return b->round == 0 ? 1 : 0;
 	if (r->tpm)
 		return b->round == 0 ? WARMUP_TPM : 1;
-	return WARMUP_CALLS / r->calls_per_op;
+	return MAX(WARMUP_CALLS / r->calls_per_op / r->ops_divisor, 1);
 }
 
 static gboolean
@@ -811,6 +837,146 @@ create_keys(Bench *b, GError **error)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* The echo rows: another process's minimal method beside tkmsd's Encrypt and EncryptBatch    */
+
+/* Root owns the echo service's name; everybody may call it, as tkmsd's policy lets everybody
+ * call tkmsd. */
+static const gchar echo_policy[] =
+	"<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+	" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+	"<busconfig>\n"
+	"  <policy user=\"root\"><allow own=\"" ECHO_NAME "\"/></policy>\n"
+	"  <policy context=\"default\">\n"
+	"    <allow send_destination=\"" ECHO_NAME "\" send_interface=\"" ECHO_NAME "\"/>\n"
+	"  </policy>\n"
+	"</busconfig>\n";
+
+/* Starts tkms-bench-echo on the bench's bus and waits until it owns its name. */
+static gboolean
+echo_service_start(Bench *b, GError **error)
+{
+	const gchar *path = g_getenv("TKMS_BENCH_ECHO");
+	gint64 end = g_get_monotonic_time() + ECHO_START_SECONDS * G_USEC_PER_SEC;
+
+	if (!tkms_test_env_add_bus_policy(b->env, "tkms-bench-echo.conf", echo_policy, error))
+		return FALSE;
+	b->echo = g_subprocess_new(G_SUBPROCESS_FLAGS_NONE, error, path,
+				   tkms_test_env_get_bus_address(b->env), NULL);
+	if (b->echo == NULL)
+		return FALSE;
+	while (b->echo_owner == NULL) {
+		g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+			b->conn, BUS_NAME, BUS_PATH, BUS_NAME, "GetNameOwner",
+			g_variant_new("(s)", ECHO_NAME), G_VARIANT_TYPE("(s)"),
+			G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+
+		if (reply != NULL) {
+			g_variant_get(reply, "(s)", &b->echo_owner);
+			break;
+		}
+		if (g_get_monotonic_time() > end || g_subprocess_get_identifier(b->echo) == NULL) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+				    "%s did not own %s within %d s", path, ECHO_NAME,
+				    ECHO_START_SECONDS);
+			return FALSE;
+		}
+		g_usleep(20000);
+	}
+	return TRUE;
+}
+
+static void
+echo_service_stop(Bench *b)
+{
+	if (b->echo == NULL)
+		return;
+	g_subprocess_send_signal(b->echo, SIGTERM);
+	g_subprocess_wait(b->echo, NULL, NULL);
+	g_clear_object(&b->echo);
+	g_clear_pointer(&b->echo_owner, g_free);
+}
+
+/* The argument of Echo and of Encrypt's plaintext: the 32 bytes, shared. */
+static GVariant *
+payload_v(Bench *b)
+{
+	return g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, b->plaintext, TRUE);
+}
+
+static GVariant *
+encrypt_args(Bench *b)
+{
+	return g_variant_new("(s@ay@ay)", KEY_AES, payload_v(b),
+			     g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, b->context, TRUE));
+}
+
+static gboolean
+echo_sync(Bench *b, Result *r, GError **error)
+{
+	guint64 t0 = now_ns();
+	g_autoptr(GVariant) v = g_dbus_connection_call_sync(
+		b->conn, b->echo_owner, ECHO_PATH, ECHO_NAME, "Echo",
+		g_variant_new("(@ay)", payload_v(b)), G_VARIANT_TYPE("(ay)"),
+		G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+
+	if (v == NULL)
+		return FALSE;
+	record(r, t0);
+	return TRUE;
+}
+
+static void
+echo_call_start(Bench *b, Slot *slot)
+{
+	g_dbus_connection_call(b->conn, b->echo_owner, ECHO_PATH, ECHO_NAME, "Echo",
+			       g_variant_new("(@ay)", payload_v(b)), G_VARIANT_TYPE("(ay)"),
+			       G_DBUS_CALL_FLAGS_NONE, -1, NULL, raw_call_cb, slot);
+}
+
+/* Encrypt made as the echo calls are (the same GDBus call, no libtkms in between). */
+static gboolean
+encrypt_raw_sync(Bench *b, Result *r, GError **error)
+{
+	guint64 t0 = now_ns();
+	g_autoptr(GVariant) v = g_dbus_connection_call_sync(
+		b->conn, b->daemon_unique_name, TKMS_OBJECT_PATH, TKMS_BUS_NAME, "Encrypt",
+		encrypt_args(b), G_VARIANT_TYPE("(ay)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+
+	if (v == NULL)
+		return FALSE;
+	record(r, t0);
+	return TRUE;
+}
+
+static void
+encrypt_raw_start(Bench *b, Slot *slot)
+{
+	g_dbus_connection_call(b->conn, b->daemon_unique_name, TKMS_OBJECT_PATH, TKMS_BUS_NAME,
+			       "Encrypt", encrypt_args(b), G_VARIANT_TYPE("(ay)"),
+			       G_DBUS_CALL_FLAGS_NONE, -1, NULL, raw_call_cb, slot);
+}
+
+/* EncryptBatch of BATCH_ITEMS x 32 B through libtkms: one op, one call, BATCH_ITEMS items. */
+static gboolean
+encrypt_batch_sync(Bench *b, Result *r, GError **error)
+{
+	guint64 t0 = now_ns();
+	g_autoptr(GPtrArray) cts = tkms_client_encrypt_batch_sync(b->client, KEY_AES, b->batch,
+								  b->context, NULL, error);
+
+	if (cts == NULL)
+		return FALSE;
+	if (cts->len != BATCH_ITEMS) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+			    "EncryptBatch returned %u ciphertexts for %u items", cts->len,
+			    BATCH_ITEMS);
+		return FALSE;
+	}
+	record(r, t0);
+	return TRUE;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Raw TPM baseline: ESYS on a second swtpm                                                  */
 
 static gboolean
@@ -1086,6 +1252,13 @@ static const Phase ipc_phases[] = {
 	{R_ENC_SYNC, encdec_sync, NULL},  {R_ENC_ASYNC, NULL, encdec_start},
 };
 
+/* The echo service's method beside tkmsd's Encrypt made the same way, and EncryptBatch. */
+static const Phase echo_phases[] = {
+	{R_ECHO_SYNC, echo_sync, NULL},	      {R_ECHO_ASYNC, NULL, echo_call_start},
+	{R_ENCRYPT_SYNC, encrypt_raw_sync, NULL}, {R_ENCRYPT_ASYNC, NULL, encrypt_raw_start},
+	{R_ENC_BATCH_SYNC, encrypt_batch_sync, NULL},
+};
+
 /* TPM commands: through tkmsd, then straight through ESYS on the second swtpm. */
 static const Phase tpm_phases[] = {
 	{R_SIGN_SYNC, sign_sync, NULL},
@@ -1120,6 +1293,23 @@ run_phases(Bench *b, const Phase *phases, guint n)
 				run_async(b, r, phases[i].async_start);
 		}
 	}
+}
+
+static void
+run_echo_phases(Bench *b)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (interrupted || !any_selected(b, echo_phases, G_N_ELEMENTS(echo_phases), FALSE))
+		return;
+	if ((selected(b, &b->results[R_ECHO_SYNC]) || selected(b, &b->results[R_ECHO_ASYNC])) &&
+	    !echo_service_start(b, &error)) {
+		g_printerr("tkms-bench: echo service unavailable, skipped: %s\n", error->message);
+		result_fail(&b->results[R_ECHO_SYNC], "no echo service: %s", error->message);
+		result_fail(&b->results[R_ECHO_ASYNC], "no echo service: %s", error->message);
+	}
+	run_phases(b, echo_phases, G_N_ELEMENTS(echo_phases));
+	echo_service_stop(b);
 }
 
 static void
@@ -1692,6 +1882,7 @@ typedef enum {
 	BY_OPS,	  /* ops/s, num / den */
 	BY_P50,	  /* p50 latency, num / den */
 	BY_P99,	  /* p99 latency, num / den */
+	BY_ITEMS, /* items/s (ops x items per op), num / den */
 } RatioKind;
 
 typedef struct {
@@ -1717,6 +1908,12 @@ static const Ratio ratios[] = {
 	 BY_CALLS, FALSE, 0},
 	{"ping-vs-getid-sync", "Peer.Ping (tkmsd) vs GetId (bus daemon), sync", R_PING_SYNC,
 	 R_GETID_SYNC, BY_CALLS, FALSE, 0},
+	{"encrypt-vs-echo-sync", "Encrypt 32 B calls/s vs Echo (other process), sync",
+	 R_ENCRYPT_SYNC, R_ECHO_SYNC, BY_CALLS, FALSE, ECHO_GOAL},
+	{"encrypt-vs-echo-in-flight", "Encrypt 32 B calls/s vs Echo, in flight", R_ENCRYPT_ASYNC,
+	 R_ECHO_ASYNC, BY_CALLS, FALSE, ECHO_GOAL},
+	{"encrypt-batch-vs-encrypt-sync", "EncryptBatch 64 x 32 B items/s vs Encrypt calls/s",
+	 R_ENC_BATCH_SYNC, R_ENCRYPT_SYNC, BY_ITEMS, TRUE, BATCH_GOAL},
 	{"sign-vs-raw-sign", "Sign via tkmsd vs raw Esys_Sign (TPM floor)", R_SIGN_SYNC,
 	 R_RAW_SIGN, BY_OPS, FALSE, 0},
 	{"sign-vs-raw-tkmsd-sequence", "Sign via tkmsd vs raw tkmsd command sequence",
@@ -1749,7 +1946,8 @@ static const Ratio ratios[] = {
 	 R_SECRET_TKMS, R_SECRET_KEYRING, BY_CALLS, TRUE, PASSWORD_GOAL},
 };
 
-static const gchar *const ratio_kinds[] = {"calls_per_s", "ops_per_s", "p50", "p99"};
+static const gchar *const ratio_kinds[] = {"calls_per_s", "ops_per_s", "p50", "p99",
+					    "items_per_s"};
 
 static gboolean
 ratio_value(Bench *b, const Ratio *q, gdouble *value)
@@ -1764,6 +1962,9 @@ ratio_value(Bench *b, const Ratio *q, gdouble *value)
 		return TRUE;
 	case BY_OPS:
 		*value = ops_per_s(n) / ops_per_s(d);
+		return TRUE;
+	case BY_ITEMS:
+		*value = ops_per_s(n) * n->items_per_op / (ops_per_s(d) * d->items_per_op);
 		return TRUE;
 	case BY_P50:
 		if (n->lat->len == 0 || d->lat->len == 0 || d->p50_us <= 0)
@@ -2539,7 +2740,7 @@ static gint
 table_group(guint i)
 {
 	static const guint firsts[] = {R_PING_SYNC,	   R_PROP_SYNC,	      R_ENC_SYNC,
-				       R_SIGN_SYNC,	   R_RAW_SIGN,	      R_FLOOD_SIGN_ALONE,
+				       R_ECHO_SYNC,	   R_SIGN_SYNC,	   R_RAW_SIGN,	      R_FLOOD_SIGN_ALONE,
 				       R_FLOOD_ENC_ALONE, R_POLKIT_ON,	      R_STORE_CREATE_EMPTY,
 				       R_ROTATE_AES,	   R_ENC_ALONE,	      R_SECRET_TKMS,
 				       R_COLD_DECRYPT};
@@ -2596,8 +2797,13 @@ print_table(Bench *b)
 			g_string_append_printf(out, "  (partial: %s)", r->error);
 		g_string_append_c(out, '\n');
 	}
-	g_string_append(out, "\nops/s: an op is one call, one Encrypt+Decrypt pair, or one raw "
-			     "TPM command sequence.\n");
+	g_string_append(out, "\nops/s: an op is one call, one Encrypt+Decrypt pair, one "
+			     "EncryptBatch of 64 items, or one raw TPM command sequence.\n");
+	if (any_in(b, R_ECHO_SYNC, R_ENC_BATCH_SYNC))
+		g_string_append(out, "echo rows: Echo(ay) -> ay of tkms-bench-echo, a minimal "
+				     "GDBus service (main-loop handler) in another process on the "
+				     "same bus; the Encrypt rows beside it are made the same way "
+				     "(g_dbus_connection_call, not libtkms).\n");
 	if (any_in(b, R_RAW_SIGN, R_RAW_HMAC_SEQ))
 		g_string_append(out,
 				"raw rows: ESYS on a second swtpm; \"as tkmsd\": the TPM "
@@ -2892,6 +3098,19 @@ init_results(Bench *b)
 		    1, 2, FALSE);
 	result_init(&r[R_ENC_ASYNC], "encrypt-decrypt-in-flight",
 		    "Encrypt+Decrypt 32 B (pairs), async", b->in_flight, 2, FALSE);
+	result_init(&r[R_ECHO_SYNC], "echo-sync", "Echo(ay 32 B), other process, sync", 1, 1,
+		    FALSE);
+	result_init(&r[R_ECHO_ASYNC], "echo-in-flight", "Echo(ay 32 B), other process, async",
+		    b->in_flight, 1, FALSE);
+	result_init(&r[R_ENCRYPT_SYNC], "encrypt-single-sync", "Encrypt 32 B (as Echo), sync", 1,
+		    1, FALSE);
+	result_init(&r[R_ENCRYPT_ASYNC], "encrypt-single-in-flight",
+		    "Encrypt 32 B (as Echo), async", b->in_flight, 1, FALSE);
+	result_init(&r[R_ENC_BATCH_SYNC], "encrypt-batch-sync",
+		    "EncryptBatch 64 x 32 B (op = 64 items), sync", 1, 1, FALSE);
+	r[R_ENC_BATCH_SYNC].items_per_op = BATCH_ITEMS;
+	/* a batch costs a few single calls: N / 8 batches take about as long as N single calls */
+	r[R_ENC_BATCH_SYNC].ops_divisor = 8;
 	result_init(&r[R_SIGN_SYNC], "sign-ecdsa-p256-sync", "Sign ecdsa-p256, sync", 1, 1, TRUE);
 	result_init(&r[R_HMAC_SYNC], "hmac-sha256-sync", "Hmac hmac-sha256 (TPM), sync", 1, 1,
 		    TRUE);
@@ -3049,6 +3268,7 @@ main(int argc, char **argv)
 	g_setenv("TKMS_DATA_DIR", TKMS_BENCH_DATA_DIR, FALSE);
 	g_setenv("TKMS_TEST_HELPER", TKMS_BENCH_TEST_HELPER, FALSE);
 	g_setenv("TKMS_TEST_LIB_DIR", TKMS_BENCH_LIB_DIR, FALSE);
+	g_setenv("TKMS_BENCH_ECHO", TKMS_BENCH_ECHO, FALSE);
 #ifdef TKMS_BENCH_POLKIT_POLICY
 	g_setenv("TKMS_POLKIT_POLICY", TKMS_BENCH_POLKIT_POLICY, FALSE);
 #endif
@@ -3073,6 +3293,9 @@ main(int argc, char **argv)
 	b.plaintext = g_bytes_new(payload, PAYLOAD_SIZE);
 	b.sign_data = g_bytes_new(payload, PAYLOAD_SIZE);
 	b.context = g_bytes_new_static("tkms-bench", 10);
+	b.batch = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	for (guint i = 0; i < BATCH_ITEMS; i++)
+		g_ptr_array_add(b.batch, g_bytes_ref(b.plaintext));
 
 	if (b.daemon_unique_name == NULL) {
 		g_printerr("tkms-bench: tkmsd does not own %s\n", TKMS_BUS_NAME);
@@ -3089,6 +3312,7 @@ main(int argc, char **argv)
 		;
 
 	run_phases(&b, ipc_phases, G_N_ELEMENTS(ipc_phases));
+	run_echo_phases(&b);
 	run_tpm_phases(&b);
 	run_flood_phases(&b);
 	run_polkit_phases(&b);
@@ -3111,7 +3335,9 @@ main(int argc, char **argv)
 out:
 	g_printerr("tkms-bench: stopping the environment\n");
 	raw_tpm_teardown(&b.raw);
+	echo_service_stop(&b);
 	g_clear_pointer(&b.env, tkms_test_env_free);
+	g_clear_pointer(&b.batch, g_ptr_array_unref);
 	g_clear_pointer(&b.plaintext, g_bytes_unref);
 	g_clear_pointer(&b.sign_data, g_bytes_unref);
 	g_clear_pointer(&b.context, g_bytes_unref);

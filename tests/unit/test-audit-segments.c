@@ -211,6 +211,78 @@ test_rotation(Fixture *f, gconstpointer data)
 	tkms_audit_chain_report_clear(&report);
 }
 
+/* A batch's records (tkms_audit_append_many), 1,024 at a time: in order, each with its own
+ * sequence number and hash, across segment boundaries (a segment closed in the middle of a
+ * batch stays under SegmentSize and the next starts with its marker), and the chain verifies
+ * as if they were written one by one. */
+static void
+test_many(Fixture *f, gconstpointer data)
+{
+	g_autoptr(TkmsAudit) audit = open_log(f, SEGMENT_SIZE, 100);
+	g_autoptr(GArray) list = NULL;
+	TkmsAuditChainReport report = {0};
+	guint64 seq = 0;
+	enum { BATCHES = 3, ITEMS = 1024 };
+	g_autofree TkmsAuditRecord *recs = g_new0(TkmsAuditRecord, ITEMS);
+	g_autofree gchar *details = g_malloc(ITEMS * 32);
+
+	for (guint i = 0; i < ITEMS; i++) {
+		g_snprintf(details + i * 32, 32, "item %u of %u", i, ITEMS);
+		recs[i] = (TkmsAuditRecord){
+			.uid = 1000,
+			.pid = 4242,
+			.sender = ":1.42",
+			.method = "EncryptBatch",
+			.owner_key = "batch-key",
+			.owner = 1000,
+			.version = 1,
+			.result = "ok",
+			.detail = details + i * 32,
+		};
+	}
+	append(f, audit, 3);
+	for (guint b = 0; b < BATCHES; b++) {
+		g_autoptr(GError) error = NULL;
+
+		g_assert_true(tkms_audit_append_many(audit, recs, ITEMS, &error));
+		g_assert_no_error(error);
+		f->appended += ITEMS;
+	}
+	append(f, audit, 3);
+	g_clear_object(&audit);
+	list = segments(f);
+	g_assert_cmpuint(list->len, >=, 4); /* 3,078 records of ~270 bytes, 64 KiB segments */
+	for (guint i = 0; i <= list->len; i++) {
+		g_autofree gchar *path = i < list->len
+						 ? segment_path(f, g_array_index(list, guint64, i))
+						 : path_of(f, TKMS_AUDIT_LOG_NAME);
+		g_auto(GStrv) lines = read_lines(path);
+		GStatBuf st;
+
+		g_assert_cmpint(g_stat(path, &st), ==, 0);
+		g_assert_cmpint(st.st_size, <=, SEGMENT_SIZE);
+		if (i < list->len) {
+			g_autofree gchar *marker = g_strdup_printf(
+				"\"segment\":%" G_GUINT64_FORMAT ",", g_array_index(list, guint64, i));
+			g_assert_nonnull(strstr(lines[0], marker));
+		}
+		for (guint l = 0; lines[l] != NULL; l++, seq++) {
+			g_autofree gchar *want = g_strdup_printf("{\"seq\":%" G_GUINT64_FORMAT ",", seq);
+			g_assert_true(g_str_has_prefix(lines[l], want));
+			if (seq >= 3 && seq < 3 + BATCHES * ITEMS) {
+				g_autofree gchar *detail = g_strdup_printf(
+					"\"detail\":\"item %u of %u\"", (guint)((seq - 3) % ITEMS),
+					(guint)ITEMS);
+				g_assert_nonnull(strstr(lines[l], detail));
+			}
+		}
+	}
+	g_assert_cmpuint(seq, ==, f->appended);
+	assert_verifies(f, &report);
+	g_assert_cmpuint(report.n_records, ==, f->appended);
+	tkms_audit_chain_report_clear(&report);
+}
+
 /* Without dropping, the chain is checked from record 0 across every segment. */
 static void
 test_all_kept(Fixture *f, gconstpointer data)
@@ -498,6 +570,7 @@ main(int argc, char **argv)
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
 	ADD("/audit-segments/names", test_names);
 	ADD("/audit-segments/rotation", test_rotation);
+	ADD("/audit-segments/many", test_many);
 	ADD("/audit-segments/all-kept", test_all_kept);
 	ADD("/audit-segments/restart", test_restart);
 	ADD("/audit-segments/damaged-segment", test_damaged_segment);
