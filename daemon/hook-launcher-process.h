@@ -4,7 +4,7 @@
 /* The hook launcher's own side (hook-launcher.h has tkmsd's): the process forked by
  * tkms_hook_launcher_start(). */
 
-#include "hook.h"
+#include "hook-check.h"
 
 G_BEGIN_DECLS
 

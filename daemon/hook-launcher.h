@@ -16,7 +16,7 @@
 #include <gio/gio.h>
 
 #include "hook-launcher-wire.h"
-#include "hook.h"
+#include "hook-check.h"
 
 G_BEGIN_DECLS
 

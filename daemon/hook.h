@@ -10,13 +10,10 @@
 
 #include <gio/gio.h>
 
+#include "hook-check.h"
+
 G_BEGIN_DECLS
 
-typedef struct {
-	const gchar *directory; /* [passwords] HookDirectory */
-	const gchar *user;	/* [passwords] HookUser */
-	guint timeout;		/* [passwords] HookTimeout, seconds */
-} TkmsHookConfig;
 
 /* What a hook is told on its standard input: one JSON object
  *   {"step": "set", "owner": 1000, "key": "db-app", "current-version": 3,
@@ -36,16 +33,6 @@ typedef struct {
 	GBytes *previous;	  /* NULL = none */
 } TkmsHookInput;
 
-/* Whether @name is a hook's name: [A-Za-z0-9._-]{1,64}, not starting with a dot (so never a
- * path, "." or ".."). */
-gboolean tkms_hook_name_is_valid(const gchar *name);
-
-/* Whether @name is a hook that may run: a file name ([A-Za-z0-9._-]{1,64}, no leading dot) of
- * a regular, executable file in @config->directory (not a symbolic link), owned by root and
- * writable by no one else, in a directory owned by root and writable by no one else, below
- * directories that only root can change (sticky ones such as /tmp included). InvalidArgument
- * (TKMS_ERROR) with the reason otherwise. */
-gboolean tkms_hook_check(const TkmsHookConfig *config, const gchar *name, GError **error);
 
 /* Runs `HOOK STEP` with @input as JSON on its standard input (checked with tkms_hook_check
  * first). The JSON is built in memory that is wiped when freed, and the passwords are masked
