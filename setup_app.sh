@@ -4,7 +4,9 @@
 # Builds tkms and runs a demonstration: tkmsd on a TPM (the machine's /dev/tpmrm0, or a
 # software TPM started here), on the system bus if one runs with polkit (else on a private,
 # system-like bus with the real polkitd), then a walk through tkmsctl. The shipped polkit
-# defaults decide every call. tkmsd is left running; a second run keeps the keys.
+# defaults decide every call. tkmsd runs as the shipped unit runs it: as the user tkms (made
+# if missing) in group tss, its hook launcher alone with CAP_SETUID/SETGID/KILL. tkmsd is
+# left running; a second run keeps the keys.
 #
 #   ./setup_app.sh                   build, (re)start, demo; keeps the keys of an earlier run
 #   ./setup_app.sh --reset           the same, after deleting the earlier run's keys and state
@@ -33,7 +35,15 @@ WORK=$DEMO_DIR/work
 # Copies of tkmsctl and libtkms that every user can run (a checkout in /root is mode 0700).
 STAGED_BIN=$DEMO_DIR/bin
 STAGED_LIB=$DEMO_DIR/lib
+STAGED_TKMSD=$STAGED_LIB/tkmsd
 TKMSD=$BUILD_DIR/daemon/tkmsd
+# tkmsd runs as the shipped unit runs it: as the user tkms in group tss (made from the built
+# sysusers file), with CAP_SETUID, CAP_SETGID and CAP_KILL for its hook launcher alone, from a
+# copy the user can reach (a checkout in /root is mode 0700).
+DAEMON_USER=tkms
+DAEMON_GROUP=tss
+UNIT_CAPS=+setuid,+setgid,+kill
+SYSUSERS=$BUILD_DIR/data/tkms.sysusers
 BUILT_TKMSCTL=$BUILD_DIR/client/tkmsctl/tkmsctl
 TKMSCTL=$STAGED_BIN/tkmsctl
 POLICY=$BUILD_DIR/polkit/org.tkms.KeyManager.policy
@@ -52,6 +62,8 @@ PACKAGES=(
 	python3-gi
 	gettext dbus-daemon polkitd openssl util-linux
 	gobject-introspection libgirepository1.0-dev
+	postgresql postgresql-client
+	gnome-keyring libsecret-1-dev
 )
 
 if [ -t 1 ]; then
@@ -81,7 +93,7 @@ run() {
 }
 
 usage() {
-	sed -n '4,17p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '4,19p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 # ---------------------------------------------------------------------------------------
@@ -231,6 +243,7 @@ stage_tkmsctl() {
 	mkdir -p "$STAGED_BIN" "$STAGED_LIB"
 	chmod 0755 "$STAGED_BIN" "$STAGED_LIB"
 	install -m 0755 "$BUILT_TKMSCTL" "$STAGED_LIB/tkmsctl"
+	install -m 0755 "$TKMSD" "$STAGED_TKMSD"
 	[ -n "$lib" ] && install -m 0644 "$lib" "$STAGED_LIB/"
 	cat >"$TKMSCTL" <<EOF
 #!/bin/sh
@@ -436,11 +449,38 @@ use_system_bus() {
 	ok "system bus: $ADDR (D-Bus policy reloaded; the machine's polkitd decides)"
 }
 
+# The user tkmsd runs as, as a package install makes it (systemd-sysusers with the shipped
+# file; useradd where systemd is not installed). Before the bus reads its policy, which names
+# the user.
+ensure_daemon_user() {
+	if id -nG "$DAEMON_USER" 2>/dev/null | grep -qw "$DAEMON_GROUP"; then
+		ok "user $DAEMON_USER (group $DAEMON_GROUP) exists"
+		return 0
+	fi
+	if command -v systemd-sysusers >/dev/null; then
+		run systemd-sysusers "$SYSUSERS"
+	else
+		getent group "$DAEMON_GROUP" >/dev/null || run groupadd --system "$DAEMON_GROUP"
+		id "$DAEMON_USER" >/dev/null 2>&1 ||
+			run useradd --system --no-create-home --home-dir /var/lib/tkms \
+				--shell /usr/sbin/nologin --user-group "$DAEMON_USER"
+		run usermod -a -G "$DAEMON_GROUP" "$DAEMON_USER"
+	fi
+	id -nG "$DAEMON_USER" | grep -qw "$DAEMON_GROUP" || die "cannot make the user $DAEMON_USER in group $DAEMON_GROUP"
+	ok "made the user $DAEMON_USER (group $DAEMON_GROUP) tkmsd runs as"
+}
+
 start_tkmsd() {
 	mkdir -p "$STATE_DIR"
 	chmod 0700 "$STATE_DIR"
+	# owned by tkmsd's user, as systemd's StateDirectory= does (the root-owned state of an
+	# earlier demo included)
+	chown -R "$DAEMON_USER:$DAEMON_GROUP" "$STATE_DIR"
 	spawn "$DEMO_DIR/tkmsd.log" env DBUS_SYSTEM_BUS_ADDRESS="$ADDR" \
-		"$TKMSD" --bus-address "$ADDR" --tcti "$TCTI" --state-dir "$STATE_DIR" \
+		setpriv --reuid="$DAEMON_USER" --regid="$DAEMON_GROUP" --init-groups \
+		--inh-caps=-all,$UNIT_CAPS --ambient-caps=-all,$UNIT_CAPS \
+		--bounding-set=-all,$UNIT_CAPS --no-new-privs -- \
+		"$STAGED_TKMSD" --bus-address "$ADDR" --tcti "$TCTI" --state-dir "$STATE_DIR" \
 		--config "$CONFIG" --verbose
 	TKMSD_PID=$SPAWNED_PID
 	record_pid tkmsd "$TKMSD_PID"
@@ -448,7 +488,8 @@ start_tkmsd() {
 		tail -n 30 "$DEMO_DIR/tkmsd.log" >&2 || true
 		die "tkmsd did not start, see $DEMO_DIR/tkmsd.log"
 	}
-	ok "tkmsd (pid $TKMSD_PID) owns org.tkms.KeyManager; configuration $CONFIG"
+	ok "tkmsd (pid $TKMSD_PID, user $DAEMON_USER, group $DAEMON_GROUP, no capability) owns org.tkms.KeyManager; configuration $CONFIG"
+	ok "its hook launcher (pid $(pgrep -P "$TKMSD_PID" -x tkmsd-hooks || echo '?')) alone keeps CAP_SETUID, CAP_SETGID and CAP_KILL, to run password hooks"
 }
 
 # Restarts tkmsd alone, with the bus, TPM and state it had (for a configuration change).
@@ -459,7 +500,7 @@ restart_daemon() {
 	. "$SETTINGS"
 	name_has_owner "$ADDR" org.freedesktop.DBus ||
 		die "the demo's bus $ADDR is not running: run ./setup_app.sh"
-	[ -x "$TKMSD" ] || die "$TKMSD is missing: run ./setup_app.sh"
+	[ -x "$STAGED_TKMSD" ] || die "$STAGED_TKMSD is missing: run ./setup_app.sh"
 	pid=$(recorded_pid tkmsd)
 	if [ -n "$pid" ]; then
 		kill_recorded tkmsd "$pid"
@@ -607,6 +648,7 @@ demo() {
 print_summary() {
 	step "tkmsd is running" \
 		"bus:    $ADDR" \
+		"user:   $DAEMON_USER (group $DAEMON_GROUP), as under the shipped unit" \
 		"TPM:    $TCTI" \
 		"state:  $STATE_DIR (kept when you run ./setup_app.sh again)" \
 		"config: $CONFIG" \
@@ -695,7 +737,8 @@ main() {
 	step "Building tkms in $BUILD_DIR"
 	build
 	stage_tkmsctl
-	ok "built $TKMSD and tkmsctl (staged as $TKMSCTL, so that every user can run it)"
+	ok "built $TKMSD and tkmsctl (staged as $STAGED_TKMSD and $TKMSCTL, so that every user can run them)"
+	ensure_daemon_user
 
 	step "TPM"
 	local previous_kind=""

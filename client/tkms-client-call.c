@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-client"
 
+#include <string.h>
+
 #include "tkms-client-private.h"
 #include "tkms-key-info.h"
 
@@ -103,6 +105,13 @@ _tkms_task_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag, GE
 	return _tkms_variant_to_bytes(_tkms_task_variant(self, result, source_tag, error));
 }
 
+GBytes *
+_tkms_task_wiped_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
+		       GError **error)
+{
+	return _tkms_variant_to_wiped_bytes(_tkms_task_variant(self, result, source_tag, error));
+}
+
 gboolean
 _tkms_task_boolean(TkmsClient *self, GAsyncResult *result, gpointer source_tag, gboolean *valid,
 		   GError **error)
@@ -129,6 +138,41 @@ _tkms_variant_to_bytes(GVariant *value)
 
 	/* shares the reply message's buffer: no copy of the payload */
 	return value != NULL ? g_variant_get_data_as_bytes(value) : NULL;
+}
+
+typedef struct {
+	gsize len;
+	guint8 data[];
+} WipedBuffer;
+
+static void
+wiped_buffer_free(gpointer user_data)
+{
+	WipedBuffer *buf = user_data;
+
+	explicit_bzero(buf->data, buf->len);
+	g_free(buf);
+}
+
+GBytes *
+_tkms_variant_to_wiped_bytes(GVariant *value)
+{
+	g_autoptr(GVariant) owned = value;
+	gsize len = 0;
+	const guint8 *p;
+	WipedBuffer *buf;
+
+	if (value == NULL)
+		return NULL;
+	p = g_variant_get_fixed_array(value, &len, 1);
+	buf = g_malloc(sizeof(WipedBuffer) + MAX(len, 1));
+	buf->len = len;
+	if (len > 0) {
+		memcpy(buf->data, p, len);
+		/* the reply's serialized body is heap memory this variant alone holds now */
+		explicit_bzero((gpointer)p, len);
+	}
+	return g_bytes_new_with_free_func(buf->data, len, wiped_buffer_free, buf);
 }
 
 GVariant *

@@ -128,7 +128,8 @@ tkms_client_decrypt(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBy
  * @result: the #GAsyncResult given to the callback
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the plaintext, or %NULL with @error set
+ * Returns: (transfer full): the plaintext (wiped when its last reference goes), or %NULL
+ *   with @error set
  *   (%TKMS_ERROR_INTEGRITY_FAILURE if it was changed or belongs elsewhere)
  *
  * Since: 0.1
@@ -136,7 +137,7 @@ tkms_client_decrypt(TkmsClient *self, const gchar *name, GBytes *ciphertext, GBy
 GBytes *
 tkms_client_decrypt_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_task_bytes(self, result, tkms_client_decrypt, error);
+	return _tkms_task_wiped_bytes(self, result, tkms_client_decrypt, error);
 }
 
 /**
@@ -150,7 +151,8 @@ tkms_client_decrypt_finish(TkmsClient *self, GAsyncResult *result, GError **erro
  *
  * Blocking form of tkms_client_decrypt().
  *
- * Returns: (transfer full): the plaintext, or %NULL with @error set
+ * Returns: (transfer full): the plaintext (wiped when its last reference goes), or %NULL
+ *   with @error set
  *   (%TKMS_ERROR_INTEGRITY_FAILURE if it was changed or belongs elsewhere)
  *
  * Since: 0.1
@@ -171,7 +173,7 @@ tkms_client_decrypt_sync(TkmsClient *self, const gchar *name, GBytes *ciphertext
 				     TKMS_CALL_TIMEOUT_DEFAULT, &out, cancellable, error),
 			     error))
 		return NULL;
-	return _tkms_variant_to_bytes(out);
+	return _tkms_variant_to_wiped_bytes(out);
 }
 
 /**
@@ -213,14 +215,15 @@ tkms_client_derive_key(TkmsClient *self, const gchar *name, GBytes *context, gui
  * @result: the #GAsyncResult given to the callback
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the derived bytes, or %NULL with @error set
+ * Returns: (transfer full): the derived bytes (wiped when their last reference goes), or
+ *   %NULL with @error set
  *
  * Since: 0.1
  */
 GBytes *
 tkms_client_derive_key_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_task_bytes(self, result, tkms_client_derive_key, error);
+	return _tkms_task_wiped_bytes(self, result, tkms_client_derive_key, error);
 }
 
 /**
@@ -234,7 +237,8 @@ tkms_client_derive_key_finish(TkmsClient *self, GAsyncResult *result, GError **e
  *
  * Blocking form of tkms_client_derive_key().
  *
- * Returns: (transfer full): the derived bytes, or %NULL with @error set
+ * Returns: (transfer full): the derived bytes (wiped when their last reference goes), or
+ *   %NULL with @error set
  *
  * Since: 0.1
  */
@@ -253,5 +257,5 @@ tkms_client_derive_key_sync(TkmsClient *self, const gchar *name, GBytes *context
 				     cancellable, error),
 			     error))
 		return NULL;
-	return _tkms_variant_to_bytes(out);
+	return _tkms_variant_to_wiped_bytes(out);
 }

@@ -4,42 +4,7 @@
 /* Data keys, rewrapping and digests: GenerateDataKey, ReEncrypt, SignDigest, VerifyDigest.
  * Each method has the same three forms; see tkms-client-call.c for the shared parts. */
 
-#include <string.h>
-
 #include "tkms-client-private.h"
-
-typedef struct {
-	gsize len;
-	guint8 data[];
-} WipedKey;
-
-static void
-wiped_key_free(gpointer user_data)
-{
-	WipedKey *key = user_data;
-
-	explicit_bzero(key->data, key->len);
-	g_free(key);
-}
-
-/* The plaintext data key (transfer full `ay`) as GBytes of our own that wipe themselves when
- * freed; the reply's copy is wiped here, as nothing else reads it after us. */
-static GBytes *
-data_key_take(GVariant *value)
-{
-	g_autoptr(GVariant) owned = value;
-	gsize len = 0;
-	const guint8 *p = g_variant_get_fixed_array(value, &len, 1);
-	WipedKey *key = g_malloc(sizeof(WipedKey) + MAX(len, 1));
-
-	key->len = len;
-	if (len > 0) {
-		memcpy(key->data, p, len);
-		/* the reply's serialized body is heap memory this variant alone holds now */
-		explicit_bzero((gpointer)p, len);
-	}
-	return g_bytes_new_with_free_func(key->data, len, wiped_key_free, key);
-}
 
 typedef struct {
 	GBytes *plaintext;
@@ -70,7 +35,7 @@ on_data_key_reply(GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	dk = g_new0(DataKey, 1);
-	dk->plaintext = data_key_take(plaintext);
+	dk->plaintext = _tkms_variant_to_wiped_bytes(plaintext);
 	dk->wrapped = _tkms_variant_to_bytes(wrapped);
 	g_task_return_pointer(task, dk, (GDestroyNotify)data_key_free);
 }
@@ -190,7 +155,7 @@ tkms_client_generate_data_key_sync(TkmsClient *self, const gchar *name, guint le
 			     error))
 		return FALSE;
 	dk = g_new0(DataKey, 1);
-	dk->plaintext = data_key_take(plaintext);
+	dk->plaintext = _tkms_variant_to_wiped_bytes(plaintext);
 	dk->wrapped = _tkms_variant_to_bytes(wrapped);
 	return data_key_out(dk, out_plaintext, out_wrapped);
 }

@@ -64,6 +64,10 @@ on_rotate_key_reply(GObject *source, GAsyncResult *res, gpointer user_data)
  * The previous primary stays `active` (it still decrypts and verifies) until deactivated.
  * Finish with tkms_client_rotate_key_finish().
  *
+ * For a `password` key this starts a rotation and the version is the pending one: tkmsd
+ * runs the policy's hook and switches the current password by itself; follow the rotation
+ * with tkms_key_info_get_rotation_step() and tkms_key_info_get_last_rotation_result().
+ *
  * Since: 0.2
  */
 void
@@ -88,7 +92,8 @@ tkms_client_rotate_key(TkmsClient *self, const gchar *name, GCancellable *cancel
  * @result: the #GAsyncResult given to the callback
  * @error: return location for a #GError
  *
- * Returns: the new version (now the primary), or 0 with @error set
+ * Returns: the new version (now the primary; of a `password` key, the pending version), or 0
+ *   with @error set
  *
  * Since: 0.2
  */
@@ -112,7 +117,8 @@ tkms_client_rotate_key_finish(TkmsClient *self, GAsyncResult *result, GError **e
  *
  * Blocking form of tkms_client_rotate_key().
  *
- * Returns: the new version (now the primary), or 0 with @error set
+ * Returns: the new version (now the primary; of a `password` key, the pending version), or 0
+ *   with @error set
  *
  * Since: 0.2
  */
@@ -402,6 +408,96 @@ tkms_client_set_rotation_policy_sync(TkmsClient *self, const gchar *name, guint6
 				       self->proxy, name,
 				       policy_new(period, max_uses, deactivate_after,
 						  destroy_after),
+				       _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT,
+				       cancellable, error),
+			       error);
+}
+
+/**
+ * tkms_client_set_rotation_policy_full:
+ * @self: a #TkmsClient
+ * @name: the key's name
+ * @policy: (nullable): the policy, an `a{sv}` as SetRotationPolicy takes it: `period`,
+ *   `max-uses`, `deactivate-after`, `destroy-after` (t each, 0 or absent for none) and, for
+ *   a `password` key, `hook` (s, a file name in tkmsd's hook directory, empty for none;
+ *   setting or changing it needs org.tkms.KeyManager.admin). %NULL or an empty dictionary
+ *   removes the policy. A floating reference is consumed
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the reply arrives
+ * @user_data: (closure): data for @callback
+ *
+ * Replaces the key's rotation policy with @policy (D-Bus `SetRotationPolicy`), which tkmsd
+ * then runs by itself. Unlike tkms_client_set_rotation_policy() this passes every member,
+ * including those it has no argument for: start from the `policy` member of
+ * tkms_key_info_get_variant() to change one member and keep the others. Finish with
+ * tkms_client_set_rotation_policy_full_finish().
+ *
+ * Since: 0.2
+ */
+void
+tkms_client_set_rotation_policy_full(TkmsClient *self, const gchar *name, GVariant *policy,
+				     GCancellable *cancellable, GAsyncReadyCallback callback,
+				     gpointer user_data)
+{
+	GTask *task;
+
+	g_return_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL);
+	g_return_if_fail(name != NULL);
+	g_return_if_fail(policy == NULL || g_variant_is_of_type(policy, G_VARIANT_TYPE_VARDICT));
+
+	task = _tkms_task_new(self, tkms_client_set_rotation_policy_full, "SetRotationPolicy",
+			      G_CALLBACK(tkms_dbus_key_manager_call_set_rotation_policy_finish),
+			      cancellable, callback, user_data);
+	tkms_dbus_key_manager_call_set_rotation_policy(
+		self->proxy, name, _tkms_options_or_empty(policy), _tkms_call_flags(self),
+		TKMS_CALL_TIMEOUT_DEFAULT, cancellable, on_void_reply, task);
+}
+
+/**
+ * tkms_client_set_rotation_policy_full_finish:
+ * @self: a #TkmsClient
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ *
+ * Since: 0.2
+ */
+gboolean
+tkms_client_set_rotation_policy_full_finish(TkmsClient *self, GAsyncResult *result,
+					    GError **error)
+{
+	return void_finish(self, result, tkms_client_set_rotation_policy_full, error);
+}
+
+/**
+ * tkms_client_set_rotation_policy_full_sync:
+ * @self: a #TkmsClient
+ * @name: the key's name
+ * @policy: (nullable): the policy (`a{sv}`), as for tkms_client_set_rotation_policy_full();
+ *   %NULL or empty removes it. A floating reference is consumed
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Blocking form of tkms_client_set_rotation_policy_full().
+ *
+ * Returns: %TRUE on success, %FALSE with @error set
+ *
+ * Since: 0.2
+ */
+gboolean
+tkms_client_set_rotation_policy_full_sync(TkmsClient *self, const gchar *name,
+					  GVariant *policy, GCancellable *cancellable,
+					  GError **error)
+{
+	g_return_val_if_fail(TKMS_IS_CLIENT(self) && self->proxy != NULL, FALSE);
+	g_return_val_if_fail(name != NULL, FALSE);
+	g_return_val_if_fail(policy == NULL ||
+				     g_variant_is_of_type(policy, G_VARIANT_TYPE_VARDICT),
+			     FALSE);
+
+	return _tkms_sync_done(tkms_dbus_key_manager_call_set_rotation_policy_sync(
+				       self->proxy, name, _tkms_options_or_empty(policy),
 				       _tkms_call_flags(self), TKMS_CALL_TIMEOUT_DEFAULT,
 				       cancellable, error),
 			       error);

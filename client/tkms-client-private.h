@@ -60,11 +60,17 @@ GVariant *_tkms_task_variant(TkmsClient *self, GAsyncResult *result, gpointer so
 			     GError **error);
 GBytes *_tkms_task_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
 			 GError **error);
+/* The same for a secret `ay` (_tkms_variant_to_wiped_bytes). */
+GBytes *_tkms_task_wiped_bytes(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
+			       GError **error);
 gboolean _tkms_task_boolean(TkmsClient *self, GAsyncResult *result, gpointer source_tag,
 			    gboolean *valid, GError **error);
 
 /* An `ay` (transfer full) as GBytes without copying; NULL passes through. */
 GBytes *_tkms_variant_to_bytes(GVariant *value);
+/* A secret `ay` (transfer full; NULL passes through) as GBytes of our own that wipe their
+ * bytes when the last reference goes; the reply's copy is wiped at once. */
+GBytes *_tkms_variant_to_wiped_bytes(GVariant *value);
 /* A floating `ay` over @bytes without copying; NULL is the empty array. */
 GVariant *_tkms_bytes_to_variant(GBytes *bytes);
 /* A floating empty a{sv} for NULL, else @options unchanged (the call sinks it). */

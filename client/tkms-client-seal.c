@@ -126,7 +126,8 @@ tkms_client_unseal(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
  * @result: the #GAsyncResult given to the callback
  * @error: return location for a #GError
  *
- * Returns: (transfer full): the data, or %NULL with @error set (%TKMS_ERROR_POLICY_MISMATCH if
+ * Returns: (transfer full): the data (wiped when its last reference goes), or %NULL with
+ *   @error set (%TKMS_ERROR_POLICY_MISMATCH if
  *   a bound PCR changed)
  *
  * Since: 0.1
@@ -134,7 +135,7 @@ tkms_client_unseal(TkmsClient *self, GBytes *blob, GCancellable *cancellable,
 GBytes *
 tkms_client_unseal_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_task_bytes(self, result, tkms_client_unseal, error);
+	return _tkms_task_wiped_bytes(self, result, tkms_client_unseal, error);
 }
 
 /**
@@ -146,7 +147,8 @@ tkms_client_unseal_finish(TkmsClient *self, GAsyncResult *result, GError **error
  *
  * Blocking form of tkms_client_unseal().
  *
- * Returns: (transfer full): the data, or %NULL with @error set (%TKMS_ERROR_POLICY_MISMATCH if
+ * Returns: (transfer full): the data (wiped when its last reference goes), or %NULL with
+ *   @error set (%TKMS_ERROR_POLICY_MISMATCH if
  *   a bound PCR changed)
  *
  * Since: 0.1
@@ -166,7 +168,7 @@ tkms_client_unseal_sync(TkmsClient *self, GBytes *blob, GCancellable *cancellabl
 				     cancellable, error),
 			     error))
 		return NULL;
-	return _tkms_variant_to_bytes(out);
+	return _tkms_variant_to_wiped_bytes(out);
 }
 
 /**
@@ -203,14 +205,15 @@ tkms_client_get_random(TkmsClient *self, guint length, GCancellable *cancellable
  * @result: the #GAsyncResult given to the callback
  * @error: return location for a #GError
  *
- * Returns: (transfer full): @length random bytes, or %NULL with @error set
+ * Returns: (transfer full): @length random bytes (wiped when their last reference goes),
+ *   or %NULL with @error set
  *
  * Since: 0.1
  */
 GBytes *
 tkms_client_get_random_finish(TkmsClient *self, GAsyncResult *result, GError **error)
 {
-	return _tkms_task_bytes(self, result, tkms_client_get_random, error);
+	return _tkms_task_wiped_bytes(self, result, tkms_client_get_random, error);
 }
 
 /**
@@ -222,7 +225,8 @@ tkms_client_get_random_finish(TkmsClient *self, GAsyncResult *result, GError **e
  *
  * Blocking form of tkms_client_get_random().
  *
- * Returns: (transfer full): @length random bytes, or %NULL with @error set
+ * Returns: (transfer full): @length random bytes (wiped when their last reference goes),
+ *   or %NULL with @error set
  *
  * Since: 0.1
  */
@@ -239,5 +243,5 @@ tkms_client_get_random_sync(TkmsClient *self, guint length, GCancellable *cancel
 				     TKMS_CALL_TIMEOUT_DEFAULT, &out, cancellable, error),
 			     error))
 		return NULL;
-	return _tkms_variant_to_bytes(out);
+	return _tkms_variant_to_wiped_bytes(out);
 }

@@ -282,6 +282,18 @@ gboolean tkms_client_set_rotation_policy_sync(TkmsClient *self, const gchar *nam
 					      guint64 deactivate_after, guint64 destroy_after,
 					      GCancellable *cancellable, GError **error);
 
+/* Since 0.2: the policy as its a{sv} (see SetRotationPolicy), for members the call above
+ * has no argument for, such as a password key's `hook`; an empty dictionary (or NULL)
+ * removes the policy. */
+void tkms_client_set_rotation_policy_full(TkmsClient *self, const gchar *name, GVariant *policy,
+					  GCancellable *cancellable, GAsyncReadyCallback callback,
+					  gpointer user_data);
+gboolean tkms_client_set_rotation_policy_full_finish(TkmsClient *self, GAsyncResult *result,
+						     GError **error);
+gboolean tkms_client_set_rotation_policy_full_sync(TkmsClient *self, const gchar *name,
+						   GVariant *policy, GCancellable *cancellable,
+						   GError **error);
+
 void tkms_client_destroy_key_version(TkmsClient *self, const gchar *name, guint version,
 				     GCancellable *cancellable, GAsyncReadyCallback callback,
 				     gpointer user_data);
@@ -300,5 +312,58 @@ gboolean tkms_client_cancel_key_destruction_finish(TkmsClient *self, GAsyncResul
 gboolean tkms_client_cancel_key_destruction_sync(TkmsClient *self, const gchar *name,
 						 guint version, GCancellable *cancellable,
 						 GError **error);
+
+/* Since 0.2: service passwords (`password` keys). */
+
+/* ImportSecret: the new version, now the current one; 0 on error. */
+void tkms_client_import_secret(TkmsClient *self, const gchar *name, GBytes *secret,
+			       GCancellable *cancellable, GAsyncReadyCallback callback,
+			       gpointer user_data);
+guint tkms_client_import_secret_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+guint tkms_client_import_secret_sync(TkmsClient *self, const gchar *name, GBytes *secret,
+				     GCancellable *cancellable, GError **error);
+
+/* GetSecret: @stage "current" (also NULL or ""), "pending" or "previous"; the returned bytes
+ * are wiped when their last reference goes. */
+void tkms_client_get_secret(TkmsClient *self, const gchar *name, const gchar *stage,
+			    GCancellable *cancellable, GAsyncReadyCallback callback,
+			    gpointer user_data);
+GBytes *tkms_client_get_secret_finish(TkmsClient *self, GAsyncResult *result, GError **error);
+GBytes *tkms_client_get_secret_sync(TkmsClient *self, const gchar *name, const gchar *stage,
+				    GCancellable *cancellable, GError **error);
+
+/* Since 0.2: batches of 1 to 1024 items (GPtrArray of GBytes) in one call; one item that
+ * fails fails the batch, its index leading the error's message ("item 17: ..."). Decrypted
+ * plaintexts and MACs are wiped when their last reference goes. */
+void tkms_client_encrypt_batch(TkmsClient *self, const gchar *name, GPtrArray *plaintexts,
+			       GBytes *context, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *tkms_client_encrypt_batch_finish(TkmsClient *self, GAsyncResult *result,
+					    GError **error);
+GPtrArray *tkms_client_encrypt_batch_sync(TkmsClient *self, const gchar *name,
+					  GPtrArray *plaintexts, GBytes *context,
+					  GCancellable *cancellable, GError **error);
+void tkms_client_decrypt_batch(TkmsClient *self, const gchar *name, GPtrArray *ciphertexts,
+			       GBytes *context, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *tkms_client_decrypt_batch_finish(TkmsClient *self, GAsyncResult *result,
+					    GError **error);
+GPtrArray *tkms_client_decrypt_batch_sync(TkmsClient *self, const gchar *name,
+					  GPtrArray *ciphertexts, GBytes *context,
+					  GCancellable *cancellable, GError **error);
+void tkms_client_sign_batch(TkmsClient *self, const gchar *name, GPtrArray *messages,
+			    GCancellable *cancellable, GAsyncReadyCallback callback,
+			    gpointer user_data);
+GPtrArray *tkms_client_sign_batch_finish(TkmsClient *self, GAsyncResult *result,
+					 GError **error);
+GPtrArray *tkms_client_sign_batch_sync(TkmsClient *self, const gchar *name, GPtrArray *messages,
+				       GCancellable *cancellable, GError **error);
+void tkms_client_hmac_batch(TkmsClient *self, const gchar *name, GPtrArray *messages,
+			    GCancellable *cancellable, GAsyncReadyCallback callback,
+			    gpointer user_data);
+GPtrArray *tkms_client_hmac_batch_finish(TkmsClient *self, GAsyncResult *result,
+					 GError **error);
+GPtrArray *tkms_client_hmac_batch_sync(TkmsClient *self, const gchar *name, GPtrArray *messages,
+				       GCancellable *cancellable, GError **error);
 
 G_END_DECLS

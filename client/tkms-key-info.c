@@ -36,6 +36,20 @@ struct _TkmsKeyInfo {
 	guint64 next_rotation;
 	GArray *pcrs;
 	GPtrArray *versions;
+	/* password keys; the strings point into @dict, NULL when absent */
+	const gchar *hook;
+	guint password_length;
+	const gchar *password_charset;
+	const gchar *password_exclude;
+	const gchar *rotation_step;
+	guint rotation_version;
+	guint64 rotation_started;
+	const gchar *last_result;
+	const gchar *last_step;
+	guint64 last_time;
+	guint last_version;
+	const gchar *last_reason;
+	guint64 last_next_retry;
 };
 
 G_DEFINE_FINAL_TYPE(TkmsKeyInfo, tkms_key_info, G_TYPE_OBJECT)
@@ -58,6 +72,19 @@ enum {
 	PROP_DESTROY_AFTER,
 	PROP_NEXT_ROTATION,
 	PROP_DESTROY_AT,
+	PROP_ROTATION_HOOK,
+	PROP_PASSWORD_LENGTH,
+	PROP_PASSWORD_CHARSET,
+	PROP_PASSWORD_EXCLUDE,
+	PROP_ROTATION_STEP,
+	PROP_ROTATION_VERSION,
+	PROP_ROTATION_STARTED,
+	PROP_LAST_ROTATION_RESULT,
+	PROP_LAST_ROTATION_STEP,
+	PROP_LAST_ROTATION_TIME,
+	PROP_LAST_ROTATION_VERSION,
+	PROP_LAST_ROTATION_REASON,
+	PROP_LAST_ROTATION_NEXT_RETRY,
 	N_PROPS
 };
 
@@ -119,6 +146,45 @@ tkms_key_info_get_property(GObject *object, guint prop_id, GValue *value, GParam
 	case PROP_DESTROY_AT:
 		g_value_set_uint64(value, tkms_key_info_get_destroy_at(self));
 		break;
+	case PROP_ROTATION_HOOK:
+		g_value_set_string(value, self->hook);
+		break;
+	case PROP_PASSWORD_LENGTH:
+		g_value_set_uint(value, self->password_length);
+		break;
+	case PROP_PASSWORD_CHARSET:
+		g_value_set_string(value, self->password_charset);
+		break;
+	case PROP_PASSWORD_EXCLUDE:
+		g_value_set_string(value, self->password_exclude);
+		break;
+	case PROP_ROTATION_STEP:
+		g_value_set_string(value, self->rotation_step);
+		break;
+	case PROP_ROTATION_VERSION:
+		g_value_set_uint(value, self->rotation_version);
+		break;
+	case PROP_ROTATION_STARTED:
+		g_value_set_uint64(value, self->rotation_started);
+		break;
+	case PROP_LAST_ROTATION_RESULT:
+		g_value_set_string(value, self->last_result);
+		break;
+	case PROP_LAST_ROTATION_STEP:
+		g_value_set_string(value, self->last_step);
+		break;
+	case PROP_LAST_ROTATION_TIME:
+		g_value_set_uint64(value, self->last_time);
+		break;
+	case PROP_LAST_ROTATION_VERSION:
+		g_value_set_uint(value, self->last_version);
+		break;
+	case PROP_LAST_ROTATION_REASON:
+		g_value_set_string(value, self->last_reason);
+		break;
+	case PROP_LAST_ROTATION_NEXT_RETRY:
+		g_value_set_uint64(value, self->last_next_retry);
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 	}
@@ -163,7 +229,7 @@ tkms_key_info_class_init(TkmsKeyInfoClass *klass)
 	/**
 	 * TkmsKeyInfo:type:
 	 *
-	 * The key type: `aes-256-gcm`, `hmac-sha256`, `ecdsa-p256` or `rsa-2048`.
+	 * The key type: `aes-256-gcm`, `hmac-sha256`, `ecdsa-p256`, `rsa-2048` or `password`.
 	 *
 	 * Since: 0.2
 	 */
@@ -286,6 +352,132 @@ tkms_key_info_class_init(TkmsKeyInfoClass *klass)
 	 */
 	props[PROP_DESTROY_AT] =
 		g_param_spec_uint64("destroy-at", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+	/**
+	 * TkmsKeyInfo:rotation-hook:
+	 *
+	 * The policy's `hook` of a `password` key: the file name of the executable in tkmsd's
+	 * hook directory that applies and tests a new password; %NULL for none.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_ROTATION_HOOK] = g_param_spec_string("rotation-hook", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:password-length:
+	 *
+	 * How many characters the generated passwords of a `password` key have; 0 for the
+	 * other types.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_PASSWORD_LENGTH] =
+		g_param_spec_uint("password-length", NULL, NULL, 0, G_MAXUINT32, 0, ro);
+	/**
+	 * TkmsKeyInfo:password-charset:
+	 *
+	 * The characters generated passwords are made of: `alnum`, `alnum-symbols`, `hex` or
+	 * `base64url`; %NULL for the other types.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_PASSWORD_CHARSET] =
+		g_param_spec_string("password-charset", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:password-exclude:
+	 *
+	 * The characters left out of generated passwords (empty for none); %NULL for the
+	 * other types.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_PASSWORD_EXCLUDE] =
+		g_param_spec_string("password-exclude", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:rotation-step:
+	 *
+	 * While a rotation of a `password` key runs, the step it runs or waits on: `set`,
+	 * `test`, `finish` or `rollback`; %NULL when none runs.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_ROTATION_STEP] = g_param_spec_string("rotation-step", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:rotation-version:
+	 *
+	 * The pending version of the rotation that runs; 0 when none runs.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_ROTATION_VERSION] =
+		g_param_spec_uint("rotation-version", NULL, NULL, 0, G_MAXUINT32, 0, ro);
+	/**
+	 * TkmsKeyInfo:rotation-started:
+	 *
+	 * When the rotation that runs started, in seconds since 1970-01-01 UTC; 0 when none
+	 * runs.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_ROTATION_STARTED] =
+		g_param_spec_uint64("rotation-started", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+	/**
+	 * TkmsKeyInfo:last-rotation-result:
+	 *
+	 * How the last rotation of a `password` key ended: `ok` or `failed`; %NULL if none
+	 * ended yet.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_LAST_ROTATION_RESULT] =
+		g_param_spec_string("last-rotation-result", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:last-rotation-step:
+	 *
+	 * The step the last rotation ended at (for a failure, the step that failed); %NULL if
+	 * none ended yet.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_LAST_ROTATION_STEP] =
+		g_param_spec_string("last-rotation-step", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:last-rotation-time:
+	 *
+	 * When the last rotation ended, in seconds since 1970-01-01 UTC; 0 if none did.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_LAST_ROTATION_TIME] =
+		g_param_spec_uint64("last-rotation-time", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+	/**
+	 * TkmsKeyInfo:last-rotation-version:
+	 *
+	 * The version the last rotation made (or, when it failed, discarded); 0 if none
+	 * ended.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_LAST_ROTATION_VERSION] =
+		g_param_spec_uint("last-rotation-version", NULL, NULL, 0, G_MAXUINT32, 0, ro);
+	/**
+	 * TkmsKeyInfo:last-rotation-reason:
+	 *
+	 * Why the last rotation ended as it did: the hook's standard error or tkmsd's reason,
+	 * passwords masked; %NULL if there is none.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_LAST_ROTATION_REASON] =
+		g_param_spec_string("last-rotation-reason", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyInfo:last-rotation-next-retry:
+	 *
+	 * After a failed rotation, when tkmsd tries again, in seconds since 1970-01-01 UTC; 0
+	 * otherwise.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_LAST_ROTATION_NEXT_RETRY] = g_param_spec_uint64(
+		"last-rotation-next-retry", NULL, NULL, 0, G_MAXUINT64, 0, ro);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
@@ -318,6 +510,15 @@ lookup_optional(GVariant *dict, const gchar *member, const gchar *type, gpointer
 	if (!g_variant_is_of_type(value, G_VARIANT_TYPE(type)))
 		return invalid(error, member, type);
 	g_variant_get(value, type[0] == 's' ? "&s" : type, out);
+	return TRUE;
+}
+
+/* The daemon says "none" with an empty string where the API says %NULL. Always TRUE. */
+static gboolean
+empty_is_none(const gchar **s)
+{
+	if (*s != NULL && **s == '\0')
+		*s = NULL;
 	return TRUE;
 }
 
@@ -357,7 +558,62 @@ parse_policy(TkmsKeyInfo *self, GError **error)
 	       lookup_optional(policy, "max-uses", "t", &self->max_uses, error) &&
 	       lookup_optional(policy, "deactivate-after", "t", &self->deactivate_after,
 			       error) &&
-	       lookup_optional(policy, "destroy-after", "t", &self->destroy_after, error);
+	       lookup_optional(policy, "destroy-after", "t", &self->destroy_after, error) &&
+	       lookup_optional(policy, "hook", "s", &self->hook, error) &&
+	       empty_is_none(&self->hook);
+}
+
+/* A member that is a dictionary of its own (`password`, `rotation`, `last-rotation`):
+ * absent is fine; present, it must be an a{sv}, and *out is then a reference to it. */
+static gboolean
+lookup_dict(GVariant *dict, const gchar *member, GVariant **out, GError **error)
+{
+	g_autoptr(GVariant) value = g_variant_lookup_value(dict, member, NULL);
+
+	*out = NULL;
+	if (value == NULL)
+		return TRUE;
+	if (!g_variant_is_of_type(value, G_VARIANT_TYPE_VARDICT))
+		return invalid(error, member, "a{sv}");
+	*out = g_steal_pointer(&value);
+	return TRUE;
+}
+
+/* The strings point into the child dictionaries, which @self->dict keeps alive. */
+static gboolean
+parse_password(TkmsKeyInfo *self, GError **error)
+{
+	g_autoptr(GVariant) spec = NULL;
+	g_autoptr(GVariant) rotation = NULL;
+	g_autoptr(GVariant) last = NULL;
+
+	if (!lookup_dict(self->dict, "password", &spec, error) ||
+	    !lookup_dict(self->dict, "rotation", &rotation, error) ||
+	    !lookup_dict(self->dict, "last-rotation", &last, error))
+		return FALSE;
+	if (spec != NULL &&
+	    (!lookup_optional(spec, "length", "u", &self->password_length, error) ||
+	     !lookup_optional(spec, "charset", "s", &self->password_charset, error) ||
+	     !lookup_optional(spec, "exclude", "s", &self->password_exclude, error)))
+		return FALSE;
+	/* a password key has a spec even when nothing is excluded: "" then, not NULL */
+	if (spec != NULL && self->password_exclude == NULL)
+		self->password_exclude = "";
+	if (rotation != NULL &&
+	    (!lookup_optional(rotation, "step", "s", &self->rotation_step, error) ||
+	     !lookup_optional(rotation, "version", "u", &self->rotation_version, error) ||
+	     !lookup_optional(rotation, "started", "t", &self->rotation_started, error)))
+		return FALSE;
+	if (last != NULL &&
+	    (!lookup_optional(last, "result", "s", &self->last_result, error) ||
+	     !lookup_optional(last, "step", "s", &self->last_step, error) ||
+	     !lookup_optional(last, "time", "t", &self->last_time, error) ||
+	     !lookup_optional(last, "version", "u", &self->last_version, error) ||
+	     !lookup_optional(last, "reason", "s", &self->last_reason, error) ||
+	     !lookup_optional(last, "next-retry", "t", &self->last_next_retry, error)))
+		return FALSE;
+	return empty_is_none(&self->rotation_step) && empty_is_none(&self->last_result) &&
+	       empty_is_none(&self->last_step) && empty_is_none(&self->last_reason);
 }
 
 static gboolean
@@ -385,8 +641,10 @@ parse_pcrs(TkmsKeyInfo *self, GError **error)
  * Wraps a key info dictionary, for example one returned by tkms_client_get_key_info().
  * `name` (s) is required; `owner` (u), `type` (s), `protection` (s), `created` (t),
  * `primary-version` (u), `description` (s), `pcrs` (au), `versions` (aa{sv}), `policy`
- * (a{sv} of t) and `next-rotation` (t) may be absent, but when present must have these
- * types.
+ * (a{sv}: t each, `hook` s), `next-rotation` (t), `password` (a{sv}: `length` u,
+ * `charset` s, `exclude` s), `rotation` (a{sv}: `step` s, `version` u, `started` t) and
+ * `last-rotation` (a{sv}: `result` s, `step` s, `time` t, `version` u, `reason` s,
+ * `next-retry` t) may be absent, but when present must have these types.
  *
  * Returns: (transfer full): a new #TkmsKeyInfo, or %NULL with @error set
  *   (%G_IO_ERROR_INVALID_DATA)
@@ -420,7 +678,7 @@ tkms_key_info_new_from_variant(GVariant *info, GError **error)
 	    !lookup_optional(info, "description", "s", &self->description, error) ||
 	    !lookup_optional(info, "next-rotation", "t", &self->next_rotation, error) ||
 	    !parse_policy(self, error) || !parse_pcrs(self, error) ||
-	    !parse_versions(self, error))
+	    !parse_versions(self, error) || !parse_password(self, error))
 		return NULL;
 	return g_steal_pointer(&self);
 }
@@ -702,4 +960,213 @@ tkms_key_info_get_destroy_at(TkmsKeyInfo *self)
 			earliest = at;
 	}
 	return earliest;
+}
+
+/**
+ * tkms_key_info_get_rotation_hook:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (nullable): the file name of the policy's hook, for a `password` key; %NULL
+ *   for none (#TkmsKeyInfo:rotation-hook)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_rotation_hook(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->hook;
+}
+
+/**
+ * tkms_key_info_get_password_length:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the length of generated passwords, 0 if the key is no `password` key
+ *   (#TkmsKeyInfo:password-length)
+ *
+ * Since: 0.2
+ */
+guint
+tkms_key_info_get_password_length(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->password_length;
+}
+
+/**
+ * tkms_key_info_get_password_charset:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (nullable): `alnum`, `alnum-symbols`, `hex` or `base64url`; %NULL if the key is
+ *   no `password` key (#TkmsKeyInfo:password-charset)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_password_charset(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->password_charset;
+}
+
+/**
+ * tkms_key_info_get_password_exclude:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (nullable): the characters left out of generated passwords (empty for none);
+ *   %NULL if the key is no `password` key (#TkmsKeyInfo:password-exclude)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_password_exclude(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->password_exclude;
+}
+
+/**
+ * tkms_key_info_get_rotation_step:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (nullable): the step a running rotation runs or waits on (`set`, `test`,
+ *   `finish`, `rollback`); %NULL when none runs (#TkmsKeyInfo:rotation-step)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_rotation_step(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->rotation_step;
+}
+
+/**
+ * tkms_key_info_get_rotation_version:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the pending version of the running rotation, 0 when none runs
+ *   (#TkmsKeyInfo:rotation-version)
+ *
+ * Since: 0.2
+ */
+guint
+tkms_key_info_get_rotation_version(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->rotation_version;
+}
+
+/**
+ * tkms_key_info_get_rotation_started:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: when the running rotation started (Unix time), 0 when none runs
+ *   (#TkmsKeyInfo:rotation-started)
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_rotation_started(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->rotation_started;
+}
+
+/**
+ * tkms_key_info_get_last_rotation_result:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (nullable): `ok` or `failed` for the last rotation that ended; %NULL if none
+ *   did (#TkmsKeyInfo:last-rotation-result)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_last_rotation_result(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->last_result;
+}
+
+/**
+ * tkms_key_info_get_last_rotation_step:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (nullable): the step the last rotation ended at; %NULL if none ended
+ *   (#TkmsKeyInfo:last-rotation-step)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_last_rotation_step(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->last_step;
+}
+
+/**
+ * tkms_key_info_get_last_rotation_time:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: when the last rotation ended (Unix time), 0 if none did
+ *   (#TkmsKeyInfo:last-rotation-time)
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_last_rotation_time(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->last_time;
+}
+
+/**
+ * tkms_key_info_get_last_rotation_version:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: the version the last rotation made or discarded, 0 if none ended
+ *   (#TkmsKeyInfo:last-rotation-version)
+ *
+ * Since: 0.2
+ */
+guint
+tkms_key_info_get_last_rotation_version(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->last_version;
+}
+
+/**
+ * tkms_key_info_get_last_rotation_reason:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: (nullable): why the last rotation ended as it did (the hook's standard error or
+ *   tkmsd's reason, passwords masked); %NULL if there is none
+ *   (#TkmsKeyInfo:last-rotation-reason)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_info_get_last_rotation_reason(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), NULL);
+	return self->last_reason;
+}
+
+/**
+ * tkms_key_info_get_last_rotation_next_retry:
+ * @self: a #TkmsKeyInfo
+ *
+ * Returns: after a failed rotation, when tkmsd tries again (Unix time); 0 otherwise
+ *   (#TkmsKeyInfo:last-rotation-next-retry)
+ *
+ * Since: 0.2
+ */
+guint64
+tkms_key_info_get_last_rotation_next_retry(TkmsKeyInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_INFO(self), 0);
+	return self->last_next_retry;
 }

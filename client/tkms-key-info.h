@@ -32,4 +32,20 @@ guint64 tkms_key_info_get_destroy_after(TkmsKeyInfo *self);
 guint64 tkms_key_info_get_next_rotation(TkmsKeyInfo *self);
 guint64 tkms_key_info_get_destroy_at(TkmsKeyInfo *self);
 
+/* Since 0.2: password keys: the hook, the spec of generated passwords, the rotation that
+ * runs and the last one that ended (NULL and 0: none). */
+const gchar *tkms_key_info_get_rotation_hook(TkmsKeyInfo *self);
+guint tkms_key_info_get_password_length(TkmsKeyInfo *self);
+const gchar *tkms_key_info_get_password_charset(TkmsKeyInfo *self);
+const gchar *tkms_key_info_get_password_exclude(TkmsKeyInfo *self);
+const gchar *tkms_key_info_get_rotation_step(TkmsKeyInfo *self);
+guint tkms_key_info_get_rotation_version(TkmsKeyInfo *self);
+guint64 tkms_key_info_get_rotation_started(TkmsKeyInfo *self);
+const gchar *tkms_key_info_get_last_rotation_result(TkmsKeyInfo *self);
+const gchar *tkms_key_info_get_last_rotation_step(TkmsKeyInfo *self);
+guint64 tkms_key_info_get_last_rotation_time(TkmsKeyInfo *self);
+guint tkms_key_info_get_last_rotation_version(TkmsKeyInfo *self);
+const gchar *tkms_key_info_get_last_rotation_reason(TkmsKeyInfo *self);
+guint64 tkms_key_info_get_last_rotation_next_retry(TkmsKeyInfo *self);
+
 G_END_DECLS

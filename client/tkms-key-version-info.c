@@ -27,6 +27,7 @@ struct _TkmsKeyVersionInfo {
 	guint64 destroyed;
 	guint64 uses;
 	gchar *public_key;
+	gchar *stage;
 };
 
 G_DEFINE_FINAL_TYPE(TkmsKeyVersionInfo, tkms_key_version_info, G_TYPE_OBJECT)
@@ -43,6 +44,7 @@ enum {
 	PROP_DESTROYED,
 	PROP_USES,
 	PROP_PUBLIC_KEY,
+	PROP_STAGE,
 	N_PROPS
 };
 
@@ -85,6 +87,9 @@ tkms_key_version_info_get_property(GObject *object, guint prop_id, GValue *value
 	case PROP_PUBLIC_KEY:
 		g_value_set_string(value, self->public_key);
 		break;
+	case PROP_STAGE:
+		g_value_set_string(value, self->stage);
+		break;
 	default:
 		G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 	}
@@ -97,6 +102,7 @@ tkms_key_version_info_finalize(GObject *object)
 
 	g_free(self->state);
 	g_free(self->public_key);
+	g_free(self->stage);
 	G_OBJECT_CLASS(tkms_key_version_info_parent_class)->finalize(object);
 }
 
@@ -197,12 +203,39 @@ tkms_key_version_info_class_init(TkmsKeyVersionInfoClass *klass)
 	 * Since: 0.2
 	 */
 	props[PROP_PUBLIC_KEY] = g_param_spec_string("public-key", NULL, NULL, NULL, ro);
+	/**
+	 * TkmsKeyVersionInfo:stage:
+	 *
+	 * For a version of a `password` key, its stage: `current`, `pending` (made by the
+	 * rotation that runs) or `previous` (the current one before the last switch); %NULL
+	 * for the other versions and types.
+	 *
+	 * Since: 0.2
+	 */
+	props[PROP_STAGE] = g_param_spec_string("stage", NULL, NULL, NULL, ro);
 	g_object_class_install_properties(object_class, N_PROPS, props);
 }
 
 static void
 tkms_key_version_info_init(TkmsKeyVersionInfo *self)
 {
+}
+
+/* Members of a newer daemon may be absent; present, they must be of type s. */
+static gboolean
+optional_string(GVariant *dict, const gchar *member, gchar **out, GError **error)
+{
+	g_autoptr(GVariant) value = g_variant_lookup_value(dict, member, NULL);
+
+	if (value == NULL)
+		return TRUE;
+	if (!g_variant_is_of_type(value, G_VARIANT_TYPE_STRING)) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+			    "A key version's %s must be of type s", member);
+		return FALSE;
+	}
+	*out = g_variant_dup_string(value, NULL);
+	return TRUE;
 }
 
 /* Members of a newer daemon may be absent; present, they must be of type t. */
@@ -227,7 +260,7 @@ optional_time(GVariant *dict, const gchar *member, guint64 *out, GError **error)
  * @version: an a{sv} with `version` (u), `state` (s) and `created` (t), as in the
  *   `versions` member of a key info dictionary; `activated` or `activate-at`,
  *   `superseded`, `deactivated`, `destroy-at`, `destroyed`, `uses` (t each) and
- *   `public-key` (s) may be absent but when present must have these types. A floating
+ *   `public-key` and `stage` (s each) may be absent but when present must have these types. A floating
  *   reference is consumed
  * @error: return location for a #GError
  *
@@ -241,7 +274,6 @@ tkms_key_version_info_new_from_variant(GVariant *version, GError **error)
 {
 	g_autoptr(GVariant) owned = g_variant_ref_sink(version);
 	g_autoptr(TkmsKeyVersionInfo) self = NULL;
-	g_autoptr(GVariant) pem = NULL;
 	const gchar *state = NULL;
 	guint32 number = 0;
 	guint64 created = 0;
@@ -268,15 +300,12 @@ tkms_key_version_info_new_from_variant(GVariant *version, GError **error)
 	    !optional_time(version, "destroyed", &self->destroyed, error) ||
 	    !optional_time(version, "uses", &self->uses, error))
 		return NULL;
-	pem = g_variant_lookup_value(version, "public-key", NULL);
-	if (pem != NULL) {
-		if (!g_variant_is_of_type(pem, G_VARIANT_TYPE_STRING)) {
-			g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-					    "A key version's public-key must be of type s");
-			return NULL;
-		}
-		self->public_key = g_variant_dup_string(pem, NULL);
-	}
+	if (!optional_string(version, "public-key", &self->public_key, error) ||
+	    !optional_string(version, "stage", &self->stage, error))
+		return NULL;
+	/* "" is no stage, as absent */
+	if (self->stage != NULL && *self->stage == '\0')
+		g_clear_pointer(&self->stage, g_free);
 	return g_steal_pointer(&self);
 }
 
@@ -428,4 +457,20 @@ tkms_key_version_info_get_public_key(TkmsKeyVersionInfo *self)
 {
 	g_return_val_if_fail(TKMS_IS_KEY_VERSION_INFO(self), NULL);
 	return self->public_key;
+}
+
+/**
+ * tkms_key_version_info_get_stage:
+ * @self: a #TkmsKeyVersionInfo
+ *
+ * Returns: (nullable): `current`, `pending` or `previous` for a version of a `password`
+ *   key that has a stage, else %NULL (#TkmsKeyVersionInfo:stage)
+ *
+ * Since: 0.2
+ */
+const gchar *
+tkms_key_version_info_get_stage(TkmsKeyVersionInfo *self)
+{
+	g_return_val_if_fail(TKMS_IS_KEY_VERSION_INFO(self), NULL);
+	return self->stage;
 }

@@ -21,5 +21,7 @@ guint64 tkms_key_version_info_get_destroy_at(TkmsKeyVersionInfo *self);
 guint64 tkms_key_version_info_get_destroyed(TkmsKeyVersionInfo *self);
 guint64 tkms_key_version_info_get_uses(TkmsKeyVersionInfo *self);
 const gchar *tkms_key_version_info_get_public_key(TkmsKeyVersionInfo *self);
+/* Since 0.2: the stage of a password key's version, NULL if it has none. */
+const gchar *tkms_key_version_info_get_stage(TkmsKeyVersionInfo *self);
 
 G_END_DECLS

@@ -23,12 +23,20 @@ typedef struct {
 #define TKMS_TYPE_AUDIT (tkms_audit_get_type())
 G_DECLARE_FINAL_TYPE(TkmsAudit, tkms_audit, TKMS, AUDIT, GObject)
 
-TkmsAudit *tkms_audit_new(const gchar *state_dir, GError **error);
+/* Opens the log in state_dir (reading only the tail of its newest segment). A segment is
+ * closed before a record would take it past segment_size bytes; keep_segments closed segments
+ * are kept, older ones deleted (audit-chain.h, "Segments"). */
+TkmsAudit *tkms_audit_new(const gchar *state_dir, guint64 segment_size, guint keep_segments,
+			  GError **error);
 /* Appends a record. durable: fsync before returning (lifecycle changes); otherwise the record
  * is group-committed within ~100 ms. Fails if the record could not be written: the caller
  * must then fail the operation, never succeed unaudited. */
 gboolean tkms_audit_append(TkmsAudit *self, const TkmsAuditRecord *rec, gboolean durable,
 			   GError **error);
+/* Appends n records of use (not durable, as above) with one write() where the segments allow:
+ * a batch's items. FALSE if they could not all be written (some may be). */
+gboolean tkms_audit_append_many(TkmsAudit *self, const TkmsAuditRecord *recs, guint n,
+				GError **error);
 /* Appends a record and calls back once it is on disk: the fdatasync runs off the main loop
  * (together with the group commit), so a lifecycle change does not stall other callers.
  * Fails at once if the record could not be written. */

@@ -7,12 +7,25 @@
 
 #include "tkms-error.h"
 
+/* CheckAuthorization calls in flight to polkitd at once; the rest wait here. dbus-daemon lets
+ * one connection have 128 calls awaiting replies (max_replies_per_connection) and answers the
+ * next with LimitsExceeded: when polkitd fell behind (CPUs busy, callers leaving mid-check),
+ * tkmsd's checks hit that limit and authorized callers were refused. */
+#define MAX_CHECKS_IN_FLIGHT 32
+/* A check that failed (not a polkit answer) is asked once more before the call fails. */
+#define MAX_CHECK_ATTEMPTS 2
+
 struct _TkmsAuthority {
 	GObject parent_instance;
 	GDBusConnection *connection;
 	PolkitAuthority *polkit;
 	gboolean polkit_pending;
 	GQueue waiting; /* checks that arrived before the authority was ready */
+	/* checks waiting for one of the MAX_CHECKS_IN_FLIGHT, one queue per uid taking turns:
+	 * a user with many connections cannot hold back everybody else's checks */
+	GHashTable *throttled; /* uid -> GQueue of GTask */
+	GQueue turns;	       /* uids with waiting checks, next first */
+	guint checks_in_flight;
 	GHashTable *callers;	/* sender -> TkmsCaller */
 	GHashTable *uid_in_flight; /* uid -> guint* */
 	gint64 ttl_us;
@@ -141,6 +154,7 @@ typedef struct {
 	gchar *action;
 	gboolean allow_interaction;
 	guint64 generation; /* the authority's generation when polkit was asked */
+	guint attempts;
 } CheckData;
 
 static void
@@ -163,6 +177,49 @@ deny(GTask *task, const gchar *why)
 }
 
 static void
+throttle(TkmsAuthority *self, GTask *task)
+{
+	CheckData *d = g_task_get_task_data(task);
+	gpointer uid = GUINT_TO_POINTER(d->caller->uid);
+	GQueue *q = g_hash_table_lookup(self->throttled, uid);
+
+	if (q == NULL) {
+		q = g_queue_new();
+		g_hash_table_insert(self->throttled, uid, q);
+		g_queue_push_tail(&self->turns, uid);
+	}
+	g_queue_push_tail(q, task);
+}
+
+/* Starts the checks that waited for a free slot, a uid at a time (ask_polkit owns each). */
+static void
+start_throttled(TkmsAuthority *self)
+{
+	while (self->checks_in_flight < MAX_CHECKS_IN_FLIGHT && !g_queue_is_empty(&self->turns)) {
+		gpointer uid = g_queue_pop_head(&self->turns);
+		GQueue *q = g_hash_table_lookup(self->throttled, uid);
+		GTask *task = g_queue_pop_head(q);
+
+		if (g_queue_is_empty(q))
+			g_hash_table_remove(self->throttled, uid);
+		else
+			g_queue_push_tail(&self->turns, uid);
+		ask_polkit(task);
+	}
+}
+
+/* Whether a failed check says that polkit cannot answer at all (no polkitd on the bus, or it
+ * refuses to answer tkmsd): that is a refusal, as DESIGN.md's "fail closed" says. Any other
+ * failure (a bus limit, a timeout, polkitd's own error) says nothing about the caller. */
+static gboolean
+polkit_cannot_answer(const GError *error)
+{
+	return g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+	       g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
+	       g_error_matches(error, POLKIT_ERROR, POLKIT_ERROR_NOT_AUTHORIZED);
+}
+
+static void
 check_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr(GTask) task = user_data;
@@ -172,9 +229,32 @@ check_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(PolkitAuthorizationResult) result =
 		polkit_authority_check_authorization_finish(POLKIT_AUTHORITY(source), res, &error);
 
+	self->checks_in_flight--;
+	start_throttled(self);
+	if (g_cancellable_is_cancelled(d->caller->cancellable)) {
+		deny(task, "perform this operation (the caller left the bus)");
+		return;
+	}
+	if (result == NULL && polkit_cannot_answer(error)) {
+		g_warning("polkit cannot answer for %s (%s): refused", d->caller->sender,
+			  error->message);
+		deny(task, "perform this operation (polkit is not available)");
+		return;
+	}
+	if (result == NULL && d->attempts < MAX_CHECK_ATTEMPTS) {
+		/* not an answer: ask again, never take it for a yes or a no */
+		g_message("polkit check of %s for %s failed (%s); asking again", d->action,
+			  d->caller->sender, error->message);
+		ask_polkit(g_steal_pointer(&task));
+		return;
+	}
 	if (result == NULL) {
-		g_debug("polkit check failed: %s", error->message);
-		deny(task, "perform this operation (the authorization check failed)");
+		g_warning("polkit check of %s for %s failed again (%s); the call fails with Busy",
+			  d->action, d->caller->sender, error->message);
+		g_task_return_new_error(task, TKMS_ERROR, TKMS_ERROR_BUSY,
+					"The authorization check could not be completed (polkit: "
+					"%s); retry later",
+					error->message);
 		return;
 	}
 	if (!polkit_authorization_result_get_is_authorized(result)) {
@@ -209,6 +289,17 @@ ask_polkit(GTask *task)
 	}
 	if (self->polkit == NULL) {
 		deny(task, "perform this operation (polkit is not available)");
+		g_object_unref(task);
+		return;
+	}
+	/* a caller that left while its check waited is not asked about */
+	if (g_cancellable_is_cancelled(d->caller->cancellable)) {
+		deny(task, "perform this operation (the caller left the bus)");
+		g_object_unref(task);
+		return;
+	}
+	if (self->checks_in_flight >= MAX_CHECKS_IN_FLIGHT) {
+		throttle(self, task);
 		return;
 	}
 	/* the bus name, never a PID: PIDs can be recycled (CVE-2013-4288) */
@@ -216,8 +307,15 @@ ask_polkit(GTask *task)
 	if (d->allow_interaction)
 		flags |= POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION;
 	d->generation = self->generation;
+	d->attempts++;
+	self->checks_in_flight++;
+	/* Only a check that may show a dialog is cancelled when its caller leaves (polkitd then
+	 * takes the dialog down). Cancelling the others saves polkitd nothing, and a cancelled
+	 * call would still hold one of tkmsd's pending replies at the bus, plus one for the
+	 * CancelCheckAuthorization, until polkitd answers, uncounted by checks_in_flight. */
 	polkit_authority_check_authorization(self->polkit, subject, d->action, NULL, flags,
-					     d->caller->cancellable, check_cb, task);
+					     d->allow_interaction ? d->caller->cancellable : NULL,
+					     check_cb, task);
 }
 
 static void
@@ -315,6 +413,8 @@ tkms_authority_finalize(GObject *object)
 	TkmsAuthority *self = TKMS_AUTHORITY(object);
 	g_hash_table_unref(self->callers);
 	g_hash_table_unref(self->uid_in_flight);
+	g_hash_table_unref(self->throttled);
+	g_queue_clear(&self->turns);
 	G_OBJECT_CLASS(tkms_authority_parent_class)->finalize(object);
 }
 
@@ -331,5 +431,6 @@ tkms_authority_init(TkmsAuthority *self)
 	self->callers = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					      (GDestroyNotify)tkms_caller_unref);
 	self->uid_in_flight = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+	self->throttled = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
 }
 

@@ -18,17 +18,51 @@
 
 #include "tkms-error.h"
 
-static gboolean
-gcm_run(gboolean enc, TkmsSecret *key, const guint8 *iv, const guint8 *aad, gsize aad_len,
-	const guint8 *in, gsize len, guint8 *out, guint8 *tag)
+struct _TkmsGcm {
+	EVP_CIPHER_CTX *ctx;
+	gboolean encrypt;
+};
+
+TkmsGcm *
+tkms_crypto_gcm_new(TkmsSecret *key, gboolean encrypt)
 {
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	TkmsGcm *gcm;
+	EVP_CIPHER_CTX *ctx;
+
+	if (tkms_secret_get_len(key) != TKMS_AES_KEY_LEN || (ctx = EVP_CIPHER_CTX_new()) == NULL)
+		return NULL;
+	/* the key schedule now, the IV per message */
+	if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, tkms_secret_get_data(key), NULL,
+			      encrypt) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		return NULL;
+	}
+	gcm = g_new0(TkmsGcm, 1);
+	gcm->ctx = ctx;
+	gcm->encrypt = encrypt;
+	return gcm;
+}
+
+void
+tkms_crypto_gcm_free(TkmsGcm *gcm)
+{
+	if (gcm == NULL)
+		return;
+	/* cleanses the key schedule */
+	EVP_CIPHER_CTX_free(gcm->ctx);
+	g_free(gcm);
+}
+
+static gboolean
+gcm_one(TkmsGcm *gcm, const guint8 *iv, const guint8 *aad, gsize aad_len, const guint8 *in,
+	gsize len, guint8 *out, guint8 *tag)
+{
+	EVP_CIPHER_CTX *ctx = gcm->ctx;
+	gboolean enc = gcm->encrypt;
 	int n = 0;
 	gboolean ok;
 
-	ok = ctx != NULL && tkms_secret_get_len(key) == TKMS_AES_KEY_LEN &&
-	     EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, tkms_secret_get_data(key), iv,
-			       enc) == 1 &&
+	ok = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) == 1 &&
 	     (aad_len == 0 || EVP_CipherUpdate(ctx, NULL, &n, aad, aad_len) == 1);
 	for (gsize off = 0; ok && off < len;) {
 		int chunk = (int)MIN(len - off, 1 << 20);
@@ -42,7 +76,35 @@ gcm_run(gboolean enc, TkmsSecret *key, const guint8 *iv, const guint8 *aad, gsiz
 		ok = EVP_CipherFinal_ex(ctx, out + len, &n) == 1;
 	if (ok && enc)
 		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TKMS_GCM_TAG_LEN, tag) == 1;
-	EVP_CIPHER_CTX_free(ctx);
+	if (!ok && len > 0)
+		OPENSSL_cleanse(out, len);
+	return ok;
+}
+
+gboolean
+tkms_crypto_gcm_seal(TkmsGcm *gcm, const guint8 *iv, const guint8 *aad, gsize aad_len,
+		     const guint8 *in, gsize len, guint8 *out, guint8 *tag)
+{
+	g_return_val_if_fail(gcm->encrypt, FALSE);
+	return gcm_one(gcm, iv, aad, aad_len, in, len, out, tag);
+}
+
+gboolean
+tkms_crypto_gcm_open(TkmsGcm *gcm, const guint8 *iv, const guint8 *aad, gsize aad_len,
+		     const guint8 *in, gsize len, const guint8 *tag, guint8 *out)
+{
+	g_return_val_if_fail(!gcm->encrypt, FALSE);
+	return gcm_one(gcm, iv, aad, aad_len, in, len, out, (guint8 *)tag);
+}
+
+static gboolean
+gcm_run(gboolean enc, TkmsSecret *key, const guint8 *iv, const guint8 *aad, gsize aad_len,
+	const guint8 *in, gsize len, guint8 *out, guint8 *tag)
+{
+	TkmsGcm *gcm = tkms_crypto_gcm_new(key, enc);
+	gboolean ok = gcm != NULL && gcm_one(gcm, iv, aad, aad_len, in, len, out, tag);
+
+	tkms_crypto_gcm_free(gcm);
 	if (!ok && len > 0)
 		OPENSSL_cleanse(out, len);
 	return ok;
@@ -81,7 +143,8 @@ tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len, gsi
 	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
 	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
 	OSSL_PARAM params[5];
-	guint8 *out = g_malloc(length);
+	guint8 *out;
+	GBytes *okm = tkms_secret_bytes_new(length, &out); /* a derived key: wiped when freed */
 	gboolean ok;
 
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
@@ -96,11 +159,10 @@ tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len, gsi
 	EVP_KDF_CTX_free(kctx);
 	EVP_KDF_free(kdf);
 	if (!ok) {
-		OPENSSL_cleanse(out, length);
-		g_free(out);
+		g_bytes_unref(okm);
 		return NULL;
 	}
-	return g_bytes_new_take(out, length);
+	return okm;
 }
 
 static EVP_PKEY *
@@ -260,4 +322,23 @@ tkms_crypto_public_pem(GBytes *tpm2b_public, GError **error)
 		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
 				    "Cannot encode the public key as PEM");
 	return pem;
+}
+
+GBytes *
+tkms_crypto_ecdsa_der(const guint8 *r, gsize r_len, const guint8 *s, gsize s_len)
+{
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	BIGNUM *bn_r = BN_bin2bn(r, r_len, NULL);
+	BIGNUM *bn_s = BN_bin2bn(s, s_len, NULL);
+	guint8 *der = NULL;
+	int len;
+	GBytes *out = NULL;
+
+	ECDSA_SIG_set0(sig, bn_r, bn_s);
+	len = i2d_ECDSA_SIG(sig, &der);
+	if (len > 0)
+		out = g_bytes_new(der, len);
+	OPENSSL_free(der);
+	ECDSA_SIG_free(sig);
+	return out;
 }

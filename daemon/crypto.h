@@ -19,6 +19,16 @@ gboolean tkms_crypto_gcm_encrypt(TkmsSecret *key, const guint8 *iv, const guint8
 gboolean tkms_crypto_gcm_decrypt(TkmsSecret *key, const guint8 *iv, const guint8 *aad,
 				 gsize aad_len, const guint8 *in, gsize len, const guint8 *tag,
 				 guint8 *out);
+/* The same for many messages under one key: its schedule is set up once (a batch). NULL if the
+ * key is not an AES-256 key. */
+typedef struct _TkmsGcm TkmsGcm;
+TkmsGcm *tkms_crypto_gcm_new(TkmsSecret *key, gboolean encrypt);
+gboolean tkms_crypto_gcm_seal(TkmsGcm *gcm, const guint8 *iv, const guint8 *aad, gsize aad_len,
+			      const guint8 *in, gsize len, guint8 *out, guint8 *tag);
+gboolean tkms_crypto_gcm_open(TkmsGcm *gcm, const guint8 *iv, const guint8 *aad, gsize aad_len,
+			      const guint8 *in, gsize len, const guint8 *tag, guint8 *out);
+void tkms_crypto_gcm_free(TkmsGcm *gcm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsGcm, tkms_crypto_gcm_free)
 gboolean tkms_crypto_random(guint8 *out, gsize len);
 /* For secret values (data keys): OpenSSL's private DRBG, separate from the one behind public
  * values such as IVs. */
@@ -27,6 +37,10 @@ gboolean tkms_crypto_random_private(guint8 *out, gsize len);
 /* RFC 5869 HKDF-Expand with SHA-256. */
 GBytes *tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len,
 				gsize length);
+
+/* An ECDSA signature (r, s as big-endian integers) in DER, as Sign returns it; NULL if it
+ * cannot be encoded. */
+GBytes *tkms_crypto_ecdsa_der(const guint8 *r, gsize r_len, const guint8 *s, gsize s_len);
 
 /* PEM SubjectPublicKeyInfo from a marshalled TPM2B_PUBLIC (ECC P-256 or RSA). */
 gchar *tkms_crypto_public_pem(GBytes *tpm2b_public, GError **error);

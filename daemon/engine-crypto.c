@@ -120,15 +120,14 @@ gcm_job_run(GcmJob *job)
 		job->output = g_bytes_new_take(out, total);
 		return TRUE;
 	}
-	out = g_malloc(MAX(job->ct.body_len, 1));
+	/* the plaintext is wiped when the reply no longer needs it (also when the tag fails:
+	 * what came out before is unauthenticated plaintext) */
+	job->output = tkms_secret_bytes_new(job->ct.body_len, &out);
 	if (!tkms_crypto_gcm_decrypt(job->key, job->ct.iv, aad, aad_len, job->ct.body,
 				     job->ct.body_len, job->ct.tag, out)) {
-		/* what came out before the tag failed is unauthenticated plaintext */
-		OPENSSL_cleanse(out, job->ct.body_len);
-		g_free(out);
+		g_clear_pointer(&job->output, g_bytes_unref);
 		return FALSE;
 	}
-	job->output = g_bytes_new_take(out, job->ct.body_len);
 	return TRUE;
 }
 
@@ -562,7 +561,8 @@ hmac_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		else
 			tkms_engine_op_return_bytes(op, okm);
 	} else {
-		g_autoptr(GBytes) out = g_bytes_new(tkms_secret_get_data(mac), len);
+		/* a MAC may serve as a secret too (a token, a derived password) */
+		g_autoptr(GBytes) out = tkms_secret_bytes_new_copy(tkms_secret_get_data(mac), len);
 		tkms_engine_op_return_bytes(op, out);
 	}
 }

@@ -114,6 +114,7 @@ tkms_engine_generate_data_key(TkmsEngine *self, const TkmsActor *actor, const Tk
 					      callback, user_data);
 	TkmsKey *key;
 	DataKeyData *d;
+	GError *error = NULL;
 
 	if ((key = tkms_engine_op_lookup_key(op)) == NULL ||
 	    !tkms_engine_op_require_type(op, key, TKMS_KEY_TYPE_AES_256_GCM,
@@ -129,8 +130,11 @@ tkms_engine_generate_data_key(TkmsEngine *self, const TkmsActor *actor, const Tk
 		return;
 	d = g_new0(DataKeyData, 1);
 	d->context = g_bytes_ref(context);
-	d->plaintext = tkms_secret_new(length);
 	tkms_engine_op_set_data(op, d, data_key_data_free);
+	if ((d->plaintext = tkms_secret_new(length, &error)) == NULL) {
+		tkms_engine_op_fail(op, error);
+		return;
+	}
 	if (!tkms_crypto_random_private(tkms_secret_get_data(d->plaintext), length)) {
 		tkms_engine_op_fail_literal(op, TKMS_ERROR_FAILED,
 					    "The random number generator failed; see the daemon "

@@ -13,6 +13,7 @@
 #include "ciphertext.h"
 #include "crypto.h"
 #include "engine-private.h"
+#include "hook.h"
 
 
 /* changes to one key waiting behind the one being made, at most */
@@ -342,8 +343,15 @@ void
 tkms_engine_rotate_key(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
 		       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
-	TkmsEngineOp *op =
-		tkms_engine_op_new(self, "RotateKey", actor, key, cancellable, callback, user_data);
+	TkmsEngineOp *op;
+
+	/* create, set, test, finish (engine-password-rotation.c) */
+	if (tkms_engine_is_password_key(self, key)) {
+		tkms_engine_rotate_password(self, actor, key, FALSE, cancellable, callback,
+					    user_data);
+		return;
+	}
+	op = tkms_engine_op_new(self, "RotateKey", actor, key, cancellable, callback, user_data);
 	op_data(op);
 	begin(op, rotate, rotate_start);
 }
@@ -625,7 +633,39 @@ parse_policy(GVariant *dict, TkmsKeyType type, TkmsKeyPolicy *p, GError **error)
 	memset(p, 0, sizeof(*p));
 	g_variant_iter_init(&iter, dict);
 	while (g_variant_iter_loop(&iter, "{&sv}", &name, &value)) {
-		guint64 *field = g_str_equal(name, "period")		 ? &p->period
+		guint64 *field;
+
+		if (g_str_equal(name, "hook")) {
+			const gchar *hook = g_variant_is_of_type(value, G_VARIANT_TYPE_STRING)
+						    ? g_variant_get_string(value, NULL)
+						    : NULL;
+			if (hook == NULL) {
+				g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+						    "The policy key \"hook\" must be a string (s)");
+				g_variant_unref(value);
+				return FALSE;
+			}
+			if (*hook != '\0' && !tkms_hook_name_is_valid(hook)) {
+				g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+					    "The hook must be the file name of an executable in "
+					    "[passwords] HookDirectory ([A-Za-z0-9._-], 1 to %u "
+					    "characters, not starting with a dot), or empty for none",
+					    TKMS_HOOK_NAME_MAX);
+				g_variant_unref(value);
+				return FALSE;
+			}
+			if (*hook != '\0' && type != TKMS_KEY_TYPE_PASSWORD) {
+				g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+					    "A rotation hook is for password keys only; this key is "
+					    "%s",
+					    tkms_key_type_to_string(type));
+				g_variant_unref(value);
+				return FALSE;
+			}
+			g_strlcpy(p->hook, hook, sizeof(p->hook));
+			continue;
+		}
+		field = g_str_equal(name, "period")		 ? &p->period
 				 : g_str_equal(name, "max-uses")	 ? &p->max_uses
 				 : g_str_equal(name, "deactivate-after") ? &p->deactivate_after
 				 : g_str_equal(name, "destroy-after")	 ? &p->destroy_after
@@ -633,7 +673,7 @@ parse_policy(GVariant *dict, TkmsKeyType type, TkmsKeyPolicy *p, GError **error)
 		if (field == NULL) {
 			g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
 				    "Unknown policy key \"%s\"; known keys are period, max-uses, "
-				    "deactivate-after and destroy-after",
+				    "deactivate-after, destroy-after and (password keys) hook",
 				    name);
 			g_variant_unref(value);
 			return FALSE;
@@ -673,7 +713,75 @@ set_policy(TkmsEngineOp *op, TkmsKey *key, gint64 now, GError **error)
 				     " deactivate-after=%" G_GUINT64_FORMAT
 				     " destroy-after=%" G_GUINT64_FORMAT,
 				     p.period, p.max_uses, p.deactivate_after, p.destroy_after);
+	if (p.hook[0] != '\0') {
+		gchar *with_hook = g_strdup_printf("%s hook=%s", op->detail, p.hook);
+		g_free(op->detail);
+		op->detail = with_hook;
+	}
 	return TRUE;
+}
+
+/* The hook may be run: it passes tkms_hook_check now (and again before each run). */
+static void
+set_policy_checked(TkmsEngineOp *op)
+{
+	ChangeData *d = op->data;
+	const TkmsConfig *config = &op->engine->config;
+	TkmsHookConfig hc = {.directory = config->hook_directory,
+			     .user = config->hook_user,
+			     .timeout = config->hook_timeout};
+	GError *error = NULL;
+	TkmsKeyPolicy p;
+
+	if (!parse_policy(d->policy, d->copy->type, &p, &error) ||
+	    (p.hook[0] != '\0' && g_strcmp0(p.hook, d->copy->policy.hook) != 0 &&
+	     !tkms_hook_check(&hc, p.hook, &error))) {
+		change_fail(op, error);
+		return;
+	}
+	apply(op);
+}
+
+static void
+hook_admin_answer(gboolean held, gpointer data)
+{
+	TkmsEngineOp *op = data;
+
+	op->actor.admin = held;
+	if (!held) {
+		change_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_PERMISSION_DENIED,
+					    "Setting, changing or removing the rotation hook of key "
+					    "\"%s\" needs org.tkms.KeyManager.admin: a hook runs "
+					    "programs; ask an administrator",
+					    op->key.name));
+		return;
+	}
+	set_policy_checked(op);
+}
+
+/* Syntax first, then admin if the hook changes (a hook names a program tkmsd runs), then
+ * whether the hook may run: so that only administrators learn what the hook directory
+ * holds. */
+static void
+set_policy_start(TkmsEngineOp *op)
+{
+	ChangeData *d = op->data;
+	GError *error = NULL;
+	TkmsKeyPolicy p;
+
+	if (!parse_policy(d->policy, d->copy->type, &p, &error)) {
+		change_fail(op, error);
+		return;
+	}
+	if (g_strcmp0(p.hook, d->copy->policy.hook) == 0 || op->actor.admin) {
+		set_policy_checked(op);
+		return;
+	}
+	if (op->actor.ask_admin == NULL) {
+		hook_admin_answer(FALSE, op);
+		return;
+	}
+	op->actor.ask_admin(op->actor.ask_admin_data, hook_admin_answer, op);
 }
 
 void
@@ -684,7 +792,7 @@ tkms_engine_set_rotation_policy(TkmsEngine *self, const TkmsActor *actor,
 	TkmsEngineOp *op = tkms_engine_op_new(self, "SetRotationPolicy", actor, key, cancellable,
 					      callback, user_data);
 	op_data(op)->policy = g_variant_ref(policy);
-	begin(op, set_policy, apply);
+	begin(op, set_policy, set_policy_start);
 }
 
 /* ---- the scheduler's events (actor tkmsd) ---- */
@@ -756,6 +864,10 @@ tkms_engine_run_event(TkmsEngine *self, TkmsKey *key, GAsyncReadyCallback callba
 
 	tkms_key_next_event(key, &event, &version);
 	tkms_key_ref_init(&ref, key->owner, key->name);
+	if (event == TKMS_KEY_EVENT_ROTATE && key->type == TKMS_KEY_TYPE_PASSWORD) {
+		tkms_engine_rotate_password(self, &daemon, &ref, TRUE, NULL, callback, user_data);
+		return;
+	}
 	op = tkms_engine_op_new(self, event_name(event), &daemon, &ref, NULL, callback,
 				user_data);
 	d = op_data(op);

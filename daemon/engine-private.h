@@ -26,6 +26,12 @@ struct _TkmsEngine {
 	GHashTable *counters;	     /* "owner/name/version" -> TkmsUseCounter (engine-usage.c) */
 	GHashTable *usage_rotations; /* "owner/name" -> the calls waiting for its rotation */
 	gboolean counting_stopped;   /* tkms_engine_usage_release ran: no more uses */
+	/* password rotations this tkmsd drives, "owner/name" -> its driver
+	 * (engine-password-rotation.c) */
+	GHashTable *rotations;
+	GCancellable *rotation_cancellable; /* cancelled at stop: hooks are killed */
+	gboolean rotations_stopped;
+	guint resume_source;
 };
 
 typedef struct _TkmsUseCounter TkmsUseCounter;
@@ -73,6 +79,9 @@ TkmsKeyVersion *tkms_engine_op_primary_version(TkmsEngineOp *op, TkmsKey *key);
 /* Whether v may process (decrypt, verify) for the op's actor: active or deactivated, or
  * compromised for an admin (then the op's record carries a warning). */
 gboolean tkms_engine_op_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v);
+/* The same check without the op's warning: KeyState in error if v may not process. */
+gboolean tkms_engine_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
+				      GError **error);
 /* The newest version that may verify, and in *rest the others that may, newest first (NULL
  * if none); KeyState if no version may. Compromised versions come last, for an admin; for
  * a caller whose admin is not known they go to op->compromised (see below). */
@@ -109,6 +118,11 @@ void tkms_engine_usage_release(TkmsEngine *self);
  * LimitExceeded if that fails. then may run later (the op waits for a reservation of uses or
  * a rotation). */
 void tkms_engine_op_use_primary(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then);
+/* The same for a batch of n items, all under one version: n uses are counted at once. A
+ * primary with fewer than n uses left counts as used up (the key is rotated first); n over
+ * max-uses is LimitExceeded. */
+void tkms_engine_op_use_primary_n(TkmsEngineOp *op, TkmsKey *key, guint64 n,
+				  TkmsEngineUseFunc then);
 /* Sets the versions' uses and uses_reserved of key (a copy, or the stored key for display)
  * from the live counts. */
 void tkms_engine_usage_patch(TkmsEngine *self, TkmsKey *key);
@@ -143,6 +157,12 @@ gboolean tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const 
 gboolean tkms_engine_audit(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
 			   const TkmsKeyRef *key, guint32 version, const GError *error,
 			   gboolean durable, GError **audit_error);
+/* The records of a batch's n items, all successes: item i's with versions[i], detail "item i
+ * of n" and warnings[i] (warnings may be NULL); written together (tkms_audit_append_many).
+ * FALSE if they could not all be written: the batch must then fail. */
+gboolean tkms_engine_audit_items(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+				 const TkmsKeyRef *key, guint n, const guint32 *versions,
+				 const gchar *const *warnings, GError **audit_error);
 /* A synchronous operation's end: audits it; on success returns TRUE, else sets error (the
  * operation's own, or the audit's) and returns FALSE. op_error is taken. */
 gboolean tkms_engine_finish_sync(TkmsEngine *self, const TkmsActor *actor,
@@ -187,6 +207,23 @@ void tkms_engine_password_seal(TkmsEngine *self, guint32 uid, TkmsKey *key, guin
  * tkms_key_add_pending_version (or tkms_key_add_version). */
 gboolean tkms_engine_password_seal_finish(TkmsEngine *self, GAsyncResult *result, TkmsTpmBlob *blob,
 					  GError **error);
+
+/* ---- the rotation of password keys (engine-password-rotation.c) ---- */
+/* RotateKey of a password key, and the scheduler's ROTATE event of one (scheduled): creates
+ * the pending version, then runs set, test, finish (or rollback) in the background. Finished
+ * by tkms_engine_key_change_finish with the key as saved: with a hook once the pending
+ * version is on disk (rotation.pending_version is the new version), without one once the
+ * switch is made (the new version is the primary). A rotation under way is Busy. */
+void tkms_engine_rotate_password(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+				 gboolean scheduled, GCancellable *cancellable,
+				 GAsyncReadyCallback callback, gpointer user_data);
+/* Whether ref names a stored password key (FALSE for anything else, errors included). */
+gboolean tkms_engine_is_password_key(TkmsEngine *self, const TkmsKeyRef *ref);
+/* At start: the rotations under way resume at their step once the main loop runs. */
+void tkms_engine_password_rotation_init(TkmsEngine *self);
+/* At stop: running hooks are killed; the rotations stay where they are on disk. */
+void tkms_engine_password_rotation_stop(TkmsEngine *self);
+void tkms_engine_password_rotation_clear(TkmsEngine *self);
 
 /* The scheduler's view (engine-lifecycle.c): runs one due event of key (a copy is changed
  * and saved), then calls done (main context). */

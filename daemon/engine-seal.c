@@ -106,18 +106,16 @@ unsealed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (!tkms_engine_op_tpm_finish(op, res))
 		return;
 	aad = tkms_seal_blob_aad(d->blob.aad_prefix, d->blob.aad_prefix_len);
-	out = g_malloc(d->blob.body_len);
+	plain = tkms_secret_bytes_new(d->blob.body_len, &out); /* wiped when freed */
 	if (tkms_secret_get_len(d->unseal.out) != TKMS_AES_KEY_LEN ||
 	    !tkms_crypto_gcm_decrypt(d->unseal.out, d->blob.iv, g_bytes_get_data(aad, NULL),
 				     g_bytes_get_size(aad), d->blob.body, d->blob.body_len,
 				     d->blob.tag, out)) {
-		g_free(out);
 		tkms_engine_op_fail_literal(op, TKMS_ERROR_INTEGRITY_FAILURE,
 				       "The sealed blob does not authenticate: it was changed "
 				       "after sealing");
 		return;
 	}
-	plain = g_bytes_new_take(out, d->blob.body_len);
 	tkms_engine_op_return_bytes(op, plain);
 }
 

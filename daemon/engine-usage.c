@@ -18,7 +18,11 @@
  * rotation falls due, so the scheduler retries it), and the key is rotated at once by the
  * scheduler's own path (actor tkmsd, audit method RotateKey); calls waiting for a use go on
  * with the new primary, or fail with LimitExceeded if the rotation fails (the TPM is gone).
- * Processing (Decrypt, Verify) never counts. */
+ * Processing (Decrypt, Verify) never counts.
+ *
+ * A batch (engine-batch.c) takes its items' uses at once, all of one version: when the
+ * primary has fewer uses left than the batch needs, it counts as used up (the uses it had
+ * left are given up) and the batch waits for the rotation like a call at the cap. */
 
 #include "engine-private.h"
 
@@ -30,6 +34,7 @@
 typedef struct {
 	TkmsEngineOp *op;
 	TkmsEngineUseFunc then;
+	guint64 n; /* uses it needs */
 	guint rotations;
 } UseWaiter;
 
@@ -53,7 +58,8 @@ typedef struct {
 	guint64 cap;
 } UseRotation;
 
-static void take_use(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then, guint rotations);
+static void take_use(TkmsEngineOp *op, TkmsKey *key, guint64 n, TkmsEngineUseFunc then,
+		     guint rotations);
 
 static void
 counter_free(gpointer data)
@@ -168,11 +174,12 @@ tkms_engine_usage_patch(TkmsEngine *self, TkmsKey *key)
 /* ---- waiting ---- */
 
 static UseWaiter *
-waiter_new(TkmsEngineOp *op, TkmsEngineUseFunc then, guint rotations)
+waiter_new(TkmsEngineOp *op, guint64 n, TkmsEngineUseFunc then, guint rotations)
 {
 	UseWaiter *w = g_new0(UseWaiter, 1);
 	w->op = op;
 	w->then = then;
+	w->n = n;
 	w->rotations = rotations;
 	return w;
 }
@@ -186,7 +193,7 @@ waiter_retry(UseWaiter *w)
 
 	g_clear_pointer(&op->k, tkms_key_unref);
 	if ((key = tkms_engine_op_lookup_key(op)) != NULL)
-		take_use(op, key, w->then, w->rotations);
+		take_use(op, key, w->n, w->then, w->rotations);
 	g_free(w);
 }
 
@@ -230,9 +237,10 @@ reserved_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_free(d);
 }
 
+/* Reserves the next block, and at least up to need. */
 static void
-reserve(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v, TkmsUseCounter *c,
-                    guint64 cap)
+reserve(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v, TkmsUseCounter *c, guint64 cap,
+	guint64 need)
 {
 	gint64 now = g_get_monotonic_time();
 	ReserveData *d;
@@ -248,6 +256,7 @@ reserve(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v, TkmsUseCounter *c,
 	d->engine = g_object_ref(self);
 	d->counter = c;
 	d->target = cap - c->reserved > c->block ? c->reserved + c->block : cap;
+	d->target = MIN(MAX(d->target, need), cap);
 	c->reserving = d->target;
 	tkms_keystore_save_uses(self->keystore, key->owner, key->name, v->version, c->used,
 	                        d->target, 0, reserved_cb, d);
@@ -353,8 +362,8 @@ start_rotation(TkmsEngine *self, TkmsKey *key, TkmsKeyVersion *v)
 
 /* Waits for the key's rotation (starting it if none runs), then tries again. */
 static void
-wait_for_rotation(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
-                              TkmsEngineUseFunc then, guint rotations)
+wait_for_rotation(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v, guint64 n,
+		  TkmsEngineUseFunc then, guint rotations)
 {
 	UseRotation *r;
 
@@ -368,13 +377,13 @@ wait_for_rotation(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v,
 		return;
 	}
 	r = start_rotation(op->engine, key, v);
-	g_queue_push_tail(&r->waiters, waiter_new(op, then, rotations + 1));
+	g_queue_push_tail(&r->waiters, waiter_new(op, n, then, rotations + 1));
 }
 
 /* ---- the calls ---- */
 
 static void
-take_use(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then, guint rotations)
+take_use(TkmsEngineOp *op, TkmsKey *key, guint64 n, TkmsEngineUseFunc then, guint rotations)
 {
 	TkmsEngine *self = op->engine;
 	TkmsKeyVersion *v = tkms_engine_op_primary_version(op, key);
@@ -394,17 +403,28 @@ take_use(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then, guint rotations
 	}
 	c = counter_get(self, key, v);
 	cap = tkms_key_max_uses(key);
-	if (c->used >= cap) {
+	if (n > cap) {
+		tkms_engine_op_fail(op, g_error_new(TKMS_ERROR, TKMS_ERROR_LIMIT_EXCEEDED,
+						    "The batch has %" G_GUINT64_FORMAT " items, more "
+						    "than key \"%s\" may protect with one version "
+						    "(max-uses %" G_GUINT64_FORMAT "); send batches of "
+						    "at most that many items",
+						    n, key->name, cap));
+		return;
+	}
+	if (c->used >= cap || cap - c->used < n) {
+		/* a batch that does not fit gives up what is left: one version for all items */
+		c->used = MAX(c->used, cap);
 		mark_used_up(self, key, v, c);
-		wait_for_rotation(op, key, v, then, rotations);
+		wait_for_rotation(op, key, v, n, then, rotations);
 		return;
 	}
-	if (c->used >= c->reserved) {
-		g_queue_push_tail(&c->waiters, waiter_new(op, then, rotations));
-		reserve(self, key, v, c, cap);
+	if (c->reserved < c->used + n) {
+		g_queue_push_tail(&c->waiters, waiter_new(op, n, then, rotations));
+		reserve(self, key, v, c, cap, c->used + n);
 		return;
 	}
-	c->used++;
+	c->used += n;
 	if (c->used >= cap) {
 		/* the last use: the rotation starts now, so that the next call rarely waits */
 		mark_used_up(self, key, v, c);
@@ -413,12 +433,18 @@ take_use(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then, guint rotations
 		return;
 	}
 	if (c->reserved - c->used <= c->block / 2)
-		reserve(self, key, v, c, cap);
+		reserve(self, key, v, c, cap, 0);
 	then(op, key, v);
 }
 
 void
 tkms_engine_op_use_primary(TkmsEngineOp *op, TkmsKey *key, TkmsEngineUseFunc then)
 {
-	take_use(op, key, then, 0);
+	take_use(op, key, 1, then, 0);
+}
+
+void
+tkms_engine_op_use_primary_n(TkmsEngineOp *op, TkmsKey *key, guint64 n, TkmsEngineUseFunc then)
+{
+	take_use(op, key, n, then, 0);
 }

@@ -104,6 +104,29 @@ tkms_engine_audit_full(TkmsEngine *self, const TkmsActor *actor, const gchar *op
 	return FALSE;
 }
 
+gboolean
+tkms_engine_audit_items(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
+			const TkmsKeyRef *key, guint n, const guint32 *versions,
+			const gchar *const *warnings, GError **audit_error)
+{
+	/* "item 1023 of 1024" */
+	enum { DETAIL_MAX = 32 };
+	g_autofree TkmsAuditRecord *recs = g_new(TkmsAuditRecord, n);
+	g_autofree gchar *details = g_malloc((gsize)n * DETAIL_MAX);
+
+	for (guint i = 0; i < n; i++) {
+		gchar *detail = details + (gsize)i * DETAIL_MAX;
+
+		g_snprintf(detail, DETAIL_MAX, "item %u of %u", i, n);
+		recs[i] = audit_record(actor, operation, key, versions[i], detail,
+				       warnings != NULL ? warnings[i] : NULL, NULL);
+	}
+	if (tkms_audit_append_many(self->audit, recs, n, audit_error))
+		return TRUE;
+	g_warning("%s", (*audit_error)->message);
+	return FALSE;
+}
+
 void
 tkms_engine_audit_refusal(TkmsEngine *self, const TkmsActor *actor, const gchar *operation,
 			  const TkmsKeyRef *key, const GError *error)
@@ -437,29 +460,39 @@ may_process(TkmsEngineOp *op, TkmsKeyVersion *v)
 }
 
 gboolean
+tkms_engine_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v, GError **error)
+{
+	if (may_process(op, v))
+		return TRUE;
+	g_set_error(error, TKMS_ERROR, TKMS_ERROR_KEY_STATE,
+		    "Version %u of key \"%s\" is %s and cannot %s%s", v->version, key->name,
+		    v->state, g_str_has_prefix(op->name, "Decrypt") ? "decrypt" : "process data",
+		    g_str_equal(v->state, TKMS_STATE_COMPROMISED)
+			    ? " except for an administrator (org.tkms.KeyManager.admin)"
+		    : g_str_equal(v->state, TKMS_STATE_DESTROY_SCHEDULED)
+			    ? " until its destruction is cancelled"
+		    : g_str_equal(v->state, TKMS_STATE_SUSPENDED) ? " until it is resumed"
+								  : "");
+	return FALSE;
+}
+
+gboolean
 tkms_engine_op_check_processing(TkmsEngineOp *op, TkmsKey *key, TkmsKeyVersion *v)
 {
-	if (may_process(op, v)) {
-		if (g_str_equal(v->state, TKMS_STATE_COMPROMISED)) {
-			op->warning = "compromised key version used";
-			g_warning("%s of key %s version %u, which is compromised, by uid %u "
-				  "(admin)",
-				  op->name, tkms_key_ref_audit_text(&op->key), v->version,
-				  op->actor.uid);
-		}
-		return TRUE;
+	GError *error = NULL;
+
+	if (!tkms_engine_check_processing(op, key, v, &error)) {
+		tkms_engine_op_fail(op, error);
+		return FALSE;
 	}
-	tkms_engine_op_fail(
-		op, g_error_new(TKMS_ERROR, TKMS_ERROR_KEY_STATE,
-				"Version %u of key \"%s\" is %s and cannot %s%s", v->version,
-				key->name, v->state, g_str_equal(op->name, "Decrypt") ? "decrypt" : "process data",
-				g_str_equal(v->state, TKMS_STATE_COMPROMISED)
-					? " except for an administrator (org.tkms.KeyManager.admin)"
-				: g_str_equal(v->state, TKMS_STATE_DESTROY_SCHEDULED)
-					? " until its destruction is cancelled"
-				: g_str_equal(v->state, TKMS_STATE_SUSPENDED) ? " until it is resumed"
-									      : ""));
-	return FALSE;
+	if (g_str_equal(v->state, TKMS_STATE_COMPROMISED)) {
+		op->warning = "compromised key version used";
+		g_warning("%s of key %s version %u, which is compromised, by uid %u "
+			  "(admin)",
+			  op->name, tkms_key_ref_audit_text(&op->key), v->version,
+			  op->actor.uid);
+	}
+	return TRUE;
 }
 
 static void
@@ -683,6 +716,8 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	self->config = *config;
 	self->config.tcti = g_strdup(config->tcti);
 	self->config.state_dir = g_strdup(config->state_dir);
+	self->config.hook_directory = g_strdup(config->hook_directory);
+	self->config.hook_user = g_strdup(config->hook_user);
 	g_autofree gchar *db_path = g_build_filename(config->state_dir, "keys.db", NULL);
 	gboolean db_existed = g_file_test(db_path, G_FILE_TEST_EXISTS);
 	gboolean state_is_new;
@@ -701,7 +736,8 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 			return NULL;
 		state_is_new = any->len == 0;
 	}
-	self->audit = tkms_audit_new(config->state_dir, error);
+	self->audit = tkms_audit_new(config->state_dir, config->audit_segment_size,
+				     config->audit_keep_segments, error);
 	if (self->audit == NULL)
 		return NULL;
 	self->tpm = tkms_tpm_new(config->tcti, config->state_dir, config->tpm_timeout,
@@ -720,6 +756,7 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	self->scheduler = tkms_scheduler_new(self);
 	/* events that fell due while tkmsd was down run as soon as the main loop does */
 	tkms_scheduler_start(self->scheduler);
+	tkms_engine_password_rotation_init(self);
 	return g_steal_pointer(&self);
 }
 
@@ -729,6 +766,7 @@ tkms_engine_shutdown(TkmsEngine *self)
 	if (self->scheduler != NULL)
 		tkms_scheduler_stop(self->scheduler);
 	g_clear_object(&self->scheduler);
+	tkms_engine_password_rotation_stop(self);
 	if (self->keystore != NULL)
 		tkms_engine_usage_release(self);
 	if (self->tpm != NULL)
@@ -749,8 +787,11 @@ tkms_engine_finalize(GObject *object)
 	g_clear_object(&self->keystore);
 	g_clear_pointer(&self->changing, g_hash_table_unref);
 	tkms_engine_usage_clear(self);
+	tkms_engine_password_rotation_clear(self);
 	g_free(self->config.tcti);
 	g_free(self->config.state_dir);
+	g_free(self->config.hook_directory);
+	g_free(self->config.hook_user);
 	G_OBJECT_CLASS(tkms_engine_parent_class)->finalize(object);
 }
 

@@ -235,6 +235,39 @@ void tkms_engine_get_secret(TkmsEngine *self, const TkmsActor *actor, const Tkms
 			    const gchar *stage, GCancellable *cancellable,
 			    GAsyncReadyCallback callback, gpointer user_data);
 
+/* ---- batches (engine-batch.c) ----
+ * EncryptBatch, DecryptBatch, SignBatch and HmacBatch: the single operation on each of 1 to
+ * TKMS_BATCH_MAX items (GBytes), with one key lookup and one unseal or TPM object load for the
+ * batch, and one audit record per item. One item that fails fails the batch: the error's
+ * message starts with "item N: " (N from 0). Finished by tkms_engine_batch_finish. */
+#define TKMS_BATCH_MAX 1024
+void tkms_engine_encrypt_batch(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			       GPtrArray *plaintexts, GBytes *context, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+void tkms_engine_decrypt_batch(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			       GPtrArray *ciphertexts, GBytes *context, GCancellable *cancellable,
+			       GAsyncReadyCallback callback, gpointer user_data);
+void tkms_engine_sign_batch(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			    GPtrArray *messages, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
+void tkms_engine_hmac_batch(TkmsEngine *self, const TkmsActor *actor, const TkmsKeyRef *key,
+			    GPtrArray *messages, GCancellable *cancellable,
+			    GAsyncReadyCallback callback, gpointer user_data);
+/* The outputs (GBytes, in the items' order; DecryptBatch's and HmacBatch's are wiped when
+ * freed), or NULL with error set. */
+GPtrArray *tkms_engine_batch_finish(TkmsEngine *self, GAsyncResult *result, GError **error);
+/* Whether decrypting any of ciphertexts with key needs the admin action (as
+ * tkms_engine_decrypt_needs_admin). */
+gboolean tkms_engine_decrypt_batch_needs_admin(TkmsEngine *self, const TkmsKeyRef *key,
+					       GPtrArray *ciphertexts);
+/* A batch's size against the limits (also on arrival, by the D-Bus layer): at most
+ * TKMS_BATCH_MAX items (LimitExceeded; n_items: how many there are), and their bytes, less
+ * overhead per item, at most [limits] MaxPayload. An empty batch passes here (the operation
+ * refuses it). */
+gboolean tkms_engine_check_batch_count(TkmsEngine *self, gsize n_items, GError **error);
+gboolean tkms_engine_check_batch(TkmsEngine *self, GPtrArray *items, gsize overhead,
+				 GError **error);
+
 /* A payload named what of len bytes against [limits] MaxPayload (and, unless allow_empty,
  * not empty): the one check and message, used by the engine and, on arrival, by the D-Bus
  * layer. */

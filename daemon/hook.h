@@ -3,19 +3,17 @@
 
 /* Rotation hooks of password keys: executables an administrator puts in [passwords]
  * HookDirectory, which apply a pending password to the system that uses it (docs/passwords.md
- * has the protocol). tkmsd runs a hook as [passwords] HookUser, with a clean environment, no
- * controlling terminal, in its own session (killed as a group at the timeout), and gives it
- * the passwords on its standard input only: never in argv, the environment or a log. */
+ * has the protocol). tkmsd's hook launcher runs a hook as [passwords] HookUser, with a clean
+ * environment, no controlling terminal, in its own session (killed as a group at the
+ * timeout), and gives it the passwords on its standard input only: never in argv, the
+ * environment or a log. */
 
 #include <gio/gio.h>
 
+#include "hook-check.h"
+
 G_BEGIN_DECLS
 
-typedef struct {
-	const gchar *directory; /* [passwords] HookDirectory */
-	const gchar *user;	/* [passwords] HookUser */
-	guint timeout;		/* [passwords] HookTimeout, seconds */
-} TkmsHookConfig;
 
 /* What a hook is told on its standard input: one JSON object
  *   {"step": "set", "owner": 1000, "key": "db-app", "current-version": 3,
@@ -35,20 +33,24 @@ typedef struct {
 	GBytes *previous;	  /* NULL = none */
 } TkmsHookInput;
 
-/* Whether @name is a hook that may run: a file name ([A-Za-z0-9._-]{1,64}, no leading dot) of
- * a regular, executable file in @config->directory, owned by root and writable by no one else,
- * in a directory owned by root and writable by no one else. InvalidArgument (TKMS_ERROR) with
- * the reason otherwise. */
-gboolean tkms_hook_check(const TkmsHookConfig *config, const gchar *name, GError **error);
 
-/* Runs `HOOK STEP` with @input as JSON on its standard input. The JSON is built in memory that
- * is wiped when freed, and the passwords are masked ("********") in the reason. */
+/* Runs `HOOK STEP` with @input as JSON on its standard input (checked with tkms_hook_check
+ * first). The JSON is built in memory that is wiped when freed, and the passwords are masked
+ * ("********") in the reason, also as the JSON spells them and when cut off at its end. The
+ * hook is started by the hook launcher (hook-launcher.h, tkms_hook_launcher_set_default),
+ * which checks it again and runs it as the user with its groups and no capability, in /,
+ * with umask 077, no core dumps, SIGKILL when the launcher dies, standard output to /dev/null
+ * and no other descriptor of tkmsd's. Whatever it leaves running in its process group when
+ * it exits is killed. @config's directory and user must be the launcher's (it was started
+ * with them); the timeout is @config's. Passwords that are not UTF-8 cannot be given to a
+ * hook (Failed). */
 void tkms_hook_run_async(const TkmsHookConfig *config, const gchar *name,
 			 const TkmsHookInput *input, GCancellable *cancellable,
 			 GAsyncReadyCallback callback, gpointer user_data);
 /* TRUE if the hook exited 0. Otherwise FALSE with a TKMS_ERROR_FAILED error whose message says
  * what happened ("exited with status 3", "killed by signal 9", "timed out after 60 s",
- * "could not be started: ...") followed by the first 4 KiB of its standard error, passwords
+ * "could not be started: ...", "could not be run: The hook launcher (pid N) was killed by
+ * signal 9: ...") followed by the first 4 KiB of its standard error, passwords
  * masked. @reason (optional) gets that standard error alone (also on success), masked. */
 gboolean tkms_hook_run_finish(GAsyncResult *result, gchar **reason, GError **error);
 

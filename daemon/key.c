@@ -316,8 +316,17 @@ tkms_key_next_rotation(TkmsKey *key)
 {
 	TkmsKeyVersion *p = tkms_key_get_version(key, key->primary_version);
 
-	if (key->policy.period == 0 || p == NULL ||
-	    g_strcmp0(p->state, TKMS_STATE_ACTIVE) != 0)
+	if (p == NULL || g_strcmp0(p->state, TKMS_STATE_ACTIVE) != 0)
+		return 0;
+	if (key->type == TKMS_KEY_TYPE_PASSWORD) {
+		/* a rotation under way runs on its own (engine-password-rotation.c); after a
+		 * failed one the retry falls due after its backoff, policy or not */
+		if (key->rotation.step != TKMS_ROTATION_STEP_NONE)
+			return 0;
+		if (key->rotation.retry_at > 0)
+			return key->rotation.retry_at;
+	}
+	if (key->policy.period == 0)
 		return 0;
 	return MAX(p->activated, p->created) + (gint64)key->policy.period;
 }
@@ -367,7 +376,9 @@ tkms_key_next_event(TkmsKey *key, TkmsKeyEvent *event, guint32 *version)
 	consider(tkms_key_next_rotation(key), TKMS_KEY_EVENT_ROTATE, 0, &best, event, version);
 	/* a primary that protected its max-uses: its rotation fell due when it was activated
 	 * (any time in the past will do) */
-	if (tkms_key_primary_used_up(key)) {
+	if (tkms_key_primary_used_up(key) &&
+	    !(key->type == TKMS_KEY_TYPE_PASSWORD &&
+	      key->rotation.step != TKMS_ROTATION_STEP_NONE)) {
 		TkmsKeyVersion *p = tkms_key_get_version(key, key->primary_version);
 		consider(MAX(MAX(p->activated, p->created), 1), TKMS_KEY_EVENT_ROTATE, 0, &best,
 			 event, version);

@@ -164,7 +164,8 @@ gboolean tkms_key_type_is_signing(TkmsKeyType type);
 guint64 tkms_key_max_uses(TkmsKey *key);
 /* Whether the primary version has protected its max-uses (its rotation is then due at once). */
 gboolean tkms_key_primary_used_up(TkmsKey *key);
-/* The time of the key's next rotation by period, 0 if none. */
+/* The time of the key's next rotation by period, or of a password key's retry after a failed
+ * rotation (rotation.retry_at); 0 if none, or while a password rotation is under way. */
 gint64 tkms_key_next_rotation(TkmsKey *key);
 /* The earliest event of the key and its version (0 for key-wide events), or 0 if none. */
 gint64 tkms_key_next_event(TkmsKey *key, TkmsKeyEvent *event, guint32 *version);

@@ -7,14 +7,29 @@
 
 struct _TkmsKeystoreCache {
 	guint capacity;
-	GHashTable *index; /* "owner/name" -> GList link in order */
+	GHashTable *index; /* CacheId -> GList link in order */
 	GQueue order;	   /* TkmsKey, most recently used first */
 };
 
-static gchar *
-cache_id(guint32 owner, const gchar *name)
+/* An entry's owner and name (the name is its key's); a lookup probes with one on the stack,
+ * without formatting or allocating anything. */
+typedef struct {
+	guint32 owner;
+	const gchar *name;
+} CacheId;
+
+static guint
+cache_id_hash(gconstpointer p)
 {
-	return g_strdup_printf("%u/%s", owner, name);
+	const CacheId *id = p;
+	return g_str_hash(id->name) * 31 + id->owner;
+}
+
+static gboolean
+cache_id_equal(gconstpointer a, gconstpointer b)
+{
+	const CacheId *x = a, *y = b;
+	return x->owner == y->owner && g_str_equal(x->name, y->name);
 }
 
 TkmsKeystoreCache *
@@ -22,7 +37,7 @@ tkms_keystore_cache_new(guint capacity)
 {
 	TkmsKeystoreCache *cache = g_new0(TkmsKeystoreCache, 1);
 	cache->capacity = MAX(capacity, 1);
-	cache->index = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	cache->index = g_hash_table_new_full(cache_id_hash, cache_id_equal, g_free, NULL);
 	g_queue_init(&cache->order);
 	return cache;
 }
@@ -40,8 +55,8 @@ tkms_keystore_cache_free(TkmsKeystoreCache *cache)
 TkmsKey *
 tkms_keystore_cache_lookup(TkmsKeystoreCache *cache, guint32 owner, const gchar *name)
 {
-	g_autofree gchar *id = cache_id(owner, name);
-	GList *link = g_hash_table_lookup(cache->index, id);
+	CacheId id = {owner, name};
+	GList *link = g_hash_table_lookup(cache->index, &id);
 
 	if (link == NULL)
 		return NULL;
@@ -53,12 +68,13 @@ tkms_keystore_cache_lookup(TkmsKeystoreCache *cache, guint32 owner, const gchar 
 void
 tkms_keystore_cache_remove(TkmsKeystoreCache *cache, guint32 owner, const gchar *name)
 {
-	g_autofree gchar *id = cache_id(owner, name);
-	GList *link = g_hash_table_lookup(cache->index, id);
+	CacheId id = {owner, name};
+	GList *link = g_hash_table_lookup(cache->index, &id);
 
 	if (link == NULL)
 		return;
-	g_hash_table_remove(cache->index, id);
+	/* the entry's id points into its key: gone first */
+	g_hash_table_remove(cache->index, &id);
 	tkms_key_unref(link->data);
 	g_queue_delete_link(&cache->order, link);
 }
@@ -66,14 +82,17 @@ tkms_keystore_cache_remove(TkmsKeystoreCache *cache, guint32 owner, const gchar 
 void
 tkms_keystore_cache_insert(TkmsKeystoreCache *cache, TkmsKey *key)
 {
+	CacheId *id = g_new(CacheId, 1);
+
 	tkms_keystore_cache_remove(cache, key->owner, key->name);
 	while (cache->order.length >= cache->capacity) {
 		TkmsKey *old = g_queue_peek_tail(&cache->order);
 		tkms_keystore_cache_remove(cache, old->owner, old->name);
 	}
 	g_queue_push_head(&cache->order, tkms_key_ref(key));
-	g_hash_table_insert(cache->index, cache_id(key->owner, key->name),
-			    g_queue_peek_head_link(&cache->order));
+	id->owner = key->owner;
+	id->name = key->name;
+	g_hash_table_insert(cache->index, id, g_queue_peek_head_link(&cache->order));
 }
 
 guint

@@ -303,6 +303,27 @@ tkms_keystore_list_due(TkmsKeystore *self, gint64 now, guint limit, GError **err
 	return g_steal_pointer(&out);
 }
 
+/* Read once, at start: a scan of keys is fine there (a few ms for 100,000 keys). */
+GPtrArray *
+tkms_keystore_list_rotating(TkmsKeystore *self, GError **error)
+{
+	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)tkms_key_unref);
+	sqlite3_stmt *stmt = NULL;
+	gboolean ok;
+
+	if (sqlite3_prepare_v2(self->reader,
+			       "SELECT " KEY_COLUMNS " FROM (SELECT * FROM keys WHERE "
+			       "rotation_step <> 'none') AS k LEFT JOIN key_versions AS v "
+			       "ON v.key_id = k.id ORDER BY k.id, v.version",
+			       -1, &stmt, NULL) != SQLITE_OK) {
+		tkms_keystore_db_set_error(self->reader, error, "looking for rotations under way");
+		return NULL;
+	}
+	ok = read_keys(self, stmt, out, error);
+	sqlite3_finalize(stmt);
+	return ok ? g_steal_pointer(&out) : NULL;
+}
+
 gboolean
 tkms_keystore_next_due(TkmsKeystore *self, gint64 *when, GError **error)
 {

@@ -32,6 +32,9 @@ GPtrArray *tkms_keystore_list(TkmsKeystore *self, guint32 owner, guint32 after_o
 /* Up to limit keys (new references) whose next event (tkms_key_next_event) is due at now,
  * the longest due first. */
 GPtrArray *tkms_keystore_list_due(TkmsKeystore *self, gint64 now, guint limit, GError **error);
+/* The password keys (new references) with a rotation under way (rotation.step not none), to
+ * resume at start. */
+GPtrArray *tkms_keystore_list_rotating(TkmsKeystore *self, GError **error);
 /* The time of the earliest event of any key, or *when 0 if none. */
 gboolean tkms_keystore_next_due(TkmsKeystore *self, gint64 *when, GError **error);
 

@@ -11,7 +11,9 @@
 #include "config.h"
 #include "tkms-config.h"
 #include "engine.h"
+#include "hook-launcher.h"
 #include "manager.h"
+#include "privileges.h"
 #include "secret.h"
 
 #define BUS_NAME "org.tkms.KeyManager"
@@ -47,6 +49,37 @@ static void
 name_acquired_cb(GDBusConnection *connection, const gchar *name, gpointer data)
 {
 	g_debug("owning %s", name);
+}
+
+/* Privilege separation: the hook launcher, the only process that may switch users (to run
+ * rotation hooks as [passwords] HookUser), is forked while tkmsd has one thread (GLib runs on
+ * in it, which is only safe after such a fork); then this process drops every capability for
+ * good, before it makes a thread (capabilities belong to each thread). Under the shipped unit
+ * tkmsd starts as its own user with CAP_SETUID, CAP_SETGID and CAP_KILL, which only the
+ * launcher keeps; run as root, the launcher stays root and this process keeps uid 0 without a
+ * capability. */
+static TkmsHookLauncher *
+separate_privileges(const TkmsConfig *config, GError **error)
+{
+	TkmsHookConfig hooks = {.directory = config->hook_directory,
+				.user = config->hook_user,
+				.timeout = config->hook_timeout};
+	g_autoptr(TkmsHookLauncher) launcher = NULL;
+	gint threads = tkms_privileges_thread_count();
+
+	if (threads > 1) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+			    "%d threads run before the hook launcher is started; it must be forked "
+			    "from one",
+			    threads);
+		return NULL;
+	}
+	launcher = tkms_hook_launcher_start(&hooks, error);
+	if (launcher == NULL || !tkms_privileges_drop_all(error))
+		return NULL;
+	/* its watches start GLib's worker thread: only now */
+	tkms_hook_launcher_set_default(launcher);
+	return g_steal_pointer(&launcher);
 }
 
 /* Key material must never end up in a core dump or be readable through ptrace. */
@@ -85,10 +118,12 @@ main(int argc, char **argv)
 	g_autoptr(TkmsConfig) config = NULL;
 	g_autoptr(GDBusConnection) connection = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
+	g_autoptr(TkmsHookLauncher) launcher = NULL;
 	Daemon d = {0};
 	guint owner_id;
 	GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
 
+	tkms_tpm_global_init();
 	setlocale(LC_ALL, "");
 	harden_process();
 	g_option_context_add_main_entries(ctx, entries, NULL);
@@ -136,7 +171,14 @@ main(int argc, char **argv)
 			   g_strerror(errno));
 		return 1;
 	}
-	if (!tkms_secret_init_heap(&error)) {
+	launcher = separate_privileges(config, &error);
+	if (launcher == NULL) {
+		g_printerr("tkmsd: %s\n", error->message);
+		return 1;
+	}
+	/* after the drop: the secure heap is locked within RLIMIT_MEMLOCK, without a
+	 * capability, as under the unit */
+	if (!tkms_secret_init_heap(config->require_locked_memory, &error)) {
 		g_printerr("tkmsd: %s\n", error->message);
 		return 1;
 	}
@@ -177,14 +219,18 @@ main(int argc, char **argv)
 		flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
 	owner_id = g_bus_own_name_on_connection(connection, BUS_NAME, flags, name_acquired_cb,
 						name_lost_cb, &d, NULL);
-	g_info("tkmsd %s on %s, TPM %s, state %s", PACKAGE_VERSION,
-	       bus_address ? bus_address : "the system bus", config->tcti, state_dir);
+	g_info("tkmsd %s on %s, TPM %s, state %s, hook launcher pid %d", PACKAGE_VERSION,
+	       bus_address ? bus_address : "the system bus", config->tcti, state_dir,
+	       (gint)tkms_hook_launcher_get_pid(launcher));
 	g_main_loop_run(loop);
 
 	g_bus_unown_name(owner_id);
 	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(d.manager));
 	tkms_manager_shutdown(d.manager);
 	tkms_engine_shutdown(d.engine);
+	/* the launcher kills the hooks that still run (the engine cancelled them) and exits */
+	tkms_hook_launcher_stop(launcher);
+	tkms_hook_launcher_set_default(NULL);
 	g_dbus_connection_flush_sync(connection, NULL, NULL);
 	g_object_unref(d.manager);
 	g_object_unref(d.engine);

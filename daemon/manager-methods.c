@@ -42,6 +42,10 @@ static void run_destroy_key_version(TkmsCall *call);
 static void run_cancel_key_destruction(TkmsCall *call);
 static void run_import_secret(TkmsCall *call);
 static void run_get_secret(TkmsCall *call);
+static void run_encrypt_batch(TkmsCall *call);
+static void run_decrypt_batch(TkmsCall *call);
+static void run_sign_batch(TkmsCall *call);
+static void run_hmac_batch(TkmsCall *call);
 
 /* The one authorization table. A method that is not here is denied. */
 static const TkmsMethod methods[] = {
@@ -79,6 +83,11 @@ static const TkmsMethod methods[] = {
 	/* service passwords */
 	{"ImportSecret", ACTION("manage-key"), TRUE, FALSE, run_import_secret},
 	{"GetSecret", ACTION("read-secret"), TRUE, FALSE, run_get_secret},
+	/* batches */
+	{"EncryptBatch", ACTION("use-key"), TRUE, FALSE, run_encrypt_batch},
+	{"DecryptBatch", ACTION("use-key"), TRUE, FALSE, run_decrypt_batch},
+	{"SignBatch", ACTION("use-key"), TRUE, FALSE, run_sign_batch},
+	{"HmacBatch", ACTION("use-key"), TRUE, FALSE, run_hmac_batch},
 };
 
 const TkmsMethod *
@@ -103,7 +112,8 @@ static const struct {
 	{"SignDigest", {"data", NULL}},		   {"Verify", {"data", "signature"}},
 	{"VerifyDigest", {"data", "signature"}},   {"Hmac", {"data", NULL}},
 	{"VerifyHmac", {"data", NULL}},		   {"Seal", {"data", NULL}},
-	{"GenerateDataKey", {"context", NULL}},
+	{"GenerateDataKey", {"context", NULL}},	   {"EncryptBatch", {"context", NULL}},
+	{"DecryptBatch", {"context", NULL}},
 };
 
 /* Oversized payloads are refused before polkit is asked or the call is queued: a caller
@@ -124,6 +134,15 @@ tkms_call_check_payloads(TkmsCall *call, GError **error)
 			    "A password has 1 to %d bytes; pass one of that size", TKMS_SECRET_MAX);
 		return FALSE;
 	}
+	/* a batch: its count, then its bytes (a ciphertext's framing does not count) */
+	if (call->items != NULL &&
+	    (!tkms_engine_check_batch_count(engine, call->number, error) ||
+	     !tkms_engine_check_batch(engine, call->items,
+				      g_str_equal(call->method->name, "DecryptBatch")
+					      ? TKMS_CT_OVERHEAD
+					      : 0,
+				      error)))
+		return FALSE;
 	for (guint i = 0; i < G_N_ELEMENTS(payloads); i++) {
 		if (!g_str_equal(payloads[i].method, call->method->name))
 			continue;
@@ -573,8 +592,14 @@ changed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		tkms_call_fail(call, error);
 		return;
 	}
+	/* a password key's rotation with a hook answers once its pending version exists */
 	if (g_str_equal(name, "RotateKey"))
-		tkms_dbus_key_manager_complete_rotate_key(o, inv, key->primary_version);
+		tkms_dbus_key_manager_complete_rotate_key(
+			o, inv,
+			key->type == TKMS_KEY_TYPE_PASSWORD &&
+					key->rotation.step != TKMS_ROTATION_STEP_NONE
+				? key->rotation.pending_version
+				: key->primary_version);
 	else if (g_str_equal(name, "ImportSecret"))
 		tkms_dbus_key_manager_complete_import_secret(o, inv, key->primary_version);
 	else if (g_str_equal(name, "SetPrimaryVersion"))
@@ -612,9 +637,12 @@ run_set_key_version_state(TkmsCall *call)
 					  call);
 }
 
+/* Setting, changing or removing a password key's hook also needs admin: the engine asks
+ * (ask_admin) only when the hook changes. */
 static void
 run_set_rotation_policy(TkmsCall *call)
 {
+	allow_admin_question(call);
 	tkms_engine_set_rotation_policy(ENGINE(call), &call->actor, &call->key, call->options,
 					tkms_call_get_cancellable(call), changed_cb, call);
 }
@@ -717,6 +745,107 @@ run_get_secret(TkmsCall *call)
 			       tkms_call_get_cancellable(call), bytes_done_cb, call);
 }
 
+/* ---- batches ---- */
+
+/* The aay of a batch's outputs. For DecryptBatch and HmacBatch it is serialized here, into
+ * memory wiped when the reply is done (the items are wiped bytes already); GDBus's
+ * serialized copy of the message is beyond our reach (docs/dbus-api.md). */
+static GVariant *
+batch_to_variant(GPtrArray *out, gboolean secret)
+{
+	g_autofree GVariant **children = g_new(GVariant *, MAX(out->len, 1));
+	g_autoptr(GVariant) array = NULL;
+	g_autoptr(GBytes) wiped = NULL;
+	guint8 *data;
+
+	for (guint i = 0; i < out->len; i++)
+		children[i] = tkms_call_bytes_to_variant(g_ptr_array_index(out, i));
+	array = g_variant_ref_sink(
+		g_variant_new_array(G_VARIANT_TYPE_BYTESTRING, children, out->len));
+	if (!secret)
+		return g_steal_pointer(&array);
+	wiped = tkms_secret_bytes_new(g_variant_get_size(array), &data);
+	g_variant_store(array, data);
+	return g_variant_new_from_bytes(G_VARIANT_TYPE("aay"), wiped, TRUE);
+}
+
+static void
+batch_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	GError *error = NULL;
+	g_autoptr(GPtrArray) out = tkms_engine_batch_finish(TKMS_ENGINE(source), res, &error);
+	const gchar *name = call->method->name;
+
+	if (out == NULL) {
+		tkms_call_fail(call, error);
+		return;
+	}
+	call->complete_bytes(call->object, call->invocation,
+			     batch_to_variant(out, g_str_equal(name, "DecryptBatch") ||
+							   g_str_equal(name, "HmacBatch")));
+	tkms_call_free(call);
+}
+
+static void
+run_encrypt_batch(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_encrypt_batch;
+	tkms_engine_encrypt_batch(ENGINE(call), &call->actor, &call->key, call->items,
+				  call->bytes[0], tkms_call_get_cancellable(call), batch_done_cb,
+				  call);
+}
+
+static void
+decrypt_batch_now(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_decrypt_batch;
+	tkms_engine_decrypt_batch(ENGINE(call), &call->actor, &call->key, call->items,
+				  call->bytes[0], tkms_call_get_cancellable(call), batch_done_cb,
+				  call);
+}
+
+static void
+decrypt_batch_admin_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	TkmsCall *call = user_data;
+	g_autoptr(GError) error = NULL;
+
+	/* no: the engine refuses the compromised version itself (KeyState) */
+	call->actor.admin = tkms_authority_check_finish(TKMS_AUTHORITY(source), res, &error);
+	decrypt_batch_now(call);
+}
+
+/* As Decrypt: polkit is asked for admin only if an item names a compromised version. */
+static void
+run_decrypt_batch(TkmsCall *call)
+{
+	if (!call->actor.admin &&
+	    tkms_engine_decrypt_batch_needs_admin(ENGINE(call), &call->key, call->items)) {
+		tkms_authority_check(call->manager->authority, call->caller,
+				     "org.tkms.KeyManager.admin", call->interactive,
+				     decrypt_batch_admin_cb, call);
+		return;
+	}
+	decrypt_batch_now(call);
+}
+
+static void
+run_sign_batch(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_sign_batch;
+	tkms_engine_sign_batch(ENGINE(call), &call->actor, &call->key, call->items,
+			       tkms_call_get_cancellable(call), batch_done_cb, call);
+}
+
+static void
+run_hmac_batch(TkmsCall *call)
+{
+	call->complete_bytes = tkms_dbus_key_manager_complete_hmac_batch;
+	tkms_engine_hmac_batch(ENGINE(call), &call->actor, &call->key, call->items,
+			       tkms_call_get_cancellable(call), batch_done_cb, call);
+}
+
 /* ---- the generated handlers: typed arguments into the call ---- */
 
 static TkmsCall *
@@ -728,6 +857,25 @@ call_with_bytes(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
 		call->bytes[0] = tkms_call_variant_to_bytes(b0);
 	if (b1 != NULL)
 		call->bytes[1] = tkms_call_variant_to_bytes(b1);
+	return call;
+}
+
+/* A batch's call: its items as GBytes sharing the message's buffer (only as many as it takes
+ * to refuse a batch that is too long), their count in number. */
+static TkmsCall *
+call_with_items(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		const gchar *method, const gchar *key, GVariant *items, GVariant *context)
+{
+	TkmsCall *call = call_with_bytes(object, invocation, method, key, context, NULL);
+	gsize n = g_variant_n_children(items);
+
+	call->number = MIN(n, G_MAXUINT32);
+	call->items = g_ptr_array_new_full(MIN(n, TKMS_BATCH_MAX + 1),
+					   (GDestroyNotify)g_bytes_unref);
+	for (gsize i = 0; i < n && i <= TKMS_BATCH_MAX; i++) {
+		g_autoptr(GVariant) item = g_variant_get_child_value(items, i);
+		g_ptr_array_add(call->items, tkms_call_variant_to_bytes(item));
+	}
 	return call;
 }
 
@@ -987,6 +1135,38 @@ handle_get_secret(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
 	return tkms_call_dispatch(call);
 }
 
+static gboolean
+handle_encrypt_batch(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		     const gchar *name, GVariant *plaintexts, GVariant *context)
+{
+	return tkms_call_dispatch(
+		call_with_items(object, invocation, "EncryptBatch", name, plaintexts, context));
+}
+
+static gboolean
+handle_decrypt_batch(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		     const gchar *name, GVariant *ciphertexts, GVariant *context)
+{
+	return tkms_call_dispatch(
+		call_with_items(object, invocation, "DecryptBatch", name, ciphertexts, context));
+}
+
+static gboolean
+handle_sign_batch(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		  const gchar *name, GVariant *messages)
+{
+	return tkms_call_dispatch(
+		call_with_items(object, invocation, "SignBatch", name, messages, NULL));
+}
+
+static gboolean
+handle_hmac_batch(TkmsDbusKeyManager *object, GDBusMethodInvocation *invocation,
+		  const gchar *name, GVariant *messages)
+{
+	return tkms_call_dispatch(
+		call_with_items(object, invocation, "HmacBatch", name, messages, NULL));
+}
+
 void
 tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 {
@@ -1022,4 +1202,8 @@ tkms_manager_iface_init(TkmsDbusKeyManagerIface *iface)
 	iface->handle_cancel_key_destruction = handle_cancel_key_destruction;
 	iface->handle_import_secret = handle_import_secret;
 	iface->handle_get_secret = handle_get_secret;
+	iface->handle_encrypt_batch = handle_encrypt_batch;
+	iface->handle_decrypt_batch = handle_decrypt_batch;
+	iface->handle_sign_batch = handle_sign_batch;
+	iface->handle_hmac_batch = handle_hmac_batch;
 }

@@ -59,6 +59,9 @@ struct _TkmsCall {
 	gchar *str;	   /* CreateKey's type, List*Page's token */
 	GVariant *options; /* a{sv} */
 	GBytes *bytes[2];  /* ay arguments in order, sharing the message's buffer */
+	/* batches: the aay's items (GBytes sharing the message's buffer; only the first
+	 * TKMS_BATCH_MAX + 1 of a longer one), and in number their count */
+	GPtrArray *items;
 	guint32 number;	   /* DeriveKey's and GetRandom's length, List*Page's size */
 	TkmsCompleteBytes complete_bytes;
 	TkmsCompleteBool complete_bool;

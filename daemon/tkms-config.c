@@ -46,6 +46,27 @@ get_bool(GKeyFile *kf, const gchar *group, const gchar *key, gboolean *value, GE
 	return TRUE;
 }
 
+/* A string that must not be empty; absent keeps the default. */
+static gboolean
+get_string(GKeyFile *kf, const gchar *group, const gchar *key, gchar **value, GError **error)
+{
+	g_autofree gchar *str = g_key_file_get_string(kf, group, key, NULL);
+
+	if (str == NULL)
+		return TRUE;
+	g_strstrip(str);
+	if (*str == '\0') {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+			    "[%s] %s is empty; remove it for the default or fix the configuration "
+			    "file",
+			    group, key);
+		return FALSE;
+	}
+	g_free(*value);
+	*value = g_steal_pointer(&str);
+	return TRUE;
+}
+
 TkmsConfig *
 tkms_config_load(const gchar *path, gboolean required, GError **error)
 {
@@ -56,6 +77,9 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	guint64 key_ttl = 30, auth_ttl = 60, tpm_timeout = 90;
 	guint64 max_keys = TKMS_DEFAULT_MAX_KEYS_PER_USER;
 	guint64 destroy_wait = TKMS_DEFAULT_DESTROY_WAIT;
+	guint64 hook_timeout = TKMS_DEFAULT_HOOK_TIMEOUT;
+	guint64 segment_size = TKMS_DEFAULT_AUDIT_SEGMENT_SIZE;
+	guint64 keep_segments = TKMS_DEFAULT_AUDIT_KEEP_SEGMENTS;
 
 	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
 		if (required || !g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
@@ -75,7 +99,12 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	    !get_uint(kf, "cache", "KeyTtl", 0, 86400, &key_ttl, error) ||
 	    !get_uint(kf, "cache", "AuthorizationTtl", 0, 86400, &auth_ttl, error) ||
 	    !get_uint(kf, "lifecycle", "DestroyWaitingPeriod", 0, TKMS_MAX_DESTROY_WAIT,
-		      &destroy_wait, error))
+		      &destroy_wait, error) ||
+	    !get_uint(kf, "passwords", "HookTimeout", 1, 3600, &hook_timeout, error) ||
+	    !get_uint(kf, "audit", "SegmentSize", TKMS_MIN_AUDIT_SEGMENT_SIZE,
+		      TKMS_MAX_AUDIT_SEGMENT_SIZE, &segment_size, error) ||
+	    !get_uint(kf, "audit", "KeepSegments", 1, TKMS_MAX_AUDIT_KEEP_SEGMENTS,
+		      &keep_segments, error))
 		return NULL;
 	config->tpm_timeout = tpm_timeout;
 	config->max_payload = payload;
@@ -85,11 +114,29 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	config->auth_ttl = auth_ttl;
 	config->max_keys_per_user = max_keys;
 	config->destroy_wait = destroy_wait;
+	config->audit_segment_size = segment_size;
+	config->audit_keep_segments = keep_segments;
 	config->count_uses = TRUE;
 	config->allow_resettable_pcrs = FALSE;
+	config->require_locked_memory = FALSE;
 	if (!get_bool(kf, "lifecycle", "CountUses", &config->count_uses, error) ||
-	    !get_bool(kf, "tpm", "AllowResettablePcrs", &config->allow_resettable_pcrs, error))
+	    !get_bool(kf, "tpm", "AllowResettablePcrs", &config->allow_resettable_pcrs, error) ||
+	    !get_bool(kf, "security", "RequireLockedMemory", &config->require_locked_memory,
+		      error))
 		return NULL;
+	config->hook_timeout = hook_timeout;
+	config->hook_directory = g_strdup(TKMS_DEFAULT_HOOK_DIRECTORY);
+	config->hook_user = g_strdup(TKMS_DEFAULT_HOOK_USER);
+	if (!get_string(kf, "passwords", "HookDirectory", &config->hook_directory, error) ||
+	    !get_string(kf, "passwords", "HookUser", &config->hook_user, error))
+		return NULL;
+	if (!g_path_is_absolute(config->hook_directory)) {
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT,
+			    "[passwords] HookDirectory=%s is not an absolute path; fix the "
+			    "configuration file",
+			    config->hook_directory);
+		return NULL;
+	}
 	return g_steal_pointer(&config);
 }
 
@@ -100,5 +147,7 @@ tkms_config_free(TkmsConfig *config)
 		return;
 	g_free(config->tcti);
 	g_free(config->state_dir);
+	g_free(config->hook_directory);
+	g_free(config->hook_user);
 	g_free(config);
 }

@@ -3,6 +3,8 @@
 
 #include <glib.h>
 
+#include "config.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -20,6 +22,14 @@ typedef struct {
 	/* PCRs 16 and 23 can be reset by anyone with TPM access: a binding to them protects
 	 * nothing unless the administrator says the machine is meant for it (tests, swtpm) */
 	gboolean allow_resettable_pcrs;
+	/* [passwords]: where rotation hooks are, whom they run as, how long they may take */
+	gchar *hook_directory;
+	gchar *hook_user;
+	guint hook_timeout; /* seconds */
+	guint64 audit_segment_size; /* bytes of the audit log's current segment before a new one */
+	guint audit_keep_segments;  /* closed audit log segments kept */
+	/* refuse to start when key material cannot be kept in locked memory */
+	gboolean require_locked_memory;
 } TkmsConfig;
 
 #define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"
@@ -27,6 +37,14 @@ typedef struct {
 #define TKMS_DEFAULT_MAX_KEYS_PER_USER 10000
 #define TKMS_DEFAULT_DESTROY_WAIT (7 * 24 * 3600)
 #define TKMS_MAX_DESTROY_WAIT (366 * 24 * 3600)
+#define TKMS_DEFAULT_HOOK_DIRECTORY TKMS_SYSCONFDIR "/tkms/hooks.d"
+#define TKMS_DEFAULT_HOOK_USER "nobody"
+#define TKMS_DEFAULT_HOOK_TIMEOUT 60
+#define TKMS_DEFAULT_AUDIT_SEGMENT_SIZE (16 * 1024 * 1024)
+#define TKMS_MIN_AUDIT_SEGMENT_SIZE (64 * 1024)
+#define TKMS_MAX_AUDIT_SEGMENT_SIZE (G_GUINT64_CONSTANT(1) << 32)
+#define TKMS_DEFAULT_AUDIT_KEEP_SEGMENTS 8
+#define TKMS_MAX_AUDIT_KEEP_SEGMENTS 10000
 
 /* Loads path (missing file = defaults, unless required). Command-line values override. A bad
  * value is TKMS_ERROR_INVALID_ARGUMENT naming the group, the key and the allowed range. */

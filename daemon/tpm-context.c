@@ -88,7 +88,8 @@ tkms_tpm_flush(TkmsTpmContext *ctx, ESYS_TR *handle)
 {
 	if (*handle == ESYS_TR_NONE || *handle == ESYS_TR_PASSWORD)
 		return;
-	if (ctx->esys != NULL)
+	/* the shared session stays open: whoever holds it forgets it here */
+	if (*handle != ctx->session && ctx->esys != NULL)
 		Esys_FlushContext(ctx->esys, *handle);
 	*handle = ESYS_TR_NONE;
 }
@@ -111,21 +112,46 @@ static const TPMT_SYM_DEF session_sym = {
 	.mode = {.aes = TPM2_ALG_CFB},
 };
 
+static const TPMT_SYM_DEF no_sym = {.algorithm = TPM2_ALG_NULL};
+
 gboolean
-tkms_tpm_start_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error)
+tkms_tpm_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error)
 {
-	TSS2_RC rc = Esys_StartAuthSession(ctx->esys, ctx->srk, ESYS_TR_NONE, ESYS_TR_NONE,
+	TSS2_RC rc;
+
+	if (ctx->session == ESYS_TR_NONE) {
+		/* salted on the SRK: the session key, and so every parameter it encrypts, is
+		 * unknown to whoever watches the bus */
+		rc = Esys_StartAuthSession(ctx->esys, ctx->srk, ESYS_TR_NONE, ESYS_TR_NONE,
 					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC,
-					   &session_sym, TPM2_ALG_SHA256, session);
-	return tkms_tpm_check(rc, "starting a session", error);
+					   &session_sym, TPM2_ALG_SHA256, &ctx->session);
+		if (!tkms_tpm_check(rc, "starting the encrypted session", error)) {
+			ctx->session = ESYS_TR_NONE;
+			return FALSE;
+		}
+		g_debug("started the shared encrypted session");
+	}
+	ctx->session_used = TRUE;
+	*session = ctx->session;
+	return TRUE;
+}
+
+void
+tkms_tpm_session_drop(TkmsTpmContext *ctx)
+{
+	if (ctx->session == ESYS_TR_NONE)
+		return;
+	if (ctx->esys != NULL)
+		Esys_FlushContext(ctx->esys, ctx->session);
+	ctx->session = ESYS_TR_NONE;
+	g_debug("dropped the shared encrypted session");
 }
 
 gboolean
 tkms_tpm_start_plain_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error)
 {
-	static const TPMT_SYM_DEF none = {.algorithm = TPM2_ALG_NULL};
 	TSS2_RC rc = Esys_StartAuthSession(ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &none,
+					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &no_sym,
 					   TPM2_ALG_SHA256, session);
 	return tkms_tpm_check(rc, "starting a session", error);
 }
@@ -138,9 +164,11 @@ tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial
 	TPM2B_DIGEST empty = {.size = 0};
 	TSS2_RC rc;
 
-	rc = Esys_StartAuthSession(ctx->esys, ctx->srk, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, NULL, trial ? TPM2_SE_TRIAL : TPM2_SE_POLICY,
-				   &session_sym, TPM2_ALG_SHA256, session);
+	/* unsalted: the policy proves PCR values, and with PolicyAuthValue a high-entropy auth
+	 * value by HMAC without sending it; a secret travels in the shared session beside it */
+	rc = Esys_StartAuthSession(
+	    ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL,
+	    trial ? TPM2_SE_TRIAL : TPM2_SE_POLICY, &no_sym, TPM2_ALG_SHA256, session);
 	if (!tkms_tpm_check(rc, "starting a policy session", error))
 		return FALSE;
 	/* An empty digest makes the TPM use the PCR values as they are now. */
@@ -167,7 +195,7 @@ tkms_tpm_set_session_crypt(TkmsTpmContext *ctx, ESYS_TR session, gboolean decryp
 			   gboolean encrypt)
 {
 	TPMA_SESSION flags = TPMA_SESSION_CONTINUESESSION;
-	if (session == ESYS_TR_PASSWORD)
+	if (session == ESYS_TR_PASSWORD || session == ESYS_TR_NONE)
 		return;
 	if (decrypt)
 		flags |= TPMA_SESSION_DECRYPT;
@@ -176,19 +204,40 @@ tkms_tpm_set_session_crypt(TkmsTpmContext *ctx, ESYS_TR session, gboolean decryp
 	Esys_TRSess_SetAttributes(ctx->esys, session, flags, 0xff);
 }
 
-/* The session that authorizes use of an object: PolicyPCR for PCR-bound objects; else a salted
- * HMAC session when the command or its answer carries a secret (it then encrypts that
- * parameter), else the empty password (objects have an empty auth value; the TPM-wrapped
- * blob is the credential). */
 gboolean
-tkms_tpm_object_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean secret,
-			ESYS_TR *session, GError **error)
+tkms_tpm_object_auth(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean secret, TkmsTpmAuth *auth,
+		     GError **error)
 {
-	if (pcrs != 0)
-		return tkms_tpm_start_pcr_session(ctx, pcrs, FALSE, FALSE, session, error);
+	*auth = (TkmsTpmAuth)TKMS_TPM_AUTH_INIT;
+	if (pcrs != 0) {
+		if (!tkms_tpm_start_pcr_session(ctx, pcrs, FALSE, FALSE, &auth->auth, error))
+			return FALSE;
+		if (!secret || tkms_tpm_session(ctx, &auth->crypt, error))
+			return TRUE;
+		tkms_tpm_auth_clear(ctx, auth);
+		return FALSE;
+	}
 	if (!secret) {
-		*session = ESYS_TR_PASSWORD;
+		/* the TPM-wrapped blob is the credential */
+		auth->auth = ESYS_TR_PASSWORD;
 		return TRUE;
 	}
-	return tkms_tpm_start_hmac_session(ctx, session, error);
+	return tkms_tpm_session(ctx, &auth->auth, error);
+}
+
+void
+tkms_tpm_auth_crypt(TkmsTpmContext *ctx, const TkmsTpmAuth *auth, gboolean decrypt,
+		    gboolean encrypt)
+{
+	if (auth->auth == ctx->session)
+		tkms_tpm_set_session_crypt(ctx, auth->auth, decrypt, encrypt);
+	else if (auth->crypt == ctx->session)
+		tkms_tpm_set_session_crypt(ctx, auth->crypt, decrypt, encrypt);
+}
+
+void
+tkms_tpm_auth_clear(TkmsTpmContext *ctx, TkmsTpmAuth *auth)
+{
+	tkms_tpm_flush(ctx, &auth->auth);
+	tkms_tpm_flush(ctx, &auth->crypt);
 }

@@ -129,20 +129,29 @@ tkms_tpm_fill_template(TkmsTpmObjectKind kind, TPM2B_PUBLIC *tmpl)
 	}
 }
 
-/* session: a salted session; the response is encrypted because the bytes may become key
- * material. */
+/* session: the shared session; the response is encrypted because the bytes become key
+ * material or seed. */
 gboolean
 tkms_tpm_get_random(TkmsTpmContext *ctx, ESYS_TR session, guint8 *out, gsize len,
 		    GError **error)
 {
 	gboolean ok = TRUE;
 
-	tkms_tpm_set_session_crypt(ctx, session, FALSE, TRUE);
 	for (gsize done = 0; ok && done < len;) {
 		g_autofree TPM2B_DIGEST *rnd = NULL;
-		TSS2_RC rc = Esys_GetRandom(ctx->esys, session, ESYS_TR_NONE, ESYS_TR_NONE,
-					    MIN(len - done, 32), &rnd);
+		TSS2_RC rc;
+
+		/* a TPM answers at most its largest digest's size per command */
+		tkms_tpm_set_session_crypt(ctx, session, FALSE, TRUE);
+		rc = Esys_GetRandom(ctx->esys, session, ESYS_TR_NONE, ESYS_TR_NONE,
+				    MIN(len - done, sizeof(TPMU_HA)), &rnd);
 		ok = tkms_tpm_check(rc, "reading the TPM random number generator", error);
+		if (ok && rnd->size == 0) {
+			g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+					    "The TPM's random number generator gave no bytes; see "
+					    "the daemon log");
+			ok = FALSE;
+		}
 		if (ok) {
 			memcpy(out + done, rnd->buffer, MIN(rnd->size, len - done));
 			done += MIN(rnd->size, len - done);

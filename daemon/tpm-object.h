@@ -11,11 +11,12 @@ gboolean tkms_tpm_load_object(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, gboo
 			      ESYS_TR *handle, GError **error);
 /* The public template of a kind of object (fixedTPM, fixedParent, noDA). */
 void tkms_tpm_fill_template(TkmsTpmObjectKind kind, TPM2B_PUBLIC *tmpl);
-/* len bytes of the TPM's RNG, through session (a salted one: the answer travels encrypted). */
+/* len bytes of the TPM's RNG, through session (the shared one: the answer travels encrypted). */
 gboolean tkms_tpm_get_random(TkmsTpmContext *ctx, ESYS_TR session, guint8 *out, gsize len,
 			     GError **error);
-/* TPM2_Create under the SRK, authorized by session (which also encrypts sens); out gets the
- * marshalled blob, marked as a bound key version's if bound (tpm.h). */
+/* TPM2_Create under the SRK, authorized by session (the shared one, which encrypts sens; the
+ * password when sens holds nothing); out gets the marshalled blob, marked as a bound key
+ * version's if bound (tpm.h). */
 gboolean tkms_tpm_create_object(TkmsTpmContext *ctx, ESYS_TR session,
 				const TPM2B_SENSITIVE_CREATE *sens, const TPM2B_PUBLIC *tmpl,
 				gboolean bound, TkmsTpmBlob *out, GError **error);

@@ -2,17 +2,19 @@
 #define G_LOG_DOMAIN "tkms-tpm"
 
 /* The TPM commands behind each request. All of this runs on the TPM worker thread. Every
- * object is loaded, used and flushed within one request: transient slots are scarce. */
+ * object is loaded, used and flushed within one request (or one piece of it): transient slots
+ * are scarce. Every command that carries a secret, or whose answer does, runs with the shared
+ * session encrypting it (tpm-context.h, TkmsTpmAuth). */
 
 #include "tpm-private.h"
 
-#include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "tkms-error.h"
+#include "tpm-drbg.h"
 #include "tpm-object.h"
 #include "tpm-seal-auth.h"
 
@@ -24,16 +26,17 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	TkmsTpmCreate *req = data;
 	TPM2B_SENSITIVE_CREATE sens = {0};
 	TPM2B_PUBLIC tmpl;
-	ESYS_TR session = ESYS_TR_NONE;
+	ESYS_TR session = ESYS_TR_PASSWORD;
 	guint8 sens_copy[TPM2_MAX_SYM_DATA / 2] = {0};
 	gboolean ok;
 	TSS2_RC rc;
 
 	g_return_val_if_fail(!(req->owner_auth && req->bind), FALSE);
 	tkms_tpm_fill_template(req->kind, &tmpl);
-	/* one salted session carries the material from the RNG and the auth value into Create */
+	/* the material from the RNG and the auth value travel into Create in the shared session;
+	 * the TPM generates other keys itself: nothing secret goes in, the password is enough */
 	if ((req->kind == TKMS_TPM_OBJECT_SEALED || req->owner_auth || req->bind) &&
-	    !tkms_tpm_start_hmac_session(ctx, &session, error))
+	    !tkms_tpm_session(ctx, &session, error))
 		return FALSE;
 	if (req->kind == TKMS_TPM_OBJECT_SEALED) {
 		g_return_val_if_fail(req->seal_size <= TPM2_MAX_SYM_DATA / 2, FALSE);
@@ -44,10 +47,10 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 		memcpy(sens_copy, sens.sensitive.data.buffer, req->seal_size);
 	}
 	if (req->owner_auth &&
-	    !tkms_tpm_seal_auth_value(ctx, req->owner, session, &sens.sensitive.userAuth, error))
+	    !tkms_tpm_seal_auth_value(ctx, req->owner, &sens.sensitive.userAuth, error))
 		goto out_fail;
 	if (req->bind &&
-	    !tkms_tpm_key_auth_value(ctx, &req->key_id, session, &sens.sensitive.userAuth, error))
+	    !tkms_tpm_key_auth_value(ctx, &req->key_id, &sens.sensitive.userAuth, error))
 		goto out_fail;
 	if (req->pcrs != 0) {
 		g_autofree TPM2B_DIGEST *digest = NULL;
@@ -64,17 +67,14 @@ create_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 		/* only the policy may authorize use, never the auth value alone */
 		tmpl.publicArea.objectAttributes &= ~TPMA_OBJECT_USERWITHAUTH;
 	}
-	if (session == ESYS_TR_NONE)
-		session = ESYS_TR_PASSWORD; /* the TPM generates the key: nothing secret goes in */
 	ok = tkms_tpm_create_object(ctx, session, &sens, &tmpl, req->bind, &req->out, error);
-	tkms_tpm_flush(ctx, &session);
 	OPENSSL_cleanse(&sens, sizeof(sens));
-	if (ok && req->want_material)
-		req->material = tkms_secret_new_from_data(sens_copy, req->seal_size);
+	if (ok && req->want_material &&
+	    (req->material = tkms_secret_new_from_data(sens_copy, req->seal_size, error)) == NULL)
+		ok = FALSE;
 	OPENSSL_cleanse(sens_copy, sizeof(sens_copy));
 	return ok;
 out_fail:
-	tkms_tpm_flush(ctx, &session);
 	OPENSSL_cleanse(&sens, sizeof(sens));
 	OPENSSL_cleanse(sens_copy, sizeof(sens_copy));
 	return FALSE;
@@ -89,45 +89,52 @@ tkms_tpm_create(TkmsTpm *self, guint32 uid, TkmsTpmCreate *req, GCancellable *ca
 
 /* ---- unseal ---- */
 
+/* A Seal blob's object: its auth value is derived from the owner (tpm-seal-auth.c). */
+static gboolean
+load_sealed_blob(TkmsTpmContext *ctx, TkmsTpmUnseal *req, ESYS_TR *obj, TkmsTpmAuth *a,
+		 GError **error)
+{
+	TPM2B_AUTH auth = {0};
+	gboolean ok;
+
+	*a = (TkmsTpmAuth)TKMS_TPM_AUTH_INIT;
+	if (!tkms_tpm_load_object(ctx, &req->blob, req->untrusted_blob, obj, error))
+		return FALSE;
+	ok = tkms_tpm_seal_auth_value(ctx, req->owner, &auth, error);
+	if (ok)
+		Esys_TR_SetAuth(ctx->esys, *obj, &auth);
+	OPENSSL_cleanse(&auth, sizeof(auth));
+	/* PCR-bound: the policy session asserts PolicyAuthValue as well, the shared session
+	 * encrypts beside it; otherwise the shared session proves the auth value and encrypts */
+	if (ok && req->pcrs != 0)
+		ok = tkms_tpm_start_pcr_session(ctx, req->pcrs, FALSE, TRUE, &a->auth, error) &&
+		     tkms_tpm_session(ctx, &a->crypt, error);
+	else if (ok)
+		ok = tkms_tpm_session(ctx, &a->auth, error);
+	if (!ok) {
+		tkms_tpm_auth_clear(ctx, a);
+		tkms_tpm_flush(ctx, obj);
+	}
+	return ok;
+}
+
 static gboolean
 unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmUnseal *req = data;
-	ESYS_TR obj = ESYS_TR_NONE, session = ESYS_TR_NONE;
+	ESYS_TR obj = ESYS_TR_NONE;
+	TkmsTpmAuth a;
 	g_autofree TPM2B_SENSITIVE_DATA *out = NULL;
 	TSS2_RC rc;
 
-	if (!req->owner_auth) {
-		/* a key version's object */
-		if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &obj,
-				       &session, error))
-			return FALSE;
-	} else if (!tkms_tpm_load_object(ctx, &req->blob, req->untrusted_blob, &obj, error)) {
+	if (req->owner_auth ? !load_sealed_blob(ctx, req, &obj, &a, error)
+			    : !tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE,
+						 &obj, &a, error))
 		return FALSE;
-	} else {
-		TPM2B_AUTH auth = {0};
-		gboolean ok = tkms_tpm_start_hmac_session(ctx, &session, error) &&
-			      tkms_tpm_seal_auth_value(ctx, req->owner, session, &auth, error);
-		if (ok)
-			Esys_TR_SetAuth(ctx->esys, obj, &auth);
-		OPENSSL_cleanse(&auth, sizeof(auth));
-		/* PCR-bound: the policy session asserts PolicyAuthValue as well; otherwise the
-		 * salted session proves the auth value */
-		if (ok && req->pcrs != 0) {
-			tkms_tpm_flush(ctx, &session);
-			ok = tkms_tpm_start_pcr_session(ctx, req->pcrs, FALSE, TRUE, &session,
-							error);
-		}
-		if (!ok) {
-			tkms_tpm_flush(ctx, &session);
-			tkms_tpm_flush(ctx, &obj);
-			return FALSE;
-		}
-	}
 	/* encrypted response: the key material never crosses the TPM bus in the clear */
-	tkms_tpm_set_session_crypt(ctx, session, FALSE, TRUE);
-	rc = Esys_Unseal(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
-	tkms_tpm_flush(ctx, &session);
+	tkms_tpm_auth_crypt(ctx, &a, FALSE, TRUE);
+	rc = Esys_Unseal(ctx->esys, obj, a.auth, a.crypt, ESYS_TR_NONE, &out);
+	tkms_tpm_auth_clear(ctx, &a);
 	tkms_tpm_flush(ctx, &obj);
 	if (req->untrusted_blob && (tkms_tpm_rc_base(rc) == TPM2_RC_AUTH_FAIL ||
 				    tkms_tpm_rc_base(rc) == TPM2_RC_BAD_AUTH)) {
@@ -139,9 +146,9 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	}
 	if (!tkms_tpm_check(rc, "unsealing", error))
 		return FALSE;
-	req->out = tkms_secret_new_from_data(out->buffer, out->size);
+	req->out = tkms_secret_new_from_data(out->buffer, out->size, error);
 	OPENSSL_cleanse(out->buffer, out->size);
-	return TRUE;
+	return req->out != NULL;
 }
 
 void
@@ -180,27 +187,16 @@ request_digest(const TkmsTpmSign *req, TPM2B_DIGEST *digest)
 static GBytes *
 ecdsa_to_der(const TPMS_SIGNATURE_ECC *ecc)
 {
-	ECDSA_SIG *sig = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(ecc->signatureR.buffer, ecc->signatureR.size, NULL);
-	BIGNUM *s = BN_bin2bn(ecc->signatureS.buffer, ecc->signatureS.size, NULL);
-	guint8 *der = NULL;
-	int len;
-	GBytes *out = NULL;
-
-	ECDSA_SIG_set0(sig, r, s);
-	len = i2d_ECDSA_SIG(sig, &der);
-	if (len > 0)
-		out = g_bytes_new(der, len);
-	OPENSSL_free(der);
-	ECDSA_SIG_free(sig);
-	return out;
+	return tkms_crypto_ecdsa_der(ecc->signatureR.buffer, ecc->signatureR.size,
+				     ecc->signatureS.buffer, ecc->signatureS.size);
 }
 
 static gboolean
 sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmSign *req = data;
-	ESYS_TR obj = ESYS_TR_NONE, session = ESYS_TR_NONE;
+	ESYS_TR obj = ESYS_TR_NONE;
+	TkmsTpmAuth a;
 	TPM2B_DIGEST digest;
 	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
 	TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
@@ -212,14 +208,13 @@ sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	 * a digest the TPM did not hash itself. */
 	request_digest(req, &digest);
 	/* a digest in, a signature out: nothing secret crosses the TPM bus (a bound key's auth
-	 * value is proven by a salted session, never sent) */
-	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, FALSE, &obj, &session,
-			       error))
+	 * value is proven by an HMAC session, never sent) */
+	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, FALSE, &obj, &a, error))
 		return FALSE;
-	tkms_tpm_set_session_crypt(ctx, session, FALSE, FALSE);
-	rc = Esys_Sign(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme,
-		       &check, &sig);
-	tkms_tpm_flush(ctx, &session);
+	tkms_tpm_set_session_crypt(ctx, a.auth, FALSE, FALSE);
+	rc = Esys_Sign(ctx->esys, obj, a.auth, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme, &check,
+		       &sig);
+	tkms_tpm_auth_clear(ctx, &a);
 	tkms_tpm_flush(ctx, &obj);
 	if (!tkms_tpm_check(rc, "signing", error))
 		return FALSE;
@@ -240,73 +235,173 @@ tkms_tpm_sign(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancel
 
 /* ---- hmac ---- */
 
+/*
+ * A message of up to 1 KiB is one TPM2_HMAC. A longer one is an HMAC sequence fed 1 KiB per
+ * SequenceUpdate, which would hold the TPM worker for the whole message (1 MiB: 1,024
+ * commands). While other uids wait for the worker it runs in pieces of about
+ * HMAC_PIECE_BUDGET_US (at least one update each), and between them the sequence is saved
+ * (ContextSave, FlushContext) so that it holds no slot while their requests take their turns;
+ * nobody waiting, a piece runs on for up to HMAC_PIECE_MAX_US (each piece is one attempt
+ * under the watchdog's [tpm] CommandTimeout). The key's own authorization
+ * (tkms_tpm_load_key) starts the sequence; the sequence's auth value is fresh random, sent
+ * encrypted, and the shared session authorizes every later command on it and encrypts the
+ * data and the MAC.
+ */
+#define HMAC_PIECE_BUDGET_US 10000
+#define HMAC_PIECE_MAX_US 1000000
+
+typedef struct {
+	TPMS_CONTEXT *saved; /* the sequence between pieces */
+	TPM2B_AUTH auth;     /* the sequence's auth value */
+	gsize fed;	     /* bytes of the message sent so far */
+} HmacSequence;
+
+static void
+hmac_sequence_free(gpointer data)
+{
+	HmacSequence *seq = data;
+
+	Esys_Free(seq->saved);
+	OPENSSL_cleanse(&seq->auth, sizeof(seq->auth));
+	g_free(seq);
+}
+
 static gboolean
-hmac_func(TkmsTpmContext *ctx, gpointer data, GError **error)
+hmac_done(TkmsTpmHmac *req, TPM2B_DIGEST *mac, GError **error)
+{
+	req->out = tkms_secret_new_from_data(mac->buffer, mac->size, error);
+	OPENSSL_cleanse(mac->buffer, mac->size);
+	return req->out != NULL;
+}
+
+static gboolean
+hmac_once(TkmsTpmContext *ctx, TkmsTpmHmac *req, const guint8 *p, gsize len, GError **error)
+{
+	ESYS_TR obj = ESYS_TR_NONE;
+	TkmsTpmAuth a;
+	g_autofree TPM2B_DIGEST *mac = NULL;
+	TPM2B_MAX_BUFFER buf = {.size = len};
+	TSS2_RC rc;
+
+	/* the message may be secret, and a MAC used for DeriveKey is key material */
+	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &obj, &a, error))
+		return FALSE;
+	if (len > 0)
+		memcpy(buf.buffer, p, len);
+	tkms_tpm_auth_crypt(ctx, &a, TRUE, TRUE);
+	rc = Esys_HMAC(ctx->esys, obj, a.auth, a.crypt, ESYS_TR_NONE, &buf, TPM2_ALG_SHA256, &mac);
+	OPENSSL_cleanse(&buf, sizeof(buf));
+	tkms_tpm_auth_clear(ctx, &a);
+	tkms_tpm_flush(ctx, &obj);
+	return tkms_tpm_check(rc, "computing an HMAC", error) && hmac_done(req, mac, error);
+}
+
+/* HMAC_Start on the key: the sequence is loaded on return, the key no longer is. */
+static gboolean
+hmac_sequence_start(TkmsTpmContext *ctx, TkmsTpmHmac *req, HmacSequence *seq, ESYS_TR *handle,
+		    GError **error)
+{
+	ESYS_TR obj = ESYS_TR_NONE;
+	TkmsTpmAuth a;
+	TSS2_RC rc;
+
+	seq->auth.size = 32;
+	if (!tkms_crypto_random_private(seq->auth.buffer, seq->auth.size)) {
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+				    "No random bytes for an HMAC sequence; see the daemon log");
+		return FALSE;
+	}
+	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &obj, &a, error))
+		return FALSE;
+	/* the sequence's auth value goes in encrypted; the answer carries only a handle */
+	tkms_tpm_auth_crypt(ctx, &a, TRUE, FALSE);
+	rc = Esys_HMAC_Start(ctx->esys, obj, a.auth, a.crypt, ESYS_TR_NONE, &seq->auth,
+			     TPM2_ALG_SHA256, handle);
+	tkms_tpm_auth_clear(ctx, &a);
+	tkms_tpm_flush(ctx, &obj);
+	if (!tkms_tpm_check(rc, "starting an HMAC sequence", error))
+		return FALSE;
+	Esys_TR_SetAuth(ctx->esys, *handle, &seq->auth);
+	return TRUE;
+}
+
+static gboolean
+hmac_piece(TkmsTpmContext *ctx, gpointer data, gpointer *state, gboolean *more, GError **error)
 {
 	TkmsTpmHmac *req = data;
-	ESYS_TR obj = ESYS_TR_NONE, session = ESYS_TR_NONE, seq = ESYS_TR_NONE;
+	HmacSequence *seq = *state;
+	ESYS_TR handle = ESYS_TR_NONE, session = ESYS_TR_NONE;
 	gsize len = 0;
 	const guint8 *p = req->data ? g_bytes_get_data(req->data, &len) : NULL;
 	g_autofree TPM2B_DIGEST *mac = NULL;
+	g_autofree TPMT_TK_HASHCHECK *ticket = NULL;
 	TPM2B_MAX_BUFFER buf;
-	TSS2_RC rc;
+	gint64 t0;
 	gboolean ok;
+	TSS2_RC rc;
 
-	/* the message may be secret, and a MAC used for DeriveKey is key material */
-	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &obj, &session,
-			       error))
-		return FALSE;
-	tkms_tpm_set_session_crypt(ctx, session, TRUE, TRUE);
-	if (len <= TPM2_MAX_DIGEST_BUFFER) {
-		buf.size = len;
-		if (len > 0)
-			memcpy(buf.buffer, p, len);
-		rc = Esys_HMAC(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, &buf,
-			       TPM2_ALG_SHA256, &mac);
-		ok = tkms_tpm_check(rc, "computing an HMAC", error);
+	*more = FALSE;
+	if (seq == NULL && len <= TPM2_MAX_DIGEST_BUFFER)
+		return hmac_once(ctx, req, p, len, error);
+	if (seq == NULL) {
+		seq = g_new0(HmacSequence, 1);
+		ok = hmac_sequence_start(ctx, req, seq, &handle, error);
 	} else {
-		/* longer messages go through an HMAC sequence, 1 KiB per command */
-		TPM2B_AUTH seq_auth = {0};
-		gsize off = 0;
-		g_autofree TPMT_TK_HASHCHECK *ticket = NULL;
-		rc = Esys_HMAC_Start(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE,
-				     &seq_auth, TPM2_ALG_SHA256, &seq);
-		ok = tkms_tpm_check(rc, "starting an HMAC sequence", error);
-		while (ok && len - off > TPM2_MAX_DIGEST_BUFFER) {
-			buf.size = TPM2_MAX_DIGEST_BUFFER;
-			memcpy(buf.buffer, p + off, buf.size);
-			off += buf.size;
-			rc = Esys_SequenceUpdate(ctx->esys, seq, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-						 ESYS_TR_NONE, &buf);
-			ok = tkms_tpm_check(rc, "feeding an HMAC sequence", error);
-		}
-		if (ok) {
-			buf.size = len - off;
-			memcpy(buf.buffer, p + off, buf.size);
-			rc = Esys_SequenceComplete(ctx->esys, seq, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-						   ESYS_TR_NONE, &buf, ESYS_TR_RH_NULL, &mac,
-						   &ticket);
-			ok = tkms_tpm_check(rc, "completing an HMAC sequence", error);
-			if (ok)
-				seq = ESYS_TR_NONE; /* the TPM flushed it */
-		}
-		tkms_tpm_flush(ctx, &seq);
+		*state = NULL;
+		rc = Esys_ContextLoad(ctx->esys, seq->saved, &handle);
+		ok = tkms_tpm_check(rc, "resuming an HMAC sequence", error);
+		g_clear_pointer(&seq->saved, Esys_Free);
+		if (ok)
+			Esys_TR_SetAuth(ctx->esys, handle, &seq->auth);
+	}
+	ok = ok && tkms_tpm_session(ctx, &session, error);
+	t0 = g_get_monotonic_time();
+	while (ok && len - seq->fed > TPM2_MAX_DIGEST_BUFFER) {
+		gint64 spent = g_get_monotonic_time() - t0;
+		if (spent >= HMAC_PIECE_MAX_US ||
+		    (spent >= HMAC_PIECE_BUDGET_US && g_atomic_int_get(&ctx->waiting) > 0))
+			break;
+		buf.size = TPM2_MAX_DIGEST_BUFFER;
+		memcpy(buf.buffer, p + seq->fed, buf.size);
+		seq->fed += buf.size;
+		tkms_tpm_set_session_crypt(ctx, session, TRUE, FALSE);
+		rc = Esys_SequenceUpdate(ctx->esys, handle, session, ESYS_TR_NONE, ESYS_TR_NONE,
+					 &buf);
+		ok = tkms_tpm_check(rc, "feeding an HMAC sequence", error);
 	}
 	OPENSSL_cleanse(&buf, sizeof(buf));
-	tkms_tpm_flush(ctx, &session);
-	tkms_tpm_flush(ctx, &obj);
-	if (!ok)
-		return FALSE;
-	req->out = tkms_secret_new_from_data(mac->buffer, mac->size);
-	OPENSSL_cleanse(mac->buffer, mac->size);
-	return TRUE;
+	if (ok && len - seq->fed > TPM2_MAX_DIGEST_BUFFER) {
+		/* more to come on this uid's next turn: nothing of it stays loaded meanwhile */
+		rc = Esys_ContextSave(ctx->esys, handle, &seq->saved);
+		ok = tkms_tpm_check(rc, "pausing an HMAC sequence", error);
+		if (ok) {
+			tkms_tpm_flush(ctx, &handle);
+			*state = seq;
+			*more = TRUE;
+			return TRUE;
+		}
+	} else if (ok) {
+		buf.size = len - seq->fed;
+		memcpy(buf.buffer, p + seq->fed, buf.size);
+		tkms_tpm_set_session_crypt(ctx, session, TRUE, TRUE);
+		rc = Esys_SequenceComplete(ctx->esys, handle, session, ESYS_TR_NONE, ESYS_TR_NONE,
+					   &buf, ESYS_TR_RH_NULL, &mac, &ticket);
+		ok = tkms_tpm_check(rc, "completing an HMAC sequence", error);
+		if (ok)
+			handle = ESYS_TR_NONE; /* the TPM flushed it */
+	}
+	OPENSSL_cleanse(&buf, sizeof(buf));
+	tkms_tpm_flush(ctx, &handle);
+	hmac_sequence_free(seq);
+	return ok && hmac_done(req, mac, error);
 }
 
 void
 tkms_tpm_hmac(TkmsTpm *self, guint32 uid, TkmsTpmHmac *req, GCancellable *cancellable,
 	      GAsyncReadyCallback callback, gpointer user_data)
 {
-	tkms_tpm_submit(self, uid, hmac_func, req, cancellable, callback, user_data);
+	tkms_tpm_submit_pieces(self, uid, hmac_piece, hmac_sequence_free, req, cancellable,
+			       callback, user_data);
 }
 
 /* ---- random ---- */
@@ -315,20 +410,13 @@ static gboolean
 random_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmRandom *req = data;
-	ESYS_TR session = ESYS_TR_NONE;
 	guint8 *buf;
-	gboolean ok;
 
-	if (!tkms_tpm_start_hmac_session(ctx, &session, error))
-		return FALSE;
-	buf = g_malloc(req->length);
-	ok = tkms_tpm_get_random(ctx, session, buf, req->length, error);
-	tkms_tpm_flush(ctx, &session);
-	if (!ok) {
-		g_free(buf);
+	req->out = tkms_secret_bytes_new(req->length, &buf); /* wiped when freed */
+	if (!tkms_tpm_drbg_generate(ctx, buf, req->length, error)) {
+		g_clear_pointer(&req->out, g_bytes_unref);
 		return FALSE;
 	}
-	req->out = g_bytes_new_take(buf, req->length);
 	return TRUE;
 }
 

@@ -124,19 +124,19 @@ tkms_tpm_ensure_seal_auth_key(TkmsTpmContext *ctx, GError **error)
 	return TRUE;
 }
 
-/* HMAC(K, msg) into auth, through session (salted: the result is a credential and travels
+/* HMAC(K, msg) into auth, in the shared session (the result is a credential and travels
  * encrypted). */
 static gboolean
-derive_auth(TkmsTpmContext *ctx, const TPM2B_MAX_BUFFER *msg, ESYS_TR session, TPM2B_AUTH *auth,
-	    GError **error)
+derive_auth(TkmsTpmContext *ctx, const TPM2B_MAX_BUFFER *msg, TPM2B_AUTH *auth, GError **error)
 {
-	ESYS_TR obj = ESYS_TR_NONE;
+	ESYS_TR obj = ESYS_TR_NONE, session = ESYS_TR_NONE;
 	g_autofree TPM2B_DIGEST *mac = NULL;
 	TSS2_RC rc;
 
-	if (!tkms_tpm_ensure_seal_auth_key(ctx, error) ||
+	if (!tkms_tpm_ensure_seal_auth_key(ctx, error) || !tkms_tpm_session(ctx, &session, error) ||
 	    !tkms_tpm_load_object(ctx, &ctx->seal_auth_key, FALSE, &obj, error))
 		return FALSE;
+	/* the key's auth value is empty: the shared session authorizes it and encrypts */
 	tkms_tpm_set_session_crypt(ctx, session, TRUE, TRUE);
 	rc = Esys_HMAC(ctx->esys, obj, session, ESYS_TR_NONE, ESYS_TR_NONE, msg, TPM2_ALG_SHA256,
 		       &mac);
@@ -150,8 +150,7 @@ derive_auth(TkmsTpmContext *ctx, const TPM2B_MAX_BUFFER *msg, ESYS_TR session, T
 }
 
 gboolean
-tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, ESYS_TR session, TPM2B_AUTH *auth,
-			 GError **error)
+tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, TPM2B_AUTH *auth, GError **error)
 {
 	TPM2B_MAX_BUFFER msg = {0};
 	guint32 be = GUINT32_TO_BE(owner);
@@ -159,12 +158,12 @@ tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, ESYS_TR session, TP
 	memcpy(msg.buffer, SEAL_AUTH_LABEL, sizeof(SEAL_AUTH_LABEL));
 	memcpy(msg.buffer + sizeof(SEAL_AUTH_LABEL), &be, 4);
 	msg.size = sizeof(SEAL_AUTH_LABEL) + 4;
-	return derive_auth(ctx, &msg, session, auth, error);
+	return derive_auth(ctx, &msg, auth, error);
 }
 
 gboolean
-tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, ESYS_TR session,
-			TPM2B_AUTH *auth, GError **error)
+tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth,
+			GError **error)
 {
 	TPM2B_MAX_BUFFER msg = {0};
 	guint32 be_owner = GUINT32_TO_BE(id->owner);
@@ -182,7 +181,7 @@ tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, ESYS_TR ses
 	off += name_len;
 	memcpy(msg.buffer + off, &be_version, 4);
 	msg.size = off + 4;
-	return derive_auth(ctx, &msg, session, auth, error);
+	return derive_auth(ctx, &msg, auth, error);
 }
 
 /* Entries of ctx->key_auth_cache; past this many it starts again (32 bytes of secure heap
@@ -211,61 +210,61 @@ key_auth_cached(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth)
 static void
 key_auth_cache_add(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, const TPM2B_AUTH *auth)
 {
+	/* with the secure heap full, the value is derived again next time */
+	TkmsSecret *value = tkms_secret_new_from_data(auth->buffer, auth->size, NULL);
+
+	if (value == NULL)
+		return;
 	if (ctx->key_auth_cache == NULL)
 		ctx->key_auth_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 							    (GDestroyNotify)tkms_secret_unref);
 	if (g_hash_table_size(ctx->key_auth_cache) >= KEY_AUTH_CACHE_MAX)
 		g_hash_table_remove_all(ctx->key_auth_cache);
-	g_hash_table_insert(ctx->key_auth_cache, key_auth_cache_key(id),
-			    tkms_secret_new_from_data(auth->buffer, auth->size));
+	g_hash_table_insert(ctx->key_auth_cache, key_auth_cache_key(id), value);
 }
 
 gboolean
 tkms_tpm_load_key(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
-		  TkmsPcrMask pcrs, gboolean secret, ESYS_TR *obj, ESYS_TR *session,
-		  GError **error)
+		  TkmsPcrMask pcrs, gboolean secret, ESYS_TR *obj, TkmsTpmAuth *a, GError **error)
 {
 	TPM2B_AUTH auth = {0};
 	gboolean ok = TRUE;
 
-	*session = ESYS_TR_NONE;
+	*a = (TkmsTpmAuth)TKMS_TPM_AUTH_INIT;
 	if (!tkms_tpm_blob_is_bound(blob)) {
 		if (!tkms_tpm_load_object(ctx, blob, FALSE, obj, error))
 			return FALSE;
-		if (tkms_tpm_object_session(ctx, pcrs, secret, session, error))
+		if (tkms_tpm_object_auth(ctx, pcrs, secret, a, error))
 			return TRUE;
 		tkms_tpm_flush(ctx, obj);
 		return FALSE;
 	}
 	/* derived before the load, so that the daemon key and the object never hold two slots
-	 * at once besides the SRK; the salted session of the derivation stays when it is the one
-	 * this command needs anyway */
+	 * at once besides the SRK */
 	if (!key_auth_cached(ctx, id, &auth)) {
-		ok = tkms_tpm_start_hmac_session(ctx, session, error) &&
-		     tkms_tpm_key_auth_value(ctx, id, *session, &auth, error);
+		ok = tkms_tpm_key_auth_value(ctx, id, &auth, error);
 		if (ok)
 			key_auth_cache_add(ctx, id, &auth);
-		if (!secret || pcrs != 0)
-			tkms_tpm_flush(ctx, session);
 	}
 	ok = ok && tkms_tpm_load_object(ctx, blob, FALSE, obj, error);
 	if (ok)
 		Esys_TR_SetAuth(ctx->esys, *obj, &auth);
 	OPENSSL_cleanse(&auth, sizeof(auth));
-	/* the session proves the auth value without sending it: a policy session with
-	 * PolicyAuthValue for a PCR-bound object, a salted one when the command carries a secret
-	 * (it encrypts it), else a plain HMAC session (the auth value has 256 bits of entropy,
-	 * so its HMACs on the bus give nothing away) */
-	if (ok && *session == ESYS_TR_NONE) {
-		if (pcrs != 0)
-			ok = tkms_tpm_start_pcr_session(ctx, pcrs, FALSE, TRUE, session, error);
-		else if (secret)
-			ok = tkms_tpm_start_hmac_session(ctx, session, error);
-		else
-			ok = tkms_tpm_start_plain_hmac_session(ctx, session, error);
+	/* the auth value is proven without sending it: a policy session with PolicyAuthValue for
+	 * a PCR-bound object (the shared session beside it when a secret travels); the shared
+	 * session when a secret travels (its HMACs are keyed with this object's auth value, and
+	 * it encrypts); else a plain HMAC session (the auth value has 256 bits of entropy, so its
+	 * HMACs on the bus give nothing away) */
+	if (ok && pcrs != 0) {
+		ok = tkms_tpm_start_pcr_session(ctx, pcrs, FALSE, TRUE, &a->auth, error) &&
+		     (!secret || tkms_tpm_session(ctx, &a->crypt, error));
+	} else if (ok && secret) {
+		ok = tkms_tpm_session(ctx, &a->auth, error);
+	} else if (ok) {
+		ok = tkms_tpm_start_plain_hmac_session(ctx, &a->auth, error);
 	}
 	if (!ok) {
-		tkms_tpm_flush(ctx, session);
+		tkms_tpm_auth_clear(ctx, a);
 		tkms_tpm_flush(ctx, obj);
 	}
 	return ok;

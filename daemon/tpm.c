@@ -3,12 +3,14 @@
 
 #include "tpm-private.h"
 
+#include <openssl/crypto.h>
 #include <string.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tctildr.h>
 
 #include "tkms-error.h"
+#include "tpm-drbg.h"
 #include "tpm-seal-auth.h"
 #include "tpm-srk.h"
 #include "tpm-watchdog.h"
@@ -38,9 +40,23 @@ static guint signals[N_SIGNALS];
 G_DEFINE_TYPE(TkmsTpm, tkms_tpm, G_TYPE_OBJECT)
 
 typedef struct {
-	TkmsTpmFunc func;
+	TkmsTpmFunc func; /* or, for a request in pieces: */
+	TkmsTpmPieceFunc piece;
+	gpointer state;
+	GDestroyNotify state_free;
+	guint pieces_done;
 	gpointer req;
 } Job;
+
+static void
+job_free(gpointer data)
+{
+	Job *job = data;
+
+	if (job->state != NULL && job->state_free != NULL)
+		job->state_free(job->state);
+	g_free(job);
+}
 
 static void
 context_teardown(TkmsTpm *self)
@@ -48,12 +64,14 @@ context_teardown(TkmsTpm *self)
 	TkmsTpmContext *ctx = &self->ctx;
 
 	if (ctx->esys != NULL) {
-		/* the connection may be dead: do not flush, just drop our side */
+		/* the connection may be dead: do not flush, just drop our side (the next connection
+		 * flushes what is left) */
 		Esys_Finalize(&ctx->esys);
 	}
 	if (ctx->tcti != NULL)
 		Tss2_TctiLdr_Finalize(&ctx->tcti);
 	ctx->srk = ESYS_TR_NONE;
+	ctx->session = ESYS_TR_NONE;
 }
 
 /* The pinned SRK name: hex digits on one line; anything else names the file and the reason. */
@@ -290,10 +308,11 @@ publish_status(TkmsTpm *self)
 			g_object_unref);
 }
 
-static void worker_run(GTask *task, TkmsTpm *self);
+static gboolean worker_run(GTask *task, TkmsTpm *self);
 
 /* Takes the next request: the first of the uid whose turn it is. The uid rejoins the line only
- * when that request is done (serve_done), so a uid that arrives meanwhile goes first. */
+ * when that request (or piece of it) is done (serve_done), so a uid that arrives meanwhile goes
+ * first. */
 static GTask *
 next_task(TkmsTpm *self, gpointer *uid)
 {
@@ -306,21 +325,26 @@ next_task(TkmsTpm *self, gpointer *uid)
 		*uid = g_queue_pop_head(&self->turns);
 		task = g_queue_pop_head(g_hash_table_lookup(self->queues, *uid));
 	}
+	g_atomic_int_set(&self->ctx.waiting, (gint)g_queue_get_length(&self->turns));
 	g_mutex_unlock(&self->queue_lock);
 	return task;
 }
 
+/* resume: a request with pieces left, served again at uid's next turn before its others */
 static void
-serve_done(TkmsTpm *self, gpointer uid)
+serve_done(TkmsTpm *self, gpointer uid, GTask *resume)
 {
 	GQueue *q;
 
 	g_mutex_lock(&self->queue_lock);
 	q = g_hash_table_lookup(self->queues, uid);
+	if (resume != NULL)
+		g_queue_push_head(q, resume);
 	if (g_queue_is_empty(q))
 		g_hash_table_remove(self->queues, uid);
 	else
 		g_queue_push_tail(&self->turns, uid);
+	g_atomic_int_set(&self->ctx.waiting, (gint)g_queue_get_length(&self->turns));
 	g_mutex_unlock(&self->queue_lock);
 }
 
@@ -332,23 +356,37 @@ worker(gpointer data)
 	GTask *task;
 
 	while ((task = next_task(self, &uid)) != NULL) {
-		worker_run(task, self);
-		g_object_unref(task);
-		serve_done(self, uid);
+		gboolean more = worker_run(task, self);
+		serve_done(self, uid, more ? task : NULL);
+		if (!more)
+			g_object_unref(task);
 		publish_status(self);
 	}
 	return NULL;
 }
 
-
-/* One attempt under the watchdog; a TPM that did not answer in time ends in *hung. */
 static gboolean
-attempt(TkmsTpm *self, Job *job, gboolean *hung, GError **error)
+run_job(TkmsTpm *self, Job *job, gboolean *more, GError **error)
+{
+	*more = FALSE;
+	if (job->piece == NULL)
+		return job->func(&self->ctx, job->req, error);
+	if (!job->piece(&self->ctx, job->req, &job->state, more, error))
+		return FALSE;
+	job->pieces_done++;
+	return TRUE;
+}
+
+/* One attempt (of a request, or of a piece of one) under the watchdog; a TPM that did not
+ * answer in time ends in *hung. */
+static gboolean
+attempt(TkmsTpm *self, Job *job, gboolean *more, gboolean *hung, GError **error)
 {
 	gboolean ok;
 
 	tkms_tpm_watchdog_arm(self->watchdog);
-	ok = ensure_connected(self, error) && job->func(&self->ctx, job->req, error);
+	self->ctx.session_used = FALSE;
+	ok = ensure_connected(self, error) && run_job(self, job, more, error);
 	*hung = tkms_tpm_watchdog_disarm(self->watchdog) && !ok;
 	if (*hung) {
 		g_clear_error(error);
@@ -358,27 +396,35 @@ attempt(TkmsTpm *self, Job *job, gboolean *hung, GError **error)
 	}
 	if (!ok && is_connection_error(*error))
 		context_teardown(self);
+	else if (!ok && self->ctx.session_used)
+		/* a failed command may have left the shared session out of step (nonces, or the
+		 * TPM dropped it): the next use starts a new one */
+		tkms_tpm_session_drop(&self->ctx);
 	return ok;
 }
 
-static void
+/* Runs the task's request, or its next piece; TRUE if pieces are left (the task is not done
+ * and must be served again). */
+static gboolean
 worker_run(GTask *task, TkmsTpm *self)
 {
 	Job *job = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
 	gboolean was_connected = self->ctx.esys != NULL;
-	gboolean ok, hung;
+	gboolean ok, hung, more = FALSE;
 
 	if (g_task_return_error_if_cancelled(task))
-		return;
-	ok = attempt(self, job, &hung, &error);
+		return FALSE;
+	ok = attempt(self, job, &more, &hung, &error);
 	/* A TPM restarted while we were idle shows up as a dead socket on the first command:
 	 * reconnect once before telling the caller (not after a timeout: it would only wait
-	 * again). */
-	if (!ok && !hung && was_connected && is_connection_error(error)) {
+	 * again; nor in the middle of a request in pieces: what it had in the TPM is gone). */
+	if (!ok && !hung && was_connected && is_connection_error(error) && job->pieces_done == 0) {
 		g_clear_error(&error);
-		ok = attempt(self, job, &hung, &error);
+		ok = attempt(self, job, &more, &hung, &error);
 	}
+	if (ok && more)
+		return TRUE;
 	if (!ok && is_connection_error(error))
 		set_unavailable(self);
 	if (!ok && self->ctx.esys != NULL) {
@@ -389,29 +435,52 @@ worker_run(GTask *task, TkmsTpm *self)
 		g_task_return_error(task, g_steal_pointer(&error));
 	else
 		g_task_return_boolean(task, TRUE);
+	return FALSE;
 }
 
-void
-tkms_tpm_submit(TkmsTpm *self, guint32 uid, TkmsTpmFunc func, gpointer req,
-		GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+static void
+submit_job(TkmsTpm *self, guint32 uid, Job *job, GCancellable *cancellable,
+	   GAsyncReadyCallback callback, gpointer user_data)
 {
 	GTask *task = g_task_new(self, cancellable, callback, user_data);
-	Job *job = g_new0(Job, 1);
 	GQueue *q;
 
-	job->func = func;
-	job->req = req;
-	g_task_set_task_data(task, job, g_free);
+	g_task_set_task_data(task, job, job_free);
 	g_mutex_lock(&self->queue_lock);
 	q = g_hash_table_lookup(self->queues, GUINT_TO_POINTER(uid));
 	if (q == NULL) {
 		q = g_queue_new();
 		g_hash_table_insert(self->queues, GUINT_TO_POINTER(uid), q);
 		g_queue_push_tail(&self->turns, GUINT_TO_POINTER(uid));
+		g_atomic_int_set(&self->ctx.waiting, (gint)g_queue_get_length(&self->turns));
 	}
 	g_queue_push_tail(q, task);
 	g_cond_signal(&self->queue_cond);
 	g_mutex_unlock(&self->queue_lock);
+}
+
+void
+tkms_tpm_submit(TkmsTpm *self, guint32 uid, TkmsTpmFunc func, gpointer req,
+		GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	Job *job = g_new0(Job, 1);
+
+	job->func = func;
+	job->req = req;
+	submit_job(self, uid, job, cancellable, callback, user_data);
+}
+
+void
+tkms_tpm_submit_pieces(TkmsTpm *self, guint32 uid, TkmsTpmPieceFunc func, GDestroyNotify state_free,
+		       gpointer req, GCancellable *cancellable, GAsyncReadyCallback callback,
+		       gpointer user_data)
+{
+	Job *job = g_new0(Job, 1);
+
+	job->piece = func;
+	job->state_free = state_free;
+	job->req = req;
+	submit_job(self, uid, job, cancellable, callback, user_data);
 }
 
 gboolean
@@ -453,8 +522,10 @@ tkms_tpm_stop(TkmsTpm *self)
 	g_mutex_unlock(&self->queue_lock);
 	g_thread_join(g_steal_pointer(&self->thread));
 	/* a clean exit leaves the TPM's slots as it found them */
+	tkms_tpm_session_drop(&self->ctx);
 	tkms_tpm_flush(&self->ctx, &self->ctx.srk);
 	context_teardown(self);
+	tkms_tpm_drbg_free(&self->ctx);
 }
 
 static void
@@ -464,6 +535,7 @@ tkms_tpm_finalize(GObject *object)
 
 	tkms_tpm_stop(self);
 	context_teardown(self);
+	tkms_tpm_drbg_free(&self->ctx);
 	tkms_tpm_watchdog_free(self->watchdog);
 	g_hash_table_unref(self->queues);
 	g_mutex_clear(&self->queue_lock);
@@ -495,6 +567,14 @@ tkms_tpm_init(TkmsTpm *self)
 	g_cond_init(&self->queue_cond);
 	self->queues = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
 	self->ctx.srk = ESYS_TR_NONE;
+	self->ctx.session = ESYS_TR_NONE;
+}
+
+void
+tkms_tpm_global_init(void)
+{
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+			    NULL);
 }
 
 TkmsTpm *

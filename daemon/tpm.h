@@ -63,6 +63,13 @@ typedef enum {
 /* A set of SHA-256 PCR indices as a bit mask (bit i = PCR i). */
 typedef guint32 TkmsPcrMask;
 
+/* Sets OpenSSL up for tpm2-tss; call it first thing in main(), before anything uses OpenSSL.
+ * tpm2-tss 3.2's ESYS makes a new OpenSSL library context for every hash and HMAC of a
+ * session (several per TPM command), and each new context copies OpenSSL's legacy algorithm
+ * name tables unless they were never loaded: that copy was about two thirds of the CPU of a
+ * TPM command with a session. tkms looks no algorithm up by legacy name. */
+void tkms_tpm_global_init(void);
+
 #define TKMS_TYPE_TPM (tkms_tpm_get_type())
 G_DECLARE_FINAL_TYPE(TkmsTpm, tkms_tpm, TKMS, TPM, GObject)
 

@@ -19,7 +19,9 @@ G_BEGIN_DECLS
  * @TKMS_ERROR_TPM_UNAVAILABLE: the TPM cannot be reached right now
  * @TKMS_ERROR_TPM_LOCKOUT: the TPM is in dictionary-attack lockout
  * @TKMS_ERROR_LIMIT_EXCEEDED: a payload or length is over the configured limit
- * @TKMS_ERROR_BUSY: too many calls in flight for this caller or user
+ * @TKMS_ERROR_BUSY: too many calls in flight for this caller or user, the authorization check
+ *   could not be completed, or the daemon's locked memory for key material is full; retry
+ *   later
  * @TKMS_ERROR_FAILED: anything else
  *
  * Error codes of the %TKMS_ERROR domain; over D-Bus they are

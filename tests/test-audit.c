@@ -3,13 +3,16 @@
 
 /* The audit log: one record per call (refusals and errors included), no secrets, and a hash
  * chain that detects an edited byte, a removed or reordered record and a cut at the end; and
- * while the log cannot be written (a full disk) no call succeeds. */
+ * while the log cannot be written (a full disk) no call succeeds. The log is kept in segments
+ * of [audit] SegmentSize, the oldest deleted past [audit] KeepSegments, with the chain running
+ * on across them; tkmsd reads only the tail at start, and `tkmsctl audit verify` streams. */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "audit-chain.h"
@@ -43,9 +46,8 @@ n_records(void)
 }
 
 static JsonObject *
-last_record(void)
+last_record_of(const gchar *path)
 {
-	g_autofree gchar *path = log_path();
 	g_autofree gchar *contents = NULL;
 	g_auto(GStrv) lines = NULL;
 	g_autoptr(JsonParser) parser = json_parser_new();
@@ -61,6 +63,13 @@ last_record(void)
 	g_assert_no_error(error);
 	g_assert_true(JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)));
 	return json_object_ref(json_node_get_object(json_parser_get_root(parser)));
+}
+
+static JsonObject *
+last_record(void)
+{
+	g_autofree gchar *path = log_path();
+	return last_record_of(path);
 }
 
 /* Checks that exactly one record was added since `before`, describing this call. */
@@ -454,6 +463,344 @@ test_chain(void)
 	}
 }
 
+/* ---- segments ---------------------------------------------------------------------- */
+
+/* Runs tkmsctl [--json] audit verify with args; returns its exit status, stdout and stderr. */
+static gint
+audit_verify_full(TkmsTestEnv *e, gboolean json, const gchar *const *args, gchar **out,
+		  gchar **err)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
+	gint status = -1;
+
+	g_ptr_array_add(argv, (gpointer)g_getenv("TKMSCTL"));
+	if (json)
+		g_ptr_array_add(argv, (gpointer) "--json");
+	g_ptr_array_add(argv, (gpointer) "audit");
+	g_ptr_array_add(argv, (gpointer) "verify");
+	for (guint i = 0; args[i] != NULL; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+	g_assert_true(tkms_test_env_run(e, (const gchar *const *)argv->pdata, out, err, &status,
+					&error));
+	g_assert_no_error(error);
+	g_test_message("tkmsctl audit verify %s: status %d\n%s%s", args[0], status,
+		       out && *out ? *out : "", err && *err ? *err : "");
+	return status;
+}
+
+static gint
+audit_verify(TkmsTestEnv *e, const gchar *const *args, gchar **out, gchar **err)
+{
+	return audit_verify_full(e, FALSE, args, out, err);
+}
+
+static GArray *
+list_segments(const gchar *dir)
+{
+	g_autoptr(GError) error = NULL;
+	GArray *list = tkms_audit_segments_list(dir, &error);
+
+	g_assert_no_error(error);
+	return list;
+}
+
+static void
+copy_file(const gchar *from, const gchar *to)
+{
+	g_autofree gchar *contents = NULL;
+	gsize len = 0;
+
+	g_assert_true(g_file_get_contents(from, &contents, &len, NULL));
+	g_assert_true(g_file_set_contents(to, contents, (gssize)len, NULL));
+}
+
+#define SMALL_SEGMENT 65536
+#define KEEP_SEGMENTS 3
+
+/* Many calls with a small SegmentSize: several segments, the oldest deleted past
+ * KeepSegments; tkmsctl audit verify passes (and says where the chain starts), finds a record
+ * edited in a middle segment, and a restart continues the chain. */
+static void
+test_segments(void)
+{
+	g_autoptr(TkmsTestEnv) e = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GArray) list = NULL;
+	g_autofree gchar *out = NULL, *err = NULL, *config = NULL;
+	g_autofree gchar *tampered = NULL, *where = NULL;
+	const gchar *state;
+	TkmsClient *client;
+	TkmsAuditChainReport before = {0}, after = {0};
+
+	config = g_strdup_printf("[audit]\nSegmentSize=%d\nKeepSegments=%d\n", SMALL_SEGMENT,
+				 KEEP_SEGMENTS);
+	e = tkms_test_env_new(config, &error);
+	if (g_error_matches(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY)) {
+		g_test_skip(error->message);
+		return;
+	}
+	g_assert_no_error(error);
+	state = tkms_test_env_get_state_dir(e);
+	client = tkms_test_env_get_client(e);
+	/* about 250 bytes each: some seven segments' worth */
+	for (guint i = 0; i < 1800; i++) {
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		g_assert_no_error(error);
+	}
+
+	/* while tkmsd runs */
+	g_assert_cmpint(audit_verify(e, (const gchar *[]){"--state-dir", state, NULL}, &out, &err),
+			==, 0);
+	g_assert_true(g_str_has_prefix(out, "audit log OK: "));
+	g_assert_nonnull(strstr(out, " records in 4 segments\n"));
+	g_assert_nonnull(strstr(out, "The chain starts at record "));
+	g_assert_true(tkms_test_env_stop_daemon(e, &error));
+	g_assert_no_error(error);
+
+	list = list_segments(state);
+	g_assert_cmpuint(list->len, ==, KEEP_SEGMENTS);
+	g_assert_cmpuint(g_array_index(list, guint64, 0), >, 1);
+	for (guint i = 0; i < list->len; i++) {
+		g_autofree gchar *name = tkms_audit_segment_name(g_array_index(list, guint64, i));
+		g_autofree gchar *path = g_build_filename(state, name, NULL);
+		GStatBuf st;
+
+		g_assert_cmpint(g_stat(path, &st), ==, 0);
+		g_assert_cmpint(st.st_size, <=, SMALL_SEGMENT);
+		if (i > 0)
+			g_assert_cmpuint(g_array_index(list, guint64, i), ==,
+					 g_array_index(list, guint64, i - 1) + 1);
+	}
+	g_assert_true(tkms_audit_chain_verify_dir(state, &before, &error));
+	g_assert_no_error(error);
+	g_assert_true(before.anchored);
+	g_assert_true(before.head_checked);
+	g_assert_cmpuint(before.n_segments, ==, KEEP_SEGMENTS + 1);
+
+	/* an edited record in the middle segment, in a copy of the log */
+	tampered = g_build_filename(tkms_test_env_get_tmp_dir(e), "tampered", NULL);
+	g_assert_cmpint(g_mkdir(tampered, 0700), ==, 0);
+	{
+		g_autoptr(GDir) d = g_dir_open(state, 0, NULL);
+		const gchar *name;
+		while ((name = g_dir_read_name(d)) != NULL) {
+			g_autofree gchar *from = g_build_filename(state, name, NULL);
+			g_autofree gchar *to = g_build_filename(tampered, name, NULL);
+			if (g_str_has_prefix(name, "audit."))
+				copy_file(from, to);
+		}
+	}
+	{
+		g_autofree gchar *name = tkms_audit_segment_name(g_array_index(list, guint64, 1));
+		g_autofree gchar *path = g_build_filename(tampered, name, NULL);
+		g_autofree gchar *contents = NULL;
+		gchar *line = NULL, *p;
+
+		g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+		/* the 41st record */
+		line = contents;
+		for (guint i = 0; i < 40; i++)
+			line = strchr(line, '\n') + 1;
+		p = strstr(line, "\"method\":\"GetRandom\"");
+		g_assert_nonnull(p);
+		memcpy(p + strlen("\"method\":\""), "SetRandom", strlen("SetRandom"));
+		g_assert_true(g_file_set_contents(path, contents, -1, NULL));
+		where = g_strdup_printf("%s line 41: record ", name);
+	}
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(audit_verify(e, (const gchar *[]){"--state-dir", tampered, NULL}, &out,
+				     &err),
+			==, 3);
+	g_assert_nonnull(strstr(err, where));
+	g_assert_nonnull(strstr(err, "was modified"));
+
+	/* a restart continues the chain, in the same segments */
+	g_assert_true(tkms_test_env_start_daemon(e, &error));
+	g_assert_no_error(error);
+	client = tkms_test_env_get_client(e);
+	for (guint i = 0; i < 10; i++) {
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		g_assert_no_error(error);
+	}
+	g_assert_true(tkms_test_env_stop_daemon(e, &error));
+	g_assert_no_error(error);
+	g_assert_true(tkms_audit_chain_verify_dir(state, &after, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(after.first_seq + after.n_records, ==,
+			 before.first_seq + before.n_records + 10);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(audit_verify_full(e, TRUE, (const gchar *[]){"--state-dir", state, NULL},
+					  &out, &err),
+			==, 0);
+	{
+		g_autoptr(JsonParser) parser = json_parser_new();
+		JsonObject *obj;
+
+		g_assert_true(json_parser_load_from_data(parser, out, -1, NULL));
+		obj = json_node_get_object(json_parser_get_root(parser));
+		g_assert_true(json_object_get_boolean_member(obj, "valid"));
+		g_assert_true(json_object_get_boolean_member(obj, "anchored"));
+		g_assert_cmpint(json_object_get_int_member(obj, "records"), ==,
+				(gint64)after.n_records);
+		g_assert_cmpint(json_object_get_int_member(obj, "first-record"), ==,
+				(gint64)after.first_seq);
+		g_assert_cmpint(json_object_get_int_member(obj, "segments"), ==,
+				after.n_segments);
+	}
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	tkms_audit_chain_report_clear(&before);
+	tkms_audit_chain_report_clear(&after);
+}
+
+/* A pre-built log of 200 MB (the size of an unsegmented log after months): tkmsd starts
+ * reading only its tail (its peak RSS does not grow with the log), continues the chain in a
+ * new segment, and tkmsctl audit verify streams through it in bounded memory. */
+#define BIG_LOG_BYTES (200 * 1024 * 1024)
+
+static guint64
+proc_status_kib(gint pid, const gchar *field)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/status", pid);
+	g_autofree gchar *status = NULL;
+	g_autofree gchar *key = g_strdup_printf("\n%s:", field);
+	const gchar *line;
+
+	g_assert_true(g_file_get_contents(path, &status, NULL, NULL));
+	line = strstr(status, key);
+	g_assert_nonnull(line);
+	return g_ascii_strtoull(line + strlen(key), NULL, 10);
+}
+
+/* Writes a valid chain of about bytes bytes as path (and its head); returns the records. */
+static guint64
+write_big_log(const gchar *path, const gchar *head_path, gsize bytes)
+{
+	g_autofree gchar *prev = g_strdup(TKMS_AUDIT_ZERO_HASH);
+	g_autoptr(GString) buf = g_string_sized_new(1 << 20);
+	FILE *fp = fopen(path, "w");
+	guint64 seq = 0;
+	gsize written = 0;
+
+	g_assert_nonnull(fp);
+	while (written < bytes) {
+		g_autofree gchar *hash = NULL;
+		gsize start = buf->len;
+
+		g_string_append_printf(buf,
+				       "{\"seq\":%" G_GUINT64_FORMAT
+				       ",\"time\":\"2026-01-01T00:00:00.000000Z\",\"uid\":1000,"
+				       "\"pid\":4242,\"sender\":\":1.%" G_GUINT64_FORMAT
+				       "\",\"method\":\"Encrypt\",\"key\":\"big-log-key\","
+				       "\"owner\":1000,\"version\":1,\"result\":\"ok\","
+				       "\"error\":\"\",\"prev\":\"%s\"",
+				       seq, seq, prev);
+		hash = tkms_audit_chain_hash(buf->str + start, buf->len - start);
+		g_string_append_printf(buf, ",\"hash\":\"%s\"}\n", hash);
+		g_free(prev);
+		prev = g_steal_pointer(&hash);
+		seq++;
+		if (buf->len > (1 << 20) - 1024) {
+			g_assert_cmpuint(fwrite(buf->str, 1, buf->len, fp), ==, buf->len);
+			written += buf->len;
+			g_string_truncate(buf, 0);
+		}
+	}
+	g_assert_cmpuint(fwrite(buf->str, 1, buf->len, fp), ==, buf->len);
+	g_assert_cmpint(fclose(fp), ==, 0);
+	{
+		g_autofree gchar *head =
+			g_strdup_printf("%" G_GUINT64_FORMAT " %s\n", seq - 1, prev);
+		g_assert_true(g_file_set_contents(head_path, head, -1, NULL));
+	}
+	return seq;
+}
+
+static void
+test_big_log(void)
+{
+	g_autoptr(TkmsTestEnv) e = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *lp = NULL, *hp = NULL, *out = NULL, *err = NULL, *expected = NULL;
+	const gchar *state;
+	guint64 small_hwm, big_hwm, records;
+	gint64 t0, small_start_us, big_start_us, verify_us;
+	struct rusage children;
+	TkmsClient *client;
+
+	e = tkms_test_env_new_without_daemon(NULL, &error);
+	if (g_error_matches(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY)) {
+		g_test_skip(error->message);
+		return;
+	}
+	g_assert_no_error(error);
+	state = tkms_test_env_get_state_dir(e);
+	lp = g_build_filename(state, "audit.log", NULL);
+	hp = g_build_filename(state, "audit.head", NULL);
+
+	/* the baseline: a start with a small log */
+	t0 = g_get_monotonic_time();
+	g_assert_true(tkms_test_env_start_daemon(e, &error));
+	g_assert_no_error(error);
+	small_start_us = g_get_monotonic_time() - t0;
+	client = tkms_test_env_get_client(e);
+	{
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		g_assert_no_error(error);
+	}
+	small_hwm = proc_status_kib(tkms_test_env_get_daemon_pid(e), "VmHWM");
+	g_assert_true(tkms_test_env_stop_daemon(e, &error));
+	g_assert_no_error(error);
+
+	records = write_big_log(lp, hp, BIG_LOG_BYTES);
+	t0 = g_get_monotonic_time();
+	g_assert_true(tkms_test_env_start_daemon(e, &error));
+	g_assert_no_error(error);
+	big_start_us = g_get_monotonic_time() - t0;
+	client = tkms_test_env_get_client(e);
+	{
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		g_assert_no_error(error);
+	}
+	big_hwm = proc_status_kib(tkms_test_env_get_daemon_pid(e), "VmHWM");
+	g_test_message("tkmsd: start %.2f s and peak RSS %" G_GUINT64_FORMAT
+		       " KiB with a small log; %.2f s and %" G_GUINT64_FORMAT
+		       " KiB with %" G_GUINT64_FORMAT " records (%d MiB)",
+		       small_start_us / 1e6, small_hwm, big_start_us / 1e6, big_hwm, records,
+		       BIG_LOG_BYTES >> 20);
+	/* reading the log whole would add 200 MB */
+	g_assert_cmpuint(big_hwm, <, small_hwm + 16 * 1024);
+	g_assert_true(tkms_test_env_stop_daemon(e, &error));
+	g_assert_no_error(error);
+
+	/* the big log became segment 1 (past the default 16 MiB), the chain goes on in audit.log */
+	{
+		g_autoptr(GArray) list = list_segments(state);
+		g_autoptr(JsonObject) rec = NULL;
+		g_assert_cmpuint(list->len, ==, 1);
+		g_assert_cmpuint(g_array_index(list, guint64, 0), ==, 1);
+		rec = last_record_of(lp);
+		g_assert_cmpint(json_object_get_int_member(rec, "seq"), ==, (gint64)records);
+		g_assert_cmpint(json_object_get_int_member(rec, "segment"), ==, 2);
+	}
+	t0 = g_get_monotonic_time();
+	g_assert_cmpint(audit_verify(e, (const gchar *[]){"--state-dir", state, NULL}, &out, &err),
+			==, 0);
+	verify_us = g_get_monotonic_time() - t0;
+	expected = g_strdup_printf("audit log OK: %" G_GUINT64_FORMAT " records in 2 segments\n",
+				   records + 1);
+	g_assert_cmpstr(out, ==, expected);
+	/* the largest child waited for so far: tkmsctl, unless it stayed small */
+	g_assert_cmpint(getrusage(RUSAGE_CHILDREN, &children), ==, 0);
+	g_test_message("tkmsctl audit verify: %.2f s; the largest child's peak RSS %ld KiB",
+		       verify_us / 1e6, children.ru_maxrss);
+	g_assert_cmpint(children.ru_maxrss, <, 64 * 1024);
+}
+
 /* Fills the filesystem that holds `dir` until a write fails with ENOSPC. */
 static void
 fill_up(const gchar *path)
@@ -480,6 +827,43 @@ assert_audit_failure(const GError *error, const gchar *what)
 	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_FAILED);
 	g_assert_nonnull(strstr(error->message, "audit log cannot be written"));
 	g_assert_nonnull(strstr(error->message, "refuses work"));
+}
+
+/* While the log cannot be written every call fails the same way, lifecycle changes included,
+ * three rounds over. */
+static void
+assert_all_refused(TkmsClient *client, const gchar *kept, const gchar *refused, GBytes *ct,
+		   GBytes *ctx)
+{
+	for (guint round = 0; round < 3; round++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		g_autoptr(GVariant) info = NULL;
+		g_autoptr(GBytes) out = NULL;
+
+		g_assert_null(r);
+		assert_audit_failure(error, "GetRandom");
+		g_clear_error(&error);
+		info = tkms_client_get_key_info_sync(client, kept, NULL, &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "GetKeyInfo");
+		g_clear_error(&error);
+		info = tkms_client_list_keys_sync(client, NULL, &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "ListKeys");
+		g_clear_error(&error);
+		out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+		g_assert_null(out);
+		assert_audit_failure(error, "Decrypt");
+		g_clear_error(&error);
+		info = tkms_client_create_key_sync(client, refused, "aes-256-gcm", NULL, NULL,
+						   &error);
+		g_assert_null(info);
+		assert_audit_failure(error, "CreateKey");
+		g_clear_error(&error);
+		g_assert_false(tkms_client_destroy_key_sync(client, kept, NULL, &error));
+		assert_audit_failure(error, "DestroyKey");
+	}
 }
 
 /* The state directory on a small tmpfs that fills up: every call fails cleanly with Failed
@@ -553,32 +937,7 @@ test_disk_full(void)
 	g_clear_error(&error);
 
 	/* from now on every call fails the same way, lifecycle changes included */
-	for (guint round = 0; round < 3; round++) {
-		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
-		g_assert_null(r);
-		assert_audit_failure(error, "GetRandom");
-		g_clear_error(&error);
-		info = tkms_client_get_key_info_sync(client, kept, NULL, &error);
-		g_assert_null(info);
-		assert_audit_failure(error, "GetKeyInfo");
-		g_clear_error(&error);
-		info = tkms_client_list_keys_sync(client, NULL, &error);
-		g_assert_null(info);
-		assert_audit_failure(error, "ListKeys");
-		g_clear_error(&error);
-		out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
-		g_assert_null(out);
-		assert_audit_failure(error, "Decrypt");
-		g_clear_error(&error);
-		info = tkms_client_create_key_sync(client, refused, "aes-256-gcm", NULL, NULL,
-						   &error);
-		g_assert_null(info);
-		assert_audit_failure(error, "CreateKey");
-		g_clear_error(&error);
-		g_assert_false(tkms_client_destroy_key_sync(client, kept, NULL, &error));
-		assert_audit_failure(error, "DestroyKey");
-		g_clear_error(&error);
-	}
+	assert_all_refused(client, kept, refused, ct, ctx);
 
 	/* space returns: the next call works, nothing was changed by the refused ones */
 	g_assert_cmpint(g_unlink(filler), ==, 0);
@@ -617,6 +976,104 @@ test_disk_full(void)
 	}
 }
 
+/* The audit log's sync fails after writes that worked (an I/O error, injected by a preloaded
+ * library): every call after the failure is refused with Failed, lifecycle changes included,
+ * nothing changes without its record, and once syncing works again so does tkmsd, with no key
+ * lost and a whole chain. */
+static void
+test_sync_failure(void)
+{
+	g_autoptr(TkmsTestEnv) e = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *marker = NULL, *lp = NULL, *hp = NULL, *preload = NULL, *fail = NULL;
+	g_autofree gchar *kept = tkms_test_key_name("sync-kept");
+	g_autofree gchar *refused = tkms_test_key_name("sync-refused");
+	g_autoptr(GBytes) pt = tkms_test_bytes_str("written before the sync failed");
+	g_autoptr(GBytes) ctx = tkms_test_bytes_str("ctx");
+	g_autoptr(GBytes) ct = NULL, out = NULL;
+	g_autoptr(GVariant) info = NULL;
+	const gchar *shim = g_getenv("TKMS_TEST_FAILSYNC");
+	TkmsClient *client;
+	gboolean failed = FALSE;
+	guint64 n = 0;
+
+	if (shim == NULL) {
+		g_test_skip("TKMS_TEST_FAILSYNC is not set (run through meson test)");
+		return;
+	}
+	e = tkms_test_env_new_without_daemon(NULL, &error);
+	if (g_error_matches(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY)) {
+		g_test_skip(error->message);
+		return;
+	}
+	g_assert_no_error(error);
+	marker = g_build_filename(tkms_test_env_get_tmp_dir(e), "fail-sync", NULL);
+	preload = g_strdup_printf("LD_PRELOAD=%s", shim);
+	fail = g_strdup_printf("TKMS_TEST_FAIL_SYNC=%s", marker);
+	{
+		const gchar *wrapper[] = {"env", preload, fail, NULL};
+		tkms_test_env_set_daemon_wrapper(e, wrapper);
+	}
+	lp = g_build_filename(tkms_test_env_get_state_dir(e), "audit.log", NULL);
+	hp = g_build_filename(tkms_test_env_get_state_dir(e), "audit.head", NULL);
+
+	g_assert_true(tkms_test_env_start_daemon(e, &error));
+	g_assert_no_error(error);
+	client = tkms_test_env_get_client(e);
+	info = tkms_client_create_key_sync(client, kept, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_clear_pointer(&info, g_variant_unref);
+	ct = tkms_client_encrypt_sync(client, kept, pt, ctx, NULL, &error);
+	g_assert_no_error(error);
+
+	g_assert_true(g_file_set_contents(marker, "", 0, NULL));
+	/* records already written may be answered before their group commit fails: the refusals
+	 * start within a few commits */
+	for (guint i = 0; i < 100 && !failed; i++) {
+		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
+		failed = r == NULL;
+		if (!failed) {
+			g_assert_no_error(error);
+			g_usleep(20000);
+		}
+	}
+	g_assert_true(failed);
+	assert_audit_failure(error, "GetRandom");
+	g_clear_error(&error);
+
+	assert_all_refused(client, kept, refused, ct, ctx);
+
+	/* syncing works again: so does tkmsd, and the refused changes were never made */
+	g_assert_cmpint(g_unlink(marker), ==, 0);
+	info = tkms_client_get_key_info_sync(client, refused, NULL, &error);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	info = tkms_client_get_key_info_sync(client, kept, NULL, &error);
+	g_assert_no_error(error);
+	{
+		g_autofree gchar *text = g_variant_print(info, FALSE);
+		g_assert_nonnull(strstr(text, "'active'"));
+	}
+	g_clear_pointer(&info, g_variant_unref);
+	out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(out, pt));
+	g_clear_pointer(&out, g_bytes_unref);
+
+	g_assert_true(tkms_test_env_stop_daemon(e, &error));
+	g_assert_no_error(error);
+	g_assert_true(tkms_audit_chain_verify_file(lp, hp, &n, &error));
+	g_assert_no_error(error);
+	g_assert_true(tkms_test_env_start_daemon(e, &error));
+	g_assert_no_error(error);
+	client = tkms_test_env_get_client(e);
+	out = tkms_client_decrypt_sync(client, kept, ct, ctx, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(out, pt));
+	info = tkms_client_get_key_info_sync(client, refused, NULL, &error);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -628,6 +1085,9 @@ main(int argc, char **argv)
 	g_test_add_func("/audit/no-secrets", test_no_secrets);
 	g_test_add_func("/audit/chain", test_chain);
 	g_test_add_func("/audit/disk-full", test_disk_full);
+	g_test_add_func("/audit/sync-failure", test_sync_failure);
+	g_test_add_func("/audit/segments", test_segments);
+	g_test_add_func("/audit/big-log", test_big_log);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);

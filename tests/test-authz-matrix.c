@@ -115,6 +115,11 @@ static const Method methods[] = {
 	/* service passwords: ImportSecret adds a version to m-pw-imp, GetSecret reads m-pw */
 	{"ImportSecret", TKMS_ACTION_MANAGE_KEY, TRUE, FALSE},
 	{"GetSecret", TKMS_ACTION_READ_SECRET, TRUE, FALSE},
+	/* batches, of one item each (one audit record) */
+	{"EncryptBatch", TKMS_ACTION_USE_KEY, TRUE, FALSE},
+	{"DecryptBatch", TKMS_ACTION_USE_KEY, TRUE, FALSE},
+	{"SignBatch", TKMS_ACTION_USE_KEY, TRUE, FALSE},
+	{"HmacBatch", TKMS_ACTION_USE_KEY, TRUE, FALSE},
 };
 
 static gboolean
@@ -202,6 +207,14 @@ static GVariant *
 bytes_v(GBytes *b)
 {
 	return g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING, b, TRUE);
+}
+
+/* an `aay` of one item */
+static GVariant *
+batch_v(GBytes *b)
+{
+	GVariant *item = bytes_v(b);
+	return g_variant_new_array(G_VARIANT_TYPE_BYTESTRING, &item, 1);
 }
 
 static void
@@ -322,10 +335,11 @@ case_args(const Method *m, const Variant *v, Phase p, gboolean interactive, gcha
 			base = g_strdup("m-pw-imp");
 		else if (g_str_equal(n, "GetSecret"))
 			base = g_strdup("m-pw");
-		else if (g_str_equal(n, "Encrypt") || g_str_equal(n, "Decrypt") ||
+		else if (g_str_has_prefix(n, "Encrypt") || g_str_has_prefix(n, "Decrypt") ||
 			 g_str_equal(n, "GenerateDataKey") || g_str_equal(n, "ReEncrypt"))
 			base = g_strdup("m-aes");
-		else if (g_str_has_suffix(n, "Hmac") || g_str_equal(n, "DeriveKey"))
+		else if (g_str_has_suffix(n, "Hmac") || g_str_equal(n, "HmacBatch") ||
+			 g_str_equal(n, "DeriveKey"))
 			base = g_strdup("m-hmac");
 		else
 			base = g_strdup("m-ec");
@@ -388,10 +402,28 @@ case_args(const Method *m, const Variant *v, Phase p, gboolean interactive, gcha
 		return g_variant_new("(ss)", *key, "current");
 	if (g_str_equal(n, "VerifyDigest"))
 		return g_variant_new("(s@ay@ay)", *key, bytes_v(digest), bytes_v(mat->sig));
+	if (g_str_equal(n, "EncryptBatch"))
+		return g_variant_new("(s@aay@ay)", *key, batch_v(data), bytes_v(ctx));
+	if (g_str_equal(n, "DecryptBatch"))
+		return g_variant_new("(s@aay@ay)", *key, batch_v(mat->ct), bytes_v(ctx));
+	if (g_str_equal(n, "SignBatch") || g_str_equal(n, "HmacBatch"))
+		return g_variant_new("(s@aay)", *key, batch_v(data));
 	g_error("no arguments for %s", n);
 }
 
-/* GenerateDataKey, ReEncrypt, SignDigest: the output belongs to the target's key, whoever
+/* The one item of a batch's reply. */
+static GBytes *
+batch_item(GVariant *reply)
+{
+	g_autoptr(GVariant) items = g_variant_get_child_value(reply, 0);
+	g_autoptr(GVariant) item = NULL;
+
+	g_assert_cmpuint(g_variant_n_children(items), ==, 1);
+	item = g_variant_get_child_value(items, 0);
+	return g_variant_get_data_as_bytes(item);
+}
+
+/* GenerateDataKey, ReEncrypt, SignDigest, EncryptBatch, SignBatch: the output belongs to the target's key, whoever
  * called: Decrypt or VerifyDigest of the target's key opens or checks it (as root, whom
  * polkitd authorizes in every phase, addressing the key as UID:NAME). NULL if fine. */
 static gchar *
@@ -404,11 +436,13 @@ check_made_for_target(const Method *m, const Variant *v, GVariant *reply)
 	g_autoptr(GBytes) want = NULL;
 	g_autoptr(AuthzReply) r = NULL;
 
-	if (g_str_equal(m->name, "SignDigest")) {
+	if (g_str_equal(m->name, "SignDigest") || g_str_equal(m->name, "SignBatch")) {
 		gboolean valid = FALSE;
-		out = reply_bytes_of(reply, 0);
-		r = authz_call(owner, "VerifyDigest", FALSE,
-			       g_variant_new("(s@ay@ay)", ec, bytes_v(digest), bytes_v(out)));
+		gboolean batch = g_str_equal(m->name, "SignBatch");
+		out = batch ? batch_item(reply) : reply_bytes_of(reply, 0);
+		r = authz_call(owner, batch ? "Verify" : "VerifyDigest", FALSE,
+			       g_variant_new("(s@ay@ay)", ec, bytes_v(batch ? data : digest),
+					     bytes_v(out)));
 		if (!r->ok)
 			return g_strdup_printf("VerifyDigest by the owner: %s", r->error);
 		g_variant_get(r->value, "(b)", &valid);
@@ -419,6 +453,9 @@ check_made_for_target(const Method *m, const Variant *v, GVariant *reply)
 		out = reply_bytes_of(reply, 1);
 		if (g_bytes_get_size(want) != 32)
 			return g_strdup("the data key is not 32 bytes");
+	} else if (g_str_equal(m->name, "EncryptBatch")) {
+		want = g_bytes_ref(data);
+		out = batch_item(reply);
 	} else {
 		want = g_bytes_ref(data);
 		out = reply_bytes_of(reply, 0);
@@ -464,8 +501,14 @@ check_reply(const Method *m, const Variant *v, GVariant *reply)
 		g_autoptr(GBytes) b = g_variant_get_data_as_bytes(child);
 		if (!g_bytes_equal(b, data))
 			return g_strdup("the plaintext differs");
+	} else if (g_str_equal(n, "DecryptBatch") || g_str_equal(n, "HmacBatch")) {
+		const Material *mat = target_owner(m, v) == 0 ? &mat_root : &mat_a;
+		g_autoptr(GBytes) b = batch_item(reply);
+		if (!g_bytes_equal(b, g_str_equal(n, "HmacBatch") ? mat->mac : data))
+			return g_strdup_printf("%s gives other bytes than the target's key", n);
 	} else if (g_str_equal(n, "GenerateDataKey") || g_str_equal(n, "ReEncrypt") ||
-		   g_str_equal(n, "SignDigest")) {
+		   g_str_equal(n, "SignDigest") || g_str_equal(n, "EncryptBatch") ||
+		   g_str_equal(n, "SignBatch")) {
 		return check_made_for_target(m, v, reply);
 	} else if (g_str_equal(n, "Verify") || g_str_equal(n, "VerifyHmac") ||
 		   g_str_equal(n, "VerifyDigest")) {

@@ -180,11 +180,16 @@ test_same_name(void)
 	expect(cb, "GetKeyInfo", g_variant_new("(s)", "only-a"), "NotFound");
 	expect(cb, "DestroyKey", g_variant_new("(s)", "only-a"), "NotFound");
 	expect(cb, "Hmac", g_variant_new("(s@ay)", "only-a", bytes_v("x")), "NotFound");
+	expect(cb, "HmacBatch", g_variant_new_parsed("(%s, [b'x'])", "only-a"), "NotFound");
 	expect(cb, "GetPublicKey", g_variant_new("(s)", "only-a"), "NotFound");
 	/* by UID:NAME b needs admin, which polkit refuses: also for keys that do not exist */
 	expect(cb, "GetKeyInfo", g_variant_new("(s)", a_db), "PermissionDenied");
 	expect(cb, "DestroyKey", g_variant_new("(s)", a_db), "PermissionDenied");
 	expect(cb, "Encrypt", g_variant_new("(s@ay@ay)", a_db, bytes_v("x"), bytes_v("")),
+	       "PermissionDenied");
+	expect(cb, "EncryptBatch", g_variant_new_parsed("(%s, [b'x'], b'')", a_db),
+	       "PermissionDenied");
+	expect(cb, "DecryptBatch", g_variant_new_parsed("(%s, [b'x'], b'')", a_db),
 	       "PermissionDenied");
 	{
 		g_autoptr(AuthzReply) r = decrypt(cb, a_db, ct_a);
@@ -537,6 +542,10 @@ test_wrong_types(void)
 		{"GetSecret", "('db', b'current')", "org.freedesktop.DBus.Error.InvalidArgs"},
 		{"ImportSecret", "('db', 'secret')", "org.freedesktop.DBus.Error.InvalidArgs"},
 		{"ListAllKeys", "('x',)", "org.freedesktop.DBus.Error.InvalidArgs"},
+		{"EncryptBatch", "('db', b'x', b'')", "org.freedesktop.DBus.Error.InvalidArgs"},
+		{"DecryptBatch", "('db', [b'x'])", "org.freedesktop.DBus.Error.InvalidArgs"},
+		{"SignBatch", "('db', [b'x'], b'')", "org.freedesktop.DBus.Error.InvalidArgs"},
+		{"HmacBatch", "('db', ['x'])", "org.freedesktop.DBus.Error.InvalidArgs"},
 		{"Frobnicate", "()", "org.freedesktop.DBus.Error.UnknownMethod"},
 		{"org.tkms.KeyManager.Nope.GetKeyInfo", "('db',)",
 		 "org.freedesktop.DBus.Error.UnknownMethod|org.freedesktop.DBus.Error."
@@ -570,6 +579,12 @@ test_wrong_types(void)
 		{"GetSecret", "('db', 'current')", "InvalidArgument"}, /* not a password key */
 		{"ImportSecret", "('db', @ay [])", "InvalidArgument"},
 		{"ImportSecret", "('db', b'a secret')", "InvalidArgument"},
+		{"EncryptBatch", "('db', @aay [], b'')", "InvalidArgument"},
+		{"EncryptBatch", "('db', [b'x', @ay []], b'')", "InvalidArgument"},
+		{"EncryptBatch", "('only-a', [b'x'], b'')", "InvalidArgument"}, /* an hmac key */
+		{"DecryptBatch", "('db', [b'not a ciphertext'], b'')", "InvalidArgument"},
+		{"SignBatch", "('db', [b'x'])", "InvalidArgument"},
+		{"HmacBatch", "('only-a', @aay [])", "InvalidArgument"},
 	};
 	const gchar *state = tkms_test_env_get_state_dir(env);
 	g_autoptr(GHashTable) before = authz_snapshot(state);

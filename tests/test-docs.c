@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "test-docs"
 
-/* The documentation is executable: every ```sh block of README.md's "Quick tour" and of
- * docs/dbus-api.md runs, in document order, in one `bash -e` against a fresh daemon, as a
- * reader would paste them after `source /var/tmp/tkms-demo/env`. The blocks share one shell
- * (docs/dbus-api.md defines $B, $G and helpers once) and one key store, so an example that
- * uses a key an earlier one did not create, or creates a name an earlier one took, fails.
+/* The documentation is executable: every ```sh block of README.md's "Quick tour", of
+ * docs/dbus-api.md and of docs/passwords.md runs, in document order, in one `bash -e` against
+ * a fresh daemon, as a reader would paste them after `source /var/tmp/tkms-demo/env`. The
+ * blocks share one shell (docs/dbus-api.md defines $B, $G and helpers once) and one key store,
+ * so an example that uses a key an earlier one did not create, or creates a name an earlier
+ * one took, fails.
  *
- * Convention: a block that must not run here (it needs the demo itself) is preceded,
- * on the line right before its fence, by `<!-- not-run -->`. The list stays tiny:
- * /docs/not-run-blocks fails when it grows past MAX_NOT_RUN.
+ * Convention: a block that must not run here (it needs the demo itself, or a real PostgreSQL
+ * server: the two of docs/passwords.md's walk-through, which tests/test-password-pg.c does
+ * against a private one) is preceded, on the line right before its fence, by
+ * `<!-- not-run -->`. The list stays tiny: /docs/not-run-blocks fails when it grows past
+ * MAX_NOT_RUN.
  *
  * The environment is the demo's env file's: DBUS_SYSTEM_BUS_ADDRESS and TKMS_ADDRESS name the
  * fixture's private bus, TKMS_STATE_DIR its state directory, and the build's tkmsctl is first
@@ -20,7 +23,7 @@
 #include "tkms-test-util.h"
 
 #define NOT_RUN_MARKER "<!-- not-run -->"
-#define MAX_NOT_RUN 2
+#define MAX_NOT_RUN 4
 #define SCRIPT_TIMEOUT_S 240
 
 typedef struct {
@@ -31,6 +34,7 @@ typedef struct {
 static const DocSource doc_sources[] = {
     {"README.md", "## Quick tour"},
     {"docs/dbus-api.md", NULL},
+    {"docs/passwords.md", NULL},
 };
 
 typedef struct {

@@ -4,8 +4,10 @@
 /* libtkms's 0.2 API against the daemon: key info as TkmsKeyInfo (generate_key, lookup_key),
  * paged listing (list_keys_page, collect_keys) in both forms, data keys, rewrapping and
  * digest signatures, the life cycle of versions (rotation, states, policy, scheduled
- * destruction), and the same from Python through the GIR (test-libtkms.py). */
+ * destruction), password keys (get_secret, import_secret, their stages and rotation), and
+ * the same from Python through the GIR (test-libtkms.py). */
 
+#include <string.h>
 #include <unistd.h>
 
 #include "tkms-test-util.h"
@@ -424,6 +426,117 @@ test_version_info_members(void)
 	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 }
 
+/* A password key's members, parsed from a dictionary as tkmsd sends it: "" is none (NULL). */
+static void
+test_password_info_members(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(TkmsKeyInfo) idle = NULL;
+	g_autoptr(TkmsKeyInfo) aes = NULL;
+	g_autoptr(TkmsKeyInfo) bad = NULL;
+	g_autofree gchar *step = NULL;
+	g_autofree gchar *hook = NULL;
+	g_autofree gchar *stage = NULL;
+	guint64 retry = 0;
+	guint length = 0;
+
+	info = tkms_key_info_new_from_variant(
+		g_variant_new_parsed(
+			"{'name': <'db'>, 'type': <'password'>, 'primary-version': <uint32 2>, "
+			"'policy': <{'period': <uint64 2592000>, 'hook': <'postgresql'>}>, "
+			"'password': <{'length': <uint32 40>, 'charset': <'alnum'>, "
+			"'exclude': <'0O'>}>, "
+			"'rotation': <{'step': <'test'>, 'version': <uint32 3>, "
+			"'started': <uint64 1790781300>}>, "
+			"'last-rotation': <{'result': <'failed'>, 'step': <'set'>, "
+			"'time': <uint64 1790781200>, 'version': <uint32 2>, "
+			"'reason': <'role \"app\" does not exist'>, "
+			"'next-retry': <uint64 1790781500>}>, "
+			"'versions': <[{'version': <uint32 1>, 'state': <'active'>, "
+			"'created': <uint64 1790781100>, 'stage': <'previous'>}, "
+			"{'version': <uint32 2>, 'state': <'active'>, 'created': <uint64 1790781150>, "
+			"'stage': <'current'>}, "
+			"{'version': <uint32 3>, 'state': <'pre-active'>, "
+			"'created': <uint64 1790781300>, 'stage': <'pending'>}]>}"),
+		&error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(tkms_key_info_get_rotation_hook(info), ==, "postgresql");
+	g_assert_cmpuint(tkms_key_info_get_rotation_period(info), ==, 2592000);
+	g_assert_cmpuint(tkms_key_info_get_password_length(info), ==, 40);
+	g_assert_cmpstr(tkms_key_info_get_password_charset(info), ==, "alnum");
+	g_assert_cmpstr(tkms_key_info_get_password_exclude(info), ==, "0O");
+	g_assert_cmpstr(tkms_key_info_get_rotation_step(info), ==, "test");
+	g_assert_cmpuint(tkms_key_info_get_rotation_version(info), ==, 3);
+	g_assert_cmpuint(tkms_key_info_get_rotation_started(info), ==, 1790781300);
+	g_assert_cmpstr(tkms_key_info_get_last_rotation_result(info), ==, "failed");
+	g_assert_cmpstr(tkms_key_info_get_last_rotation_step(info), ==, "set");
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_time(info), ==, 1790781200);
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_version(info), ==, 2);
+	g_assert_cmpstr(tkms_key_info_get_last_rotation_reason(info), ==,
+			"role \"app\" does not exist");
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_next_retry(info), ==, 1790781500);
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 1)), ==, "previous");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 2)), ==, "current");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 3)), ==, "pending");
+	/* the same as properties, for bindings */
+	g_object_get(info, "rotation-step", &step, "rotation-hook", &hook, "password-length",
+		     &length, "last-rotation-next-retry", &retry, NULL);
+	g_assert_cmpstr(step, ==, "test");
+	g_assert_cmpstr(hook, ==, "postgresql");
+	g_assert_cmpuint(length, ==, 40);
+	g_assert_cmpuint(retry, ==, 1790781500);
+	g_object_get(version_of(info, 3), "stage", &stage, NULL);
+	g_assert_cmpstr(stage, ==, "pending");
+
+	/* no rotation running, none ended, no hook, nothing excluded */
+	idle = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'db2'>, 'type': <'password'>, "
+				     "'policy': <{'hook': <''>}>, "
+				     "'password': <{'length': <uint32 32>, "
+				     "'charset': <'alnum-symbols'>, 'exclude': <''>}>}"),
+		&error);
+	g_assert_no_error(error);
+	g_assert_null(tkms_key_info_get_rotation_hook(idle));
+	g_assert_cmpstr(tkms_key_info_get_password_exclude(idle), ==, "");
+	g_assert_null(tkms_key_info_get_rotation_step(idle));
+	g_assert_cmpuint(tkms_key_info_get_rotation_version(idle), ==, 0);
+	g_assert_null(tkms_key_info_get_last_rotation_result(idle));
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_time(idle), ==, 0);
+
+	/* another type has none of it */
+	aes = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'type': <'aes-256-gcm'>, 'versions': "
+				     "<[{'version': <uint32 1>, 'state': <'active'>, "
+				     "'created': <uint64 1>}]>}"),
+		&error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tkms_key_info_get_password_length(aes), ==, 0);
+	g_assert_null(tkms_key_info_get_password_charset(aes));
+	g_assert_null(tkms_key_info_get_password_exclude(aes));
+	g_assert_null(tkms_key_version_info_get_stage(version_of(aes, 1)));
+
+	/* members of the wrong type are refused, not read as none */
+	bad = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'rotation': <'set'>}"), &error);
+	g_assert_null(bad);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+	g_clear_error(&error);
+	bad = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'password': <{'length': <uint64 32>}>}"),
+		&error);
+	g_assert_null(bad);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+	g_clear_error(&error);
+	bad = tkms_key_info_new_from_variant(
+		g_variant_new_parsed("{'name': <'k'>, 'versions': <[{'version': <uint32 1>, "
+				     "'state': <'active'>, 'created': <uint64 1>, "
+				     "'stage': <uint32 1>}]>}"),
+		&error);
+	g_assert_null(bad);
+	g_assert_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
 /* Rotation, roll-back, states, and a ciphertext of the old version still decrypting. */
 static void
 test_rotate(void)
@@ -586,6 +699,165 @@ test_scheduled_destruction(void)
 	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_KEY_STATE);
 }
 
+static gboolean
+bytes_equal_str(GBytes *b, const gchar *s)
+{
+	gsize len = 0;
+	const gchar *data = g_bytes_get_data(b, &len);
+
+	return len == strlen(s) && memcmp(data, s, len) == 0;
+}
+
+/* A password key's secrets: generated as asked, imported, read at each stage, in both forms. */
+static void
+test_password_secrets(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-password");
+	g_autofree gchar *aes = tkms_test_key_name("lib-password-aes");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(TkmsKeyInfo) made_aes = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(GBytes) first = NULL;
+	g_autoptr(GBytes) again = NULL;
+	g_autoptr(GBytes) current = NULL;
+	g_autoptr(GBytes) previous = NULL;
+	g_autoptr(GBytes) none = NULL;
+	g_autoptr(GBytes) imported = tkms_test_bytes_str("an existing password, with spaces");
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GAsyncResult) res2 = NULL;
+	g_autoptr(GError) error = NULL;
+	GVariantBuilder options;
+	const gchar *p;
+	gsize len = 0;
+
+	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&options, "{sv}", "length", g_variant_new_uint32(24));
+	g_variant_builder_add(&options, "{sv}", "charset", g_variant_new_string("hex"));
+	g_variant_builder_add(&options, "{sv}", "exclude", g_variant_new_string("f"));
+	made = tkms_client_generate_key_sync(client, name, "password",
+					     g_variant_builder_end(&options), NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(tkms_key_info_get_key_type(made), ==, "password");
+	g_assert_cmpstr(tkms_key_info_get_protection(made), ==, "sealed");
+	g_assert_cmpuint(tkms_key_info_get_password_length(made), ==, 24);
+	g_assert_cmpstr(tkms_key_info_get_password_charset(made), ==, "hex");
+	g_assert_cmpstr(tkms_key_info_get_password_exclude(made), ==, "f");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(made, 1)), ==, "current");
+
+	/* NULL is the current version; 24 hex digits without f */
+	first = tkms_client_get_secret_sync(client, name, NULL, NULL, &error);
+	g_assert_no_error(error);
+	p = g_bytes_get_data(first, &len);
+	g_assert_cmpuint(len, ==, 24);
+	for (gsize i = 0; i < len; i++)
+		g_assert_true(g_ascii_isxdigit(p[i]) && !g_ascii_isupper(p[i]) && p[i] != 'f');
+	tkms_client_get_secret(client, name, "current", NULL, on_result, &res);
+	again = tkms_client_get_secret_finish(client, wait_for(&res), &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(again, first));
+
+	/* imported: the new current, the generated one is the previous */
+	tkms_client_import_secret(client, name, imported, NULL, on_result, &res2);
+	g_assert_cmpuint(tkms_client_import_secret_finish(client, wait_for(&res2), &error), ==, 2);
+	g_assert_no_error(error);
+	current = tkms_client_get_secret_sync(client, name, "", NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(current, imported));
+	previous = tkms_client_get_secret_sync(client, name, "previous", NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(previous, first));
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_primary_version(info), ==, 2);
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 1)), ==, "previous");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 2)), ==, "current");
+	g_assert_true(bytes_equal_str(imported, "an existing password, with spaces"));
+
+	/* no rotation runs: no pending version */
+	none = tkms_client_get_secret_sync(client, name, "pending", NULL, &error);
+	g_assert_null(none);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+
+	/* other key types have no secret to give or take */
+	made_aes = tkms_client_generate_key_sync(client, aes, "aes-256-gcm", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_null(tkms_client_get_secret_sync(client, aes, NULL, NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_cmpuint(tkms_client_import_secret_sync(client, aes, imported, NULL, &error), ==, 0);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+	g_clear_error(&error);
+	g_assert_null(tkms_client_get_secret_sync(client, "lib-no-such-key", NULL, NULL, &error));
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_NOT_FOUND);
+}
+
+/* A rotation without a hook switches at once: the pending version becomes current, the
+ * current previous; the hook of the policy goes through set_rotation_policy_full. */
+static void
+test_password_rotation(void)
+{
+	TkmsClient *client = tkms_test_env_get_client(env);
+	g_autofree gchar *name = tkms_test_key_name("lib-password-rotate");
+	g_autoptr(TkmsKeyInfo) made = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
+	g_autoptr(GBytes) before = NULL;
+	g_autoptr(GBytes) after = NULL;
+	g_autoptr(GBytes) previous = NULL;
+	g_autoptr(GAsyncResult) res = NULL;
+	g_autoptr(GError) error = NULL;
+	guint version;
+
+	made = tkms_client_generate_key_sync(client, name, "password", NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tkms_key_info_get_password_length(made), ==, 32);
+	g_assert_cmpstr(tkms_key_info_get_password_charset(made), ==, "alnum-symbols");
+	g_assert_null(tkms_key_info_get_last_rotation_result(made));
+	before = tkms_client_get_secret_sync(client, name, NULL, NULL, &error);
+	g_assert_no_error(error);
+
+	version = tkms_client_rotate_key_sync(client, name, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(version, ==, 2);
+	/* without a hook, done by the time it is looked at */
+	info = lookup(client, name);
+	g_assert_null(tkms_key_info_get_rotation_step(info));
+	g_assert_cmpstr(tkms_key_info_get_last_rotation_result(info), ==, "ok");
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_version(info), ==, 2);
+	g_assert_cmpuint(tkms_key_info_get_last_rotation_time(info), >, 0);
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 2)), ==, "current");
+	g_assert_cmpstr(tkms_key_version_info_get_stage(version_of(info, 1)), ==, "previous");
+	after = tkms_client_get_secret_sync(client, name, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_bytes_get_size(after), ==, 32);
+	g_assert_false(g_bytes_equal(after, before));
+	previous = tkms_client_get_secret_sync(client, name, "previous", NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_bytes_equal(previous, before));
+
+	/* a hook tkmsd does not have is refused, and the policy stays as it was */
+	g_assert_false(tkms_client_set_rotation_policy_full_sync(
+		client, name, g_variant_new_parsed("{'hook': <'lib-no-such-hook'>}"), NULL,
+		&error));
+	g_assert_nonnull(error);
+	g_assert_true(error->domain == TKMS_ERROR);
+	g_clear_error(&error);
+	tkms_client_set_rotation_policy_full(
+		client, name, g_variant_new_parsed("{'period': <uint64 86400>, 'hook': <''>}"),
+		NULL, on_result, &res);
+	g_assert_true(tkms_client_set_rotation_policy_full_finish(client, wait_for(&res), &error));
+	g_assert_no_error(error);
+	g_clear_object(&info);
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_rotation_period(info), ==, 86400);
+	g_assert_null(tkms_key_info_get_rotation_hook(info));
+	g_assert_true(tkms_client_set_rotation_policy_full_sync(client, name, NULL, NULL, &error));
+	g_assert_no_error(error);
+	g_clear_object(&info);
+	info = lookup(client, name);
+	g_assert_cmpuint(tkms_key_info_get_rotation_period(info), ==, 0);
+}
+
 static void
 test_python(void)
 {
@@ -633,9 +905,12 @@ main(int argc, char **argv)
 	g_test_add_func("/libtkms/re-encrypt", test_re_encrypt);
 	g_test_add_func("/libtkms/sign-digest", test_sign_digest);
 	g_test_add_func("/libtkms/key-info/versions", test_version_info_members);
+	g_test_add_func("/libtkms/key-info/password", test_password_info_members);
 	g_test_add_func("/libtkms/lifecycle/rotate", test_rotate);
 	g_test_add_func("/libtkms/lifecycle/policy", test_rotation_policy);
 	g_test_add_func("/libtkms/lifecycle/destroy", test_scheduled_destruction);
+	g_test_add_func("/libtkms/password/secrets", test_password_secrets);
+	g_test_add_func("/libtkms/password/rotation", test_password_rotation);
 	g_test_add_func("/libtkms/python", test_python);
 
 	ret = g_test_run();

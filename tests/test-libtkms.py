@@ -58,6 +58,38 @@ def from_variant():
     check(info.get_variant().lookup_value('future-member', None).get_string() == 'kept',
           'unknown members stay readable')
 
+    # a password key: its spec, the rotation running and the last one, the stages
+    pw = Tkms.KeyInfo.new_from_variant(GLib.Variant('a{sv}', {
+        'name': GLib.Variant('s', 'py-db'),
+        'type': GLib.Variant('s', 'password'),
+        'policy': GLib.Variant('a{sv}', {'hook': GLib.Variant('s', 'postgresql')}),
+        'password': GLib.Variant('a{sv}', {'length': GLib.Variant('u', 24),
+                                           'charset': GLib.Variant('s', 'hex'),
+                                           'exclude': GLib.Variant('s', '')}),
+        'rotation': GLib.Variant('a{sv}', {'step': GLib.Variant('s', 'set'),
+                                           'version': GLib.Variant('u', 2),
+                                           'started': GLib.Variant('t', 1790781300)}),
+        'last-rotation': GLib.Variant('a{sv}', {'result': GLib.Variant('s', 'ok'),
+                                                'step': GLib.Variant('s', 'finish'),
+                                                'time': GLib.Variant('t', 1790781200),
+                                                'version': GLib.Variant('u', 1)}),
+        'versions': GLib.Variant('aa{sv}', [
+            {'version': GLib.Variant('u', 1), 'state': GLib.Variant('s', 'active'),
+             'created': GLib.Variant('t', 1790781120), 'stage': GLib.Variant('s', 'current')},
+            {'version': GLib.Variant('u', 2), 'state': GLib.Variant('s', 'pre-active'),
+             'created': GLib.Variant('t', 1790781300), 'stage': GLib.Variant('s', 'pending')},
+        ]),
+    }))
+    check(pw.props.rotation_hook == 'postgresql', 'rotation-hook')
+    check(pw.props.password_length == 24 and pw.props.password_charset == 'hex' and
+          pw.props.password_exclude == '', 'password spec')
+    check(pw.props.rotation_step == 'set' and pw.get_rotation_version() == 2, 'rotation')
+    check(pw.props.last_rotation_result == 'ok' and pw.props.last_rotation_reason is None,
+          'last rotation')
+    check([v.props.stage for v in pw.get_versions()] == ['current', 'pending'], 'stages')
+    check(info.props.password_length == 0 and info.props.rotation_step is None,
+          'an aes key has no password members')
+
     # a dictionary that is no key info is an error, not an object with holes
     for bad in ({'owner': GLib.Variant('u', 1)},
                 {'name': GLib.Variant('s', 'x'), 'owner': GLib.Variant('s', 'root')}):
@@ -126,6 +158,23 @@ def against_daemon(address):
     check(info.get_next_rotation() > 0, 'a next rotation')
     v1 = [v for v in info.get_versions() if v.props.version == 1][0]
     check(v1.props.superseded > 0 and v1.get_uses() == v1.props.uses, 'version 1 superseded')
+
+    # a password key from Python: the secret as GLib.Bytes, both ways, and its stages
+    opts = GLib.Variant('a{sv}', {'length': GLib.Variant('u', 20),
+                                  'charset': GLib.Variant('s', 'base64url')})
+    pw = client.generate_key_sync(prefix + 'pw', 'password', opts, None)
+    check(pw.props.password_length == 20 and pw.props.password_charset == 'base64url',
+          'password spec')
+    generated = client.get_secret_sync(prefix + 'pw', None, None).get_data()
+    check(len(generated) == 20, 'a 20-character password: %r' % len(generated))
+    version = client.import_secret_sync(prefix + 'pw', GLib.Bytes.new(b'from python'), None)
+    check(version == 2, 'import_secret returns the new version: %r' % version)
+    check(client.get_secret_sync(prefix + 'pw', 'current', None).get_data() == b'from python',
+          'the imported password is current')
+    check(client.get_secret_sync(prefix + 'pw', 'previous', None).get_data() == generated,
+          'the generated one is previous')
+    info = client.lookup_key_sync(prefix + 'pw', None)
+    check([v.props.stage for v in info.get_versions()] == ['previous', 'current'], 'stages')
 
     try:
         client.lookup_key_sync(prefix + 'missing', None)

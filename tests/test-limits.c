@@ -3,7 +3,9 @@
 
 /* Configured limits: [limits] MaxPayload applies to every payload (and GetRandom's length);
  * MaxInFlightPerCaller turns excess concurrent calls into Busy; MaxKeysPerUser caps the keys
- * one uid owns (destroyed keys do not count, system keys count against root). */
+ * one uid owns (destroyed keys do not count, system keys count against root). And the
+ * system's: with RLIMIT_MEMLOCK 0, [security] RequireLockedMemory decides whether tkmsd refuses
+ * to start or starts with a warning. */
 
 #include <string.h>
 
@@ -289,6 +291,73 @@ test_max_payload_first(void)
 	}
 }
 
+/* RLIMIT_MEMLOCK 0 and no CAP_IPC_LOCK (root's would lift the limit): the secure heap cannot be
+ * locked. With [security] RequireLockedMemory=true tkmsd refuses to start and says why and what
+ * to do; without, it starts, says so once, and works. */
+static void
+test_locked_memory(void)
+{
+	static const gchar *const wrapper[] = {"prlimit", "--memlock=0:0", "setpriv",
+					       "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock",
+					       NULL};
+	g_autoptr(TkmsTestEnv) env = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *log = NULL;
+	g_autoptr(GBytes) data = tkms_test_bytes_str("kept in locked memory, or not");
+	g_autoptr(GBytes) ct = NULL, pt = NULL;
+	g_autofree gchar *aes = tkms_test_key_name("lim-lock");
+	g_autoptr(GVariant) info = NULL;
+	const gchar *warning = "the secure heap for key material (1048576 bytes) cannot be locked "
+			       "(RLIMIT_MEMLOCK is 0 bytes): key material may be swapped to disk";
+
+	if (!g_find_program_in_path("prlimit") || !g_find_program_in_path("setpriv")) {
+		g_test_skip("prlimit and setpriv (util-linux) are needed");
+		return;
+	}
+	env = tkms_test_env_new_without_daemon("[security]\nRequireLockedMemory=true\n", &error);
+	if (g_error_matches(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY)) {
+		g_test_skip(error->message);
+		return;
+	}
+	g_assert_no_error(error);
+	tkms_test_env_set_daemon_wrapper(env, wrapper);
+	g_assert_false(tkms_test_env_start_daemon(env, &error));
+	g_test_message("RequireLockedMemory=true: %s", error->message);
+	g_assert_nonnull(strstr(error->message, "exited with status 1"));
+	g_clear_error(&error);
+	log = tkms_test_env_get_daemon_log(env);
+	g_assert_nonnull(strstr(log, "[security] RequireLockedMemory=true, but the secure heap for "
+				     "key material (1048576 bytes) cannot be locked (RLIMIT_MEMLOCK "
+				     "is 0 bytes); raise LimitMEMLOCK="));
+	g_assert_null(strstr(log, warning));
+
+	g_assert_true(g_file_set_contents(tkms_test_env_get_config_path(env),
+					  "[security]\nRequireLockedMemory=false\n", -1, NULL));
+	g_assert_true(tkms_test_env_start_daemon(env, &error));
+	g_assert_no_error(error);
+	g_clear_pointer(&log, g_free);
+	log = tkms_test_env_get_daemon_log(env);
+	g_assert_nonnull(strstr(log, warning));
+	g_assert_true(strstr(log, warning) == g_strrstr(log, warning)); /* once */
+	info = tkms_test_create_key(tkms_test_env_get_client(env), aes, "aes-256-gcm", NULL);
+	ct = tkms_client_encrypt_sync(tkms_test_env_get_client(env), aes, data, NULL, NULL,
+				      &error);
+	g_assert_no_error(error);
+	pt = tkms_client_decrypt_sync(tkms_test_env_get_client(env), aes, ct, NULL, NULL, &error);
+	g_assert_no_error(error);
+	tkms_assert_bytes_equal(pt, data);
+	g_assert_true(tkms_test_env_stop_daemon(env, &error));
+	g_assert_no_error(error);
+
+	/* and with root's usual rights nothing is said */
+	tkms_test_env_set_daemon_wrapper(env, NULL);
+	g_assert_true(tkms_test_env_start_daemon(env, &error));
+	g_assert_no_error(error);
+	g_clear_pointer(&log, g_free);
+	log = tkms_test_env_get_daemon_log(env);
+	g_assert_true(strstr(log, warning) == g_strrstr(log, warning));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -297,5 +366,6 @@ main(int argc, char **argv)
 	g_test_add_func("/limits/max-payload-first", test_max_payload_first);
 	g_test_add_func("/limits/busy", test_busy);
 	g_test_add_func("/limits/max-keys", test_max_keys);
+	g_test_add_func("/limits/locked-memory", test_locked_memory);
 	return g_test_run();
 }

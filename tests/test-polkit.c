@@ -2,7 +2,9 @@
 #define G_LOG_DOMAIN "test-polkit"
 
 /* Authorization through the polkit mock: every method maps to its DESIGN action, a refusal
- * is PermissionDenied and changes nothing, and a polkit Changed signal drops cached answers. */
+ * is PermissionDenied and changes nothing, and a polkit Changed signal drops cached answers.
+ * A slow polkit makes callers wait, never refuses them; a check that fails is not a "no" (nor
+ * a "yes"). */
 
 #include <string.h>
 
@@ -125,6 +127,27 @@ DEFINE_CALL(call_destroy_version, error = call_raw(client, "DestroyKeyVersion",
 DEFINE_CALL(call_cancel_destruction, error = call_raw(client, "CancelKeyDestruction",
 						      g_variant_new("(su)", victim, 0), "()"))
 
+/* batches, of one item each */
+static GPtrArray *
+one(GBytes *b)
+{
+	GPtrArray *items = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_ptr_array_add(items, g_bytes_ref(b));
+	return items;
+}
+DEFINE_CALL(call_encrypt_batch, g_autoptr(GPtrArray) items = one(data);
+	    g_autoptr(GPtrArray) out =
+		    tkms_client_encrypt_batch_sync(client, aes, items, ctx, NULL, &error))
+DEFINE_CALL(call_decrypt_batch, g_autoptr(GPtrArray) items = one(ct);
+	    g_autoptr(GPtrArray) out =
+		    tkms_client_decrypt_batch_sync(client, aes, items, ctx, NULL, &error))
+DEFINE_CALL(call_sign_batch, g_autoptr(GPtrArray) items = one(data);
+	    g_autoptr(GPtrArray) out =
+		    tkms_client_sign_batch_sync(client, ec, items, NULL, &error))
+DEFINE_CALL(call_hmac_batch, g_autoptr(GPtrArray) items = one(data);
+	    g_autoptr(GPtrArray) out =
+		    tkms_client_hmac_batch_sync(client, hmac, items, NULL, &error))
+
 /* DESIGN.md "Authorization": the method -> action table (a contract). */
 static const struct {
 	const gchar *method;
@@ -163,6 +186,10 @@ static const struct {
 	{"SetRotationPolicy", TKMS_ACTION_MANAGE_KEY, call_set_policy},
 	{"ImportSecret", TKMS_ACTION_MANAGE_KEY, call_import_secret},
 	{"GetSecret", TKMS_ACTION_READ_SECRET, call_get_secret},
+	{"EncryptBatch", TKMS_ACTION_USE_KEY, call_encrypt_batch},
+	{"DecryptBatch", TKMS_ACTION_USE_KEY, call_decrypt_batch},
+	{"SignBatch", TKMS_ACTION_USE_KEY, call_sign_batch},
+	{"HmacBatch", TKMS_ACTION_USE_KEY, call_hmac_batch},
 };
 
 /* the methods that use up the victim: run in table order, on a fresh victim */
@@ -474,6 +501,272 @@ test_stale_yes(void)
 	g_assert_no_error(error);
 }
 
+/* ---- a slow or failing polkit ---- */
+
+#define N_SLOW_CALLERS 160 /* more than dbus-daemon's 128 pending replies per connection */
+#define N_SLOW_LEAVERS 40  /* of which leave before polkit answers */
+
+typedef struct {
+	guint ok, denied, closed, other;
+} Tally;
+
+static void
+slow_reply_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	Tally *t = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) r =
+		g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+	g_autofree gchar *name = error != NULL ? g_dbus_error_get_remote_error(error) : NULL;
+
+	if (r != NULL) {
+		t->ok++;
+	} else if (name == NULL) {
+		t->closed++; /* our own connection, closed before the reply */
+	} else if (g_str_equal(name, "org.tkms.KeyManager.Error.PermissionDenied")) {
+		g_test_message("refused: %s", error->message);
+		t->denied++;
+	} else {
+		g_test_message("failed: %s: %s", name, error->message);
+		t->other++;
+	}
+}
+
+static void
+spin_for(guint ms)
+{
+	gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+
+	while (g_get_monotonic_time() < end)
+		if (!g_main_context_iteration(NULL, FALSE))
+			g_usleep(1000);
+}
+
+/* polkit answers slowly (CPUs busy) while many callers wait, some of whom leave: each waits its
+ * turn and is authorized once polkit answers. tkmsd once sent every check at once, and past
+ * dbus-daemon's 128 pending replies per connection the bus answered LimitsExceeded, which was
+ * taken for a refusal: authorized callers got PermissionDenied (32 of these 160). */
+static void
+test_slow_polkit(void)
+{
+	g_autoptr(GPtrArray) conns = g_ptr_array_new_with_free_func(g_object_unref);
+	g_autoptr(GError) error = NULL;
+	Tally t = {0};
+	gboolean hanging = FALSE;
+	gint64 deadline;
+
+	tkms_test_env_polkit_allow_all(env, &error);
+	g_assert_no_error(error);
+	g_variant_unref(mock_call("SimulateHang", g_variant_new("(b)", TRUE)));
+	for (guint i = 0; i < N_SLOW_CALLERS; i++) {
+		GDBusConnection *c = g_dbus_connection_new_for_address_sync(
+			tkms_test_env_get_bus_address(env),
+			G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+				G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+			NULL, NULL, &error);
+		g_assert_no_error(error);
+		g_dbus_connection_call(c, TKMS_BUS_NAME, TKMS_OBJECT_PATH, "org.tkms.KeyManager",
+				       "GetRandom", g_variant_new("(u)", 8u), G_VARIANT_TYPE("(ay)"),
+				       G_DBUS_CALL_FLAGS_NONE, 60000, NULL, slow_reply_cb, &t);
+		g_ptr_array_add(conns, c);
+	}
+	for (guint i = 0; i < 500 && !hanging; i++) {
+		g_autoptr(GVariant) r = mock_call("HaveHangingCalls", NULL);
+		g_variant_get(r, "(b)", &hanging);
+		if (!hanging)
+			spin_for(10);
+	}
+	g_assert_true(hanging);
+	/* every call has reached tkmsd and its check polkit, or tkmsd's queue */
+	spin_for(1500);
+	g_assert_cmpuint(t.denied, ==, 0);
+	g_assert_cmpuint(t.other, ==, 0);
+	for (guint i = 0; i < N_SLOW_LEAVERS; i++)
+		g_dbus_connection_close_sync(g_ptr_array_index(conns, i), NULL, NULL);
+	spin_for(200);
+
+	g_variant_unref(mock_call("SimulateHang", g_variant_new("(b)", FALSE)));
+	g_variant_unref(mock_call("ReleaseHangingCalls", NULL));
+	deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+	while (t.ok + t.denied + t.closed + t.other < N_SLOW_CALLERS &&
+	       g_get_monotonic_time() < deadline)
+		spin_for(10);
+	g_test_message("%u callers: %u ok, %u refused, %u left, %u other errors", N_SLOW_CALLERS,
+		       t.ok, t.denied, t.closed, t.other);
+	g_assert_cmpuint(t.denied, ==, 0);
+	g_assert_cmpuint(t.other, ==, 0);
+	g_assert_cmpuint(t.closed, <=, N_SLOW_LEAVERS);
+	g_assert_cmpuint(t.ok + t.closed, ==, N_SLOW_CALLERS);
+	g_assert_cmpuint(t.ok, >=, N_SLOW_CALLERS - N_SLOW_LEAVERS);
+}
+
+typedef struct {
+	Tally *t;
+	guint root_before; /* root's replies before this one */
+	gboolean done, ok;
+} OtherCall;
+
+static void
+other_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	OtherCall *o = user_data;
+	g_autofree gchar *out = NULL;
+	g_autoptr(GError) error = NULL;
+
+	o->root_before = o->t->ok + o->t->denied + o->t->other;
+	g_subprocess_communicate_utf8_finish(G_SUBPROCESS(source), res, &out, NULL, &error);
+	g_assert_no_error(error);
+	g_test_message("the other user's GetRandom after %u of root's: %s", o->root_before, out);
+	o->ok = out != NULL && g_str_has_prefix(out, "OK ");
+	o->done = TRUE;
+}
+
+/* While one user's many checks wait for a slow polkit, another user's check takes its turn
+ * (the waiting checks are served a uid at a time), instead of waiting behind all of them. */
+static void
+test_slow_polkit_fair(void)
+{
+	const gchar *helper_argv[] = {tkms_test_helper_path(), "call", "GetRandom", "(uint32 8,)",
+				      NULL};
+	g_autoptr(GPtrArray) conns = g_ptr_array_new_with_free_func(g_object_unref);
+	g_autoptr(GSubprocess) other = NULL;
+	g_autoptr(GError) error = NULL;
+	Tally t = {0};
+	OtherCall o = {.t = &t};
+	gint64 deadline;
+
+	if (helper_argv[0] == NULL) {
+		g_test_skip("TKMS_TEST_HELPER is not set");
+		return;
+	}
+	tkms_test_env_polkit_allow_all(env, &error);
+	g_assert_no_error(error);
+	/* once first, so that starting it later takes no staging */
+	other = tkms_test_env_spawn_as(env, "nobody", helper_argv, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_wait_check(other, NULL, &error));
+	g_assert_no_error(error);
+	g_clear_object(&other);
+	/* the mock answers one check every 50 ms */
+	g_variant_unref(mock_call("SetDelay", g_variant_new("(d)", 0.05)));
+	for (guint i = 0; i < N_SLOW_CALLERS + 40; i++) {
+		GDBusConnection *c = g_dbus_connection_new_for_address_sync(
+			tkms_test_env_get_bus_address(env),
+			G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+				G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+			NULL, NULL, &error);
+		g_assert_no_error(error);
+		g_dbus_connection_call(c, TKMS_BUS_NAME, TKMS_OBJECT_PATH, "org.tkms.KeyManager",
+				       "GetRandom", g_variant_new("(u)", 8u), G_VARIANT_TYPE("(ay)"),
+				       G_DBUS_CALL_FLAGS_NONE, 60000, NULL, slow_reply_cb, &t);
+		g_ptr_array_add(conns, c);
+	}
+	spin_for(300);
+	other = tkms_test_env_spawn_as(env, "nobody", helper_argv, &error);
+	g_assert_no_error(error);
+	g_subprocess_communicate_utf8_async(other, NULL, NULL, other_done_cb, &o);
+	deadline = g_get_monotonic_time() + 90 * G_USEC_PER_SEC;
+	while ((!o.done || t.ok + t.denied + t.other < conns->len) &&
+	       g_get_monotonic_time() < deadline)
+		spin_for(10);
+	g_variant_unref(mock_call("SetDelay", g_variant_new("(d)", 0.0)));
+	g_test_message("%u callers of root: %u ok, %u refused, %u other errors", conns->len, t.ok,
+		       t.denied, t.other);
+	g_assert_true(o.done);
+	g_assert_true(o.ok);
+	g_assert_cmpuint(t.ok, ==, conns->len);
+	/* in turn: behind the checks in flight and a few more, not behind all of root's */
+	g_assert_cmpuint(o.root_before, <, conns->len / 2);
+}
+
+/* Replaces the mock's CheckAuthorization by Python code (args: subject, action, details,
+ * flags, cancellation id; `ret` is the answer). */
+static void
+mock_check_authorization(const gchar *code)
+{
+	g_variant_unref(mock_call("AddMethod",
+				  g_variant_new("(sssss)", "org.freedesktop.PolicyKit1.Authority",
+						"CheckAuthorization", "(sa{sv})sa{ss}us",
+						"(bba{ss})", code)));
+}
+
+static GError *
+fresh_get_random(void)
+{
+	g_autoptr(TkmsClient) fresh = tkms_test_new_client(env);
+	GError *error = NULL;
+	g_autoptr(GBytes) b = tkms_client_get_random_sync(fresh, 8, NULL, &error);
+
+	if (b != NULL)
+		g_assert_cmpuint(g_bytes_get_size(b), ==, 8);
+	return error;
+}
+
+/* A check that fails (an error instead of polkit's answer) is neither a yes nor a no: it is
+ * asked once more, and if it fails again the call fails with Busy, never succeeds. polkit's
+ * own refusal to answer tkmsd stays a refusal (fail closed). */
+static void
+test_check_failed(void)
+{
+	g_autoptr(GError) error = NULL;
+
+	/* fails every time */
+	mock_check_authorization("raise dbus.exceptions.DBusException('simulated failure', "
+				 "name='org.freedesktop.DBus.Error.NoReply')");
+	error = fresh_get_random();
+	g_test_message("always failing: %s", error ? error->message : "success");
+	tkms_assert_error(error, TKMS_ERROR_BUSY);
+	g_assert_nonnull(strstr(error->message, "authorization check could not be completed"));
+	g_clear_error(&error);
+
+	/* fails once, then answers yes: the second asking gets it */
+	mock_check_authorization("self.tkms_asked = getattr(self, 'tkms_asked', 0) + 1\n"
+				 "if self.tkms_asked % 2 == 1:\n"
+				 "    raise dbus.exceptions.DBusException('simulated failure', "
+				 "name='org.freedesktop.PolicyKit1.Error.Failed')\n"
+				 "ret = (True, False, {})\n");
+	error = fresh_get_random();
+	g_assert_no_error(error);
+
+	/* fails once, then answers no: still no */
+	mock_check_authorization("self.tkms_asked = getattr(self, 'tkms_asked', 0) + 1\n"
+				 "if self.tkms_asked % 2 == 1:\n"
+				 "    raise dbus.exceptions.DBusException('simulated failure', "
+				 "name='org.freedesktop.DBus.Error.LimitsExceeded')\n"
+				 "ret = (False, False, {})\n");
+	error = fresh_get_random();
+	tkms_assert_error(error, TKMS_ERROR_PERMISSION_DENIED);
+	g_clear_error(&error);
+
+	/* polkitd will not answer tkmsd at all: refused */
+	mock_check_authorization("raise dbus.exceptions.DBusException('not allowed to ask', "
+				 "name='org.freedesktop.PolicyKit1.Error.NotAuthorized')");
+	error = fresh_get_random();
+	tkms_assert_error(error, TKMS_ERROR_PERMISSION_DENIED);
+	g_clear_error(&error);
+
+	/* The template's CheckAuthorization back: AddTemplate registers the template's methods
+	 * again, then fails in its load() on the properties that exist (which we keep, as the
+	 * rest of the mock's state). */
+	{
+		g_autoptr(GVariant) r = g_dbus_connection_call_sync(
+			tkms_test_env_get_connection(env), "org.freedesktop.PolicyKit1",
+			"/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.DBus.Mock",
+			"AddTemplate",
+			g_variant_new("(s@a{sv})", "polkitd",
+				      g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)),
+			NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
+		g_autofree gchar *name = error ? g_dbus_error_get_remote_error(error) : NULL;
+
+		g_assert_cmpstr(name, ==, "org.freedesktop.PolicyKit1.Authority.PropertyExists");
+		g_clear_error(&error);
+	}
+	tkms_test_env_polkit_allow_all(env, &error);
+	g_assert_no_error(error);
+	error = fresh_get_random();
+	g_assert_no_error(error);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -486,6 +779,9 @@ main(int argc, char **argv)
 	g_test_add_func("/polkit/per-action", test_per_action);
 	g_test_add_func("/polkit/introspection", test_introspection);
 	g_test_add_func("/polkit/stale-yes", test_stale_yes);
+	g_test_add_func("/polkit/slow-polkit", test_slow_polkit);
+	g_test_add_func("/polkit/slow-polkit-fair", test_slow_polkit_fair);
+	g_test_add_func("/polkit/check-failed", test_check_failed);
 	ret = g_test_run();
 	if (ret != 0)
 		tkms_test_env_dump_logs(env);

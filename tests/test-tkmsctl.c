@@ -5,10 +5,15 @@
  * through files and stdin, --json output, signatures checked by openssl, the exit codes
  * scripts rely on, and the offline audit log check. */
 
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 
@@ -19,6 +24,25 @@
 
 static TkmsTestEnv *env;
 static gchar *workdir;
+/* tkmsd's [passwords] HookDirectory: root's, 0755, with the hooks below; NULL when hooks
+ * cannot run here (they run as nobody) */
+static gchar *hooks_dir;
+
+#define HOOK_USER "nobody"
+
+/* A target that takes its time, so that each step is seen as it runs. */
+static const gchar hook_ok[] = "#!/bin/sh\n"
+			       "/bin/cat > /dev/null\n"
+			       "/bin/sleep 0.3\n"
+			       "exit 0\n";
+/* A target that takes the new password but does not let it log in. */
+static const gchar hook_fail_test[] = "#!/bin/sh\n"
+				      "/bin/cat > /dev/null\n"
+				      "if [ \"$1\" = test ]; then\n"
+				      "\techo 'cannot log in as app' >&2\n"
+				      "\texit 1\n"
+				      "fi\n"
+				      "exit 0\n";
 
 static gchar *
 path_in_workdir(const gchar *name)
@@ -137,6 +161,206 @@ json_base64_member(GBytes *text)
 	g_assert_true(json_object_has_member(obj, "base64"));
 	data = g_base64_decode(json_object_get_string_member(obj, "base64"), &len);
 	return g_bytes_new_take(data, len);
+}
+
+/* ---- --batch ---- */
+
+/* The lines of text, without their newlines. */
+static gchar **
+lines_of(GBytes *text)
+{
+	g_autofree gchar *str = bytes_to_str(text);
+
+	g_assert_true(g_str_has_suffix(str, "\n"));
+	str[strlen(str) - 1] = '\0';
+	return g_strsplit(str, "\n", -1);
+}
+
+/* The audit records of method for key that contain text. */
+static guint
+audit_records(const gchar *method, const gchar *key, const gchar *text)
+{
+	g_autofree gchar *path =
+		g_build_filename(tkms_test_env_get_state_dir(env), "audit.log", NULL);
+	g_autofree gchar *contents = NULL;
+	g_auto(GStrv) lines = NULL;
+	g_autofree gchar *m = g_strdup_printf("\"method\":\"%s\"", method);
+	g_autofree gchar *k = g_strdup_printf("\"key\":\"%s\"", key);
+	guint n = 0;
+
+	g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+	lines = g_strsplit(contents, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++)
+		if (strstr(lines[i], m) && strstr(lines[i], k) && strstr(lines[i], text))
+			n++;
+	return n;
+}
+
+/* encrypt --batch and decrypt --batch: one base64 line per item both ways, in order (the
+ * last line may lack its newline); 1,500 lines go as a batch of 1,024 and one of 476, two
+ * items of 600 KiB as two batches (1 MiB each at most); --json writes {"base64"} lines; a
+ * line that is not base64, or a ciphertext that does not authenticate, fails naming the
+ * line; --stream does not combine. */
+static void
+test_batch_encrypt(void)
+{
+	g_autofree gchar *name = create_key("ctl-batch", "aes-256-gcm");
+	g_autoptr(GBytes) in = tkms_test_bytes_str("aGVsbG8=\nd29ybGQ=\n\nIQ==");
+	g_autoptr(GBytes) cts = NULL;
+	g_autoptr(GBytes) back = NULL;
+	g_auto(GStrv) ct_lines = NULL;
+	g_autofree gchar *err = NULL;
+
+	/* an empty line is an empty plaintext, which Encrypt refuses: named by its line */
+	g_assert_cmpint(ctl(in, NULL, &err, "encrypt", name, "--batch", "-c", "ctx", NULL), ==,
+			1);
+	g_assert_nonnull(strstr(err, "line 3: "));
+	g_assert_nonnull(strstr(err, "empty"));
+	g_clear_pointer(&err, g_free);
+	g_clear_pointer(&in, g_bytes_unref);
+
+	in = tkms_test_bytes_str("aGVsbG8=\nd29ybGQ=\r\nIQ==");
+	g_assert_cmpint(ctl(in, &cts, NULL, "encrypt", name, "--batch", "-c", "ctx", NULL), ==, 0);
+	ct_lines = lines_of(cts);
+	g_assert_cmpuint(g_strv_length(ct_lines), ==, 3);
+	g_assert_cmpint(ctl(cts, &back, NULL, "decrypt", name, "--batch", "-c", "ctx", NULL), ==,
+			0);
+	{
+		g_autofree gchar *text = bytes_to_str(back);
+		g_assert_cmpstr(text, ==, "aGVsbG8=\nd29ybGQ=\nIQ==\n");
+	}
+	/* each line is a ciphertext of its own */
+	{
+		gsize len = 0;
+		g_autofree guchar *raw = g_base64_decode(ct_lines[1], &len);
+		g_autoptr(GBytes) ct = g_bytes_new(raw, len);
+		g_autoptr(GBytes) pt = NULL;
+
+		g_assert_cmpint(ctl(ct, &pt, NULL, "decrypt", name, "-c", "ctx", NULL), ==, 0);
+		g_assert_cmpmem(g_bytes_get_data(pt, NULL), g_bytes_get_size(pt), "world", 5);
+	}
+
+	/* a tampered ciphertext on line 3, a line that is not base64 on line 2 */
+	{
+		g_autofree gchar *bad = g_strdup(ct_lines[2]);
+		g_autofree gchar *text = NULL;
+		g_autoptr(GBytes) input = NULL;
+
+		bad[20] = bad[20] == 'A' ? 'B' : 'A';
+		text = g_strdup_printf("%s\n%s\n%s\n", ct_lines[0], ct_lines[1], bad);
+		input = g_bytes_new_take(g_steal_pointer(&text), strlen(bad) + strlen(ct_lines[0]) +
+									 strlen(ct_lines[1]) + 3);
+		g_assert_cmpint(ctl(input, NULL, &err, "decrypt", name, "--batch", "-c", "ctx",
+				    NULL),
+				==, 1);
+		g_assert_nonnull(strstr(err, "line 3: "));
+		g_assert_nonnull(strstr(err, "does not authenticate"));
+		g_clear_pointer(&err, g_free);
+	}
+	{
+		g_autoptr(GBytes) input = tkms_test_bytes_str("aGVsbG8=\nnot*base64\n");
+		g_assert_cmpint(ctl(input, NULL, &err, "encrypt", name, "--batch", NULL), ==, 1);
+		g_assert_nonnull(strstr(err, "line 2 of standard input is not base64"));
+		g_clear_pointer(&err, g_free);
+	}
+	g_assert_cmpint(ctl(NULL, NULL, &err, "encrypt", name, "--batch", "--stream", NULL), ==, 2);
+	g_clear_pointer(&err, g_free);
+
+	/* 1,500 lines: two batches */
+	{
+		g_autoptr(GString) many = g_string_new(NULL);
+		g_autoptr(GBytes) input = NULL;
+		g_autoptr(GBytes) out = NULL;
+		g_autoptr(GBytes) plain = NULL;
+
+		for (guint i = 0; i < 1500; i++) {
+			g_autofree gchar *item = g_strdup_printf("item %u", i);
+			g_autofree gchar *b64 = g_base64_encode((const guchar *)item, strlen(item));
+			g_string_append_printf(many, "%s\n", b64);
+		}
+		input = g_bytes_new(many->str, many->len);
+		g_assert_cmpint(ctl(input, &out, NULL, "encrypt", name, "--batch", NULL), ==, 0);
+		g_auto(GStrv) out_lines = lines_of(out);
+
+		g_assert_cmpuint(g_strv_length(out_lines), ==, 1500);
+		g_assert_cmpuint(audit_records("EncryptBatch", name, "\"item 0 of 1024\""), ==, 1);
+		g_assert_cmpuint(audit_records("EncryptBatch", name, "\"item 475 of 476\""), ==, 1);
+		g_assert_cmpint(ctl(out, &plain, NULL, "decrypt", name, "--batch", NULL), ==, 0);
+		tkms_assert_bytes_equal(plain, input);
+	}
+	/* two items of 600 KiB: a batch each */
+	{
+		g_autoptr(GBytes) big = tkms_test_bytes_pattern(600 * 1024, 3);
+		g_autofree gchar *b64 =
+			g_base64_encode(g_bytes_get_data(big, NULL), g_bytes_get_size(big));
+		g_autofree gchar *text = g_strdup_printf("%s\n%s\n", b64, b64);
+		g_autoptr(GBytes) input = g_bytes_new(text, strlen(text));
+		g_autoptr(GBytes) out = NULL;
+		g_autoptr(GBytes) plain = NULL;
+
+		g_assert_cmpint(ctl(input, &out, NULL, "encrypt", name, "--batch", NULL), ==, 0);
+		g_assert_cmpuint(audit_records("EncryptBatch", name, "\"item 0 of 1\""), ==, 2);
+		g_assert_cmpint(ctl(out, &plain, NULL, "decrypt", name, "--batch", NULL), ==, 0);
+		tkms_assert_bytes_equal(plain, input);
+	}
+	/* --json: a {"base64": ...} object per line */
+	{
+		g_autoptr(GBytes) input = tkms_test_bytes_str("aGVsbG8=\n");
+		g_autoptr(GBytes) out = NULL;
+		g_autoptr(GBytes) ct = NULL;
+		g_autoptr(GBytes) pt = NULL;
+
+		g_assert_cmpint(ctl(input, &out, NULL, "--json", "encrypt", name, "--batch", NULL),
+				==, 0);
+		ct = json_base64_member(out);
+		g_assert_cmpint(ctl(ct, &pt, NULL, "decrypt", name, NULL), ==, 0);
+		g_assert_cmpmem(g_bytes_get_data(pt, NULL), g_bytes_get_size(pt), "hello", 5);
+	}
+}
+
+/* sign --batch: each line's signature verifies with verify; hmac --batch: each line's MAC is
+ * hmac's. */
+static void
+test_batch_sign_hmac(void)
+{
+	g_autofree gchar *ec = create_key("ctl-batch-ec", "ecdsa-p256");
+	g_autofree gchar *hm = create_key("ctl-batch-hm", "hmac-sha256");
+	const gchar *const messages[] = {"first message", "second", ""};
+	g_autoptr(GString) input = g_string_new(NULL);
+	g_autoptr(GBytes) in = NULL;
+	g_autoptr(GBytes) sigs = NULL;
+	g_autoptr(GBytes) macs = NULL;
+	g_auto(GStrv) sig_lines = NULL;
+	g_auto(GStrv) mac_lines = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(messages); i++) {
+		g_autofree gchar *b64 =
+			g_base64_encode((const guchar *)messages[i], strlen(messages[i]));
+		g_string_append_printf(input, "%s\n", b64);
+	}
+	in = g_bytes_new(input->str, input->len);
+	g_assert_cmpint(ctl(in, &sigs, NULL, "sign", ec, "--batch", NULL), ==, 0);
+	g_assert_cmpint(ctl(in, &macs, NULL, "hmac", hm, "--batch", NULL), ==, 0);
+	sig_lines = lines_of(sigs);
+	mac_lines = lines_of(macs);
+	g_assert_cmpuint(g_strv_length(sig_lines), ==, G_N_ELEMENTS(messages));
+	g_assert_cmpuint(g_strv_length(mac_lines), ==, G_N_ELEMENTS(messages));
+	for (guint i = 0; i < G_N_ELEMENTS(messages); i++) {
+		g_autofree gchar *sig_path = path_in_workdir("batch.sig");
+		g_autofree gchar *sig_text = g_strdup_printf("%s\n", sig_lines[i]);
+		g_autoptr(GBytes) msg = tkms_test_bytes_str(messages[i]);
+		g_autoptr(GBytes) mac = NULL;
+		g_autofree gchar *mac_text = NULL;
+
+		g_assert_true(g_file_set_contents(sig_path, sig_text, -1, NULL));
+		g_assert_cmpint(ctl(msg, NULL, NULL, "verify", ec, "--signature", sig_path,
+				    "--base64", NULL),
+				==, 0);
+		g_assert_cmpint(ctl(msg, &mac, NULL, "hmac", hm, "--base64", NULL), ==, 0);
+		mac_text = bytes_to_str(mac);
+		g_strchomp(mac_text);
+		g_assert_cmpstr(mac_text, ==, mac_lines[i]);
+	}
 }
 
 static void
@@ -1287,6 +1511,32 @@ test_german(void)
 		g_assert_cmpint(run_argv_env(policy_argv, de_env, NULL, NULL, &policy_err), ==, 2);
 		g_assert_nonnull(strstr(policy_err, "ungültige Zeitspanne »5x« für --period"));
 		g_assert_nonnull(strstr(policy_err, "Zeitspannen: 90d, 12h, 30m, 45s"));
+	}
+	{
+		/* and the password keys': an unknown character set */
+		const gchar *de_env[] = {"LANGUAGE", "de", "LANG", "C.UTF-8", "LC_ALL", "C.UTF-8",
+					 "TKMS_LOCALEDIR", localedir, NULL};
+		const gchar *create_argv[] = {g_getenv("TKMSCTL"), "--address",
+					      tkms_test_env_get_bus_address(env), "create", "k",
+					      "password", "--charset", "base32", NULL};
+		g_autofree gchar *create_err = NULL;
+
+		g_assert_cmpint(run_argv_env(create_argv, de_env, NULL, NULL, &create_err), ==, 2);
+		g_assert_nonnull(strstr(create_err, "unbekannter Zeichensatz »base32«"));
+		g_assert_nonnull(strstr(create_err, "Zeichensätze: alnum, alnum-symbols, hex"));
+	}
+	{
+		/* and --batch's: a line that is not base64 */
+		const gchar *de_env[] = {"LANGUAGE", "de", "LANG", "C.UTF-8", "LC_ALL", "C.UTF-8",
+					 "TKMS_LOCALEDIR", localedir, NULL};
+		const gchar *batch_argv[] = {g_getenv("TKMSCTL"), "--address",
+					     tkms_test_env_get_bus_address(env), "hmac", "k",
+					     "--batch", NULL};
+		g_autoptr(GBytes) input = tkms_test_bytes_str("aGk=\n*\n");
+		g_autofree gchar *batch_err = NULL;
+
+		g_assert_cmpint(run_argv_env(batch_argv, de_env, input, NULL, &batch_err), ==, 1);
+		g_assert_nonnull(strstr(batch_err, "Zeile 2 von Standardeingabe ist kein Base64"));
 	}
 }
 
@@ -2564,6 +2814,475 @@ test_destroy_confirm(void)
 	g_assert_cmpstr(state, ==, "destroy-scheduled");
 }
 
+/* ---- password keys: create, secret get|import, rotate ---- */
+
+static gboolean
+bytes_equal_str(GBytes *b, const gchar *s)
+{
+	gsize len = 0;
+	const gchar *data = g_bytes_get_data(b, &len);
+
+	return len == strlen(s) && memcmp(data, s, len) == 0;
+}
+
+/* `tkmsctl secret get NAME [--stage STAGE]` into a pipe, which must succeed */
+static GBytes *
+secret_get(const gchar *name, const gchar *stage)
+{
+	GBytes *out = NULL;
+
+	if (stage != NULL)
+		g_assert_cmpint(ctl(NULL, &out, NULL, "secret", "get", name, "--stage", stage, NULL),
+				==, 0);
+	else
+		g_assert_cmpint(ctl(NULL, &out, NULL, "secret", "get", name, NULL), ==, 0);
+	return out;
+}
+
+static void
+test_password_create(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("ctl-pw");
+	g_autofree gchar *aes = tkms_test_key_name("ctl-pw-aes");
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *info_text = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) secret = NULL;
+	g_autoptr(GBytes) text = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	JsonObject *obj, *spec;
+	const gchar *p;
+	gsize len = 0;
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "--json", "create", name, "password", "--length",
+			    "40", "--charset", "alnum", "--exclude", "0O1lI", NULL),
+			==, 0);
+	obj = json_object_of(out, &root);
+	g_assert_cmpstr(json_object_get_string_member(obj, "type"), ==, "password");
+	g_assert_cmpstr(json_object_get_string_member(obj, "protection"), ==, "sealed");
+	spec = json_object_get_object_member(obj, "password");
+	g_assert_cmpint(json_object_get_int_member(spec, "length"), ==, 40);
+	g_assert_cmpstr(json_object_get_string_member(spec, "charset"), ==, "alnum");
+	g_assert_cmpstr(json_object_get_string_member(spec, "exclude"), ==, "0O1lI");
+	g_assert_cmpstr(json_object_get_string_member(json_version(obj, 1), "stage"), ==,
+			"current");
+
+	/* exactly the password into a pipe: 40 characters of the set, no newline */
+	secret = secret_get(name, NULL);
+	p = g_bytes_get_data(secret, &len);
+	g_assert_cmpuint(len, ==, 40);
+	for (gsize i = 0; i < len; i++) {
+		g_assert_true(g_ascii_isalnum(p[i]));
+		g_assert_null(strchr("0O1lI", p[i]));
+	}
+
+	g_assert_cmpint(ctl(NULL, &text, NULL, "info", name, NULL), ==, 0);
+	info_text = bytes_to_str(text);
+	g_assert_nonnull(strstr(info_text, "password:        40 characters, alnum, without 0O1lI"));
+	g_assert_nonnull(strstr(info_text, "hook:              none"));
+	g_assert_true(g_regex_match_simple("^  1\\* +active +current +created ", info_text,
+					   G_REGEX_MULTILINE, 0));
+
+	/* the options are checked before anything is made */
+	g_assert_cmpint(ctl(NULL, NULL, &err, "create", aes, "password", "--charset", "base32",
+			    NULL),
+			==, 2);
+	g_assert_nonnull(strstr(err, "unknown character set 'base32'"));
+	g_assert_nonnull(strstr(err, "alnum, alnum-symbols, hex, base64url"));
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(ctl(NULL, NULL, &err, "create", aes, "aes-256-gcm", "--length", "12",
+			    NULL),
+			==, 2);
+	g_assert_nonnull(strstr(err, "for password keys"));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "create", aes, "password", "--length", "many", NULL),
+			==, 2);
+	/* the range is tkmsd's to judge */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "create", aes, "password", "--length", "7", NULL), ==,
+			1);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "info", aes, NULL), ==, 6);
+}
+
+static void
+test_password_import_get(void)
+{
+	g_autofree gchar *name = create_key("ctl-pw-import", "password");
+	g_autoptr(GBytes) generated = secret_get(name, NULL);
+	g_autoptr(GBytes) input = tkms_test_bytes_str("correct horse battery\n");
+	g_autoptr(GBytes) bare = tkms_test_bytes_str("no newline at the end");
+	g_autoptr(GBytes) two = tkms_test_bytes_str("two newlines\n\n");
+	g_autoptr(GBytes) odd = tkms_test_bytes_str("q\"uo\\te\ttab");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) current = NULL;
+	g_autoptr(GBytes) previous = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) text = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(JsonNode) info_root = NULL;
+	g_autofree gchar *printed = NULL;
+	g_autofree gchar *info_text = NULL;
+	g_autofree gchar *err = NULL;
+	JsonObject *obj, *info;
+
+	g_assert_cmpuint(g_bytes_get_size(generated), ==, 32);
+	g_assert_cmpint(ctl(input, &out, NULL, "secret", "import", name, NULL), ==, 0);
+	printed = bytes_to_str(out);
+	g_assert_cmpstr(printed, ==, "2\n");
+	/* what came in, less the newline echo added; nothing added going out */
+	current = secret_get(name, NULL);
+	g_assert_true(bytes_equal_str(current, "correct horse battery"));
+	previous = secret_get(name, "previous");
+	g_assert_true(g_bytes_equal(previous, generated));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "secret", "get", name, "--stage", "pending", NULL),
+			==, 6);
+	g_assert_cmpint(ctl(NULL, NULL, &err, "secret", "get", name, "--stage", "latest", NULL),
+			==, 2);
+	g_assert_nonnull(strstr(err, "current, pending, previous"));
+
+	info = info_json(name, &info_root);
+	g_assert_cmpint(json_object_get_int_member(info, "primary-version"), ==, 2);
+	g_assert_cmpstr(json_object_get_string_member(json_version(info, 1), "stage"), ==,
+			"previous");
+	g_assert_cmpstr(json_object_get_string_member(json_version(info, 2), "stage"), ==,
+			"current");
+	g_assert_cmpint(ctl(NULL, &text, NULL, "info", name, NULL), ==, 0);
+	info_text = bytes_to_str(text);
+	g_assert_true(g_regex_match_simple("^  1 +active +previous +created ", info_text,
+					   G_REGEX_MULTILINE, 0));
+	g_assert_true(g_regex_match_simple("^  2\\* +active +current +created ", info_text,
+					   G_REGEX_MULTILINE, 0));
+
+	/* only one trailing newline goes, and only one that is there */
+	g_assert_cmpint(ctl(bare, NULL, NULL, "secret", "import", name, NULL), ==, 0);
+	g_clear_pointer(&current, g_bytes_unref);
+	current = secret_get(name, NULL);
+	g_assert_true(g_bytes_equal(current, bare));
+	g_assert_cmpint(ctl(two, NULL, NULL, "secret", "import", name, NULL), ==, 0);
+	g_clear_pointer(&current, g_bytes_unref);
+	current = secret_get(name, NULL);
+	g_assert_true(bytes_equal_str(current, "two newlines\n"));
+
+	/* JSON carries any text exactly */
+	g_assert_cmpint(ctl(odd, &json, NULL, "--json", "secret", "import", name, NULL), ==, 0);
+	obj = json_object_of(json, &root);
+	g_assert_cmpstr(json_object_get_string_member(obj, "name"), ==, name);
+	g_assert_cmpint(json_object_get_int_member(obj, "version"), ==, 5);
+	g_clear_pointer(&json, g_bytes_unref);
+	g_clear_pointer(&root, json_node_unref);
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "secret", "get", name, NULL), ==, 0);
+	obj = json_object_of(json, &root);
+	g_assert_cmpstr(json_object_get_string_member(obj, "secret"), ==, "q\"uo\\te\ttab");
+	g_assert_cmpstr(json_object_get_string_member(obj, "stage"), ==, "current");
+	g_assert_cmpstr(json_object_get_string_member(obj, "name"), ==, name);
+
+	/* nothing on stdin imports nothing */
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(ctl(NULL, NULL, &err, "secret", "import", name, NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "empty"));
+	g_clear_pointer(&info_root, json_node_unref);
+	info = info_json(name, &info_root);
+	g_assert_cmpint(json_object_get_int_member(info, "primary-version"), ==, 5);
+}
+
+static void
+test_password_wrong_type(void)
+{
+	g_autofree gchar *aes = create_key("ctl-pw-not", "aes-256-gcm");
+	g_autofree gchar *missing = tkms_test_key_name("ctl-pw-missing");
+	g_autoptr(GBytes) input = tkms_test_bytes_str("a password");
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *err = NULL;
+	JsonObject *e;
+
+	g_assert_cmpint(ctl(NULL, &out, &err, "--json", "secret", "get", aes, NULL), ==, 1);
+	g_assert_cmpuint(g_bytes_get_size(out), ==, 0);
+	e = json_error(err, &root);
+	g_assert_cmpstr(json_object_get_string_member(e, "name"), ==,
+			"org.tkms.KeyManager.Error.InvalidArgument");
+	/* in tkmsctl's words */
+	g_assert_nonnull(
+		strstr(json_object_get_string_member(e, "message"), "'tkmsctl secret get'"));
+	g_assert_null(strstr(json_object_get_string_member(e, "message"), "GetSecret"));
+	g_assert_cmpint(ctl(input, NULL, NULL, "secret", "import", aes, NULL), ==, 1);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "secret", "get", missing, NULL), ==, 6);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "secret", "show", aes, NULL), ==, 2);
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "secret", "get", NULL), ==, 2);
+	g_assert_cmpint(ctl(input, NULL, NULL, "secret", "import", aes, "--stage", "current", NULL),
+			==, 2);
+}
+
+/* Without a hook a rotation switches at once: rotate says so in one line. */
+static void
+test_password_rotate(void)
+{
+	g_autofree gchar *name = create_key("ctl-pw-rotate", "password");
+	g_autoptr(GBytes) before = secret_get(name, NULL);
+	g_autoptr(GBytes) after = NULL;
+	g_autoptr(GBytes) previous = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) no_wait = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *printed = NULL;
+	g_autofree gchar *number = NULL;
+	JsonObject *obj;
+
+	g_assert_cmpint(ctl(NULL, &out, NULL, "rotate", name, NULL), ==, 0);
+	printed = bytes_to_str(out);
+	g_assert_cmpstr(printed, ==, "rotated to version 2\n");
+	after = secret_get(name, NULL);
+	g_assert_cmpuint(g_bytes_get_size(after), ==, 32);
+	g_assert_false(g_bytes_equal(after, before));
+	previous = secret_get(name, "previous");
+	g_assert_true(g_bytes_equal(previous, before));
+
+	/* --no-wait: the pending version's number alone */
+	g_assert_cmpint(ctl(NULL, &no_wait, NULL, "rotate", name, "--no-wait", NULL), ==, 0);
+	number = bytes_to_str(no_wait);
+	g_assert_cmpstr(number, ==, "3\n");
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "rotate", name, NULL), ==, 0);
+	obj = json_object_of(json, &root);
+	g_assert_cmpint(json_object_get_int_member(obj, "version"), ==, 4);
+	g_assert_cmpstr(json_object_get_string_member(obj, "result"), ==, "ok");
+}
+
+/* With the policy's hook, rotate shows each step, and a failed one with the hook's reason. */
+static void
+test_password_hooks(void)
+{
+	g_autofree gchar *name = NULL;
+	g_autoptr(GBytes) before = NULL;
+	g_autoptr(GBytes) after = NULL;
+	g_autoptr(GBytes) previous = NULL;
+	g_autoptr(GBytes) still = NULL;
+	g_autoptr(GBytes) out = NULL;
+	g_autoptr(GBytes) failed_out = NULL;
+	g_autoptr(GBytes) json = NULL;
+	g_autoptr(GBytes) text = NULL;
+	g_autoptr(GBytes) shown = NULL;
+	g_autoptr(GBytes) cleared = NULL;
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(JsonNode) info_root = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *failed_err = NULL;
+	g_autofree gchar *printed = NULL;
+	g_autofree gchar *info_text = NULL;
+	g_autofree gchar *show_text = NULL;
+	g_autofree gchar *cleared_text = NULL;
+	JsonObject *obj, *last;
+
+	if (hooks_dir == NULL) {
+		g_test_skip("hooks run as " HOOK_USER ": this needs root and that user");
+		return;
+	}
+	name = create_key("ctl-pw-hook", "password");
+	before = secret_get(name, NULL);
+
+	/* tkmsd looks for the hook when it is set, and says what is wrong */
+	g_assert_cmpint(ctl(NULL, NULL, &err, "policy", "set", name, "--hook", "ctl-no-such-hook",
+			    NULL),
+			==, 1);
+	g_assert_nonnull(strstr(err, "\"ctl-no-such-hook\""));
+	g_assert_cmpint(ctl(NULL, &json, NULL, "--json", "policy", "set", name, "--hook", "ctl-ok",
+			    NULL),
+			==, 0);
+	obj = json_object_of(json, &root);
+	g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(obj, "policy"),
+						      "hook"),
+			==, "ctl-ok");
+	/* another member set keeps the hook */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, "--period", "30d", NULL), ==,
+			0);
+	g_assert_cmpint(ctl(NULL, &shown, NULL, "policy", "show", name, NULL), ==, 0);
+	show_text = bytes_to_str(shown);
+	g_assert_nonnull(strstr(show_text, "period:            30d (2592000 s)"));
+	g_assert_nonnull(strstr(show_text, "hook:              ctl-ok"));
+
+	/* each step on a line of its own, in order, then the outcome */
+	g_assert_cmpint(ctl(NULL, &out, NULL, "rotate", name, NULL), ==, 0);
+	printed = bytes_to_str(out);
+	g_assert_cmpstr(printed, ==, "set…\ntest…\nfinish…\nrotated to version 2\n");
+	after = secret_get(name, NULL);
+	g_assert_false(g_bytes_equal(after, before));
+	previous = secret_get(name, "previous");
+	g_assert_true(g_bytes_equal(previous, before));
+
+	/* a test that fails: rolled back, the current password kept, the reason shown */
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "policy", "set", name, "--hook", "ctl-fail-test",
+			    NULL),
+			==, 0);
+	g_assert_cmpint(ctl(NULL, &failed_out, &failed_err, "rotate", name, NULL), ==, 1);
+	g_clear_pointer(&printed, g_free);
+	printed = bytes_to_str(failed_out);
+	g_assert_cmpstr(printed, ==, "set…\ntest…\nrollback…\n");
+	g_assert_nonnull(strstr(failed_err, "the rotation of key '"));
+	g_assert_nonnull(strstr(failed_err, "to version 3 failed at step test: "));
+	g_assert_nonnull(strstr(failed_err, "cannot log in as app"));
+	g_assert_nonnull(strstr(failed_err, "The current password stays in use; tkmsd tries again at "));
+	still = secret_get(name, NULL);
+	g_assert_true(g_bytes_equal(still, after));
+	g_assert_cmpint(ctl(NULL, NULL, NULL, "secret", "get", name, "--stage", "pending", NULL),
+			==, 6);
+
+	g_assert_cmpint(ctl(NULL, &text, NULL, "info", name, NULL), ==, 0);
+	info_text = bytes_to_str(text);
+	g_assert_nonnull(strstr(info_text, "last rotation:   failed at step test, version 3, "));
+	g_assert_true(g_regex_match_simple("^  reason: +\\S.*cannot log in as app$", info_text,
+					   G_REGEX_MULTILINE, 0));
+	g_assert_nonnull(strstr(info_text, "  next retry:    "));
+	g_assert_null(strstr(info_text, "rotation:        at step"));
+	obj = info_json(name, &info_root);
+	last = json_object_get_object_member(obj, "last-rotation");
+	g_assert_cmpstr(json_object_get_string_member(last, "result"), ==, "failed");
+	g_assert_cmpstr(json_object_get_string_member(last, "step"), ==, "test");
+	g_assert_cmpint(json_object_get_int_member(last, "version"), ==, 3);
+	g_assert_true(is_iso8601_utc(json_object_get_string_member(last, "time")));
+	g_assert_true(is_iso8601_utc(json_object_get_string_member(last, "next-retry")));
+
+	/* '' removes the hook, and only the hook */
+	g_assert_cmpint(ctl(NULL, &cleared, NULL, "policy", "set", name, "--hook", "", NULL), ==, 0);
+	cleared_text = bytes_to_str(cleared);
+	g_assert_nonnull(strstr(cleared_text, "hook:              none"));
+	g_assert_nonnull(strstr(cleared_text, "period:            30d (2592000 s)"));
+}
+
+/* Runs tkmsctl --address BUS --no-ask-password ARGS... on a pseudo-terminal of its own (its
+ * controlling terminal, standard input, output and error) and holds a dialog with it: each
+ * time the next prompt of @dialog (prompt, answer, ... NULL) has shown, types its answer and
+ * Enter. Returns the exit status; *out_text: all the terminal showed. */
+static gint
+ctl_pty_dialog(gchar **out_text, const gchar *const *dialog, const gchar *const *args)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new();
+	g_autoptr(GString) seen = g_string_new(NULL);
+	gsize answered_to = 0;
+	guint next = 0;
+	int master = -1, status = 0;
+	pid_t pid;
+
+	g_ptr_array_add(argv, (gpointer)g_getenv("TKMSCTL"));
+	g_ptr_array_add(argv, (gpointer) "--address");
+	g_ptr_array_add(argv, (gpointer)tkms_test_env_get_bus_address(env));
+	g_ptr_array_add(argv, (gpointer) "--no-ask-password");
+	for (guint i = 0; args[i] != NULL; i++)
+		g_ptr_array_add(argv, (gpointer)args[i]);
+	g_ptr_array_add(argv, NULL);
+
+	pid = forkpty(&master, NULL, NULL, NULL);
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		execv(g_ptr_array_index(argv, 0), (char **)argv->pdata);
+		_exit(127);
+	}
+	for (;;) {
+		struct pollfd pfd = {.fd = master, .events = POLLIN};
+		gchar buf[4096];
+		ssize_t n;
+		int ready = poll(&pfd, 1, 30000);
+
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready == 0)
+			kill(pid, SIGKILL);
+		g_assert_cmpint(ready, >, 0);
+		n = read(master, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* EIO once the last process of the terminal closed it */
+		if (n <= 0)
+			break;
+		g_string_append_len(seen, buf, n);
+		while (dialog[next] != NULL) {
+			const gchar *at = strstr(seen->str + answered_to, dialog[next]);
+			g_autofree gchar *line = NULL;
+
+			if (at == NULL)
+				break;
+			answered_to = (gsize)(at - seen->str) + strlen(dialog[next]);
+			line = g_strconcat(dialog[next + 1], "\n", NULL);
+			g_assert_cmpint(write(master, line, strlen(line)), ==, (gssize)strlen(line));
+			next += 2;
+		}
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	close(master);
+	if (out_text != NULL)
+		*out_text = g_strdup(seen->str);
+	g_assert_cmpuint(next, ==, g_strv_length((gchar **)dialog));
+	g_assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* On a terminal the secret is asked for twice and never shown; the two must match. */
+static void
+test_tty_secret_import(void)
+{
+	g_autofree gchar *name = create_key("ctl-pw-tty", "password");
+	g_autofree gchar *shown = NULL;
+	g_autofree gchar *refused = NULL;
+	g_autofree gchar *on_tty = NULL;
+	g_autoptr(GBytes) current = NULL;
+	g_autoptr(GBytes) after = NULL;
+	gint status;
+
+	g_assert_cmpint(ctl_pty_dialog(&shown,
+				       (const gchar *const[]){"Secret for key", "typed on a tty",
+							      "The same again: ", "typed on a tty",
+							      NULL},
+				       (const gchar *const[]){"secret", "import", name, NULL}),
+			==, 0);
+	g_assert_null(strstr(shown, "typed on a tty"));
+	g_assert_true(g_regex_match_simple("^2\\r$", shown, G_REGEX_MULTILINE, 0));
+	current = secret_get(name, NULL);
+	g_assert_true(bytes_equal_str(current, "typed on a tty"));
+
+	g_assert_cmpint(ctl_pty_dialog(&refused,
+				       (const gchar *const[]){"Secret for key", "one thing",
+							      "The same again: ", "another", NULL},
+				       (const gchar *const[]){"secret", "import", name, NULL}),
+			==, 1);
+	g_assert_nonnull(strstr(refused, "the two entries differ: nothing was imported"));
+	after = secret_get(name, NULL);
+	g_assert_true(g_bytes_equal(after, current));
+
+	/* a person's terminal gets the password on a line of its own */
+	status = ctl_on_tty(&on_tty, (const gchar *const[]){"--no-ask-password", "secret", "get",
+							     name, NULL});
+	if (status < 0) {
+		g_test_skip("no script(1) (util-linux): no terminal to test with");
+		return;
+	}
+	g_assert_cmpint(status, ==, 0);
+	g_assert_cmpstr(on_tty, ==, "typed on a tty\r\n");
+}
+
+static void
+write_hook(const gchar *name, const gchar *text)
+{
+	g_autofree gchar *path = g_build_filename(hooks_dir, name, NULL);
+
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	g_assert_cmpint(g_chmod(path, 0755), ==, 0);
+}
+
+/* tkmsd runs hooks only from a directory root owns and nobody else may write, as nobody */
+static void
+set_up_hooks(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *base = NULL;
+
+	if (geteuid() != 0 || getpwnam(HOOK_USER) == NULL)
+		return;
+	base = g_dir_make_tmp("tkmsctl-hooks-XXXXXX", &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(g_chmod(base, 0755), ==, 0);
+	hooks_dir = g_build_filename(base, "hooks.d", NULL);
+	g_assert_cmpint(g_mkdir(hooks_dir, 0755), ==, 0);
+	write_hook("ctl-ok", hook_ok);
+	write_hook("ctl-fail-test", hook_fail_test);
+}
+
 static void
 test_no_tkmsctl(void)
 {
@@ -2580,7 +3299,18 @@ main(int argc, char **argv)
 		g_test_add_func("/tkmsctl/no-tkmsctl", test_no_tkmsctl);
 		return g_test_run();
 	}
-	env = tkms_test_env_new_or_abort(NULL);
+	set_up_hooks();
+	if (hooks_dir != NULL) {
+		g_autofree gchar *config = g_strdup_printf("[passwords]\n"
+							   "HookDirectory=%s\n"
+							   "HookUser=" HOOK_USER "\n"
+							   "HookTimeout=30\n",
+							   hooks_dir);
+
+		env = tkms_test_env_new_or_abort(config);
+	} else {
+		env = tkms_test_env_new_or_abort(NULL);
+	}
 	workdir = g_build_filename(tkms_test_env_get_tmp_dir(env), "tkmsctl", NULL);
 	g_assert_cmpint(g_mkdir_with_parents(workdir, 0700), ==, 0);
 
@@ -2597,6 +3327,8 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/create-list-info", test_create_list_info);
 	g_test_add_func("/tkmsctl/encrypt/files", test_encrypt_files);
 	g_test_add_func("/tkmsctl/encrypt/stdin", test_encrypt_stdin);
+	g_test_add_func("/tkmsctl/batch/encrypt", test_batch_encrypt);
+	g_test_add_func("/tkmsctl/batch/sign-hmac", test_batch_sign_hmac);
 	g_test_add_func("/tkmsctl/sign/openssl", test_sign_openssl);
 	g_test_add_func("/tkmsctl/sign/large", test_sign_large);
 	g_test_add_func("/tkmsctl/encrypt/small-format", test_encrypt_small_format);
@@ -2629,11 +3361,23 @@ main(int argc, char **argv)
 	g_test_add_func("/tkmsctl/tty/agent", test_agent);
 	g_test_add_func("/tkmsctl/tty/agent-killed", test_agent_killed);
 	g_test_add_func("/tkmsctl/info/control-chars", test_info_control_chars);
+	g_test_add_func("/tkmsctl/password/create", test_password_create);
+	g_test_add_func("/tkmsctl/password/import-get", test_password_import_get);
+	g_test_add_func("/tkmsctl/password/wrong-type", test_password_wrong_type);
+	g_test_add_func("/tkmsctl/password/rotate", test_password_rotate);
+	g_test_add_func("/tkmsctl/password/hooks", test_password_hooks);
+	g_test_add_func("/tkmsctl/tty/secret-import", test_tty_secret_import);
 	/* stops the daemon for a quiet log, then starts it again */
 	g_test_add_func("/tkmsctl/audit-verify", test_audit_verify);
 
 	ret = g_test_run();
 	g_free(workdir);
 	tkms_test_env_free(env);
+	if (hooks_dir != NULL) {
+		g_autofree gchar *base = g_path_get_dirname(hooks_dir);
+
+		tkms_test_rm_rf(base);
+	}
+	g_free(hooks_dir);
 	return ret;
 }

@@ -157,8 +157,8 @@ snapshot_dir(GHashTable *snap, const gchar *root, const gchar *rel)
 		g_autofree gchar *path = g_build_filename(root, sub, NULL);
 		gchar *contents = NULL;
 
-		/* audit.log, audit.head and the head's temporary files (rewritten off the main
-		 * loop by the group commit) */
+		/* audit.log, its closed segments, audit.head and the head's temporary files
+		 * (rewritten off the main loop by the group commit) */
 		if (rel == NULL && g_str_has_prefix(name, "audit."))
 			continue;
 		/* the key store by its content (tkms_test_store_snapshot), not its bytes */

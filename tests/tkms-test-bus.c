@@ -131,6 +131,17 @@ tkms_test_bus_add_policy(TkmsTestBus *bus, const gchar *file_name, const gchar *
 }
 
 gboolean
+tkms_test_bus_reload(TkmsTestBus *bus, GError **error)
+{
+	g_autoptr(GVariant) reply = g_dbus_connection_call_sync(
+		bus->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+		"org.freedesktop.DBus", "ReloadConfig", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1,
+		NULL, error);
+
+	return reply != NULL;
+}
+
+gboolean
 tkms_test_bus_start(TkmsTestBus *bus, GError **error)
 {
 	const gchar *socket_path = bus->address + strlen("unix:path=");

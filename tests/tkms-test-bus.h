@@ -28,6 +28,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsTestBus, tkms_test_bus_free)
 /* Adds a policy file to the included directory (before tkms_test_bus_start()). */
 gboolean tkms_test_bus_add_policy(TkmsTestBus *bus, const gchar *file_name,
 				  const gchar *contents, GError **error);
+/* Makes the running dbus-daemon read its configuration again (policies added since). */
+gboolean tkms_test_bus_reload(TkmsTestBus *bus, GError **error);
 /* Starts dbus-daemon and connects to it. */
 gboolean tkms_test_bus_start(TkmsTestBus *bus, GError **error);
 

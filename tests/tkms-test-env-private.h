@@ -22,15 +22,17 @@ struct _TkmsTestEnv {
 
 	TkmsTestSwtpm *swtpm;
 	TkmsTestAbrmd *abrmd; /* in front of swtpm (TKMS_TEST_TPM_VIA=abrmd), or NULL */
+	gchar *tcti; /* tkmsd's --tcti if not the swtpm's (tkms_test_env_set_tcti) */
 	TkmsTestBus *bus;
 	TkmsTestStage *stage; /* what runs as other users */
 	TkmsTestProc polkit;
 	TkmsTestProc daemon;
+	gchar **daemon_wrapper; /* runs tkmsd (tkms_test_env_set_daemon_wrapper) */
 
 	TkmsClient *client;
 
-	/* a command tkmsd runs under (tkms_test_env_set_daemon_prefix), or NULL */
-	GStrv daemon_prefix;
+	/* tkmsd runs as this user, as the shipped unit starts it; NULL: as root */
+	gchar *daemon_user;
 
 	/* the real polkitd instead of the mock (tkms-test-polkit.c) */
 	gboolean real_polkit;

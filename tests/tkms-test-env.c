@@ -5,9 +5,13 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tkms-test-env-private.h"
 
@@ -25,43 +29,69 @@
  *                                  0 too, as every tkms_test_env_stop_daemon() must, or the
  *                                  test aborts with its log
  */
-/* Adds the checker's command before tkmsd's; the strings made here go to owned too. */
+/* Adds the checker's command before tkmsd's (argv frees its strings). */
 static void
-add_checker_argv(GPtrArray *argv, GPtrArray *owned)
+add_checker_argv(GPtrArray *argv)
 {
 	const gchar *asan = g_getenv("TKMS_TEST_DAEMON_ASAN_OPTIONS");
 
 	if (asan != NULL && *asan != '\0') {
-		gchar *opt = g_strdup_printf("ASAN_OPTIONS=%s", asan);
-		g_ptr_array_add(owned, opt);
-		g_ptr_array_add(argv, (gpointer) "env");
-		g_ptr_array_add(argv, opt);
+		g_ptr_array_add(argv, g_strdup("env"));
+		g_ptr_array_add(argv, g_strdup_printf("ASAN_OPTIONS=%s", asan));
 	}
 	if (g_strcmp0(g_getenv("TKMS_TEST_VALGRIND"), "1") == 0) {
 		const gchar *src = g_getenv("TKMS_SOURCE_ROOT");
 		g_autofree gchar *supp =
 			src != NULL ? g_build_filename(src, "tests", "valgrind.supp", NULL) : NULL;
-		g_ptr_array_add(argv, (gpointer) "valgrind");
-		g_ptr_array_add(argv, (gpointer) "--tool=memcheck");
-		g_ptr_array_add(argv, (gpointer) "--error-exitcode=99");
-		g_ptr_array_add(argv, (gpointer) "--leak-check=full");
-		g_ptr_array_add(argv, (gpointer) "--show-leak-kinds=definite");
-		g_ptr_array_add(argv, (gpointer) "--errors-for-leak-kinds=definite");
-		g_ptr_array_add(argv, (gpointer) "--num-callers=30");
-		if (supp != NULL && g_file_test(supp, G_FILE_TEST_EXISTS)) {
-			gchar *opt = g_strdup_printf("--suppressions=%s", supp);
-			g_ptr_array_add(owned, opt);
-			g_ptr_array_add(argv, opt);
-		}
+		g_ptr_array_add(argv, g_strdup("valgrind"));
+		g_ptr_array_add(argv, g_strdup("--tool=memcheck"));
+		g_ptr_array_add(argv, g_strdup("--error-exitcode=99"));
+		g_ptr_array_add(argv, g_strdup("--leak-check=full"));
+		g_ptr_array_add(argv, g_strdup("--show-leak-kinds=definite"));
+		g_ptr_array_add(argv, g_strdup("--errors-for-leak-kinds=definite"));
+		g_ptr_array_add(argv, g_strdup("--num-callers=30"));
+		if (supp != NULL && g_file_test(supp, G_FILE_TEST_EXISTS))
+			g_ptr_array_add(argv, g_strdup_printf("--suppressions=%s", supp));
 	}
+}
+
+/* The capabilities the shipped unit gives tkmsd (AmbientCapabilities=, CapabilityBoundingSet=). */
+#define UNIT_CAPS  "+setuid,+setgid,+kill"
+#define UNIT_GROUP "tss"
+
+/* setpriv as the unit starts tkmsd (tkms_test_env_set_daemon_user()), then the staged tkmsd. */
+static gboolean
+add_unit_prefix(TkmsTestEnv *env, GPtrArray *argv, const gchar *tkmsd, GError **error)
+{
+	struct passwd *pw = getpwnam(env->daemon_user);
+	struct group *gr = getgrnam(UNIT_GROUP);
+	gchar *program = tkms_test_stage_argv0(env->stage, tkmsd, error);
+
+	if (program == NULL)
+		return FALSE;
+	g_ptr_array_add(argv, program);
+	if (pw == NULL || gr == NULL) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no user %s or group %s",
+			    env->daemon_user, UNIT_GROUP);
+		return FALSE;
+	}
+	g_ptr_array_insert(argv, 0, g_strdup("setpriv"));
+	g_ptr_array_insert(argv, 1, g_strdup_printf("--reuid=%u", (guint)pw->pw_uid));
+	g_ptr_array_insert(argv, 2, g_strdup_printf("--regid=%u", (guint)gr->gr_gid));
+	g_ptr_array_insert(argv, 3, g_strdup("--init-groups"));
+	g_ptr_array_insert(argv, 4, g_strdup("--inh-caps=-all," UNIT_CAPS));
+	g_ptr_array_insert(argv, 5, g_strdup("--ambient-caps=-all," UNIT_CAPS));
+	g_ptr_array_insert(argv, 6, g_strdup("--bounding-set=-all," UNIT_CAPS));
+	g_ptr_array_insert(argv, 7, g_strdup("--no-new-privs"));
+	g_ptr_array_insert(argv, 8, g_strdup("--"));
+	return TRUE;
 }
 
 gboolean
 tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 {
 	const gchar *tkmsd = g_getenv("TKMSD");
-	g_autoptr(GPtrArray) argv = g_ptr_array_new();
-	g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
 
 	g_return_val_if_fail(!tkms_test_proc_is_running(&env->daemon), FALSE);
 	if (tkmsd == NULL || !g_file_test(tkmsd, G_FILE_TEST_IS_EXECUTABLE)) {
@@ -70,22 +100,26 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 			    tkmsd ? tkmsd : "(unset)");
 		return FALSE;
 	}
-	for (guint i = 0; env->daemon_prefix != NULL && env->daemon_prefix[i] != NULL; i++)
-		g_ptr_array_add(argv, env->daemon_prefix[i]);
-	add_checker_argv(argv, owned);
-	g_ptr_array_add(argv, (gpointer)tkmsd);
-	g_ptr_array_add(argv, (gpointer) "--bus-address");
-	g_ptr_array_add(argv, (gpointer)tkms_test_bus_get_address(env->bus));
-	g_ptr_array_add(argv, (gpointer) "--tcti");
-	g_ptr_array_add(argv, (gpointer)tkms_test_env_get_tcti(env));
-	g_ptr_array_add(argv, (gpointer) "--state-dir");
-	g_ptr_array_add(argv, env->state_dir);
+	add_checker_argv(argv);
+	if (env->daemon_user == NULL)
+		g_ptr_array_add(argv, g_strdup(tkmsd));
+	else if (!add_unit_prefix(env, argv, tkmsd, error))
+		return FALSE;
+	g_ptr_array_add(argv, g_strdup("--bus-address"));
+	g_ptr_array_add(argv, g_strdup(tkms_test_bus_get_address(env->bus)));
+	g_ptr_array_add(argv, g_strdup("--tcti"));
+	g_ptr_array_add(argv,
+			g_strdup(env->tcti != NULL ? env->tcti : tkms_test_env_get_tcti(env)));
+	g_ptr_array_add(argv, g_strdup("--state-dir"));
+	g_ptr_array_add(argv, g_strdup(env->state_dir));
 	if (env->config_path != NULL) {
-		g_ptr_array_add(argv, (gpointer) "--config");
-		g_ptr_array_add(argv, env->config_path);
+		g_ptr_array_add(argv, g_strdup("--config"));
+		g_ptr_array_add(argv, g_strdup(env->config_path));
 	}
-	g_ptr_array_add(argv, (gpointer) "--verbose");
+	g_ptr_array_add(argv, g_strdup("--verbose"));
 	g_ptr_array_add(argv, NULL);
+	for (guint i = 0; env->daemon_wrapper != NULL && env->daemon_wrapper[i] != NULL; i++)
+		g_ptr_array_insert(argv, (gint)i, g_strdup(env->daemon_wrapper[i]));
 
 	if (!tkms_test_proc_start(&env->daemon, (const gchar *const *)argv->pdata, env->tmp_dir,
 				  tkms_test_bus_get_address(env->bus), error) ||
@@ -94,21 +128,14 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 		return FALSE;
 	}
 	if (env->client == NULL) {
-		env->client = tkms_client_new_sync(tkms_test_bus_get_connection(env->bus), NULL,
-						   error);
+		env->client =
+			tkms_client_new_sync(tkms_test_bus_get_connection(env->bus), NULL, error);
 		if (env->client == NULL) {
 			g_prefix_error(error, "tkms_client_new_sync: ");
 			return FALSE;
 		}
 	}
 	return tkms_test_env_sync_client(env, env->client, error);
-}
-
-void
-tkms_test_env_set_daemon_prefix(TkmsTestEnv *env, const gchar *const *prefix)
-{
-	g_strfreev(env->daemon_prefix);
-	env->daemon_prefix = g_strdupv((gchar **)prefix);
 }
 
 gboolean
@@ -175,6 +202,99 @@ tkms_test_env_get_daemon_pid(TkmsTestEnv *env)
 	return tkms_test_proc_is_running(&env->daemon) ? env->daemon.pid : 0;
 }
 
+gint
+tkms_test_env_get_hook_launcher_pid(TkmsTestEnv *env)
+{
+	gint daemon = tkms_test_env_get_daemon_pid(env);
+	g_autoptr(GDir) proc = NULL;
+	const gchar *name;
+
+	if (daemon <= 0 || (proc = g_dir_open("/proc", 0, NULL)) == NULL)
+		return 0;
+	while ((name = g_dir_read_name(proc)) != NULL) {
+		g_autofree gchar *path = NULL;
+		g_autofree gchar *stat = NULL;
+		const gchar *end;
+		gint ppid = 0;
+
+		if (!g_ascii_isdigit(name[0]))
+			continue;
+		path = g_strdup_printf("/proc/%s/stat", name);
+		/* "PID (COMM) STATE PPID ...", COMM may hold anything: the last ')' ends it */
+		if (!g_file_get_contents(path, &stat, NULL, NULL) ||
+		    (end = strrchr(stat, ')')) == NULL || !g_str_has_prefix(end, ") ") ||
+		    sscanf(end + 2, "%*c %d", &ppid) != 1 || ppid != daemon ||
+		    strstr(stat, " (tkmsd-hooks) ") == NULL)
+			continue;
+		return atoi(name);
+	}
+	return 0;
+}
+
+static gboolean
+chown_tree(const gchar *path, uid_t uid, gid_t gid, GError **error)
+{
+	g_autoptr(GDir) dir = NULL;
+	const gchar *name;
+
+	if (lchown(path, uid, gid) != 0) {
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "chown %s: %s", path,
+			    g_strerror(errno));
+		return FALSE;
+	}
+	if (!g_file_test(path, G_FILE_TEST_IS_DIR) || g_file_test(path, G_FILE_TEST_IS_SYMLINK))
+		return TRUE;
+	dir = g_dir_open(path, 0, error);
+	if (dir == NULL)
+		return FALSE;
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *child = g_build_filename(path, name, NULL);
+		if (!chown_tree(child, uid, gid, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+tkms_test_env_set_daemon_user(TkmsTestEnv *env, const gchar *user, GError **error)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	g_clear_pointer(&env->daemon_user, g_free);
+	if (user == NULL)
+		return chown_tree(env->state_dir, 0, 0, error);
+	if (geteuid() != 0) {
+		g_set_error(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY,
+			    "starting tkmsd as %s needs root", user);
+		return FALSE;
+	}
+	if (!tkms_test_require_program("setpriv", "util-linux", error))
+		return FALSE;
+	gr = getgrnam(UNIT_GROUP);
+	if (gr == NULL) {
+		g_set_error(error, TKMS_TEST_ERROR, TKMS_TEST_ERROR_MISSING_DEPENDENCY,
+			    "no group %s (the TPM's; tkms.sysusers makes it)", UNIT_GROUP);
+		return FALSE;
+	}
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no user %s", user);
+		return FALSE;
+	}
+	if (!chown_tree(env->state_dir, pw->pw_uid, gr->gr_gid, error))
+		return FALSE;
+	env->daemon_user = g_strdup(user);
+	return TRUE;
+}
+
+void
+tkms_test_env_set_daemon_wrapper(TkmsTestEnv *env, const gchar *const *wrapper)
+{
+	g_strfreev(env->daemon_wrapper);
+	env->daemon_wrapper = g_strdupv((gchar **)wrapper);
+}
+
 guint64
 tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env)
 {
@@ -225,8 +345,7 @@ static gboolean
 extend_pcr_via_abrmd(TkmsTestEnv *env, guint pcr, GError **error)
 {
 	g_autofree gchar *spec = g_strdup_printf(
-		"%u:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-		pcr);
+		"%u:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", pcr);
 	const gchar *argv[] = {"tpm2_pcrextend", "-T", TKMS_TEST_ABRMD_TCTI, spec, NULL};
 	g_autofree gchar *out = NULL;
 	g_autofree gchar *err = NULL;
@@ -340,6 +459,13 @@ tkms_test_env_new_real_polkit(const gchar *config, const gchar *rules, GError **
 }
 
 TkmsTestEnv *
+tkms_test_env_new_real_polkit_without_daemon(const gchar *config, const gchar *rules,
+					     GError **error)
+{
+	return env_new(config, FALSE, TRUE, rules, error);
+}
+
+TkmsTestEnv *
 tkms_test_env_new_or_abort(const gchar *config)
 {
 	g_autoptr(GError) error = NULL;
@@ -362,6 +488,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 		if (!tkms_test_env_stop_daemon(env, &error))
 			g_error("tkmsd's last stop: %s", error->message);
 	}
+	g_strfreev(env->daemon_wrapper);
 	if (env->tmp_dir != NULL) {
 		tkms_test_proc_clear(&env->daemon);
 		tkms_test_proc_clear(&env->polkit);
@@ -376,8 +503,9 @@ tkms_test_env_free(TkmsTestEnv *env)
 	g_free(env->tmp_dir);
 	g_free(env->state_dir);
 	g_free(env->config_path);
-	g_strfreev(env->daemon_prefix);
+	g_free(env->tcti);
 	g_free(env->polkit_rules);
+	g_free(env->daemon_user);
 	g_free(env);
 }
 
@@ -394,6 +522,14 @@ GDBusConnection *
 tkms_test_env_get_connection(TkmsTestEnv *env)
 {
 	return tkms_test_bus_get_connection(env->bus);
+}
+
+gboolean
+tkms_test_env_add_bus_policy(TkmsTestEnv *env, const gchar *file_name, const gchar *contents,
+			     GError **error)
+{
+	return tkms_test_bus_add_policy(env->bus, file_name, contents, error) &&
+	       tkms_test_bus_reload(env->bus, error);
 }
 
 TkmsClient *
@@ -432,6 +568,13 @@ tkms_test_env_get_tcti(TkmsTestEnv *env)
 	if (env->abrmd != NULL)
 		return TKMS_TEST_ABRMD_TCTI;
 	return tkms_test_swtpm_get_tcti(env->swtpm);
+}
+
+void
+tkms_test_env_set_tcti(TkmsTestEnv *env, const gchar *tcti)
+{
+	g_free(env->tcti);
+	env->tcti = g_strdup(tcti);
 }
 
 TkmsTestSwtpm *

@@ -60,6 +60,10 @@ TkmsTestEnv *tkms_test_env_new_or_abort(const gchar *config);
 
 const gchar *tkms_test_env_get_bus_address(TkmsTestEnv *env);
 GDBusConnection *tkms_test_env_get_connection(TkmsTestEnv *env);
+/* Adds a bus policy file (busconfig XML) to the running private bus, which reads it at once:
+ * for other services of a test's own (the bench's echo service). */
+gboolean tkms_test_env_add_bus_policy(TkmsTestEnv *env, const gchar *file_name,
+				      const gchar *contents, GError **error);
 /* The client on get_connection(); valid as long as env (survives daemon restarts). */
 TkmsClient *tkms_test_env_get_client(TkmsTestEnv *env);
 const gchar *tkms_test_env_get_state_dir(TkmsTestEnv *env);
@@ -70,6 +74,9 @@ guint16 tkms_test_env_get_tpm_port(TkmsTestEnv *env);
  * or "tabrmd:bus_type=system" with TKMS_TEST_TPM_VIA=abrmd (tests/tkms-test-abrmd.h; give
  * the command the private bus, as tkms_test_env_run() does). */
 const gchar *tkms_test_env_get_tcti(TkmsTestEnv *env);
+/* The TCTI tkmsd gets at its next starts instead of the swtpm's (NULL: the swtpm's again), e.g.
+ * a recording proxy's (tests/tkms-test-tpm-proxy.h). */
+void tkms_test_env_set_tcti(TkmsTestEnv *env, const gchar *tcti);
 /* The daemon's combined stdout/stderr so far (all runs). */
 gchar *tkms_test_env_get_daemon_log(TkmsTestEnv *env);
 /* Prints the tail of every process's log to stderr (done automatically on abort). */
@@ -80,10 +87,6 @@ void tkms_test_env_dump_logs(TkmsTestEnv *env);
 gboolean tkms_test_env_stop_daemon(TkmsTestEnv *env, GError **error);
 /* Starts tkmsd with the same arguments and waits (20 s) until it owns org.tkms.KeyManager. */
 gboolean tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error);
-/* A command that tkmsd's next starts run under, which execs the rest of its argv (so that the
- * pid is tkmsd's), e.g. {"setpriv", "--bounding-set", "-sys_ptrace", "--", NULL}; NULL for
- * none. */
-void tkms_test_env_set_daemon_prefix(TkmsTestEnv *env, const gchar *const *prefix);
 gboolean tkms_test_env_daemon_is_running(TkmsTestEnv *env);
 
 /* GDBusProxy sends calls to the unique name it last saw owning org.tkms.KeyManager, and
@@ -131,8 +134,21 @@ const gchar *tkms_test_helper_path(void);
 
 /* The pid of the running tkmsd, or 0. */
 gint tkms_test_env_get_daemon_pid(TkmsTestEnv *env);
+/* The pid of the running tkmsd's hook launcher (its child process named tkmsd-hooks), or 0. */
+gint tkms_test_env_get_hook_launcher_pid(TkmsTestEnv *env);
+
+/* From the next tkms_test_env_start_daemon() on, tkmsd runs as the shipped unit starts it:
+ * as user (which must exist) with group tss as its group and the user's groups, with
+ * CAP_SETUID, CAP_SETGID and CAP_KILL as its ambient, inheritable and only bounding
+ * capabilities and no_new_privs (setpriv, util-linux), from a staged copy; the state
+ * directory is chowned to user:tss, as systemd does with StateDirectory=. NULL: as root.
+ * Needs root; a missing setpriv or group tss is TKMS_TEST_ERROR_MISSING_DEPENDENCY. */
+gboolean tkms_test_env_set_daemon_user(TkmsTestEnv *env, const gchar *user, GError **error);
 /* The running tkmsd's resident set size (VmRSS) in KiB, or 0 if it does not run. */
 guint64 tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env);
+/* A command that runs tkmsd at its next starts, e.g. {"prlimit", "--memlock=0:0", NULL}: tkmsd's
+ * command line follows it (it must exec tkmsd, keeping the pid); NULL: none. */
+void tkms_test_env_set_daemon_wrapper(TkmsTestEnv *env, const gchar *const *wrapper);
 
 /* The swtpm of env (for the benchmark's own measurements). */
 TkmsTestSwtpm *tkms_test_env_get_swtpm(TkmsTestEnv *env);

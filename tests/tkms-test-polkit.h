@@ -56,6 +56,9 @@ typedef enum {
 /* rules: polkit JavaScript (polkit.addRule(...)) or NULL for none (the policy defaults). */
 TkmsTestEnv *tkms_test_env_new_real_polkit(const gchar *config, const gchar *rules,
 					   GError **error);
+/* The same without starting tkmsd (tkms_test_env_start_daemon()). */
+TkmsTestEnv *tkms_test_env_new_real_polkit_without_daemon(const gchar *config, const gchar *rules,
+							  GError **error);
 /* Skips the test if a dependency is missing (not root, no polkitd...), exits 1 on any other
  * error. */
 TkmsTestEnv *tkms_test_env_new_real_polkit_or_abort(const gchar *config, const gchar *rules);

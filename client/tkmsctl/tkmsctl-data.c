@@ -18,6 +18,7 @@ static gchar *opt_mac;
 static gchar *opt_length;
 static gchar *opt_pcrs;
 static gboolean opt_stream;
+static gboolean opt_batch;
 
 static int
 read_context(const gchar *command, gboolean required, gboolean reads_input,
@@ -39,6 +40,33 @@ finish_stream(TkmsctlOutput *out, gboolean ok, GError *error)
 	return TKMSCTL_EXIT_OK;
 }
 
+/* --batch: base64 lines in, base64 lines out (tkmsctl-batch.c). */
+static int
+run_batch(Tkmsctl *ctl, const gchar *command, TkmsctlBatchOp op, const gchar *name)
+{
+	gboolean has_context = op == TKMSCTL_BATCH_ENCRYPT || op == TKMSCTL_BATCH_DECRYPT;
+	g_autoptr(GBytes) context = NULL;
+	g_autoptr(TkmsctlInput) in = NULL;
+	g_autoptr(TkmsctlOutput) out = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean ok;
+	int code;
+
+	if (opt_stream)
+		return tkmsctl_usage(command, _("--batch and --stream cannot be combined"));
+	if (has_context &&
+	    (code = read_context(command, FALSE, TRUE, &context)) != TKMSCTL_EXIT_OK)
+		return code;
+	in = tkmsctl_input_open(opt_in, FALSE, &error);
+	if (in == NULL)
+		return tkmsctl_fail(error);
+	out = tkmsctl_output_open_raw(opt_out, &error);
+	if (out == NULL)
+		return tkmsctl_fail(error);
+	ok = tkmsctl_batch_run(ctl, op, name, context, in, out, &error);
+	return finish_stream(out, ok, error);
+}
+
 /* One Encrypt call up to TKMSCTL_SINGLE_MAX bytes (the format every tkms release reads);
  * above it, or with --stream, or when tkmsd's MaxPayload is lower, the stream format. */
 static int
@@ -54,6 +82,8 @@ run_encrypt(Tkmsctl *ctl, gchar **args)
 	gboolean ok;
 	int code;
 
+	if (opt_batch)
+		return run_batch(ctl, "encrypt", TKMSCTL_BATCH_ENCRYPT, name);
 	if ((code = read_context("encrypt", FALSE, TRUE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
@@ -102,6 +132,8 @@ run_decrypt(Tkmsctl *ctl, gchar **args)
 	gboolean ok;
 	int code;
 
+	if (opt_batch)
+		return run_batch(ctl, "decrypt", TKMSCTL_BATCH_DECRYPT, name);
 	if ((code = read_context("decrypt", FALSE, TRUE, &context)) != TKMSCTL_EXIT_OK)
 		return code;
 	if (!tkmsctl_check_raw_output(ctl, opt_out, FALSE))
@@ -150,6 +182,8 @@ run_sign(Tkmsctl *ctl, gchar **args)
 	g_autoptr(GBytes) sig = NULL;
 	g_autoptr(GError) error = NULL;
 
+	if (opt_batch)
+		return run_batch(ctl, "sign", TKMSCTL_BATCH_SIGN, args[0]);
 	if (!tkmsctl_check_raw_output(ctl, opt_out, opt_base64))
 		return TKMSCTL_EXIT_USAGE;
 	in = tkmsctl_input_open(opt_in, FALSE, &error);
@@ -233,6 +267,8 @@ transform(Tkmsctl *ctl, const gchar *command, Operation op, const gchar *name)
 static int
 run_hmac(Tkmsctl *ctl, gchar **args)
 {
+	if (opt_batch)
+		return run_batch(ctl, "hmac", TKMSCTL_BATCH_HMAC, args[0]);
 	return transform(ctl, "hmac", OP_HMAC, args[0]);
 }
 
@@ -368,6 +404,9 @@ run_random(Tkmsctl *ctl, gchar **args)
 	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, N_("Write the result as base64"), NULL}
 #define ENTRY_BASE64_IN                                                                       \
 	{"base64", 'b', 0, G_OPTION_ARG_NONE, &opt_base64, N_("The input is base64"), NULL}
+#define ENTRY_BATCH                                                                           \
+	{"batch", 0, 0, G_OPTION_ARG_NONE, &opt_batch,                                        \
+	 N_("Read one base64 item per line, write one base64 result per line"), NULL}
 #define ENTRY_CONTEXT                                                                         \
 	{"context", 'c', 0, G_OPTION_ARG_STRING, &opt_context,                                \
 	 N_("Associated data (the same for encrypt and decrypt)"), "STR"},                    \
@@ -381,15 +420,16 @@ static const GOptionEntry encrypt_entries[] = {
 	ENTRY_BASE64_OUT,
 	{"stream", 0, 0, G_OPTION_ARG_NONE, &opt_stream,
 	 N_("Use the stream format whatever the size of the input"), NULL},
+	ENTRY_BATCH,
 	{NULL},
 };
 
 static const GOptionEntry decrypt_entries[] = {
-	ENTRY_CONTEXT, ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_IN, {NULL},
+	ENTRY_CONTEXT, ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_IN, ENTRY_BATCH, {NULL},
 };
 
 static const GOptionEntry sign_entries[] = {
-	ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_OUT, {NULL},
+	ENTRY_IN, ENTRY_OUT, ENTRY_BASE64_OUT, ENTRY_BATCH, {NULL},
 };
 
 static const GOptionEntry verify_entries[] = {
@@ -439,25 +479,33 @@ static const GOptionEntry random_entries[] = {
 const TkmsctlCommand tkmsctl_data_commands[] = {
 	{"encrypt", "NAME", N_("Encrypt data with an aes-256-gcm key"),
 	 N_("The ciphertext is bound to the context: decrypt needs the same one.\n"
-	    "With --json the result is written as {\"base64\": \"...\"}."),
+	    "With --json the result is written as {\"base64\": \"...\"}.\n"
+	    "With --batch each input line is one plaintext in base64, and each output line\n"
+	    "its ciphertext in base64, in order (sent to tkmsd up to 1024 lines at a time)."),
 	 encrypt_entries, 1, 1, TRUE, run_encrypt},
 	{"decrypt", "NAME", N_("Decrypt data encrypted with the key"),
 	 N_("With --base64 the ciphertext is read as base64 (as encrypt --base64 wrote it).\n"
 	    "Fails (exit status 1) if the ciphertext was changed or the context differs.\n"
-	    "With --json the plaintext is written as {\"base64\": \"...\"}."),
+	    "With --json the plaintext is written as {\"base64\": \"...\"}.\n"
+	    "With --batch each input line is one ciphertext in base64, and each output line\n"
+	    "its plaintext in base64, in order; an error names the input line."),
 	 decrypt_entries, 1, 1, TRUE, run_decrypt},
 	{"sign", "NAME", N_("Sign data (SHA-256) with an ecdsa-p256 or rsa-2048 key"),
 	 N_("ECDSA signatures are DER; RSA ones RSASSA-PKCS1-v1_5. Both verify with\n"
 	    "openssl dgst -sha256 -verify PUBKEY.pem (see pubkey).\n"
-	    "With --json the result is written as {\"base64\": \"...\"}."),
+	    "With --json the result is written as {\"base64\": \"...\"}.\n"
+	    "With --batch each input line is one message in base64, and each output line its\n"
+	    "signature in base64, in order."),
 	 sign_entries, 1, 1, TRUE, run_sign},
 	{"verify", "NAME", N_("Check a signature made by sign"),
 	 N_("Prints \"valid\" or \"invalid\" (with --json: {\"valid\": true|false}).\n"
 	    "Exit status 0 if valid, 3 if invalid, another code if the check could not run."),
 	 verify_entries, 1, 1, TRUE, run_verify},
 	{"hmac", "NAME", N_("Compute HMAC-SHA256 with an hmac-sha256 key"),
-	 N_("With --json the result is written as {\"base64\": \"...\"}."), sign_entries, 1, 1,
-	 TRUE, run_hmac},
+	 N_("With --json the result is written as {\"base64\": \"...\"}.\n"
+	    "With --batch each input line is one message in base64, and each output line its\n"
+	    "MAC in base64, in order."),
+	 sign_entries, 1, 1, TRUE, run_hmac},
 	{"verify-hmac", "NAME", N_("Check a MAC made by hmac"),
 	 N_("Prints \"valid\" or \"invalid\" (with --json: {\"valid\": true|false}).\n"
 	    "Exit status 0 if valid, 3 if invalid, another code if the check could not run."),

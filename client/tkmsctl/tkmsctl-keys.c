@@ -13,6 +13,9 @@ static gchar *opt_pcrs;
 static gchar *opt_description;
 static gchar *opt_out;
 static gboolean opt_all;
+static gchar *opt_length;
+static gchar *opt_charset;
+static gchar *opt_exclude;
 
 static gchar *
 format_pcrs(GVariant *pcrs)
@@ -51,11 +54,28 @@ print_version_events(GVariant *version)
 		g_print("         %s\n", line->str);
 }
 
+/* Whether a version has a stage (`current`, `pending`, `previous`): a password key's. */
+static gboolean
+any_stage(GVariant *versions)
+{
+	GVariantIter iter;
+	GVariant *version;
+	gboolean found = FALSE;
+
+	g_variant_iter_init(&iter, versions);
+	while (!found && (version = g_variant_iter_next_value(&iter)) != NULL) {
+		found = g_variant_lookup(version, "stage", "&s", NULL);
+		g_variant_unref(version);
+	}
+	return found;
+}
+
 static void
 print_versions(GVariant *versions, guint32 primary)
 {
 	GVariantIter iter;
 	GVariant *version;
+	gboolean stages = any_stage(versions);
 
 	g_print("versions:\n");
 	g_variant_iter_init(&iter, versions);
@@ -63,6 +83,7 @@ print_versions(GVariant *versions, guint32 primary)
 		guint32 number = 0;
 		guint64 created = 0, uses = 0;
 		const gchar *state = "?";
+		const gchar *stage = "";
 		g_autofree gchar *when = NULL;
 		g_autofree gchar *label = NULL;
 
@@ -70,11 +91,17 @@ print_versions(GVariant *versions, guint32 primary)
 		g_variant_lookup(version, "state", "&s", &state);
 		g_variant_lookup(version, "created", "t", &created);
 		g_variant_lookup(version, "uses", "t", &uses);
+		g_variant_lookup(version, "stage", "&s", &stage);
 		when = tkmsctl_format_time(created);
 		/* the primary is marked: it is the one that protects new data */
 		label = g_strdup_printf("%u%s", number, number == primary ? "*" : "");
-		g_print("  %-6s %-18s created %s  uses %" G_GUINT64_FORMAT "\n", label, state,
-			when, uses);
+		/* a password key's versions also have their stage, or "-" when they have none */
+		if (stages)
+			g_print("  %-6s %-18s %-9s created %s  uses %" G_GUINT64_FORMAT "\n", label,
+				state, *stage != '\0' ? stage : "-", when, uses);
+		else
+			g_print("  %-6s %-18s created %s  uses %" G_GUINT64_FORMAT "\n", label,
+				state, when, uses);
 		print_version_events(version);
 		g_variant_unref(version);
 	}
@@ -112,6 +139,15 @@ tkmsctl_print_policy(GVariant *info)
 	print_policy_line("max-uses:", policy, "max-uses", FALSE);
 	print_policy_line("deactivate-after:", policy, "deactivate-after", TRUE);
 	print_policy_line("destroy-after:", policy, "destroy-after", TRUE);
+	/* only password keys take a hook */
+	if (g_variant_lookup(info, "password", "@a{sv}", NULL)) {
+		const gchar *hook = "";
+		g_autofree gchar *text = NULL;
+
+		g_variant_lookup(policy, "hook", "&s", &hook);
+		text = tkmsctl_for_terminal(hook);
+		g_print("  %-18s %s\n", "hook:", *hook != '\0' ? text : _("none"));
+	}
 	g_variant_lookup(info, "next-rotation", "t", &next);
 	if (next != 0) {
 		g_autofree gchar *when = tkmsctl_format_time(next);
@@ -139,25 +175,73 @@ tkmsctl_key_state(GVariant *info)
 	return g_strdup(state != NULL ? state : "?");
 }
 
-/* Text another user chose (a key's description, which an admin reads with OWNER:NAME) made
- * safe for a terminal: a control character such as ESC would start a sequence that retitles
- * the terminal, rewrites what is shown or answers back as typed input, so each is shown as
- * \xHH instead. */
-static gchar *
-for_terminal(const gchar *text)
+/* How the versions are generated: "32 characters, alnum-symbols, without \"'" */
+static void
+print_password_spec(GVariant *spec)
 {
-	GString *s = g_string_sized_new(strlen(text));
+	g_autoptr(GString) line = g_string_new(NULL);
+	const gchar *charset = NULL, *exclude = NULL;
+	guint32 length = 0;
 
-	/* strings from the bus are valid UTF-8 */
-	for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
-		gunichar c = g_utf8_get_char(p);
+	if (g_variant_lookup(spec, "length", "u", &length))
+		g_string_append_printf(line, _("%u characters"), length);
+	if (g_variant_lookup(spec, "charset", "&s", &charset))
+		g_string_append_printf(line, "%s%s", line->len > 0 ? ", " : "", charset);
+	if (g_variant_lookup(spec, "exclude", "&s", &exclude) && *exclude != '\0') {
+		g_autofree gchar *text = tkmsctl_for_terminal(exclude);
 
-		if (g_unichar_iscntrl(c))
-			g_string_append_printf(s, "\\x%02x", (guint)c);
-		else
-			g_string_append_unichar(s, c);
+		g_string_append_printf(line, "%s", line->len > 0 ? ", " : "");
+		g_string_append_printf(line, _("without %s"), text);
 	}
-	return g_string_free(s, FALSE);
+	g_print("%-16s %s\n", "password:", line->str);
+}
+
+/* The rotation that runs: its step, its pending version and when it started. */
+static void
+print_rotation(GVariant *rotation)
+{
+	const gchar *step = "?";
+	guint32 version = 0;
+	guint64 started = 0;
+	g_autofree gchar *when = NULL;
+
+	g_variant_lookup(rotation, "step", "&s", &step);
+	g_variant_lookup(rotation, "version", "u", &version);
+	g_variant_lookup(rotation, "started", "t", &started);
+	when = tkmsctl_format_time(started);
+	g_print("%-16s ", "rotation:");
+	g_print(_("at step %s, pending version %u, started %s"), step, version, when);
+	g_print("\n");
+}
+
+/* The last rotation that ended, and after a failure, why and when tkmsd tries again. */
+static void
+print_last_rotation(GVariant *last)
+{
+	const gchar *result = "?", *step = "?", *reason = "";
+	guint32 version = 0;
+	guint64 time = 0, retry = 0;
+	g_autofree gchar *when = NULL;
+
+	g_variant_lookup(last, "result", "&s", &result);
+	g_variant_lookup(last, "step", "&s", &step);
+	g_variant_lookup(last, "version", "u", &version);
+	g_variant_lookup(last, "time", "t", &time);
+	g_variant_lookup(last, "reason", "&s", &reason);
+	g_variant_lookup(last, "next-retry", "t", &retry);
+	when = tkmsctl_format_time(time);
+	g_print("%-16s ", "last rotation:");
+	/* TRANSLATORS: RESULT (ok or failed) at step STEP, version N, TIME */
+	g_print(_("%s at step %s, version %u, %s"), result, step, version, when);
+	g_print("\n");
+	if (*reason != '\0') {
+		g_autofree gchar *text = tkmsctl_for_terminal_lines(reason, "                 ");
+		g_print("%-16s %s\n", "  reason:", text);
+	}
+	if (retry != 0) {
+		g_autofree gchar *again = tkmsctl_format_time(retry);
+		g_print("%-16s %s\n", "  next retry:", again);
+	}
 }
 
 /* Known members in a fixed order for people; anything newer printed as it comes. */
@@ -166,7 +250,8 @@ print_key_info(GVariant *info)
 {
 	static const gchar *const known[] = {
 		"name", "type", "protection", "owner", "created", "primary-version", "pcrs",
-		"description", "versions", "policy", "next-rotation", NULL,
+		"description", "versions", "policy", "next-rotation", "password", "rotation",
+		"last-rotation", NULL,
 	};
 	GVariantIter iter;
 	const gchar *key;
@@ -199,8 +284,21 @@ print_key_info(GVariant *info)
 		g_variant_unref(value);
 	}
 	if (g_variant_lookup(info, "description", "&s", &s) && *s != '\0') {
-		g_autofree gchar *text = for_terminal(s);
+		g_autofree gchar *text = tkmsctl_for_terminal(s);
 		g_print("%-16s %s\n", "description:", text);
+	}
+	if ((value = g_variant_lookup_value(info, "password", G_VARIANT_TYPE_VARDICT)) != NULL) {
+		print_password_spec(value);
+		g_variant_unref(value);
+	}
+	if ((value = g_variant_lookup_value(info, "rotation", G_VARIANT_TYPE_VARDICT)) != NULL) {
+		print_rotation(value);
+		g_variant_unref(value);
+	}
+	if ((value = g_variant_lookup_value(info, "last-rotation", G_VARIANT_TYPE_VARDICT)) !=
+	    NULL) {
+		print_last_rotation(value);
+		g_variant_unref(value);
 	}
 
 	g_variant_iter_init(&iter, info);
@@ -229,7 +327,28 @@ static const gchar *const time_members[] = {
 	"destroy-at", "destroyed", "next-rotation",
 };
 
-/* Times as ISO 8601 in JSON too, in keys and their versions. */
+/* ... and in a password key's `rotation` and `last-rotation` */
+static const gchar *const rotation_time_members[] = {"started", "time", "next-retry"};
+
+static void
+json_members_to_iso(JsonObject *obj, const gchar *const *members, guint n_members)
+{
+	for (guint i = 0; i < n_members; i++) {
+		JsonNode *t = json_object_get_member(obj, members[i]);
+		g_autofree gchar *when = NULL;
+
+		if (t == NULL || json_node_get_value_type(t) != G_TYPE_INT64)
+			continue;
+		if (json_node_get_int(t) == 0) {
+			json_object_set_null_member(obj, members[i]);
+			continue;
+		}
+		when = tkmsctl_format_time((guint64)json_node_get_int(t));
+		json_object_set_string_member(obj, members[i], when);
+	}
+}
+
+/* Times as ISO 8601 in JSON too, in keys, their versions and their rotations. */
 static void
 json_times_to_iso(JsonNode *node)
 {
@@ -240,19 +359,15 @@ json_times_to_iso(JsonNode *node)
 			json_times_to_iso(json_array_get_element(arr, i));
 	} else if (JSON_NODE_HOLDS_OBJECT(node)) {
 		JsonObject *obj = json_node_get_object(node);
+		static const gchar *const rotations[] = {"rotation", "last-rotation"};
 
-		for (guint i = 0; i < G_N_ELEMENTS(time_members); i++) {
-			JsonNode *t = json_object_get_member(obj, time_members[i]);
-			g_autofree gchar *when = NULL;
+		json_members_to_iso(obj, time_members, G_N_ELEMENTS(time_members));
+		for (guint i = 0; i < G_N_ELEMENTS(rotations); i++) {
+			JsonNode *r = json_object_get_member(obj, rotations[i]);
 
-			if (t == NULL || json_node_get_value_type(t) != G_TYPE_INT64)
-				continue;
-			if (json_node_get_int(t) == 0) {
-				json_object_set_null_member(obj, time_members[i]);
-				continue;
-			}
-			when = tkmsctl_format_time((guint64)json_node_get_int(t));
-			json_object_set_string_member(obj, time_members[i], when);
+			if (r != NULL && JSON_NODE_HOLDS_OBJECT(r))
+				json_members_to_iso(json_node_get_object(r), rotation_time_members,
+						    G_N_ELEMENTS(rotation_time_members));
 		}
 		if (json_object_has_member(obj, "versions"))
 			json_times_to_iso(json_object_get_member(obj, "versions"));
@@ -283,8 +398,57 @@ static const gchar *const key_types[] = {
 	"hmac-sha256",
 	"ecdsa-p256",
 	"rsa-2048",
+	"password",
 	NULL,
 };
+
+static const gchar *const charsets[] = {
+	"alnum",
+	"alnum-symbols",
+	"hex",
+	"base64url",
+	NULL,
+};
+
+/* --length, --charset and --exclude into @options; an exit code, TKMSCTL_EXIT_OK if fine. */
+static int
+add_password_options(const gchar *type, GVariantBuilder *options)
+{
+	guint64 length;
+
+	if (!g_str_equal(type, "password")) {
+		if (opt_length == NULL && opt_charset == NULL && opt_exclude == NULL)
+			return TKMSCTL_EXIT_OK;
+		return tkmsctl_usage("create",
+				     _("--length, --charset and --exclude are for password keys, "
+				       "not %s"),
+				     type);
+	}
+	if (opt_length != NULL) {
+		/* the range (8-256) is tkmsd's to check and to explain */
+		if (!g_ascii_string_to_unsigned(opt_length, 10, 1, G_MAXUINT32, &length, NULL))
+			return tkmsctl_usage("create",
+					     _("invalid --length '%s': give a number of characters"),
+					     opt_length);
+		g_variant_builder_add(options, "{sv}", "length",
+				      g_variant_new_uint32((guint32)length));
+	}
+	if (opt_charset != NULL) {
+		if (!g_strv_contains(charsets, opt_charset)) {
+			g_autofree gchar *all = g_strjoinv(", ", (gchar **)charsets);
+			g_autofree gchar *hint = g_strdup_printf(_("Character sets: %s."), all);
+
+			return tkmsctl_usage_with_hint(hint, _("unknown character set '%s'"),
+						       opt_charset);
+		}
+		g_variant_builder_add(options, "{sv}", "charset",
+				      g_variant_new_string(opt_charset));
+	}
+	if (opt_exclude != NULL)
+		g_variant_builder_add(options, "{sv}", "exclude",
+				      g_variant_new_string(opt_exclude));
+	return TKMSCTL_EXIT_OK;
+}
 
 static int
 run_create(Tkmsctl *ctl, gchar **args)
@@ -292,6 +456,7 @@ run_create(Tkmsctl *ctl, gchar **args)
 	g_autoptr(GVariant) info = NULL;
 	g_autoptr(GError) error = NULL;
 	GVariantBuilder options;
+	int code;
 
 	if (!g_strv_contains(key_types, args[1])) {
 		g_autofree gchar *types = g_strjoinv(", ", (gchar **)key_types);
@@ -300,6 +465,10 @@ run_create(Tkmsctl *ctl, gchar **args)
 		return tkmsctl_usage_with_hint(hint, _("unknown key type '%s'"), args[1]);
 	}
 	g_variant_builder_init(&options, G_VARIANT_TYPE_VARDICT);
+	if ((code = add_password_options(args[1], &options)) != TKMSCTL_EXIT_OK) {
+		g_variant_builder_clear(&options);
+		return code;
+	}
 	if (opt_protection != NULL)
 		g_variant_builder_add(&options, "{sv}", "protection",
 				      g_variant_new_string(opt_protection));
@@ -405,7 +574,7 @@ run_list(Tkmsctl *ctl, gchar **args)
 	} else if (keys->len == 0) {
 		g_print("%s\n", opt_all ? _("No keys, of any owner.") : _("You have no keys."));
 		g_print(_("Create one with: tkmsctl create NAME TYPE (TYPE one of %s)\n"),
-			"aes-256-gcm, hmac-sha256, ecdsa-p256, rsa-2048");
+			"aes-256-gcm, hmac-sha256, ecdsa-p256, rsa-2048, password");
 	} else {
 		print_key_table(keys, opt_all);
 	}
@@ -457,6 +626,12 @@ static const GOptionEntry create_entries[] = {
 	 N_("Bind every use of the key to the current values of these SHA-256 PCRs"), "0,7"},
 	{"description", 'd', 0, G_OPTION_ARG_STRING, &opt_description,
 	 N_("A note for people (at most 256 bytes)"), "D"},
+	{"length", 'l', 0, G_OPTION_ARG_STRING, &opt_length,
+	 N_("password: characters per generated password, 8 to 256 (default 32)"), "N"},
+	{"charset", 0, 0, G_OPTION_ARG_STRING, &opt_charset,
+	 N_("password: alnum, alnum-symbols (default), hex or base64url"), N_("SET")},
+	{"exclude", 0, 0, G_OPTION_ARG_STRING, &opt_exclude,
+	 N_("password: characters never to use, e.g. quotes a target rejects"), N_("CHARS")},
 	{NULL},
 };
 
@@ -474,7 +649,10 @@ static const GOptionEntry pubkey_entries[] = {
 
 const TkmsctlCommand tkmsctl_key_commands[] = {
 	{"create", "NAME TYPE", N_("Create a key in the TPM"),
-	 N_("TYPE is one of aes-256-gcm, hmac-sha256, ecdsa-p256, rsa-2048.\n"
+	 N_("TYPE is one of aes-256-gcm, hmac-sha256, ecdsa-p256, rsa-2048, password.\n"
+	    "A password key holds a service's password, generated from the TPM's random number\n"
+	    "generator (--length, --charset, --exclude) and sealed; read it with 'tkmsctl\n"
+	    "secret get', bring an existing one with 'tkmsctl secret import'.\n"
 	    "Prints the new key's info (JSON with --json)."),
 	 create_entries, 2, 2, TRUE, run_create},
 	{"list", "", N_("List your keys (--all: every owner's)"),
@@ -488,8 +666,11 @@ const TkmsctlCommand tkmsctl_key_commands[] = {
 	{"info", "NAME", N_("Show a key's info: versions, states, dates, policy"),
 	 N_("Lists every version with its state, its dates (created, activated, superseded,\n"
 	    "deactivated, destroy-at, destroyed) and how many messages it protected; '*' marks\n"
-	    "the primary. Shows the rotation policy and the next rotation. With --json: the key\n"
-	    "info object, times in ISO 8601 (null: never)."),
+	    "the primary. Shows the rotation policy and the next rotation. For a password key\n"
+	    "also how its passwords are generated, the rotation that runs (its step), the last\n"
+	    "one that ended (with the hook's reason and the next retry after a failure) and\n"
+	    "each version's stage: current, pending or previous. With --json: the key info\n"
+	    "object, times in ISO 8601 (null: never)."),
 	 NULL, 1, 1, TRUE, run_info},
 	{"pubkey", "NAME", N_("Print the public key of a signing key (PEM)"),
 	 N_("Verify signatures with: openssl dgst -sha256 -verify PUBKEY.pem -signature SIG FILE"),

@@ -16,6 +16,8 @@ static gchar *opt_destroy_after;
 static gchar *opt_version;
 static gboolean opt_cancel;
 static gboolean opt_yes;
+static gchar *opt_hook;
+static gboolean opt_no_wait;
 
 static const gchar duration_help[] = N_("Durations: 90d, 12h, 30m, 45s, or seconds.");
 
@@ -121,11 +123,23 @@ static int
 run_rotate(Tkmsctl *ctl, gchar **args)
 {
 	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsKeyInfo) info = NULL;
 	guint version;
 
 	version = tkms_client_rotate_key_sync(ctl->client, args[0], NULL, &error);
 	if (version == 0)
 		return tkmsctl_fail(error);
+	/* a password key's rotation goes on in tkmsd: wait for it unless told not to */
+	if (!opt_no_wait) {
+		if ((info = lookup(ctl, args[0], &error)) == NULL) {
+			g_autofree gchar *hint = g_strdup_printf(
+				_("Version %u was made; see 'tkmsctl info %s'."), version, args[0]);
+
+			return tkmsctl_fail_with_hint(error, hint);
+		}
+		if (g_strcmp0(tkms_key_info_get_key_type(info), "password") == 0)
+			return tkmsctl_follow_rotation(ctl, args[0], version);
+	}
 	if (ctl->json) {
 		print_version_json(args[0], "version", version, NULL);
 	} else {
@@ -215,6 +229,10 @@ output_policy(Tkmsctl *ctl, TkmsKeyInfo *info)
 			json_builder_set_member_name(b, members[i].member);
 			json_builder_add_int_value(b, (gint64)members[i].value);
 		}
+		if (tkms_key_info_get_rotation_hook(info) != NULL) {
+			json_builder_set_member_name(b, "hook");
+			json_builder_add_string_value(b, tkms_key_info_get_rotation_hook(info));
+		}
 		json_builder_end_object(b);
 		json_set_time(b, "next-rotation", tkms_key_info_get_next_rotation(info));
 		json_builder_end_object(b);
@@ -226,19 +244,55 @@ output_policy(Tkmsctl *ctl, TkmsKeyInfo *info)
 	return TKMSCTL_EXIT_OK;
 }
 
-/* Each option given replaces that member of the current policy; 0 removes it. */
+/* @policy (consumed; NULL: none) with @member replaced by @value (floating), or removed for
+ * NULL; members this tkmsctl does not know (of a newer daemon) are kept. */
+static GVariant *
+policy_with(GVariant *policy, const gchar *member, GVariant *value)
+{
+	g_autoptr(GVariant) old = policy;
+	g_autoptr(GVariant) owned = value != NULL ? g_variant_ref_sink(value) : NULL;
+	GVariantBuilder b;
+	GVariantIter iter;
+	const gchar *key;
+	GVariant *v;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE_VARDICT);
+	if (policy != NULL) {
+		g_variant_iter_init(&iter, policy);
+		while (g_variant_iter_next(&iter, "{&sv}", &key, &v)) {
+			if (!g_str_equal(key, member))
+				g_variant_builder_add(&b, "{sv}", key, v);
+			g_variant_unref(v);
+		}
+	}
+	if (owned != NULL)
+		g_variant_builder_add(&b, "{sv}", member, owned);
+	return g_variant_ref_sink(g_variant_builder_end(&b));
+}
+
+/* A duration or count: 0 is none, so the member goes. */
+static GVariant *
+policy_with_u64(GVariant *policy, const gchar *member, guint64 value)
+{
+	return policy_with(policy, member, value != 0 ? g_variant_new_uint64(value) : NULL);
+}
+
+/* Each option given replaces that member of the current policy; 0 (or an empty --hook)
+ * removes it. The others, a hook among them, stay as they are. */
 static int
 policy_set(Tkmsctl *ctl, const gchar *name)
 {
 	g_autoptr(TkmsKeyInfo) before = NULL;
 	g_autoptr(TkmsKeyInfo) after = NULL;
 	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) policy = NULL;
 	guint64 period = 0, max_uses = 0, deactivate_after = 0, destroy_after = 0;
 
 	if (opt_period == NULL && opt_max_uses == NULL && opt_deactivate_after == NULL &&
-	    opt_destroy_after == NULL)
+	    opt_destroy_after == NULL && opt_hook == NULL)
 		return tkmsctl_usage("policy", _("policy set needs at least one of --period, "
-						 "--max-uses, --deactivate-after, --destroy-after"));
+						 "--max-uses, --deactivate-after, --destroy-after, "
+						 "--hook"));
 	if ((opt_period != NULL &&
 	     !tkmsctl_parse_duration("policy", "--period", opt_period, &period)) ||
 	    (opt_deactivate_after != NULL &&
@@ -256,16 +310,24 @@ policy_set(Tkmsctl *ctl, const gchar *name)
 
 	if ((before = lookup(ctl, name, &error)) == NULL)
 		return tkmsctl_fail(error);
-	if (opt_period == NULL)
-		period = tkms_key_info_get_rotation_period(before);
-	if (opt_max_uses == NULL)
-		max_uses = tkms_key_info_get_max_uses(before);
-	if (opt_deactivate_after == NULL)
-		deactivate_after = tkms_key_info_get_deactivate_after(before);
-	if (opt_destroy_after == NULL)
-		destroy_after = tkms_key_info_get_destroy_after(before);
-	if (!tkms_client_set_rotation_policy_sync(ctl->client, name, period, max_uses,
-						  deactivate_after, destroy_after, NULL, &error))
+	policy = g_variant_lookup_value(tkms_key_info_get_variant(before), "policy",
+					G_VARIANT_TYPE_VARDICT);
+	if (opt_period != NULL)
+		policy = policy_with_u64(g_steal_pointer(&policy), "period", period);
+	if (opt_max_uses != NULL)
+		policy = policy_with_u64(g_steal_pointer(&policy), "max-uses", max_uses);
+	if (opt_deactivate_after != NULL)
+		policy = policy_with_u64(g_steal_pointer(&policy), "deactivate-after",
+					 deactivate_after);
+	if (opt_destroy_after != NULL)
+		policy = policy_with_u64(g_steal_pointer(&policy), "destroy-after", destroy_after);
+	/* tkmsd judges the hook (its name, that it exists, the admin action it needs) */
+	if (opt_hook != NULL)
+		policy = policy_with(g_steal_pointer(&policy), "hook",
+				     *opt_hook != '\0' ? g_variant_new_string(opt_hook) : NULL);
+	if (policy == NULL)
+		policy = g_variant_ref_sink(g_variant_new("a{sv}", NULL));
+	if (!tkms_client_set_rotation_policy_full_sync(ctl->client, name, policy, NULL, &error))
 		return tkmsctl_fail(error);
 	if ((after = lookup(ctl, name, &error)) == NULL)
 		return tkmsctl_fail(error);
@@ -285,7 +347,7 @@ run_policy(Tkmsctl *ctl, gchar **args)
 				     action);
 	if (!g_str_equal(action, "set") &&
 	    (opt_period != NULL || opt_max_uses != NULL || opt_deactivate_after != NULL ||
-	     opt_destroy_after != NULL))
+	     opt_destroy_after != NULL || opt_hook != NULL))
 		return tkmsctl_usage("policy", _("the policy options are for 'policy set'"));
 	ctl->key_name = name;
 	if (g_str_equal(action, "set"))
@@ -493,6 +555,18 @@ static const GOptionEntry policy_entries[] = {
 	 N_("Schedule the destruction of a version this long after its deactivation (0: "
 	    "never)"),
 	 N_("DURATION")},
+	{"hook", 0, 0, G_OPTION_ARG_STRING, &opt_hook,
+	 N_("password keys: apply and test new passwords with HOOK from tkmsd's hook directory "
+	    "('': none)"),
+	 N_("HOOK")},
+	{NULL},
+};
+
+static const GOptionEntry rotate_entries[] = {
+	{"no-wait", 0, 0, G_OPTION_ARG_NONE, &opt_no_wait,
+	 N_("password keys: return once the pending version is made; do not wait for the "
+	    "steps"),
+	 NULL},
 	{NULL},
 };
 
@@ -510,15 +584,27 @@ const TkmsctlCommand tkmsctl_lifecycle_commands[] = {
 	{"rotate", "NAME", N_("Make a new version of a key, the new primary; prints its number"),
 	 N_("The previous primary stays active: it still decrypts and verifies what it\n"
 	    "protected, until it is deactivated ('tkmsctl state') or by the key's policy.\n"
-	    "With --json: {\"name\", \"version\"}."),
-	 NULL, 1, 1, TRUE, run_rotate},
+	    "With --json: {\"name\", \"version\"}.\n\n"
+	    "For a password key tkmsd makes a pending version, has the policy's hook apply it\n"
+	    "(set) and log in with it (test), makes it current (the old one becomes previous)\n"
+	    "and runs the hook's finish; without a hook the switch is made at once. rotate\n"
+	    "waits: it prints each step as tkmsd reaches it, then 'rotated to version N', or\n"
+	    "the step that failed with the hook's reason and the next retry, and exits with\n"
+	    "status 1 (the current password then stays in use). Interrupting rotate does not\n"
+	    "stop the rotation. With --no-wait it prints the pending version and returns.\n"
+	    "With --json: {\"name\", \"version\", \"result\": \"ok\"} once it succeeded."),
+	 rotate_entries, 1, 1, TRUE, run_rotate},
 	{"policy", "set|show|clear NAME", N_("Set, show or remove a key's rotation policy"),
 	 N_("tkmsd runs the policy by itself: it rotates the key every --period or after\n"
 	    "--max-uses messages, deactivates a version --deactivate-after it stops being the\n"
 	    "primary, and schedules its destruction --destroy-after its deactivation (with the\n"
 	    "waiting period of tkmsd.conf(5)). 'policy set' changes only the options given;\n"
 	    "0 removes one. Durations: 90d, 12h, 30m, 45s, or seconds.\n"
-	    "With --json: {\"name\", \"policy\": {member: seconds or count}, \"next-rotation\"}.\n\n"
+	    "A password key's --hook names an executable in tkmsd's [passwords] HookDirectory\n"
+	    "that applies (set) and tests each new password; --hook '' removes it. Setting or\n"
+	    "changing a hook needs the polkit action org.tkms.KeyManager.admin.\n"
+	    "With --json: {\"name\", \"policy\": {member: seconds or count, \"hook\"},\n"
+	    "\"next-rotation\"}.\n\n"
 	    "NAME may be OWNER:NAME (needs the polkit action org.tkms.KeyManager.admin)."),
 	 policy_entries, 2, 2, TRUE, run_policy},
 	{"state", "NAME VERSION STATE", N_("Set the state of a key version"),

@@ -64,13 +64,39 @@ run_status(Tkmsctl *ctl, gchar **args)
 	return TKMSCTL_EXIT_OK;
 }
 
+static void
+print_verdict_json(gboolean valid, const gchar *error, const TkmsAuditChainReport *report)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "valid");
+	json_builder_add_boolean_value(b, valid);
+	if (error != NULL) {
+		json_builder_set_member_name(b, "error");
+		json_builder_add_string_value(b, error);
+	}
+	if (report != NULL) {
+		json_builder_set_member_name(b, "records");
+		json_builder_add_int_value(b, (gint64)report->n_records);
+		json_builder_set_member_name(b, "segments");
+		json_builder_add_int_value(b, report->n_segments);
+		json_builder_set_member_name(b, "first-record");
+		json_builder_add_int_value(b, (gint64)report->first_seq);
+		json_builder_set_member_name(b, "anchored");
+		json_builder_add_boolean_value(b, report->anchored);
+	}
+	json_builder_end_object(b);
+	tkmsctl_print_json(json_builder_get_root(b));
+}
+
 static int
 run_audit(Tkmsctl *ctl, gchar **args)
 {
-	g_autofree gchar *log = NULL;
-	g_autofree gchar *head = NULL;
+	g_autofree gchar *what = NULL;
 	g_autoptr(GError) error = NULL;
-	guint64 n_records = 0;
+	TkmsAuditChainReport report = {0};
+	gboolean ok;
 
 	if (!g_str_equal(args[0], "verify"))
 		return tkmsctl_usage("audit", _("unknown audit command '%s'"), args[0]);
@@ -80,48 +106,42 @@ run_audit(Tkmsctl *ctl, gchar **args)
 		return tkmsctl_usage("audit", _("--head goes with --log"));
 
 	if (opt_log != NULL) {
-		log = g_strdup(opt_log);
-		head = g_strdup(opt_head);
+		what = g_strdup(opt_log);
+		ok = tkms_audit_chain_verify_log(opt_log, opt_head, &report, &error);
 	} else {
 		const gchar *dir = opt_state_dir != NULL ? opt_state_dir : TKMS_STATEDIR;
-		log = g_build_filename(dir, "audit.log", NULL);
-		head = g_build_filename(dir, "audit.head", NULL);
-	}
 
-	if (!tkms_audit_chain_verify_file(log, head, &n_records, &error)) {
+		what = g_build_filename(dir, TKMS_AUDIT_LOG_NAME, NULL);
+		/* every kept segment in order, streamed: any size, little memory */
+		ok = tkms_audit_chain_verify_dir(dir, &report, &error);
+	}
+	if (!ok) {
 		/* a broken chain is a verdict, not a failure to check */
 		gboolean tampered = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 		int code = tampered ? TKMSCTL_EXIT_INVALID : tkmsctl_exit_code_for_error(error);
 
-		if (ctl->json && tampered) {
-			g_autoptr(JsonBuilder) b = json_builder_new();
-
-			json_builder_begin_object(b);
-			json_builder_set_member_name(b, "valid");
-			json_builder_add_boolean_value(b, FALSE);
-			json_builder_set_member_name(b, "error");
-			json_builder_add_string_value(b, error->message);
-			json_builder_end_object(b);
-			tkmsctl_print_json(json_builder_get_root(b));
-		}
-		g_printerr(_("tkmsctl: audit log %s: %s\n"), log, error->message);
+		if (ctl->json && tampered)
+			print_verdict_json(FALSE, error->message, NULL);
+		g_printerr(_("tkmsctl: audit log %s: %s\n"), what, error->message);
 		return code;
 	}
 	if (ctl->json) {
-		g_autoptr(JsonBuilder) b = json_builder_new();
-
-		json_builder_begin_object(b);
-		json_builder_set_member_name(b, "valid");
-		json_builder_add_boolean_value(b, TRUE);
-		json_builder_set_member_name(b, "records");
-		json_builder_add_int_value(b, (gint64)n_records);
-		json_builder_end_object(b);
-		tkmsctl_print_json(json_builder_get_root(b));
+		print_verdict_json(TRUE, NULL, &report);
 	} else {
-		g_autofree gchar *n = g_strdup_printf("%" G_GUINT64_FORMAT, n_records);
+		g_autofree gchar *n = g_strdup_printf("%" G_GUINT64_FORMAT, report.n_records);
+		g_autofree gchar *first = g_strdup_printf("%" G_GUINT64_FORMAT, report.first_seq);
 
-		g_print(_("audit log OK: %s records\n"), n);
+		if (report.n_segments <= 1)
+			g_print(_("audit log OK: %s records\n"), n);
+		else
+			g_print(_("audit log OK: %s records in %u segments\n"), n,
+				report.n_segments);
+		if (report.anchored)
+			g_print(_("The chain starts at record %s (%s): the records before it were "
+				  "in segments deleted past [audit] KeepSegments.\n"),
+				first, report.first_file);
 	}
+	tkms_audit_chain_report_clear(&report);
 	return TKMSCTL_EXIT_OK;
 }
 
@@ -140,9 +160,11 @@ const TkmsctlCommand tkmsctl_status_commands[] = {
 	 N_("With --json: an object with the D-Bus property names as keys."), NULL, 0, 0, TRUE,
 	 run_status},
 	{"audit", "verify", N_("Check the audit log's hash chain (offline, usually as root)"),
-	 N_("Reads DIR/audit.log and DIR/audit.head directly; tkmsd need not run.\n"
-	    "Prints \"audit log OK: N records\" (with --json: {\"valid\": true, \"records\": N}).\n"
-	    "Exit status 3 if the log was edited, reordered or cut."),
+	 N_("Reads DIR/audit.log, its kept segments DIR/audit.log.NNNNNNNN and DIR/audit.head\n"
+	    "directly, streaming; tkmsd need not run. Prints \"audit log OK: N records\" (with\n"
+	    "--json: {\"valid\": true, \"records\": N, \"segments\": M, ...}), and says when the\n"
+	    "chain starts at a deleted segment. Exit status 3 if the log was edited, reordered or\n"
+	    "cut; the message names the file and line of the first bad record."),
 	 audit_entries, 1, 1, FALSE, run_audit},
 	{NULL},
 };

@@ -15,6 +15,7 @@
 static const TkmsctlCommand *const command_tables[] = {
 	tkmsctl_key_commands,
 	tkmsctl_lifecycle_commands,
+	tkmsctl_secret_commands,
 	tkmsctl_data_commands,
 	tkmsctl_envelope_commands,
 	tkmsctl_status_commands,
@@ -264,6 +265,10 @@ static const struct {
 	{"rotate the key or cancel its destruction",
 	 N_("rotate the key ('tkmsctl rotate NAME') or cancel its destruction ('tkmsctl destroy "
 	    "NAME --cancel')")},
+	/* password keys */
+	{"GetSecret reads password keys only", N_("'tkmsctl secret get' reads password keys only")},
+	{"use GetSecret to read it", N_("read it with 'tkmsctl secret get NAME'")},
+	{"see GetKeyInfo's rotation", N_("see 'tkmsctl info NAME'")},
 };
 
 static gchar *

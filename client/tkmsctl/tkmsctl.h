@@ -54,6 +54,7 @@ extern const TkmsctlCommand tkmsctl_data_commands[];
 extern const TkmsctlCommand tkmsctl_envelope_commands[];
 extern const TkmsctlCommand tkmsctl_status_commands[];
 extern const TkmsctlCommand tkmsctl_lifecycle_commands[];
+extern const TkmsctlCommand tkmsctl_secret_commands[];
 
 /* Prints "tkmsctl: <message>" (with --json: {"error": ...} on stderr) and returns the exit
  * code for @error. The daemon's hints in D-Bus terms are said in tkmsctl's. */
@@ -103,8 +104,16 @@ gchar *tkmsctl_format_time(guint64 unix_time);
 JsonNode *tkmsctl_key_info_to_json(GVariant *info);
 /* The state of the key's primary, or "destroy-scheduled (TIME)". */
 gchar *tkmsctl_key_state(GVariant *info);
+/* Text from others (a description, a hook's message) with control characters as \xHH. */
+gchar *tkmsctl_for_terminal(const gchar *text);
+/* ... keeping the newlines, each line after the first indented by @indent. */
+gchar *tkmsctl_for_terminal_lines(const gchar *text, const gchar *indent);
 /* "rotation policy:" and its lines, as info and policy show print them. */
 void tkmsctl_print_policy(GVariant *info);
+
+/* Follows the rotation of password key @name to @version that RotateKey started, printing
+ * each step, until it ended (tkmsctl-rotation.c); returns the exit code. */
+int tkmsctl_follow_rotation(Tkmsctl *ctl, const gchar *name, guint version);
 
 /* Durations (tkmsctl-lifecycle.c): "90d", "12h", "30m", "45s" or plain seconds, and back
  * ("7d", "1d 12h"); FALSE with a usage message printed on a malformed one. */
@@ -167,6 +176,19 @@ gboolean tkmsctl_stream_encrypt(Tkmsctl *ctl, const gchar *name, GBytes *context
  * once it authenticates; FALSE (TKMS_ERROR_INTEGRITY_FAILURE) at the first that does not. */
 gboolean tkmsctl_stream_decrypt(Tkmsctl *ctl, const gchar *name, GBytes *context,
 				TkmsctlInput *in, TkmsctlOutput *out, GError **error);
+
+/* --batch of encrypt, decrypt, sign and hmac (tkmsctl-batch.c): one base64 item per line of
+ * @in, one base64 result per line to @out (with ctl->json {"base64": ...} lines), sent to
+ * tkmsd in batches. An item's error names its input line. */
+typedef enum {
+	TKMSCTL_BATCH_ENCRYPT,
+	TKMSCTL_BATCH_DECRYPT,
+	TKMSCTL_BATCH_SIGN,
+	TKMSCTL_BATCH_HMAC,
+} TkmsctlBatchOp;
+
+gboolean tkmsctl_batch_run(Tkmsctl *ctl, TkmsctlBatchOp op, const gchar *name, GBytes *context,
+			   TkmsctlInput *in, TkmsctlOutput *out, GError **error);
 
 /* polkit's text authentication agent for this process (pkttyagent --process PID
  * --fallback, as systemctl runs it), so that an auth_admin action asks for the password on

@@ -494,7 +494,7 @@ main(int argc, char **argv)
 		env = tkms_test_env_new_without_daemon(NULL, &error);
 		if (env == NULL)
 			tkms_test_exit_on_error("cannot set up the test environment", error);
-		tkms_test_env_set_daemon_prefix(env, no_ptrace);
+		tkms_test_env_set_daemon_wrapper(env, no_ptrace);
 		if (!tkms_test_env_start_daemon(env, &error))
 			tkms_test_exit_on_error("cannot start tkmsd", error);
 	}

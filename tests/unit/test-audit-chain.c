@@ -32,7 +32,7 @@ fixture_set_up(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	f->log = g_build_filename(f->dir, "audit.log", NULL);
 	f->head = g_build_filename(f->dir, "audit.head", NULL);
-	audit = tkms_audit_new(f->dir, &error);
+	audit = tkms_audit_new(f->dir, 16 * 1024 * 1024, 8, &error);
 	g_assert_no_error(error);
 	for (guint i = 0; i < N_RECORDS; i++) {
 		g_autofree gchar *key = g_strdup_printf("key-%u", i);

@@ -27,7 +27,7 @@ seal(const gchar *plaintext, guint32 owner, const gchar *name, const guint8 *ctx
 {
 	gsize len = strlen(plaintext);
 	g_autofree guint8 *out = g_malloc(TKMS_CT_OVERHEAD + len);
-	g_autoptr(TkmsSecret) key = tkms_secret_new_from_data(key_bytes, sizeof(key_bytes));
+	g_autoptr(TkmsSecret) key = tkms_secret_new_from_data(key_bytes, sizeof(key_bytes), NULL);
 	g_autoptr(GBytes) aad = NULL;
 	guint8 *iv = out + TKMS_CT_HEADER_LEN;
 
@@ -46,7 +46,7 @@ static gchar *
 open_ct(const guint8 *data, gsize len, guint32 owner, const gchar *name, const guint8 *ctx,
 	gsize ctx_len)
 {
-	g_autoptr(TkmsSecret) key = tkms_secret_new_from_data(key_bytes, sizeof(key_bytes));
+	g_autoptr(TkmsSecret) key = tkms_secret_new_from_data(key_bytes, sizeof(key_bytes), NULL);
 	g_autoptr(GBytes) aad = NULL;
 	g_autofree gchar *out = NULL;
 	TkmsCiphertext ct;

@@ -54,6 +54,12 @@ assert_defaults(const TkmsConfig *c)
 	g_assert_cmpuint(c->destroy_wait, ==, 604800);
 	g_assert_true(c->count_uses);
 	g_assert_false(c->allow_resettable_pcrs);
+	g_assert_cmpstr(c->hook_directory, ==, "/etc/tkms/hooks.d");
+	g_assert_cmpstr(c->hook_user, ==, "nobody");
+	g_assert_cmpuint(c->hook_timeout, ==, 60);
+	g_assert_cmpuint(c->audit_segment_size, ==, 16 * 1024 * 1024);
+	g_assert_cmpuint(c->audit_keep_segments, ==, 8);
+	g_assert_false(c->require_locked_memory);
 }
 
 static void
@@ -112,7 +118,10 @@ test_every_key(Fixture *f, gconstpointer data)
 					    "MaxKeysPerUser=0\n"
 					    "[cache]\n"
 					    "KeyTtl=0\n"
-					    "AuthorizationTtl=7\n",
+					    "AuthorizationTtl=7\n"
+					    "[audit]\n"
+					    "SegmentSize=1048576\n"
+					    "KeepSegments=30\n",
 					    &error);
 
 	g_assert_no_error(error);
@@ -124,6 +133,8 @@ test_every_key(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(c->max_keys_per_user, ==, 0);
 	g_assert_cmpuint(c->key_ttl, ==, 0);
 	g_assert_cmpuint(c->auth_ttl, ==, 7);
+	g_assert_cmpuint(c->audit_segment_size, ==, 1048576);
+	g_assert_cmpuint(c->audit_keep_segments, ==, 30);
 }
 
 static void
@@ -134,14 +145,22 @@ test_limits_of_ranges(Fixture *f, gconstpointer data)
 					    "[tpm]\nCommandTimeout=3600\n"
 					    "[limits]\nMaxPayload=67108864\n"
 					    "MaxKeysPerUser=4294967295\n"
-					    "[cache]\nKeyTtl=86400\n",
+					    "[cache]\nKeyTtl=86400\n"
+					    "[audit]\nSegmentSize=4294967296\nKeepSegments=10000\n",
 					    &error);
+	g_autoptr(TkmsConfig) low = NULL;
 
 	g_assert_no_error(error);
 	g_assert_cmpuint(c->tpm_timeout, ==, 3600);
 	g_assert_cmpuint(c->max_payload, ==, 64 * 1024 * 1024);
 	g_assert_cmpuint(c->max_keys_per_user, ==, G_MAXUINT32);
 	g_assert_cmpuint(c->key_ttl, ==, 86400);
+	g_assert_cmpuint(c->audit_segment_size, ==, G_GUINT64_CONSTANT(4294967296));
+	g_assert_cmpuint(c->audit_keep_segments, ==, 10000);
+	low = load_text(f, "[audit]\nSegmentSize=65536\nKeepSegments=1\n", &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(low->audit_segment_size, ==, 65536);
+	g_assert_cmpuint(low->audit_keep_segments, ==, 1);
 }
 
 static void
@@ -170,6 +189,18 @@ test_bad_values(Fixture *f, gconstpointer data)
 		{"[lifecycle]\nDestroyWaitingPeriod=7d\n", "DestroyWaitingPeriod"},
 		{"[lifecycle]\nCountUses=maybe\n", "CountUses"},
 		{"[cache]\nAuthorizationTtl=99999999999999999999999\n", "AuthorizationTtl"},
+		{"[passwords]\nHookTimeout=0\n", "HookTimeout"},
+		{"[passwords]\nHookTimeout=3601\n", "HookTimeout"},
+		{"[passwords]\nHookTimeout=1m\n", "HookTimeout"},
+		{"[passwords]\nHookDirectory=hooks.d\n", "HookDirectory"},
+		{"[passwords]\nHookDirectory=\n", "HookDirectory"},
+		{"[passwords]\nHookUser=  \n", "HookUser"},
+		{"[audit]\nSegmentSize=65535\n", "SegmentSize"},
+		{"[audit]\nSegmentSize=4294967297\n", "SegmentSize"},
+		{"[audit]\nSegmentSize=16M\n", "SegmentSize"},
+		{"[audit]\nKeepSegments=0\n", "KeepSegments"},
+		{"[audit]\nKeepSegments=10001\n", "KeepSegments"},
+		{"[audit]\nKeepSegments=-1\n", "KeepSegments"},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -218,6 +249,26 @@ test_lifecycle(Fixture *f, gconstpointer data)
 	g_assert_true(off->count_uses);
 }
 
+/* [security] RequireLockedMemory: off unless set to true; anything but a boolean is refused. */
+static void
+test_require_locked_memory(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsConfig) on = load_text(f, "[security]\nRequireLockedMemory=true\n", &error);
+	g_autoptr(TkmsConfig) off = NULL;
+	g_autoptr(TkmsConfig) bad = NULL;
+
+	g_assert_no_error(error);
+	g_assert_true(on->require_locked_memory);
+	off = load_text(f, "[security]\nRequireLockedMemory=false\n", &error);
+	g_assert_no_error(error);
+	g_assert_false(off->require_locked_memory);
+	bad = load_text(f, "[security]\nRequireLockedMemory=1MiB\n", &error);
+	g_assert_null(bad);
+	g_assert_error(error, TKMS_ERROR, TKMS_ERROR_INVALID_ARGUMENT);
+	g_assert_nonnull(strstr(error->message, "[security] RequireLockedMemory"));
+}
+
 /* [tpm] AllowResettablePcrs: off unless set to true; anything but a boolean is refused. */
 static void
 test_resettable_pcrs(Fixture *f, gconstpointer data)
@@ -238,6 +289,30 @@ test_resettable_pcrs(Fixture *f, gconstpointer data)
 	g_assert_nonnull(strstr(error->message, "[tpm] AllowResettablePcrs"));
 }
 
+/* [passwords]: the hook directory, user and timeout, and the ends of the timeout's range. */
+static void
+test_passwords(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(TkmsConfig) c = load_text(f,
+					    "[passwords]\n"
+					    "HookDirectory= /srv/tkms/hooks \n"
+					    "HookUser=tkms-hooks\n"
+					    "HookTimeout=1\n",
+					    &error);
+	g_autoptr(TkmsConfig) most = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(c->hook_directory, ==, "/srv/tkms/hooks");
+	g_assert_cmpstr(c->hook_user, ==, "tkms-hooks");
+	g_assert_cmpuint(c->hook_timeout, ==, 1);
+	most = load_text(f, "[passwords]\nHookTimeout=3600\n", &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(most->hook_timeout, ==, 3600);
+	g_assert_cmpstr(most->hook_directory, ==, "/etc/tkms/hooks.d");
+	g_assert_cmpstr(most->hook_user, ==, "nobody");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -252,5 +327,7 @@ main(int argc, char **argv)
 	ADD("/config/not-a-key-file", test_not_a_key_file);
 	ADD("/config/lifecycle", test_lifecycle);
 	ADD("/config/resettable-pcrs", test_resettable_pcrs);
+	ADD("/config/passwords", test_passwords);
+	ADD("/config/require-locked-memory", test_require_locked_memory);
 	return g_test_run();
 }

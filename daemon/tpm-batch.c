@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "tkms-tpm"
+
+/* SignBatch and HmacBatch on the TPM worker thread: one load of the key version's object and
+ * one session for many commands. */
+
+#include "tpm-batch.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "tkms-error.h"
+#include "tpm-private.h"
+#include "tpm-seal-auth.h"
+
+/* TPM work one request does while other uids wait for the worker, and at most (at least one
+ * item either way): as an HMAC sequence's pieces (tpm-ops.c), each request is one short
+ * attempt under the watchdog's CommandTimeout */
+#define BATCH_BUDGET_US 10000
+#define BATCH_MAX_US	1000000
+
+gboolean
+tkms_tpm_batch_hmac_fits(gsize len)
+{
+	return len <= TPM2_MAX_DIGEST_BUFFER;
+}
+
+static gboolean
+sign_one(TkmsTpmContext *ctx, ESYS_TR obj, TkmsTpmAuth *a, GBytes *item, GBytes **out,
+	 GError **error)
+{
+	TPM2B_DIGEST digest = {.size = 32};
+	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
+	TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
+	g_autofree TPMT_SIGNATURE *sig = NULL;
+	gsize len = 0;
+	const guint8 *p = g_bytes_get_data(item, &len);
+	unsigned int md_len = sizeof(digest.buffer);
+	TSS2_RC rc;
+
+	/* as Sign: the message's SHA-256, with a NULL ticket (our keys are not restricted) */
+	EVP_Digest(p != NULL ? p : (const guint8 *)"", len, digest.buffer, &md_len, EVP_sha256(),
+		   NULL);
+	tkms_tpm_set_session_crypt(ctx, a->auth, FALSE, FALSE);
+	rc = Esys_Sign(ctx->esys, obj, a->auth, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme,
+		       &check, &sig);
+	if (!tkms_tpm_check(rc, "signing", error))
+		return FALSE;
+	if (sig->sigAlg == TPM2_ALG_ECDSA)
+		*out = tkms_crypto_ecdsa_der(sig->signature.ecdsa.signatureR.buffer,
+					     sig->signature.ecdsa.signatureR.size,
+					     sig->signature.ecdsa.signatureS.buffer,
+					     sig->signature.ecdsa.signatureS.size);
+	else
+		*out = g_bytes_new(sig->signature.rsassa.sig.buffer,
+				   sig->signature.rsassa.sig.size);
+	if (*out == NULL)
+		g_set_error_literal(error, TKMS_ERROR, TKMS_ERROR_FAILED,
+				    "Cannot encode a signature; see the daemon log");
+	return *out != NULL;
+}
+
+static gboolean
+hmac_one(TkmsTpmContext *ctx, ESYS_TR obj, TkmsTpmAuth *a, GBytes *item, GBytes **out,
+	 GError **error)
+{
+	g_autofree TPM2B_DIGEST *mac = NULL;
+	TPM2B_MAX_BUFFER buf = {.size = g_bytes_get_size(item)};
+	TSS2_RC rc;
+
+	if (buf.size > 0)
+		memcpy(buf.buffer, g_bytes_get_data(item, NULL), buf.size);
+	/* the message may be secret and so may the MAC: encrypted both ways */
+	tkms_tpm_auth_crypt(ctx, a, TRUE, TRUE);
+	rc = Esys_HMAC(ctx->esys, obj, a->auth, a->crypt, ESYS_TR_NONE, &buf, TPM2_ALG_SHA256,
+		       &mac);
+	OPENSSL_cleanse(&buf, sizeof(buf));
+	if (!tkms_tpm_check(rc, "computing an HMAC", error))
+		return FALSE;
+	*out = tkms_secret_bytes_new_copy(mac->buffer, mac->size);
+	OPENSSL_cleanse(mac->buffer, mac->size);
+	return TRUE;
+}
+
+/* A policy session is reset by every command it authorizes: assert it again for the next. */
+static gboolean
+policy_again(TkmsTpmContext *ctx, ESYS_TR session, TkmsPcrMask pcrs, gboolean auth_value,
+	     GError **error)
+{
+	TPML_PCR_SELECTION sel;
+	TPM2B_DIGEST empty = {.size = 0};
+	TSS2_RC rc;
+
+	tkms_tpm_pcr_selection(pcrs, &sel);
+	rc = Esys_PolicyPCR(ctx->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty,
+			    &sel);
+	if (!tkms_tpm_check(rc, "binding the session to PCRs", error))
+		return FALSE;
+	if (!auth_value)
+		return TRUE;
+	rc = Esys_PolicyAuthValue(ctx->esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
+	return tkms_tpm_check(rc, "binding the session to the auth value", error);
+}
+
+static gboolean
+batch_func(TkmsTpmContext *ctx, gpointer data, GError **error)
+{
+	TkmsTpmBatch *req = data;
+	gboolean hmac = req->op == TKMS_TPM_BATCH_HMAC;
+	ESYS_TR obj = ESYS_TR_NONE;
+	TkmsTpmAuth a;
+	guint first = req->out->len;
+	gint64 start = g_get_monotonic_time();
+	gboolean ok = TRUE;
+
+	req->item_failed = FALSE;
+	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, hmac, &obj, &a, error))
+		return FALSE;
+	while (ok && req->out->len < req->items->len) {
+		GBytes *item = g_ptr_array_index(req->items, req->out->len);
+		GBytes *result = NULL;
+		gint64 spent = g_get_monotonic_time() - start;
+
+		if (req->out->len > first &&
+		    (spent >= BATCH_MAX_US ||
+		     (spent >= BATCH_BUDGET_US && g_atomic_int_get(&ctx->waiting) > 0)))
+			break;
+		if (hmac && !tkms_tpm_batch_hmac_fits(g_bytes_get_size(item)))
+			break;
+		if (req->pcrs != 0 && req->out->len > first)
+			ok = policy_again(ctx, a.auth, req->pcrs,
+					  tkms_tpm_blob_is_bound(&req->blob), error);
+		if (ok)
+			ok = hmac ? hmac_one(ctx, obj, &a, item, &result, error)
+				  : sign_one(ctx, obj, &a, item, &result, error);
+		if (ok)
+			g_ptr_array_add(req->out, result);
+		else
+			req->item_failed = TRUE;
+	}
+	tkms_tpm_auth_clear(ctx, &a);
+	tkms_tpm_flush(ctx, &obj);
+	return ok;
+}
+
+void
+tkms_tpm_batch(TkmsTpm *self, guint32 uid, TkmsTpmBatch *req, GCancellable *cancellable,
+	       GAsyncReadyCallback callback, gpointer user_data)
+{
+	tkms_tpm_submit(self, uid, batch_func, req, cancellable, callback, user_data);
+}
