@@ -352,7 +352,11 @@ test_lockout(void)
 				i + 1);
 	}
 	tkms_torture_stats_print(stats, "lockout");
-	g_test_message("%u calls in %.1f s", n_calls, (g_get_monotonic_time() - start) / 1e6);
+	{
+		gdouble seconds = (g_get_monotonic_time() - start) / 1e6;
+		g_test_message("%u calls in %.1f s, %.0f calls/s", n_calls, seconds,
+			       n_calls / seconds);
+	}
 	for (guint i = 0; i < problems->len; i++)
 		g_test_message("PROBLEM %s", (const gchar *)g_ptr_array_index(problems, i));
 	g_assert_cmpuint(problems->len, ==, 0);

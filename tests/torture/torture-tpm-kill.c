@@ -270,6 +270,14 @@ assert_key_works(const gchar *name)
 	}
 }
 
+static gint
+compare_i64(gconstpointer a, gconstpointer b)
+{
+	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Waits until a worker call sent after t has succeeded (at most max_us), returns its reply
  * time or 0. */
 static gint64
@@ -308,8 +316,14 @@ test_tpm_kill(void)
 	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
 	guint in_flight_at_kill = 0, made = 0;
 	gint64 worst_fail = 0, worst_back = 0;
+	guint64 rss_before, rss_after;
+	gint64 start;
+	gdouble seconds;
+	g_autoptr(GArray) backs = NULL;
 
 	make_keys();
+	rss_before = tkms_torture_rss_kib(pid);
+	start = g_get_monotonic_time();
 	records = g_ptr_array_new_with_free_func((GDestroyNotify)call_record_free);
 	for (guint i = 0; i < N_WORKERS; i++)
 		workers[i] = g_thread_new("worker", worker_thread, GUINT_TO_POINTER(i));
@@ -340,6 +354,8 @@ test_tpm_kill(void)
 	g_atomic_int_set(&stop_workers, 1);
 	for (guint i = 0; i < N_WORKERS; i++)
 		g_thread_join(workers[i]);
+	seconds = (g_get_monotonic_time() - start) / 1e6;
+	rss_after = tkms_torture_rss_kib(pid);
 
 	/* The judgement, call by call against the timeline. */
 	for (guint i = 0; i < records->len; i++) {
@@ -387,6 +403,7 @@ test_tpm_kill(void)
 				g_free(problem);
 		}
 	}
+	backs = g_array_new(FALSE, FALSE, sizeof(gint64));
 	for (guint i = 0; i < n_cycles; i++) {
 		gint64 first = 0;
 		for (guint j = 0; j < records->len; j++) {
@@ -397,6 +414,10 @@ test_tpm_kill(void)
 		}
 		g_assert_cmpint(first, >, 0);
 		worst_back = MAX(worst_back, first - cycles[i].back);
+		{
+			gint64 back = first - cycles[i].back;
+			g_array_append_val(backs, back);
+		}
 		if (first - cycles[i].back > BACK_WITHIN_US)
 			g_ptr_array_add(problems,
 					g_strdup_printf("cycle %u: first success %.2f s after the "
@@ -408,6 +429,14 @@ test_tpm_kill(void)
 		       "the kill or its sending; slowest return of service %.2f s after the "
 		       "TPM's; %u keys made during the cycles",
 		       n_cycles, in_flight_at_kill, worst_fail / 1e6, worst_back / 1e6, made);
+	g_test_message("%.1f s, %.0f calls/s (%u workers); tkmsd VmRSS %" G_GUINT64_FORMAT
+		       " KiB before, %" G_GUINT64_FORMAT " KiB after",
+		       seconds, records->len / seconds, N_WORKERS, rss_before, rss_after);
+	g_array_sort(backs, compare_i64);
+	g_test_message("return of service after the TPM's: median %.2f s, max %.2f s over %u "
+		       "cycles",
+		       g_array_index(backs, gint64, backs->len / 2) / 1e6, worst_back / 1e6,
+		       backs->len);
 	for (guint i = 0; i < problems->len; i++)
 		g_test_message("PROBLEM %s", (const gchar *)g_ptr_array_index(problems, i));
 	g_assert_cmpuint(problems->len, ==, 0);
