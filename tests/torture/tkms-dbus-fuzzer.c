@@ -4,7 +4,7 @@
 /*
  * A D-Bus fuzzer for tkmsd (torture-dbus-fuzz, issue 9), run as root or as another user.
  *
- *   tkms-dbus-fuzzer [--extremes|--all-extremes] [--max-size BYTES] [--long-tpm-work]
+ *   tkms-dbus-fuzzer [--extremes|--all-extremes] [--max-size BYTES]
  *                    CALLS SEED [NAME...]
  *
  * Talks to the bus in $TKMS_TEST_BUS_ADDRESS with GDBus's low-level API (GDBusMessage, one call
@@ -32,11 +32,15 @@
  *       the bus's 32 MiB limit, deep when its nesting exceeds D-Bus's 32 levels, - else)
  *   RAW <corruption> <result> <count>
  *       what came within 1 s: disconnected (the bus dropped the sender), error (an error
- *       reply, from the bus or tkmsd), reply (a method return), timeout (nothing), or
- *       waiting (nothing, where the bus still waits for the rest of a message)
+ *       reply, from the bus or tkmsd), reply (a method return), timeout (nothing),
+ *       waiting (nothing, where the bus still waits for the rest of a message), or
+ *       unanswerable (nothing, for flips that left a message owing no answer: not one
+ *       whole message, not a method call, no reply expected, or another serial)
+ *   RAWDETAIL <corruption> ...   what a raw message that got no answer looked like
  *   OUTCOME <method> <outcome> <count> <max ms>
  *       outcome: OK, the short name of a tkms error, or another D-Bus error name
- *   TOTAL calls=<n> raw=<n> replies=<n> noreply=<n> reconnects=<n> max_ms=<n> mib=<n>
+ *   TOTAL calls=<n> raw=<n> replies=<n> noreply=<n> reconnects=<n> p50_ms=<n> p99_ms=<n>
+ *         max_ms=<n> mib=<n>     (p50, p99 and max over every reply)
  * Exit status 0 once it ran; 1 for a usage error or a bus it cannot reach.
  * TKMS_FUZZER_TRACE=PID prints every call, its time and tkmsd's VmRSS (PID) on stderr.
  */
@@ -63,24 +67,15 @@
 #define HEAVY_BYTES (2 * 1024 * 1024)
 #define HEAVY_VALUES 10000
 #define BUS_MESSAGE_LIMIT (32 * 1024 * 1024)
-#define MAX_PAYLOAD (1024 * 1024)
-#define MAX_SLOW_LINES 200
+#define MAX_PAYLOAD	  (1024 * 1024)
 
 static GRand *rnd;
 static const gchar *bus_address;
 static GDBusConnection *conn;
 static gchar **targets; /* NAMEs given */
 static guint64 n_calls, n_raw, n_replies, n_noreply, n_reconnects, max_ms, bytes_sent;
-static guint n_slow_lines;
+static GArray *latencies;		  /* guint32 ms of every reply */
 static gsize max_size = 33 * MAX_PAYLOAD; /* --max-size: random payloads at most this long */
-/* --long-tpm-work: also GetRandom of more than 1 KiB and Hmac of more than 16 KiB.
- * TODO(issue 9, defect 2): they are left out until tkmsd splits long TPM work (or draws
- * GetRandom from a DRBG): today GetRandom(1 MiB) is 32,768 TPM commands in one request, which
- * keeps the TPM worker busy for minutes on a loaded machine, and every other call that needs
- * the TPM waits behind it (so does the fuzzer's next call, far past 1 s). */
-static gboolean long_tpm_work;
-#define SHORT_RANDOM 1024
-#define SHORT_MAC_DATA (16 * 1024)
 static GHashTable *outcomes;    /* "method outcome" -> Outcome */
 static GHashTable *raw_results; /* "kind result" -> count */
 
@@ -655,20 +650,10 @@ gen_arg(const GVariantType *type, Role role)
 	}
 	if (g_variant_type_equal(type, G_VARIANT_TYPE_BYTESTRING)) {
 		g_autoptr(GBytes) b = gen_bytes(role);
-		if (role == ROLE_MAC_DATA && !long_tpm_work &&
-		    g_bytes_get_size(b) > SHORT_MAC_DATA) {
-			g_autoptr(GBytes) part = g_bytes_new_from_bytes(b, 0, SHORT_MAC_DATA);
-			return ay(part);
-		}
 		return ay(b);
 	}
-	if (g_variant_type_equal(type, G_VARIANT_TYPE_UINT32)) {
-		guint32 u = gen_u32(role);
-		if (role == ROLE_RANDOM_LENGTH && !long_tpm_work && u > SHORT_RANDOM &&
-		    u <= MAX_PAYLOAD)
-			u = rint_range(1, SHORT_RANDOM + 1);
-		return g_variant_new_uint32(u);
-	}
+	if (g_variant_type_equal(type, G_VARIANT_TYPE_UINT32))
+		return g_variant_new_uint32(gen_u32(role));
 	if (g_variant_type_equal(type, G_VARIANT_TYPE_VARDICT))
 		return gen_options(role, 0);
 	return gen_value(type, 1);
@@ -934,9 +919,13 @@ call(const gchar *path, const gchar *iface, const gchar *method, GVariant *args)
 	n_replies++;
 	max_ms = MAX(max_ms, ms);
 	{
+		guint32 ms32 = (guint32)MIN(ms, G_MAXUINT32);
+		g_array_append_val(latencies, ms32);
+	}
+	{
 		g_autofree gchar *outcome = short_outcome(reply);
 		count_outcome(method, outcome, ms);
-		if (ms > SLOW_MS && n_slow_lines++ < MAX_SLOW_LINES) {
+		if (ms > SLOW_MS) {
 			gboolean heavy =
 				size > HEAVY_BYTES ||
 				(body != NULL && count_values(body, HEAVY_VALUES) > HEAVY_VALUES);
@@ -1285,6 +1274,56 @@ replace_in(guint8 *blob, gsize len, const gchar *needle, const guint8 *with)
 	return TRUE;
 }
 
+/* Whether a message (a blob, as sent) must be answered: it is one whole message, parses as a
+ * method call that expects a reply, and has the serial the caller waits for. */
+static gboolean
+raw_answer_owed(const guchar *blob, gsize len, guint32 serial)
+{
+	g_autoptr(GDBusMessage) m = NULL;
+	gssize needed;
+
+	if (len < 16)
+		return FALSE;
+	needed = g_dbus_message_bytes_needed((guchar *)blob, 16, NULL);
+	if (needed < 0 || (gsize)needed != len)
+		return FALSE;
+	m = g_dbus_message_new_from_blob((guchar *)blob, len, G_DBUS_CAPABILITY_FLAGS_NONE, NULL);
+	/* a message GDBus cannot parse is one the bus refuses (it drops the sender), or at
+	 * least one that cannot reach tkmsd's handlers */
+	if (m == NULL)
+		return FALSE;
+	return g_dbus_message_get_message_type(m) == G_DBUS_MESSAGE_TYPE_METHOD_CALL &&
+	       !(g_dbus_message_get_flags(m) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) &&
+	       g_dbus_message_get_serial(m) == serial;
+}
+
+/* A raw message that got no answer, as GDBus reads it (for the report). */
+static void
+raw_describe(RawKind kind, const guchar *blob, gsize len)
+{
+	g_autoptr(GDBusMessage) m = g_dbus_message_new_from_blob(
+		(guchar *)blob, len, G_DBUS_CAPABILITY_FLAGS_NONE, NULL);
+	g_autofree gchar *hex = NULL;
+	gsize n = MIN(len, 48);
+
+	hex = g_malloc(n * 2 + 1);
+	for (gsize i = 0; i < n; i++)
+		g_snprintf(hex + 2 * i, 3, "%02x", blob[i]);
+	g_print("RAWDETAIL %s %zu bytes: %s; head %s\n", raw_names[kind], len,
+		m == NULL ? "unparsable"
+		: g_dbus_message_get_message_type(m) == G_DBUS_MESSAGE_TYPE_METHOD_CALL
+			? "a method call"
+			: "another type",
+		hex);
+	if (m != NULL)
+		g_print("RAWDETAIL %s dest=%s path=%s iface=%s member=%s sig=%s serial=%u "
+			"flags=%u\n",
+			raw_names[kind], g_dbus_message_get_destination(m),
+			g_dbus_message_get_path(m), g_dbus_message_get_interface(m),
+			g_dbus_message_get_member(m), g_dbus_message_get_signature(m),
+			g_dbus_message_get_serial(m), (guint)g_dbus_message_get_flags(m));
+}
+
 static void
 raw_call(RawKind kind)
 {
@@ -1298,6 +1337,7 @@ raw_call(RawKind kind)
 	gsize len = 0;
 	int fd = raw_connect();
 	const gchar *result;
+	gboolean owed = TRUE;
 
 	n_raw++;
 	if (fd < 0) {
@@ -1351,6 +1391,13 @@ raw_call(RawKind kind)
 	default:
 		g_assert_not_reached();
 	}
+	/* Random flips may leave a message that owes no answer: one that says it is longer or
+	 * shorter than what was sent (the bus waits for the rest), is no longer a method call,
+	 * asks for no reply, or carries another serial (its answer, if any, is to that). Only a
+	 * flipped message that still parses as a call expecting a reply to this serial must be
+	 * answered (by the bus or tkmsd). */
+	if (kind == RAW_FLIPS)
+		owed = raw_answer_owed(blob, len, serial);
 	if (!write_all(fd, blob, len)) {
 		result = "disconnected";
 	} else {
@@ -1375,6 +1422,10 @@ raw_call(RawKind kind)
 	 * the bus waiting for the rest of a message: no answer is the answer */
 	if ((kind == RAW_TRUNCATED || kind == RAW_BODY_LENGTH) && g_str_equal(result, "timeout"))
 		result = "waiting";
+	if (!owed && g_str_equal(result, "timeout"))
+		result = "unanswerable";
+	if (g_str_equal(result, "timeout") || g_str_equal(result, "unanswerable"))
+		raw_describe(kind, blob, len);
 	count_raw(kind, result);
 	close(fd);
 }
@@ -1432,6 +1483,26 @@ one_random_call(void)
 	g_clear_object(&reply);
 }
 
+static gint
+compare_u32(gconstpointer a, gconstpointer b)
+{
+	guint32 x = *(const guint32 *)a, y = *(const guint32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A quantile (0..1) of the sorted reply times, ms. */
+static guint32
+latency_quantile(gdouble q)
+{
+	guint i;
+
+	if (latencies->len == 0)
+		return 0;
+	i = (guint)(q * (latencies->len - 1) + 0.5);
+	return g_array_index(latencies, guint32, MIN(i, latencies->len - 1));
+}
+
 static void
 print_outcomes(void)
 {
@@ -1447,11 +1518,13 @@ print_outcomes(void)
 	for (GList *l = raw; l != NULL; l = l->next)
 		g_print("RAW %s %" G_GUINT64_FORMAT "\n", (const gchar *)l->data,
 			*(guint64 *)g_hash_table_lookup(raw_results, l->data));
+	g_array_sort(latencies, compare_u32);
 	g_print("TOTAL calls=%" G_GUINT64_FORMAT " raw=%" G_GUINT64_FORMAT
 		" replies=%" G_GUINT64_FORMAT " noreply=%" G_GUINT64_FORMAT
-		" reconnects=%" G_GUINT64_FORMAT " max_ms=%" G_GUINT64_FORMAT
+		" reconnects=%" G_GUINT64_FORMAT " p50_ms=%u p99_ms=%u max_ms=%" G_GUINT64_FORMAT
 		" mib=%" G_GUINT64_FORMAT "\n",
-		n_calls, n_raw, n_replies, n_noreply, n_reconnects, max_ms, bytes_sent >> 20);
+		n_calls, n_raw, n_replies, n_noreply, n_reconnects, latency_quantile(0.5),
+		latency_quantile(0.99), max_ms, bytes_sent >> 20);
 }
 
 int
@@ -1465,8 +1538,6 @@ main(int argc, char **argv)
 				   "Send all of them (the long form)", NULL},
 				  {"max-size", 0, 0, G_OPTION_ARG_INT64, &opt_max_size,
 				   "Random payloads at most this long", "BYTES"},
-				  {"long-tpm-work", 0, 0, G_OPTION_ARG_NONE, &long_tpm_work,
-				   "Also GetRandom over 1 KiB and Hmac over 16 KiB", NULL},
 				  {NULL}};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("CALLS SEED [NAME...]");
 	g_autoptr(GError) error = NULL;
@@ -1490,6 +1561,7 @@ main(int argc, char **argv)
 	targets = argv + 3;
 	rnd = g_rand_new_with_seed((guint32)seed);
 	outcomes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	latencies = g_array_new(FALSE, FALSE, sizeof(guint32));
 	raw_results = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	seeds_ct = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	seeds_blob = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
