@@ -506,9 +506,14 @@ gen_options(Role role, guint depth)
 			const OptionSpec *e = table + rint_range(0, n_table);
 			g_variant_builder_add(&b, "{sv}", e->key, gen_option_value(e->type, depth));
 		} else {
+			/* a huge dictionary's many entries are small: at the top, thousands of
+			 * them could each be a payload or a PCR list of megabytes, and make a
+			 * message of gigabytes that only the fuzzer pays for (minutes to build,
+			 * as much memory; the bus refuses anything over 32 MiB) */
 			g_autofree gchar *key =
 				i < 8 ? gen_string(ROLE_ANY) : g_strdup_printf("k%u", i);
-			g_variant_builder_add(&b, "{sv}", key, gen_option_value("s", depth));
+			g_variant_builder_add(&b, "{sv}", key,
+					      gen_option_value("s", i < 8 ? depth : depth + 1));
 		}
 	}
 	return g_variant_builder_end(&b);
