@@ -115,7 +115,8 @@ static gchar *
 line_reader_next(LineReader *r, const gchar *file, GError **error)
 {
 	for (;;) {
-		gchar *line = r->buf + r->pos;
+		/* no buffer before the first read: NULL + 0 is undefined behaviour in C */
+		gchar *line = r->buf != NULL ? r->buf + r->pos : NULL;
 		gchar *nl = r->len > r->pos ? memchr(line, '\n', r->len - r->pos) : NULL;
 		gssize n;
 
