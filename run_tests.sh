@@ -6,13 +6,51 @@
 # The last line of output is always "N passed, N failed"; any result other than OK (a skipped
 # test too) counts as failed. Exit status 0 only if at least one test ran and none failed.
 #
+#   ./run_tests.sh                      every suite but torture-long (unit, integration, authz,
+#                                       fuzz, torture's short forms, abrmd)
+#   ./run_tests.sh --suite torture-long the torture suite's long forms (issue 9's figures) and
+#                                       10 minutes of libFuzzer per fuzz target; also installs
+#                                       clang and libFuzzer (about an hour on 2 cores)
+#   ./run_tests.sh --sanitize [ARGS]    builds in build-sanitize with AddressSanitizer and
+#                                       UndefinedBehaviorSanitizer and runs the suites there:
+#                                       any sanitizer report is fatal; tkmsd's leaks too
+#                                       (tests/lsan.supp lists the third-party ones ignored)
+#   ./run_tests.sh --valgrind [ARGS]    the integration suite (default) with tkmsd under
+#                                       valgrind memcheck: an error or a definite leak fails
+#                                       the test (tests/valgrind.supp)
+#
 # The build uses -Dwerror=true here (meson.build leaves werror off for other builders).
-# Environment: TKMS_BUILD_DIR (default: build), TKMS_SKIP_APT=1 to never run apt-get.
+# Environment: TKMS_BUILD_DIR (default: build, or build-sanitize with --sanitize),
+# TKMS_SKIP_APT=1 to never run apt-get.
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")"
 
-BUILD_DIR=${TKMS_BUILD_DIR:-build}
+SANITIZE=0
+VALGRIND=0
+LONG=0
+MESON_ARGS=()
+for arg in "$@"; do
+	case $arg in
+	--sanitize) SANITIZE=1 ;;
+	--valgrind) VALGRIND=1 ;;
+	*) MESON_ARGS+=("$arg") ;;
+	esac
+done
+# the long form: --suite torture-long (or --suite=torture-long)
+prev=
+for arg in "${MESON_ARGS[@]}"; do
+	if [ "$arg" = --suite=torture-long ] || { [ "$prev" = --suite ] && [ "$arg" = torture-long ]; }; then
+		LONG=1
+	fi
+	prev=$arg
+done
+
+if [ "$SANITIZE" = 1 ]; then
+	BUILD_DIR=${TKMS_BUILD_DIR:-build-sanitize}
+else
+	BUILD_DIR=${TKMS_BUILD_DIR:-build}
+fi
 SUMMARY_PRINTED=0
 
 summary() {
@@ -43,9 +81,13 @@ PACKAGES=(
 	gettext dbus-daemon polkitd openssl util-linux libxml2-utils groff-base jq time
 	systemd
 	gobject-introspection libgirepository1.0-dev
+	tpm2-abrmd libtss2-tcti-tabrmd0
 	postgresql postgresql-client
 	gnome-keyring libsecret-1-dev
 )
+# Only for the runs that need them.
+[ "$LONG" = 1 ] && PACKAGES+=(clang libclang-rt-14-dev)
+[ "$VALGRIND" = 1 ] && PACKAGES+=(valgrind)
 
 missing_packages() {
 	local p status
@@ -77,18 +119,56 @@ install_packages() {
 	"${sudo[@]}" apt-get install -q -y --no-install-recommends "${missing[@]}"
 }
 
+SETUP_OPTIONS=(-Dwerror=true)
+if [ "$SANITIZE" = 1 ]; then
+	# b_lundef=false: the shared libtkms is linked without the sanitizer runtimes, which the
+	# programs that load it bring
+	SETUP_OPTIONS+=(-Db_sanitize=address,undefined -Db_lundef=false)
+fi
+
 configure() {
 	if [ -f "$BUILD_DIR/meson-private/coredata.dat" ]; then
 		echo "==> Reconfiguring $BUILD_DIR"
-		meson setup --reconfigure -Dwerror=true "$BUILD_DIR" || {
+		meson setup --reconfigure "${SETUP_OPTIONS[@]}" "$BUILD_DIR" || {
 			echo "==> Reconfigure failed, wiping $BUILD_DIR"
-			meson setup --wipe -Dwerror=true "$BUILD_DIR"
+			meson setup --wipe "${SETUP_OPTIONS[@]}" "$BUILD_DIR"
 		}
 	else
 		echo "==> Configuring $BUILD_DIR"
 		rm -rf "$BUILD_DIR"
-		meson setup -Dwerror=true "$BUILD_DIR"
+		meson setup "${SETUP_OPTIONS[@]}" "$BUILD_DIR"
 	fi
+}
+
+# The sanitizer run: every report fatal. Leak detection is for tkmsd (the fixture gives it
+# TKMS_TEST_DAEMON_ASAN_OPTIONS and checks its exit status at its last stop too); the test
+# programs and helpers are checked for memory errors and undefined behaviour only.
+sanitizer_env() {
+	local common="halt_on_error=1:abort_on_error=1:print_stacktrace=1:strict_string_checks=1"
+	common+=":detect_stack_use_after_return=1:check_initialization_order=1"
+	export ASAN_OPTIONS="$common:detect_leaks=0"
+	# whole stacks for tkmsd, which tests/lsan.supp matches on
+	# and a quarantine of 32 MiB, not 256: the tests hold tkmsd to memory bounds (RSS)
+	export TKMS_TEST_DAEMON_ASAN_OPTIONS="$common:detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=6:quarantine_size_mb=32"
+	export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+	export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
+	export TKMS_TEST_DAEMON_EXIT_CHECK=1
+	export TKMS_TEST_TIMEOUT_FACTOR=3
+	export TKMS_TEST_RSS_FACTOR=4
+	# GLib's slice allocator hides blocks from the leak checker
+	export G_SLICE=always-malloc
+	TIMEOUT_MULTIPLIER=3
+}
+
+valgrind_env() {
+	export TKMS_TEST_VALGRIND=1
+	export TKMS_TEST_DAEMON_EXIT_CHECK=1
+	export TKMS_TEST_TIMEOUT_FACTOR=10
+	export G_SLICE=always-malloc
+	TIMEOUT_MULTIPLIER=10
+	# by default the integration suite (the tests that talk to tkmsd through the fixture)
+	[ "${#MESON_ARGS[@]}" -eq 0 ] && MESON_ARGS=(--suite integration)
+	return 0
 }
 
 # The tests' private PostgreSQL clusters run as the user postgres (initdb refuses root), which
@@ -110,11 +190,19 @@ configure
 echo "==> Building"
 ninja -C "$BUILD_DIR" -j2
 
+TIMEOUT_MULTIPLIER=1
+[ "$SANITIZE" = 1 ] && sanitizer_env
+[ "$VALGRIND" = 1 ] && valgrind_env
+# the long form runs one test at a time: its figures are timings too
+NUM_PROCESSES=2
+[ "$LONG" = 1 ] && NUM_PROCESSES=1
+
 TESTLOG="$BUILD_DIR/meson-logs/testlog.json"
 rm -f "$TESTLOG"
 echo "==> Testing"
 set +e
-meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 "$@"
+meson test -C "$BUILD_DIR" --print-errorlogs --num-processes "$NUM_PROCESSES" \
+	--timeout-multiplier "$TIMEOUT_MULTIPLIER" "${MESON_ARGS[@]}"
 test_rc=$?
 set -e
 

@@ -236,7 +236,8 @@ gboolean
 tkms_test_bus_wait_for_name(TkmsTestBus *bus, TkmsTestProc *tp, const gchar *name,
 			    GError **error)
 {
-	gint64 deadline = g_get_monotonic_time() + (gint64)NAME_TIMEOUT_MS * 1000;
+	guint timeout_ms = NAME_TIMEOUT_MS * tkms_test_timeout_factor();
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
 	for (;;) {
 		if (!tkms_test_proc_is_running(tp)) {
@@ -248,8 +249,8 @@ tkms_test_bus_wait_for_name(TkmsTestBus *bus, TkmsTestProc *tp, const gchar *nam
 			return TRUE;
 		if (g_get_monotonic_time() > deadline) {
 			g_autofree gchar *what = g_strdup_printf(
-				"did not own %s on the bus within %d s", name,
-				NAME_TIMEOUT_MS / 1000);
+				"did not own %s on the bus within %u s", name,
+				timeout_ms / 1000);
 			tkms_test_proc_set_error(tp, what, error);
 			return FALSE;
 		}

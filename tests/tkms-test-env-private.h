@@ -3,6 +3,7 @@
 
 /* What the fixture's files share about a TkmsTestEnv; tests include tkms-test-env.h only. */
 
+#include "tkms-test-abrmd.h"
 #include "tkms-test-bus.h"
 #include "tkms-test-env.h"
 #include "tkms-test-process.h"
@@ -20,6 +21,7 @@ struct _TkmsTestEnv {
 	gboolean keep;
 
 	TkmsTestSwtpm *swtpm;
+	TkmsTestAbrmd *abrmd; /* in front of swtpm (TKMS_TEST_TPM_VIA=abrmd), or NULL */
 	gchar *tcti; /* tkmsd's --tcti if not the swtpm's (tkms_test_env_set_tcti) */
 	TkmsTestBus *bus;
 	TkmsTestStage *stage; /* what runs as other users */

@@ -18,6 +18,43 @@
 /* ---------------------------------------------------------------------------------------- */
 /* tkmsd                                                                                     */
 
+/*
+ * Checking tkmsd itself, for the whole suite (./run_tests.sh --sanitize and --valgrind):
+ *   TKMS_TEST_DAEMON_ASAN_OPTIONS  ASAN_OPTIONS for tkmsd alone (the sanitizer build: leak
+ *                                  detection in tkmsd, not in the test programs)
+ *   TKMS_TEST_VALGRIND=1           tkmsd runs under valgrind memcheck; any error, or a
+ *                                  definite leak at exit, makes it exit 99 (its report is in
+ *                                  tkmsd's log); tests/valgrind.supp is used
+ *   TKMS_TEST_DAEMON_EXIT_CHECK=1  tkmsd's last stop (tkms_test_env_free) must end with status
+ *                                  0 too, as every tkms_test_env_stop_daemon() must, or the
+ *                                  test aborts with its log
+ */
+/* Adds the checker's command before tkmsd's (argv frees its strings). */
+static void
+add_checker_argv(GPtrArray *argv)
+{
+	const gchar *asan = g_getenv("TKMS_TEST_DAEMON_ASAN_OPTIONS");
+
+	if (asan != NULL && *asan != '\0') {
+		g_ptr_array_add(argv, g_strdup("env"));
+		g_ptr_array_add(argv, g_strdup_printf("ASAN_OPTIONS=%s", asan));
+	}
+	if (g_strcmp0(g_getenv("TKMS_TEST_VALGRIND"), "1") == 0) {
+		const gchar *src = g_getenv("TKMS_SOURCE_ROOT");
+		g_autofree gchar *supp =
+			src != NULL ? g_build_filename(src, "tests", "valgrind.supp", NULL) : NULL;
+		g_ptr_array_add(argv, g_strdup("valgrind"));
+		g_ptr_array_add(argv, g_strdup("--tool=memcheck"));
+		g_ptr_array_add(argv, g_strdup("--error-exitcode=99"));
+		g_ptr_array_add(argv, g_strdup("--leak-check=full"));
+		g_ptr_array_add(argv, g_strdup("--show-leak-kinds=definite"));
+		g_ptr_array_add(argv, g_strdup("--errors-for-leak-kinds=definite"));
+		g_ptr_array_add(argv, g_strdup("--num-callers=30"));
+		if (supp != NULL && g_file_test(supp, G_FILE_TEST_EXISTS))
+			g_ptr_array_add(argv, g_strdup_printf("--suppressions=%s", supp));
+	}
+}
+
 /* The capabilities the shipped unit gives tkmsd (AmbientCapabilities=, CapabilityBoundingSet=). */
 #define UNIT_CAPS  "+setuid,+setgid,+kill"
 #define UNIT_GROUP "tss"
@@ -63,6 +100,7 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 			    tkmsd ? tkmsd : "(unset)");
 		return FALSE;
 	}
+	add_checker_argv(argv);
 	if (env->daemon_user == NULL)
 		g_ptr_array_add(argv, g_strdup(tkmsd));
 	else if (!add_unit_prefix(env, argv, tkmsd, error))
@@ -70,8 +108,8 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 	g_ptr_array_add(argv, g_strdup("--bus-address"));
 	g_ptr_array_add(argv, g_strdup(tkms_test_bus_get_address(env->bus)));
 	g_ptr_array_add(argv, g_strdup("--tcti"));
-	g_ptr_array_add(argv, g_strdup(env->tcti != NULL ? env->tcti
-						       : tkms_test_swtpm_get_tcti(env->swtpm)));
+	g_ptr_array_add(argv,
+			g_strdup(env->tcti != NULL ? env->tcti : tkms_test_env_get_tcti(env)));
 	g_ptr_array_add(argv, g_strdup("--state-dir"));
 	g_ptr_array_add(argv, g_strdup(env->state_dir));
 	if (env->config_path != NULL) {
@@ -90,8 +128,8 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 		return FALSE;
 	}
 	if (env->client == NULL) {
-		env->client = tkms_client_new_sync(tkms_test_bus_get_connection(env->bus), NULL,
-						   error);
+		env->client =
+			tkms_client_new_sync(tkms_test_bus_get_connection(env->bus), NULL, error);
 		if (env->client == NULL) {
 			g_prefix_error(error, "tkms_client_new_sync: ");
 			return FALSE;
@@ -130,10 +168,11 @@ tkms_test_env_stop_daemon(TkmsTestEnv *env, GError **error)
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "tkmsd is not running");
 		return FALSE;
 	}
-	if (!tkms_test_proc_stop(&env->daemon, SIGTERM, TKMS_TEST_STOP_TIMEOUT_MS, &status)) {
+	if (!tkms_test_proc_stop(&env->daemon, SIGTERM,
+				 TKMS_TEST_STOP_TIMEOUT_MS * tkms_test_timeout_factor(), &status)) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-			    "tkmsd did not exit within %d s of SIGTERM (killed)",
-			    TKMS_TEST_STOP_TIMEOUT_MS / 1000);
+			    "tkmsd did not exit within %u s of SIGTERM (killed)",
+			    TKMS_TEST_STOP_TIMEOUT_MS * tkms_test_timeout_factor() / 1000);
 		return FALSE;
 	}
 	/* Wait until the bus has dropped the name, so that a restart is observable (the
@@ -279,12 +318,19 @@ tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env)
 gboolean
 tkms_test_env_start_tpm(TkmsTestEnv *env, GError **error)
 {
-	return tkms_test_swtpm_start(env->swtpm, error);
+	if (!tkms_test_swtpm_start(env->swtpm, error))
+		return FALSE;
+	return env->abrmd == NULL ||
+	       tkms_test_abrmd_start(env->abrmd, tkms_test_swtpm_get_tcti(env->swtpm), error);
 }
 
 gboolean
 tkms_test_env_stop_tpm(TkmsTestEnv *env, GError **error)
 {
+	/* the resource manager goes with the TPM it serves (it would fail on its own) */
+	if (env->abrmd != NULL && tkms_test_abrmd_is_running(env->abrmd) &&
+	    !tkms_test_abrmd_stop(env->abrmd, error))
+		return FALSE;
 	return tkms_test_swtpm_stop(env->swtpm, error);
 }
 
@@ -292,6 +338,28 @@ gboolean
 tkms_test_env_signal_tpm(TkmsTestEnv *env, gint sig)
 {
 	return tkms_test_swtpm_signal(env->swtpm, sig);
+}
+
+/* The resource manager holds the swtpm's one connection: tpm2_pcrextend goes through it. */
+static gboolean
+extend_pcr_via_abrmd(TkmsTestEnv *env, guint pcr, GError **error)
+{
+	g_autofree gchar *spec = g_strdup_printf(
+		"%u:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", pcr);
+	const gchar *argv[] = {"tpm2_pcrextend", "-T", TKMS_TEST_ABRMD_TCTI, spec, NULL};
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	gint status = -1;
+
+	if (!tkms_test_env_run(env, argv, &out, &err, &status, error))
+		return FALSE;
+	if (status != 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+			    "tpm2_pcrextend %s through tpm2-abrmd failed (%d): %s", spec, status,
+			    err);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 gboolean
@@ -302,7 +370,8 @@ tkms_test_env_extend_pcr(TkmsTestEnv *env, guint pcr, GError **error)
 
 	if (restart && !tkms_test_env_stop_daemon(env, error))
 		return FALSE;
-	if (!tkms_test_swtpm_extend_pcr(env->swtpm, pcr, error))
+	if (env->abrmd != NULL ? !extend_pcr_via_abrmd(env, pcr, error)
+			       : !tkms_test_swtpm_extend_pcr(env->swtpm, pcr, error))
 		return FALSE;
 	return !restart || tkms_test_env_start_daemon(env, error);
 }
@@ -350,8 +419,18 @@ env_new(const gchar *config, gboolean with_daemon, gboolean real_polkit, const g
 	if (env->swtpm == NULL)
 		return NULL;
 	env->bus = tkms_test_bus_new(env->tmp_dir, error);
-	if (env->bus == NULL || !tkms_test_polkit_add_bus_policy(env, error) ||
-	    !tkms_test_bus_start(env->bus, error))
+	if (env->bus == NULL || !tkms_test_polkit_add_bus_policy(env, error))
+		return NULL;
+	if (tkms_test_abrmd_wanted()) {
+		g_autofree gchar *log = g_build_filename(env->tmp_dir, "tpm2-abrmd.log", NULL);
+		env->abrmd = tkms_test_abrmd_new(env->bus, log, error);
+		if (env->abrmd == NULL)
+			return NULL;
+	}
+	if (!tkms_test_bus_start(env->bus, error))
+		return NULL;
+	if (env->abrmd != NULL &&
+	    !tkms_test_abrmd_start(env->abrmd, tkms_test_swtpm_get_tcti(env->swtpm), error))
 		return NULL;
 	if (real_polkit ? !tkms_test_polkit_setup_real(env, rules, error)
 			: !tkms_test_polkit_start_mock(env, error))
@@ -403,6 +482,12 @@ tkms_test_env_free(TkmsTestEnv *env)
 	if (env == NULL)
 		return;
 	g_clear_object(&env->client);
+	if (env->tmp_dir != NULL && tkms_test_proc_is_running(&env->daemon) &&
+	    g_strcmp0(g_getenv("TKMS_TEST_DAEMON_EXIT_CHECK"), "1") == 0) {
+		g_autoptr(GError) error = NULL;
+		if (!tkms_test_env_stop_daemon(env, &error))
+			g_error("tkmsd's last stop: %s", error->message);
+	}
 	g_strfreev(env->daemon_wrapper);
 	if (env->tmp_dir != NULL) {
 		tkms_test_proc_clear(&env->daemon);
@@ -410,6 +495,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	}
 	if (env->real_polkit)
 		tkms_test_polkit_teardown_real(env);
+	g_clear_pointer(&env->abrmd, tkms_test_abrmd_free);
 	g_clear_pointer(&env->bus, tkms_test_bus_free);
 	g_clear_pointer(&env->swtpm, tkms_test_swtpm_free);
 	g_clear_pointer(&env->stage, tkms_test_stage_free);
@@ -479,6 +565,8 @@ tkms_test_env_get_tpm_port(TkmsTestEnv *env)
 const gchar *
 tkms_test_env_get_tcti(TkmsTestEnv *env)
 {
+	if (env->abrmd != NULL)
+		return TKMS_TEST_ABRMD_TCTI;
 	return tkms_test_swtpm_get_tcti(env->swtpm);
 }
 
@@ -500,6 +588,8 @@ tkms_test_env_dump_logs(TkmsTestEnv *env)
 {
 	tkms_test_proc_dump_log(&env->daemon);
 	tkms_test_proc_dump_log(&env->polkit);
+	if (env->abrmd != NULL)
+		tkms_test_abrmd_dump_log(env->abrmd);
 	if (env->bus != NULL)
 		tkms_test_bus_dump_log(env->bus);
 	if (env->swtpm != NULL)

@@ -9,6 +9,8 @@
  *   - a private dbus-daemon with a system-bus-like, deny-by-default config that includes the
  *     shipped data/org.tkms.KeyManager.conf and a test-only policy for the polkit mock,
  *   - python-dbusmock's polkitd template (every tkms action allowed at start),
+ *   - with TKMS_TEST_TPM_VIA=abrmd, tpm2-abrmd in front of the swtpm on that bus
+ *     (tests/tkms-test-abrmd.h),
  *   - tkmsd (path from $TKMSD) on that bus and that TPM, with its own state directory,
  * then connects to the bus and builds a TkmsClient.
  *
@@ -68,7 +70,9 @@ const gchar *tkms_test_env_get_state_dir(TkmsTestEnv *env);
 const gchar *tkms_test_env_get_tmp_dir(TkmsTestEnv *env);
 const gchar *tkms_test_env_get_config_path(TkmsTestEnv *env); /* NULL without config */
 guint16 tkms_test_env_get_tpm_port(TkmsTestEnv *env);
-/* "swtpm:host=127.0.0.1,port=N" */
+/* The TCTI of the TPM as tkmsd and the tests' TPM tools reach it: "swtpm:host=127.0.0.1,port=N",
+ * or "tabrmd:bus_type=system" with TKMS_TEST_TPM_VIA=abrmd (tests/tkms-test-abrmd.h; give
+ * the command the private bus, as tkms_test_env_run() does). */
 const gchar *tkms_test_env_get_tcti(TkmsTestEnv *env);
 /* The TCTI tkmsd gets at its next starts instead of the swtpm's (NULL: the swtpm's again), e.g.
  * a recording proxy's (tests/tkms-test-tpm-proxy.h). */
@@ -91,7 +95,8 @@ gboolean tkms_test_env_daemon_is_running(TkmsTestEnv *env);
  * own client; call it for other clients (tkms_test_new_client()) after a restart. */
 gboolean tkms_test_env_sync_client(TkmsTestEnv *env, TkmsClient *client, GError **error);
 
-/* Stops / restarts swtpm on the same port with the same state directory. */
+/* Stops / restarts swtpm on the same port with the same state directory (and tpm2-abrmd in
+ * front of it, with TKMS_TEST_TPM_VIA=abrmd). */
 gboolean tkms_test_env_stop_tpm(TkmsTestEnv *env, GError **error);
 /* Sends sig (e.g. SIGSTOP/SIGCONT to make the TPM hang and come back) to swtpm. */
 gboolean tkms_test_env_signal_tpm(TkmsTestEnv *env, gint sig);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tkms-test-process.h"
+#include "tkms-test-util.h"
 #include "tkms-test-swtpm.h"
 
 #define PG_LIB_DIR "/usr/lib/postgresql"
@@ -611,7 +612,7 @@ static gboolean start_server(TkmsTestPostgres *pg, GError **error)
 	for (guint attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
 		gboolean retry = FALSE;
 
-		pg->port = (guint16)g_random_int_range(20000, 60000);
+		pg->port = tkms_test_random_server_port();
 		if (!tkms_test_port_is_free(pg->port))
 			continue;
 		g_clear_error(&last);

@@ -55,6 +55,28 @@ tkms_test_exit_on_error(const gchar *context, const GError *error)
 	exit(1);
 }
 
+guint
+tkms_test_timeout_factor(void)
+{
+	const gchar *v = g_getenv("TKMS_TEST_TIMEOUT_FACTOR");
+	guint64 n = 1;
+
+	if (v == NULL || !g_ascii_string_to_unsigned(v, 10, 1, 100, &n, NULL))
+		return 1;
+	return (guint)n;
+}
+
+guint
+tkms_test_rss_factor(void)
+{
+	const gchar *v = g_getenv("TKMS_TEST_RSS_FACTOR");
+	guint64 n = 1;
+
+	if (v == NULL || !g_ascii_string_to_unsigned(v, 10, 1, 100, &n, NULL))
+		return 1;
+	return (guint)n;
+}
+
 gboolean
 tkms_test_require_program(const gchar *program, const gchar *package, GError **error)
 {

@@ -31,6 +31,14 @@ typedef enum {
 G_NORETURN void tkms_test_skip_missing(const gchar *what);
 /* Skips the test if error is TKMS_TEST_ERROR_MISSING_DEPENDENCY, else prints it and exits 1. */
 G_NORETURN void tkms_test_exit_on_error(const gchar *context, const GError *error);
+/* How much longer than usual the fixture waits for its servers: $TKMS_TEST_TIMEOUT_FACTOR
+ * (default 1), set by ./run_tests.sh --sanitize and --valgrind, whose tkmsd is slower. */
+guint tkms_test_timeout_factor(void);
+/* How much more memory than usual tkmsd may use: $TKMS_TEST_RSS_FACTOR (default 1), set by
+ * ./run_tests.sh --sanitize (AddressSanitizer's shadow memory, redzones and quarantine); the
+ * memory bounds of the tests are for tkmsd's own allocator. */
+guint tkms_test_rss_factor(void);
+
 /* Sets TKMS_TEST_ERROR_MISSING_DEPENDENCY unless program is found (absolute, or on PATH). */
 gboolean tkms_test_require_program(const gchar *program, const gchar *package,
 				   GError **error);

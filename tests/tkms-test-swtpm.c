@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tkms-test-process.h"
+#include "tkms-test-util.h"
 
 #define TPM_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
@@ -116,7 +117,7 @@ tkms_test_swtpm_new(const gchar *state_dir, const gchar *log_path, GError **erro
 	tkms_test_proc_init(&tpm->proc, "swtpm", g_strdup(log_path));
 	tpm->state_dir = g_strdup(state_dir);
 	for (guint attempt = 0; attempt < 20; attempt++) {
-		guint16 port = (guint16)(g_random_int_range(20000, 60000) & ~1);
+		guint16 port = tkms_test_random_server_port();
 		if (!tkms_test_port_is_free(port) || !tkms_test_port_is_free(port + 1))
 			continue;
 		tpm->port = port;

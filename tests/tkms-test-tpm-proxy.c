@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tkms-test-swtpm.h"
+#include "tkms-test-util.h"
 
 #define TO_TPM '>'
 #define FROM_TPM '<'
@@ -218,7 +219,7 @@ tkms_test_tpm_proxy_new(guint16 tpm_port, const gchar *record_path, GError **err
 	if (!g_unix_open_pipe(proxy->wake, FD_CLOEXEC, error))
 		return NULL;
 	for (guint attempt = 0; attempt < 50 && proxy->port == 0; attempt++) {
-		guint16 port = (guint16)(g_random_int_range(20000, 60000) & ~1);
+		guint16 port = tkms_test_random_server_port();
 		if (!tkms_test_port_is_free(port) || !tkms_test_port_is_free(port + 1))
 			continue;
 		proxy->listen_fd[0] = listen_on(port);

@@ -205,3 +205,9 @@ tkms_test_spin(guint ms)
 			g_usleep(2000);
 	}
 }
+
+guint16
+tkms_test_random_server_port(void)
+{
+	return (guint16)(g_random_int_range(10000, 32000) & ~1);
+}

@@ -53,6 +53,12 @@ GVariant *tkms_test_get_property(TkmsTestEnv *env, const gchar *property);
 /* Iterates the default main context for up to ms milliseconds. */
 void tkms_test_spin(guint ms);
 
+/* A random even TCP port for a test server (the next one free too, as a rule). It lies below
+ * Linux's ephemeral range (32768-60999): a client that keeps reconnecting to a port in that
+ * range while nothing listens (tkmsd or tpm2-abrmd while swtpm is down) can connect to itself
+ * by TCP simultaneous open and then holds the port, so the server cannot come back on it. */
+guint16 tkms_test_random_server_port(void);
+
 /* Asserts that error is a TKMS_ERROR whose code is one of the arguments. */
 #define tkms_assert_error_one_of(error, ...)                                                    \
 	G_STMT_START                                                                            \
