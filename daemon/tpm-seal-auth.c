@@ -162,6 +162,9 @@ tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, TPM2B_AUTH *auth, G
 	return derive_auth(ctx, &msg, auth, error);
 }
 
+static gboolean key_auth_cached(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth);
+static void key_auth_cache_add(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, const TPM2B_AUTH *auth);
+
 gboolean
 tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth,
 			GError **error)
@@ -173,6 +176,9 @@ tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH 
 	gsize off = 0;
 
 	g_return_val_if_fail(name_len > 0 && id->version > 0, FALSE);
+	/* kept from CreateKey or RotateKey on: a version's first use derives nothing */
+	if (key_auth_cached(ctx, id, auth))
+		return TRUE;
 	memcpy(msg.buffer, KEY_AUTH_LABEL, sizeof(KEY_AUTH_LABEL));
 	off = sizeof(KEY_AUTH_LABEL);
 	memcpy(msg.buffer + off, &be_owner, 4);
@@ -182,7 +188,10 @@ tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH 
 	off += name_len;
 	memcpy(msg.buffer + off, &be_version, 4);
 	msg.size = off + 4;
-	return derive_auth(ctx, &msg, auth, error);
+	if (!derive_auth(ctx, &msg, auth, error))
+		return FALSE;
+	key_auth_cache_add(ctx, id, auth);
+	return TRUE;
 }
 
 /* Entries of ctx->key_auth_cache; past this many it starts again (32 bytes of secure heap
@@ -224,18 +233,6 @@ key_auth_cache_add(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, const TPM2B_AUTH
 	g_hash_table_insert(ctx->key_auth_cache, key_auth_cache_key(id), value);
 }
 
-/* The auth value of a bound key version's object, derived once. */
-static gboolean
-key_auth(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth, GError **error)
-{
-	if (key_auth_cached(ctx, id, auth))
-		return TRUE;
-	if (!tkms_tpm_key_auth_value(ctx, id, auth, error))
-		return FALSE;
-	key_auth_cache_add(ctx, id, auth);
-	return TRUE;
-}
-
 /* The sessions of the next command on key->obj. */
 static gboolean
 key_sessions(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
@@ -268,7 +265,7 @@ key_open(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 	/* derived before the object is looked up or loaded: the daemon key then takes the slot
 	 * kept free beside the cache, and a load of it that relieves the cache cannot flush the
 	 * object found */
-	if (bound && !key_auth(ctx, key->id, &auth, error))
+	if (bound && !tkms_tpm_key_auth_value(ctx, key->id, &auth, error))
 		return FALSE;
 	key->obj = tkms_tpm_object_cache_lookup(ctx, key->object_id);
 	key->cached = key->obj != ESYS_TR_NONE;

@@ -14,7 +14,8 @@ gboolean tkms_tpm_load_seal_auth_key(TkmsTpmContext *ctx, GError **error);
 gboolean tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, TPM2B_AUTH *auth,
 				  GError **error);
 
-/* The auth value of a bound key version's object (tpm.h), likewise. */
+/* The auth value of a bound key version's object (tpm.h), likewise; derived once and kept
+ * (ctx->key_auth_cache). */
 gboolean tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth,
 				 GError **error);
 /*
