@@ -239,7 +239,7 @@ tkms_tpm_object_cache_drop(TkmsTpmContext *ctx, ESYS_TR handle)
 		if (e->handle != handle)
 			continue;
 		g_queue_delete_link(lru, l);
-		g_debug("object cache: a command on %u/%s version %u failed; loading it again",
+		g_debug("object cache: a command on %u/%s version %u failed; unloading it",
 			e->key_id.owner, e->key_id.name, e->key_id.version);
 		entry_flush(ctx, e);
 		return;

@@ -269,7 +269,8 @@ key_open(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 		return FALSE;
 	key->obj = tkms_tpm_object_cache_lookup(ctx, key->object_id);
 	key->cached = key->obj != ESYS_TR_NONE;
-	if (!key->cached) {
+	key->fresh = !key->cached;
+	if (key->fresh) {
 		gboolean keep = tkms_tpm_object_cache_make_room(ctx, key->id);
 
 		ok = tkms_tpm_load_object(ctx, key->blob, FALSE, &key->obj, error);
@@ -307,8 +308,17 @@ tkms_tpm_key_stale(TkmsTpmContext *ctx, TkmsTpmKey *key, TSS2_RC rc)
 {
 	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
 
-	if (rc == TSS2_RC_SUCCESS || !key->cached || key->retried)
+	if (rc == TSS2_RC_SUCCESS || !key->cached)
 		return FALSE;
+	if (key->fresh || key->retried) {
+		/* it never served a command: nothing vouches for it (a copied blob whose auth
+		 * value does not match, a PCR policy no longer met), so it is not kept */
+		tkms_tpm_auth_clear(ctx, &key->auth);
+		tkms_tpm_object_cache_drop(ctx, key->obj);
+		key->obj = ESYS_TR_NONE;
+		key->cached = FALSE;
+		return FALSE;
+	}
 	/* the connection's own failures are the worker's (it rebuilds it, forgetting the cache);
 	 * a refusal that names no object (lockout, policy) would only come again */
 	if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_RC_LAYER &&

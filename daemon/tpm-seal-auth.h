@@ -29,6 +29,7 @@ typedef struct {
 	ESYS_TR obj;
 	TkmsTpmAuth auth;
 	gboolean cached;  /* obj is the cache's: it stays loaded after the request */
+	gboolean fresh;	  /* obj was loaded for this request, not found loaded */
 	gboolean retried; /* loaded afresh once already */
 	const TkmsTpmBlob *blob;
 	const TkmsTpmKeyId *id;
@@ -43,7 +44,8 @@ gboolean tkms_tpm_key_load(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const T
 			   TkmsPcrMask pcrs, gboolean secret, TkmsTpmKey *key, GError **error);
 /* A command on key failed with rc: TRUE (once per request) if the object came from the cache
  * and the TPM or a resource manager refused: the entry is in doubt, so it has been flushed and
- * forgotten; tkms_tpm_key_reload loads it afresh, then send the command again. */
+ * forgotten; tkms_tpm_key_reload loads it afresh, then send the command again. An object loaded
+ * for this request whose command failed is not kept either (FALSE). */
 gboolean tkms_tpm_key_stale(TkmsTpmContext *ctx, TkmsTpmKey *key, TSS2_RC rc);
 gboolean tkms_tpm_key_reload(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error);
 /* Flushes the sessions of the request, and the object unless the cache keeps it; its auth

@@ -573,6 +573,11 @@ tkms_tpm_forget_key(TkmsTpm *self, guint32 owner, const gchar *name)
 
 	g_strlcpy(f.name, name, sizeof(f.name));
 	g_mutex_lock(&self->queue_lock);
+	if (self->stopping || self->thread == NULL) {
+		/* tkms_tpm_stop flushes everything */
+		g_mutex_unlock(&self->queue_lock);
+		return;
+	}
 	/* requests made until now must not keep its objects */
 	f.seq = self->last_seq + 1;
 	g_array_append_val(self->forget, f);
