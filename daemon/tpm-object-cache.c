@@ -215,17 +215,21 @@ tkms_tpm_object_cache_make_room(TkmsTpmContext *ctx, const TkmsTpmKeyId *key_id)
 	return TRUE;
 }
 
-void
+gboolean
 tkms_tpm_object_cache_add(TkmsTpmContext *ctx, const guint8 id[TKMS_TPM_OBJECT_ID_SIZE],
 			  const TkmsTpmKeyId *key_id, ESYS_TR handle)
 {
-	Entry *e = g_new0(Entry, 1);
+	Entry *e;
 
-	g_return_if_fail(ctx->objects->lru.length < ctx->objects->limit);
+	/* the load in between may have lowered the bound (tkms_tpm_object_cache_relieve) */
+	if (ctx->objects->lru.length >= ctx->objects->limit)
+		return FALSE;
+	e = g_new0(Entry, 1);
 	memcpy(e->id, id, TKMS_TPM_OBJECT_ID_SIZE);
 	e->key_id = *key_id;
 	e->handle = handle;
 	g_queue_push_head(&ctx->objects->lru, e);
+	return TRUE;
 }
 
 void

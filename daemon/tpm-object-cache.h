@@ -60,8 +60,9 @@ ESYS_TR tkms_tpm_object_cache_lookup(TkmsTpmContext *ctx, const guint8 id[TKMS_T
  * not changed after the current request was made); if so, least recently used entries are
  * flushed until there is room for it. */
 gboolean tkms_tpm_object_cache_make_room(TkmsTpmContext *ctx, const TkmsTpmKeyId *key_id);
-/* Keeps handle, loaded from the blob of id, as the most recently used entry. */
-void tkms_tpm_object_cache_add(TkmsTpmContext *ctx, const guint8 id[TKMS_TPM_OBJECT_ID_SIZE],
+/* Keeps handle, loaded from the blob of id, as the most recently used entry; FALSE if there is
+ * no room after all (the caller flushes it after use). */
+gboolean tkms_tpm_object_cache_add(TkmsTpmContext *ctx, const guint8 id[TKMS_TPM_OBJECT_ID_SIZE],
 			       const TkmsTpmKeyId *key_id, ESYS_TR handle);
 /* The entry of handle is in doubt (a command on it failed): it is flushed and forgotten. */
 void tkms_tpm_object_cache_drop(TkmsTpmContext *ctx, ESYS_TR handle);

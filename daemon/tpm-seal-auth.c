@@ -274,10 +274,8 @@ key_open(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 		gboolean keep = tkms_tpm_object_cache_make_room(ctx, key->id);
 
 		ok = tkms_tpm_load_object(ctx, key->blob, FALSE, &key->obj, error);
-		if (ok && keep) {
-			tkms_tpm_object_cache_add(ctx, key->object_id, key->id, key->obj);
-			key->cached = TRUE;
-		}
+		key->cached = ok && keep &&
+			      tkms_tpm_object_cache_add(ctx, key->object_id, key->id, key->obj);
 	}
 	/* set for this request only (tkms_tpm_key_release wipes it) */
 	if (ok && bound)
