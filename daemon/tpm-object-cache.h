@@ -63,7 +63,7 @@ gboolean tkms_tpm_object_cache_make_room(TkmsTpmContext *ctx, const TkmsTpmKeyId
 /* Keeps handle, loaded from the blob of id, as the most recently used entry; FALSE if there is
  * no room after all (the caller flushes it after use). */
 gboolean tkms_tpm_object_cache_add(TkmsTpmContext *ctx, const guint8 id[TKMS_TPM_OBJECT_ID_SIZE],
-			       const TkmsTpmKeyId *key_id, ESYS_TR handle);
+				   const TkmsTpmKeyId *key_id, ESYS_TR handle);
 /* The entry of handle is in doubt (a command on it failed): it is flushed and forgotten. */
 void tkms_tpm_object_cache_drop(TkmsTpmContext *ctx, ESYS_TR handle);
 /* rc came from a load: if it is TPM_RC_OBJECT_MEMORY and entries are loaded, they are flushed,
