@@ -500,7 +500,8 @@ test_rotate_destroy(void)
 	{
 		g_autoptr(GBytes) sig = tkms_client_sign_sync(CLIENT, name, data, NULL, &error);
 		g_autoptr(GBytes) r = NULL;
-		gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+		gint64 deadline =
+			g_get_monotonic_time() + 5 * G_USEC_PER_SEC * tkms_test_timeout_factor();
 		gboolean flushed = via_abrmd;
 
 		tkms_assert_error(error, TKMS_ERROR_KEY_STATE);
@@ -720,8 +721,14 @@ test_restart_under_load(void)
 		tkms_test_spin(1500);
 	}
 	ok_before = g_atomic_int_get(&l.ok);
-	tkms_test_spin(1000);
-	/* calls succeed again after the TPM's return */
+	/* calls succeed again after the TPM's return (a slow tkmsd, under valgrind, takes longer)
+	 */
+	{
+		gint64 deadline =
+			g_get_monotonic_time() + 20 * G_USEC_PER_SEC * tkms_test_timeout_factor();
+		while (g_atomic_int_get(&l.ok) <= ok_before && g_get_monotonic_time() < deadline)
+			tkms_test_spin(50);
+	}
 	g_assert_cmpint(g_atomic_int_get(&l.ok), >, ok_before);
 	g_atomic_int_set(&l.stop, 1);
 	for (guint i = 0; i < G_N_ELEMENTS(threads); i++)
