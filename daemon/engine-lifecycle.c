@@ -114,9 +114,10 @@ apply(TkmsEngineOp *op)
 		change_fail(op, error);
 		return;
 	}
-	/* material of a version that changed state leaves memory; the next use unseals again
-	 * after the state check */
+	/* material of a version that changed state leaves memory, and its objects the TPM; the
+	 * next use unseals or loads again after the state check */
 	tkms_key_cache_remove_key(op->engine->keycache, d->copy->owner, d->copy->name);
+	tkms_tpm_forget_key(op->engine->tpm, d->copy->owner, d->copy->name);
 	tkms_engine_op_save(op, d->copy, saved_cb);
 }
 

@@ -741,7 +741,7 @@ tkms_engine_new(const TkmsConfig *config, GError **error)
 	if (self->audit == NULL)
 		return NULL;
 	self->tpm = tkms_tpm_new(config->tcti, config->state_dir, config->tpm_timeout,
-				 state_is_new, error);
+				 config->max_loaded_objects, state_is_new, error);
 	if (self->tpm == NULL)
 		return NULL;
 	g_signal_connect_object(self->tpm, "status-changed", G_CALLBACK(tpm_status_changed_cb),

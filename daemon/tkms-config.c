@@ -75,6 +75,7 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	g_autoptr(GError) local = NULL;
 	guint64 payload = TKMS_DEFAULT_MAX_PAYLOAD, per_caller = 64, per_user = 256;
 	guint64 key_ttl = 30, auth_ttl = 60, tpm_timeout = 90;
+	guint64 max_loaded = TKMS_DEFAULT_MAX_LOADED_OBJECTS;
 	guint64 max_keys = TKMS_DEFAULT_MAX_KEYS_PER_USER;
 	guint64 destroy_wait = TKMS_DEFAULT_DESTROY_WAIT;
 	guint64 hook_timeout = TKMS_DEFAULT_HOOK_TIMEOUT;
@@ -92,6 +93,8 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 	if (config->tcti != NULL)
 		g_strstrip(config->tcti);
 	if (!get_uint(kf, "tpm", "CommandTimeout", 1, 3600, &tpm_timeout, error) ||
+	    !get_uint(kf, "tpm", "MaxLoadedObjects", 0, TKMS_MAX_LOADED_OBJECTS, &max_loaded,
+		      error) ||
 	    !get_uint(kf, "limits", "MaxPayload", 1, 64 * 1024 * 1024, &payload, error) ||
 	    !get_uint(kf, "limits", "MaxInFlightPerCaller", 1, 100000, &per_caller, error) ||
 	    !get_uint(kf, "limits", "MaxInFlightPerUser", 1, 1000000, &per_user, error) ||
@@ -107,6 +110,7 @@ tkms_config_load(const gchar *path, gboolean required, GError **error)
 		      &keep_segments, error))
 		return NULL;
 	config->tpm_timeout = tpm_timeout;
+	config->max_loaded_objects = max_loaded;
 	config->max_payload = payload;
 	config->max_in_flight_per_caller = per_caller;
 	config->max_in_flight_per_user = per_user;

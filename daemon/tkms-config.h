@@ -10,6 +10,9 @@ G_BEGIN_DECLS
 typedef struct {
 	gchar *tcti;
 	guint tpm_timeout; /* seconds a TPM command may take before the TPM counts as hung */
+	/* key objects kept loaded in the TPM between calls, at most (the TPM's free transient
+	 * slots bound it too); 0: loaded and flushed for every call */
+	guint max_loaded_objects;
 	gchar *state_dir;
 	gsize max_payload;
 	guint max_in_flight_per_caller;
@@ -34,6 +37,8 @@ typedef struct {
 
 #define TKMS_DEFAULT_TCTI "device:/dev/tpmrm0"
 #define TKMS_DEFAULT_MAX_PAYLOAD (1024 * 1024)
+#define TKMS_DEFAULT_MAX_LOADED_OBJECTS 64
+#define TKMS_MAX_LOADED_OBJECTS 64
 #define TKMS_DEFAULT_MAX_KEYS_PER_USER 10000
 #define TKMS_DEFAULT_DESTROY_WAIT (7 * 24 * 3600)
 #define TKMS_MAX_DESTROY_WAIT (366 * 24 * 3600)

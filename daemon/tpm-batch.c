@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-tpm"
 
-/* SignBatch and HmacBatch on the TPM worker thread: one load of the key version's object and
- * one session for many commands. */
+/* SignBatch and HmacBatch on the TPM worker thread: one load of the key version's object (none
+ * if the object cache has it loaded) and one session for many commands. */
 
 #include "tpm-batch.h"
 
@@ -28,8 +28,7 @@ tkms_tpm_batch_hmac_fits(gsize len)
 }
 
 static gboolean
-sign_one(TkmsTpmContext *ctx, ESYS_TR obj, TkmsTpmAuth *a, GBytes *item, GBytes **out,
-	 GError **error)
+sign_one(TkmsTpmContext *ctx, TkmsTpmKey *key, GBytes *item, GBytes **out, GError **error)
 {
 	TPM2B_DIGEST digest = {.size = 32};
 	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
@@ -43,9 +42,15 @@ sign_one(TkmsTpmContext *ctx, ESYS_TR obj, TkmsTpmAuth *a, GBytes *item, GBytes 
 	/* as Sign: the message's SHA-256, with a NULL ticket (our keys are not restricted) */
 	EVP_Digest(p != NULL ? p : (const guint8 *)"", len, digest.buffer, &md_len, EVP_sha256(),
 		   NULL);
-	tkms_tpm_set_session_crypt(ctx, a->auth, FALSE, FALSE);
-	rc = Esys_Sign(ctx->esys, obj, a->auth, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme,
-		       &check, &sig);
+	for (;;) {
+		tkms_tpm_set_session_crypt(ctx, key->auth.auth, FALSE, FALSE);
+		rc = Esys_Sign(ctx->esys, key->obj, key->auth.auth, ESYS_TR_NONE, ESYS_TR_NONE,
+			       &digest, &scheme, &check, &sig);
+		if (!tkms_tpm_key_stale(ctx, key, rc))
+			break;
+		if (!tkms_tpm_key_reload(ctx, key, error))
+			return FALSE;
+	}
 	if (!tkms_tpm_check(rc, "signing", error))
 		return FALSE;
 	if (sig->sigAlg == TPM2_ALG_ECDSA)
@@ -63,8 +68,7 @@ sign_one(TkmsTpmContext *ctx, ESYS_TR obj, TkmsTpmAuth *a, GBytes *item, GBytes 
 }
 
 static gboolean
-hmac_one(TkmsTpmContext *ctx, ESYS_TR obj, TkmsTpmAuth *a, GBytes *item, GBytes **out,
-	 GError **error)
+hmac_one(TkmsTpmContext *ctx, TkmsTpmKey *key, GBytes *item, GBytes **out, GError **error)
 {
 	g_autofree TPM2B_DIGEST *mac = NULL;
 	TPM2B_MAX_BUFFER buf = {.size = g_bytes_get_size(item)};
@@ -72,10 +76,18 @@ hmac_one(TkmsTpmContext *ctx, ESYS_TR obj, TkmsTpmAuth *a, GBytes *item, GBytes 
 
 	if (buf.size > 0)
 		memcpy(buf.buffer, g_bytes_get_data(item, NULL), buf.size);
-	/* the message may be secret and so may the MAC: encrypted both ways */
-	tkms_tpm_auth_crypt(ctx, a, TRUE, TRUE);
-	rc = Esys_HMAC(ctx->esys, obj, a->auth, a->crypt, ESYS_TR_NONE, &buf, TPM2_ALG_SHA256,
-		       &mac);
+	for (;;) {
+		/* the message may be secret and so may the MAC: encrypted both ways */
+		tkms_tpm_auth_crypt(ctx, &key->auth, TRUE, TRUE);
+		rc = Esys_HMAC(ctx->esys, key->obj, key->auth.auth, key->auth.crypt, ESYS_TR_NONE,
+			       &buf, TPM2_ALG_SHA256, &mac);
+		if (!tkms_tpm_key_stale(ctx, key, rc))
+			break;
+		if (!tkms_tpm_key_reload(ctx, key, error)) {
+			OPENSSL_cleanse(&buf, sizeof(buf));
+			return FALSE;
+		}
+	}
 	OPENSSL_cleanse(&buf, sizeof(buf));
 	if (!tkms_tpm_check(rc, "computing an HMAC", error))
 		return FALSE;
@@ -109,14 +121,13 @@ batch_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmBatch *req = data;
 	gboolean hmac = req->op == TKMS_TPM_BATCH_HMAC;
-	ESYS_TR obj = ESYS_TR_NONE;
-	TkmsTpmAuth a;
+	TkmsTpmKey key;
 	guint first = req->out->len;
 	gint64 start = g_get_monotonic_time();
 	gboolean ok = TRUE;
 
 	req->item_failed = FALSE;
-	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, hmac, &obj, &a, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, hmac, &key, error))
 		return FALSE;
 	while (ok && req->out->len < req->items->len) {
 		GBytes *item = g_ptr_array_index(req->items, req->out->len);
@@ -130,18 +141,17 @@ batch_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 		if (hmac && !tkms_tpm_batch_hmac_fits(g_bytes_get_size(item)))
 			break;
 		if (req->pcrs != 0 && req->out->len > first)
-			ok = policy_again(ctx, a.auth, req->pcrs,
+			ok = policy_again(ctx, key.auth.auth, req->pcrs,
 					  tkms_tpm_blob_is_bound(&req->blob), error);
 		if (ok)
-			ok = hmac ? hmac_one(ctx, obj, &a, item, &result, error)
-				  : sign_one(ctx, obj, &a, item, &result, error);
+			ok = hmac ? hmac_one(ctx, &key, item, &result, error)
+				  : sign_one(ctx, &key, item, &result, error);
 		if (ok)
 			g_ptr_array_add(req->out, result);
 		else
 			req->item_failed = TRUE;
 	}
-	tkms_tpm_auth_clear(ctx, &a);
-	tkms_tpm_flush(ctx, &obj);
+	tkms_tpm_key_release(ctx, &key);
 	return ok;
 }
 

@@ -8,6 +8,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct _TkmsTpmObjectCache TkmsTpmObjectCache;
+
 /* Worker-thread state: only ever touched by the TPM worker thread. */
 typedef struct {
 	ESYS_CONTEXT *esys;
@@ -20,6 +22,10 @@ typedef struct {
 	ESYS_TR session;
 	/* a command of the current attempt ran in it: if the attempt fails, it is restarted */
 	gboolean session_used;
+	/* key versions' objects kept loaded between requests (tpm-object-cache.h) */
+	TkmsTpmObjectCache *objects;
+	/* the number of the request being served, in the order requests were made */
+	guint64 job_seq;
 	/* the daemon's HMAC key behind per-uid auth values of sealed blobs (kept across
 	 * reconnections; loaded from or created at seal_auth_path on first use) */
 	gchar *seal_auth_path;

@@ -10,6 +10,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "tkms-error.h"
+#include "tpm-object-cache.h"
 
 #define OBJECT_ATTRS (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_NODA)
 
@@ -79,6 +80,9 @@ tkms_tpm_load_object(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, gboolean untr
 	 * empty: a password session costs nothing, a salted one several ms of ESYS crypto */
 	rc = Esys_Load(ctx->esys, ctx->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv,
 		       &pub, handle);
+	if (tkms_tpm_object_cache_relieve(ctx, rc))
+		rc = Esys_Load(ctx->esys, ctx->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+			       &priv, &pub, handle);
 	OPENSSL_cleanse(&priv, sizeof(priv));
 	if (rc != TSS2_RC_SUCCESS && untrusted && tkms_tpm_rc_base(rc) != 0 &&
 	    tkms_tpm_rc_base(rc) != TPM2_RC_LOCKOUT) {

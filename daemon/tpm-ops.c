@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define G_LOG_DOMAIN "tkms-tpm"
 
-/* The TPM commands behind each request. All of this runs on the TPM worker thread. Every
- * object is loaded, used and flushed within one request (or one piece of it): transient slots
- * are scarce. Every command that carries a secret, or whose answer does, runs with the shared
- * session encrypting it (tpm-context.h, TkmsTpmAuth). */
+/* The TPM commands behind each request. All of this runs on the TPM worker thread. A key
+ * version's object may stay loaded between requests in the object cache (tpm-object-cache.h,
+ * bounded by the TPM's free slots); anything else is loaded, used and flushed within one
+ * request (or one piece of it): transient slots are scarce. Every command that carries a
+ * secret, or whose answer does, runs with the shared session encrypting it (tpm-context.h,
+ * TkmsTpmAuth). */
 
 #include "tpm-private.h"
 
@@ -15,6 +17,7 @@
 #include "crypto.h"
 #include "tkms-error.h"
 #include "tpm-drbg.h"
+#include "tpm-object-cache.h"
 #include "tpm-object.h"
 #include "tpm-seal-auth.h"
 
@@ -122,20 +125,40 @@ static gboolean
 unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmUnseal *req = data;
-	ESYS_TR obj = ESYS_TR_NONE;
-	TkmsTpmAuth a;
 	g_autofree TPM2B_SENSITIVE_DATA *out = NULL;
 	TSS2_RC rc;
 
-	if (req->owner_auth ? !load_sealed_blob(ctx, req, &obj, &a, error)
-			    : !tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE,
-						 &obj, &a, error))
-		return FALSE;
-	/* encrypted response: the key material never crosses the TPM bus in the clear */
-	tkms_tpm_auth_crypt(ctx, &a, FALSE, TRUE);
-	rc = Esys_Unseal(ctx->esys, obj, a.auth, a.crypt, ESYS_TR_NONE, &out);
-	tkms_tpm_auth_clear(ctx, &a);
-	tkms_tpm_flush(ctx, &obj);
+	if (req->owner_auth) {
+		/* a Seal blob came from the caller: loaded for this request only */
+		ESYS_TR obj = ESYS_TR_NONE;
+		TkmsTpmAuth a;
+
+		if (!load_sealed_blob(ctx, req, &obj, &a, error))
+			return FALSE;
+		/* encrypted response: the data never crosses the TPM bus in the clear */
+		tkms_tpm_auth_crypt(ctx, &a, FALSE, TRUE);
+		rc = Esys_Unseal(ctx->esys, obj, a.auth, a.crypt, ESYS_TR_NONE, &out);
+		tkms_tpm_auth_clear(ctx, &a);
+		tkms_tpm_flush(ctx, &obj);
+	} else {
+		/* a key version's sealed material: its object may stay loaded */
+		TkmsTpmKey key;
+
+		if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &key, error))
+			return FALSE;
+		for (;;) {
+			/* encrypted response: the key material never crosses the TPM bus in the
+			 * clear */
+			tkms_tpm_auth_crypt(ctx, &key.auth, FALSE, TRUE);
+			rc = Esys_Unseal(ctx->esys, key.obj, key.auth.auth, key.auth.crypt,
+					 ESYS_TR_NONE, &out);
+			if (!tkms_tpm_key_stale(ctx, &key, rc))
+				break;
+			if (!tkms_tpm_key_reload(ctx, &key, error))
+				return FALSE;
+		}
+		tkms_tpm_key_release(ctx, &key);
+	}
 	if (req->untrusted_blob && (tkms_tpm_rc_base(rc) == TPM2_RC_AUTH_FAIL ||
 				    tkms_tpm_rc_base(rc) == TPM2_RC_BAD_AUTH)) {
 		/* the object is noDA, so this moved no lockout counter */
@@ -195,8 +218,7 @@ static gboolean
 sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 {
 	TkmsTpmSign *req = data;
-	ESYS_TR obj = ESYS_TR_NONE;
-	TkmsTpmAuth a;
+	TkmsTpmKey key;
 	TPM2B_DIGEST digest;
 	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
 	TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
@@ -209,13 +231,18 @@ sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	request_digest(req, &digest);
 	/* a digest in, a signature out: nothing secret crosses the TPM bus (a bound key's auth
 	 * value is proven by an HMAC session, never sent) */
-	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, FALSE, &obj, &a, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, FALSE, &key, error))
 		return FALSE;
-	tkms_tpm_set_session_crypt(ctx, a.auth, FALSE, FALSE);
-	rc = Esys_Sign(ctx->esys, obj, a.auth, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme, &check,
-		       &sig);
-	tkms_tpm_auth_clear(ctx, &a);
-	tkms_tpm_flush(ctx, &obj);
+	for (;;) {
+		tkms_tpm_set_session_crypt(ctx, key.auth.auth, FALSE, FALSE);
+		rc = Esys_Sign(ctx->esys, key.obj, key.auth.auth, ESYS_TR_NONE, ESYS_TR_NONE,
+			       &digest, &scheme, &check, &sig);
+		if (!tkms_tpm_key_stale(ctx, &key, rc))
+			break;
+		if (!tkms_tpm_key_reload(ctx, &key, error))
+			return FALSE;
+	}
+	tkms_tpm_key_release(ctx, &key);
 	if (!tkms_tpm_check(rc, "signing", error))
 		return FALSE;
 	if (sig->sigAlg == TPM2_ALG_ECDSA)
@@ -243,7 +270,7 @@ tkms_tpm_sign(TkmsTpm *self, guint32 uid, TkmsTpmSign *req, GCancellable *cancel
  * (ContextSave, FlushContext) so that it holds no slot while their requests take their turns;
  * nobody waiting, a piece runs on for up to HMAC_PIECE_MAX_US (each piece is one attempt
  * under the watchdog's [tpm] CommandTimeout). The key's own authorization
- * (tkms_tpm_load_key) starts the sequence; the sequence's auth value is fresh random, sent
+ * (tkms_tpm_key_load) starts the sequence; the sequence's auth value is fresh random, sent
  * encrypted, and the shared session authorizes every later command on it and encrypts the
  * data and the MAC.
  */
@@ -277,32 +304,39 @@ hmac_done(TkmsTpmHmac *req, TPM2B_DIGEST *mac, GError **error)
 static gboolean
 hmac_once(TkmsTpmContext *ctx, TkmsTpmHmac *req, const guint8 *p, gsize len, GError **error)
 {
-	ESYS_TR obj = ESYS_TR_NONE;
-	TkmsTpmAuth a;
+	TkmsTpmKey key;
 	g_autofree TPM2B_DIGEST *mac = NULL;
 	TPM2B_MAX_BUFFER buf = {.size = len};
 	TSS2_RC rc;
 
 	/* the message may be secret, and a MAC used for DeriveKey is key material */
-	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &obj, &a, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &key, error))
 		return FALSE;
 	if (len > 0)
 		memcpy(buf.buffer, p, len);
-	tkms_tpm_auth_crypt(ctx, &a, TRUE, TRUE);
-	rc = Esys_HMAC(ctx->esys, obj, a.auth, a.crypt, ESYS_TR_NONE, &buf, TPM2_ALG_SHA256, &mac);
+	for (;;) {
+		tkms_tpm_auth_crypt(ctx, &key.auth, TRUE, TRUE);
+		rc = Esys_HMAC(ctx->esys, key.obj, key.auth.auth, key.auth.crypt, ESYS_TR_NONE,
+			       &buf, TPM2_ALG_SHA256, &mac);
+		if (!tkms_tpm_key_stale(ctx, &key, rc))
+			break;
+		if (!tkms_tpm_key_reload(ctx, &key, error)) {
+			OPENSSL_cleanse(&buf, sizeof(buf));
+			return FALSE;
+		}
+	}
 	OPENSSL_cleanse(&buf, sizeof(buf));
-	tkms_tpm_auth_clear(ctx, &a);
-	tkms_tpm_flush(ctx, &obj);
+	tkms_tpm_key_release(ctx, &key);
 	return tkms_tpm_check(rc, "computing an HMAC", error) && hmac_done(req, mac, error);
 }
 
-/* HMAC_Start on the key: the sequence is loaded on return, the key no longer is. */
+/* HMAC_Start on the key: the sequence is loaded on return; the key stays loaded only if the
+ * object cache keeps it (its slot is the one kept free beside the cache). */
 static gboolean
 hmac_sequence_start(TkmsTpmContext *ctx, TkmsTpmHmac *req, HmacSequence *seq, ESYS_TR *handle,
 		    GError **error)
 {
-	ESYS_TR obj = ESYS_TR_NONE;
-	TkmsTpmAuth a;
+	TkmsTpmKey key;
 	TSS2_RC rc;
 
 	seq->auth.size = 32;
@@ -311,14 +345,19 @@ hmac_sequence_start(TkmsTpmContext *ctx, TkmsTpmHmac *req, HmacSequence *seq, ES
 				    "No random bytes for an HMAC sequence; see the daemon log");
 		return FALSE;
 	}
-	if (!tkms_tpm_load_key(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &obj, &a, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &key, error))
 		return FALSE;
-	/* the sequence's auth value goes in encrypted; the answer carries only a handle */
-	tkms_tpm_auth_crypt(ctx, &a, TRUE, FALSE);
-	rc = Esys_HMAC_Start(ctx->esys, obj, a.auth, a.crypt, ESYS_TR_NONE, &seq->auth,
-			     TPM2_ALG_SHA256, handle);
-	tkms_tpm_auth_clear(ctx, &a);
-	tkms_tpm_flush(ctx, &obj);
+	for (;;) {
+		/* the sequence's auth value goes in encrypted; the answer carries only a handle */
+		tkms_tpm_auth_crypt(ctx, &key.auth, TRUE, FALSE);
+		rc = Esys_HMAC_Start(ctx->esys, key.obj, key.auth.auth, key.auth.crypt,
+				     ESYS_TR_NONE, &seq->auth, TPM2_ALG_SHA256, handle);
+		if (!tkms_tpm_key_stale(ctx, &key, rc))
+			break;
+		if (!tkms_tpm_key_reload(ctx, &key, error))
+			return FALSE;
+	}
+	tkms_tpm_key_release(ctx, &key);
 	if (!tkms_tpm_check(rc, "starting an HMAC sequence", error))
 		return FALSE;
 	Esys_TR_SetAuth(ctx->esys, *handle, &seq->auth);

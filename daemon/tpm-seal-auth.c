@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tkms-error.h"
+#include "tpm-object-cache.h"
 #include "tpm-object.h"
 
 /*
@@ -161,6 +162,9 @@ tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, TPM2B_AUTH *auth, G
 	return derive_auth(ctx, &msg, auth, error);
 }
 
+static gboolean key_auth_cached(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth);
+static void key_auth_cache_add(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, const TPM2B_AUTH *auth);
+
 gboolean
 tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth,
 			GError **error)
@@ -172,6 +176,9 @@ tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH 
 	gsize off = 0;
 
 	g_return_val_if_fail(name_len > 0 && id->version > 0, FALSE);
+	/* kept from CreateKey or RotateKey on: a version's first use derives nothing */
+	if (key_auth_cached(ctx, id, auth))
+		return TRUE;
 	memcpy(msg.buffer, KEY_AUTH_LABEL, sizeof(KEY_AUTH_LABEL));
 	off = sizeof(KEY_AUTH_LABEL);
 	memcpy(msg.buffer + off, &be_owner, 4);
@@ -181,7 +188,10 @@ tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH 
 	off += name_len;
 	memcpy(msg.buffer + off, &be_version, 4);
 	msg.size = off + 4;
-	return derive_auth(ctx, &msg, auth, error);
+	if (!derive_auth(ctx, &msg, auth, error))
+		return FALSE;
+	key_auth_cache_add(ctx, id, auth);
+	return TRUE;
 }
 
 /* Entries of ctx->key_auth_cache; past this many it starts again (32 bytes of secure heap
@@ -223,49 +233,130 @@ key_auth_cache_add(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, const TPM2B_AUTH
 	g_hash_table_insert(ctx->key_auth_cache, key_auth_cache_key(id), value);
 }
 
-gboolean
-tkms_tpm_load_key(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
-		  TkmsPcrMask pcrs, gboolean secret, ESYS_TR *obj, TkmsTpmAuth *a, GError **error)
+/* The sessions of the next command on key->obj. */
+static gboolean
+key_sessions(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 {
-	TPM2B_AUTH auth = {0};
-	gboolean ok = TRUE;
+	TkmsTpmAuth *a = &key->auth;
 
-	*a = (TkmsTpmAuth)TKMS_TPM_AUTH_INIT;
-	if (!tkms_tpm_blob_is_bound(blob)) {
-		if (!tkms_tpm_load_object(ctx, blob, FALSE, obj, error))
-			return FALSE;
-		if (tkms_tpm_object_auth(ctx, pcrs, secret, a, error))
-			return TRUE;
-		tkms_tpm_flush(ctx, obj);
-		return FALSE;
-	}
-	/* derived before the load, so that the daemon key and the object never hold two slots
-	 * at once besides the SRK */
-	if (!key_auth_cached(ctx, id, &auth)) {
-		ok = tkms_tpm_key_auth_value(ctx, id, &auth, error);
-		if (ok)
-			key_auth_cache_add(ctx, id, &auth);
-	}
-	ok = ok && tkms_tpm_load_object(ctx, blob, FALSE, obj, error);
-	if (ok)
-		Esys_TR_SetAuth(ctx->esys, *obj, &auth);
-	OPENSSL_cleanse(&auth, sizeof(auth));
+	if (!tkms_tpm_blob_is_bound(key->blob))
+		return tkms_tpm_object_auth(ctx, key->pcrs, key->secret, a, error);
 	/* the auth value is proven without sending it: a policy session with PolicyAuthValue for
 	 * a PCR-bound object (the shared session beside it when a secret travels); the shared
 	 * session when a secret travels (its HMACs are keyed with this object's auth value, and
 	 * it encrypts); else a plain HMAC session (the auth value has 256 bits of entropy, so its
 	 * HMACs on the bus give nothing away) */
-	if (ok && pcrs != 0) {
-		ok = tkms_tpm_start_pcr_session(ctx, pcrs, FALSE, TRUE, &a->auth, error) &&
-		     (!secret || tkms_tpm_session(ctx, &a->crypt, error));
-	} else if (ok && secret) {
-		ok = tkms_tpm_session(ctx, &a->auth, error);
-	} else if (ok) {
-		ok = tkms_tpm_start_plain_hmac_session(ctx, &a->auth, error);
+	if (key->pcrs != 0)
+		return tkms_tpm_start_pcr_session(ctx, key->pcrs, FALSE, TRUE, &a->auth, error) &&
+		       (!key->secret || tkms_tpm_session(ctx, &a->crypt, error));
+	if (key->secret)
+		return tkms_tpm_session(ctx, &a->auth, error);
+	return tkms_tpm_start_plain_hmac_session(ctx, &a->auth, error);
+}
+
+static gboolean
+key_open(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
+{
+	TPM2B_AUTH auth = {0};
+	gboolean bound = tkms_tpm_blob_is_bound(key->blob);
+	gboolean ok = TRUE;
+
+	key->auth = (TkmsTpmAuth)TKMS_TPM_AUTH_INIT;
+	/* derived before the object is looked up or loaded: the daemon key then takes the slot
+	 * kept free beside the cache, and a load of it that relieves the cache cannot flush the
+	 * object found */
+	if (bound && !tkms_tpm_key_auth_value(ctx, key->id, &auth, error))
+		return FALSE;
+	key->obj = tkms_tpm_object_cache_lookup(ctx, key->object_id);
+	key->cached = key->obj != ESYS_TR_NONE;
+	key->fresh = !key->cached;
+	if (key->fresh) {
+		gboolean keep = tkms_tpm_object_cache_make_room(ctx, key->id);
+
+		ok = tkms_tpm_load_object(ctx, key->blob, FALSE, &key->obj, error);
+		key->cached = ok && keep &&
+			      tkms_tpm_object_cache_add(ctx, key->object_id, key->id, key->obj);
 	}
-	if (!ok) {
-		tkms_tpm_auth_clear(ctx, a);
-		tkms_tpm_flush(ctx, obj);
-	}
+	/* set for this request only (tkms_tpm_key_release wipes it) */
+	if (ok && bound)
+		Esys_TR_SetAuth(ctx->esys, key->obj, &auth);
+	OPENSSL_cleanse(&auth, sizeof(auth));
+	ok = ok && key_sessions(ctx, key, error);
+	if (!ok)
+		tkms_tpm_key_release(ctx, key);
 	return ok;
+}
+
+gboolean
+tkms_tpm_key_load(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
+		  TkmsPcrMask pcrs, gboolean secret, TkmsTpmKey *key, GError **error)
+{
+	memset(key, 0, sizeof(*key));
+	key->obj = ESYS_TR_NONE;
+	key->blob = blob;
+	key->id = id;
+	key->pcrs = pcrs;
+	key->secret = secret;
+	tkms_tpm_object_id(blob, id, pcrs, key->object_id);
+	return key_open(ctx, key, error);
+}
+
+gboolean
+tkms_tpm_key_stale(TkmsTpmContext *ctx, TkmsTpmKey *key, TSS2_RC rc)
+{
+	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+
+	if (rc == TSS2_RC_SUCCESS || !key->cached)
+		return FALSE;
+	if (key->fresh || key->retried) {
+		/* it never served a command: nothing vouches for it (a copied blob whose auth
+		 * value does not match, a PCR policy no longer met), so it is not kept */
+		tkms_tpm_auth_clear(ctx, &key->auth);
+		tkms_tpm_object_cache_drop(ctx, key->obj);
+		key->obj = ESYS_TR_NONE;
+		key->cached = FALSE;
+		return FALSE;
+	}
+	/* the connection's own failures are the worker's (it rebuilds it, forgetting the cache);
+	 * a refusal that names no object (lockout, policy) would only come again */
+	if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_RC_LAYER &&
+	    layer != TSS2_RESMGR_TPM_RC_LAYER)
+		return FALSE;
+	switch (tkms_tpm_rc_base(rc)) {
+	case TPM2_RC_LOCKOUT:
+	case TPM2_RC_POLICY_FAIL:
+	case TPM2_RC_PCR_CHANGED:
+	case TPM2_RC_POLICY:
+		return FALSE;
+	default:
+		break;
+	}
+	key->retried = TRUE;
+	tkms_tpm_auth_clear(ctx, &key->auth);
+	tkms_tpm_object_cache_drop(ctx, key->obj);
+	key->obj = ESYS_TR_NONE;
+	key->cached = FALSE;
+	return TRUE;
+}
+
+gboolean
+tkms_tpm_key_reload(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
+{
+	return key_open(ctx, key, error);
+}
+
+void
+tkms_tpm_key_release(TkmsTpmContext *ctx, TkmsTpmKey *key)
+{
+	static const TPM2B_AUTH empty = {0};
+
+	tkms_tpm_auth_clear(ctx, &key->auth);
+	if (key->obj == ESYS_TR_NONE)
+		return;
+	if (ctx->esys != NULL && tkms_tpm_blob_is_bound(key->blob))
+		Esys_TR_SetAuth(ctx->esys, key->obj, &empty);
+	if (key->cached)
+		key->obj = ESYS_TR_NONE;
+	else
+		tkms_tpm_flush(ctx, &key->obj);
 }

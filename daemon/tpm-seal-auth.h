@@ -14,15 +14,42 @@ gboolean tkms_tpm_load_seal_auth_key(TkmsTpmContext *ctx, GError **error);
 gboolean tkms_tpm_seal_auth_value(TkmsTpmContext *ctx, guint32 owner, TPM2B_AUTH *auth,
 				  GError **error);
 
-/* The auth value of a bound key version's object (tpm.h), likewise. */
+/* The auth value of a bound key version's object (tpm.h), likewise; derived once and kept
+ * (ctx->key_auth_cache). */
 gboolean tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TPM2B_AUTH *auth,
 				 GError **error);
-/* Loads a key version's object and prepares the sessions that authorize a command on it
- * (TkmsTpmAuth; secret: the command or its answer carries a secret): for a bound blob its
- * derived auth value, else the empty one (tkms_tpm_object_auth). On failure nothing stays
- * loaded; otherwise tkms_tpm_auth_clear after the command. */
-gboolean tkms_tpm_load_key(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
-			   TkmsPcrMask pcrs, gboolean secret, ESYS_TR *obj, TkmsTpmAuth *auth,
-			   GError **error);
+/*
+ * A key version's object for one request: loaded, or found loaded in the object cache
+ * (tpm-object-cache.h), with the sessions that authorize a command on it (auth; secret: the
+ * command or its answer carries a secret): for a bound blob its derived auth value, else the
+ * empty one (tkms_tpm_object_auth). A PCR-bound object gets a fresh policy session for each
+ * command, cached or not.
+ */
+typedef struct {
+	ESYS_TR obj;
+	TkmsTpmAuth auth;
+	gboolean cached;  /* obj is the cache's: it stays loaded after the request */
+	gboolean fresh;	  /* obj was loaded for this request, not found loaded */
+	gboolean retried; /* loaded afresh once already */
+	const TkmsTpmBlob *blob;
+	const TkmsTpmKeyId *id;
+	TkmsPcrMask pcrs;
+	gboolean secret;
+	guint8 object_id[32];
+} TkmsTpmKey;
+
+/* blob and id must outlive key. On failure nothing of this request stays loaded; otherwise
+ * tkms_tpm_key_release after the commands. */
+gboolean tkms_tpm_key_load(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
+			   TkmsPcrMask pcrs, gboolean secret, TkmsTpmKey *key, GError **error);
+/* A command on key failed with rc: TRUE (once per request) if the object came from the cache
+ * and the TPM or a resource manager refused: the entry is in doubt, so it has been flushed and
+ * forgotten; tkms_tpm_key_reload loads it afresh, then send the command again. An object loaded
+ * for this request whose command failed is not kept either (FALSE). */
+gboolean tkms_tpm_key_stale(TkmsTpmContext *ctx, TkmsTpmKey *key, TSS2_RC rc);
+gboolean tkms_tpm_key_reload(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error);
+/* Flushes the sessions of the request, and the object unless the cache keeps it; its auth
+ * value is wiped from ESYS's memory either way. */
+void tkms_tpm_key_release(TkmsTpmContext *ctx, TkmsTpmKey *key);
 
 G_END_DECLS

@@ -11,6 +11,7 @@
 
 #include "tkms-error.h"
 #include "tpm-drbg.h"
+#include "tpm-object-cache.h"
 #include "tpm-seal-auth.h"
 #include "tpm-srk.h"
 #include "tpm-watchdog.h"
@@ -28,11 +29,21 @@ struct _TkmsTpm {
 	GHashTable *queues; /* uid -> GQueue of GTask */
 	GQueue turns;	    /* uids with work, in serving order */
 	gboolean stopping;
+	guint64 last_seq;   /* the number of the last request made (Job.seq) */
+	GArray *forget;	    /* ForgetKey: keys changed since the worker last looked */
 	TkmsTpmContext ctx;
 	GMutex status_lock;
 	TkmsTpmStatus status;
 	gboolean status_changed; /* worker thread only */
+	guint transient_avail;	 /* TPM_PT_HR_TRANSIENT_AVAIL at the last read_status */
 };
+
+/* tkms_tpm_forget_key: a key changed before request seq was made. */
+typedef struct {
+	guint64 seq;
+	guint32 owner;
+	gchar name[TKMS_TPM_KEY_NAME_MAX + 1];
+} ForgetKey;
 
 enum { SIGNAL_STATUS_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
@@ -46,6 +57,7 @@ typedef struct {
 	GDestroyNotify state_free;
 	guint pieces_done;
 	gpointer req;
+	guint64 seq; /* requests are numbered in the order they are made */
 } Job;
 
 static void
@@ -72,6 +84,8 @@ context_teardown(TkmsTpm *self)
 		Tss2_TctiLdr_Finalize(&ctx->tcti);
 	ctx->srk = ESYS_TR_NONE;
 	ctx->session = ESYS_TR_NONE;
+	/* whatever was loaded died with the connection, or the next one flushes it */
+	tkms_tpm_object_cache_forget_all(ctx->objects);
 }
 
 /* The pinned SRK name: hex digits on one line; anything else names the file and the reason. */
@@ -189,6 +203,7 @@ read_status(TkmsTpm *self, GError **error)
 		   fw2 >> 16, fw2 & 0xffff);
 	st.locked_out = (cap_property(var, TPM2_PT_PERMANENT) & TPMA_PERMANENT_INLOCKOUT) != 0;
 	st.lockout_counter = cap_property(var, TPM2_PT_LOCKOUT_COUNTER);
+	self->transient_avail = cap_property(var, TPM2_PT_HR_TRANSIENT_AVAIL);
 
 	g_mutex_lock(&self->status_lock);
 	if (memcmp(&self->status, &st, sizeof(st)) != 0)
@@ -271,6 +286,14 @@ ensure_connected(TkmsTpm *self, GError **error)
 	if (!create_srk(self, error) || !read_status(self, error))
 		goto fail;
 	{
+		/* read with the SRK loaded; the kernel's resource manager holds at most 3 objects
+		 * per connection whatever the TPM has free, the SRK one of them */
+		guint free_slots = self->transient_avail;
+		if (self->tcti_conf != NULL && strstr(self->tcti_conf, "tpmrm") != NULL)
+			free_slots = MIN(free_slots, TKMS_TPM_KERNEL_RM_OBJECTS - 1);
+		tkms_tpm_object_cache_connected(ctx->objects, free_slots);
+	}
+	{
 		/* made at the first connection rather than the first Seal, so that state changes
 		 * come from lifecycle calls; a failure here is retried at the first Seal */
 		g_autoptr(GError) local = NULL;
@@ -310,6 +333,32 @@ publish_status(TkmsTpm *self)
 
 static gboolean worker_run(GTask *task, TkmsTpm *self);
 
+/* With the queue locked, before job runs: keys changed meanwhile leave the object cache, and
+ * what the cache remembers of changed keys for requests made before goes once none is left. */
+static void
+note_requests(TkmsTpm *self, Job *job)
+{
+	GHashTableIter iter;
+	gpointer queue;
+	guint64 oldest = job->seq;
+
+	for (guint i = 0; i < self->forget->len; i++) {
+		ForgetKey *f = &g_array_index(self->forget, ForgetKey, i);
+		tkms_tpm_object_cache_forget_key(self->ctx.objects, f->owner, f->name, f->seq);
+	}
+	g_array_set_size(self->forget, 0);
+	/* each uid's queue is in the order its requests were made (a request in pieces goes
+	 * back to its head) */
+	g_hash_table_iter_init(&iter, self->queues);
+	while (g_hash_table_iter_next(&iter, NULL, &queue)) {
+		GTask *head = g_queue_peek_head(queue);
+		if (head != NULL)
+			oldest = MIN(oldest, ((Job *)g_task_get_task_data(head))->seq);
+	}
+	tkms_tpm_object_cache_prune(self->ctx.objects, oldest);
+	self->ctx.job_seq = job->seq;
+}
+
 /* Takes the next request: the first of the uid whose turn it is. The uid rejoins the line only
  * when that request (or piece of it) is done (serve_done), so a uid that arrives meanwhile goes
  * first. */
@@ -324,6 +373,7 @@ next_task(TkmsTpm *self, gpointer *uid)
 	if (!self->stopping) {
 		*uid = g_queue_pop_head(&self->turns);
 		task = g_queue_pop_head(g_hash_table_lookup(self->queues, *uid));
+		note_requests(self, g_task_get_task_data(task));
 	}
 	g_atomic_int_set(&self->ctx.waiting, (gint)g_queue_get_length(&self->turns));
 	g_mutex_unlock(&self->queue_lock);
@@ -386,7 +436,12 @@ attempt(TkmsTpm *self, Job *job, gboolean *more, gboolean *hung, GError **error)
 
 	tkms_tpm_watchdog_arm(self->watchdog);
 	self->ctx.session_used = FALSE;
-	ok = ensure_connected(self, error) && run_job(self, job, more, error);
+	ok = ensure_connected(self, error);
+	if (ok) {
+		/* objects of keys changed meanwhile go before anything else is loaded */
+		tkms_tpm_object_cache_flush_doomed(&self->ctx);
+		ok = run_job(self, job, more, error);
+	}
 	*hung = tkms_tpm_watchdog_disarm(self->watchdog) && !ok;
 	if (*hung) {
 		g_clear_error(error);
@@ -447,6 +502,7 @@ submit_job(TkmsTpm *self, guint32 uid, Job *job, GCancellable *cancellable,
 
 	g_task_set_task_data(task, job, job_free);
 	g_mutex_lock(&self->queue_lock);
+	job->seq = ++self->last_seq;
 	q = g_hash_table_lookup(self->queues, GUINT_TO_POINTER(uid));
 	if (q == NULL) {
 		q = g_queue_new();
@@ -503,6 +559,33 @@ tkms_tpm_refresh(TkmsTpm *self, GCancellable *cancellable, GAsyncReadyCallback c
 	tkms_tpm_submit(self, G_MAXUINT32, refresh_func, self, cancellable, callback, user_data);
 }
 
+static gboolean
+flush_forgotten_func(TkmsTpmContext *ctx, gpointer req, GError **error)
+{
+	/* attempt() flushed them */
+	return TRUE;
+}
+
+void
+tkms_tpm_forget_key(TkmsTpm *self, guint32 owner, const gchar *name)
+{
+	ForgetKey f = {.owner = owner};
+
+	g_strlcpy(f.name, name, sizeof(f.name));
+	g_mutex_lock(&self->queue_lock);
+	if (self->stopping || self->thread == NULL) {
+		/* tkms_tpm_stop flushes everything */
+		g_mutex_unlock(&self->queue_lock);
+		return;
+	}
+	/* requests made until now must not keep its objects */
+	f.seq = self->last_seq + 1;
+	g_array_append_val(self->forget, f);
+	g_mutex_unlock(&self->queue_lock);
+	/* a request of its own, so that the objects go now rather than at the next request */
+	tkms_tpm_submit(self, G_MAXUINT32, flush_forgotten_func, NULL, NULL, NULL, NULL);
+}
+
 void
 tkms_tpm_get_status(TkmsTpm *self, TkmsTpmStatus *status)
 {
@@ -522,6 +605,7 @@ tkms_tpm_stop(TkmsTpm *self)
 	g_mutex_unlock(&self->queue_lock);
 	g_thread_join(g_steal_pointer(&self->thread));
 	/* a clean exit leaves the TPM's slots as it found them */
+	tkms_tpm_object_cache_flush_all(&self->ctx);
 	tkms_tpm_session_drop(&self->ctx);
 	tkms_tpm_flush(&self->ctx, &self->ctx.srk);
 	context_teardown(self);
@@ -545,6 +629,8 @@ tkms_tpm_finalize(GObject *object)
 	g_free(self->ctx.seal_auth_path);
 	tkms_tpm_blob_clear(&self->ctx.seal_auth_key);
 	g_clear_pointer(&self->ctx.key_auth_cache, g_hash_table_unref);
+	g_clear_pointer(&self->ctx.objects, tkms_tpm_object_cache_free);
+	g_array_unref(self->forget);
 	g_mutex_clear(&self->status_lock);
 	G_OBJECT_CLASS(tkms_tpm_parent_class)->finalize(object);
 }
@@ -566,6 +652,7 @@ tkms_tpm_init(TkmsTpm *self)
 	g_mutex_init(&self->queue_lock);
 	g_cond_init(&self->queue_cond);
 	self->queues = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
+	self->forget = g_array_new(FALSE, FALSE, sizeof(ForgetKey));
 	self->ctx.srk = ESYS_TR_NONE;
 	self->ctx.session = ESYS_TR_NONE;
 }
@@ -579,7 +666,7 @@ tkms_tpm_global_init(void)
 
 TkmsTpm *
 tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds,
-	     gboolean state_is_new, GError **error)
+	     guint max_loaded_objects, gboolean state_is_new, GError **error)
 {
 	g_autoptr(TkmsTpm) self = g_object_new(TKMS_TYPE_TPM, NULL);
 	g_autofree gchar *pin = NULL;
@@ -588,6 +675,7 @@ tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds,
 	 * generation on a slow hardware TPM takes tens of seconds */
 	self->watchdog = tkms_tpm_watchdog_new(MIN(timeout_seconds, 3600u) * 1000, tcti);
 	self->tcti_conf = g_strdup(tcti);
+	self->ctx.objects = tkms_tpm_object_cache_new(max_loaded_objects);
 	self->srk_name_path = g_build_filename(state_dir, "srk.name", NULL);
 	self->ctx.seal_auth_path = g_build_filename(state_dir, "seal-auth.key", NULL);
 	/* both files are checked before anything runs: a damaged or unreadable one stops the

@@ -75,8 +75,10 @@ G_DECLARE_FINAL_TYPE(TkmsTpm, tkms_tpm, TKMS, TPM, GObject)
 
 /* state_is_new: srk.name and seal-auth.key may be made if absent; otherwise each must be
  * present and readable, or this fails naming it. */
+/* max_loaded_objects: key objects kept loaded between requests at most ([tpm]
+ * MaxLoadedObjects; the TPM's free slots bound it too, tpm-object-cache.h); 0: none. */
 TkmsTpm *tkms_tpm_new(const gchar *tcti, const gchar *state_dir, guint timeout_seconds,
-		      gboolean state_is_new, GError **error);
+		      guint max_loaded_objects, gboolean state_is_new, GError **error);
 void tkms_tpm_get_status(TkmsTpm *self, TkmsTpmStatus *status);
 /* Ends the worker thread (from the main thread, at shutdown): queued requests are dropped. */
 void tkms_tpm_stop(TkmsTpm *self);
@@ -143,6 +145,9 @@ void tkms_tpm_hmac(TkmsTpm *self, guint32 uid, TkmsTpmHmac *req, GCancellable *c
 		   GAsyncReadyCallback callback, gpointer user_data);
 void tkms_tpm_random(TkmsTpm *self, guint32 uid, TkmsTpmRandom *req, GCancellable *cancellable,
 		     GAsyncReadyCallback callback, gpointer user_data);
+/* A key changed (rotation, state change, destruction): its objects kept loaded are flushed
+ * soon, and requests made until now do not keep them loaded again. */
+void tkms_tpm_forget_key(TkmsTpm *self, guint32 owner, const gchar *name);
 /* Reconnects if needed and refreshes the status. */
 void tkms_tpm_refresh(TkmsTpm *self, GCancellable *cancellable, GAsyncReadyCallback callback,
 		      gpointer user_data);

@@ -23,6 +23,8 @@ struct _TkmsTestEnv {
 	TkmsTestSwtpm *swtpm;
 	TkmsTestAbrmd *abrmd; /* in front of swtpm (TKMS_TEST_TPM_VIA=abrmd), or NULL */
 	gchar *tcti; /* tkmsd's --tcti if not the swtpm's (tkms_test_env_set_tcti) */
+	/* tpm2-abrmd's TCTI to the TPM if not the swtpm's (tkms_test_env_set_abrmd_tpm_tcti) */
+	gchar *abrmd_tpm_tcti;
 	TkmsTestBus *bus;
 	TkmsTestStage *stage; /* what runs as other users */
 	TkmsTestProc polkit;

@@ -321,7 +321,24 @@ tkms_test_env_start_tpm(TkmsTestEnv *env, GError **error)
 	if (!tkms_test_swtpm_start(env->swtpm, error))
 		return FALSE;
 	return env->abrmd == NULL ||
-	       tkms_test_abrmd_start(env->abrmd, tkms_test_swtpm_get_tcti(env->swtpm), error);
+	       tkms_test_abrmd_start(env->abrmd,
+				     env->abrmd_tpm_tcti != NULL
+					     ? env->abrmd_tpm_tcti
+					     : tkms_test_swtpm_get_tcti(env->swtpm),
+				     error);
+}
+
+gboolean
+tkms_test_env_tpm_via_abrmd(TkmsTestEnv *env)
+{
+	return env->abrmd != NULL;
+}
+
+void
+tkms_test_env_set_abrmd_tpm_tcti(TkmsTestEnv *env, const gchar *tcti)
+{
+	g_free(env->abrmd_tpm_tcti);
+	env->abrmd_tpm_tcti = g_strdup(tcti);
 }
 
 gboolean
@@ -496,6 +513,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 	if (env->real_polkit)
 		tkms_test_polkit_teardown_real(env);
 	g_clear_pointer(&env->abrmd, tkms_test_abrmd_free);
+	g_clear_pointer(&env->abrmd_tpm_tcti, g_free);
 	g_clear_pointer(&env->bus, tkms_test_bus_free);
 	g_clear_pointer(&env->swtpm, tkms_test_swtpm_free);
 	g_clear_pointer(&env->stage, tkms_test_stage_free);

@@ -77,6 +77,12 @@ const gchar *tkms_test_env_get_tcti(TkmsTestEnv *env);
 /* The TCTI tkmsd gets at its next starts instead of the swtpm's (NULL: the swtpm's again), e.g.
  * a recording proxy's (tests/tkms-test-tpm-proxy.h). */
 void tkms_test_env_set_tcti(TkmsTestEnv *env, const gchar *tcti);
+/* Whether tpm2-abrmd stands between tkmsd and the swtpm (TKMS_TEST_TPM_VIA=abrmd). */
+gboolean tkms_test_env_tpm_via_abrmd(TkmsTestEnv *env);
+/* With tpm2-abrmd: the TCTI it reaches the TPM by at its next starts (tkms_test_env_start_tpm)
+ * instead of the swtpm's (NULL: the swtpm's again), e.g. a recording proxy's, which then sees
+ * what the resource manager sends on tkmsd's behalf. */
+void tkms_test_env_set_abrmd_tpm_tcti(TkmsTestEnv *env, const gchar *tcti);
 /* The daemon's combined stdout/stderr so far (all runs). */
 gchar *tkms_test_env_get_daemon_log(TkmsTestEnv *env);
 /* Prints the tail of every process's log to stderr (done automatically on abort). */

@@ -45,6 +45,7 @@ assert_defaults(const TkmsConfig *c)
 {
 	g_assert_null(c->tcti); /* main.c then applies --tcti, $TKMS_TCTI, the device */
 	g_assert_cmpuint(c->tpm_timeout, ==, 90);
+	g_assert_cmpuint(c->max_loaded_objects, ==, 64);
 	g_assert_cmpuint(c->max_payload, ==, TKMS_DEFAULT_MAX_PAYLOAD);
 	g_assert_cmpuint(c->max_in_flight_per_caller, ==, 64);
 	g_assert_cmpuint(c->max_in_flight_per_user, ==, 256);
@@ -111,6 +112,7 @@ test_every_key(Fixture *f, gconstpointer data)
 					    "[tpm]\n"
 					    "Tcti= swtpm:host=127.0.0.1,port=2321 \n"
 					    "CommandTimeout=5\n"
+					    "MaxLoadedObjects=0\n"
 					    "[limits]\n"
 					    "MaxPayload=65536\n"
 					    "MaxInFlightPerCaller=2\n"
@@ -127,6 +129,7 @@ test_every_key(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	g_assert_cmpstr(c->tcti, ==, "swtpm:host=127.0.0.1,port=2321");
 	g_assert_cmpuint(c->tpm_timeout, ==, 5);
+	g_assert_cmpuint(c->max_loaded_objects, ==, 0);
 	g_assert_cmpuint(c->max_payload, ==, 65536);
 	g_assert_cmpuint(c->max_in_flight_per_caller, ==, 2);
 	g_assert_cmpuint(c->max_in_flight_per_user, ==, 3);
@@ -142,7 +145,7 @@ test_limits_of_ranges(Fixture *f, gconstpointer data)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(TkmsConfig) c = load_text(f,
-					    "[tpm]\nCommandTimeout=3600\n"
+					    "[tpm]\nCommandTimeout=3600\nMaxLoadedObjects=64\n"
 					    "[limits]\nMaxPayload=67108864\n"
 					    "MaxKeysPerUser=4294967295\n"
 					    "[cache]\nKeyTtl=86400\n"
@@ -152,6 +155,7 @@ test_limits_of_ranges(Fixture *f, gconstpointer data)
 
 	g_assert_no_error(error);
 	g_assert_cmpuint(c->tpm_timeout, ==, 3600);
+	g_assert_cmpuint(c->max_loaded_objects, ==, 64);
 	g_assert_cmpuint(c->max_payload, ==, 64 * 1024 * 1024);
 	g_assert_cmpuint(c->max_keys_per_user, ==, G_MAXUINT32);
 	g_assert_cmpuint(c->key_ttl, ==, 86400);
@@ -173,6 +177,8 @@ test_bad_values(Fixture *f, gconstpointer data)
 		{"[tpm]\nCommandTimeout=0\n", "CommandTimeout"},
 		{"[tpm]\nCommandTimeout=3601\n", "CommandTimeout"},
 		{"[tpm]\nCommandTimeout=ninety\n", "CommandTimeout"},
+		{"[tpm]\nMaxLoadedObjects=65\n", "MaxLoadedObjects"},
+		{"[tpm]\nMaxLoadedObjects=-1\n", "MaxLoadedObjects"},
 		{"[limits]\nMaxPayload=0\n", "MaxPayload"},
 		{"[limits]\nMaxPayload=67108865\n", "MaxPayload"},
 		{"[limits]\nMaxPayload=-1\n", "MaxPayload"},
