@@ -104,7 +104,7 @@ test_tpm_restart(void)
 	g_autoptr(GError) error = NULL;
 	guint16 port = tkms_test_env_get_tpm_port(env);
 
-	/* the fixture's own port, below the ephemeral range (tkms_test_random_server_port()) */
+	/* below the ephemeral range, where a reconnecting client could take it (tkms-test-util.h) */
 	g_assert_cmpuint(port, >=, 10000);
 	g_assert_cmpuint(port, <, 32768);
 	tkms_test_env_extend_pcr(env, 16, &error);
