@@ -509,9 +509,12 @@ audit_verify_max_rss(TkmsTestEnv *e, const gchar *state, gchar **out, glong *max
 	g_autoptr(GError) error = NULL;
 	const gchar *last;
 	gint status = -1;
+	gboolean ok;
 
-	g_assert_true(tkms_test_env_run(e, argv, out, &err, &status, &error));
+	/* the error first: it says why (a timeout, say) */
+	ok = tkms_test_env_run(e, argv, out, &err, &status, &error);
 	g_assert_no_error(error);
+	g_assert_true(ok);
 	g_test_message("tkmsctl audit verify %s: status %d\n%s%s", state, status, *out, err);
 	g_assert_true(g_file_get_contents(report, &text, NULL, &error));
 	g_assert_no_error(error);
