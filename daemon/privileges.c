@@ -22,6 +22,9 @@ cap_get(CapData data[2])
 {
 	CapHeader header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 
+	/* zeroed first: a set the kernel does not fill must read as empty, not as stack garbage
+	 * (and valgrind's capget wrapper marks only the first of the two words as written) */
+	memset(data, 0, 2 * sizeof(CapData));
 	return syscall(SYS_capget, &header, data) == 0;
 }
 
@@ -54,7 +57,9 @@ caps_empty(void)
 	 * past the kernel's last capability is EINVAL (as is every one before Linux 4.3, which
 	 * had no ambient set) */
 	for (guint cap = 0; cap < 64; cap++) {
-		gint r = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0);
+		/* prctl() is variadic and reads unsigned longs: a guint leaves the upper half of
+		 * the argument undefined */
+		gint r = prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, (unsigned long)cap, 0UL, 0UL);
 		if (r < 0)
 			break;
 		if (r > 0)

@@ -566,8 +566,9 @@ test_slow_polkit(void)
 			NULL, NULL, &error);
 		g_assert_no_error(error);
 		g_dbus_connection_call(c, TKMS_BUS_NAME, TKMS_OBJECT_PATH, "org.tkms.KeyManager",
-				       "GetRandom", g_variant_new("(u)", 8u), G_VARIANT_TYPE("(ay)"),
-				       G_DBUS_CALL_FLAGS_NONE, 60000, NULL, slow_reply_cb, &t);
+				       "GetRandom", g_variant_new("(u)", 8u),
+				       G_VARIANT_TYPE("(ay)"), G_DBUS_CALL_FLAGS_NONE,
+				       60000 * tkms_test_timeout_factor(), NULL, slow_reply_cb, &t);
 		g_ptr_array_add(conns, c);
 	}
 	for (guint i = 0; i < 500 && !hanging; i++) {
@@ -587,7 +588,8 @@ test_slow_polkit(void)
 
 	g_variant_unref(mock_call("SimulateHang", g_variant_new("(b)", FALSE)));
 	g_variant_unref(mock_call("ReleaseHangingCalls", NULL));
-	deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+	/* 120 checks and GetRandoms in turn: longer with tkmsd under valgrind */
+	deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC * tkms_test_timeout_factor();
 	while (t.ok + t.denied + t.closed + t.other < N_SLOW_CALLERS &&
 	       g_get_monotonic_time() < deadline)
 		spin_for(10);

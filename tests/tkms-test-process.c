@@ -78,6 +78,23 @@ tkms_test_rss_factor(void)
 }
 
 gboolean
+tkms_test_under_valgrind(void)
+{
+	return g_strcmp0(g_getenv("TKMS_TEST_VALGRIND"), "1") == 0;
+}
+
+void
+tkms_test_skip_under_valgrind(const gchar *why)
+{
+	g_autofree gchar *what = NULL;
+
+	if (!tkms_test_under_valgrind())
+		return;
+	what = g_strdup_printf("not under valgrind (TKMS_TEST_VALGRIND=1): %s", why);
+	tkms_test_skip_missing(what);
+}
+
+gboolean
 tkms_test_require_program(const gchar *program, const gchar *package, GError **error)
 {
 	g_autofree gchar *found = NULL;

@@ -38,6 +38,13 @@ guint tkms_test_timeout_factor(void);
  * ./run_tests.sh --sanitize (AddressSanitizer's shadow memory, redzones and quarantine); the
  * memory bounds of the tests are for tkmsd's own allocator. */
 guint tkms_test_rss_factor(void);
+/* TRUE when tkmsd runs under valgrind memcheck ($TKMS_TEST_VALGRIND=1, ./run_tests.sh
+ * --valgrind). */
+gboolean tkms_test_under_valgrind(void);
+/* For a test's main(): under valgrind, skips the whole test with the reason why it cannot run
+ * there (it measures tkmsd's speed, say); ./run_tests.sh --valgrind leaves these tests out of
+ * its default run. Does nothing otherwise. */
+void tkms_test_skip_under_valgrind(const gchar *why);
 
 /* Sets TKMS_TEST_ERROR_MISSING_DEPENDENCY unless program is found (absolute, or on PATH). */
 gboolean tkms_test_require_program(const gchar *program, const gchar *package,
