@@ -144,6 +144,11 @@ main(int argc, char **argv)
 	 * TSS2_LOG in tkmsd's environment (e.g. all+error) brings tpm2-tss's own logging back.
 	 * Set before the TPM thread exists: tpm2-tss reads it at its first log call. */
 	g_setenv("TSS2_LOG", "all+NONE", FALSE);
+	/* polkit and everything else that asks for "the system bus" must use ours; set while
+	 * tkmsd has one thread (GLib starts its worker with the first GIO call; the hook launcher
+	 * gives hooks a clean environment) */
+	if (bus_address != NULL)
+		g_setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, TRUE);
 
 	if (config_path == NULL)
 		config = tkms_config_load(TKMS_SYSCONFDIR "/tkms/tkmsd.conf", FALSE, &error);
@@ -183,9 +188,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	/* polkit and everything else that asks for "the system bus" must use ours */
 	if (bus_address != NULL) {
-		g_setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, TRUE);
 		connection = g_dbus_connection_new_for_address_sync(
 			bus_address,
 			G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
