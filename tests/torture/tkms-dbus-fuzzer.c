@@ -55,17 +55,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define DEST "org.tkms.KeyManager"
-#define PATH "/org/tkms/KeyManager"
-#define IFACE "org.tkms.KeyManager"
-#define ERROR_PREFIX "org.tkms.KeyManager.Error."
+#define DEST		"org.tkms.KeyManager"
+#define PATH		"/org/tkms/KeyManager"
+#define IFACE		"org.tkms.KeyManager"
+#define ERROR_PREFIX	"org.tkms.KeyManager.Error."
 #define CALL_TIMEOUT_MS 30000
-#define SLOW_MS 1000
+#define SLOW_MS		1000
 /* A message is heavy when its body is over 2 MiB or holds over 10,000 values: more than any
  * legitimate call carries (MaxPayload is 1 MiB), and more than the bus itself forwards within
  * a second on a loaded machine. */
-#define HEAVY_BYTES (2 * 1024 * 1024)
-#define HEAVY_VALUES 10000
+#define HEAVY_BYTES	  (2 * 1024 * 1024)
+#define HEAVY_VALUES	  10000
 #define BUS_MESSAGE_LIMIT (32 * 1024 * 1024)
 #define MAX_PAYLOAD	  (1024 * 1024)
 
@@ -76,8 +76,8 @@ static gchar **targets; /* NAMEs given */
 static guint64 n_calls, n_raw, n_replies, n_noreply, n_reconnects, max_ms, bytes_sent;
 static GArray *latencies;		  /* guint32 ms of every reply */
 static gsize max_size = 33 * MAX_PAYLOAD; /* --max-size: random payloads at most this long */
-static GHashTable *outcomes;    /* "method outcome" -> Outcome */
-static GHashTable *raw_results; /* "kind result" -> count */
+static GHashTable *outcomes;		  /* "method outcome" -> Outcome */
+static GHashTable *raw_results;		  /* "kind result" -> count */
 
 /* Material of the fuzzer's own keys, to mutate. */
 static GPtrArray *seeds_ct, *seeds_blob, *seeds_sig, *seeds_mac;
@@ -317,12 +317,12 @@ static gchar *
 gen_string(Role role)
 {
 	static const gchar *const types[] = {"aes-256-gcm", "hmac-sha256", "ecdsa-p256", "rsa-2048",
-					     "password",    "AES-256-GCM", "des",        "",
+					     "password",    "AES-256-GCM", "des",	 "",
 					     "aes-256-gcm "};
 	static const gchar *const states[] = {
-		"active",     "deactivated",       "suspended", "compromised", "destroyed",
-		"pre-active", "destroy-scheduled", "",          "ACTIVE"};
-	static const gchar *const stages[] = {"",         "current", "pending",
+		"active",     "deactivated",	   "suspended", "compromised", "destroyed",
+		"pre-active", "destroy-scheduled", "",		"ACTIVE"};
+	static const gchar *const stages[] = {"",	  "current", "pending",
 					      "previous", "next",    "Current"};
 
 	if (chance(150))
@@ -405,9 +405,9 @@ static guint32
 gen_u32(Role role)
 {
 	static const guint32 edges[] = {
-		0,          1,          2,          3,         7,     8,           16,
-		32,         64,         65,         100,       256,   257,         1000,
-		1001,       1024,       8160,       8161,      65536, MAX_PAYLOAD, MAX_PAYLOAD + 1,
+		0,	    1,		2,	    3,	       7,     8,	   16,
+		32,	    64,		65,	    100,       256,   257,	   1000,
+		1001,	    1024,	8160,	    8161,      65536, MAX_PAYLOAD, MAX_PAYLOAD + 1,
 		0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff};
 
 	switch (role) {
@@ -437,7 +437,7 @@ static GVariant *gen_value(const GVariantType *type, guint depth);
 static GVariant *
 gen_option_value(const gchar *expected, guint depth)
 {
-	static const gchar *const any[] = {"s", "u", "t",  "b",     "au", "ay",  "i",
+	static const gchar *const any[] = {"s", "u", "t",  "b",	    "au", "ay",	 "i",
 					   "x", "d", "as", "a{sv}", "v",  "(su)"};
 	const gchar *t = chance(700) ? expected : any[rint_range(0, G_N_ELEMENTS(any))];
 
@@ -681,7 +681,7 @@ gen_right_args(const Method *m)
 static gchar *
 gen_type_string(guint depth)
 {
-	static const gchar *const composite[] = {"ay",  "as",     "au",   "a{sv}",  "a{ss}",
+	static const gchar *const composite[] = {"ay",	"as",	  "au",	  "a{sv}",  "a{ss}",
 						 "aay", "aa{sv}", "(su)", "(ayay)", "a(sv)"};
 	guint r = rint_range(0, 100);
 
@@ -907,11 +907,11 @@ call(const gchar *path, const gchar *iface, const gchar *method, GVariant *args)
 		gboolean timeout = g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
 		guint depth = body != NULL ? MAX(type_depth(sig), variant_depth(body)) : 0;
 		const gchar *flags = size + 1024 > BUS_MESSAGE_LIMIT ? "over-limit"
-				     : depth > 32                    ? "deep"
+				     : depth > 32		     ? "deep"
 								     : "-";
 		n_noreply++;
 		g_print("NOREPLY %s %.60s %zu %s %s %s\n", method, sig, size,
-			timeout  ? "timeout"
+			timeout	 ? "timeout"
 			: closed ? "closed"
 				 : "error",
 			flags, error ? error->message : "");

@@ -108,6 +108,12 @@ tkms_torture_ay_bytes(GBytes *b)
 	return tkms_torture_ay(data, len);
 }
 
+GVariant *
+tkms_torture_ay_str(const gchar *s)
+{
+	return tkms_torture_ay(s, strlen(s));
+}
+
 GBytes *
 tkms_torture_bytes(GVariant *ay)
 {

@@ -46,6 +46,7 @@ GVariant *tkms_torture_call_sync(GDBusConnection *connection, const gchar *metho
 /* GVariant "ay" of bytes. */
 GVariant *tkms_torture_ay(const void *data, gsize len);
 GVariant *tkms_torture_ay_bytes(GBytes *b);
+GVariant *tkms_torture_ay_str(const gchar *s);
 /* The bytes of an "ay" value. */
 GBytes *tkms_torture_bytes(GVariant *ay);
 

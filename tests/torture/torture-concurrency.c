@@ -23,18 +23,18 @@
 
 #include "tkms-torture.h"
 
-#define CALL_TIMEOUT_MS (120 * 1000)
+#define CALL_TIMEOUT_MS	   (120 * 1000)
 #define MAX_FAILURES_SHOWN 40
-#define CT_HEADER_LEN 12 /* daemon/ciphertext.h: magic, format, version */
+#define CT_HEADER_LEN	   12 /* daemon/ciphertext.h: magic, format, version */
 
 static TkmsTestEnv *env;
 
 /* The shared keys and their reference results (made before the clients start). */
-#define SH_AES "sh-aes"
+#define SH_AES	"sh-aes"
 #define SH_HMAC "sh-hmac"
-#define SH_EC "sh-ec"
-#define SH_RSA "sh-rsa"
-#define SH_PW "sh-pw"
+#define SH_EC	"sh-ec"
+#define SH_RSA	"sh-rsa"
+#define SH_PW	"sh-pw"
 static const gchar ref_data[] = "torture reference message";
 static const gchar ref_context[] = "torture reference context";
 static GBytes *ref_mac;
@@ -68,10 +68,10 @@ typedef enum {
 
 /* How often each operation is chosen (after every client has done each once). */
 static const guint op_weight[N_OPS] = {
-	[OP_ENCRYPT] = 10,   [OP_REENCRYPT] = 3,   [OP_TAMPERED] = 3,   [OP_DATAKEY] = 3,
-	[OP_SIGN] = 5,       [OP_SIGN_DIGEST] = 3, [OP_VERIFY_BAD] = 3, [OP_PUBLIC_KEY] = 2,
-	[OP_HMAC] = 4,       [OP_DERIVE] = 3,      [OP_SEAL] = 3,       [OP_UNSEAL_BAD] = 2,
-	[OP_RANDOM] = 3,     [OP_INFO] = 3,        [OP_LIST] = 2,       [OP_SECRET_SHARED] = 3,
+	[OP_ENCRYPT] = 10,   [OP_REENCRYPT] = 3,   [OP_TAMPERED] = 3,	[OP_DATAKEY] = 3,
+	[OP_SIGN] = 5,	     [OP_SIGN_DIGEST] = 3, [OP_VERIFY_BAD] = 3, [OP_PUBLIC_KEY] = 2,
+	[OP_HMAC] = 4,	     [OP_DERIVE] = 3,	   [OP_SEAL] = 3,	[OP_UNSEAL_BAD] = 2,
+	[OP_RANDOM] = 3,     [OP_INFO] = 3,	   [OP_LIST] = 2,	[OP_SECRET_SHARED] = 3,
 	[OP_SECRET_OWN] = 3, [OP_LIFECYCLE] = 2,   [OP_BAD_INPUT] = 3,
 };
 
@@ -164,18 +164,6 @@ failf(Client *c, const gchar *fmt, ...)
 	if (failures->len < MAX_FAILURES_SHOWN)
 		g_ptr_array_add(failures, g_strdup_printf("client %u, op %u stage %u: %s", c->index,
 							  c->op, c->stage, msg));
-}
-
-static GVariant *
-ay(GBytes *b)
-{
-	return tkms_torture_ay_bytes(b);
-}
-
-static GVariant *
-ay_str(const gchar *s)
-{
-	return tkms_torture_ay(s, strlen(s));
 }
 
 static GBytes *
@@ -282,7 +270,9 @@ op_encrypt(Client *c, GVariant *reply, const GError *error)
 				    ? (gsize)g_rand_int_range(c->rand, 65537, 131072)
 				    : (gsize)g_rand_int_range(c->rand, 1, 2049);
 		c->a = random_bytes(c, len);
-		set_call(c, "Encrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->a), ay_str(ctx)),
+		set_call(c, "Encrypt",
+			 g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(c->a),
+				       tkms_torture_ay_str(ctx)),
 			 "(ay)");
 		return TRUE;
 	}
@@ -290,7 +280,9 @@ op_encrypt(Client *c, GVariant *reply, const GError *error)
 		if (!expect_ok(c, error))
 			return FALSE;
 		c->b = reply_bytes(reply, 0);
-		set_call(c, "Decrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->b), ay_str(ctx)),
+		set_call(c, "Decrypt",
+			 g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(c->b),
+				       tkms_torture_ay_str(ctx)),
 			 "(ay)");
 		return TRUE;
 	case 2:
@@ -309,14 +301,18 @@ op_reencrypt(Client *c, GVariant *reply, const GError *error)
 	switch (c->stage) {
 	case 0:
 		c->a = random_bytes(c, g_rand_int_range(c->rand, 1, 512));
-		set_call(c, "Encrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->a), ay_str("re")),
+		set_call(c, "Encrypt",
+			 g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(c->a),
+				       tkms_torture_ay_str("re")),
 			 "(ay)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
 			return FALSE;
 		c->b = reply_bytes(reply, 0);
-		set_call(c, "ReEncrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->b), ay_str("re")),
+		set_call(c, "ReEncrypt",
+			 g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(c->b),
+				       tkms_torture_ay_str("re")),
 			 "(ay)");
 		return TRUE;
 	case 2:
@@ -325,7 +321,9 @@ op_reencrypt(Client *c, GVariant *reply, const GError *error)
 		c->c = reply_bytes(reply, 0);
 		if (g_bytes_equal(c->b, c->c))
 			failf(c, "ReEncrypt returned the same ciphertext (no fresh IV)");
-		set_call(c, "Decrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->c), ay_str("re")),
+		set_call(c, "Decrypt",
+			 g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(c->c),
+				       tkms_torture_ay_str("re")),
 			 "(ay)");
 		return TRUE;
 	case 3:
@@ -345,7 +343,9 @@ op_tampered(Client *c, GVariant *reply, const GError *error)
 	switch (c->stage) {
 	case 0:
 		c->a = random_bytes(c, g_rand_int_range(c->rand, 1, 256));
-		set_call(c, "Encrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->a), ay_str("t")),
+		set_call(c, "Encrypt",
+			 g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(c->a),
+				       tkms_torture_ay_str("t")),
 			 "(ay)");
 		return TRUE;
 	case 1: {
@@ -360,10 +360,14 @@ op_tampered(Client *c, GVariant *reply, const GError *error)
 							    (gint32)(len * 8));
 			g_autoptr(GBytes) bad = tkms_test_bytes_flip_bit(c->b, bit);
 			set_call(c, "Decrypt",
-				 g_variant_new("(s@ay@ay)", SH_AES, ay(bad), ay_str("t")), "(ay)");
+				 g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(bad),
+					       tkms_torture_ay_str("t")),
+				 "(ay)");
 		} else {
 			set_call(c, "Decrypt",
-				 g_variant_new("(s@ay@ay)", SH_AES, ay(c->b), ay_str("T")), "(ay)");
+				 g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(c->b),
+					       tkms_torture_ay_str("T")),
+				 "(ay)");
 		}
 		return TRUE;
 	}
@@ -381,7 +385,8 @@ op_datakey(Client *c, GVariant *reply, const GError *error)
 	case 0:
 		c->variant = g_rand_int_range(c->rand, 1, 65);
 		set_call(c, "GenerateDataKey",
-			 g_variant_new("(su@ay)", SH_AES, c->variant, ay_str("dk")), "(ayay)");
+			 g_variant_new("(su@ay)", SH_AES, c->variant, tkms_torture_ay_str("dk")),
+			 "(ayay)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
@@ -391,7 +396,9 @@ op_datakey(Client *c, GVariant *reply, const GError *error)
 		if (g_bytes_get_size(c->a) != c->variant)
 			failf(c, "GenerateDataKey: %zu bytes, asked %u", g_bytes_get_size(c->a),
 			      c->variant);
-		set_call(c, "Decrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(c->b), ay_str("dk")),
+		set_call(c, "Decrypt",
+			 g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(c->b),
+				       tkms_torture_ay_str("dk")),
 			 "(ay)");
 		return TRUE;
 	case 2:
@@ -418,13 +425,16 @@ op_sign(Client *c, GVariant *reply, const GError *error)
 	case 0:
 		c->key = g_strdup(signing_key(c));
 		c->a = random_bytes(c, g_rand_int_range(c->rand, 0, 4096));
-		set_call(c, "Sign", g_variant_new("(s@ay)", c->key, ay(c->a)), "(ay)");
+		set_call(c, "Sign", g_variant_new("(s@ay)", c->key, tkms_torture_ay_bytes(c->a)),
+			 "(ay)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
 			return FALSE;
 		c->b = reply_bytes(reply, 0);
-		set_call(c, "Verify", g_variant_new("(s@ay@ay)", c->key, ay(c->a), ay(c->b)),
+		set_call(c, "Verify",
+			 g_variant_new("(s@ay@ay)", c->key, tkms_torture_ay_bytes(c->a),
+				       tkms_torture_ay_bytes(c->b)),
 			 "(b)");
 		return TRUE;
 	case 2:
@@ -455,13 +465,16 @@ op_sign_digest(Client *c, GVariant *reply, const GError *error)
 		c->key = g_strdup(signing_key(c));
 		c->a = random_bytes(c, g_rand_int_range(c->rand, 1, 100000));
 		c->c = sha256(c->a);
-		set_call(c, "SignDigest", g_variant_new("(s@ay)", c->key, ay(c->c)), "(ay)");
+		set_call(c, "SignDigest",
+			 g_variant_new("(s@ay)", c->key, tkms_torture_ay_bytes(c->c)), "(ay)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
 			return FALSE;
 		c->b = reply_bytes(reply, 0);
-		set_call(c, "VerifyDigest", g_variant_new("(s@ay@ay)", c->key, ay(c->c), ay(c->b)),
+		set_call(c, "VerifyDigest",
+			 g_variant_new("(s@ay@ay)", c->key, tkms_torture_ay_bytes(c->c),
+				       tkms_torture_ay_bytes(c->b)),
 			 "(b)");
 		return TRUE;
 	case 2:
@@ -470,7 +483,9 @@ op_sign_digest(Client *c, GVariant *reply, const GError *error)
 		if (!reply_bool(reply))
 			failf(c, "VerifyDigest(%s) of its own SignDigest is false", c->key);
 		/* the message's Verify agrees */
-		set_call(c, "Verify", g_variant_new("(s@ay@ay)", c->key, ay(c->a), ay(c->b)),
+		set_call(c, "Verify",
+			 g_variant_new("(s@ay@ay)", c->key, tkms_torture_ay_bytes(c->a),
+				       tkms_torture_ay_bytes(c->b)),
 			 "(b)");
 		return TRUE;
 	case 3:
@@ -494,12 +509,14 @@ op_verify_bad(Client *c, GVariant *reply, const GError *error)
 		if (c->variant == 2) {
 			c->key = g_strdup(SH_HMAC);
 			set_call(c, "VerifyHmac",
-				 g_variant_new("(s@ay@ay)", c->key, ay_str(ref_data), ay(junk)),
+				 g_variant_new("(s@ay@ay)", c->key, tkms_torture_ay_str(ref_data),
+					       tkms_torture_ay_bytes(junk)),
 				 "(b)");
 		} else {
 			c->key = g_strdup(c->variant == 0 ? SH_EC : SH_RSA);
 			set_call(c, "Verify",
-				 g_variant_new("(s@ay@ay)", c->key, ay_str(ref_data), ay(junk)),
+				 g_variant_new("(s@ay@ay)", c->key, tkms_torture_ay_str(ref_data),
+					       tkms_torture_ay_bytes(junk)),
 				 "(b)");
 		}
 		return TRUE;
@@ -540,7 +557,8 @@ op_hmac(Client *c, GVariant *reply, const GError *error)
 		c->variant = g_rand_int_range(c->rand, 0, 8) == 0;
 		c->a = c->variant ? random_bytes(c, g_rand_int_range(c->rand, 1025, 65537))
 				  : g_bytes_new_static(ref_data, strlen(ref_data));
-		set_call(c, "Hmac", g_variant_new("(s@ay)", SH_HMAC, ay(c->a)), "(ay)");
+		set_call(c, "Hmac", g_variant_new("(s@ay)", SH_HMAC, tkms_torture_ay_bytes(c->a)),
+			 "(ay)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
@@ -548,7 +566,9 @@ op_hmac(Client *c, GVariant *reply, const GError *error)
 		c->b = reply_bytes(reply, 0);
 		if (!c->variant)
 			check_bytes(c, "Hmac of the reference message", c->b, ref_mac);
-		set_call(c, "VerifyHmac", g_variant_new("(s@ay@ay)", SH_HMAC, ay(c->a), ay(c->b)),
+		set_call(c, "VerifyHmac",
+			 g_variant_new("(s@ay@ay)", SH_HMAC, tkms_torture_ay_bytes(c->a),
+				       tkms_torture_ay_bytes(c->b)),
 			 "(b)");
 		return TRUE;
 	case 2:
@@ -565,7 +585,7 @@ op_derive(Client *c, GVariant *reply, const GError *error)
 	switch (c->stage) {
 	case 0:
 		set_call(c, "DeriveKey",
-			 g_variant_new("(s@ayu)", SH_HMAC, ay_str(ref_context),
+			 g_variant_new("(s@ayu)", SH_HMAC, tkms_torture_ay_str(ref_context),
 				       (guint32)g_bytes_get_size(ref_derived)),
 			 "(ay)");
 		return TRUE;
@@ -586,14 +606,15 @@ op_seal(Client *c, GVariant *reply, const GError *error)
 	case 0:
 		c->a = random_bytes(c, g_rand_int_range(c->rand, 1, 4096));
 		set_call(c, "Seal",
-			 g_variant_new("(@ay@a{sv})", ay(c->a), g_variant_new("a{sv}", NULL)),
+			 g_variant_new("(@ay@a{sv})", tkms_torture_ay_bytes(c->a),
+				       g_variant_new("a{sv}", NULL)),
 			 "(ay)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
 			return FALSE;
 		c->b = reply_bytes(reply, 0);
-		set_call(c, "Unseal", g_variant_new("(@ay)", ay(c->b)), "(ay)");
+		set_call(c, "Unseal", g_variant_new("(@ay)", tkms_torture_ay_bytes(c->b)), "(ay)");
 		return TRUE;
 	case 2:
 		if (expect_ok(c, error)) {
@@ -611,7 +632,7 @@ op_unseal_bad(Client *c, GVariant *reply, const GError *error)
 	switch (c->stage) {
 	case 0:
 		c->a = random_bytes(c, g_rand_int_range(c->rand, 0, 1024));
-		set_call(c, "Unseal", g_variant_new("(@ay)", ay(c->a)), "(ay)");
+		set_call(c, "Unseal", g_variant_new("(@ay)", tkms_torture_ay_bytes(c->a)), "(ay)");
 		return TRUE;
 	case 1:
 		/* not a blob at all, or one whose parts do not authenticate */
@@ -761,7 +782,8 @@ op_secret_own(Client *c, GVariant *reply, const GError *error)
 	case 0:
 		c->key = g_strdup(c->pw_name);
 		c->a = random_password(c);
-		set_call(c, "ImportSecret", g_variant_new("(s@ay)", c->key, ay(c->a)), "(u)");
+		set_call(c, "ImportSecret",
+			 g_variant_new("(s@ay)", c->key, tkms_torture_ay_bytes(c->a)), "(u)");
 		return TRUE;
 	case 1:
 		if (!expect_ok(c, error))
@@ -898,7 +920,8 @@ op_bad_input(Client *c, GVariant *reply, const GError *error)
 			break;
 		case 3:
 			set_call(c, "Encrypt",
-				 g_variant_new("(s@ay@ay)", "bad/name", ay_str("x"), ay_str("")),
+				 g_variant_new("(s@ay@ay)", "bad/name", tkms_torture_ay_str("x"),
+					       tkms_torture_ay_str("")),
 				 "(ay)");
 			break;
 		case 4:
@@ -912,7 +935,8 @@ op_bad_input(Client *c, GVariant *reply, const GError *error)
 			set_call(c, "GetRandom", g_variant_new("(u)", 0), "(ay)");
 			break;
 		default:
-			set_call(c, "Hmac", g_variant_new("(s@ay)", SH_EC, ay_str("x")), "(ay)");
+			set_call(c, "Hmac",
+				 g_variant_new("(s@ay)", SH_EC, tkms_torture_ay_str("x")), "(ay)");
 			break;
 		}
 		return TRUE;
@@ -1071,13 +1095,15 @@ make_shared_keys(void)
 		g_autoptr(GVariant) info =
 			tkms_test_create_key(client, shared_keys[i], shared_types[i], NULL);
 	}
-	ref_mac = call_bytes("Hmac", g_variant_new("(s@ay)", SH_HMAC, ay_str(ref_data)));
-	ref_derived =
-		call_bytes("DeriveKey", g_variant_new("(s@ayu)", SH_HMAC, ay_str(ref_context), 48));
+	ref_mac =
+		call_bytes("Hmac", g_variant_new("(s@ay)", SH_HMAC, tkms_torture_ay_str(ref_data)));
+	ref_derived = call_bytes("DeriveKey", g_variant_new("(s@ayu)", SH_HMAC,
+							    tkms_torture_ay_str(ref_context), 48));
 	ref_password = call_bytes("GetSecret", g_variant_new("(ss)", SH_PW, "current"));
 	ref_plaintext = tkms_test_bytes_pattern(3000, 9);
-	ref_ciphertext = call_bytes(
-		"Encrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(ref_plaintext), ay_str("ref")));
+	ref_ciphertext = call_bytes("Encrypt", g_variant_new("(s@ay@ay)", SH_AES,
+							     tkms_torture_ay_bytes(ref_plaintext),
+							     tkms_torture_ay_str("ref")));
 }
 
 /* Every shared key still gives its reference results. */
@@ -1085,13 +1111,15 @@ static void
 check_shared_keys(void)
 {
 	g_autoptr(GBytes) mac =
-		call_bytes("Hmac", g_variant_new("(s@ay)", SH_HMAC, ay_str(ref_data)));
+		call_bytes("Hmac", g_variant_new("(s@ay)", SH_HMAC, tkms_torture_ay_str(ref_data)));
 	g_autoptr(GBytes) derived =
-		call_bytes("DeriveKey", g_variant_new("(s@ayu)", SH_HMAC, ay_str(ref_context), 48));
+		call_bytes("DeriveKey",
+			   g_variant_new("(s@ayu)", SH_HMAC, tkms_torture_ay_str(ref_context), 48));
 	g_autoptr(GBytes) password =
 		call_bytes("GetSecret", g_variant_new("(ss)", SH_PW, "current"));
 	g_autoptr(GBytes) plaintext = call_bytes(
-		"Decrypt", g_variant_new("(s@ay@ay)", SH_AES, ay(ref_ciphertext), ay_str("ref")));
+		"Decrypt", g_variant_new("(s@ay@ay)", SH_AES, tkms_torture_ay_bytes(ref_ciphertext),
+					 tkms_torture_ay_str("ref")));
 	g_autoptr(GBytes) data = tkms_test_bytes_str("after");
 
 	tkms_assert_bytes_equal(mac, ref_mac);
@@ -1100,11 +1128,14 @@ check_shared_keys(void)
 	tkms_assert_bytes_equal(plaintext, ref_plaintext);
 	for (guint i = 0; i < 2; i++) {
 		const gchar *key = i == 0 ? SH_EC : SH_RSA;
-		g_autoptr(GBytes) sig = call_bytes("Sign", g_variant_new("(s@ay)", key, ay(data)));
+		g_autoptr(GBytes) sig = call_bytes(
+			"Sign", g_variant_new("(s@ay)", key, tkms_torture_ay_bytes(data)));
 		g_autoptr(GError) error = NULL;
 		g_autoptr(GVariant) r = tkms_torture_call_sync(
 			tkms_test_env_get_connection(env), "Verify",
-			g_variant_new("(s@ay@ay)", key, ay(data), ay(sig)), "(b)", 60000, &error);
+			g_variant_new("(s@ay@ay)", key, tkms_torture_ay_bytes(data),
+				      tkms_torture_ay_bytes(sig)),
+			"(b)", 60000, &error);
 		g_assert_no_error(error);
 		g_assert_true(reply_bool(r));
 	}

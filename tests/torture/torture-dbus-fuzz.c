@@ -39,7 +39,7 @@
  * most RSS_PEAK_KIB at any moment, and a second run of as many calls leaves tkmsd at most
  * RSS_GROWTH_KIB above what the first one reached: no growth with the number of calls. */
 #define RSS_GROWTH_KIB (32 * 1024)
-#define RSS_PEAK_KIB (512 * 1024)
+#define RSS_PEAK_KIB   (512 * 1024)
 
 /* A third owner (a test user of the authz suite, made if absent), whose key nobody may touch */
 #define THIRD_USER "tkms-test-b"
@@ -230,7 +230,7 @@ fuzz_as(const gchar *user, guint32 uid, guint n_calls, Rss *rss)
 	/* the short form sends the extremes once (as nobody) and random payloads of at most
 	 * 4 MiB; the long form everything, twice */
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
-	const gchar *const aims[] = {"r-aes",        "r-hmac", "r-ec",        "r-pw",
+	const gchar *const aims[] = {"r-aes",	     "r-hmac", "r-ec",	      "r-pw",
 				     "system:r-aes", "0:r-ec", "65534:fz-aes"};
 	g_autoptr(GHashTable) before = snapshot();
 	g_autoptr(GHashTable) after = NULL;

@@ -25,31 +25,19 @@
 #include "tkms-test-store.h"
 #include "tkms-torture.h"
 
-#define PCR 9
+#define PCR	      9
 #define CT_HEADER_LEN 12 /* daemon/ciphertext.h */
 
 static TkmsTestEnv *env;
 #define CONN (tkms_test_env_get_connection(env))
 
 static GBytes *ref_data;
-static GBytes *blob;           /* Seal, unbound */
+static GBytes *blob;	       /* Seal, unbound */
 static GBytes *blob_pcr;       /* Seal, bound to PCR 9's old value */
 static GBytes *ciphertext;     /* Encrypt with k-aes, context "lockout" */
 static GBytes *ciphertext_pcr; /* Encrypt with pcr-aes (before the extend) */
-static GBytes *mac;            /* Hmac of ref_data with k-hmac */
-static GBytes *sig;            /* Sign of ref_data with k-ec */
-
-static GVariant *
-ay(GBytes *b)
-{
-	return tkms_torture_ay_bytes(b);
-}
-
-static GVariant *
-ay_str(const gchar *s)
-{
-	return tkms_torture_ay(s, strlen(s));
-}
+static GBytes *mac;	       /* Hmac of ref_data with k-hmac */
+static GBytes *sig;	       /* Sign of ref_data with k-ec */
 
 static GVariant *
 no_options(void)
@@ -112,14 +100,19 @@ setup_keys(void)
 	create("pcr-hmac", "hmac-sha256", pcr_options());
 	create("pcr-ec", "ecdsa-p256", pcr_options());
 	create("pcr-pw", "password", pcr_options());
-	blob = call_bytes("Seal", g_variant_new("(@ay@a{sv})", ay(ref_data), no_options()));
-	blob_pcr = call_bytes("Seal", g_variant_new("(@ay@a{sv})", ay(ref_data), pcr_options()));
-	ciphertext = call_bytes(
-		"Encrypt", g_variant_new("(s@ay@ay)", "k-aes", ay(ref_data), ay_str("lockout")));
-	ciphertext_pcr = call_bytes(
-		"Encrypt", g_variant_new("(s@ay@ay)", "pcr-aes", ay(ref_data), ay_str("lockout")));
-	mac = call_bytes("Hmac", g_variant_new("(s@ay)", "k-hmac", ay(ref_data)));
-	sig = call_bytes("Sign", g_variant_new("(s@ay)", "k-ec", ay(ref_data)));
+	blob = call_bytes("Seal", g_variant_new("(@ay@a{sv})", tkms_torture_ay_bytes(ref_data),
+						no_options()));
+	blob_pcr = call_bytes("Seal", g_variant_new("(@ay@a{sv})", tkms_torture_ay_bytes(ref_data),
+						    pcr_options()));
+	ciphertext = call_bytes("Encrypt",
+				g_variant_new("(s@ay@ay)", "k-aes", tkms_torture_ay_bytes(ref_data),
+					      tkms_torture_ay_str("lockout")));
+	ciphertext_pcr = call_bytes("Encrypt", g_variant_new("(s@ay@ay)", "pcr-aes",
+							     tkms_torture_ay_bytes(ref_data),
+							     tkms_torture_ay_str("lockout")));
+	mac = call_bytes("Hmac",
+			 g_variant_new("(s@ay)", "k-hmac", tkms_torture_ay_bytes(ref_data)));
+	sig = call_bytes("Sign", g_variant_new("(s@ay)", "k-ec", tkms_torture_ay_bytes(ref_data)));
 
 	/* Copies of bound keys under other names, straight into the store: the TPM objects
 	 * are intact but their auth value is derived from the original name. */
@@ -176,7 +169,7 @@ pick(GRand *rand, BadCall *b)
 		g_autoptr(GBytes) junk = random_bytes(rand, g_rand_int_range(rand, 0, 2048));
 		b->what = "Unseal of garbage";
 		b->method = "Unseal";
-		b->args = g_variant_new("(@ay)", ay(junk));
+		b->args = g_variant_new("(@ay)", tkms_torture_ay_bytes(junk));
 		b->expect[0] = "InvalidArgument";
 		b->expect[1] = "IntegrityFailure";
 		break;
@@ -188,7 +181,7 @@ pick(GRand *rand, BadCall *b)
 		bad = tkms_test_bytes_flip_bit(blob, g_rand_int_range(rand, 0, (gint32)(len * 8)));
 		b->what = "Unseal of a bit-flipped blob";
 		b->method = "Unseal";
-		b->args = g_variant_new("(@ay)", ay(bad));
+		b->args = g_variant_new("(@ay)", tkms_torture_ay_bytes(bad));
 		memcpy(b->expect, tampered, sizeof(tampered));
 		break;
 	}
@@ -198,7 +191,7 @@ pick(GRand *rand, BadCall *b)
 		bad = tkms_test_bytes_truncate(blob, g_rand_int_range(rand, 0, (gint32)len));
 		b->what = "Unseal of a truncated blob";
 		b->method = "Unseal";
-		b->args = g_variant_new("(@ay)", ay(bad));
+		b->args = g_variant_new("(@ay)", tkms_torture_ay_bytes(bad));
 		b->expect[0] = "InvalidArgument";
 		b->expect[1] = "IntegrityFailure";
 		break;
@@ -206,26 +199,27 @@ pick(GRand *rand, BadCall *b)
 	case 4:
 		b->what = "Unseal of a blob bound to the old PCR value";
 		b->method = "Unseal";
-		b->args = g_variant_new("(@ay)", ay(blob_pcr));
+		b->args = g_variant_new("(@ay)", tkms_torture_ay_bytes(blob_pcr));
 		b->expect[0] = "PolicyMismatch";
 		break;
 	case 5:
 		b->what = "Decrypt with a key bound to the old PCR value";
 		b->method = "Decrypt";
-		b->args = g_variant_new("(s@ay@ay)", "pcr-aes", ay(ciphertext_pcr),
-					ay_str("lockout"));
+		b->args =
+			g_variant_new("(s@ay@ay)", "pcr-aes", tkms_torture_ay_bytes(ciphertext_pcr),
+				      tkms_torture_ay_str("lockout"));
 		b->expect[0] = "PolicyMismatch";
 		break;
 	case 6:
 		b->what = "Hmac with a key bound to the old PCR value";
 		b->method = "Hmac";
-		b->args = g_variant_new("(s@ay)", "pcr-hmac", ay(ref_data));
+		b->args = g_variant_new("(s@ay)", "pcr-hmac", tkms_torture_ay_bytes(ref_data));
 		b->expect[0] = "PolicyMismatch";
 		break;
 	case 7:
 		b->what = "Sign with a key bound to the old PCR value";
 		b->method = "Sign";
-		b->args = g_variant_new("(s@ay)", "pcr-ec", ay(ref_data));
+		b->args = g_variant_new("(s@ay)", "pcr-ec", tkms_torture_ay_bytes(ref_data));
 		b->expect[0] = "PolicyMismatch";
 		break;
 	case 8:
@@ -242,14 +236,16 @@ pick(GRand *rand, BadCall *b)
 			ciphertext, g_rand_int_range(rand, CT_HEADER_LEN * 8, (gint32)(len * 8)));
 		b->what = "Decrypt or ReEncrypt of a bit-flipped ciphertext";
 		b->method = g_rand_boolean(rand) ? "Decrypt" : "ReEncrypt";
-		b->args = g_variant_new("(s@ay@ay)", "k-aes", ay(bad), ay_str("lockout"));
+		b->args = g_variant_new("(s@ay@ay)", "k-aes", tkms_torture_ay_bytes(bad),
+					tkms_torture_ay_str("lockout"));
 		b->expect[0] = "IntegrityFailure";
 		break;
 	}
 	case 11:
 		b->what = "Decrypt under the wrong context";
 		b->method = "Decrypt";
-		b->args = g_variant_new("(s@ay@ay)", "k-aes", ay(ciphertext), ay_str("lockouT"));
+		b->args = g_variant_new("(s@ay@ay)", "k-aes", tkms_torture_ay_bytes(ciphertext),
+					tkms_torture_ay_str("lockouT"));
 		b->expect[0] = "IntegrityFailure";
 		break;
 	case 12: {
@@ -259,7 +255,8 @@ pick(GRand *rand, BadCall *b)
 		b->what = "use of a bound key's copy under another name";
 		b->method = which == 0 ? "Sign" : which == 1 ? "Hmac" : "GetSecret";
 		b->args = which == 2 ? g_variant_new("(ss)", copies[which], "current")
-				     : g_variant_new("(s@ay)", copies[which], ay(ref_data));
+				     : g_variant_new("(s@ay)", copies[which],
+						     tkms_torture_ay_bytes(ref_data));
 		b->expect[0] = "IntegrityFailure";
 		b->expect[1] = "PermissionDenied";
 		break;
@@ -269,7 +266,8 @@ pick(GRand *rand, BadCall *b)
 			tkms_test_bytes_flip_bit(mac, g_rand_int_range(rand, 0, 256));
 		b->what = "VerifyHmac of a wrong MAC";
 		b->method = "VerifyHmac";
-		b->args = g_variant_new("(s@ay@ay)", "k-hmac", ay(ref_data), ay(bad));
+		b->args = g_variant_new("(s@ay@ay)", "k-hmac", tkms_torture_ay_bytes(ref_data),
+					tkms_torture_ay_bytes(bad));
 		b->reply_type = "(b)";
 		b->expect[0] = "false";
 		break;
@@ -280,7 +278,8 @@ pick(GRand *rand, BadCall *b)
 		bad = tkms_test_bytes_flip_bit(sig, g_rand_int_range(rand, 0, (gint32)(len * 8)));
 		b->what = "Verify of a wrong signature";
 		b->method = "Verify";
-		b->args = g_variant_new("(s@ay@ay)", "k-ec", ay(ref_data), ay(bad));
+		b->args = g_variant_new("(s@ay@ay)", "k-ec", tkms_torture_ay_bytes(ref_data),
+					tkms_torture_ay_bytes(bad));
 		b->reply_type = "(b)";
 		b->expect[0] = "false";
 		break;
@@ -288,7 +287,8 @@ pick(GRand *rand, BadCall *b)
 	default: {
 		/* a blob of the right shape whose sealed TPM object is another blob's */
 		g_autoptr(GBytes) other = call_bytes(
-			"Seal", g_variant_new("(@ay@a{sv})", ay_str("other"), no_options()));
+			"Seal",
+			g_variant_new("(@ay@a{sv})", tkms_torture_ay_str("other"), no_options()));
 		gsize n = MIN(g_bytes_get_size(other), g_bytes_get_size(blob));
 		g_autofree guint8 *mix =
 			g_memdup2(g_bytes_get_data(blob, NULL), g_bytes_get_size(blob));
@@ -298,7 +298,7 @@ pick(GRand *rand, BadCall *b)
 		bad = g_bytes_new(mix, g_bytes_get_size(blob));
 		b->what = "Unseal of a blob spliced from two";
 		b->method = "Unseal";
-		b->args = g_variant_new("(@ay)", ay(bad));
+		b->args = g_variant_new("(@ay)", tkms_torture_ay_bytes(bad));
 		memcpy(b->expect, tampered, sizeof(tampered));
 		break;
 	}
@@ -371,11 +371,13 @@ test_lockout(void)
 	/* and the unbound keys still work */
 	{
 		g_autoptr(GBytes) pt =
-			call_bytes("Decrypt", g_variant_new("(s@ay@ay)", "k-aes", ay(ciphertext),
-							    ay_str("lockout")));
-		g_autoptr(GBytes) m =
-			call_bytes("Hmac", g_variant_new("(s@ay)", "k-hmac", ay(ref_data)));
-		g_autoptr(GBytes) d = call_bytes("Unseal", g_variant_new("(@ay)", ay(blob)));
+			call_bytes("Decrypt", g_variant_new("(s@ay@ay)", "k-aes",
+							    tkms_torture_ay_bytes(ciphertext),
+							    tkms_torture_ay_str("lockout")));
+		g_autoptr(GBytes) m = call_bytes(
+			"Hmac", g_variant_new("(s@ay)", "k-hmac", tkms_torture_ay_bytes(ref_data)));
+		g_autoptr(GBytes) d =
+			call_bytes("Unseal", g_variant_new("(@ay)", tkms_torture_ay_bytes(blob)));
 		g_autoptr(GBytes) pw = call_bytes("GetSecret", g_variant_new("(ss)", "k-pw", ""));
 		tkms_assert_bytes_equal(pt, ref_data);
 		tkms_assert_bytes_equal(m, mac);

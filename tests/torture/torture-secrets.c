@@ -49,18 +49,6 @@ remember(GBytes *secret)
 }
 
 static GVariant *
-ay(GBytes *b)
-{
-	return tkms_torture_ay_bytes(b);
-}
-
-static GVariant *
-ay_str(const gchar *s)
-{
-	return tkms_torture_ay(s, strlen(s));
-}
-
-static GVariant *
 call(const gchar *method, GVariant *args, const gchar *reply_type, GError **error)
 {
 	GVariant *r = tkms_torture_call_sync(CONN, method, args, reply_type, 60000, error);
@@ -136,7 +124,8 @@ handle_secrets(void)
 		g_autoptr(GError) error = NULL;
 		remember(generated);
 		remember(imported);
-		r = call("ImportSecret", g_variant_new("(s@ay)", "s-pw", ay(imported)), "(u)",
+		r = call("ImportSecret",
+			 g_variant_new("(s@ay)", "s-pw", tkms_torture_ay_bytes(imported)), "(u)",
 			 &error);
 		g_assert_no_error(error);
 		{
@@ -170,63 +159,86 @@ handle_secrets(void)
 		remember(with_nul);
 		remember(bad_utf8);
 		remember(s4);
-		call_fails("ImportSecret", g_variant_new("(s@ay)", "s-aes", ay(s1)),
+		call_fails("ImportSecret",
+			   g_variant_new("(s@ay)", "s-aes", tkms_torture_ay_bytes(s1)),
 			   "InvalidArgument");
-		call_fails("ImportSecret", g_variant_new("(s@ay)", "s-pw", ay(with_nul)),
+		call_fails("ImportSecret",
+			   g_variant_new("(s@ay)", "s-pw", tkms_torture_ay_bytes(with_nul)),
 			   "InvalidArgument");
-		call_fails("ImportSecret", g_variant_new("(s@ay)", "s-pw", ay(bad_utf8)),
+		call_fails("ImportSecret",
+			   g_variant_new("(s@ay)", "s-pw", tkms_torture_ay_bytes(bad_utf8)),
 			   "InvalidArgument");
 		{
 			g_autoptr(GError) error = NULL;
 			g_autoptr(GVariant) r =
-				call("ImportSecret", g_variant_new("(s@ay)", "s-pw", ay(s4)), NULL,
-				     &error);
+				call("ImportSecret",
+				     g_variant_new("(s@ay)", "s-pw", tkms_torture_ay_bytes(s4)),
+				     NULL, &error);
 			g_autofree gchar *outcome = tkms_torture_outcome(error);
 			g_assert_nonnull(error);
 			g_test_message("ImportSecret of 5000 bytes -> %s", outcome);
 		}
-		call_fails("ImportSecret", g_variant_new("(s@ay)", "no-such-key", ay(s1)),
+		call_fails("ImportSecret",
+			   g_variant_new("(s@ay)", "no-such-key", tkms_torture_ay_bytes(s1)),
 			   "NotFound");
 	}
 
 	/* plaintexts in and out, data keys, wrong contexts and keys */
 	for (guint i = 0; i < 3; i++) {
 		g_autoptr(GBytes) pt = random_secret(rand, 40 + i * 1000);
-		g_autoptr(GBytes) ct = call_bytes(
-			"Encrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(pt), ay_str("c")), 0);
-		g_autoptr(GBytes) back = call_bytes(
-			"Decrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(ct), ay_str("c")), 0);
+		g_autoptr(GBytes) ct =
+			call_bytes("Encrypt",
+				   g_variant_new("(s@ay@ay)", "s-aes", tkms_torture_ay_bytes(pt),
+						 tkms_torture_ay_str("c")),
+				   0);
+		g_autoptr(GBytes) back =
+			call_bytes("Decrypt",
+				   g_variant_new("(s@ay@ay)", "s-aes", tkms_torture_ay_bytes(ct),
+						 tkms_torture_ay_str("c")),
+				   0);
 		g_autoptr(GBytes) dk = call_bytes(
-			"GenerateDataKey", g_variant_new("(su@ay)", "s-aes", 32, ay_str("c")), 0);
+			"GenerateDataKey",
+			g_variant_new("(su@ay)", "s-aes", 32, tkms_torture_ay_str("c")), 0);
 		remember(pt);
 		remember(dk);
 		tkms_assert_bytes_equal(back, pt);
-		call_fails("Decrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(ct), ay_str("C")),
+		call_fails("Decrypt",
+			   g_variant_new("(s@ay@ay)", "s-aes", tkms_torture_ay_bytes(ct),
+					 tkms_torture_ay_str("C")),
 			   "IntegrityFailure");
-		call_fails("Encrypt", g_variant_new("(s@ay@ay)", "s-hmac", ay(pt), ay_str("c")),
+		call_fails("Encrypt",
+			   g_variant_new("(s@ay@ay)", "s-hmac", tkms_torture_ay_bytes(pt),
+					 tkms_torture_ay_str("c")),
 			   "InvalidArgument");
 		call_fails("Encrypt",
-			   g_variant_new("(s@ay@ay)", "no-such-key", ay(pt), ay_str("c")),
+			   g_variant_new("(s@ay@ay)", "no-such-key", tkms_torture_ay_bytes(pt),
+					 tkms_torture_ay_str("c")),
 			   "NotFound");
 	}
 	{
 		/* a plaintext over MaxPayload */
 		g_autoptr(GBytes) big = random_secret(rand, 1024 * 1024 + 1);
 		remember(big);
-		call_fails("Encrypt", g_variant_new("(s@ay@ay)", "s-aes", ay(big), ay_str("c")),
+		call_fails("Encrypt",
+			   g_variant_new("(s@ay@ay)", "s-aes", tkms_torture_ay_bytes(big),
+					 tkms_torture_ay_str("c")),
 			   "LimitExceeded");
 		call_fails("Seal",
-			   g_variant_new("(@ay@a{sv})", ay(big), g_variant_new("a{sv}", NULL)),
+			   g_variant_new("(@ay@a{sv})", tkms_torture_ay_bytes(big),
+					 g_variant_new("a{sv}", NULL)),
 			   "LimitExceeded");
 	}
 
 	/* sealed and unsealed data, also refused to another user */
 	for (guint i = 0; i < 3; i++) {
 		g_autoptr(GBytes) data = random_secret(rand, 33 + i);
-		g_autoptr(GBytes) blob = call_bytes(
-			"Seal",
-			g_variant_new("(@ay@a{sv})", ay(data), g_variant_new("a{sv}", NULL)), 0);
-		g_autoptr(GBytes) back = call_bytes("Unseal", g_variant_new("(@ay)", ay(blob)), 0);
+		g_autoptr(GBytes) blob =
+			call_bytes("Seal",
+				   g_variant_new("(@ay@a{sv})", tkms_torture_ay_bytes(data),
+						 g_variant_new("a{sv}", NULL)),
+				   0);
+		g_autoptr(GBytes) back = call_bytes(
+			"Unseal", g_variant_new("(@ay)", tkms_torture_ay_bytes(blob)), 0);
 		remember(data);
 		tkms_assert_bytes_equal(back, data);
 		if (i == 0) {
@@ -248,7 +260,8 @@ handle_secrets(void)
 				tkms_test_bytes_flip_bit(blob, (g_bytes_get_size(blob) - 20) * 8);
 			g_autoptr(GError) error = NULL;
 			g_autoptr(GVariant) r =
-				call("Unseal", g_variant_new("(@ay)", ay(bad)), NULL, &error);
+				call("Unseal", g_variant_new("(@ay)", tkms_torture_ay_bytes(bad)),
+				     NULL, &error);
 			g_assert_nonnull(error);
 		}
 	}
@@ -256,7 +269,8 @@ handle_secrets(void)
 	/* derived keys and random bytes */
 	for (guint i = 0; i < 3; i++) {
 		g_autoptr(GBytes) derived = call_bytes(
-			"DeriveKey", g_variant_new("(s@ayu)", "s-hmac", ay_str("purpose"), 32 + i),
+			"DeriveKey",
+			g_variant_new("(s@ayu)", "s-hmac", tkms_torture_ay_str("purpose"), 32 + i),
 			0);
 		g_autoptr(GBytes) random =
 			call_bytes("GetRandom", g_variant_new("(u)", 16 + i * 100), 0);

@@ -23,10 +23,10 @@
 
 #include "tkms-torture.h"
 
-#define N_WORKERS 4
+#define N_WORKERS	4
 #define CALL_TIMEOUT_MS 30000
-#define FAIL_WITHIN_US (5 * G_USEC_PER_SEC)
-#define BACK_WITHIN_US (2 * G_USEC_PER_SEC)
+#define FAIL_WITHIN_US	(5 * G_USEC_PER_SEC)
+#define BACK_WITHIN_US	(2 * G_USEC_PER_SEC)
 
 static TkmsTestEnv *env;
 
@@ -67,18 +67,6 @@ static GPtrArray *records; /* CallRecord */
 static gint stop_workers;
 static gint key_counter;
 
-static GVariant *
-ay(GBytes *b)
-{
-	return tkms_torture_ay_bytes(b);
-}
-
-static GVariant *
-ay_str(const gchar *s)
-{
-	return tkms_torture_ay(s, strlen(s));
-}
-
 static GBytes *
 first_bytes(GVariant *reply)
 {
@@ -113,22 +101,23 @@ worker_call(GDBusConnection *c, GRand *rand)
 	switch (pick == 14 ? 7 : pick % 7) {
 	case 0:
 		r->method = "Hmac";
-		args = g_variant_new("(s@ay)", "k-hmac", ay_str(ref_data));
+		args = g_variant_new("(s@ay)", "k-hmac", tkms_torture_ay_str(ref_data));
 		want = g_bytes_ref(ref_mac);
 		break;
 	case 1:
 		r->method = "Sign";
 		args = g_variant_new("(s@ay)", g_rand_int_range(rand, 0, 4) ? "k-ec" : "k-rsa",
-				     ay_str(ref_data));
+				     tkms_torture_ay_str(ref_data));
 		break;
 	case 2:
 		r->method = "Decrypt";
-		args = g_variant_new("(s@ay@ay)", "k-aes", ay(ref_ciphertext), ay_str("kill"));
+		args = g_variant_new("(s@ay@ay)", "k-aes", tkms_torture_ay_bytes(ref_ciphertext),
+				     tkms_torture_ay_str("kill"));
 		want = g_bytes_ref(ref_plaintext);
 		break;
 	case 3:
 		r->method = "Unseal";
-		args = g_variant_new("(@ay)", ay(ref_blob));
+		args = g_variant_new("(@ay)", tkms_torture_ay_bytes(ref_blob));
 		want = g_bytes_new_static(ref_data, strlen(ref_data));
 		break;
 	case 4:
@@ -142,7 +131,7 @@ worker_call(GDBusConnection *c, GRand *rand)
 		break;
 	case 6:
 		r->method = "DeriveKey";
-		args = g_variant_new("(s@ayu)", "k-hmac", ay_str(ref_data), 32);
+		args = g_variant_new("(s@ayu)", "k-hmac", tkms_torture_ay_str(ref_data), 32);
 		want = g_bytes_ref(ref_derived);
 		break;
 	default: {
@@ -209,17 +198,20 @@ make_keys(void)
 	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
 		g_autoptr(GVariant) info = tkms_test_create_key(client, names[i], types[i], NULL);
 	}
-	ref_mac = call_bytes_sync(c, "Hmac", g_variant_new("(s@ay)", "k-hmac", ay_str(ref_data)));
-	ref_derived = call_bytes_sync(c, "DeriveKey",
-				      g_variant_new("(s@ayu)", "k-hmac", ay_str(ref_data), 32));
+	ref_mac = call_bytes_sync(c, "Hmac",
+				  g_variant_new("(s@ay)", "k-hmac", tkms_torture_ay_str(ref_data)));
+	ref_derived = call_bytes_sync(
+		c, "DeriveKey",
+		g_variant_new("(s@ayu)", "k-hmac", tkms_torture_ay_str(ref_data), 32));
 	ref_password = call_bytes_sync(c, "GetSecret", g_variant_new("(ss)", "k-pw", "current"));
 	ref_plaintext = tkms_test_bytes_pattern(777, 3);
-	ref_ciphertext = call_bytes_sync(
-		c, "Encrypt",
-		g_variant_new("(s@ay@ay)", "k-aes", ay(ref_plaintext), ay_str("kill")));
-	ref_blob = call_bytes_sync(
-		c, "Seal",
-		g_variant_new("(@ay@a{sv})", ay_str(ref_data), g_variant_new("a{sv}", NULL)));
+	ref_ciphertext = call_bytes_sync(c, "Encrypt",
+					 g_variant_new("(s@ay@ay)", "k-aes",
+						       tkms_torture_ay_bytes(ref_plaintext),
+						       tkms_torture_ay_str("kill")));
+	ref_blob = call_bytes_sync(c, "Seal",
+				   g_variant_new("(@ay@a{sv})", tkms_torture_ay_str(ref_data),
+						 g_variant_new("a{sv}", NULL)));
 }
 
 /* A key works: a use that needs the TPM (or the sealed key) gives the expected result. */
@@ -238,17 +230,23 @@ assert_key_works(const gchar *name)
 	dict = g_variant_get_child_value(info, 0);
 	g_assert_true(g_variant_lookup(dict, "type", "&s", &type));
 	if (g_str_equal(type, "aes-256-gcm")) {
-		g_autoptr(GBytes) ct = call_bytes_sync(
-			c, "Encrypt", g_variant_new("(s@ay@ay)", name, ay(data), ay_str("")));
-		g_autoptr(GBytes) pt = call_bytes_sync(
-			c, "Decrypt", g_variant_new("(s@ay@ay)", name, ay(ct), ay_str("")));
+		g_autoptr(GBytes) ct = call_bytes_sync(c, "Encrypt",
+						       g_variant_new("(s@ay@ay)", name,
+								     tkms_torture_ay_bytes(data),
+								     tkms_torture_ay_str("")));
+		g_autoptr(GBytes) pt =
+			call_bytes_sync(c, "Decrypt",
+					g_variant_new("(s@ay@ay)", name, tkms_torture_ay_bytes(ct),
+						      tkms_torture_ay_str("")));
 		tkms_assert_bytes_equal(pt, data);
 	} else if (g_str_equal(type, "hmac-sha256")) {
-		g_autoptr(GBytes) mac =
-			call_bytes_sync(c, "Hmac", g_variant_new("(s@ay)", name, ay(data)));
+		g_autoptr(GBytes) mac = call_bytes_sync(
+			c, "Hmac", g_variant_new("(s@ay)", name, tkms_torture_ay_bytes(data)));
 		g_autoptr(GVariant) r = tkms_torture_call_sync(
-			c, "VerifyHmac", g_variant_new("(s@ay@ay)", name, ay(data), ay(mac)), "(b)",
-			60000, &error);
+			c, "VerifyHmac",
+			g_variant_new("(s@ay@ay)", name, tkms_torture_ay_bytes(data),
+				      tkms_torture_ay_bytes(mac)),
+			"(b)", 60000, &error);
 		gboolean valid = FALSE;
 		g_assert_no_error(error);
 		g_variant_get(r, "(b)", &valid);
@@ -258,11 +256,13 @@ assert_key_works(const gchar *name)
 			call_bytes_sync(c, "GetSecret", g_variant_new("(ss)", name, "current"));
 		g_assert_cmpuint(g_bytes_get_size(s), ==, 32);
 	} else {
-		g_autoptr(GBytes) sig =
-			call_bytes_sync(c, "Sign", g_variant_new("(s@ay)", name, ay(data)));
+		g_autoptr(GBytes) sig = call_bytes_sync(
+			c, "Sign", g_variant_new("(s@ay)", name, tkms_torture_ay_bytes(data)));
 		g_autoptr(GVariant) r = tkms_torture_call_sync(
-			c, "Verify", g_variant_new("(s@ay@ay)", name, ay(data), ay(sig)), "(b)",
-			60000, &error);
+			c, "Verify",
+			g_variant_new("(s@ay@ay)", name, tkms_torture_ay_bytes(data),
+				      tkms_torture_ay_bytes(sig)),
+			"(b)", 60000, &error);
 		gboolean valid = FALSE;
 		g_assert_no_error(error);
 		g_variant_get(r, "(b)", &valid);
@@ -447,14 +447,16 @@ test_tpm_kill(void)
 	{
 		GDBusConnection *c = tkms_test_env_get_connection(env);
 		g_autoptr(GBytes) mac = call_bytes_sync(
-			c, "Hmac", g_variant_new("(s@ay)", "k-hmac", ay_str(ref_data)));
+			c, "Hmac",
+			g_variant_new("(s@ay)", "k-hmac", tkms_torture_ay_str(ref_data)));
 		g_autoptr(GBytes) pt = call_bytes_sync(
 			c, "Decrypt",
-			g_variant_new("(s@ay@ay)", "k-aes", ay(ref_ciphertext), ay_str("kill")));
+			g_variant_new("(s@ay@ay)", "k-aes", tkms_torture_ay_bytes(ref_ciphertext),
+				      tkms_torture_ay_str("kill")));
 		g_autoptr(GBytes) pw =
 			call_bytes_sync(c, "GetSecret", g_variant_new("(ss)", "k-pw", "current"));
-		g_autoptr(GBytes) unsealed =
-			call_bytes_sync(c, "Unseal", g_variant_new("(@ay)", ay(ref_blob)));
+		g_autoptr(GBytes) unsealed = call_bytes_sync(
+			c, "Unseal", g_variant_new("(@ay)", tkms_torture_ay_bytes(ref_blob)));
 		g_autoptr(GBytes) data = g_bytes_new_static(ref_data, strlen(ref_data));
 		tkms_assert_bytes_equal(mac, ref_mac);
 		tkms_assert_bytes_equal(pt, ref_plaintext);
