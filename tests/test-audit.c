@@ -993,6 +993,7 @@ test_sync_failure(void)
 	g_autoptr(GBytes) ct = NULL, out = NULL;
 	g_autoptr(GVariant) info = NULL;
 	const gchar *shim = g_getenv("TKMS_TEST_FAILSYNC");
+	const gchar *runtimes;
 	TkmsClient *client;
 	gboolean failed = FALSE;
 	guint64 n = 0;
@@ -1008,7 +1009,11 @@ test_sync_failure(void)
 	}
 	g_assert_no_error(error);
 	marker = g_build_filename(tkms_test_env_get_tmp_dir(e), "fail-sync", NULL);
-	preload = g_strdup_printf("LD_PRELOAD=%s", shim);
+	/* a sanitizer build's tkmsd needs its runtimes first (tests/meson.build) */
+	runtimes = g_getenv("TKMS_TEST_SANITIZER_PRELOAD");
+	preload = runtimes != NULL && *runtimes != '\0'
+			  ? g_strdup_printf("LD_PRELOAD=%s:%s", runtimes, shim)
+			  : g_strdup_printf("LD_PRELOAD=%s", shim);
 	fail = g_strdup_printf("TKMS_TEST_FAIL_SYNC=%s", marker);
 	{
 		const gchar *wrapper[] = {"env", preload, fail, NULL};
