@@ -473,6 +473,7 @@ audit_verify_full(TkmsTestEnv *e, gboolean json, const gchar *const *args, gchar
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	g_autoptr(GError) error = NULL;
 	gint status = -1;
+	gboolean ok;
 
 	g_ptr_array_add(argv, (gpointer)g_getenv("TKMSCTL"));
 	if (json)
@@ -482,9 +483,10 @@ audit_verify_full(TkmsTestEnv *e, gboolean json, const gchar *const *args, gchar
 	for (guint i = 0; args[i] != NULL; i++)
 		g_ptr_array_add(argv, (gpointer)args[i]);
 	g_ptr_array_add(argv, NULL);
-	g_assert_true(tkms_test_env_run(e, (const gchar *const *)argv->pdata, out, err, &status,
-					&error));
+	/* the error first: it says why (a timeout, say) */
+	ok = tkms_test_env_run(e, (const gchar *const *)argv->pdata, out, err, &status, &error);
 	g_assert_no_error(error);
+	g_assert_true(ok);
 	g_test_message("tkmsctl audit verify %s: status %d\n%s%s", args[0], status,
 		       out && *out ? *out : "", err && *err ? *err : "");
 	return status;
