@@ -6,6 +6,7 @@
 #include "crypto.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -134,6 +135,13 @@ gboolean
 tkms_crypto_random_private(guint8 *out, gsize len)
 {
 	return RAND_priv_bytes(out, (int)len) == 1;
+}
+
+void
+tkms_crypto_thread_done(void)
+{
+	/* the next job on this thread gets fresh DRBGs, seeded from the primary one */
+	OPENSSL_thread_stop();
 }
 
 GBytes *

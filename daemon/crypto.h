@@ -33,6 +33,10 @@ gboolean tkms_crypto_random(guint8 *out, gsize len);
 /* For secret values (data keys): OpenSSL's private DRBG, separate from the one behind public
  * values such as IVs. */
 gboolean tkms_crypto_random_private(guint8 *out, gsize len);
+/* Ends a job on a thread tkmsd does not own (GLib's pool behind g_task_run_in_thread()):
+ * frees, and so wipes, the thread's OpenSSL state, its DRBGs above all, now rather than when
+ * the pool lets the thread go, which may be never before exit. */
+void tkms_crypto_thread_done(void);
 
 /* RFC 5869 HKDF-Expand with SHA-256. */
 GBytes *tkms_crypto_hkdf_expand(TkmsSecret *prk, const guint8 *info, gsize info_len,

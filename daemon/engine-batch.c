@@ -340,7 +340,10 @@ static void
 gcm_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
 	/* the op waits for this thread and touches nothing of its data meanwhile */
-	g_task_return_boolean(task, gcm_run(data));
+	gboolean ok = gcm_run(data);
+
+	tkms_crypto_thread_done();
+	g_task_return_boolean(task, ok);
 }
 
 static void

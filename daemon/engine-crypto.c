@@ -149,7 +149,10 @@ gcm_finish(TkmsEngineOp *op, GcmJob *job, gboolean ok)
 static void
 gcm_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-	g_task_return_boolean(task, gcm_job_run(data));
+	gboolean ok = gcm_job_run(data);
+
+	tkms_crypto_thread_done();
+	g_task_return_boolean(task, ok);
 }
 
 static void

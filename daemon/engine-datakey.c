@@ -228,7 +228,10 @@ rewrap_finish(TkmsEngineOp *op, RewrapJob *job)
 static void
 rewrap_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
-	g_task_return_boolean(task, rewrap_job_run(data));
+	gboolean ok = rewrap_job_run(data);
+
+	tkms_crypto_thread_done();
+	g_task_return_boolean(task, ok);
 }
 
 static void

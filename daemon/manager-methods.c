@@ -760,10 +760,11 @@ batch_to_variant(GPtrArray *out, gboolean secret)
 
 	for (guint i = 0; i < out->len; i++)
 		children[i] = tkms_call_bytes_to_variant(g_ptr_array_index(out, i));
+	/* floating, as the reply takes it: a sunk one would keep a reference nobody drops */
+	if (!secret)
+		return g_variant_new_array(G_VARIANT_TYPE_BYTESTRING, children, out->len);
 	array = g_variant_ref_sink(
 		g_variant_new_array(G_VARIANT_TYPE_BYTESTRING, children, out->len));
-	if (!secret)
-		return g_steal_pointer(&array);
 	wiped = tkms_secret_bytes_new(g_variant_get_size(array), &data);
 	g_variant_store(array, data);
 	return g_variant_new_from_bytes(G_VARIANT_TYPE("aay"), wiped, TRUE);

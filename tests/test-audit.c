@@ -472,6 +472,7 @@ audit_verify_full(TkmsTestEnv *e, gboolean json, const gchar *const *args, gchar
 	g_autoptr(GPtrArray) argv = g_ptr_array_new();
 	g_autoptr(GError) error = NULL;
 	gint status = -1;
+	gboolean ok;
 
 	g_ptr_array_add(argv, (gpointer)g_getenv("TKMSCTL"));
 	if (json)
@@ -481,9 +482,10 @@ audit_verify_full(TkmsTestEnv *e, gboolean json, const gchar *const *args, gchar
 	for (guint i = 0; args[i] != NULL; i++)
 		g_ptr_array_add(argv, (gpointer)args[i]);
 	g_ptr_array_add(argv, NULL);
-	g_assert_true(tkms_test_env_run(e, (const gchar *const *)argv->pdata, out, err, &status,
-					&error));
+	/* the error first: it says why (a timeout, say) */
+	ok = tkms_test_env_run(e, (const gchar *const *)argv->pdata, out, err, &status, &error);
 	g_assert_no_error(error);
+	g_assert_true(ok);
 	g_test_message("tkmsctl audit verify %s: status %d\n%s%s", args[0], status,
 		       out && *out ? *out : "", err && *err ? *err : "");
 	return status;
@@ -1023,6 +1025,7 @@ test_sync_failure(void)
 	g_autoptr(GBytes) ct = NULL, out = NULL;
 	g_autoptr(GVariant) info = NULL;
 	const gchar *shim = g_getenv("TKMS_TEST_FAILSYNC");
+	const gchar *runtimes;
 	TkmsClient *client;
 	gboolean failed = FALSE;
 	guint64 n = 0;
@@ -1038,7 +1041,11 @@ test_sync_failure(void)
 	}
 	g_assert_no_error(error);
 	marker = g_build_filename(tkms_test_env_get_tmp_dir(e), "fail-sync", NULL);
-	preload = g_strdup_printf("LD_PRELOAD=%s", shim);
+	/* a sanitizer build's tkmsd needs its runtimes first (tests/meson.build) */
+	runtimes = g_getenv("TKMS_TEST_SANITIZER_PRELOAD");
+	preload = runtimes != NULL && *runtimes != '\0'
+			  ? g_strdup_printf("LD_PRELOAD=%s:%s", runtimes, shim)
+			  : g_strdup_printf("LD_PRELOAD=%s", shim);
 	fail = g_strdup_printf("TKMS_TEST_FAIL_SYNC=%s", marker);
 	{
 		const gchar *wrapper[] = {"env", preload, fail, NULL};

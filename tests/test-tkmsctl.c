@@ -76,6 +76,11 @@ run_argv_env(const gchar *const *argv, const gchar *const *env, GBytes *input,
 	if (g_test_verbose() && g_bytes_get_size(err) > 0)
 		g_test_message("%s stderr: %.*s", argv[0], (int)g_bytes_get_size(err),
 			       (const gchar *)g_bytes_get_data(err, NULL));
+	/* a crash shows its report (a sanitizer's, say) before it fails the test */
+	if (!g_subprocess_get_if_exited(proc))
+		g_printerr("%s was killed by signal %d; its stderr:\n%.*s\n", argv[0],
+			   g_subprocess_get_term_sig(proc), (int)g_bytes_get_size(err),
+			   (const gchar *)g_bytes_get_data(err, NULL));
 	g_assert_true(g_subprocess_get_if_exited(proc));
 	if (out_stdout != NULL)
 		*out_stdout = g_steal_pointer(&out);

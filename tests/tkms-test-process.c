@@ -637,7 +637,9 @@ tkms_test_run_command(const TkmsTestRunSpec *spec, const gchar *const *argv, gch
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GMainContext) ctx = g_main_context_new();
 	CommunicateData data = {0};
-	gint64 deadline = g_get_monotonic_time() + (gint64)RUN_TIMEOUT_MS * 1000;
+	/* a sanitizer build's tkmsctl verifying a big audit log takes longer than 30 s */
+	guint timeout_ms = RUN_TIMEOUT_MS * tkms_test_timeout_factor();
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 	gboolean timed_out = FALSE;
 
 	launcher = command_launcher(spec, G_SUBPROCESS_FLAGS_STDIN_PIPE |
@@ -669,7 +671,7 @@ tkms_test_run_command(const TkmsTestRunSpec *spec, const gchar *const *argv, gch
 	if (timed_out) {
 		g_autofree gchar *cmd = g_strjoinv(" ", (gchar **)argv);
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-			    "'%s' did not finish in %d s; stderr: %s", cmd, RUN_TIMEOUT_MS / 1000,
+			    "'%s' did not finish in %u s; stderr: %s", cmd, timeout_ms / 1000,
 			    data.err);
 		g_free(data.out);
 		g_free(data.err);

@@ -204,6 +204,10 @@ tkmsctl_input_unread(TkmsctlInput *in, const void *data, gsize len)
 	g_autofree guint8 *rest = NULL;
 	gsize rest_len = in->pending_len - in->pending_pos;
 
+	/* nothing to push back (a line that ended a read): what is pending stays as it is, and
+	 * the buffer may not exist yet (memcpy from or to NULL, even of 0 bytes, is undefined) */
+	if (len == 0)
+		return;
 	/* keep what was decoded but not handed out yet behind the pushed-back bytes */
 	if (rest_len > 0)
 		rest = g_memdup2(in->pending + in->pending_pos, rest_len);
