@@ -106,18 +106,29 @@ static gint run_hook_raw(const gchar *argv1, const gchar *stdin_text, gchar **er
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autofree gchar *out = NULL;
+	g_autofree gchar *in_path = NULL;
+	gsize in_len = stdin_text != NULL ? strlen(stdin_text) : 0;
+	gint in_fd;
 	gint status;
 
 	g_assert_no_error(error);
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
-	                                     G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+	/* stdin from a file (mode 0600, removed below), not a pipe: a hook that refuses its
+	 * configuration exits before it reads, and writing into its closed pipe killed the test
+	 * with SIGPIPE */
+	in_fd = g_file_open_tmp("tkms-hook-input-XXXXXX", &in_path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(write(in_fd, stdin_text != NULL ? stdin_text : "", in_len), ==, (gssize)in_len);
+	g_assert_cmpint(close(in_fd), ==, 0);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
 	                                     G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	g_subprocess_launcher_set_stdin_file_path(launcher, in_path);
 	/* tkmsd's hooks start with a clean environment: here an empty one */
 	g_subprocess_launcher_set_environ(launcher, (gchar *[]){NULL});
 	g_subprocess_launcher_set_cwd(launcher, "/");
 	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &error);
 	g_assert_no_error(error);
-	g_subprocess_communicate_utf8(proc, stdin_text, NULL, &out, err, &error);
+	g_assert_cmpint(g_unlink(in_path), ==, 0);
+	g_subprocess_communicate_utf8(proc, NULL, NULL, &out, err, &error);
 	g_assert_no_error(error);
 	status = g_subprocess_get_if_exited(proc) ? g_subprocess_get_exit_status(proc)
 	                                          : 128 + g_subprocess_get_term_sig(proc);
