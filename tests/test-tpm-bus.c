@@ -19,15 +19,11 @@
  * connection untouched) costs one new session, after which the same key gives the same MAC.
  */
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/core_names.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "tkms-test-tpm-proxy.h"
 #include "tkms-test-util.h"
@@ -37,12 +33,12 @@ static TkmsTestTpmProxy *proxy;
 static gchar *record_path;
 #define CLIENT (tkms_test_env_get_client(env))
 
-#define WINDOW 8
-#define WHOLE_MIN 16
-#define KEY_LEN 32
-#define IV_LEN 12
-#define CT_HEADER_LEN 12	      /* ciphertext format 1 (docs/dbus-api.md) */
-#define DERIVE_LABEL "tkms-derive-v1" /* with its NUL: "tkms-derive-v1" 0x00 */
+#define WINDOW	      8
+#define WHOLE_MIN     16
+#define KEY_LEN	      32
+#define IV_LEN	      12
+#define CT_HEADER_LEN 12	       /* ciphertext format 1 (docs/dbus-api.md) */
+#define DERIVE_LABEL  "tkms-derive-v1" /* with its NUL: "tkms-derive-v1" 0x00 */
 
 /* Everything a caller got back or passed in that must not cross the bus, for the last check. */
 static GPtrArray *all_secrets; /* GBytes */
@@ -509,14 +505,7 @@ test_data_key(void)
 /* ---- sessions ---- */
 
 #define TPM_CC_START_AUTH_SESSION 0x176
-#define TPM_RH_NULL 0x40000007
-#define SWTPM_CMD_INIT 0x02
-
-static guint32
-be32(const guint8 *p)
-{
-	return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
-}
+#define TPM_RH_NULL		  0x40000007
 
 /* TPM2_StartAuthSession commands with a salt key (tpmKey not TPM_RH_NULL) sent since mark. */
 static guint
@@ -529,11 +518,12 @@ salted_sessions_since(const Mark *mark)
 
 	/* the command channel carries whole commands back to back: tag, size, code, handles */
 	while (off + 10 <= len) {
-		guint32 size = be32(p + off + 2);
+		guint32 size = tkms_test_be32(p + off + 2);
 		g_assert_cmpuint(size, >=, 10);
 		g_assert_cmpuint(off + size, <=, len);
-		if (off >= mark->len[0] && be32(p + off + 6) == TPM_CC_START_AUTH_SESSION &&
-		    size >= 14 && be32(p + off + 10) != TPM_RH_NULL)
+		if (off >= mark->len[0] &&
+		    tkms_test_be32(p + off + 6) == TPM_CC_START_AUTH_SESSION && size >= 14 &&
+		    tkms_test_be32(p + off + 10) != TPM_RH_NULL)
 			n++;
 		off += size;
 	}
@@ -580,41 +570,14 @@ test_session_kept(void)
 	g_assert_cmpuint(salted_sessions_since(&mark), ==, 0);
 }
 
-/* Sends cmd to 127.0.0.1:port and reads the answer's first resp_len bytes. */
-static void
-exchange(guint16 port, const guint8 *cmd, gsize cmd_len, guint8 *resp, gsize resp_len)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	gsize got = 0;
-
-	g_assert_cmpint(fd, >=, 0);
-	sa.sin_port = htons(port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
-	g_assert_cmpint(write(fd, cmd, cmd_len), ==, (gssize)cmd_len);
-	while (got < resp_len) {
-		gssize n = read(fd, resp + got, resp_len - got);
-		g_assert_cmpint(n, >, 0);
-		got += (gsize)n;
-	}
-	close(fd);
-}
-
-/* A platform reset, as firmware does it: swtpm's CMD_INIT on its control channel, then
- * TPM2_Startup(SU_CLEAR). Every handle is gone; tkmsd's side of things is untouched. */
+/* A platform reset, as firmware does it; tkmsd's side of things is untouched. */
 static void
 reset_tpm(void)
 {
-	static const guint8 init[8] = {0, 0, 0, SWTPM_CMD_INIT, 0, 0, 0, 0};
-	static const guint8 startup[12] = {0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0};
-	guint16 port = tkms_test_env_get_tpm_port(env);
-	guint8 resp[10];
+	g_autoptr(GError) error = NULL;
 
-	exchange(port + 1, init, sizeof(init), resp, 4);
-	g_assert_cmpuint(be32(resp), ==, 0);
-	exchange(port, startup, sizeof(startup), resp, 10);
-	g_assert_cmpuint(be32(resp + 6), ==, 0);
+	tkms_test_swtpm_reset(tkms_test_env_get_swtpm(env), &error);
+	g_assert_no_error(error);
 }
 
 static void

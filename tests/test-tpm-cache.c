@@ -17,13 +17,9 @@
  * after a clean stop, which tpm2_getcap confirms.
  */
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "tkms-test-tpm-proxy.h"
 #include "tkms-test-util.h"
@@ -42,15 +38,8 @@ static gboolean via_abrmd;
 #define TPM_CC_CONTEXT_LOAD	 0x161
 #define TPM_CC_FLUSH_CONTEXT	 0x165
 #define TPM_HT_TRANSIENT	 0x80
-#define SWTPM_CMD_INIT		 0x02
 /* swtpm's transient object slots */
 #define SWTPM_OBJECTS 3
-
-static guint32
-be32(const guint8 *p)
-{
-	return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
-}
 
 /* ---- the recording: commands and their answers ---- */
 
@@ -82,19 +71,19 @@ commands_since(const Mark *mark)
 	fp = g_bytes_get_data(from, &flen);
 	/* both channels carry whole commands and answers back to back, one answer per command */
 	for (t = mark->len[0], f = mark->len[1]; t + 10 <= tlen;) {
-		Command c = {.code = be32(tp + t + 6), .rc = G_MAXUINT32};
-		guint32 size = be32(tp + t + 2);
+		Command c = {.code = tkms_test_be32(tp + t + 6), .rc = G_MAXUINT32};
+		guint32 size = tkms_test_be32(tp + t + 2);
 
 		g_assert_cmpuint(size, >=, 10);
 		g_assert_cmpuint(t + size, <=, tlen);
 		if (size >= 14)
-			c.handle = be32(tp + t + 10);
+			c.handle = tkms_test_be32(tp + t + 10);
 		if (f + 10 <= flen) {
-			guint32 rsize = be32(fp + f + 2);
+			guint32 rsize = tkms_test_be32(fp + f + 2);
 			g_assert_cmpuint(f + rsize, <=, flen);
-			c.rc = be32(fp + f + 6);
+			c.rc = tkms_test_be32(fp + f + 6);
 			if (c.rc == 0 && rsize >= 14)
-				c.out = be32(fp + f + 10);
+				c.out = tkms_test_be32(fp + f + 10);
 			f += rsize;
 		}
 		g_array_append_val(out, c);
@@ -527,50 +516,22 @@ test_rotate_destroy(void)
 	}
 }
 
-/* Sends cmd to 127.0.0.1:port and reads the answer's first resp_len bytes. */
-static void
-exchange(guint16 port, const guint8 *cmd, gsize cmd_len, guint8 *resp, gsize resp_len)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	gsize got = 0;
-
-	g_assert_cmpint(fd, >=, 0);
-	sa.sin_port = htons(port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	g_assert_cmpint(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
-	g_assert_cmpint(write(fd, cmd, cmd_len), ==, (gssize)cmd_len);
-	while (got < resp_len) {
-		gssize n = read(fd, resp + got, resp_len - got);
-		g_assert_cmpint(n, >, 0);
-		got += (gsize)n;
-	}
-	close(fd);
-}
-
-/* A platform reset with tkmsd's connection untouched: swtpm's CMD_INIT, then
- * TPM2_Startup(SU_CLEAR), as firmware does it. Through tpm2-abrmd, which holds the swtpm's one
- * connection, the swtpm and the resource manager are restarted instead. */
+/* A platform reset with tkmsd's connection untouched, as firmware does it. Through
+ * tpm2-abrmd, which holds the swtpm's one connection, the swtpm and the resource manager are
+ * restarted instead. */
 static void
 reset_tpm(void)
 {
-	static const guint8 init[8] = {0, 0, 0, SWTPM_CMD_INIT, 0, 0, 0, 0};
-	static const guint8 startup[12] = {0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0};
-	guint16 port = tkms_test_env_get_tpm_port(env);
 	g_autoptr(GError) error = NULL;
-	guint8 resp[10];
 
 	if (via_abrmd) {
 		tkms_test_env_stop_tpm(env, &error);
 		g_assert_no_error(error);
 		tkms_test_env_start_tpm(env, &error);
-		g_assert_no_error(error);
-		return;
+	} else {
+		tkms_test_swtpm_reset(tkms_test_env_get_swtpm(env), &error);
 	}
-	exchange(port + 1, init, sizeof(init), resp, 4);
-	g_assert_cmpuint(be32(resp), ==, 0);
-	exchange(port, startup, sizeof(startup), resp, 10);
-	g_assert_cmpuint(be32(resp + 6), ==, 0);
+	g_assert_no_error(error);
 }
 
 /* The TPM reset with objects and the shared session loaded: each key works again (at most

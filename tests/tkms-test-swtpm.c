@@ -14,7 +14,10 @@
 #include "tkms-test-process.h"
 #include "tkms-test-util.h"
 
-#define TPM_TIMEOUT_MS 10000
+/* swtpm control channel command (swtpm's tpm_ioctl.h) */
+#define SWTPM_CMD_INIT 0x02
+
+#define TPM_TIMEOUT_MS	10000
 #define STOP_TIMEOUT_MS 10000
 
 struct _TkmsTestSwtpm {
@@ -62,19 +65,73 @@ tkms_test_port_accepts(guint16 port)
 	return ok;
 }
 
+/* Sends cmd to 127.0.0.1:port and reads the answer's first resp_len bytes. */
+static gboolean
+exchange(guint16 port, const guint8 *cmd, gsize cmd_len, guint8 *resp, gsize resp_len,
+	 GError **error)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	const gchar *why = NULL;
+	gsize got = 0;
+
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, cmd, cmd_len) != (gssize)cmd_len)
+		why = g_strerror(errno);
+	while (why == NULL && got < resp_len) {
+		gssize n = read(fd, resp + got, resp_len - got);
+		if (n <= 0)
+			why = n == 0 ? "the answer ended early" : g_strerror(errno);
+		else
+			got += (gsize)n;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (why != NULL)
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "swtpm on port %u: %s", port,
+			    why);
+	return why == NULL;
+}
+
+gboolean
+tkms_test_swtpm_reset(TkmsTestSwtpm *tpm, GError **error)
+{
+	static const guint8 init[8] = {0, 0, 0, SWTPM_CMD_INIT, 0, 0, 0, 0};
+	static const guint8 startup[12] = {0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0};
+	guint8 resp[10];
+
+	if (!exchange(tpm->port + 1, init, sizeof(init), resp, 4, error))
+		return FALSE;
+	if (tkms_test_be32(resp) != 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "swtpm's CMD_INIT answered %u",
+			    tkms_test_be32(resp));
+		return FALSE;
+	}
+	if (!exchange(tpm->port, startup, sizeof(startup), resp, 10, error))
+		return FALSE;
+	if (tkms_test_be32(resp + 6) != 0) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "TPM2_Startup answered 0x%x",
+			    tkms_test_be32(resp + 6));
+		return FALSE;
+	}
+	return TRUE;
+}
+
 /* Starts swtpm on tpm->port and waits until its control port accepts connections. */
 static gboolean
 start_on_port(TkmsTestSwtpm *tpm, GError **error)
 {
-	g_autofree gchar *server = g_strdup_printf("type=tcp,port=%u,bindaddr=127.0.0.1",
-						   tpm->port);
-	g_autofree gchar *ctrl = g_strdup_printf("type=tcp,port=%u,bindaddr=127.0.0.1",
-						 tpm->port + 1);
+	g_autofree gchar *server =
+		g_strdup_printf("type=tcp,port=%u,bindaddr=127.0.0.1", tpm->port);
+	g_autofree gchar *ctrl =
+		g_strdup_printf("type=tcp,port=%u,bindaddr=127.0.0.1", tpm->port + 1);
 	g_autofree gchar *state = g_strdup_printf("dir=%s", tpm->state_dir);
-	const gchar *argv[] = {"swtpm",	  "socket", "--tpm2", "--flags",
-			       "not-need-init,startup-clear", "--server", server,
-			       "--ctrl",  ctrl,	    "--tpmstate", state,
-			       NULL};
+	const gchar *argv[] = {
+		"swtpm",    "socket", "--tpm2", "--flags", "not-need-init,startup-clear",
+		"--server", server,   "--ctrl", ctrl,	   "--tpmstate",
+		state,	    NULL};
 	gint64 deadline = g_get_monotonic_time() + (gint64)TPM_TIMEOUT_MS * 1000;
 
 	if (!tkms_test_proc_start(&tpm->proc, argv, tpm->state_dir, NULL, error))
@@ -213,8 +270,7 @@ gboolean
 tkms_test_swtpm_extend_pcr(TkmsTestSwtpm *tpm, guint pcr, GError **error)
 {
 	g_autofree gchar *spec = g_strdup_printf(
-		"%u:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-		pcr);
+		"%u:sha256=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", pcr);
 	const gchar *argv[] = {"tpm2_pcrextend", "-T", tpm->tcti, spec, NULL};
 	TkmsTestRunSpec run = {.cwd = tpm->state_dir};
 	g_autofree gchar *out = NULL;

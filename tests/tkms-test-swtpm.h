@@ -17,8 +17,7 @@ typedef struct _TkmsTestSwtpm TkmsTestSwtpm;
 
 /* Starts swtpm on free ports; state_dir is created (0700) if missing; its output goes to
  * log_path. Fails with TKMS_TEST_ERROR_MISSING_DEPENDENCY if swtpm is not installed. */
-TkmsTestSwtpm *tkms_test_swtpm_new(const gchar *state_dir, const gchar *log_path,
-				   GError **error);
+TkmsTestSwtpm *tkms_test_swtpm_new(const gchar *state_dir, const gchar *log_path, GError **error);
 /* Stops it (SIGTERM; the state directory is kept). */
 void tkms_test_swtpm_free(TkmsTestSwtpm *tpm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsTestSwtpm, tkms_test_swtpm_free)
@@ -39,6 +38,10 @@ void tkms_test_swtpm_dump_log(TkmsTestSwtpm *tpm);
 /* Extends SHA-256 PCR pcr with a fixed digest (tpm2_pcrextend); nobody else may hold the
  * TPM's connection meanwhile. */
 gboolean tkms_test_swtpm_extend_pcr(TkmsTestSwtpm *tpm, guint pcr, GError **error);
+
+/* A platform reset as firmware does it, with every client's connection untouched: swtpm's
+ * CMD_INIT on its control channel, then TPM2_Startup(SU_CLEAR). Every handle is gone. */
+gboolean tkms_test_swtpm_reset(TkmsTestSwtpm *tpm, GError **error);
 
 /* Loopback TCP port helpers for starting servers on free ports. */
 gboolean tkms_test_port_is_free(guint16 port);

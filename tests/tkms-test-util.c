@@ -84,8 +84,7 @@ tkms_test_key_name(const gchar *prefix)
 }
 
 GVariant *
-tkms_test_create_key(TkmsClient *client, const gchar *name, const gchar *type,
-		     GVariant *options)
+tkms_test_create_key(TkmsClient *client, const gchar *name, const gchar *type, GVariant *options)
 {
 	g_autoptr(GError) error = NULL;
 	GVariant *info = tkms_client_create_key_sync(client, name, type, options, NULL, &error);
@@ -210,4 +209,10 @@ guint16
 tkms_test_random_server_port(void)
 {
 	return (guint16)(g_random_int_range(10000, 32000) & ~1);
+}
+
+guint32
+tkms_test_be32(const guint8 *p)
+{
+	return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
 }

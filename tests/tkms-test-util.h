@@ -22,6 +22,8 @@ GBytes *tkms_test_bytes_xor_byte(GBytes *b, gsize offset, guint8 mask);
 GBytes *tkms_test_bytes_truncate(GBytes *b, gsize len);
 gboolean tkms_test_bytes_contain(GBytes *haystack, const void *needle, gsize needle_len);
 gchar *tkms_test_bytes_to_hex(GBytes *b);
+/* The big-endian 32-bit number at p (TPM commands and answers). */
+guint32 tkms_test_be32(const guint8 *p);
 
 /* A key name unique in this process: "<prefix>-<n>". */
 gchar *tkms_test_key_name(const gchar *prefix);
@@ -60,28 +62,28 @@ void tkms_test_spin(guint ms);
 guint16 tkms_test_random_server_port(void);
 
 /* Asserts that error is a TKMS_ERROR whose code is one of the arguments. */
-#define tkms_assert_error_one_of(error, ...)                                                    \
-	G_STMT_START                                                                            \
-	{                                                                                       \
-		gchar *tkms_msg_ = tkms_test_error_one_of_message((error), __VA_ARGS__, -1);    \
-		if (tkms_msg_ != NULL)                                                          \
-			g_assertion_message(G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC,       \
-					    tkms_msg_);                                         \
-	}                                                                                       \
+#define tkms_assert_error_one_of(error, ...)                                                 \
+	G_STMT_START                                                                         \
+	{                                                                                    \
+		gchar *tkms_msg_ = tkms_test_error_one_of_message((error), __VA_ARGS__, -1); \
+		if (tkms_msg_ != NULL)                                                       \
+			g_assertion_message(G_LOG_DOMAIN, __FILE__, __LINE__, G_STRFUNC,     \
+					    tkms_msg_);                                      \
+	}                                                                                    \
 	G_STMT_END
 
 /* g_assert_error() with the name of the error that came instead. */
 #define tkms_assert_error(error, code) tkms_assert_error_one_of((error), (code))
 
-#define tkms_assert_bytes_equal(a, b)                                                           \
-	G_STMT_START                                                                            \
-	{                                                                                       \
-		GBytes *tkms_a_ = (a), *tkms_b_ = (b);                                          \
-		g_assert_nonnull(tkms_a_);                                                      \
-		g_assert_nonnull(tkms_b_);                                                      \
-		g_assert_cmpmem(g_bytes_get_data(tkms_a_, NULL), g_bytes_get_size(tkms_a_),     \
-				g_bytes_get_data(tkms_b_, NULL), g_bytes_get_size(tkms_b_));    \
-	}                                                                                       \
+#define tkms_assert_bytes_equal(a, b)                                                        \
+	G_STMT_START                                                                         \
+	{                                                                                    \
+		GBytes *tkms_a_ = (a), *tkms_b_ = (b);                                       \
+		g_assert_nonnull(tkms_a_);                                                   \
+		g_assert_nonnull(tkms_b_);                                                   \
+		g_assert_cmpmem(g_bytes_get_data(tkms_a_, NULL), g_bytes_get_size(tkms_a_),  \
+				g_bytes_get_data(tkms_b_, NULL), g_bytes_get_size(tkms_b_)); \
+	}                                                                                    \
 	G_STMT_END
 
 G_END_DECLS
