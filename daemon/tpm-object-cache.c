@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "tkms-config.h"
 #include "tpm-object.h"
 
 typedef struct {
@@ -17,19 +18,12 @@ typedef struct {
 	ESYS_TR handle;
 } Entry;
 
-/* A key changed at seq: requests made before must not keep its objects. */
-typedef struct {
-	guint64 seq;
-	guint32 owner;
-	gchar name[TKMS_TPM_KEY_NAME_MAX + 1];
-} Forgotten;
-
 struct _TkmsTpmObjectCache {
 	GQueue lru;	   /* Entry, most recently used first */
 	GQueue doomed;	   /* Entry: of a changed key, flushed before the next request */
 	guint max_entries; /* [tpm] MaxLoadedObjects */
 	guint limit;	   /* on this connection */
-	GArray *forgotten; /* Forgotten */
+	GArray *forgotten; /* TkmsTpmChangedKey: requests made before must not keep its objects */
 };
 
 TkmsTpmObjectCache *
@@ -39,8 +33,9 @@ tkms_tpm_object_cache_new(guint max_entries)
 
 	g_queue_init(&cache->lru);
 	g_queue_init(&cache->doomed);
-	cache->max_entries = MIN(max_entries, TKMS_TPM_OBJECT_CACHE_MAX);
-	cache->forgotten = g_array_new(FALSE, FALSE, sizeof(Forgotten));
+	/* the lookup scans the entries: never more than the configuration allows */
+	cache->max_entries = MIN(max_entries, TKMS_MAX_LOADED_OBJECTS);
+	cache->forgotten = g_array_new(FALSE, FALSE, sizeof(TkmsTpmChangedKey));
 	return cache;
 }
 
@@ -194,7 +189,7 @@ static gboolean
 key_is_forgotten(TkmsTpmObjectCache *cache, const TkmsTpmKeyId *key_id, guint64 seq)
 {
 	for (guint i = 0; i < cache->forgotten->len; i++) {
-		Forgotten *f = &g_array_index(cache->forgotten, Forgotten, i);
+		TkmsTpmChangedKey *f = &g_array_index(cache->forgotten, TkmsTpmChangedKey, i);
 
 		if (f->seq > seq && f->owner == key_id->owner && strcmp(f->name, key_id->name) == 0)
 			return TRUE;
@@ -269,19 +264,16 @@ tkms_tpm_object_cache_relieve(TkmsTpmContext *ctx, TSS2_RC rc)
 }
 
 void
-tkms_tpm_object_cache_forget_key(TkmsTpmObjectCache *cache, guint32 owner, const gchar *name,
-				 guint64 seq)
+tkms_tpm_object_cache_forget_key(TkmsTpmObjectCache *cache, const TkmsTpmChangedKey *key)
 {
-	Forgotten f = {.seq = seq, .owner = owner};
 	GList *l = cache->lru.head;
 
-	g_strlcpy(f.name, name, sizeof(f.name));
-	g_array_append_val(cache->forgotten, f);
+	g_array_append_val(cache->forgotten, *key);
 	while (l != NULL) {
 		Entry *e = l->data;
 		GList *next = l->next;
 
-		if (e->key_id.owner == owner && strcmp(e->key_id.name, name) == 0) {
+		if (e->key_id.owner == key->owner && strcmp(e->key_id.name, key->name) == 0) {
 			g_queue_unlink(&cache->lru, l);
 			g_queue_push_tail_link(&cache->doomed, l);
 		}
@@ -293,6 +285,6 @@ void
 tkms_tpm_object_cache_prune(TkmsTpmObjectCache *cache, guint64 oldest_seq)
 {
 	for (guint i = cache->forgotten->len; i > 0; i--)
-		if (g_array_index(cache->forgotten, Forgotten, i - 1).seq <= oldest_seq)
+		if (g_array_index(cache->forgotten, TkmsTpmChangedKey, i - 1).seq <= oldest_seq)
 			g_array_remove_index_fast(cache->forgotten, i - 1);
 }

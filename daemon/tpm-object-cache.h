@@ -33,9 +33,6 @@ G_BEGIN_DECLS
 #define TKMS_TPM_OBJECT_CACHE_RESERVE 1
 /* objects per connection of the kernel's resource manager (/dev/tpmrm*) */
 #define TKMS_TPM_KERNEL_RM_OBJECTS 3
-/* most entries, whatever the TPM and the configuration say */
-#define TKMS_TPM_OBJECT_CACHE_MAX 64
-
 #define TKMS_TPM_OBJECT_ID_SIZE 32
 
 TkmsTpmObjectCache *tkms_tpm_object_cache_new(guint max_entries);
@@ -70,11 +67,17 @@ void tkms_tpm_object_cache_drop(TkmsTpmContext *ctx, ESYS_TR handle);
  * the bound is lowered, and TRUE says to load again. */
 gboolean tkms_tpm_object_cache_relieve(TkmsTpmContext *ctx, TSS2_RC rc);
 
-/* A key changed (rotation, state change, destruction) before the request numbered seq was
- * made: requests made before it must not keep its objects (make_room), and its entries are
- * taken out, to be flushed by flush_doomed. No TPM command: callable under a lock. */
-void tkms_tpm_object_cache_forget_key(TkmsTpmObjectCache *cache, guint32 owner, const gchar *name,
-				      guint64 seq);
+/* A key that changed (rotation, state change, destruction) before the request numbered seq
+ * was made (tkms_tpm_forget_key). */
+typedef struct {
+	guint64 seq;
+	guint32 owner;
+	gchar name[TKMS_TPM_KEY_NAME_MAX + 1];
+} TkmsTpmChangedKey;
+
+/* Requests made before key->seq must not keep the key's objects (make_room), and its entries
+ * are taken out, to be flushed by flush_doomed. No TPM command: callable under a lock. */
+void tkms_tpm_object_cache_forget_key(TkmsTpmObjectCache *cache, const TkmsTpmChangedKey *key);
 /* Flushes the entries forget_key took out. */
 void tkms_tpm_object_cache_flush_doomed(TkmsTpmContext *ctx);
 /* No request made before oldest_seq is left: what forget_key remembered for them goes. */

@@ -301,6 +301,16 @@ tkms_tpm_key_load(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKey
 	return key_open(ctx, key, error);
 }
 
+/* The cache's object of key is in doubt: flushed and forgotten, with the request's sessions. */
+static void
+key_drop_cached(TkmsTpmContext *ctx, TkmsTpmKey *key)
+{
+	tkms_tpm_auth_clear(ctx, &key->auth);
+	tkms_tpm_object_cache_drop(ctx, key->obj);
+	key->obj = ESYS_TR_NONE;
+	key->cached = FALSE;
+}
+
 gboolean
 tkms_tpm_key_stale(TkmsTpmContext *ctx, TkmsTpmKey *key, TSS2_RC rc)
 {
@@ -311,10 +321,7 @@ tkms_tpm_key_stale(TkmsTpmContext *ctx, TkmsTpmKey *key, TSS2_RC rc)
 	if (key->fresh || key->retried) {
 		/* it never served a command: nothing vouches for it (a copied blob whose auth
 		 * value does not match, a PCR policy no longer met), so it is not kept */
-		tkms_tpm_auth_clear(ctx, &key->auth);
-		tkms_tpm_object_cache_drop(ctx, key->obj);
-		key->obj = ESYS_TR_NONE;
-		key->cached = FALSE;
+		key_drop_cached(ctx, key);
 		return FALSE;
 	}
 	/* the connection's own failures are the worker's (it rebuilds it, forgetting the cache);
@@ -332,10 +339,7 @@ tkms_tpm_key_stale(TkmsTpmContext *ctx, TkmsTpmKey *key, TSS2_RC rc)
 		break;
 	}
 	key->retried = TRUE;
-	tkms_tpm_auth_clear(ctx, &key->auth);
-	tkms_tpm_object_cache_drop(ctx, key->obj);
-	key->obj = ESYS_TR_NONE;
-	key->cached = FALSE;
+	key_drop_cached(ctx, key);
 	return TRUE;
 }
 

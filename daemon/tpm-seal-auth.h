@@ -2,6 +2,7 @@
 #pragma once
 
 #include "tpm-context.h"
+#include "tpm-object-cache.h"
 
 G_BEGIN_DECLS
 
@@ -35,7 +36,7 @@ typedef struct {
 	const TkmsTpmKeyId *id;
 	TkmsPcrMask pcrs;
 	gboolean secret;
-	guint8 object_id[32];
+	guint8 object_id[TKMS_TPM_OBJECT_ID_SIZE];
 } TkmsTpmKey;
 
 /* blob and id must outlive key. On failure nothing of this request stays loaded; otherwise

@@ -30,20 +30,13 @@ struct _TkmsTpm {
 	GQueue turns;	    /* uids with work, in serving order */
 	gboolean stopping;
 	guint64 last_seq;   /* the number of the last request made (Job.seq) */
-	GArray *forget;	    /* ForgetKey: keys changed since the worker last looked */
+	GArray *forget;	    /* TkmsTpmChangedKey: keys changed since the worker last looked */
 	TkmsTpmContext ctx;
 	GMutex status_lock;
 	TkmsTpmStatus status;
 	gboolean status_changed; /* worker thread only */
 	guint transient_avail;	 /* TPM_PT_HR_TRANSIENT_AVAIL at the last read_status */
 };
-
-/* tkms_tpm_forget_key: a key changed before request seq was made. */
-typedef struct {
-	guint64 seq;
-	guint32 owner;
-	gchar name[TKMS_TPM_KEY_NAME_MAX + 1];
-} ForgetKey;
 
 enum { SIGNAL_STATUS_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
@@ -342,10 +335,9 @@ note_requests(TkmsTpm *self, Job *job)
 	gpointer queue;
 	guint64 oldest = job->seq;
 
-	for (guint i = 0; i < self->forget->len; i++) {
-		ForgetKey *f = &g_array_index(self->forget, ForgetKey, i);
-		tkms_tpm_object_cache_forget_key(self->ctx.objects, f->owner, f->name, f->seq);
-	}
+	for (guint i = 0; i < self->forget->len; i++)
+		tkms_tpm_object_cache_forget_key(
+			self->ctx.objects, &g_array_index(self->forget, TkmsTpmChangedKey, i));
 	g_array_set_size(self->forget, 0);
 	/* each uid's queue is in the order its requests were made (a request in pieces goes
 	 * back to its head) */
@@ -569,7 +561,7 @@ flush_forgotten_func(TkmsTpmContext *ctx, gpointer req, GError **error)
 void
 tkms_tpm_forget_key(TkmsTpm *self, guint32 owner, const gchar *name)
 {
-	ForgetKey f = {.owner = owner};
+	TkmsTpmChangedKey f = {.owner = owner};
 
 	g_strlcpy(f.name, name, sizeof(f.name));
 	g_mutex_lock(&self->queue_lock);
@@ -652,7 +644,7 @@ tkms_tpm_init(TkmsTpm *self)
 	g_mutex_init(&self->queue_lock);
 	g_cond_init(&self->queue_cond);
 	self->queues = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
-	self->forget = g_array_new(FALSE, FALSE, sizeof(ForgetKey));
+	self->forget = g_array_new(FALSE, FALSE, sizeof(TkmsTpmChangedKey));
 	self->ctx.srk = ESYS_TR_NONE;
 	self->ctx.session = ESYS_TR_NONE;
 }
