@@ -976,6 +976,22 @@ encrypt_raw_start(Bench *b, Slot *slot)
 			       G_DBUS_CALL_FLAGS_NONE, -1, NULL, raw_call_cb, slot);
 }
 
+/* A batch call's answer (out, NULL on failure) checked and its time recorded. */
+static gboolean
+record_batch(Bench *b, Result *r, guint64 t0, GPtrArray *out, const gchar *method,
+	     GError **error)
+{
+	if (out == NULL)
+		return FALSE;
+	if (out->len != b->batch->len) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s returned %u items for %u",
+			    method, out->len, b->batch->len);
+		return FALSE;
+	}
+	record(r, t0);
+	return TRUE;
+}
+
 /* EncryptBatch of BATCH_ITEMS x 32 B through libtkms: one op, one call, BATCH_ITEMS items. */
 static gboolean
 encrypt_batch_sync(Bench *b, Result *r, GError **error)
@@ -984,16 +1000,7 @@ encrypt_batch_sync(Bench *b, Result *r, GError **error)
 	g_autoptr(GPtrArray) cts = tkms_client_encrypt_batch_sync(b->client, KEY_AES, b->batch,
 								  b->context, NULL, error);
 
-	if (cts == NULL)
-		return FALSE;
-	if (cts->len != BATCH_ITEMS) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
-			    "EncryptBatch returned %u ciphertexts for %u items", cts->len,
-			    BATCH_ITEMS);
-		return FALSE;
-	}
-	record(r, t0);
-	return TRUE;
+	return record_batch(b, r, t0, cts, "EncryptBatch", error);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1380,15 +1387,7 @@ sign_batch_sync(Bench *b, Result *r, GError **error)
 	g_autoptr(GPtrArray) sigs =
 		tkms_client_sign_batch_sync(b->client, KEY_EC, b->batch, NULL, error);
 
-	if (sigs == NULL)
-		return FALSE;
-	if (sigs->len != b->batch->len) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "SignBatch gave %u signatures",
-			    sigs->len);
-		return FALSE;
-	}
-	record(r, t0);
-	return TRUE;
+	return record_batch(b, r, t0, sigs, "SignBatch", error);
 }
 
 static gboolean
@@ -1398,15 +1397,7 @@ hmac_batch_sync(Bench *b, Result *r, GError **error)
 	g_autoptr(GPtrArray) macs =
 		tkms_client_hmac_batch_sync(b->client, KEY_HMAC, b->batch, NULL, error);
 
-	if (macs == NULL)
-		return FALSE;
-	if (macs->len != b->batch->len) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "HmacBatch gave %u MACs",
-			    macs->len);
-		return FALSE;
-	}
-	record(r, t0);
-	return TRUE;
+	return record_batch(b, r, t0, macs, "HmacBatch", error);
 }
 
 /* ---------------------------------------------------------------------------------------- */
