@@ -357,25 +357,6 @@ test_launcher_killed(void)
 
 /* ---- set-up ---- */
 
-static void
-remove_tree(const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	if (dir != NULL) {
-		while ((name = g_dir_read_name(dir)) != NULL) {
-			g_autofree gchar *child = g_build_filename(path, name, NULL);
-			if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
-			    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-				remove_tree(child);
-			else
-				g_unlink(child);
-		}
-	}
-	g_rmdir(path);
-}
-
 /* The user the unit runs as, from the built sysusers file: what a package install does. */
 static void
 ensure_daemon_user(void)
@@ -471,6 +452,6 @@ main(int argc, char **argv)
 		tkms_test_env_dump_logs(env);
 	tkms_test_env_free(env);
 	if (g_getenv("TKMS_TEST_KEEP") == NULL)
-		remove_tree(base_dir);
+		tkms_test_rm_rf(base_dir);
 	return ret;
 }
