@@ -169,75 +169,88 @@ assert_serves(const gchar *key, gint pid)
 	g_assert_cmpuint(g_bytes_get_size(signature), >, 0);
 }
 
+/* What a test starts from: a key of its own, tkmsd's pid, and how often it reconnected. */
+typedef struct {
+	gchar *key;
+	gint pid;
+	guint reconnects;
+	gboolean poison;
+} Start;
+
+static void
+start(Start *s, const gchar *prefix)
+{
+	g_autoptr(GVariant) info = NULL;
+
+	s->key = tkms_test_key_name(prefix);
+	info = tkms_test_create_key(tkms_test_env_get_client(env), s->key, "ecdsa-p256", NULL);
+	s->pid = tkms_test_env_get_daemon_pid(env);
+	s->reconnects = count_in_log(RECONNECTED);
+	s->poison = poison_closes_connections();
+	if (!s->poison)
+		g_test_message("this GLib decodes the message: tkmsd keeps its connection");
+}
+
 static void
 test_poisoned_call(void)
 {
-	g_autofree gchar *key = tkms_test_key_name("call");
-	g_autoptr(GVariant) info =
-		tkms_test_create_key(tkms_test_env_get_client(env), key, "ecdsa-p256", NULL);
-	gint pid = tkms_test_env_get_daemon_pid(env);
-	guint before = count_in_log(RECONNECTED);
-	gboolean poison = poison_closes_connections();
+	Start s;
 
+	start(&s, "call");
 	send_poison(G_DBUS_MESSAGE_TYPE_METHOD_CALL, BUS_NAME);
-	if (poison)
-		wait_reconnected(before + 1);
-	else
-		g_test_message("this GLib decodes the message: tkmsd keeps its connection");
-	assert_serves(key, pid);
+	if (s.poison)
+		wait_reconnected(s.reconnects + 1);
+	assert_serves(s.key, s.pid);
+	g_free(s.key);
 }
 
 /* A signal needs no permission to send: aimed at tkmsd's unique name, again and again. */
 static void
 test_poisoned_signals(void)
 {
-	g_autofree gchar *key = tkms_test_key_name("signal");
-	g_autoptr(GVariant) info =
-		tkms_test_create_key(tkms_test_env_get_client(env), key, "ecdsa-p256", NULL);
-	gint pid = tkms_test_env_get_daemon_pid(env);
-	guint before = count_in_log(RECONNECTED);
-	gboolean poison = poison_closes_connections();
+	Start s;
 
+	start(&s, "signal");
 	for (guint i = 0; i < 10; i++) {
 		g_autofree gchar *owner = name_owner();
 
 		send_poison(G_DBUS_MESSAGE_TYPE_SIGNAL, owner);
-		if (poison)
-			wait_reconnected(before + i + 1);
+		if (s.poison)
+			wait_reconnected(s.reconnects + i + 1);
 	}
-	assert_serves(key, pid);
+	assert_serves(s.key, s.pid);
+	g_free(s.key);
 }
 
 /* Authorization on the new connection still fails closed: polkit's "no" is a no. */
 static void
 test_polkit_after_reconnect(void)
 {
-	g_autofree gchar *key = tkms_test_key_name("polkit");
-	g_autoptr(GVariant) info =
-		tkms_test_create_key(tkms_test_env_get_client(env), key, "ecdsa-p256", NULL);
+	Start s;
 	g_autoptr(TkmsClient) client = NULL;
 	g_autoptr(GBytes) message = tkms_test_bytes_str("m");
 	g_autoptr(GBytes) signature = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *unexpected = NULL;
 	const gchar *read_only[] = {TKMS_ACTION_READ_KEY, NULL};
-	guint before = count_in_log(RECONNECTED);
 
+	start(&s, "polkit");
 	send_poison(G_DBUS_MESSAGE_TYPE_METHOD_CALL, BUS_NAME);
-	if (poison_closes_connections())
-		wait_reconnected(before + 1);
+	if (s.poison)
+		wait_reconnected(s.reconnects + 1);
 	tkms_test_env_polkit_set_allowed(env, read_only, &error);
 	g_assert_no_error(error);
 	/* a new caller: nothing cached for it */
 	client = tkms_test_new_client(env);
-	signature = tkms_client_sign_sync(client, key, message, NULL, &error);
+	signature = tkms_client_sign_sync(client, s.key, message, NULL, &error);
 	unexpected = tkms_test_error_one_of_message(error, TKMS_ERROR_PERMISSION_DENIED, -1);
 	g_assert_null(unexpected);
 	g_clear_error(&error);
 	tkms_test_env_polkit_allow_all(env, &error);
 	g_assert_no_error(error);
-	signature = tkms_client_sign_sync(client, key, message, NULL, &error);
+	signature = tkms_client_sign_sync(client, s.key, message, NULL, &error);
 	g_assert_no_error(error);
+	g_free(s.key);
 }
 
 int
