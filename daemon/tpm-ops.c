@@ -101,12 +101,17 @@ load_sealed_blob(TkmsTpmContext *ctx, TkmsTpmUnseal *req, ESYS_TR *obj, TkmsTpmA
 	gboolean ok;
 
 	*a = (TkmsTpmAuth)TKMS_TPM_AUTH_INIT;
-	if (!tkms_tpm_load_object(ctx, &req->blob, req->untrusted_blob, obj, error))
+	/* derived before the blob is loaded: the derivation loads the daemon's key into the slot
+	 * kept free beside the object cache, which the blob's object takes after it (the other
+	 * way round, one object too many is loaded and the cache shrinks for good) */
+	if (!tkms_tpm_seal_auth_value(ctx, req->owner, &auth, error))
 		return FALSE;
-	ok = tkms_tpm_seal_auth_value(ctx, req->owner, &auth, error);
+	ok = tkms_tpm_load_object(ctx, &req->blob, req->untrusted_blob, obj, error);
 	if (ok)
 		Esys_TR_SetAuth(ctx->esys, *obj, &auth);
 	OPENSSL_cleanse(&auth, sizeof(auth));
+	if (!ok)
+		return FALSE;
 	/* PCR-bound: the policy session asserts PolicyAuthValue as well, the shared session
 	 * encrypts beside it; otherwise the shared session proves the auth value and encrypts */
 	if (ok && req->pcrs != 0)
