@@ -531,6 +531,86 @@ salted_sessions_since(const Mark *mark)
 	return n;
 }
 
+#define TPM_CC_SIGN	    0x15d
+#define TPM_ST_SESSIONS	    0x8002
+#define TPM_HT_HMAC_SESSION 0x02
+
+/* A command sent to the TPM: its code and, for a command with one handle and sessions (such
+ * as TPM2_Sign), the handle of its first authorization session, else 0. */
+typedef struct {
+	guint32 code;
+	guint32 session;
+} Command;
+
+/* The commands sent since mark, in order. */
+static GArray *
+commands_since(const Mark *mark)
+{
+	g_autoptr(Recording) rec = recording_read();
+	GArray *out = g_array_new(FALSE, TRUE, sizeof(Command));
+	gsize len, off = 0;
+	const guint8 *p = g_bytes_get_data(rec->dir[0], &len);
+
+	while (off + 10 <= len) {
+		guint32 size = tkms_test_be32(p + off + 2);
+		g_assert_cmpuint(size, >=, 10);
+		g_assert_cmpuint(off + size, <=, len);
+		if (off >= mark->len[0]) {
+			/* tag, size, code, the handle, the authorization area's size, its first
+			 * session's handle */
+			Command c = {tkms_test_be32(p + off + 6), 0};
+			if (p[off] == TPM_ST_SESSIONS >> 8 &&
+			    p[off + 1] == (TPM_ST_SESSIONS & 0xff) && size >= 22)
+				c.session = tkms_test_be32(p + off + 18);
+			g_array_append_val(out, c);
+		}
+		off += size;
+	}
+	return out;
+}
+
+/* A hot key's Sign is one TPM command: TPM2_Sign, its auth value proven in a session that
+ * stays open from call to call (no TPM2_StartAuthSession, no TPM2_FlushContext per call), and
+ * the signatures verify. */
+static void
+test_sign_hot(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("bus-sign-hot");
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, hot");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) first = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
+	g_autoptr(GArray) commands = NULL;
+	g_autoptr(GPtrArray) sigs = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	guint32 session = 0;
+	Mark mark;
+
+	g_assert_no_error(error);
+	mark = mark_now();
+	for (guint i = 0; i < 10; i++) {
+		GBytes *sig = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
+		g_assert_no_error(error);
+		g_ptr_array_add(sigs, sig);
+	}
+	commands = commands_since(&mark);
+	g_assert_cmpuint(commands->len, ==, 10);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *c = &g_array_index(commands, Command, i);
+		g_assert_cmphex(c->code, ==, TPM_CC_SIGN);
+		g_assert_cmphex(c->session >> 24, ==, TPM_HT_HMAC_SESSION);
+		if (i == 0)
+			session = c->session;
+		g_assert_cmphex(c->session, ==, session);
+	}
+	for (guint i = 0; i < sigs->len; i++) {
+		gboolean valid = FALSE;
+		g_assert_true(tkms_client_verify_sync(CLIENT, name, msg, g_ptr_array_index(sigs, i),
+						      &valid, NULL, &error));
+		g_assert_no_error(error);
+		g_assert_true(valid);
+	}
+}
+
 static GBytes *
 hmac_ok(const gchar *name, GBytes *data)
 {
@@ -660,6 +740,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm-bus/decrypt-fresh-key", test_decrypt_fresh_key);
 	g_test_add_func("/tpm-bus/data-key", test_data_key);
 	g_test_add_func("/tpm-bus/session-kept", test_session_kept);
+	g_test_add_func("/tpm-bus/sign-hot", test_sign_hot);
 	g_test_add_func("/tpm-bus/tpm-reset", test_tpm_reset);
 	g_test_add_func("/tpm-bus/all-absent", test_all_absent);
 
