@@ -31,8 +31,6 @@ static gboolean
 sign_one(TkmsTpmContext *ctx, TkmsTpmKey *key, GBytes *item, GBytes **out, GError **error)
 {
 	TPM2B_DIGEST digest = {.size = 32};
-	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
-	TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
 	g_autofree TPMT_SIGNATURE *sig = NULL;
 	gsize len = 0;
 	const guint8 *p = g_bytes_get_data(item, &len);
@@ -43,9 +41,7 @@ sign_one(TkmsTpmContext *ctx, TkmsTpmKey *key, GBytes *item, GBytes **out, GErro
 	EVP_Digest(p != NULL ? p : (const guint8 *)"", len, digest.buffer, &md_len, EVP_sha256(),
 		   NULL);
 	for (;;) {
-		tkms_tpm_set_session_crypt(ctx, key->auth.auth, FALSE, FALSE);
-		rc = Esys_Sign(ctx->esys, key->obj, key->auth.auth, ESYS_TR_NONE, ESYS_TR_NONE,
-			       &digest, &scheme, &check, &sig);
+		rc = tkms_tpm_key_sign(ctx, key, &digest, &sig);
 		if (!tkms_tpm_key_stale(ctx, key, rc))
 			break;
 		if (!tkms_tpm_key_reload(ctx, key, error))

@@ -225,23 +225,16 @@ sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	TkmsTpmSign *req = data;
 	TkmsTpmKey key;
 	TPM2B_DIGEST digest;
-	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
-	TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
 	g_autofree TPMT_SIGNATURE *sig = NULL;
 	TSS2_RC rc;
 
-	/* A NULL hashcheck ticket is enough for any digest, ours or the caller's, because our
-	 * signing keys are not restricted (tkms_tpm_fill_template): a restricted key would refuse
-	 * a digest the TPM did not hash itself. */
 	request_digest(req, &digest);
 	/* a digest in, a signature out: nothing secret crosses the TPM bus (a bound key's auth
 	 * value is proven by an HMAC session, never sent) */
 	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, FALSE, &key, error))
 		return FALSE;
 	for (;;) {
-		tkms_tpm_set_session_crypt(ctx, key.auth.auth, FALSE, FALSE);
-		rc = Esys_Sign(ctx->esys, key.obj, key.auth.auth, ESYS_TR_NONE, ESYS_TR_NONE,
-			       &digest, &scheme, &check, &sig);
+		rc = tkms_tpm_key_sign(ctx, &key, &digest, &sig);
 		if (!tkms_tpm_key_stale(ctx, &key, rc))
 			break;
 		if (!tkms_tpm_key_reload(ctx, &key, error))

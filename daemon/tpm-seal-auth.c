@@ -242,15 +242,18 @@ key_sessions(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 	if (!tkms_tpm_blob_is_bound(key->blob))
 		return tkms_tpm_object_auth(ctx, key->pcrs, key->secret, a, error);
 	/* the auth value is proven without sending it: a policy session with PolicyAuthValue for
-	 * a PCR-bound object (the shared session beside it when a secret travels); else the
-	 * shared session, secret or not. It is unbound, so each command's HMAC is keyed with
-	 * this object's auth value (set on obj for this request only) and proves it alone; a
-	 * session of the request's own would cost a StartAuthSession and a FlushContext, two TPM
-	 * round trips of three, on every Sign. */
+	 * a PCR-bound object (the shared session beside it when a secret travels); the shared
+	 * session when a secret travels (its HMACs are keyed with this object's auth value, and
+	 * it encrypts); else the sign session (tpm-sign-session.h), kept open as the shared one
+	 * but without ESYS's cost per command */
+	key->own_session = FALSE;
 	if (key->pcrs != 0)
 		return tkms_tpm_start_pcr_session(ctx, key->pcrs, FALSE, TRUE, &a->auth, error) &&
 		       (!key->secret || tkms_tpm_session(ctx, &a->crypt, error));
-	return tkms_tpm_session(ctx, &a->auth, error);
+	if (key->secret)
+		return tkms_tpm_session(ctx, &a->auth, error);
+	key->own_session = TRUE;
+	return TRUE;
 }
 
 static gboolean

@@ -3,6 +3,7 @@
 
 #include "tpm-context.h"
 #include "tpm-object-cache.h"
+#include "tpm-sign-session.h"
 
 G_BEGIN_DECLS
 
@@ -26,9 +27,12 @@ gboolean tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TP
  * empty one (tkms_tpm_object_auth). A PCR-bound object gets a fresh policy session for each
  * command, cached or not.
  */
-typedef struct {
+struct _TkmsTpmKey {
 	ESYS_TR obj;
 	TkmsTpmAuth auth;
+	/* a bound object without PCRs for a command that carries no secret (Sign): no ESYS
+	 * session; the sign session authorizes it (tkms_tpm_key_sign) */
+	gboolean own_session;
 	gboolean cached;  /* obj is the cache's: it stays loaded after the request */
 	gboolean fresh;	  /* obj was loaded for this request, not found loaded */
 	gboolean retried; /* loaded afresh once already */
@@ -37,7 +41,7 @@ typedef struct {
 	TkmsPcrMask pcrs;
 	gboolean secret;
 	guint8 object_id[TKMS_TPM_OBJECT_ID_SIZE];
-} TkmsTpmKey;
+};
 
 /* blob and id must outlive key. On failure nothing of this request stays loaded; otherwise
  * tkms_tpm_key_release after the commands. */

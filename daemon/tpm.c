@@ -77,6 +77,7 @@ context_teardown(TkmsTpm *self)
 		Tss2_TctiLdr_Finalize(&ctx->tcti);
 	ctx->srk = ESYS_TR_NONE;
 	ctx->session = ESYS_TR_NONE;
+	ctx->sign_session = 0;
 	/* whatever was loaded died with the connection, or the next one flushes it */
 	tkms_tpm_object_cache_forget_all(ctx->objects);
 }
@@ -598,6 +599,7 @@ tkms_tpm_stop(TkmsTpm *self)
 	g_thread_join(g_steal_pointer(&self->thread));
 	/* a clean exit leaves the TPM's slots as it found them */
 	tkms_tpm_object_cache_flush_all(&self->ctx);
+	tkms_tpm_sign_session_drop(&self->ctx);
 	tkms_tpm_session_drop(&self->ctx);
 	tkms_tpm_flush(&self->ctx, &self->ctx.srk);
 	context_teardown(self);

@@ -25,6 +25,7 @@
 #include <openssl/core_names.h>
 #include <string.h>
 
+#include "tkms-test-store.h"
 #include "tkms-test-tpm-proxy.h"
 #include "tkms-test-util.h"
 
@@ -612,6 +613,89 @@ test_sign_hot(void)
 }
 
 static GBytes *
+sign_verified(const gchar *name, GBytes *msg)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *sig = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
+	gboolean valid = FALSE;
+
+	g_assert_no_error(error);
+	g_assert_true(tkms_client_verify_sync(CLIENT, name, msg, sig, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(valid);
+	return sig;
+}
+
+/* The Sign session proves exactly the auth value of the key it signs with: a copy of a bound
+ * key's row under another name (the same TPM object, so an auth value derived from another
+ * name) is refused however warm the session is, before and after the original signs in it. */
+static void
+test_sign_copy_refused(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("bus-sign-orig");
+	g_autofree gchar *prefix = tkms_test_key_name("bus-sign-copy");
+	g_autofree gchar *copy = g_strdup_printf("%s000001", prefix);
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, copy");
+	g_autoptr(GError) error = NULL;
+
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	g_assert_true(tkms_test_store_clone_key(tkms_test_env_get_state_dir(env), 0, name, prefix,
+						1, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(tkms_test_env_start_daemon(env, &error));
+	g_assert_no_error(error);
+	for (guint i = 0; i < 3; i++) {
+		g_autoptr(GBytes) sig = sign_verified(name, msg);
+		g_autoptr(GBytes) bad = tkms_client_sign_sync(CLIENT, copy, msg, NULL, &error);
+
+		g_assert_null(bad);
+		tkms_assert_error(error, TKMS_ERROR_INTEGRITY_FAILURE);
+		g_clear_error(&error);
+	}
+}
+
+/* A TPM reset with the Sign session open: the first Sign after it at most says so, then the
+ * key signs again, one TPM2_Sign per call in one session. */
+static void
+test_sign_reset(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("bus-sign-reset");
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, reset");
+	g_autoptr(GBytes) before = sign_verified(name, msg);
+	g_autoptr(GBytes) after = NULL;
+	g_autoptr(GArray) commands = NULL;
+	g_autoptr(GError) error = NULL;
+	Mark mark;
+
+	tkms_test_swtpm_reset(tkms_test_env_get_swtpm(env), &error);
+	g_assert_no_error(error);
+	after = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
+	if (after == NULL) {
+		g_test_message("first Sign after the reset: %s", error->message);
+		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
+		g_clear_error(&error);
+	}
+	g_clear_pointer(&after, g_bytes_unref);
+	after = sign_verified(name, msg);
+	mark = mark_now();
+	for (guint i = 0; i < 3; i++) {
+		g_clear_pointer(&after, g_bytes_unref);
+		after = sign_verified(name, msg);
+	}
+	commands = commands_since(&mark);
+	/* three Signs and three Verifies (which need no TPM) */
+	g_assert_cmpuint(commands->len, ==, 3);
+	for (guint i = 0; i < commands->len; i++) {
+		g_assert_cmphex(g_array_index(commands, Command, i).code, ==, TPM_CC_SIGN);
+		g_assert_cmphex(g_array_index(commands, Command, i).session, ==,
+				g_array_index(commands, Command, 0).session);
+	}
+}
+
+static GBytes *
 hmac_ok(const gchar *name, GBytes *data)
 {
 	g_autoptr(GError) error = NULL;
@@ -741,6 +825,8 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm-bus/data-key", test_data_key);
 	g_test_add_func("/tpm-bus/session-kept", test_session_kept);
 	g_test_add_func("/tpm-bus/sign-hot", test_sign_hot);
+	g_test_add_func("/tpm-bus/sign-copy-refused", test_sign_copy_refused);
+	g_test_add_func("/tpm-bus/sign-reset", test_sign_reset);
 	g_test_add_func("/tpm-bus/tpm-reset", test_tpm_reset);
 	g_test_add_func("/tpm-bus/all-absent", test_all_absent);
 
