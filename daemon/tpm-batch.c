@@ -123,7 +123,8 @@ batch_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	gboolean ok = TRUE;
 
 	req->item_failed = FALSE;
-	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, hmac, &key, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs,
+			       hmac ? TKMS_TPM_KEY_SECRET : TKMS_TPM_KEY_SIGN, &key, error))
 		return FALSE;
 	while (ok && req->out->len < req->items->len) {
 		GBytes *item = g_ptr_array_index(req->items, req->out->len);

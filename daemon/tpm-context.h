@@ -22,10 +22,11 @@ typedef struct {
 	ESYS_TR session;
 	/* a command of the current attempt ran in it: if the attempt fails, it is restarted */
 	gboolean session_used;
-	/* the sign session (tpm-sign-session.h), 0 until it is needed, and the TPM's last nonce
-	 * in it */
-	TPMI_SH_AUTH_SESSION sign_session;
-	TPM2B_NONCE sign_nonce_tpm;
+	/* the SYS session (tpm-sys-session.h), 0 until it is needed, the TPM's last nonce in it,
+	 * and its session key (a secret) */
+	TPMI_SH_AUTH_SESSION sys_session;
+	TPM2B_NONCE sys_nonce_tpm;
+	guint8 sys_session_key[32];
 	/* key versions' objects kept loaded between requests (tpm-object-cache.h) */
 	TkmsTpmObjectCache *objects;
 	/* the number of the request being served, in the order requests were made */

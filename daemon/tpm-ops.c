@@ -149,14 +149,13 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 		/* a key version's sealed material: its object may stay loaded */
 		TkmsTpmKey key;
 
-		if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &key, error))
+		if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs,
+				       TKMS_TPM_KEY_UNSEAL, &key, error))
 			return FALSE;
 		for (;;) {
 			/* encrypted response: the key material never crosses the TPM bus in the
 			 * clear */
-			tkms_tpm_auth_crypt(ctx, &key.auth, FALSE, TRUE);
-			rc = Esys_Unseal(ctx->esys, key.obj, key.auth.auth, key.auth.crypt,
-					 ESYS_TR_NONE, &out);
+			rc = tkms_tpm_key_unseal(ctx, &key, &out);
 			if (!tkms_tpm_key_stale(ctx, &key, rc))
 				break;
 			if (!tkms_tpm_key_reload(ctx, &key, error))
@@ -231,7 +230,8 @@ sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	request_digest(req, &digest);
 	/* a digest in, a signature out: nothing secret crosses the TPM bus (a bound key's auth
 	 * value is proven by an HMAC session, never sent) */
-	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, FALSE, &key, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TKMS_TPM_KEY_SIGN, &key,
+			       error))
 		return FALSE;
 	for (;;) {
 		rc = tkms_tpm_key_sign(ctx, &key, &digest, &sig);
@@ -308,7 +308,8 @@ hmac_once(TkmsTpmContext *ctx, TkmsTpmHmac *req, const guint8 *p, gsize len, GEr
 	TSS2_RC rc;
 
 	/* the message may be secret, and a MAC used for DeriveKey is key material */
-	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &key, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TKMS_TPM_KEY_SECRET, &key,
+			       error))
 		return FALSE;
 	if (len > 0)
 		memcpy(buf.buffer, p, len);
@@ -343,7 +344,8 @@ hmac_sequence_start(TkmsTpmContext *ctx, TkmsTpmHmac *req, HmacSequence *seq, ES
 				    "No random bytes for an HMAC sequence; see the daemon log");
 		return FALSE;
 	}
-	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &key, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TKMS_TPM_KEY_SECRET, &key,
+			       error))
 		return FALSE;
 	for (;;) {
 		/* the sequence's auth value goes in encrypted; the answer carries only a handle */

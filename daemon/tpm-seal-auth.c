@@ -242,18 +242,15 @@ key_sessions(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 	if (!tkms_tpm_blob_is_bound(key->blob))
 		return tkms_tpm_object_auth(ctx, key->pcrs, key->secret, a, error);
 	/* the auth value is proven without sending it: a policy session with PolicyAuthValue for
-	 * a PCR-bound object (the shared session beside it when a secret travels); the shared
-	 * session when a secret travels (its HMACs are keyed with this object's auth value, and
-	 * it encrypts); else the sign session (tpm-sign-session.h), kept open as the shared one
-	 * but without ESYS's cost per command */
-	key->own_session = FALSE;
+	 * a PCR-bound object (the shared session beside it when a secret travels); Sign and
+	 * Unseal in the SYS session (tpm-sys-session.h), which needs nothing of ESYS; else the
+	 * shared session (its HMACs are keyed with this object's auth value, and it encrypts) */
 	if (key->pcrs != 0)
 		return tkms_tpm_start_pcr_session(ctx, key->pcrs, FALSE, TRUE, &a->auth, error) &&
 		       (!key->secret || tkms_tpm_session(ctx, &a->crypt, error));
-	if (key->secret)
-		return tkms_tpm_session(ctx, &a->auth, error);
-	key->own_session = TRUE;
-	return TRUE;
+	if (key->sys_session)
+		return TRUE;
+	return tkms_tpm_session(ctx, &a->auth, error);
 }
 
 static gboolean
@@ -291,14 +288,16 @@ key_open(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 
 gboolean
 tkms_tpm_key_load(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
-		  TkmsPcrMask pcrs, gboolean secret, TkmsTpmKey *key, GError **error)
+		  TkmsPcrMask pcrs, TkmsTpmKeyUse use, TkmsTpmKey *key, GError **error)
 {
 	memset(key, 0, sizeof(*key));
 	key->obj = ESYS_TR_NONE;
 	key->blob = blob;
 	key->id = id;
 	key->pcrs = pcrs;
-	key->secret = secret;
+	key->secret = use != TKMS_TPM_KEY_SIGN;
+	key->sys_session =
+		use != TKMS_TPM_KEY_SECRET && pcrs == 0 && tkms_tpm_blob_is_bound(blob);
 	tkms_tpm_object_id(blob, id, pcrs, key->object_id);
 	return key_open(ctx, key, error);
 }

@@ -3,7 +3,7 @@
 
 #include "tpm-context.h"
 #include "tpm-object-cache.h"
-#include "tpm-sign-session.h"
+#include "tpm-sys-session.h"
 
 G_BEGIN_DECLS
 
@@ -30,9 +30,9 @@ gboolean tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TP
 struct _TkmsTpmKey {
 	ESYS_TR obj;
 	TkmsTpmAuth auth;
-	/* a bound object without PCRs for a command that carries no secret (Sign): no ESYS
-	 * session; the sign session authorizes it (tkms_tpm_key_sign) */
-	gboolean own_session;
+	/* a bound object without PCRs, for Sign or Unseal: no ESYS session; the SYS session
+	 * authorizes it (tkms_tpm_key_sign, tkms_tpm_key_unseal) */
+	gboolean sys_session;
 	gboolean cached;  /* obj is the cache's: it stays loaded after the request */
 	gboolean fresh;	  /* obj was loaded for this request, not found loaded */
 	gboolean retried; /* loaded afresh once already */
@@ -43,10 +43,18 @@ struct _TkmsTpmKey {
 	guint8 object_id[TKMS_TPM_OBJECT_ID_SIZE];
 };
 
+/* The commands a request sends on the key: Sign (nothing secret travels), Unseal (the answer
+ * is secret), or others that carry a secret (HMAC, HMAC_Start). */
+typedef enum {
+	TKMS_TPM_KEY_SIGN,
+	TKMS_TPM_KEY_UNSEAL,
+	TKMS_TPM_KEY_SECRET,
+} TkmsTpmKeyUse;
+
 /* blob and id must outlive key. On failure nothing of this request stays loaded; otherwise
  * tkms_tpm_key_release after the commands. */
 gboolean tkms_tpm_key_load(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
-			   TkmsPcrMask pcrs, gboolean secret, TkmsTpmKey *key, GError **error);
+			   TkmsPcrMask pcrs, TkmsTpmKeyUse use, TkmsTpmKey *key, GError **error);
 /* A command on key failed with rc: TRUE (once per request) if the object came from the cache
  * and the TPM or a resource manager refused: the entry is in doubt, so it has been flushed and
  * forgotten; tkms_tpm_key_reload loads it afresh, then send the command again. An object loaded

@@ -532,15 +532,18 @@ salted_sessions_since(const Mark *mark)
 	return n;
 }
 
-#define TPM_CC_SIGN	    0x15d
-#define TPM_ST_SESSIONS	    0x8002
-#define TPM_HT_HMAC_SESSION 0x02
+#define TPM_CC_SIGN		 0x15d
+#define TPM_CC_UNSEAL		 0x15e
+#define TPMA_SESSION_ENCRYPT_BIT 0x40
+#define TPM_ST_SESSIONS		 0x8002
+#define TPM_HT_HMAC_SESSION	 0x02
 
 /* A command sent to the TPM: its code and, for a command with one handle and sessions (such
  * as TPM2_Sign), the handle of its first authorization session, else 0. */
 typedef struct {
 	guint32 code;
 	guint32 session;
+	guint8 attributes; /* of that session */
 } Command;
 
 /* The commands sent since mark, in order. */
@@ -559,10 +562,14 @@ commands_since(const Mark *mark)
 		if (off >= mark->len[0]) {
 			/* tag, size, code, the handle, the authorization area's size, its first
 			 * session's handle */
-			Command c = {tkms_test_be32(p + off + 6), 0};
+			Command c = {tkms_test_be32(p + off + 6), 0, 0};
 			if (p[off] == TPM_ST_SESSIONS >> 8 &&
-			    p[off + 1] == (TPM_ST_SESSIONS & 0xff) && size >= 22)
+			    p[off + 1] == (TPM_ST_SESSIONS & 0xff) && size >= 25) {
+				guint nonce = (p[off + 22] << 8) | p[off + 23];
 				c.session = tkms_test_be32(p + off + 18);
+				if (24 + nonce < size)
+					c.attributes = p[off + 24 + nonce];
+			}
 			g_array_append_val(out, c);
 		}
 		off += size;
@@ -693,6 +700,58 @@ test_sign_reset(void)
 		g_assert_cmphex(g_array_index(commands, Command, i).session, ==,
 				g_array_index(commands, Command, 0).session);
 	}
+}
+
+/* A key version's material is unsealed in the session Sign runs in, kept open, its answer
+ * encrypted (the material itself is absent from the bus: /tpm-bus/decrypt-fresh-key). */
+static void
+test_unseal_kept_session(void)
+{
+	g_autofree gchar *ec = tkms_test_key_name("bus-unseal-ec");
+	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, unseal");
+	g_autoptr(GBytes) sig = sign_verified(ec, msg);
+	g_autoptr(GArray) commands = NULL;
+	guint32 session = 0;
+	guint unseals = 0;
+	Mark mark = mark_now();
+
+	for (guint i = 0; i < 3; i++) {
+		g_autofree gchar *aes = tkms_test_key_name("bus-unseal-aes");
+		g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
+		g_autoptr(GBytes) pt = random_bytes(32);
+		g_autoptr(GBytes) ctx_bytes = tkms_test_bytes_str("ctx");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) ct =
+			tkms_client_encrypt_sync(CLIENT, aes, pt, ctx_bytes, NULL, &error);
+		g_autoptr(GBytes) back = NULL;
+
+		g_assert_no_error(error);
+		back = tkms_client_decrypt_sync(CLIENT, aes, ct, ctx_bytes, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(back, pt);
+	}
+	g_clear_pointer(&sig, g_bytes_unref);
+	sig = sign_verified(ec, msg);
+	commands = commands_since(&mark);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *c = &g_array_index(commands, Command, i);
+		if (c->code == TPM_CC_SIGN)
+			session = c->session;
+	}
+	g_assert_cmphex(session >> 24, ==, TPM_HT_HMAC_SESSION);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *c = &g_array_index(commands, Command, i);
+		if (c->code != TPM_CC_UNSEAL)
+			continue;
+		unseals++;
+		g_assert_cmphex(c->session, ==, session);
+		g_assert_cmphex(c->attributes & TPMA_SESSION_ENCRYPT_BIT, ==,
+				TPMA_SESSION_ENCRYPT_BIT);
+	}
+	g_assert_cmpuint(unseals, >=, 3);
+	/* one session all along */
+	g_assert_cmpuint(salted_sessions_since(&mark), ==, 0);
 }
 
 static GBytes *
@@ -827,6 +886,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm-bus/sign-hot", test_sign_hot);
 	g_test_add_func("/tpm-bus/sign-copy-refused", test_sign_copy_refused);
 	g_test_add_func("/tpm-bus/sign-reset", test_sign_reset);
+	g_test_add_func("/tpm-bus/unseal-kept-session", test_unseal_kept_session);
 	g_test_add_func("/tpm-bus/tpm-reset", test_tpm_reset);
 	g_test_add_func("/tpm-bus/all-absent", test_all_absent);
 
