@@ -74,9 +74,7 @@ hmac_one(TkmsTpmContext *ctx, TkmsTpmKey *key, GBytes *item, GBytes **out, GErro
 		memcpy(buf.buffer, g_bytes_get_data(item, NULL), buf.size);
 	for (;;) {
 		/* the message may be secret and so may the MAC: encrypted both ways */
-		tkms_tpm_auth_crypt(ctx, &key->auth, TRUE, TRUE);
-		rc = Esys_HMAC(ctx->esys, key->obj, key->auth.auth, key->auth.crypt, ESYS_TR_NONE,
-			       &buf, TPM2_ALG_SHA256, &mac);
+		rc = tkms_tpm_key_hmac(ctx, key, &buf, &mac);
 		if (!tkms_tpm_key_stale(ctx, key, rc))
 			break;
 		if (!tkms_tpm_key_reload(ctx, key, error)) {
@@ -124,7 +122,7 @@ batch_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 
 	req->item_failed = FALSE;
 	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs,
-			       hmac ? TKMS_TPM_KEY_SECRET : TKMS_TPM_KEY_SIGN, &key, error))
+			       hmac ? TKMS_TPM_KEY_HMAC : TKMS_TPM_KEY_SIGN, &key, error))
 		return FALSE;
 	while (ok && req->out->len < req->items->len) {
 		GBytes *item = g_ptr_array_index(req->items, req->out->len);

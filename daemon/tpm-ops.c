@@ -308,15 +308,14 @@ hmac_once(TkmsTpmContext *ctx, TkmsTpmHmac *req, const guint8 *p, gsize len, GEr
 	TSS2_RC rc;
 
 	/* the message may be secret, and a MAC used for DeriveKey is key material */
-	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TKMS_TPM_KEY_SECRET, &key,
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TKMS_TPM_KEY_HMAC, &key,
 			       error))
 		return FALSE;
 	if (len > 0)
 		memcpy(buf.buffer, p, len);
 	for (;;) {
-		tkms_tpm_auth_crypt(ctx, &key.auth, TRUE, TRUE);
-		rc = Esys_HMAC(ctx->esys, key.obj, key.auth.auth, key.auth.crypt, ESYS_TR_NONE,
-			       &buf, TPM2_ALG_SHA256, &mac);
+		/* encrypted both ways */
+		rc = tkms_tpm_key_hmac(ctx, &key, &buf, &mac);
 		if (!tkms_tpm_key_stale(ctx, &key, rc))
 			break;
 		if (!tkms_tpm_key_reload(ctx, &key, error)) {

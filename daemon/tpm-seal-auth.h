@@ -30,9 +30,10 @@ gboolean tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TP
 struct _TkmsTpmKey {
 	ESYS_TR obj;
 	TkmsTpmAuth auth;
-	/* a bound object without PCRs, for Sign or Unseal: no ESYS session; the SYS session
-	 * authorizes it (tkms_tpm_key_sign, tkms_tpm_key_unseal) */
+	/* a bound object without PCRs, for Sign, Unseal or HMAC: no ESYS session; the SYS
+	 * session authorizes it (tkms_tpm_key_sign, _unseal, _hmac) */
 	gboolean sys_session;
+	TPM2B_AUTH sys_auth; /* its auth value then, for this request (wiped at release) */
 	gboolean cached;  /* obj is the cache's: it stays loaded after the request */
 	gboolean fresh;	  /* obj was loaded for this request, not found loaded */
 	gboolean retried; /* loaded afresh once already */
@@ -44,10 +45,11 @@ struct _TkmsTpmKey {
 };
 
 /* The commands a request sends on the key: Sign (nothing secret travels), Unseal (the answer
- * is secret), or others that carry a secret (HMAC, HMAC_Start). */
+ * is secret), HMAC (the message and the MAC), or others that carry a secret (HMAC_Start). */
 typedef enum {
 	TKMS_TPM_KEY_SIGN,
 	TKMS_TPM_KEY_UNSEAL,
+	TKMS_TPM_KEY_HMAC,
 	TKMS_TPM_KEY_SECRET,
 } TkmsTpmKeyUse;
 

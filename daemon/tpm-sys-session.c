@@ -277,21 +277,22 @@ p_hash(guint32 first, guint32 second, gboolean has_second, const guint8 *more, g
 	return ok && len == DIGEST_SIZE;
 }
 
-/* Decrypts the first response parameter's bytes (after its size) in place: AES-128-CFB with
- * key and IV from KDFa(session value, "CFB", nonceTPM, nonceCaller) (Part 1, 21.3). */
+/* Encrypts or decrypts a first parameter's bytes (after its size) in place: AES-128-CFB with
+ * key and IV from KDFa(session value, "CFB", newer nonce, older nonce) (Part 1, 21.3): the
+ * caller's nonce first for a command, the TPM's for its answer. */
 static gboolean
-decrypt_param(const guint8 *value, gsize value_len, const TPM2B_NONCE *newer,
-	      const TPM2B_NONCE *older, guint8 *p, gsize len)
+crypt_param(const guint8 *value, gsize value_len, const TPM2B_NONCE *newer,
+	    const TPM2B_NONCE *older, gboolean encrypt, guint8 *p, gsize len)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	guint8 key_iv[AES_KEY_SIZE + AES_BLOCK];
 	int out_len = 0, fin_len = 0;
 	gboolean ok = c != NULL &&
 		      kdfa(value, value_len, "CFB", newer, older, 8 * sizeof(key_iv), key_iv) &&
-		      EVP_DecryptInit_ex(c, EVP_aes_128_cfb128(), NULL, key_iv,
-					 key_iv + AES_KEY_SIZE) == 1 &&
-		      EVP_DecryptUpdate(c, p, &out_len, p, (int)len) == 1 &&
-		      EVP_DecryptFinal_ex(c, p + out_len, &fin_len) == 1 &&
+		      EVP_CipherInit_ex(c, EVP_aes_128_cfb128(), NULL, key_iv,
+					key_iv + AES_KEY_SIZE, encrypt ? 1 : 0) == 1 &&
+		      (len == 0 || EVP_CipherUpdate(c, p, &out_len, p, (int)len) == 1) &&
+		      EVP_CipherFinal_ex(c, p + out_len, &fin_len) == 1 &&
 		      (gsize)(out_len + fin_len) == len;
 
 	OPENSSL_cleanse(key_iv, sizeof(key_iv));
@@ -300,11 +301,12 @@ decrypt_param(const guint8 *value, gsize value_len, const TPM2B_NONCE *newer,
 }
 
 /* The command prepared in sys (code, on the object named name), authorized in the SYS session
- * with auth and sent; its answer's HMAC checked. encrypt: the answer's first parameter comes
- * encrypted. */
+ * with auth and the caller's nonce, and sent; its answer's HMAC checked. decrypt: its first
+ * parameter went in encrypted; encrypt: the answer's comes encrypted. */
 static TSS2_RC
 run_in_session(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, TPM2_CC code, const TPM2B_NAME *name,
-	       const TPM2B_AUTH *auth, gboolean encrypt, TPM2B_NONCE *caller_nonce)
+	       const TPM2B_AUTH *auth, gboolean decrypt, gboolean encrypt,
+	       const TPM2B_NONCE *caller)
 {
 	TSS2L_SYS_AUTH_COMMAND cmd = {0};
 	TSS2L_SYS_AUTH_RESPONSE rsp = {0};
@@ -318,10 +320,11 @@ run_in_session(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, TPM2_CC code, const T
 
 	cmd.count = 1;
 	a->sessionHandle = ctx->sys_session;
-	a->sessionAttributes = TPMA_SESSION_CONTINUESESSION | (encrypt ? TPMA_SESSION_ENCRYPT : 0);
+	a->sessionAttributes = TPMA_SESSION_CONTINUESESSION | (encrypt ? TPMA_SESSION_ENCRYPT : 0) |
+			       (decrypt ? TPMA_SESSION_DECRYPT : 0);
+	a->nonce = *caller;
 	if (rc == TSS2_RC_SUCCESS &&
-	    (!new_nonce(&a->nonce) ||
-	     !p_hash(code, 0, FALSE, name->name, name->size, params, params_len, hash) ||
+	    (!p_hash(code, 0, FALSE, name->name, name->size, params, params_len, hash) ||
 	     !session_hmac(value, value_len, hash, &a->nonce, &ctx->sys_nonce_tpm,
 			   a->sessionAttributes, &a->hmac)))
 		rc = TSS2_SYS_RC_GENERAL_FAILURE;
@@ -347,7 +350,6 @@ run_in_session(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, TPM2_CC code, const T
 	if (rc != TSS2_RC_SUCCESS)
 		return rc;
 	ctx->sys_nonce_tpm = rsp.auths[0].nonce;
-	*caller_nonce = a->nonce;
 	return TSS2_RC_SUCCESS;
 }
 
@@ -358,19 +360,20 @@ failed(TkmsTpmContext *ctx, TSS2_RC rc)
 {
 	TSS2_RC base = tkms_tpm_rc_base(rc);
 
-	if (base >= TPM2_RC_REFERENCE_H0 && base <= TPM2_RC_REFERENCE_S6)
+	if (base >= TPM2_RC_REFERENCE_S0 && base <= TPM2_RC_REFERENCE_S6)
 		ctx->sys_session = 0;
 	tkms_tpm_sys_session_drop(ctx);
 	return rc;
 }
 
-/* obj's TPM handle and, if the session is not open, a new one. */
+/* obj's TPM handle, a new caller nonce and, if the session is not open, a new one. */
 static TSS2_RC
-prepare(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, ESYS_TR obj, TPM2_HANDLE *handle)
+prepare(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, ESYS_TR obj, TPM2_HANDLE *handle,
+	TPM2B_NONCE *caller)
 {
 	TSS2_RC rc;
 
-	if (sys == NULL)
+	if (sys == NULL || !new_nonce(caller))
 		return TSS2_SYS_RC_GENERAL_FAILURE;
 	rc = Esys_TR_GetTpmHandle(ctx->esys, obj, handle);
 	if (rc == TSS2_RC_SUCCESS && ctx->sys_session == 0)
@@ -430,7 +433,6 @@ tkms_tpm_key_sign(TkmsTpmContext *ctx, TkmsTpmKey *key, const TPM2B_DIGEST *dige
 	TSS2_SYS_CONTEXT *sys = sys_context(ctx);
 	g_autofree TPMT_SIGNATURE *out = NULL;
 	TPM2B_NONCE caller;
-	TPM2B_AUTH auth = {0};
 	TPM2B_NAME name;
 	TPM2_HANDLE handle = 0;
 	TSS2_RC rc;
@@ -444,15 +446,12 @@ tkms_tpm_key_sign(TkmsTpmContext *ctx, TkmsTpmKey *key, const TPM2B_DIGEST *dige
 	rc = key_name(ctx, key, &name);
 	if (rc != TSS2_RC_SUCCESS)
 		return rc;
-	/* derived when the key was opened: now a lookup (ctx->key_auth_cache) */
-	if (!tkms_tpm_key_auth_value(ctx, key->id, &auth, NULL))
-		return TSS2_SYS_RC_GENERAL_FAILURE;
-	rc = prepare(ctx, sys, key->obj, &handle);
+	rc = prepare(ctx, sys, key->obj, &handle, &caller);
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Tss2_Sys_Sign_Prepare(sys, handle, digest, &scheme, &check);
 	if (rc == TSS2_RC_SUCCESS)
-		rc = run_in_session(ctx, sys, TPM2_CC_Sign, &name, &auth, FALSE, &caller);
-	OPENSSL_cleanse(&auth, sizeof(auth));
+		rc = run_in_session(ctx, sys, TPM2_CC_Sign, &name, &key->sys_auth, FALSE, FALSE,
+				    &caller);
 	if (rc == TSS2_RC_SUCCESS) {
 		out = g_new0(TPMT_SIGNATURE, 1);
 		rc = Tss2_Sys_Sign_Complete(sys, out);
@@ -463,19 +462,44 @@ tkms_tpm_key_sign(TkmsTpmContext *ctx, TkmsTpmKey *key, const TPM2B_DIGEST *dige
 	return TSS2_RC_SUCCESS;
 }
 
+/* The answer's first parameter, a TPM2B of at most max bytes in all, decrypted into buf
+ * (its size included); *len its length. */
+static TSS2_RC
+response_param(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, TkmsTpmKey *key,
+	       const TPM2B_NONCE *caller, guint8 *buf, gsize max, gsize *len)
+{
+	const guint8 *params = NULL;
+	size_t params_len = 0;
+	guint8 value[DIGEST_SIZE + 64];
+	gsize value_len;
+	TSS2_RC rc = Tss2_Sys_GetRpBuffer(sys, &params_len, &params);
+
+	if (rc != TSS2_RC_SUCCESS)
+		return rc;
+	if (params_len < 2 || params_len > max ||
+	    (gsize)((params[0] << 8) | params[1]) != params_len - 2)
+		return TSS2_SYS_RC_MALFORMED_RESPONSE;
+	value_len = session_value(ctx, &key->sys_auth, value);
+	memcpy(buf, params, params_len);
+	*len = params_len;
+	if (!crypt_param(value, value_len, &ctx->sys_nonce_tpm, caller, FALSE, buf + 2,
+			 params_len - 2))
+		rc = TSS2_SYS_RC_GENERAL_FAILURE;
+	OPENSSL_cleanse(value, sizeof(value));
+	return rc;
+}
+
 TSS2_RC
 tkms_tpm_key_unseal(TkmsTpmContext *ctx, TkmsTpmKey *key, TPM2B_SENSITIVE_DATA **out)
 {
 	TSS2_SYS_CONTEXT *sys = sys_context(ctx);
+	g_autofree TPM2B_SENSITIVE_DATA *data = NULL;
+	TPM2B_SENSITIVE_DATA enc = {0};
 	TPM2B_NONCE caller;
-	TPM2B_SENSITIVE_DATA *data = NULL;
-	TPM2B_AUTH auth = {0};
 	TPM2B_NAME name;
 	TPM2_HANDLE handle = 0;
-	const guint8 *params = NULL;
-	size_t params_len = 0, off = 0;
-	guint8 buf[sizeof(TPM2B_SENSITIVE_DATA)], value[DIGEST_SIZE + 64];
-	gsize value_len = 0;
+	guint8 buf[sizeof(TPM2B_SENSITIVE_DATA)];
+	gsize len = 0, off = 0;
 	TSS2_RC rc;
 
 	*out = NULL;
@@ -486,46 +510,84 @@ tkms_tpm_key_unseal(TkmsTpmContext *ctx, TkmsTpmKey *key, TPM2B_SENSITIVE_DATA *
 				   ESYS_TR_NONE, out);
 	}
 	rc = key_name(ctx, key, &name);
-	if (rc != TSS2_RC_SUCCESS)
-		return rc;
-	if (!tkms_tpm_key_auth_value(ctx, key->id, &auth, NULL))
-		return TSS2_SYS_RC_GENERAL_FAILURE;
-	rc = prepare(ctx, sys, key->obj, &handle);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = prepare(ctx, sys, key->obj, &handle, &caller);
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Tss2_Sys_Unseal_Prepare(sys, handle);
 	/* the answer encrypted: the key material never crosses the TPM bus in the clear */
 	if (rc == TSS2_RC_SUCCESS)
-		rc = run_in_session(ctx, sys, TPM2_CC_Unseal, &name, &auth, TRUE, &caller);
+		rc = run_in_session(ctx, sys, TPM2_CC_Unseal, &name, &key->sys_auth, FALSE, TRUE,
+				    &caller);
 	if (rc == TSS2_RC_SUCCESS)
-		rc = Tss2_Sys_GetRpBuffer(sys, &params_len, &params);
-	if (rc == TSS2_RC_SUCCESS && (params_len < 2 || params_len > sizeof(buf)))
+		rc = response_param(ctx, sys, key, &caller, buf, sizeof(buf), &len);
+	data = g_new0(TPM2B_SENSITIVE_DATA, 1);
+	if (rc == TSS2_RC_SUCCESS &&
+	    (Tss2_MU_TPM2B_SENSITIVE_DATA_Unmarshal(buf, len, &off, data) != TSS2_RC_SUCCESS ||
+	     off != len))
 		rc = TSS2_SYS_RC_MALFORMED_RESPONSE;
-	if (rc == TSS2_RC_SUCCESS) {
-		value_len = session_value(ctx, &auth, value);
-		memcpy(buf, params, params_len);
-		data = g_new0(TPM2B_SENSITIVE_DATA, 1);
-		if (!decrypt_param(value, value_len, &ctx->sys_nonce_tpm, &caller, buf + 2,
-				   params_len - 2) ||
-		    Tss2_MU_TPM2B_SENSITIVE_DATA_Unmarshal(buf, params_len, &off, data) !=
-			    TSS2_RC_SUCCESS ||
-		    off != params_len)
-			rc = TSS2_SYS_RC_MALFORMED_RESPONSE;
-	}
-	if (rc == TSS2_RC_SUCCESS) {
-		/* ends the command in SYS; what it gives is the encrypted copy */
-		TPM2B_SENSITIVE_DATA enc = {0};
+	/* ends the command in SYS; what it gives is the encrypted copy */
+	if (rc == TSS2_RC_SUCCESS)
 		rc = Tss2_Sys_Unseal_Complete(sys, &enc);
-		OPENSSL_cleanse(&enc, sizeof(enc));
-	}
-	OPENSSL_cleanse(&auth, sizeof(auth));
-	OPENSSL_cleanse(value, sizeof(value));
 	OPENSSL_cleanse(buf, sizeof(buf));
 	if (rc != TSS2_RC_SUCCESS) {
-		if (data != NULL)
-			OPENSSL_cleanse(data, sizeof(*data));
-		g_free(data);
+		OPENSSL_cleanse(data, sizeof(*data));
 		return failed(ctx, rc);
 	}
-	*out = data;
+	*out = g_steal_pointer(&data);
+	return TSS2_RC_SUCCESS;
+}
+
+TSS2_RC
+tkms_tpm_key_hmac(TkmsTpmContext *ctx, TkmsTpmKey *key, const TPM2B_MAX_BUFFER *msg,
+		  TPM2B_DIGEST **mac)
+{
+	TSS2_SYS_CONTEXT *sys = sys_context(ctx);
+	g_autofree TPM2B_DIGEST *data = NULL;
+	TPM2B_MAX_BUFFER in = *msg;
+	TPM2B_DIGEST enc = {0};
+	TPM2B_NONCE caller;
+	TPM2B_NAME name;
+	TPM2_HANDLE handle = 0;
+	guint8 buf[sizeof(TPM2B_DIGEST)], value[DIGEST_SIZE + 64];
+	gsize len = 0, off = 0, value_len;
+	TSS2_RC rc;
+
+	*mac = NULL;
+	if (!in_sys_session(key)) {
+		OPENSSL_cleanse(&in, sizeof(in));
+		/* the message may be secret and so may the MAC: encrypted both ways */
+		tkms_tpm_auth_crypt(ctx, &key->auth, TRUE, TRUE);
+		return Esys_HMAC(ctx->esys, key->obj, key->auth.auth, key->auth.crypt, ESYS_TR_NONE,
+				 msg, TPM2_ALG_SHA256, mac);
+	}
+	rc = key_name(ctx, key, &name);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = prepare(ctx, sys, key->obj, &handle, &caller);
+	/* the message goes in encrypted, the MAC comes back encrypted */
+	value_len = session_value(ctx, &key->sys_auth, value);
+	if (rc == TSS2_RC_SUCCESS &&
+	    !crypt_param(value, value_len, &caller, &ctx->sys_nonce_tpm, TRUE, in.buffer, in.size))
+		rc = TSS2_SYS_RC_GENERAL_FAILURE;
+	OPENSSL_cleanse(value, sizeof(value));
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Tss2_Sys_HMAC_Prepare(sys, handle, &in, TPM2_ALG_SHA256);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = run_in_session(ctx, sys, TPM2_CC_HMAC, &name, &key->sys_auth, TRUE, TRUE,
+				    &caller);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = response_param(ctx, sys, key, &caller, buf, sizeof(buf), &len);
+	data = g_new0(TPM2B_DIGEST, 1);
+	if (rc == TSS2_RC_SUCCESS &&
+	    (Tss2_MU_TPM2B_DIGEST_Unmarshal(buf, len, &off, data) != TSS2_RC_SUCCESS || off != len))
+		rc = TSS2_SYS_RC_MALFORMED_RESPONSE;
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Tss2_Sys_HMAC_Complete(sys, &enc);
+	OPENSSL_cleanse(&in, sizeof(in));
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (rc != TSS2_RC_SUCCESS) {
+		OPENSSL_cleanse(data, sizeof(*data));
+		return failed(ctx, rc);
+	}
+	*mac = g_steal_pointer(&data);
 	return TSS2_RC_SUCCESS;
 }

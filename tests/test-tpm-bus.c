@@ -535,6 +535,8 @@ salted_sessions_since(const Mark *mark)
 #define TPM_CC_SIGN		 0x15d
 #define TPM_CC_UNSEAL		 0x15e
 #define TPMA_SESSION_ENCRYPT_BIT 0x40
+#define TPMA_SESSION_DECRYPT_BIT 0x20
+#define TPM_CC_HMAC		 0x155
 #define TPM_ST_SESSIONS		 0x8002
 #define TPM_HT_HMAC_SESSION	 0x02
 
@@ -702,19 +704,27 @@ test_sign_reset(void)
 	}
 }
 
-/* A key version's material is unsealed in the session Sign runs in, kept open, its answer
- * encrypted (the material itself is absent from the bus: /tpm-bus/decrypt-fresh-key). */
+static GBytes *hmac_ok(const gchar *name, GBytes *data);
+
+/* A key version's material is unsealed, and an HMAC computed, in the session Sign runs in,
+ * kept open: Unseal's answer encrypted, HMAC's message and answer too (what they carry is
+ * absent from the bus: /tpm-bus/decrypt-fresh-key, /tpm-bus/hmac). */
 static void
-test_unseal_kept_session(void)
+test_secrets_kept_session(void)
 {
 	g_autofree gchar *ec = tkms_test_key_name("bus-unseal-ec");
+	g_autofree gchar *hm = tkms_test_key_name("bus-unseal-hmac");
 	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
+	g_autoptr(GBytes) hmac_msg = random_bytes(64);
+	g_autoptr(GBytes) mac1 = hmac_ok(hm, hmac_msg);
+	guint hmacs = 0;
 	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, unseal");
 	g_autoptr(GBytes) sig = sign_verified(ec, msg);
 	g_autoptr(GArray) commands = NULL;
 	guint32 session = 0;
 	guint unseals = 0;
-	Mark mark = mark_now();
+	Mark mark = mark_now(), mark_hmac;
 
 	for (guint i = 0; i < 3; i++) {
 		g_autofree gchar *aes = tkms_test_key_name("bus-unseal-aes");
@@ -730,6 +740,13 @@ test_unseal_kept_session(void)
 		back = tkms_client_decrypt_sync(CLIENT, aes, ct, ctx_bytes, NULL, &error);
 		g_assert_no_error(error);
 		tkms_assert_bytes_equal(back, pt);
+	}
+	/* from here on the calls make no key (whose auth value tkmsd derives with TPM2_HMAC on
+	 * its own key, in the shared session) */
+	mark_hmac = mark_now();
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr(GBytes) mac2 = hmac_ok(hm, hmac_msg);
+		tkms_assert_bytes_equal(mac2, mac1);
 	}
 	g_clear_pointer(&sig, g_bytes_unref);
 	sig = sign_verified(ec, msg);
@@ -750,6 +767,20 @@ test_unseal_kept_session(void)
 				TPMA_SESSION_ENCRYPT_BIT);
 	}
 	g_assert_cmpuint(unseals, >=, 3);
+	g_clear_pointer(&commands, g_array_unref);
+	commands = commands_since(&mark_hmac);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *c = &g_array_index(commands, Command, i);
+		if (c->code != TPM_CC_HMAC)
+			continue;
+		hmacs++;
+		g_assert_cmphex(c->session, ==, session);
+		g_assert_cmphex(c->attributes & TPMA_SESSION_DECRYPT_BIT, ==,
+				TPMA_SESSION_DECRYPT_BIT);
+		g_assert_cmphex(c->attributes & TPMA_SESSION_ENCRYPT_BIT, ==,
+				TPMA_SESSION_ENCRYPT_BIT);
+	}
+	g_assert_cmpuint(hmacs, ==, 2);
 	/* one session all along */
 	g_assert_cmpuint(salted_sessions_since(&mark), ==, 0);
 }
@@ -886,7 +917,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm-bus/sign-hot", test_sign_hot);
 	g_test_add_func("/tpm-bus/sign-copy-refused", test_sign_copy_refused);
 	g_test_add_func("/tpm-bus/sign-reset", test_sign_reset);
-	g_test_add_func("/tpm-bus/unseal-kept-session", test_unseal_kept_session);
+	g_test_add_func("/tpm-bus/secrets-kept-session", test_secrets_kept_session);
 	g_test_add_func("/tpm-bus/tpm-reset", test_tpm_reset);
 	g_test_add_func("/tpm-bus/all-absent", test_all_absent);
 
