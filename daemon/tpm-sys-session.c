@@ -354,13 +354,16 @@ run_in_session(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, TPM2_CC code, const T
 }
 
 /* A command failed in the session: it is out of step, or gone with a TPM reset (then it is
- * not flushed: the handle may be another session's by now). */
+ * not flushed: the handle may be another session's by now), or the connection failed (then
+ * nothing more is sent: the TPM may hang, and the watchdog has fired already; the worker
+ * drops the connection and the next one flushes what is left). */
 static TSS2_RC
 failed(TkmsTpmContext *ctx, TSS2_RC rc)
 {
 	TSS2_RC base = tkms_tpm_rc_base(rc);
 
-	if (base >= TPM2_RC_REFERENCE_S0 && base <= TPM2_RC_REFERENCE_S6)
+	if ((base >= TPM2_RC_REFERENCE_S0 && base <= TPM2_RC_REFERENCE_S6) ||
+	    (rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER)
 		ctx->sys_session = 0;
 	tkms_tpm_sys_session_drop(ctx);
 	return rc;
