@@ -31,8 +31,6 @@ static gboolean
 sign_one(TkmsTpmContext *ctx, TkmsTpmKey *key, GBytes *item, GBytes **out, GError **error)
 {
 	TPM2B_DIGEST digest = {.size = 32};
-	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
-	TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
 	g_autofree TPMT_SIGNATURE *sig = NULL;
 	gsize len = 0;
 	const guint8 *p = g_bytes_get_data(item, &len);
@@ -43,9 +41,7 @@ sign_one(TkmsTpmContext *ctx, TkmsTpmKey *key, GBytes *item, GBytes **out, GErro
 	EVP_Digest(p != NULL ? p : (const guint8 *)"", len, digest.buffer, &md_len, EVP_sha256(),
 		   NULL);
 	for (;;) {
-		tkms_tpm_set_session_crypt(ctx, key->auth.auth, FALSE, FALSE);
-		rc = Esys_Sign(ctx->esys, key->obj, key->auth.auth, ESYS_TR_NONE, ESYS_TR_NONE,
-			       &digest, &scheme, &check, &sig);
+		rc = tkms_tpm_key_sign(ctx, key, &digest, &sig);
 		if (!tkms_tpm_key_stale(ctx, key, rc))
 			break;
 		if (!tkms_tpm_key_reload(ctx, key, error))
@@ -78,9 +74,7 @@ hmac_one(TkmsTpmContext *ctx, TkmsTpmKey *key, GBytes *item, GBytes **out, GErro
 		memcpy(buf.buffer, g_bytes_get_data(item, NULL), buf.size);
 	for (;;) {
 		/* the message may be secret and so may the MAC: encrypted both ways */
-		tkms_tpm_auth_crypt(ctx, &key->auth, TRUE, TRUE);
-		rc = Esys_HMAC(ctx->esys, key->obj, key->auth.auth, key->auth.crypt, ESYS_TR_NONE,
-			       &buf, TPM2_ALG_SHA256, &mac);
+		rc = tkms_tpm_key_hmac(ctx, key, &buf, &mac);
 		if (!tkms_tpm_key_stale(ctx, key, rc))
 			break;
 		if (!tkms_tpm_key_reload(ctx, key, error)) {
@@ -127,7 +121,8 @@ batch_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	gboolean ok = TRUE;
 
 	req->item_failed = FALSE;
-	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, hmac, &key, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs,
+			       hmac ? TKMS_TPM_KEY_HMAC : TKMS_TPM_KEY_SIGN, &key, error))
 		return FALSE;
 	while (ok && req->out->len < req->items->len) {
 		GBytes *item = g_ptr_array_index(req->items, req->out->len);

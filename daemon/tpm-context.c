@@ -148,15 +148,6 @@ tkms_tpm_session_drop(TkmsTpmContext *ctx)
 }
 
 gboolean
-tkms_tpm_start_plain_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error)
-{
-	TSS2_RC rc = Esys_StartAuthSession(ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					   ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &no_sym,
-					   TPM2_ALG_SHA256, session);
-	return tkms_tpm_check(rc, "starting a session", error);
-}
-
-gboolean
 tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial,
 			   gboolean with_auth_value, ESYS_TR *session, GError **error)
 {

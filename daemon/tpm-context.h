@@ -22,6 +22,11 @@ typedef struct {
 	ESYS_TR session;
 	/* a command of the current attempt ran in it: if the attempt fails, it is restarted */
 	gboolean session_used;
+	/* the SYS session (tpm-sys-session.h), 0 until it is needed, the TPM's last nonce in it,
+	 * and its session key (a secret) */
+	TPMI_SH_AUTH_SESSION sys_session;
+	TPM2B_NONCE sys_nonce_tpm;
+	guint8 sys_session_key[32];
 	/* key versions' objects kept loaded between requests (tpm-object-cache.h) */
 	TkmsTpmObjectCache *objects;
 	/* the number of the request being served, in the order requests were made */
@@ -55,10 +60,6 @@ gboolean tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error);
 gboolean tkms_tpm_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error);
 /* Flushes the shared session (if the TPM still answers) and forgets it. */
 void tkms_tpm_session_drop(TkmsTpmContext *ctx);
-/* An unsalted, unbound HMAC session without parameter encryption: it proves an object's auth
- * value without sending it, for commands that carry no secret; it costs no asymmetric
- * operation. Only for high-entropy auth values (an eavesdropper sees HMACs keyed with it). */
-gboolean tkms_tpm_start_plain_hmac_session(TkmsTpmContext *ctx, ESYS_TR *session, GError **error);
 /* A policy session satisfied by PolicyPCR on the current PCR values (or a trial);
  * with_auth_value adds PolicyAuthValue, so the object's auth value is needed too. Unsalted and
  * without parameter encryption: the shared session joins it when a secret travels. */
@@ -77,8 +78,8 @@ void tkms_tpm_pcr_selection(TkmsPcrMask pcrs, TPML_PCR_SELECTION *sel);
  *   auth:  what authorizes the object. The empty password (no secret travels); the shared
  *          session, for an object whose auth value tkmsd holds (empty or derived): it is
  *          unbound, so each command's HMAC is keyed with that object's own auth value and
- *          proves exactly it, nothing else; a plain HMAC session of this command (a derived
- *          auth value, no secret travels); or a policy session of this command (PCR-bound).
+ *          proves exactly it, nothing else (a derived auth value: whether a secret travels
+ *          or not); or a policy session of this command (PCR-bound).
  *   crypt: the shared session as an encrypt/decrypt-only session beside a policy session,
  *          when a secret travels; else ESYS_TR_NONE.
  */

@@ -101,12 +101,17 @@ load_sealed_blob(TkmsTpmContext *ctx, TkmsTpmUnseal *req, ESYS_TR *obj, TkmsTpmA
 	gboolean ok;
 
 	*a = (TkmsTpmAuth)TKMS_TPM_AUTH_INIT;
-	if (!tkms_tpm_load_object(ctx, &req->blob, req->untrusted_blob, obj, error))
+	/* derived before the blob is loaded: the derivation loads the daemon's key into the slot
+	 * kept free beside the object cache, which the blob's object takes after it (the other
+	 * way round, one object too many is loaded and the cache shrinks for good) */
+	if (!tkms_tpm_seal_auth_value(ctx, req->owner, &auth, error))
 		return FALSE;
-	ok = tkms_tpm_seal_auth_value(ctx, req->owner, &auth, error);
+	ok = tkms_tpm_load_object(ctx, &req->blob, req->untrusted_blob, obj, error);
 	if (ok)
 		Esys_TR_SetAuth(ctx->esys, *obj, &auth);
 	OPENSSL_cleanse(&auth, sizeof(auth));
+	if (!ok)
+		return FALSE;
 	/* PCR-bound: the policy session asserts PolicyAuthValue as well, the shared session
 	 * encrypts beside it; otherwise the shared session proves the auth value and encrypts */
 	if (ok && req->pcrs != 0)
@@ -144,14 +149,13 @@ unseal_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 		/* a key version's sealed material: its object may stay loaded */
 		TkmsTpmKey key;
 
-		if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &key, error))
+		if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs,
+				       TKMS_TPM_KEY_UNSEAL, &key, error))
 			return FALSE;
 		for (;;) {
 			/* encrypted response: the key material never crosses the TPM bus in the
 			 * clear */
-			tkms_tpm_auth_crypt(ctx, &key.auth, FALSE, TRUE);
-			rc = Esys_Unseal(ctx->esys, key.obj, key.auth.auth, key.auth.crypt,
-					 ESYS_TR_NONE, &out);
+			rc = tkms_tpm_key_unseal(ctx, &key, &out);
 			if (!tkms_tpm_key_stale(ctx, &key, rc))
 				break;
 			if (!tkms_tpm_key_reload(ctx, &key, error))
@@ -220,23 +224,17 @@ sign_func(TkmsTpmContext *ctx, gpointer data, GError **error)
 	TkmsTpmSign *req = data;
 	TkmsTpmKey key;
 	TPM2B_DIGEST digest;
-	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
-	TPMT_TK_HASHCHECK check = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
 	g_autofree TPMT_SIGNATURE *sig = NULL;
 	TSS2_RC rc;
 
-	/* A NULL hashcheck ticket is enough for any digest, ours or the caller's, because our
-	 * signing keys are not restricted (tkms_tpm_fill_template): a restricted key would refuse
-	 * a digest the TPM did not hash itself. */
 	request_digest(req, &digest);
 	/* a digest in, a signature out: nothing secret crosses the TPM bus (a bound key's auth
 	 * value is proven by an HMAC session, never sent) */
-	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, FALSE, &key, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TKMS_TPM_KEY_SIGN, &key,
+			       error))
 		return FALSE;
 	for (;;) {
-		tkms_tpm_set_session_crypt(ctx, key.auth.auth, FALSE, FALSE);
-		rc = Esys_Sign(ctx->esys, key.obj, key.auth.auth, ESYS_TR_NONE, ESYS_TR_NONE,
-			       &digest, &scheme, &check, &sig);
+		rc = tkms_tpm_key_sign(ctx, &key, &digest, &sig);
 		if (!tkms_tpm_key_stale(ctx, &key, rc))
 			break;
 		if (!tkms_tpm_key_reload(ctx, &key, error))
@@ -310,14 +308,14 @@ hmac_once(TkmsTpmContext *ctx, TkmsTpmHmac *req, const guint8 *p, gsize len, GEr
 	TSS2_RC rc;
 
 	/* the message may be secret, and a MAC used for DeriveKey is key material */
-	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &key, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TKMS_TPM_KEY_HMAC, &key,
+			       error))
 		return FALSE;
 	if (len > 0)
 		memcpy(buf.buffer, p, len);
 	for (;;) {
-		tkms_tpm_auth_crypt(ctx, &key.auth, TRUE, TRUE);
-		rc = Esys_HMAC(ctx->esys, key.obj, key.auth.auth, key.auth.crypt, ESYS_TR_NONE,
-			       &buf, TPM2_ALG_SHA256, &mac);
+		/* encrypted both ways */
+		rc = tkms_tpm_key_hmac(ctx, &key, &buf, &mac);
 		if (!tkms_tpm_key_stale(ctx, &key, rc))
 			break;
 		if (!tkms_tpm_key_reload(ctx, &key, error)) {
@@ -345,7 +343,8 @@ hmac_sequence_start(TkmsTpmContext *ctx, TkmsTpmHmac *req, HmacSequence *seq, ES
 				    "No random bytes for an HMAC sequence; see the daemon log");
 		return FALSE;
 	}
-	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TRUE, &key, error))
+	if (!tkms_tpm_key_load(ctx, &req->blob, &req->key_id, req->pcrs, TKMS_TPM_KEY_SECRET, &key,
+			       error))
 		return FALSE;
 	for (;;) {
 		/* the sequence's auth value goes in encrypted; the answer carries only a handle */

@@ -242,16 +242,15 @@ key_sessions(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 	if (!tkms_tpm_blob_is_bound(key->blob))
 		return tkms_tpm_object_auth(ctx, key->pcrs, key->secret, a, error);
 	/* the auth value is proven without sending it: a policy session with PolicyAuthValue for
-	 * a PCR-bound object (the shared session beside it when a secret travels); the shared
-	 * session when a secret travels (its HMACs are keyed with this object's auth value, and
-	 * it encrypts); else a plain HMAC session (the auth value has 256 bits of entropy, so its
-	 * HMACs on the bus give nothing away) */
+	 * a PCR-bound object (the shared session beside it when a secret travels); Sign, Unseal
+	 * and HMAC in the SYS session (tpm-sys-session.h), which needs nothing of ESYS; else the
+	 * shared session (its HMACs are keyed with this object's auth value, and it encrypts) */
 	if (key->pcrs != 0)
 		return tkms_tpm_start_pcr_session(ctx, key->pcrs, FALSE, TRUE, &a->auth, error) &&
 		       (!key->secret || tkms_tpm_session(ctx, &a->crypt, error));
-	if (key->secret)
-		return tkms_tpm_session(ctx, &a->auth, error);
-	return tkms_tpm_start_plain_hmac_session(ctx, &a->auth, error);
+	if (key->sys_session)
+		return TRUE;
+	return tkms_tpm_session(ctx, &a->auth, error);
 }
 
 static gboolean
@@ -278,7 +277,9 @@ key_open(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 			      tkms_tpm_object_cache_add(ctx, key->object_id, key->id, key->obj);
 	}
 	/* set for this request only (tkms_tpm_key_release wipes it) */
-	if (ok && bound)
+	if (ok && key->sys_session)
+		key->sys_auth = auth;
+	else if (ok && bound)
 		Esys_TR_SetAuth(ctx->esys, key->obj, &auth);
 	OPENSSL_cleanse(&auth, sizeof(auth));
 	ok = ok && key_sessions(ctx, key, error);
@@ -289,14 +290,16 @@ key_open(TkmsTpmContext *ctx, TkmsTpmKey *key, GError **error)
 
 gboolean
 tkms_tpm_key_load(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
-		  TkmsPcrMask pcrs, gboolean secret, TkmsTpmKey *key, GError **error)
+		  TkmsPcrMask pcrs, TkmsTpmKeyUse use, TkmsTpmKey *key, GError **error)
 {
 	memset(key, 0, sizeof(*key));
 	key->obj = ESYS_TR_NONE;
 	key->blob = blob;
 	key->id = id;
 	key->pcrs = pcrs;
-	key->secret = secret;
+	key->secret = use != TKMS_TPM_KEY_SIGN;
+	key->sys_session =
+		use != TKMS_TPM_KEY_SECRET && pcrs == 0 && tkms_tpm_blob_is_bound(blob);
 	tkms_tpm_object_id(blob, id, pcrs, key->object_id);
 	return key_open(ctx, key, error);
 }
@@ -355,6 +358,7 @@ tkms_tpm_key_release(TkmsTpmContext *ctx, TkmsTpmKey *key)
 	static const TPM2B_AUTH empty = {0};
 
 	tkms_tpm_auth_clear(ctx, &key->auth);
+	OPENSSL_cleanse(&key->sys_auth, sizeof(key->sys_auth));
 	if (key->obj == ESYS_TR_NONE)
 		return;
 	if (ctx->esys != NULL && tkms_tpm_blob_is_bound(key->blob))

@@ -3,6 +3,7 @@
 
 #include "tpm-context.h"
 #include "tpm-object-cache.h"
+#include "tpm-sys-session.h"
 
 G_BEGIN_DECLS
 
@@ -26,9 +27,13 @@ gboolean tkms_tpm_key_auth_value(TkmsTpmContext *ctx, const TkmsTpmKeyId *id, TP
  * empty one (tkms_tpm_object_auth). A PCR-bound object gets a fresh policy session for each
  * command, cached or not.
  */
-typedef struct {
+struct _TkmsTpmKey {
 	ESYS_TR obj;
 	TkmsTpmAuth auth;
+	/* a bound object without PCRs, for Sign, Unseal or HMAC: no ESYS session; the SYS
+	 * session authorizes it (tkms_tpm_key_sign, _unseal, _hmac) */
+	gboolean sys_session;
+	TPM2B_AUTH sys_auth; /* its auth value then, for this request (wiped at release) */
 	gboolean cached;  /* obj is the cache's: it stays loaded after the request */
 	gboolean fresh;	  /* obj was loaded for this request, not found loaded */
 	gboolean retried; /* loaded afresh once already */
@@ -37,12 +42,21 @@ typedef struct {
 	TkmsPcrMask pcrs;
 	gboolean secret;
 	guint8 object_id[TKMS_TPM_OBJECT_ID_SIZE];
-} TkmsTpmKey;
+};
+
+/* The commands a request sends on the key: Sign (nothing secret travels), Unseal (the answer
+ * is secret), HMAC (the message and the MAC), or others that carry a secret (HMAC_Start). */
+typedef enum {
+	TKMS_TPM_KEY_SIGN,
+	TKMS_TPM_KEY_UNSEAL,
+	TKMS_TPM_KEY_HMAC,
+	TKMS_TPM_KEY_SECRET,
+} TkmsTpmKeyUse;
 
 /* blob and id must outlive key. On failure nothing of this request stays loaded; otherwise
  * tkms_tpm_key_release after the commands. */
 gboolean tkms_tpm_key_load(TkmsTpmContext *ctx, const TkmsTpmBlob *blob, const TkmsTpmKeyId *id,
-			   TkmsPcrMask pcrs, gboolean secret, TkmsTpmKey *key, GError **error);
+			   TkmsPcrMask pcrs, TkmsTpmKeyUse use, TkmsTpmKey *key, GError **error);
 /* A command on key failed with rc: TRUE (once per request) if the object came from the cache
  * and the TPM or a resource manager refused: the entry is in doubt, so it has been flushed and
  * forgotten; tkms_tpm_key_reload loads it afresh, then send the command again. An object loaded

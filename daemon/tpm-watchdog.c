@@ -18,6 +18,10 @@ struct _TkmsTpmWatchdog {
 	GCond cond;
 	gboolean stopping;
 	gint64 deadline; /* monotonic µs; 0: not armed */
+	/* what the thread sleeps until (0: until signalled): a later deadline needs no wake-up,
+	 * since the thread looks again when it wakes; so a request costs it none while requests
+	 * follow each other, only the first after an idle spell */
+	gint64 sleeping_until;
 	gboolean fired;
 };
 
@@ -68,19 +72,22 @@ watchdog_thread(gpointer data)
 	g_mutex_lock(&wd->lock);
 	while (!wd->stopping) {
 		if (wd->deadline == 0) {
+			wd->sleeping_until = 0;
 			g_cond_wait(&wd->cond, &wd->lock);
 			continue;
 		}
-		if (g_cond_wait_until(&wd->cond, &wd->lock, wd->deadline))
-			continue; /* re-armed, disarmed or stopping */
-		if (wd->deadline != 0 && g_get_monotonic_time() >= wd->deadline) {
-			g_warning("the TPM did not answer within %u s; dropping the connection",
-				  wd->timeout_ms / 1000);
-			if (wd->port != 0)
-				shutdown_tpm_sockets(wd);
-			wd->fired = TRUE;
-			wd->deadline = 0;
+		if (g_get_monotonic_time() < wd->deadline) {
+			/* woken early, or at a deadline since moved on: look again */
+			wd->sleeping_until = wd->deadline;
+			g_cond_wait_until(&wd->cond, &wd->lock, wd->deadline);
+			continue;
 		}
+		g_warning("the TPM did not answer within %u s; dropping the connection",
+			  wd->timeout_ms / 1000);
+		if (wd->port != 0)
+			shutdown_tpm_sockets(wd);
+		wd->fired = TRUE;
+		wd->deadline = 0;
 	}
 	g_mutex_unlock(&wd->lock);
 	return NULL;
@@ -119,7 +126,8 @@ tkms_tpm_watchdog_arm(TkmsTpmWatchdog *wd)
 	g_mutex_lock(&wd->lock);
 	wd->fired = FALSE;
 	wd->deadline = g_get_monotonic_time() + (gint64)wd->timeout_ms * 1000;
-	g_cond_signal(&wd->cond);
+	if (wd->sleeping_until == 0 || wd->sleeping_until > wd->deadline)
+		g_cond_signal(&wd->cond);
 	g_mutex_unlock(&wd->lock);
 }
 
@@ -128,10 +136,10 @@ tkms_tpm_watchdog_disarm(TkmsTpmWatchdog *wd)
 {
 	gboolean fired;
 	g_mutex_lock(&wd->lock);
+	/* the thread finds it disarmed when it wakes */
 	wd->deadline = 0;
 	fired = wd->fired;
 	wd->fired = FALSE;
-	g_cond_signal(&wd->cond);
 	g_mutex_unlock(&wd->lock);
 	return fired;
 }

@@ -77,6 +77,8 @@ context_teardown(TkmsTpm *self)
 		Tss2_TctiLdr_Finalize(&ctx->tcti);
 	ctx->srk = ESYS_TR_NONE;
 	ctx->session = ESYS_TR_NONE;
+	ctx->sys_session = 0;
+	OPENSSL_cleanse(ctx->sys_session_key, sizeof(ctx->sys_session_key));
 	/* whatever was loaded died with the connection, or the next one flushes it */
 	tkms_tpm_object_cache_forget_all(ctx->objects);
 }
@@ -598,6 +600,7 @@ tkms_tpm_stop(TkmsTpm *self)
 	g_thread_join(g_steal_pointer(&self->thread));
 	/* a clean exit leaves the TPM's slots as it found them */
 	tkms_tpm_object_cache_flush_all(&self->ctx);
+	tkms_tpm_sys_session_drop(&self->ctx);
 	tkms_tpm_session_drop(&self->ctx);
 	tkms_tpm_flush(&self->ctx, &self->ctx.srk);
 	context_teardown(self);

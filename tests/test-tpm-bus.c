@@ -25,6 +25,7 @@
 #include <openssl/core_names.h>
 #include <string.h>
 
+#include "tkms-test-store.h"
 #include "tkms-test-tpm-proxy.h"
 #include "tkms-test-util.h"
 
@@ -531,6 +532,259 @@ salted_sessions_since(const Mark *mark)
 	return n;
 }
 
+#define TPM_CC_SIGN		 0x15d
+#define TPM_CC_UNSEAL		 0x15e
+#define TPMA_SESSION_ENCRYPT_BIT 0x40
+#define TPMA_SESSION_DECRYPT_BIT 0x20
+#define TPM_CC_HMAC		 0x155
+#define TPM_ST_SESSIONS		 0x8002
+#define TPM_HT_HMAC_SESSION	 0x02
+
+/* A command sent to the TPM: its code and, for a command with one handle and sessions (such
+ * as TPM2_Sign), the handle of its first authorization session, else 0. */
+typedef struct {
+	guint32 code;
+	guint32 session;
+	guint8 attributes; /* of that session */
+} Command;
+
+/* The commands sent since mark, in order. */
+static GArray *
+commands_since(const Mark *mark)
+{
+	g_autoptr(Recording) rec = recording_read();
+	GArray *out = g_array_new(FALSE, TRUE, sizeof(Command));
+	gsize len, off = 0;
+	const guint8 *p = g_bytes_get_data(rec->dir[0], &len);
+
+	while (off + 10 <= len) {
+		guint32 size = tkms_test_be32(p + off + 2);
+		g_assert_cmpuint(size, >=, 10);
+		g_assert_cmpuint(off + size, <=, len);
+		if (off >= mark->len[0]) {
+			/* tag, size, code, the handle, the authorization area's size, its first
+			 * session's handle */
+			Command c = {tkms_test_be32(p + off + 6), 0, 0};
+			if (p[off] == TPM_ST_SESSIONS >> 8 &&
+			    p[off + 1] == (TPM_ST_SESSIONS & 0xff) && size >= 25) {
+				guint nonce = (p[off + 22] << 8) | p[off + 23];
+				c.session = tkms_test_be32(p + off + 18);
+				if (24 + nonce < size)
+					c.attributes = p[off + 24 + nonce];
+			}
+			g_array_append_val(out, c);
+		}
+		off += size;
+	}
+	return out;
+}
+
+/* A hot key's Sign is one TPM command: TPM2_Sign, its auth value proven in a session that
+ * stays open from call to call (no TPM2_StartAuthSession, no TPM2_FlushContext per call), and
+ * the signatures verify. */
+static void
+test_sign_hot(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("bus-sign-hot");
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, hot");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) first = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
+	g_autoptr(GArray) commands = NULL;
+	g_autoptr(GPtrArray) sigs = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	guint32 session = 0;
+	Mark mark;
+
+	g_assert_no_error(error);
+	mark = mark_now();
+	for (guint i = 0; i < 10; i++) {
+		GBytes *sig = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
+		g_assert_no_error(error);
+		g_ptr_array_add(sigs, sig);
+	}
+	commands = commands_since(&mark);
+	g_assert_cmpuint(commands->len, ==, 10);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *c = &g_array_index(commands, Command, i);
+		g_assert_cmphex(c->code, ==, TPM_CC_SIGN);
+		g_assert_cmphex(c->session >> 24, ==, TPM_HT_HMAC_SESSION);
+		if (i == 0)
+			session = c->session;
+		g_assert_cmphex(c->session, ==, session);
+	}
+	for (guint i = 0; i < sigs->len; i++) {
+		gboolean valid = FALSE;
+		g_assert_true(tkms_client_verify_sync(CLIENT, name, msg, g_ptr_array_index(sigs, i),
+						      &valid, NULL, &error));
+		g_assert_no_error(error);
+		g_assert_true(valid);
+	}
+}
+
+static GBytes *
+sign_verified(const gchar *name, GBytes *msg)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *sig = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
+	gboolean valid = FALSE;
+
+	g_assert_no_error(error);
+	g_assert_true(tkms_client_verify_sync(CLIENT, name, msg, sig, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(valid);
+	return sig;
+}
+
+/* The Sign session proves exactly the auth value of the key it signs with: a copy of a bound
+ * key's row under another name (the same TPM object, so an auth value derived from another
+ * name) is refused however warm the session is, before and after the original signs in it. */
+static void
+test_sign_copy_refused(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("bus-sign-orig");
+	g_autofree gchar *prefix = tkms_test_key_name("bus-sign-copy");
+	g_autofree gchar *copy = g_strdup_printf("%s000001", prefix);
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, copy");
+	g_autoptr(GError) error = NULL;
+
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	g_assert_true(tkms_test_store_clone_key(tkms_test_env_get_state_dir(env), 0, name, prefix,
+						1, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(tkms_test_env_start_daemon(env, &error));
+	g_assert_no_error(error);
+	for (guint i = 0; i < 3; i++) {
+		g_autoptr(GBytes) sig = sign_verified(name, msg);
+		g_autoptr(GBytes) bad = tkms_client_sign_sync(CLIENT, copy, msg, NULL, &error);
+
+		g_assert_null(bad);
+		tkms_assert_error(error, TKMS_ERROR_INTEGRITY_FAILURE);
+		g_clear_error(&error);
+	}
+}
+
+/* A TPM reset with the Sign session open: the first Sign after it at most says so, then the
+ * key signs again, one TPM2_Sign per call in one session. */
+static void
+test_sign_reset(void)
+{
+	g_autofree gchar *name = tkms_test_key_name("bus-sign-reset");
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, reset");
+	g_autoptr(GBytes) before = sign_verified(name, msg);
+	g_autoptr(GBytes) after = NULL;
+	g_autoptr(GArray) commands = NULL;
+	g_autoptr(GError) error = NULL;
+	Mark mark;
+
+	tkms_test_swtpm_reset(tkms_test_env_get_swtpm(env), &error);
+	g_assert_no_error(error);
+	after = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
+	if (after == NULL) {
+		g_test_message("first Sign after the reset: %s", error->message);
+		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
+		g_clear_error(&error);
+	}
+	g_clear_pointer(&after, g_bytes_unref);
+	after = sign_verified(name, msg);
+	mark = mark_now();
+	for (guint i = 0; i < 3; i++) {
+		g_clear_pointer(&after, g_bytes_unref);
+		after = sign_verified(name, msg);
+	}
+	commands = commands_since(&mark);
+	/* three Signs and three Verifies (which need no TPM) */
+	g_assert_cmpuint(commands->len, ==, 3);
+	for (guint i = 0; i < commands->len; i++) {
+		g_assert_cmphex(g_array_index(commands, Command, i).code, ==, TPM_CC_SIGN);
+		g_assert_cmphex(g_array_index(commands, Command, i).session, ==,
+				g_array_index(commands, Command, 0).session);
+	}
+}
+
+static GBytes *hmac_ok(const gchar *name, GBytes *data);
+
+/* A key version's material is unsealed, and an HMAC computed, in the session Sign runs in,
+ * kept open: Unseal's answer encrypted, HMAC's message and answer too (what they carry is
+ * absent from the bus: /tpm-bus/decrypt-fresh-key, /tpm-bus/hmac). */
+static void
+test_secrets_kept_session(void)
+{
+	g_autofree gchar *ec = tkms_test_key_name("bus-unseal-ec");
+	g_autofree gchar *hm = tkms_test_key_name("bus-unseal-hmac");
+	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
+	g_autoptr(GBytes) hmac_msg = random_bytes(64);
+	g_autoptr(GBytes) mac1 = hmac_ok(hm, hmac_msg);
+	guint hmacs = 0;
+	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, unseal");
+	g_autoptr(GBytes) sig = sign_verified(ec, msg);
+	g_autoptr(GArray) commands = NULL;
+	guint32 session = 0;
+	guint unseals = 0;
+	Mark mark = mark_now(), mark_hmac;
+
+	for (guint i = 0; i < 3; i++) {
+		g_autofree gchar *aes = tkms_test_key_name("bus-unseal-aes");
+		g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
+		g_autoptr(GBytes) pt = random_bytes(32);
+		g_autoptr(GBytes) ctx_bytes = tkms_test_bytes_str("ctx");
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) ct =
+			tkms_client_encrypt_sync(CLIENT, aes, pt, ctx_bytes, NULL, &error);
+		g_autoptr(GBytes) back = NULL;
+
+		g_assert_no_error(error);
+		back = tkms_client_decrypt_sync(CLIENT, aes, ct, ctx_bytes, NULL, &error);
+		g_assert_no_error(error);
+		tkms_assert_bytes_equal(back, pt);
+	}
+	/* from here on the calls make no key (whose auth value tkmsd derives with TPM2_HMAC on
+	 * its own key, in the shared session) */
+	mark_hmac = mark_now();
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr(GBytes) mac2 = hmac_ok(hm, hmac_msg);
+		tkms_assert_bytes_equal(mac2, mac1);
+	}
+	g_clear_pointer(&sig, g_bytes_unref);
+	sig = sign_verified(ec, msg);
+	commands = commands_since(&mark);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *c = &g_array_index(commands, Command, i);
+		if (c->code == TPM_CC_SIGN)
+			session = c->session;
+	}
+	g_assert_cmphex(session >> 24, ==, TPM_HT_HMAC_SESSION);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *c = &g_array_index(commands, Command, i);
+		if (c->code != TPM_CC_UNSEAL)
+			continue;
+		unseals++;
+		g_assert_cmphex(c->session, ==, session);
+		g_assert_cmphex(c->attributes & TPMA_SESSION_ENCRYPT_BIT, ==,
+				TPMA_SESSION_ENCRYPT_BIT);
+	}
+	g_assert_cmpuint(unseals, >=, 3);
+	g_clear_pointer(&commands, g_array_unref);
+	commands = commands_since(&mark_hmac);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *c = &g_array_index(commands, Command, i);
+		if (c->code != TPM_CC_HMAC)
+			continue;
+		hmacs++;
+		g_assert_cmphex(c->session, ==, session);
+		g_assert_cmphex(c->attributes & TPMA_SESSION_DECRYPT_BIT, ==,
+				TPMA_SESSION_DECRYPT_BIT);
+		g_assert_cmphex(c->attributes & TPMA_SESSION_ENCRYPT_BIT, ==,
+				TPMA_SESSION_ENCRYPT_BIT);
+	}
+	g_assert_cmpuint(hmacs, ==, 2);
+	/* one session all along */
+	g_assert_cmpuint(salted_sessions_since(&mark), ==, 0);
+}
+
 static GBytes *
 hmac_ok(const gchar *name, GBytes *data)
 {
@@ -660,6 +914,10 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm-bus/decrypt-fresh-key", test_decrypt_fresh_key);
 	g_test_add_func("/tpm-bus/data-key", test_data_key);
 	g_test_add_func("/tpm-bus/session-kept", test_session_kept);
+	g_test_add_func("/tpm-bus/sign-hot", test_sign_hot);
+	g_test_add_func("/tpm-bus/sign-copy-refused", test_sign_copy_refused);
+	g_test_add_func("/tpm-bus/sign-reset", test_sign_reset);
+	g_test_add_func("/tpm-bus/secrets-kept-session", test_secrets_kept_session);
 	g_test_add_func("/tpm-bus/tpm-reset", test_tpm_reset);
 	g_test_add_func("/tpm-bus/all-absent", test_all_absent);
 

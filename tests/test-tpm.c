@@ -483,6 +483,49 @@ test_tpm_hang(void)
 	}
 }
 
+/* The same with the TPM hanging in a hot key's Sign, which tkmsd sends in a session it drives
+ * itself (daemon/tpm-sys-session.c): TpmUnavailable after the timeout, then the key signs
+ * again once the TPM answers. */
+static void
+test_tpm_hang_sign(void)
+{
+	g_autoptr(TkmsTestEnv) henv = tkms_test_env_new_or_abort("[tpm]\nCommandTimeout=2\n");
+	TkmsClient *client = tkms_test_env_get_client(henv);
+	g_autoptr(GVariant) info = tkms_test_create_key(client, "hang-ec", "ecdsa-p256", NULL);
+	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, hung");
+	g_autoptr(GError) error = NULL;
+	gint64 start, deadline;
+	gboolean ok = FALSE;
+
+	{
+		g_autoptr(GBytes) sig = tkms_client_sign_sync(client, "hang-ec", msg, NULL, &error);
+		g_assert_no_error(error);
+	}
+	g_assert_true(tkms_test_env_signal_tpm(henv, SIGSTOP));
+	start = g_get_monotonic_time();
+	{
+		g_autoptr(GBytes) sig = tkms_client_sign_sync(client, "hang-ec", msg, NULL, &error);
+		g_test_message("hung TPM: %s after %.1f s", error ? error->message : "success",
+			       (g_get_monotonic_time() - start) / 1e6);
+		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
+		g_clear_error(&error);
+	}
+	g_assert_cmpint(g_get_monotonic_time() - start, <, 15 * G_USEC_PER_SEC);
+	g_assert_true(tkms_test_env_signal_tpm(henv, SIGCONT));
+	deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+	while (!ok && g_get_monotonic_time() < deadline) {
+		g_autoptr(GBytes) sig = tkms_client_sign_sync(client, "hang-ec", msg, NULL, &error);
+		gboolean valid = FALSE;
+
+		g_clear_error(&error);
+		ok = sig != NULL &&
+		     tkms_client_verify_sync(client, "hang-ec", msg, sig, &valid, NULL, &error) &&
+		     valid;
+		g_clear_error(&error);
+	}
+	g_assert_true(ok);
+}
+
 static GVariant *
 pcr_options(guint32 pcr)
 {
@@ -566,6 +609,7 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm/lockout", test_lockout);
 	g_test_add_func("/tpm/restarts-leave-no-objects", test_restarts_leave_no_objects);
 	g_test_add_func("/tpm/hang", test_tpm_hang);
+	g_test_add_func("/tpm/hang-sign", test_tpm_hang_sign);
 	g_test_add_func("/tpm/resettable-pcrs", test_resettable_pcrs);
 	ret = g_test_run();
 	if (ret != 0)
