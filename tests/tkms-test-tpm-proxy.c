@@ -17,15 +17,36 @@
 #include "tkms-test-swtpm.h"
 #include "tkms-test-util.h"
 
-#define TO_TPM '>'
+#define TO_TPM	 '>'
 #define FROM_TPM '<'
+
+#define HEADER_LEN	   10
+#define TPM_ST_NO_SESSIONS 0x8001
+#define TPM_ST_SESSIONS	   0x8002
+/* larger than any TPM command or answer: past it the stream is not TPM framing */
+#define MAX_MESSAGE (1024 * 1024)
 
 /* One forwarded connection: the client's socket and ours to swtpm. */
 typedef struct {
 	int client;
 	int server;
 	gboolean recorded; /* the command channel */
+	/* the command being read: its header so far, then the bytes of it still to come */
+	guint8 cmd_header[HEADER_LEN];
+	guint cmd_header_len;
+	guint32 cmd_left;
+	GQueue codes;	   /* the codes of the commands not answered yet (GUINT_TO_POINTER) */
+	GByteArray *rsp;   /* an answer not yet whole */
+	gboolean unframed; /* the stream is not TPM commands: passed on as it comes */
 } Pair;
+
+typedef struct {
+	gboolean armed;
+	guint32 code;
+	TkmsTestTpmTamperPart part;
+	gsize offset;
+	guint8 mask;
+} Rule;
 
 struct _TkmsTestTpmProxy {
 	guint16 port;	  /* ours: P and P + 1 */
@@ -37,6 +58,10 @@ struct _TkmsTestTpmProxy {
 	GPtrArray *pairs; /* Pair*, thread only */
 	GThread *thread;
 	gint connections;
+	GMutex lock; /* rule */
+	Rule rule;
+	gint tampered;
+	gint misses;
 };
 
 static void
@@ -46,6 +71,9 @@ pair_close(gpointer data)
 
 	close(p->client);
 	close(p->server);
+	g_queue_clear(&p->codes);
+	if (p->rsp != NULL)
+		g_byte_array_unref(p->rsp);
 	g_free(p);
 }
 
@@ -115,7 +143,159 @@ record(TkmsTestTpmProxy *proxy, guint8 direction, const guint8 *p, gsize len)
 		g_warning("cannot write the TPM bus recording: %s", g_strerror(errno));
 }
 
-/* Moves what is readable on from to the other side; FALSE when the connection is over. */
+/* Follows the commands in what the client sent: the code of each, in order. */
+static void
+follow_commands(Pair *p, const guint8 *buf, gsize n)
+{
+	while (n > 0 && !p->unframed) {
+		if (p->cmd_left > 0) {
+			gsize take = MIN(n, p->cmd_left);
+			p->cmd_left -= take;
+			buf += take;
+			n -= take;
+			continue;
+		}
+		p->cmd_header[p->cmd_header_len++] = *buf++;
+		n--;
+		if (p->cmd_header_len == HEADER_LEN) {
+			guint32 size = tkms_test_be32(p->cmd_header + 2);
+			if (size < HEADER_LEN || size > MAX_MESSAGE) {
+				p->unframed = TRUE;
+				break;
+			}
+			g_queue_push_tail(&p->codes,
+					  GUINT_TO_POINTER(tkms_test_be32(p->cmd_header + 6)));
+			p->cmd_left = size - HEADER_LEN;
+			p->cmd_header_len = 0;
+		}
+	}
+}
+
+static void
+put_be32(guint8 *p, guint32 v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+/* Whether the answer to code carries one handle before its parameters. */
+static guint
+response_handles(guint32 code)
+{
+	switch (code) {
+	case 0x131: /* CreatePrimary */
+	case 0x157: /* Load */
+	case 0x15b: /* HMAC_Start */
+	case 0x161: /* ContextLoad */
+	case 0x167: /* LoadExternal */
+	case 0x176: /* StartAuthSession */
+	case 0x186: /* HashSequenceStart */
+	case 0x191: /* CreateLoaded */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Applies rule to r, one whole successful answer to code; FALSE if it has no such part. */
+static gboolean
+tamper(GByteArray *r, guint32 code, const Rule *rule)
+{
+	gsize params = HEADER_LEN + 4 * response_handles(code), params_len, auth, len = r->len;
+	gsize nonce, nonce_len, attrs, hmac, hmac_len;
+	guint8 *d = r->data;
+
+	if (len < params)
+		return FALSE;
+	if (((d[0] << 8) | d[1]) != TPM_ST_SESSIONS) {
+		/* no sessions: only the parameters */
+		if (rule->part != TKMS_TEST_TPM_TAMPER_PARAMETERS || rule->offset >= len - params)
+			return FALSE;
+		d[params + rule->offset] ^= rule->mask;
+		return TRUE;
+	}
+	if (len < params + 4)
+		return FALSE;
+	params_len = tkms_test_be32(d + params);
+	if (params_len > len - params - 4)
+		return FALSE;
+	auth = params + 4 + params_len;
+	/* the first session: nonce, attributes, HMAC */
+	if (len < auth + 2)
+		return FALSE;
+	nonce = auth + 2;
+	nonce_len = (d[auth] << 8) | d[auth + 1];
+	attrs = nonce + nonce_len;
+	if (len < attrs + 3)
+		return FALSE;
+	hmac = attrs + 3;
+	hmac_len = (d[attrs + 1] << 8) | d[attrs + 2];
+	if (len < hmac + hmac_len)
+		return FALSE;
+	switch (rule->part) {
+	case TKMS_TEST_TPM_TAMPER_PARAMETERS:
+		if (rule->offset >= params_len)
+			return FALSE;
+		d[params + 4 + rule->offset] ^= rule->mask;
+		return TRUE;
+	case TKMS_TEST_TPM_TAMPER_NONCE:
+		if (rule->offset >= nonce_len)
+			return FALSE;
+		d[nonce + rule->offset] ^= rule->mask;
+		return TRUE;
+	case TKMS_TEST_TPM_TAMPER_ATTRIBUTES:
+		if (rule->offset != 0)
+			return FALSE;
+		d[attrs] ^= rule->mask;
+		return TRUE;
+	case TKMS_TEST_TPM_TAMPER_HMAC:
+		if (rule->offset >= hmac_len)
+			return FALSE;
+		d[hmac + rule->offset] ^= rule->mask;
+		return TRUE;
+	case TKMS_TEST_TPM_TAMPER_STRIP_SESSIONS:
+		g_byte_array_set_size(r, auth);
+		/* parameterSize goes too: an answer without sessions has none */
+		g_byte_array_remove_range(r, params, 4);
+		d = r->data;
+		d[0] = TPM_ST_NO_SESSIONS >> 8;
+		d[1] = TPM_ST_NO_SESSIONS & 0xff;
+		put_be32(d + 2, r->len);
+		return TRUE;
+	}
+	return FALSE;
+}
+
+/* One whole answer to the oldest command not answered: altered if a rule asks for it. */
+static void
+answer(TkmsTestTpmProxy *proxy, Pair *p, GByteArray *r)
+{
+	guint32 code = GPOINTER_TO_UINT(g_queue_pop_head(&p->codes));
+
+	g_mutex_lock(&proxy->lock);
+	if (proxy->rule.armed && proxy->rule.code == code && code != 0 &&
+	    tkms_test_be32(r->data + 6) == 0) {
+		proxy->rule.armed = FALSE;
+		if (tamper(r, code, &proxy->rule))
+			g_atomic_int_inc(&proxy->tampered);
+		else
+			g_atomic_int_inc(&proxy->misses);
+	}
+	g_mutex_unlock(&proxy->lock);
+}
+
+static gboolean
+pass_on(TkmsTestTpmProxy *proxy, Pair *p, guint8 direction, int to, const guint8 *buf, gsize n)
+{
+	if (p->recorded)
+		record(proxy, direction, buf, n);
+	return write_all(to, buf, n);
+}
+
+/* Moves what is readable on from to the other side; FALSE when the connection is over. An
+ * answer on the command channel is passed on when it is whole (and altered if asked for). */
 static gboolean
 forward(TkmsTestTpmProxy *proxy, Pair *p, gboolean from_client)
 {
@@ -127,11 +307,45 @@ forward(TkmsTestTpmProxy *proxy, Pair *p, gboolean from_client)
 	do
 		n = read(from, buf, sizeof(buf));
 	while (n < 0 && errno == EINTR);
-	if (n <= 0)
+	if (n <= 0) {
+		/* an answer cut short reaches the client as it is, as without a proxy */
+		if (!from_client && p->rsp != NULL && p->rsp->len > 0)
+			pass_on(proxy, p, FROM_TPM, to, p->rsp->data, p->rsp->len);
 		return FALSE;
-	if (p->recorded)
-		record(proxy, from_client ? TO_TPM : FROM_TPM, buf, (gsize)n);
-	return write_all(to, buf, (gsize)n);
+	}
+	if (!p->recorded)
+		return write_all(to, buf, (gsize)n);
+	if (from_client) {
+		follow_commands(p, buf, (gsize)n);
+		return pass_on(proxy, p, TO_TPM, to, buf, (gsize)n);
+	}
+	if (p->unframed)
+		return pass_on(proxy, p, FROM_TPM, to, buf, (gsize)n);
+	g_byte_array_append(p->rsp, buf, (guint)n);
+	while (p->rsp->len >= HEADER_LEN) {
+		guint32 size = tkms_test_be32(p->rsp->data + 2);
+		g_autoptr(GByteArray) r = NULL;
+
+		if (size < HEADER_LEN || size > MAX_MESSAGE) {
+			/* not TPM framing: from here on, as it comes */
+			p->unframed = TRUE;
+			break;
+		}
+		if (p->rsp->len < size)
+			return TRUE;
+		r = g_byte_array_sized_new(size);
+		g_byte_array_append(r, p->rsp->data, size);
+		g_byte_array_remove_range(p->rsp, 0, size);
+		answer(proxy, p, r);
+		if (!pass_on(proxy, p, FROM_TPM, to, r->data, r->len))
+			return FALSE;
+	}
+	if (p->unframed && p->rsp->len > 0) {
+		gboolean ok = pass_on(proxy, p, FROM_TPM, to, p->rsp->data, p->rsp->len);
+		g_byte_array_set_size(p->rsp, 0);
+		return ok;
+	}
+	return TRUE;
 }
 
 static void
@@ -153,6 +367,8 @@ accept_one(TkmsTestTpmProxy *proxy, guint which)
 	p->client = client;
 	p->server = server;
 	p->recorded = which == 0;
+	p->rsp = g_byte_array_new();
+	g_queue_init(&p->codes);
 	g_ptr_array_add(proxy->pairs, p);
 	g_atomic_int_inc(&proxy->connections);
 }
@@ -209,8 +425,9 @@ tkms_test_tpm_proxy_new(guint16 tpm_port, const gchar *record_path, GError **err
 	proxy->wake[0] = proxy->wake[1] = -1;
 	proxy->tpm_port = tpm_port;
 	proxy->pairs = g_ptr_array_new_with_free_func(pair_close);
+	g_mutex_init(&proxy->lock);
 	proxy->record_fd =
-	    open(record_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+		open(record_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	if (proxy->record_fd < 0) {
 		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "open %s: %s",
 			    record_path, g_strerror(errno));
@@ -263,7 +480,41 @@ tkms_test_tpm_proxy_free(TkmsTestTpmProxy *proxy)
 	if (proxy->record_fd >= 0)
 		close(proxy->record_fd);
 	g_free(proxy->tcti);
+	g_mutex_clear(&proxy->lock);
 	g_free(proxy);
+}
+
+void
+tkms_test_tpm_proxy_tamper_next(TkmsTestTpmProxy *proxy, guint32 command_code,
+				TkmsTestTpmTamperPart part, gsize offset, guint8 xor_mask)
+{
+	g_return_if_fail(xor_mask != 0 || part == TKMS_TEST_TPM_TAMPER_STRIP_SESSIONS);
+	g_mutex_lock(&proxy->lock);
+	proxy->rule = (Rule){TRUE, command_code, part, offset, xor_mask};
+	g_mutex_unlock(&proxy->lock);
+}
+
+guint
+tkms_test_tpm_proxy_get_tampered(TkmsTestTpmProxy *proxy)
+{
+	return (guint)g_atomic_int_get(&proxy->tampered);
+}
+
+guint
+tkms_test_tpm_proxy_get_tamper_misses(TkmsTestTpmProxy *proxy)
+{
+	return (guint)g_atomic_int_get(&proxy->misses);
+}
+
+gboolean
+tkms_test_tpm_proxy_tamper_pending(TkmsTestTpmProxy *proxy)
+{
+	gboolean armed;
+
+	g_mutex_lock(&proxy->lock);
+	armed = proxy->rule.armed;
+	g_mutex_unlock(&proxy->lock);
+	return armed;
 }
 
 const gchar *

@@ -33,6 +33,34 @@ const gchar *tkms_test_tpm_proxy_get_tcti(TkmsTestTpmProxy *proxy);
 /* Connections forwarded so far (command and control). */
 guint tkms_test_tpm_proxy_get_connections(TkmsTestTpmProxy *proxy);
 
+/* The part of an answer that tkms_test_tpm_proxy_tamper_next() alters. An answer is
+ * tag | size | response code | handles | [parameterSize] | parameters | [authorization area:
+ * per session nonce (TPM2B), attributes (u8), HMAC (TPM2B)]; the proxy knows which commands
+ * answer with a handle (TPM2_Load, TPM2_StartAuthSession, ...). */
+typedef enum {
+	TKMS_TEST_TPM_TAMPER_PARAMETERS, /* byte offset of the parameters */
+	TKMS_TEST_TPM_TAMPER_NONCE,	 /* byte offset of the first session's nonceTPM */
+	TKMS_TEST_TPM_TAMPER_ATTRIBUTES, /* the first session's attributes (offset 0) */
+	TKMS_TEST_TPM_TAMPER_HMAC,	 /* byte offset of the first session's HMAC */
+	/* the authorization area and parameterSize removed, tag TPM_ST_NO_SESSIONS, size
+	 * adjusted: the answer as a TPM would give it to a command without sessions (offset and
+	 * mask unused) */
+	TKMS_TEST_TPM_TAMPER_STRIP_SESSIONS,
+} TkmsTestTpmTamperPart;
+
+/* Arms one alteration: the next successful answer (response code 0) to a command with
+ * command_code gets the byte at offset of part XORed with xor_mask (non-zero). One rule at a
+ * time: a new one replaces one not yet used. The rule is used up by that answer; if the answer
+ * has no such byte (no sessions, offset past the end) it passes unaltered and only
+ * tkms_test_tpm_proxy_get_tamper_misses() counts it. */
+void tkms_test_tpm_proxy_tamper_next(TkmsTestTpmProxy *proxy, guint32 command_code,
+				     TkmsTestTpmTamperPart part, gsize offset, guint8 xor_mask);
+/* Answers altered so far, and armed rules whose answer could not be altered. */
+guint tkms_test_tpm_proxy_get_tampered(TkmsTestTpmProxy *proxy);
+guint tkms_test_tpm_proxy_get_tamper_misses(TkmsTestTpmProxy *proxy);
+/* Whether a rule is still armed (no answer to its command has come yet). */
+gboolean tkms_test_tpm_proxy_tamper_pending(TkmsTestTpmProxy *proxy);
+
 /* The recording at path: each direction's bytes in order, concatenated. FALSE if the file
  * cannot be read or a record is cut short. */
 gboolean tkms_test_tpm_proxy_read(const gchar *path, GBytes **to_tpm, GBytes **from_tpm,
