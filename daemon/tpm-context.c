@@ -29,6 +29,17 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 
 	if (rc == TSS2_RC_SUCCESS)
 		return TRUE;
+	if (rc == TSS2_ESYS_RC_RSP_AUTH_FAILED) {
+		/* An answer whose session HMAC does not check (ESYS's sessions or ours,
+		 * tpm-sys-session.c) was altered between the TPM and us, or the TPM is faulty. It
+		 * is not a lost connection: the worker would reconnect and silently retry, and an
+		 * attacker on the TPM bus would leave no trace in the log or the audit trail. */
+		g_set_error(error, TKMS_ERROR, TKMS_ERROR_INTEGRITY_FAILURE,
+			    "The TPM's answer (%s) failed its integrity check: it was altered on "
+			    "the way from the TPM, or the TPM is faulty",
+			    what);
+		return FALSE;
+	}
 	if (layer == TSS2_TCTI_RC_LAYER || layer == TSS2_SYS_RC_LAYER ||
 	    layer == TSS2_MU_RC_LAYER || layer == TSS2_ESAPI_RC_LAYER) {
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
@@ -54,10 +65,11 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 	case TPM2_RC_POLICY_FAIL:
 	case TPM2_RC_PCR_CHANGED:
 	case TPM2_RC_POLICY:
-		g_set_error(error, TKMS_ERROR, TKMS_ERROR_POLICY_MISMATCH,
-			    "The TPM policy is not satisfied (%s): a PCR this object is bound to has "
-			    "changed; it can only be used in the platform state it was bound to",
-			    what);
+		g_set_error(
+			error, TKMS_ERROR, TKMS_ERROR_POLICY_MISMATCH,
+			"The TPM policy is not satisfied (%s): a PCR this object is bound to has "
+			"changed; it can only be used in the platform state it was bound to",
+			what);
 		return FALSE;
 	case TPM2_RC_BAD_AUTH:
 	case TPM2_RC_AUTH_FAIL:
@@ -158,8 +170,8 @@ tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial
 	/* unsalted: the policy proves PCR values, and with PolicyAuthValue a high-entropy auth
 	 * value by HMAC without sending it; a secret travels in the shared session beside it */
 	rc = Esys_StartAuthSession(
-	    ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, NULL,
-	    trial ? TPM2_SE_TRIAL : TPM2_SE_POLICY, &no_sym, TPM2_ALG_SHA256, session);
+		ctx->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+		NULL, trial ? TPM2_SE_TRIAL : TPM2_SE_POLICY, &no_sym, TPM2_ALG_SHA256, session);
 	if (!tkms_tpm_check(rc, "starting a policy session", error))
 		return FALSE;
 	/* An empty digest makes the TPM use the PCR values as they are now. */
@@ -182,8 +194,7 @@ tkms_tpm_start_pcr_session(TkmsTpmContext *ctx, TkmsPcrMask pcrs, gboolean trial
 }
 
 void
-tkms_tpm_set_session_crypt(TkmsTpmContext *ctx, ESYS_TR session, gboolean decrypt,
-			   gboolean encrypt)
+tkms_tpm_set_session_crypt(TkmsTpmContext *ctx, ESYS_TR session, gboolean decrypt, gboolean encrypt)
 {
 	TPMA_SESSION flags = TPMA_SESSION_CONTINUESESSION;
 	if (session == ESYS_TR_PASSWORD || session == ESYS_TR_NONE)

@@ -15,7 +15,8 @@ G_BEGIN_DECLS
  * @TKMS_ERROR_PERMISSION_DENIED: polkit refused, or the object is not the caller's
  * @TKMS_ERROR_KEY_STATE: the key version's state does not allow this use
  * @TKMS_ERROR_POLICY_MISMATCH: a PCR the object is bound to has changed
- * @TKMS_ERROR_INTEGRITY_FAILURE: ciphertext or blob was changed or belongs elsewhere
+ * @TKMS_ERROR_INTEGRITY_FAILURE: ciphertext or blob was changed or belongs elsewhere, or a TPM
+ *   answer failed its integrity check
  * @TKMS_ERROR_TPM_UNAVAILABLE: the TPM cannot be reached right now
  * @TKMS_ERROR_TPM_LOCKOUT: the TPM is in dictionary-attack lockout
  * @TKMS_ERROR_LIMIT_EXCEEDED: a payload or length is over the configured limit
