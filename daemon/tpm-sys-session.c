@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <string.h>
 #include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
 #include <tss2/tss2_sys.h>
 
 #include "tpm-seal-auth.h"
@@ -332,13 +333,12 @@ run_in_session(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, TPM2_CC code, const T
 		rc = Tss2_Sys_SetCmdAuths(sys, &cmd);
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Tss2_Sys_Execute(sys);
-	if (rc == TSS2_RC_SUCCESS)
-		rc = Tss2_Sys_GetRspAuths(sys, &rsp);
-	if (rc == TSS2_RC_SUCCESS)
-		rc = Tss2_Sys_GetRpBuffer(sys, &params_len, &params);
-	/* the answer is the TPM's, to this command in this session, with this auth value */
+	/* the answer is the TPM's, to this command in this session, with this auth value; one
+	 * that says success without a session SYS can read (none at all: SYS calls that a
+	 * function called in the wrong order) is not, and is no lost connection either */
 	if (rc == TSS2_RC_SUCCESS &&
-	    (rsp.count != 1 ||
+	    (Tss2_Sys_GetRspAuths(sys, &rsp) != TSS2_RC_SUCCESS ||
+	     Tss2_Sys_GetRpBuffer(sys, &params_len, &params) != TSS2_RC_SUCCESS || rsp.count != 1 ||
 	     !p_hash(TSS2_RC_SUCCESS, code, TRUE, NULL, 0, params, params_len, hash) ||
 	     !session_hmac(value, value_len, hash, &rsp.auths[0].nonce, &a->nonce,
 			   rsp.auths[0].sessionAttributes, &expect) ||
@@ -362,6 +362,7 @@ failed(TkmsTpmContext *ctx, TSS2_RC rc)
 {
 	TSS2_RC base = tkms_tpm_rc_base(rc);
 
+	g_debug("a command in the SYS session failed: %s", Tss2_RC_Decode(rc));
 	if ((base >= TPM2_RC_REFERENCE_S0 && base <= TPM2_RC_REFERENCE_S6) ||
 	    (rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER)
 		ctx->sys_session = 0;

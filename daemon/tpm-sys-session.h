@@ -32,8 +32,8 @@ void tkms_tpm_sys_session_drop(TkmsTpmContext *ctx);
 typedef struct _TkmsTpmKey TkmsTpmKey;
 /* TPM2_Sign of digest (SHA-256) with key (tkms_tpm_key_load): in the SYS session for a bound
  * object without PCRs, else through ESYS in key->auth. As Esys_Sign: the TPM's answer (or
- * SYS's, or TSS2_ESYS_RC_RSP_AUTH_FAILED for an answer whose HMAC does not check), and on
- * success *sig (g_free). */
+ * SYS's, or TSS2_ESYS_RC_RSP_AUTH_FAILED for an answer without a session or whose HMAC does
+ * not check), and on success *sig (g_free). */
 TSS2_RC tkms_tpm_key_sign(TkmsTpmContext *ctx, TkmsTpmKey *key, const TPM2B_DIGEST *digest,
 			  TPMT_SIGNATURE **sig);
 /* TPM2_Unseal with key (loaded for Unseal): likewise; the answer travels encrypted either
