@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define G_LOG_DOMAIN "test-tpm-tamper"
+
+/*
+ * An attacker on the TPM bus cannot make tkmsd accept a forged or altered answer in its own
+ * SYS session (daemon/tpm-sys-session.c): a hot ecdsa key's Sign, the Unseal of an aes-256-gcm
+ * key's material at its first use, and Hmac of a small message. tkmsd reaches swtpm through
+ * the recording proxy (tests/tkms-test-tpm-proxy.h), which alters one answer per case: a bit
+ * of its parameters (the signature, the encrypted unsealed data, the encrypted MAC), of the
+ * TPM's nonce, of the session attributes or of the HMAC, or it removes the session from the
+ * answer altogether. Each time the call fails with IntegrityFailure (never a success with
+ * altered data, nor a silent retry that would hide the attack from the log and the audit
+ * trail), the session it ran in is flushed and a new salted one started, and the next call,
+ * unaltered, succeeds with the right answer. Nothing secret reaches tkmsd's log.
+ */
+
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "tkms-test-tpm-proxy.h"
+#include "tkms-test-util.h"
+
+static TkmsTestEnv *env;
+static TkmsTestTpmProxy *proxy;
+static gchar *record_path;
+#define CLIENT (tkms_test_env_get_client(env))
+
+#define TPM_CC_HMAC		  0x155
+#define TPM_CC_SIGN		  0x15d
+#define TPM_CC_UNSEAL		  0x15e
+#define TPM_CC_FLUSH_CONTEXT	  0x165
+#define TPM_CC_START_AUTH_SESSION 0x176
+#define TPM_RH_NULL		  0x40000007
+#define TPM_ST_SESSIONS		  0x8002
+#define TPM_HT_HMAC_SESSION	  0x02
+
+#define CT_HEADER_LEN 12 /* ciphertext format 1 (docs/dbus-api.md) */
+#define IV_LEN	      12
+
+/* The keys of the cases: a hot ecdsa key, an hmac key and the MAC it gives for hmac_msg. */
+static gchar *ec_name;
+static gchar *hmac_name;
+static GBytes *sign_msg;
+static GBytes *hmac_msg;
+static GBytes *hmac_ref;
+/* What the log must not hold: the Hmac message and MAC, the Encrypt plaintexts; and
+ * (plaintext, ciphertext) pairs, whose AES key is looked for in the log too. */
+static GPtrArray *secrets;     /* GBytes */
+static GPtrArray *aes_samples; /* GBytes: ciphertext (format 1) of AES_SAMPLE_PT */
+
+typedef enum {
+	OP_SIGN,
+	OP_UNSEAL,
+	OP_HMAC,
+} Op;
+
+static const guint32 op_codes[] = {TPM_CC_SIGN, TPM_CC_UNSEAL, TPM_CC_HMAC};
+
+/* ---- the recording ---- */
+
+/* A command sent to the TPM. */
+typedef struct {
+	guint32 code;
+	guint32 session; /* its first authorization session's handle, or 0 */
+	guint32 handle;	 /* its first handle (FlushContext: what it flushes; StartAuthSession:
+			    tpmKey) */
+} Command;
+
+/* Bytes sent to the TPM so far. */
+static gsize
+mark_now(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) to = NULL;
+	g_autoptr(GBytes) from = NULL;
+
+	g_assert_true(tkms_test_tpm_proxy_read(record_path, &to, &from, &error));
+	g_assert_no_error(error);
+	return g_bytes_get_size(to);
+}
+
+/* The commands sent since mark, in order. */
+static GArray *
+commands_since(gsize mark)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) to = NULL;
+	g_autoptr(GBytes) from = NULL;
+	GArray *out = g_array_new(FALSE, TRUE, sizeof(Command));
+	gsize len, off = 0;
+	const guint8 *p;
+
+	g_assert_true(tkms_test_tpm_proxy_read(record_path, &to, &from, &error));
+	g_assert_no_error(error);
+	p = g_bytes_get_data(to, &len);
+	while (off + 10 <= len) {
+		guint32 size = tkms_test_be32(p + off + 2);
+		g_assert_cmpuint(size, >=, 10);
+		g_assert_cmpuint(off + size, <=, len);
+		if (off >= mark) {
+			Command c = {tkms_test_be32(p + off + 6), 0, 0};
+			if (size >= 14)
+				c.handle = tkms_test_be32(p + off + 10);
+			/* tag, size, code, the handle, the authorization area's size, its first
+			 * session's handle (our commands in a session have one handle) */
+			if (p[off] == TPM_ST_SESSIONS >> 8 &&
+			    p[off + 1] == (TPM_ST_SESSIONS & 0xff) && size >= 22)
+				c.session = tkms_test_be32(p + off + 18);
+			g_array_append_val(out, c);
+		}
+		off += size;
+	}
+	return out;
+}
+
+/* ---- the calls ---- */
+
+static GBytes *
+random_bytes(gsize len)
+{
+	guint8 *p = g_malloc(len);
+
+	for (gsize i = 0; i < len; i++)
+		p[i] = (guint8)g_random_int();
+	return g_bytes_new_take(p, len);
+}
+
+static GBytes *
+sign_verified(void)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *sig = tkms_client_sign_sync(CLIENT, ec_name, sign_msg, NULL, &error);
+	gboolean valid = FALSE;
+
+	g_assert_no_error(error);
+	g_assert_nonnull(sig);
+	g_assert_true(
+		tkms_client_verify_sync(CLIENT, ec_name, sign_msg, sig, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(valid);
+	return sig;
+}
+
+static GBytes *
+hmac_ok(void)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *mac = tkms_client_hmac_sync(CLIENT, hmac_name, hmac_msg, NULL, &error);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(mac);
+	return mac;
+}
+
+/* Encrypt with a fresh aes-256-gcm key (its material unsealed at this first use), then
+ * Decrypt: the plaintext comes back. */
+static void
+encrypt_decrypt_ok(const gchar *name)
+{
+	g_autoptr(GBytes) pt = random_bytes(32);
+	g_autoptr(GBytes) context = tkms_test_bytes_str("tamper");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) ct = tkms_client_encrypt_sync(CLIENT, name, pt, context, NULL, &error);
+	g_autoptr(GBytes) back = NULL;
+
+	g_assert_no_error(error);
+	back = tkms_client_decrypt_sync(CLIENT, name, ct, context, NULL, &error);
+	g_assert_no_error(error);
+	tkms_assert_bytes_equal(back, pt);
+	g_ptr_array_add(secrets, g_bytes_ref(pt));
+	g_ptr_array_add(aes_samples, g_bytes_ref(pt));
+	g_ptr_array_add(aes_samples, g_bytes_ref(ct));
+}
+
+/* The call of op with its answer altered: it must fail. A success fails the test, saying whether
+ * what it gave is right (a retry with an unaltered answer) or not (altered data accepted). */
+static void
+call_tampered(Op op, const gchar *aes_name, GError **error)
+{
+	switch (op) {
+	case OP_SIGN: {
+		g_autoptr(GBytes) sig =
+			tkms_client_sign_sync(CLIENT, ec_name, sign_msg, NULL, error);
+		gboolean valid = FALSE;
+		if (sig == NULL)
+			return;
+		g_assert_true(tkms_client_verify_sync(CLIENT, ec_name, sign_msg, sig, &valid, NULL,
+						      NULL));
+		g_test_fail_printf(
+			"Sign succeeded although its answer was altered; the signature %s",
+			valid ? "verifies" : "does not verify");
+		return;
+	}
+	case OP_UNSEAL: {
+		g_autoptr(GBytes) pt = random_bytes(32);
+		g_autoptr(GBytes) context = tkms_test_bytes_str("tamper");
+		g_autoptr(GBytes) ct =
+			tkms_client_encrypt_sync(CLIENT, aes_name, pt, context, NULL, error);
+		if (ct == NULL)
+			return;
+		g_test_fail_printf("%s", "Encrypt at a key's first use succeeded although its "
+					 "Unseal answer was altered");
+		return;
+	}
+	case OP_HMAC: {
+		g_autoptr(GBytes) mac =
+			tkms_client_hmac_sync(CLIENT, hmac_name, hmac_msg, NULL, error);
+		if (mac == NULL)
+			return;
+		g_test_fail_printf("Hmac succeeded although its answer was altered; the MAC is %s",
+				   g_bytes_equal(mac, hmac_ref) ? "right" : "WRONG");
+		return;
+	}
+	}
+}
+
+typedef struct {
+	Op op;
+	TkmsTestTpmTamperPart part;
+	gsize offset;
+	guint8 mask;
+	const gchar *what;
+} Case;
+
+/* The parameters: a byte of the signature's r (sigAlg, hash, r's size first), of the unsealed
+ * data and of the MAC (after their size); the nonce's, the HMAC's bytes; continueSession. */
+static const Case cases[] = {
+	{OP_SIGN, TKMS_TEST_TPM_TAMPER_PARAMETERS, 10, 0x01, "sign/parameters"},
+	{OP_SIGN, TKMS_TEST_TPM_TAMPER_NONCE, 3, 0x01, "sign/nonce"},
+	{OP_SIGN, TKMS_TEST_TPM_TAMPER_HMAC, 31, 0x80, "sign/hmac"},
+	{OP_SIGN, TKMS_TEST_TPM_TAMPER_ATTRIBUTES, 0, 0x01, "sign/attributes"},
+	{OP_SIGN, TKMS_TEST_TPM_TAMPER_STRIP_SESSIONS, 0, 0, "sign/no-session"},
+	{OP_UNSEAL, TKMS_TEST_TPM_TAMPER_PARAMETERS, 7, 0x10, "unseal/parameters"},
+	{OP_UNSEAL, TKMS_TEST_TPM_TAMPER_NONCE, 0, 0x80, "unseal/nonce"},
+	{OP_UNSEAL, TKMS_TEST_TPM_TAMPER_HMAC, 0, 0x01, "unseal/hmac"},
+	{OP_UNSEAL, TKMS_TEST_TPM_TAMPER_ATTRIBUTES, 0, 0x40, "unseal/attributes"},
+	{OP_UNSEAL, TKMS_TEST_TPM_TAMPER_STRIP_SESSIONS, 0, 0, "unseal/no-session"},
+	{OP_HMAC, TKMS_TEST_TPM_TAMPER_PARAMETERS, 2, 0x04, "hmac/parameters"},
+	{OP_HMAC, TKMS_TEST_TPM_TAMPER_NONCE, 31, 0x02, "hmac/nonce"},
+	{OP_HMAC, TKMS_TEST_TPM_TAMPER_HMAC, 16, 0x20, "hmac/hmac"},
+	{OP_HMAC, TKMS_TEST_TPM_TAMPER_ATTRIBUTES, 0, 0x01, "hmac/attributes"},
+	{OP_HMAC, TKMS_TEST_TPM_TAMPER_STRIP_SESSIONS, 0, 0, "hmac/no-session"},
+};
+
+/* The index of the first command with code at or after from, or -1. */
+static gint
+find_command(GArray *commands, guint from, guint32 code)
+{
+	for (guint i = from; i < commands->len; i++)
+		if (g_array_index(commands, Command, i).code == code)
+			return (gint)i;
+	return -1;
+}
+
+static void
+test_case(gconstpointer data)
+{
+	const Case *c = data;
+	guint32 code = op_codes[c->op];
+	g_autofree gchar *aes_name = NULL;
+	g_autoptr(GVariant) aes_info = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GArray) commands = NULL;
+	guint tampered = tkms_test_tpm_proxy_get_tampered(proxy);
+	guint misses = tkms_test_tpm_proxy_get_tamper_misses(proxy);
+	guint32 session;
+	gint bad, flush = -1, start = -1, next;
+	gsize mark;
+
+	/* the key hot and the session open before the altered answer */
+	if (c->op == OP_UNSEAL) {
+		aes_name = tkms_test_key_name("tamper-aes");
+		aes_info = tkms_test_create_key(CLIENT, aes_name, "aes-256-gcm", NULL);
+	}
+	if (c->op == OP_HMAC) {
+		g_autoptr(GBytes) mac = hmac_ok();
+		tkms_assert_bytes_equal(mac, hmac_ref);
+	} else {
+		g_autoptr(GBytes) sig = sign_verified();
+	}
+
+	mark = mark_now();
+	tkms_test_tpm_proxy_tamper_next(proxy, code, c->part, c->offset, c->mask);
+	call_tampered(c->op, aes_name, &error);
+	/* the answer was altered, and nothing else */
+	g_assert_false(tkms_test_tpm_proxy_tamper_pending(proxy));
+	g_assert_cmpuint(tkms_test_tpm_proxy_get_tampered(proxy), ==, tampered + 1);
+	g_assert_cmpuint(tkms_test_tpm_proxy_get_tamper_misses(proxy), ==, misses);
+	if (error != NULL) {
+		g_autofree gchar *error_name = tkms_test_error_name(error);
+		g_test_message("%s: %s: %s", c->what, error_name, error->message);
+		/* the TPM's answer is refused, not the caller's request */
+		tkms_assert_error(error, TKMS_ERROR_INTEGRITY_FAILURE);
+	}
+
+	/* the next call, unaltered, gives the right answer */
+	switch (c->op) {
+	case OP_SIGN: {
+		g_autoptr(GBytes) sig = sign_verified();
+		break;
+	}
+	case OP_UNSEAL:
+		encrypt_decrypt_ok(aes_name);
+		break;
+	case OP_HMAC: {
+		g_autoptr(GBytes) mac = hmac_ok();
+		tkms_assert_bytes_equal(mac, hmac_ref);
+		break;
+	}
+	}
+
+	/* the altered command ran in an HMAC session; that session was flushed, and the next
+	 * command of the kind runs in a new salted one */
+	commands = commands_since(mark);
+	bad = find_command(commands, 0, code);
+	g_assert_cmpint(bad, >=, 0);
+	if (bad < 0)
+		return;
+	session = g_array_index(commands, Command, bad).session;
+	g_assert_cmphex(session >> 24, ==, TPM_HT_HMAC_SESSION);
+	for (guint i = (guint)bad + 1; i < commands->len; i++) {
+		Command *cmd = &g_array_index(commands, Command, i);
+		if (cmd->code == TPM_CC_FLUSH_CONTEXT && cmd->handle == session && flush < 0)
+			flush = (gint)i;
+		if (cmd->code == TPM_CC_START_AUTH_SESSION && cmd->handle != TPM_RH_NULL &&
+		    flush >= 0 && start < 0)
+			start = (gint)i;
+	}
+	g_assert_cmpint(flush, >, bad);
+	g_assert_cmpint(start, >, flush);
+	/* sent once: not retried */
+	g_assert_cmpint(find_command(commands, (guint)bad + 1, code), >, start);
+	if (start < 0)
+		return;
+	next = find_command(commands, (guint)start + 1, code);
+	g_assert_cmpint(next, >, start);
+	if (next < 0)
+		return;
+	g_assert_cmphex(g_array_index(commands, Command, next).session >> 24, ==,
+			TPM_HT_HMAC_SESSION);
+	g_test_message("%s: the session 0x%08x flushed, a new salted one started", c->what,
+		       session);
+}
+
+/* The tests are not vacuous: without alteration Sign's signature verifies, Hmac gives the
+ * same MAC twice, a fresh key encrypts and decrypts; all in one kept session. */
+static void
+test_control(void)
+{
+	g_autofree gchar *aes = tkms_test_key_name("tamper-aes");
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
+	g_autoptr(GBytes) sig = sign_verified();
+	g_autoptr(GBytes) mac = hmac_ok();
+	g_autoptr(GArray) commands = NULL;
+	guint32 session = 0;
+	gsize mark = mark_now();
+
+	tkms_assert_bytes_equal(mac, hmac_ref);
+	encrypt_decrypt_ok(aes);
+	g_clear_pointer(&sig, g_bytes_unref);
+	sig = sign_verified();
+	commands = commands_since(mark);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *cmd = &g_array_index(commands, Command, i);
+		if (cmd->code != TPM_CC_SIGN && cmd->code != TPM_CC_UNSEAL)
+			continue;
+		g_assert_cmphex(cmd->session >> 24, ==, TPM_HT_HMAC_SESSION);
+		if (session == 0)
+			session = cmd->session;
+		g_assert_cmphex(cmd->session, ==, session);
+	}
+	g_assert_cmphex(session, !=, 0);
+	g_assert_cmpint(find_command(commands, 0, TPM_CC_UNSEAL), >=, 0);
+	g_assert_cmpuint(tkms_test_tpm_proxy_get_tampered(proxy), ==, 0);
+}
+
+/* ---- the log ---- */
+
+static gboolean
+log_has(const gchar *log, gsize log_len, GBytes *secret)
+{
+	g_autofree gchar *hex = tkms_test_bytes_to_hex(secret);
+	g_autofree gchar *b64 =
+		g_base64_encode(g_bytes_get_data(secret, NULL), g_bytes_get_size(secret));
+	g_autofree gchar *upper = g_ascii_strup(hex, -1);
+
+	return memmem(log, log_len, g_bytes_get_data(secret, NULL), g_bytes_get_size(secret)) !=
+		       NULL ||
+	       strstr(log, hex) != NULL || strstr(log, upper) != NULL ||
+	       /* without its padding: it may have been cut */
+	       memmem(log, log_len, b64, strlen(b64) - 2) != NULL;
+}
+
+/* Whether key (32 bytes) made ct (format 1) of pt: AES-256-GCM's first block is pt XOR
+ * AES_key(IV | 00000002). */
+static gboolean
+is_aes_key(EVP_CIPHER_CTX *ctx, const guint8 *key, GBytes *pt, GBytes *ct)
+{
+	const guint8 *c = g_bytes_get_data(ct, NULL), *p = g_bytes_get_data(pt, NULL);
+	guint8 block[16] = {0}, out[32];
+	int n = 0;
+
+	memcpy(block, c + CT_HEADER_LEN, IV_LEN);
+	block[15] = 2;
+	g_assert_true(EVP_EncryptInit_ex(ctx, NULL, NULL, key, NULL) == 1);
+	g_assert_true(EVP_EncryptUpdate(ctx, out, &n, block, 16) == 1);
+	for (guint i = 0; i < 16; i++)
+		if ((out[i] ^ p[i]) != c[CT_HEADER_LEN + IV_LEN + i])
+			return FALSE;
+	return TRUE;
+}
+
+/* The 32-byte keys the log could hold: every 32-byte window of it, raw, and of every run of
+ * hexadecimal digits, decoded. */
+static GPtrArray *
+log_key_candidates(const gchar *log, gsize len)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+
+	for (gsize i = 0; i + 32 <= len; i++)
+		g_ptr_array_add(out, g_bytes_new(log + i, 32));
+	for (gsize i = 0; i < len;) {
+		gsize run = 0;
+		while (i + run < len && g_ascii_isxdigit(log[i + run]))
+			run++;
+		for (gsize j = 0; run >= 64 && j + 64 <= run; j++) {
+			guint8 key[32];
+			for (guint k = 0; k < 32; k++)
+				key[k] = (guint8)(g_ascii_xdigit_value(log[i + j + 2 * k]) << 4 |
+						  g_ascii_xdigit_value(log[i + j + 2 * k + 1]));
+			g_ptr_array_add(out, g_bytes_new(key, 32));
+		}
+		i += run + 1;
+	}
+	return out;
+}
+
+static void
+test_log_clean(void)
+{
+	g_autofree gchar *log = tkms_test_env_get_daemon_log(env);
+	gsize len = strlen(log);
+	g_autoptr(GPtrArray) keys = log_key_candidates(log, len);
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+	g_test_message("tkmsd's log: %" G_GSIZE_FORMAT " bytes", len);
+	g_assert_cmpuint(secrets->len, >=, 3);
+	for (guint i = 0; i < secrets->len; i++)
+		if (log_has(log, len, g_ptr_array_index(secrets, i)))
+			g_test_fail_printf("secret %u is in tkmsd's log", i);
+	g_assert_true(EVP_EncryptInit_ex(ctx, EVP_aes_256_ecb(), NULL, NULL, NULL) == 1);
+	EVP_CIPHER_CTX_set_padding(ctx, 0);
+	g_assert_cmpuint(aes_samples->len, >=, 2);
+	for (guint s = 0; s + 1 < aes_samples->len; s += 2)
+		for (guint k = 0; k < keys->len; k++)
+			if (is_aes_key(ctx, g_bytes_get_data(g_ptr_array_index(keys, k), NULL),
+				       g_ptr_array_index(aes_samples, s),
+				       g_ptr_array_index(aes_samples, s + 1)))
+				g_test_fail_printf("an aes-256-gcm key's material is in tkmsd's "
+						   "log");
+	EVP_CIPHER_CTX_free(ctx);
+	g_test_message("no Hmac message or MAC, plaintext or AES key of %u samples in the log",
+		       aes_samples->len / 2);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) ec_info = NULL;
+	g_autoptr(GVariant) hmac_info = NULL;
+	int ret;
+
+	g_test_init(&argc, &argv, NULL);
+	/* every case reports what it found, not only the first */
+	g_test_set_nonfatal_assertions();
+	env = tkms_test_env_new_without_daemon(NULL, &error);
+	if (env == NULL)
+		tkms_test_exit_on_error("cannot set up the test environment", error);
+	record_path = g_build_filename(tkms_test_env_get_tmp_dir(env), "tpm-bus.rec", NULL);
+	proxy = tkms_test_tpm_proxy_new(tkms_test_env_get_tpm_port(env), record_path, &error);
+	if (proxy == NULL)
+		tkms_test_exit_on_error("cannot start the TPM proxy", error);
+	tkms_test_env_set_tcti(env, tkms_test_tpm_proxy_get_tcti(proxy));
+	if (!tkms_test_env_start_daemon(env, &error))
+		tkms_test_exit_on_error("cannot start tkmsd", error);
+	secrets = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	aes_samples = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+
+	ec_name = tkms_test_key_name("tamper-ec");
+	hmac_name = tkms_test_key_name("tamper-hmac");
+	ec_info = tkms_test_create_key(CLIENT, ec_name, "ecdsa-p256", NULL);
+	hmac_info = tkms_test_create_key(CLIENT, hmac_name, "hmac-sha256", NULL);
+	sign_msg = tkms_test_bytes_str("sign me, whatever the bus says");
+	hmac_msg = random_bytes(64);
+	hmac_ref = tkms_client_hmac_sync(CLIENT, hmac_name, hmac_msg, NULL, &error);
+	if (hmac_ref == NULL)
+		tkms_test_exit_on_error("Hmac", error);
+	g_ptr_array_add(secrets, g_bytes_ref(hmac_msg));
+	g_ptr_array_add(secrets, g_bytes_ref(hmac_ref));
+
+	/* one level deeper each, so that they run in this order */
+	g_test_add_func("/tpm-tamper/control/untampered", test_control);
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *path = g_strdup_printf("/tpm-tamper/%s", cases[i].what);
+		g_test_add_data_func(path, &cases[i], test_case);
+	}
+	g_test_add_func("/tpm-tamper/log/clean", test_log_clean);
+
+	ret = g_test_run();
+	if (ret != 0)
+		tkms_test_env_dump_logs(env);
+	g_ptr_array_unref(secrets);
+	g_ptr_array_unref(aes_samples);
+	g_bytes_unref(sign_msg);
+	g_bytes_unref(hmac_msg);
+	g_bytes_unref(hmac_ref);
+	g_free(ec_name);
+	g_free(hmac_name);
+	/* tkmsd first: it holds the proxy's connection */
+	tkms_test_env_free(env);
+	tkms_test_tpm_proxy_free(proxy);
+	g_free(record_path);
+	return ret;
+}
