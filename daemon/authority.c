@@ -3,9 +3,19 @@
 
 #include "authority.h"
 
-#include <polkit/polkit.h>
-
 #include "tkms-error.h"
+
+/* polkitd is asked over tkmsd's own bus connection rather than through libpolkit-gobject's
+ * PolkitAuthority, a process-wide object on GLib's shared system-bus connection: when GDBus
+ * closes a connection (it can, on a message dbus-daemon forwarded but GDBus cannot decode),
+ * tkmsd connects again and hands the new connection here, and every question about callers
+ * then travels on the connection their calls arrived on. */
+#define POLKIT_NAME			 "org.freedesktop.PolicyKit1"
+#define POLKIT_PATH			 "/org/freedesktop/PolicyKit1/Authority"
+#define POLKIT_IFACE			 "org.freedesktop.PolicyKit1.Authority"
+#define POLKIT_ERROR_NOT_AUTHORIZED_NAME "org.freedesktop.PolicyKit1.Error.NotAuthorized"
+/* CheckAuthorization's flags: AllowUserInteraction */
+#define POLKIT_CHECK_ALLOW_INTERACTION 1u
 
 /* CheckAuthorization calls in flight to polkitd at once; the rest wait here. dbus-daemon lets
  * one connection have 128 calls awaiting replies (max_replies_per_connection) and answers the
@@ -18,19 +28,18 @@
 struct _TkmsAuthority {
 	GObject parent_instance;
 	GDBusConnection *connection;
-	PolkitAuthority *polkit;
-	gboolean polkit_pending;
-	GQueue waiting; /* checks that arrived before the authority was ready */
 	/* checks waiting for one of the MAX_CHECKS_IN_FLIGHT, one queue per uid taking turns:
 	 * a user with many connections cannot hold back everybody else's checks */
 	GHashTable *throttled; /* uid -> GQueue of GTask */
 	GQueue turns;	       /* uids with waiting checks, next first */
 	guint checks_in_flight;
-	GHashTable *callers;	/* sender -> TkmsCaller */
+	GHashTable *callers;	   /* sender -> TkmsCaller */
 	GHashTable *uid_in_flight; /* uid -> guint* */
 	gint64 ttl_us;
 	guint64 generation; /* bumped on polkit's Changed: answers asked before it are stale */
 	guint name_owner_sub;
+	guint polkit_changed_sub;
+	guint64 cancellation_ids; /* names the interactive checks for CancelCheckAuthorization */
 };
 
 G_DEFINE_TYPE(TkmsAuthority, tkms_authority, G_TYPE_OBJECT)
@@ -74,52 +83,69 @@ name_owner_changed_cb(GDBusConnection *connection, const gchar *sender_name,
 }
 
 static void
-polkit_changed_cb(PolkitAuthority *authority, gpointer user_data)
+forget_cached_answers(TkmsAuthority *self)
 {
-	TkmsAuthority *self = user_data;
 	GHashTableIter iter;
 	gpointer value;
 
-	g_debug("polkit configuration changed; dropping cached authorizations");
 	self->generation++;
 	g_hash_table_iter_init(&iter, self->callers);
 	while (g_hash_table_iter_next(&iter, NULL, &value))
 		g_hash_table_remove_all(((TkmsCaller *)value)->allowed);
 }
 
-static void ask_polkit(GTask *task);
+static void
+polkit_changed_cb(GDBusConnection *connection, const gchar *sender_name, const gchar *object_path,
+		  const gchar *interface_name, const gchar *signal_name, GVariant *parameters,
+		  gpointer user_data)
+{
+	g_debug("polkit configuration changed; dropping cached authorizations");
+	forget_cached_answers(user_data);
+}
 
 static void
-polkit_ready_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+unsubscribe(TkmsAuthority *self)
 {
-	g_autoptr(TkmsAuthority) self = user_data;
-	g_autoptr(GError) error = NULL;
+	if (self->name_owner_sub != 0)
+		g_dbus_connection_signal_unsubscribe(self->connection, self->name_owner_sub);
+	if (self->polkit_changed_sub != 0)
+		g_dbus_connection_signal_unsubscribe(self->connection, self->polkit_changed_sub);
+	self->name_owner_sub = 0;
+	self->polkit_changed_sub = 0;
+}
 
-	GTask *task;
+void
+tkms_authority_set_connection(TkmsAuthority *self, GDBusConnection *connection)
+{
+	GHashTableIter iter;
+	gpointer value;
 
-	self->polkit_pending = FALSE;
-	self->polkit = polkit_authority_get_finish(res, &error);
-	if (self->polkit == NULL)
-		g_warning("polkit is not available (%s); every call will be denied",
-			  error->message);
-	else
-		g_signal_connect(self->polkit, "changed", G_CALLBACK(polkit_changed_cb), self);
-	while ((task = g_queue_pop_head(&self->waiting)) != NULL)
-		ask_polkit(task);
+	unsubscribe(self);
+	/* Calls that came on the old connection can no longer be answered: their work stops as if
+	 * their callers had left. What was learnt about callers is learnt again, on the new
+	 * connection: a peer that left in between was never seen leaving. */
+	g_hash_table_iter_init(&iter, self->callers);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		g_cancellable_cancel(((TkmsCaller *)value)->cancellable);
+	g_hash_table_remove_all(self->callers);
+	forget_cached_answers(self);
+
+	g_set_object(&self->connection, connection);
+	self->name_owner_sub = g_dbus_connection_signal_subscribe(
+		connection, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+		"/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE, name_owner_changed_cb,
+		self, NULL);
+	self->polkit_changed_sub = g_dbus_connection_signal_subscribe(
+		connection, POLKIT_NAME, POLKIT_IFACE, "Changed", POLKIT_PATH, NULL,
+		G_DBUS_SIGNAL_FLAGS_NONE, polkit_changed_cb, self, NULL);
 }
 
 TkmsAuthority *
 tkms_authority_new(GDBusConnection *connection, guint cache_ttl_seconds)
 {
 	TkmsAuthority *self = g_object_new(TKMS_TYPE_AUTHORITY, NULL);
-	self->connection = g_object_ref(connection);
 	self->ttl_us = (gint64)cache_ttl_seconds * G_USEC_PER_SEC;
-	self->name_owner_sub = g_dbus_connection_signal_subscribe(
-		connection, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged",
-		"/org/freedesktop/DBus", NULL, G_DBUS_SIGNAL_FLAGS_NONE, name_owner_changed_cb,
-		self, NULL);
-	self->polkit_pending = TRUE;
-	polkit_authority_get_async(NULL, polkit_ready_cb, g_object_ref(self));
+	tkms_authority_set_connection(self, connection);
 	return self;
 }
 
@@ -155,11 +181,15 @@ typedef struct {
 	gboolean allow_interaction;
 	guint64 generation; /* the authority's generation when polkit was asked */
 	guint attempts;
+	/* an interactive check: its id, and the handler that withdraws it when its caller leaves */
+	gchar *cancellation_id;
+	gulong cancel_handler;
 } CheckData;
 
 static void
 check_data_free(CheckData *d)
 {
+	g_free(d->cancellation_id);
 	tkms_caller_unref(d->caller);
 	g_free(d->action);
 	g_free(d);
@@ -175,6 +205,8 @@ deny(GTask *task, const gchar *why)
 				"action %s",
 				why, d->action);
 }
+
+static void ask_polkit(GTask *task);
 
 static void
 throttle(TkmsAuthority *self, GTask *task)
@@ -214,9 +246,36 @@ start_throttled(TkmsAuthority *self)
 static gboolean
 polkit_cannot_answer(const GError *error)
 {
+	g_autofree gchar *remote = g_dbus_error_get_remote_error(error);
+
 	return g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
 	       g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
-	       g_error_matches(error, POLKIT_ERROR, POLKIT_ERROR_NOT_AUTHORIZED);
+	       g_strcmp0(remote, POLKIT_ERROR_NOT_AUTHORIZED_NAME) == 0;
+}
+
+typedef struct {
+	GDBusConnection *connection;
+	gchar *cancellation_id;
+} Withdrawal;
+
+static void
+withdrawal_free(gpointer data)
+{
+	Withdrawal *w = data;
+	g_object_unref(w->connection);
+	g_free(w->cancellation_id);
+	g_free(w);
+}
+
+/* Takes down the dialog of a caller that left: polkitd keeps a check open while it waits for
+ * the user, until it is told otherwise. */
+static void
+withdraw_check(GCancellable *cancellable, gpointer data)
+{
+	Withdrawal *w = data;
+	g_dbus_connection_call(w->connection, POLKIT_NAME, POLKIT_PATH, POLKIT_IFACE,
+			       "CancelCheckAuthorization", g_variant_new("(s)", w->cancellation_id),
+			       NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
 }
 
 static void
@@ -226,9 +285,14 @@ check_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	TkmsAuthority *self = g_task_get_source_object(task);
 	CheckData *d = g_task_get_task_data(task);
 	g_autoptr(GError) error = NULL;
-	g_autoptr(PolkitAuthorizationResult) result =
-		polkit_authority_check_authorization_finish(POLKIT_AUTHORITY(source), res, &error);
+	g_autoptr(GVariant) result =
+		g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), res, &error);
+	gboolean authorized = FALSE, challenge = FALSE;
 
+	if (d->cancel_handler != 0) {
+		g_cancellable_disconnect(d->caller->cancellable, d->cancel_handler);
+		d->cancel_handler = 0;
+	}
 	self->checks_in_flight--;
 	start_throttled(self);
 	if (g_cancellable_is_cancelled(d->caller->cancellable)) {
@@ -257,10 +321,10 @@ check_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 					error->message);
 		return;
 	}
-	if (!polkit_authorization_result_get_is_authorized(result)) {
-		deny(task, polkit_authorization_result_get_is_challenge(result)
-				   ? "perform this operation without authentication"
-				   : "perform this operation");
+	g_variant_get(result, "((bb@a{ss}))", &authorized, &challenge, NULL);
+	if (!authorized) {
+		deny(task, challenge ? "perform this operation without authentication"
+				     : "perform this operation");
 		return;
 	}
 	/* a yes given under rules that have changed since (an auth_admin_keep dialog answered
@@ -279,19 +343,9 @@ ask_polkit(GTask *task)
 {
 	TkmsAuthority *self = g_task_get_source_object(task);
 	CheckData *d = g_task_get_task_data(task);
-	g_autoptr(PolkitSubject) subject = NULL;
-	PolkitCheckAuthorizationFlags flags = POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE;
+	GVariantBuilder subject_details;
+	GCancellable *cancellable = NULL;
 
-	if (self->polkit_pending) {
-		/* D-Bus activation and early callers race the authority's setup: wait for it */
-		g_queue_push_tail(&self->waiting, task);
-		return;
-	}
-	if (self->polkit == NULL) {
-		deny(task, "perform this operation (polkit is not available)");
-		g_object_unref(task);
-		return;
-	}
 	/* a caller that left while its check waited is not asked about */
 	if (g_cancellable_is_cancelled(d->caller->cancellable)) {
 		deny(task, "perform this operation (the caller left the bus)");
@@ -303,19 +357,37 @@ ask_polkit(GTask *task)
 		return;
 	}
 	/* the bus name, never a PID: PIDs can be recycled (CVE-2013-4288) */
-	subject = polkit_system_bus_name_new(d->caller->sender);
-	if (d->allow_interaction)
-		flags |= POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION;
+	g_variant_builder_init(&subject_details, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&subject_details, "{sv}", "name",
+			      g_variant_new_string(d->caller->sender));
 	d->generation = self->generation;
 	d->attempts++;
 	self->checks_in_flight++;
-	/* Only a check that may show a dialog is cancelled when its caller leaves (polkitd then
+	/* Only a check that may show a dialog is withdrawn when its caller leaves (polkitd then
 	 * takes the dialog down). Cancelling the others saves polkitd nothing, and a cancelled
 	 * call would still hold one of tkmsd's pending replies at the bus, plus one for the
 	 * CancelCheckAuthorization, until polkitd answers, uncounted by checks_in_flight. */
-	polkit_authority_check_authorization(self->polkit, subject, d->action, NULL, flags,
-					     d->allow_interaction ? d->caller->cancellable : NULL,
-					     check_cb, task);
+	g_clear_pointer(&d->cancellation_id, g_free);
+	if (d->allow_interaction) {
+		Withdrawal *w = g_new0(Withdrawal, 1);
+
+		d->cancellation_id =
+			g_strdup_printf("tkms-%" G_GUINT64_FORMAT, ++self->cancellation_ids);
+		w->connection = g_object_ref(self->connection);
+		w->cancellation_id = g_strdup(d->cancellation_id);
+		cancellable = d->caller->cancellable;
+		d->cancel_handler = g_cancellable_connect(cancellable, G_CALLBACK(withdraw_check),
+							  w, withdrawal_free);
+	}
+	/* an interactive check waits for a person: no timeout, as polkit's own client does */
+	g_dbus_connection_call(
+		self->connection, POLKIT_NAME, POLKIT_PATH, POLKIT_IFACE, "CheckAuthorization",
+		g_variant_new("((s@a{sv})sa{ss}us)", "system-bus-name",
+			      g_variant_builder_end(&subject_details), d->action, NULL,
+			      d->allow_interaction ? POLKIT_CHECK_ALLOW_INTERACTION : 0u,
+			      d->cancellation_id ? d->cancellation_id : ""),
+		G_VARIANT_TYPE("((bba{ss}))"), G_DBUS_CALL_FLAGS_NONE,
+		d->allow_interaction ? G_MAXINT : -1, cancellable, check_cb, task);
 }
 
 static void
@@ -370,12 +442,11 @@ tkms_authority_check(TkmsAuthority *self, TkmsCaller *caller, const gchar *actio
 	g_task_set_task_data(task, d, (GDestroyNotify)check_data_free);
 
 	if (!caller->have_creds) {
-		g_dbus_connection_call(self->connection, "org.freedesktop.DBus",
-				       "/org/freedesktop/DBus", "org.freedesktop.DBus",
-				       "GetConnectionCredentials",
-				       g_variant_new("(s)", caller->sender),
-				       G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
-				       caller->cancellable, creds_cb, task);
+		g_dbus_connection_call(
+			self->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+			"org.freedesktop.DBus", "GetConnectionCredentials",
+			g_variant_new("(s)", caller->sender), G_VARIANT_TYPE("(a{sv})"),
+			G_DBUS_CALL_FLAGS_NONE, -1, caller->cancellable, creds_cb, task);
 		return;
 	}
 	if (tkms_authority_is_cached(self, caller, action)) {
@@ -396,13 +467,7 @@ static void
 tkms_authority_dispose(GObject *object)
 {
 	TkmsAuthority *self = TKMS_AUTHORITY(object);
-	if (self->name_owner_sub != 0) {
-		g_dbus_connection_signal_unsubscribe(self->connection, self->name_owner_sub);
-		self->name_owner_sub = 0;
-	}
-	if (self->polkit != NULL)
-		g_signal_handlers_disconnect_by_data(self->polkit, self);
-	g_clear_object(&self->polkit);
+	unsubscribe(self);
 	g_clear_object(&self->connection);
 	G_OBJECT_CLASS(tkms_authority_parent_class)->dispose(object);
 }
@@ -433,4 +498,3 @@ tkms_authority_init(TkmsAuthority *self)
 	self->uid_in_flight = g_hash_table_new_full(NULL, NULL, NULL, g_free);
 	self->throttled = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)g_queue_free);
 }
-

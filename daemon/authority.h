@@ -26,6 +26,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(TkmsCaller, tkms_caller_unref)
 G_DECLARE_FINAL_TYPE(TkmsAuthority, tkms_authority, TKMS, AUTHORITY, GObject)
 
 TkmsAuthority *tkms_authority_new(GDBusConnection *connection, guint cache_ttl_seconds);
+/* Asks about callers on connection from now on (tkmsd connected to the bus again): calls that
+ * arrived on the old one are cancelled, and nothing learnt on it is kept. */
+void tkms_authority_set_connection(TkmsAuthority *self, GDBusConnection *connection);
 
 /* The caller object for a sender (created on first use). */
 TkmsCaller *tkms_authority_get_caller(TkmsAuthority *self, const gchar *sender);

@@ -16,13 +16,30 @@
 #include "privileges.h"
 #include "secret.h"
 
-#define BUS_NAME "org.tkms.KeyManager"
+#define BUS_NAME    "org.tkms.KeyManager"
 #define OBJECT_PATH "/org/tkms/KeyManager"
+/* After the bus connection closes, tkmsd tries this often, RECONNECT_INTERVAL_MS apart, to
+ * connect again; a bus that stays away longer is gone (stopped or restarted, taking every
+ * peer with it), and tkmsd exits as it always has then. */
+#define RECONNECT_ATTEMPTS    10
+#define RECONNECT_INTERVAL_MS 200
+/* The bus may still hold the name for the closed connection when the new one asks for it: the
+ * new one then waits in the name's queue, this long at most. */
+#define REOWN_TIMEOUT_S 10
 
 typedef struct {
 	GMainLoop *loop;
 	TkmsEngine *engine;
 	TkmsManager *manager;
+	gchar *address;
+	GBusNameOwnerFlags flags;
+	GDBusConnection *connection; /* NULL while tkmsd connects again */
+	guint owner_id;
+	gulong closed_handler;
+	guint reconnect_source;
+	guint reconnect_attempts;
+	gboolean reconnecting; /* from a close until the name is ours again */
+	guint reown_timeout;
 	int exit_code;
 } Daemon;
 
@@ -35,12 +52,37 @@ quit_cb(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+reown_timeout_cb(gpointer data)
+{
+	Daemon *d = data;
+
+	d->reown_timeout = 0;
+	g_warning("the bus did not give %s back after a reconnection (another tkmsd owns it?); "
+		  "exiting",
+		  BUS_NAME);
+	d->exit_code = EXIT_FAILURE;
+	g_main_loop_quit(d->loop);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer data)
 {
 	Daemon *d = data;
-	g_warning("cannot own %s on the bus (another tkmsd, or the bus policy forbids it)",
-		  name);
+
+	/* the connection closed: closed_cb connects again */
+	if (connection == NULL || g_dbus_connection_is_closed(connection))
+		return;
+	if (d->reconnecting) {
+		g_debug("waiting in the queue of %s until the bus drops the closed connection",
+			name);
+		if (d->reown_timeout == 0)
+			d->reown_timeout =
+				g_timeout_add_seconds(REOWN_TIMEOUT_S, reown_timeout_cb, d);
+		return;
+	}
+	g_warning("cannot own %s on the bus (another tkmsd, or the bus policy forbids it)", name);
 	d->exit_code = EXIT_FAILURE;
 	g_main_loop_quit(d->loop);
 }
@@ -48,7 +90,94 @@ name_lost_cb(GDBusConnection *connection, const gchar *name, gpointer data)
 static void
 name_acquired_cb(GDBusConnection *connection, const gchar *name, gpointer data)
 {
-	g_debug("owning %s", name);
+	Daemon *d = data;
+
+	if (d->reconnecting)
+		g_message("connected to the bus again, serving %s", name);
+	else
+		g_debug("owning %s", name);
+	d->reconnecting = FALSE;
+	g_clear_handle_id(&d->reown_timeout, g_source_remove);
+}
+
+static gboolean serve(Daemon *d, GError **error);
+
+static void
+stop_serving(Daemon *d)
+{
+	if (d->connection == NULL)
+		return;
+	g_clear_handle_id(&d->owner_id, g_bus_unown_name);
+	g_clear_signal_handler(&d->closed_handler, d->connection);
+	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(d->manager));
+	g_clear_object(&d->connection);
+}
+
+static gboolean
+reconnect_cb(gpointer data)
+{
+	Daemon *d = data;
+	g_autoptr(GError) error = NULL;
+
+	d->reconnect_source = 0;
+	if (serve(d, &error))
+		return G_SOURCE_REMOVE;
+	stop_serving(d);
+	if (++d->reconnect_attempts < RECONNECT_ATTEMPTS) {
+		g_debug("cannot connect to the bus again yet (%s)", error->message);
+		d->reconnect_source = g_timeout_add(RECONNECT_INTERVAL_MS, reconnect_cb, d);
+		return G_SOURCE_REMOVE;
+	}
+	g_warning("cannot connect to the bus again (%s); exiting", error->message);
+	d->exit_code = EXIT_FAILURE;
+	g_main_loop_quit(d->loop);
+	return G_SOURCE_REMOVE;
+}
+
+/* GDBus closes a connection on a message it cannot decode, even one dbus-daemon accepted and
+ * forwarded (GLib 2.74 misreads some arrays of structs holding signatures): any local user
+ * could then take tkmsd off the bus. The calls in flight are lost with the connection (their
+ * callers get NoReply from the bus); tkmsd itself, its TPM state and its keys carry on. */
+static void
+closed_cb(GDBusConnection *connection, gboolean remote_peer_vanished, GError *error, gpointer data)
+{
+	Daemon *d = data;
+
+	g_warning("the bus connection was closed (%s); connecting again",
+		  error != NULL ? error->message : "no reason given");
+	stop_serving(d);
+	d->reconnecting = TRUE;
+	d->reconnect_attempts = 0;
+	d->reconnect_source = g_idle_add(reconnect_cb, d);
+}
+
+/* Connects to the bus, serves the manager there and asks for the name. */
+static gboolean
+serve(Daemon *d, GError **error)
+{
+	d->connection = g_dbus_connection_new_for_address_sync(
+		d->address,
+		G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+			G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+		NULL, NULL, error);
+	if (d->connection == NULL) {
+		g_prefix_error(error, "cannot connect to the bus: ");
+		return FALSE;
+	}
+	g_dbus_connection_set_exit_on_close(d->connection, FALSE);
+	if (d->manager == NULL)
+		d->manager = tkms_manager_new(d->connection, d->engine);
+	else
+		tkms_manager_set_connection(d->manager, d->connection);
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(d->manager), d->connection,
+					      OBJECT_PATH, error)) {
+		g_prefix_error(error, "cannot export %s: ", OBJECT_PATH);
+		return FALSE;
+	}
+	d->closed_handler = g_signal_connect(d->connection, "closed", G_CALLBACK(closed_cb), d);
+	d->owner_id = g_bus_own_name_on_connection(d->connection, BUS_NAME, d->flags,
+						   name_acquired_cb, name_lost_cb, d, NULL);
+	return TRUE;
 }
 
 /* Privilege separation: the hook launcher, the only process that may switch users (to run
@@ -116,12 +245,9 @@ main(int argc, char **argv)
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- TPM 2.0 key manager daemon");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(TkmsConfig) config = NULL;
-	g_autoptr(GDBusConnection) connection = NULL;
 	g_autoptr(GMainLoop) loop = NULL;
 	g_autoptr(TkmsHookLauncher) launcher = NULL;
-	Daemon d = {0};
-	guint owner_id;
-	GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
+	Daemon d = {.flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT};
 
 	tkms_tpm_global_init();
 	setlocale(LC_ALL, "");
@@ -188,54 +314,52 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	if (bus_address != NULL) {
-		connection = g_dbus_connection_new_for_address_sync(
-			bus_address,
-			G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-				G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-			NULL, NULL, &error);
-	} else {
-		connection = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-	}
-	if (connection == NULL) {
-		g_printerr("tkmsd: cannot connect to the bus: %s\n", error->message);
+	/* a connection of its own, never GLib's shared one, so that tkmsd can connect again */
+	d.address = bus_address != NULL
+			    ? g_strdup(bus_address)
+			    : g_dbus_address_get_for_bus_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
+	if (d.address == NULL) {
+		g_printerr("tkmsd: cannot find the system bus: %s\n", error->message);
 		return 1;
 	}
-	g_dbus_connection_set_exit_on_close(connection, FALSE);
-
 	d.engine = tkms_engine_new(config, &error);
 	if (d.engine == NULL) {
 		g_printerr("tkmsd: %s\n", error->message);
 		return 1;
 	}
-	d.manager = tkms_manager_new(connection, d.engine);
-	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(d.manager), connection,
-					      OBJECT_PATH, &error)) {
-		g_printerr("tkmsd: cannot export %s: %s\n", OBJECT_PATH, error->message);
+	if (replace)
+		d.flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+	if (!serve(&d, &error)) {
+		g_printerr("tkmsd: %s\n", error->message);
 		return 1;
 	}
 	loop = g_main_loop_new(NULL, FALSE);
 	d.loop = loop;
 	g_unix_signal_add(SIGTERM, quit_cb, &d);
 	g_unix_signal_add(SIGINT, quit_cb, &d);
-	if (replace)
-		flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
-	owner_id = g_bus_own_name_on_connection(connection, BUS_NAME, flags, name_acquired_cb,
-						name_lost_cb, &d, NULL);
 	g_info("tkmsd %s on %s, TPM %s, state %s, hook launcher pid %d", PACKAGE_VERSION,
 	       bus_address ? bus_address : "the system bus", config->tcti, state_dir,
 	       (gint)tkms_hook_launcher_get_pid(launcher));
 	g_main_loop_run(loop);
 
-	g_bus_unown_name(owner_id);
-	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(d.manager));
+	g_clear_handle_id(&d.reconnect_source, g_source_remove);
+	g_clear_handle_id(&d.reown_timeout, g_source_remove);
+	if (d.connection != NULL) {
+		g_clear_handle_id(&d.owner_id, g_bus_unown_name);
+		g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(d.manager));
+	}
 	tkms_manager_shutdown(d.manager);
 	tkms_engine_shutdown(d.engine);
 	/* the launcher kills the hooks that still run (the engine cancelled them) and exits */
 	tkms_hook_launcher_stop(launcher);
 	tkms_hook_launcher_set_default(NULL);
-	g_dbus_connection_flush_sync(connection, NULL, NULL);
+	if (d.connection != NULL) {
+		g_dbus_connection_flush_sync(d.connection, NULL, NULL);
+		g_clear_signal_handler(&d.closed_handler, d.connection);
+		g_clear_object(&d.connection);
+	}
 	g_object_unref(d.manager);
 	g_object_unref(d.engine);
+	g_free(d.address);
 	return d.exit_code;
 }

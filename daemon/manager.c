@@ -342,6 +342,12 @@ tkms_manager_new(GDBusConnection *connection, TkmsEngine *engine)
 }
 
 void
+tkms_manager_set_connection(TkmsManager *self, GDBusConnection *connection)
+{
+	tkms_authority_set_connection(self->authority, connection);
+}
+
+void
 tkms_manager_shutdown(TkmsManager *self)
 {
 	g_clear_handle_id(&self->status_timer, g_source_remove);

@@ -11,6 +11,8 @@ G_DECLARE_FINAL_TYPE(TkmsManager, tkms_manager, TKMS, MANAGER, TkmsDbusKeyManage
 
 /* org.tkms.KeyManager over engine, authorized by polkit on connection's bus. */
 TkmsManager *tkms_manager_new(GDBusConnection *connection, TkmsEngine *engine);
+/* Serves on connection from now on; see tkms_authority_set_connection(). */
+void tkms_manager_set_connection(TkmsManager *self, GDBusConnection *connection);
 void tkms_manager_shutdown(TkmsManager *self);
 
 G_END_DECLS

@@ -33,7 +33,7 @@ mkdir -p "$(dirname "$bdir")"
 	if [ ! -f "$bdir/build.ninja" ]; then
 		CC=clang meson setup "$bdir" "$src" -Dfuzzing=true -Dintrospection=disabled
 	fi
-	ninja -C "$bdir" "tests/fuzz/$target"
+	ninja -j2 -C "$bdir" "tests/fuzz/$target"
 ) 9>"$bdir.lock"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tkms-fuzz-$target-XXXXXX")

@@ -33,8 +33,6 @@ tkms_torture_seed(void)
 		const gchar *v = g_getenv("TKMS_TORTURE_SEED");
 		guint64 n = 0;
 
-		if (v == NULL)
-			v = g_getenv("TKMS_TORTURE_DEFAULT_SEED");
 		if (v != NULL && g_ascii_string_to_unsigned(v, 10, 0, G_MAXUINT32, &n, NULL))
 			seed = (guint32)n;
 		else
