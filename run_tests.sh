@@ -150,7 +150,9 @@ sanitizer_env() {
 	export ASAN_OPTIONS="$common:detect_leaks=0"
 	# a quarantine of 32 MiB, not 256: the tests hold tkmsd to memory bounds (RSS); to see a
 	# leak's whole stack through libraries without frame pointers, rerun its test with
-	# fast_unwind_on_malloc=0 added here (several times slower)
+	# fast_unwind_on_malloc=0 added here (several times slower). The tests that measure a
+	# process's peak RSS or its growth give it less (test-audit-segments, test-audit's
+	# tkmsctl, test-authz-stress's tkmsd: each says why).
 	export TKMS_TEST_DAEMON_ASAN_OPTIONS="$common:detect_leaks=1:quarantine_size_mb=32"
 	export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 	export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"

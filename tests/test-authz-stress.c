@@ -279,6 +279,25 @@ test_disconnects(void)
 	g_ptr_array_unref(specs);
 }
 
+/* In a sanitizer build (./run_tests.sh --sanitize) two parts of AddressSanitizer grow tkmsd's
+ * RSS for long after the warm-up round with no leak of tkmsd's: the quarantine of freed blocks
+ * (32 MiB there) fills up, and each thread's fake stack for detect_stack_use_after_return (11
+ * MiB at most) is touched page by page as frames take turns in it. Measured over the 1,000
+ * callers after the warm-up: +3.7 MiB; +1.8 MiB without the fake stacks; +0.1 MiB with neither.
+ * This test's tkmsd runs with a small quarantine and no fake stacks, so that its RSS shows tkmsd's
+ * own memory; memory errors and leaks are still reported. */
+static void
+daemon_asan_options_for_rss(void)
+{
+	const gchar *asan = g_getenv("TKMS_TEST_DAEMON_ASAN_OPTIONS");
+	g_autofree gchar *ours = NULL;
+
+	if (asan == NULL || *asan == '\0')
+		return;
+	ours = g_strconcat(asan, ":quarantine_size_mb=1:detect_stack_use_after_return=0", NULL);
+	g_setenv("TKMS_TEST_DAEMON_ASAN_OPTIONS", ours, TRUE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -297,6 +316,7 @@ main(int argc, char **argv)
 	if (n_env != NULL)
 		n_callers = (guint)g_ascii_strtoull(n_env, NULL, 10);
 	g_test_init(&argc, &argv, NULL);
+	daemon_asan_options_for_rss();
 	authz_setup_users();
 	env = tkms_test_env_new_real_polkit_or_abort(NULL, rules);
 	g_test_add_func("/authz/stress/disconnects", test_disconnects);

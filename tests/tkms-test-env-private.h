@@ -30,6 +30,7 @@ struct _TkmsTestEnv {
 	TkmsTestProc polkit;
 	TkmsTestProc daemon;
 	gchar **daemon_wrapper; /* runs tkmsd (tkms_test_env_set_daemon_wrapper) */
+	gchar *daemon_preload;	/* tkms_test_env_set_daemon_preload */
 
 	TkmsClient *client;
 

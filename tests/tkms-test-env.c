@@ -29,16 +29,47 @@
  *                                  0 too, as every tkms_test_env_stop_daemon() must, or the
  *                                  test aborts with its log
  */
-/* Adds the checker's command before tkmsd's (argv frees its strings). */
+/* In a sanitizer build, the swtpm TCTI stays loaded in tkmsd until its exit, so that
+ * LeakSanitizer's report there names its frames: tpm2-tss's TCTI loader unloads the module
+ * when a connection closes, and tests/lsan.supp's entry for it matches a function name. */
+#define SWTPM_TCTI_MODULE "libtss2-tcti-swtpm.so.0"
+
+/* tkmsd's LD_PRELOAD: a sanitizer build's runtimes first (tests/meson.build), then what the
+ * checker and the test (tkms_test_env_set_daemon_preload) add; NULL: nothing to preload. */
+static gchar *
+daemon_preload(TkmsTestEnv *env, gboolean sanitized)
+{
+	const gchar *runtimes = g_getenv("TKMS_TEST_SANITIZER_PRELOAD");
+	const gchar *parts[4] = {NULL};
+	guint n = 0;
+
+	if (!sanitized && env->daemon_preload == NULL)
+		return NULL;
+	if (runtimes != NULL && *runtimes != '\0')
+		parts[n++] = runtimes;
+	if (sanitized)
+		parts[n++] = SWTPM_TCTI_MODULE;
+	if (env->daemon_preload != NULL)
+		parts[n++] = env->daemon_preload;
+	return g_strjoinv(":", (gchar **)parts);
+}
+
+/* Adds the checker's command and tkmsd's environment before tkmsd's (argv frees its
+ * strings). */
 static void
-add_checker_argv(GPtrArray *argv)
+add_checker_argv(TkmsTestEnv *env, GPtrArray *argv)
 {
 	const gchar *asan = g_getenv("TKMS_TEST_DAEMON_ASAN_OPTIONS");
+	gboolean sanitized = asan != NULL && *asan != '\0';
+	gchar *preload = daemon_preload(env, sanitized);
 
-	if (asan != NULL && *asan != '\0') {
+	if (sanitized || preload != NULL)
 		g_ptr_array_add(argv, g_strdup("env"));
+	if (sanitized)
 		g_ptr_array_add(argv, g_strdup_printf("ASAN_OPTIONS=%s", asan));
-	}
+	if (preload != NULL)
+		g_ptr_array_add(argv, g_strdup_printf("LD_PRELOAD=%s", preload));
+	g_free(preload);
 	if (g_strcmp0(g_getenv("TKMS_TEST_VALGRIND"), "1") == 0) {
 		const gchar *src = g_getenv("TKMS_SOURCE_ROOT");
 		g_autofree gchar *supp =
@@ -100,7 +131,7 @@ tkms_test_env_start_daemon(TkmsTestEnv *env, GError **error)
 			    tkmsd ? tkmsd : "(unset)");
 		return FALSE;
 	}
-	add_checker_argv(argv);
+	add_checker_argv(env, argv);
 	if (env->daemon_user == NULL)
 		g_ptr_array_add(argv, g_strdup(tkmsd));
 	else if (!add_unit_prefix(env, argv, tkmsd, error))
@@ -293,6 +324,13 @@ tkms_test_env_set_daemon_wrapper(TkmsTestEnv *env, const gchar *const *wrapper)
 {
 	g_strfreev(env->daemon_wrapper);
 	env->daemon_wrapper = g_strdupv((gchar **)wrapper);
+}
+
+void
+tkms_test_env_set_daemon_preload(TkmsTestEnv *env, const gchar *library)
+{
+	g_free(env->daemon_preload);
+	env->daemon_preload = g_strdup(library);
 }
 
 guint64
@@ -506,6 +544,7 @@ tkms_test_env_free(TkmsTestEnv *env)
 			g_error("tkmsd's last stop: %s", error->message);
 	}
 	g_strfreev(env->daemon_wrapper);
+	g_free(env->daemon_preload);
 	if (env->tmp_dir != NULL) {
 		tkms_test_proc_clear(&env->daemon);
 		tkms_test_proc_clear(&env->polkit);

@@ -155,6 +155,9 @@ guint64 tkms_test_env_get_daemon_rss_kib(TkmsTestEnv *env);
 /* A command that runs tkmsd at its next starts, e.g. {"prlimit", "--memlock=0:0", NULL}: tkmsd's
  * command line follows it (it must exec tkmsd, keeping the pid); NULL: none. */
 void tkms_test_env_set_daemon_wrapper(TkmsTestEnv *env, const gchar *const *wrapper);
+/* A library preloaded into tkmsd at its next starts (LD_PRELOAD, after a sanitizer build's
+ * runtimes, which must come first); NULL: none. */
+void tkms_test_env_set_daemon_preload(TkmsTestEnv *env, const gchar *library);
 
 /* The swtpm of env (for the benchmark's own measurements). */
 TkmsTestSwtpm *tkms_test_env_get_swtpm(TkmsTestEnv *env);
