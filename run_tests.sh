@@ -165,6 +165,10 @@ sanitizer_env() {
 	# test-keys-many (40,001 keys through ListKeys, ListKeysPage, libtkms and tkmsctl) took
 	# more than 3 x 180 s under ASan on 2 loaded cores
 	TIMEOUT_MULTIPLIER=5
+	# test-crash: the plain run holds its durability figure (1,000 operations, tkmsd killed
+	# in the middle of them); here its code paths are checked for memory errors, and each
+	# restart under ASan costs seconds: 300 operations, the kill/restart paths all taken
+	export TKMS_CRASH_OPS=300
 }
 
 # Tests that cannot run under valgrind and skip there (tkms_test_skip_under_valgrind(), which
