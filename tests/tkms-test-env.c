@@ -75,10 +75,11 @@ memcheck_errors(const gchar *log_path)
 
 	if (log_path == NULL || !g_file_get_contents(log_path, &log, NULL, NULL))
 		return NULL;
-	first = strstr(log, MEMCHECK_ERROR_BEGIN);
+	/* the marker line as memcheck prints it ("==PID== marker"), not tkmsd's command line */
+	first = strstr(log, "== " MEMCHECK_ERROR_BEGIN "\n");
 	if (first == NULL)
 		return NULL;
-	for (p = first; (p = strstr(p, MEMCHECK_ERROR_BEGIN)) != NULL; p++)
+	for (p = first; (p = strstr(p, "== " MEMCHECK_ERROR_BEGIN "\n")) != NULL; p++)
 		n++;
 	/* the first errors are the ones to fix first; their stacks are 30 frames at most */
 	return g_strdup_printf("%u error(s); from the first:\n%.16000s", n, first);
