@@ -28,7 +28,14 @@
  *   TKMS_TEST_DAEMON_EXIT_CHECK=1  tkmsd's last stop (tkms_test_env_free) must end with status
  *                                  0 too, as every tkms_test_env_stop_daemon() must, or the
  *                                  test aborts with its log
+ * Under valgrind the exit status speaks only for a tkmsd that exits: one the test kills (kill
+ * -9 in test-crash, test-tpm, ...) dies without it. memcheck marks every error it prints
+ * (--error-markers), and tkms_test_env_free() fails the test if tkmsd's log, which every start
+ * appends to, holds a marker.
  */
+#define MEMCHECK_ERROR_BEGIN "tkms-memcheck-error-begin"
+#define MEMCHECK_ERROR_END   "tkms-memcheck-error-end"
+
 /* In a sanitizer build, the swtpm TCTI stays loaded in tkmsd until its exit, so that
  * LeakSanitizer's report there names its frames: tpm2-tss's TCTI loader unloads the module
  * when a connection closes, and tests/lsan.supp's entry for it matches a function name. */
@@ -81,9 +88,32 @@ add_checker_argv(TkmsTestEnv *env, GPtrArray *argv)
 		g_ptr_array_add(argv, g_strdup("--show-leak-kinds=definite"));
 		g_ptr_array_add(argv, g_strdup("--errors-for-leak-kinds=definite"));
 		g_ptr_array_add(argv, g_strdup("--num-callers=30"));
+		g_ptr_array_add(argv, g_strdup("--error-markers=" MEMCHECK_ERROR_BEGIN
+					       "," MEMCHECK_ERROR_END));
 		if (supp != NULL && g_file_test(supp, G_FILE_TEST_EXISTS))
 			g_ptr_array_add(argv, g_strdup_printf("--suppressions=%s", supp));
 	}
+}
+
+/* The errors memcheck reported in the log of every tkmsd the test started (the first ones and
+ * how many), or NULL if none. */
+static gchar *
+memcheck_errors(const gchar *log_path)
+{
+	g_autofree gchar *log = NULL;
+	const gchar *first, *p;
+	guint n = 0;
+
+	if (log_path == NULL || !g_file_get_contents(log_path, &log, NULL, NULL))
+		return NULL;
+	/* the marker line as memcheck prints it ("==PID== marker"), not tkmsd's command line */
+	first = strstr(log, "== " MEMCHECK_ERROR_BEGIN "\n");
+	if (first == NULL)
+		return NULL;
+	for (p = first; (p = strstr(p, "== " MEMCHECK_ERROR_BEGIN "\n")) != NULL; p++)
+		n++;
+	/* the first errors are the ones to fix first; their stacks are 30 frames at most */
+	return g_strdup_printf("%u error(s); from the first:\n%.16000s", n, first);
 }
 
 /* The capabilities the shipped unit gives tkmsd (AmbientCapabilities=, CapabilityBoundingSet=). */
@@ -542,6 +572,12 @@ tkms_test_env_free(TkmsTestEnv *env)
 		g_autoptr(GError) error = NULL;
 		if (!tkms_test_env_stop_daemon(env, &error))
 			g_error("tkmsd's last stop: %s", error->message);
+	}
+	if (env->tmp_dir != NULL && tkms_test_under_valgrind()) {
+		g_autofree gchar *errors = memcheck_errors(env->daemon.log_path);
+		if (errors != NULL)
+			g_error("memcheck reported errors in tkmsd (%s): %s", env->daemon.log_path,
+				errors);
 	}
 	g_strfreev(env->daemon_wrapper);
 	g_free(env->daemon_preload);
