@@ -474,16 +474,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	/* every case reports what it found, not only the first */
 	g_test_set_nonfatal_assertions();
-	env = tkms_test_env_new_without_daemon(NULL, &error);
-	if (env == NULL)
-		tkms_test_exit_on_error("cannot set up the test environment", error);
-	record_path = g_build_filename(tkms_test_env_get_tmp_dir(env), "tpm-bus.rec", NULL);
-	proxy = tkms_test_tpm_proxy_new(tkms_test_env_get_tpm_port(env), record_path, &error);
-	if (proxy == NULL)
-		tkms_test_exit_on_error("cannot start the TPM proxy", error);
-	tkms_test_env_set_tcti(env, tkms_test_tpm_proxy_get_tcti(proxy));
-	if (!tkms_test_env_start_daemon(env, &error))
-		tkms_test_exit_on_error("cannot start tkmsd", error);
+	env = tkms_test_env_new_behind_tpm_proxy(&proxy, &record_path);
 	secrets = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	aes_samples = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 

@@ -216,3 +216,21 @@ tkms_test_be32(const guint8 *p)
 {
 	return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
 }
+
+TkmsTestEnv *
+tkms_test_env_new_behind_tpm_proxy(TkmsTestTpmProxy **proxy, gchar **record_path)
+{
+	g_autoptr(GError) error = NULL;
+	TkmsTestEnv *env = tkms_test_env_new_without_daemon(NULL, &error);
+
+	if (env == NULL)
+		tkms_test_exit_on_error("cannot set up the test environment", error);
+	*record_path = g_build_filename(tkms_test_env_get_tmp_dir(env), "tpm-bus.rec", NULL);
+	*proxy = tkms_test_tpm_proxy_new(tkms_test_env_get_tpm_port(env), *record_path, &error);
+	if (*proxy == NULL)
+		tkms_test_exit_on_error("cannot start the TPM proxy", error);
+	tkms_test_env_set_tcti(env, tkms_test_tpm_proxy_get_tcti(*proxy));
+	if (!tkms_test_env_start_daemon(env, &error))
+		tkms_test_exit_on_error("cannot start tkmsd", error);
+	return env;
+}

@@ -7,6 +7,7 @@
 
 #include "tkms-client.h"
 #include "tkms-test-env.h"
+#include "tkms-test-tpm-proxy.h"
 
 G_BEGIN_DECLS
 
@@ -85,5 +86,10 @@ guint16 tkms_test_random_server_port(void);
 				g_bytes_get_data(tkms_b_, NULL), g_bytes_get_size(tkms_b_)); \
 	}                                                                                    \
 	G_STMT_END
+
+/* An env whose tkmsd reaches the TPM through a new recording proxy (tpm-bus.rec in the env's
+ * directory, its path in *record_path), tkmsd started; the test exits if a part cannot start.
+ * Stop tkmsd before freeing the proxy: it holds the proxy's connection. */
+TkmsTestEnv *tkms_test_env_new_behind_tpm_proxy(TkmsTestTpmProxy **proxy, gchar **record_path);
 
 G_END_DECLS
