@@ -31,7 +31,7 @@ typedef struct {
 	GMainLoop *loop;
 	TkmsEngine *engine;
 	TkmsManager *manager;
-	gchar *address;
+	const gchar *address;
 	GBusNameOwnerFlags flags;
 	GDBusConnection *connection; /* NULL while tkmsd connects again */
 	guint owner_id;
@@ -228,7 +228,7 @@ main(int argc, char **argv)
 	g_autofree gchar *tcti = NULL;
 	g_autofree gchar *state_dir = NULL;
 	g_autofree gchar *config_path = NULL;
-	gboolean replace = FALSE, verbose = FALSE, version = FALSE;
+	gboolean replace = FALSE, verbose = FALSE, version = FALSE, system_bus = FALSE;
 	GOptionEntry entries[] = {
 		{"bus-address", 0, 0, G_OPTION_ARG_STRING, &bus_address,
 		 "Serve on this bus instead of the system bus", "ADDRESS"},
@@ -315,13 +315,15 @@ main(int argc, char **argv)
 	}
 
 	/* a connection of its own, never GLib's shared one, so that tkmsd can connect again */
-	d.address = bus_address != NULL
-			    ? g_strdup(bus_address)
-			    : g_dbus_address_get_for_bus_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-	if (d.address == NULL) {
-		g_printerr("tkmsd: cannot find the system bus: %s\n", error->message);
-		return 1;
+	if (bus_address == NULL) {
+		bus_address = g_dbus_address_get_for_bus_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
+		if (bus_address == NULL) {
+			g_printerr("tkmsd: cannot find the system bus: %s\n", error->message);
+			return 1;
+		}
+		system_bus = TRUE;
 	}
+	d.address = bus_address;
 	d.engine = tkms_engine_new(config, &error);
 	if (d.engine == NULL) {
 		g_printerr("tkmsd: %s\n", error->message);
@@ -338,7 +340,7 @@ main(int argc, char **argv)
 	g_unix_signal_add(SIGTERM, quit_cb, &d);
 	g_unix_signal_add(SIGINT, quit_cb, &d);
 	g_info("tkmsd %s on %s, TPM %s, state %s, hook launcher pid %d", PACKAGE_VERSION,
-	       bus_address ? bus_address : "the system bus", config->tcti, state_dir,
+	       system_bus ? "the system bus" : bus_address, config->tcti, state_dir,
 	       (gint)tkms_hook_launcher_get_pid(launcher));
 	g_main_loop_run(loop);
 
@@ -360,6 +362,5 @@ main(int argc, char **argv)
 	}
 	g_object_unref(d.manager);
 	g_object_unref(d.engine);
-	g_free(d.address);
 	return d.exit_code;
 }
