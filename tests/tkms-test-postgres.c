@@ -225,6 +225,9 @@ static gboolean run_psql(TkmsTestPostgres *pg, const gchar *user, const gchar *p
 {
 	g_autofree gchar *name = g_strdup_printf("pgpass-%u", ++pg->serial);
 	g_autofree gchar *passfile = g_build_filename(pg->client_dir, name, NULL);
+	g_autofree gchar *sql_name = g_strdup_printf("sql-%u", pg->serial);
+	g_autofree gchar *sql_file = g_build_filename(pg->client_dir, sql_name, NULL);
+	g_autofree gchar *file_arg = g_strconcat("--file=", sql_file, NULL);
 	g_autofree gchar *line = tkms_test_postgres_passfile_line(pg, user, password);
 	g_autofree gchar *quoted_user = conninfo_quote(user);
 	g_autofree gchar *quoted_passfile = conninfo_quote(passfile);
@@ -233,13 +236,17 @@ static gboolean run_psql(TkmsTestPostgres *pg, const gchar *user, const gchar *p
 	g_autoptr(GSubprocess) proc = NULL;
 	gboolean ran;
 
-	if (!write_private(passfile, line, 0, 0, error))
+	/* the SQL from a file, not a pipe: psql refused a login before it read its input, and
+	 * writing into the pipe then failed with EPIPE (a wrong password, which tests try) */
+	if (!write_private(passfile, line, 0, 0, error) ||
+	    !write_private(sql_file, sql, 0, 0, error)) {
+		g_unlink(passfile);
 		return FALSE;
+	}
 	conninfo = g_strdup_printf("host=%s port=%u dbname=postgres user=%s passfile=%s "
 	                           "connect_timeout=10",
 	                           PG_HOST, pg->port, quoted_user, quoted_passfile);
-	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDIN_PIPE |
-	                                     G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
 	                                     G_SUBPROCESS_FLAGS_STDERR_PIPE);
 	/* only what psql needs: no PGPASSWORD, PGHOST... of the caller */
 	g_subprocess_launcher_set_environ(launcher,
@@ -247,10 +254,11 @@ static gboolean run_psql(TkmsTestPostgres *pg, const gchar *user, const gchar *p
 	g_subprocess_launcher_set_cwd(launcher, pg->client_dir);
 	proc = g_subprocess_launcher_spawn(
 	    launcher, error, pg->psql, "--no-psqlrc", "--no-password", "--quiet", "--no-align",
-	    "--tuples-only", "--set=ON_ERROR_STOP=1", "--file=-", "--dbname", conninfo, NULL);
+	    "--tuples-only", "--set=ON_ERROR_STOP=1", file_arg, "--dbname", conninfo, NULL);
 	ran = proc != NULL &&
-	      g_subprocess_communicate_utf8(proc, sql, NULL, &result->out, &result->err, error);
+	      g_subprocess_communicate_utf8(proc, NULL, NULL, &result->out, &result->err, error);
 	g_unlink(passfile);
+	g_unlink(sql_file);
 	if (!ran)
 		return FALSE;
 	result->ok = g_subprocess_get_if_exited(proc) && g_subprocess_get_exit_status(proc) == 0;
