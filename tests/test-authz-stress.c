@@ -267,7 +267,10 @@ test_disconnects(void)
 	diff = authz_snapshot_diff(before, after);
 	g_assert_cmpstr(diff, ==, NULL);
 
-	if (rss_end > rss_warm + RSS_SLACK_KIB)
+	/* scaled in the sanitizer run (TKMS_TEST_RSS_FACTOR): ASan's allocator moved this by
+	 * +0.45 to +1.04 MiB from run to run there, the plain build by +64 to +100 KiB; a leak
+	 * there is LeakSanitizer's to report */
+	if (rss_end > rss_warm + RSS_SLACK_KIB * tkms_test_rss_factor())
 		g_test_fail_printf("the daemon's RSS grew from %" G_GUINT64_FORMAT
 				   " to %" G_GUINT64_FORMAT " KiB over %u callers",
 				   rss_warm, rss_end, n_callers);
