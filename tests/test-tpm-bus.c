@@ -279,16 +279,6 @@ is_prk(const guint8 *window, gpointer data)
 	return n == 32 && memcmp(mac, probe->first_block, 32) == 0;
 }
 
-static GBytes *
-random_bytes(gsize len)
-{
-	guint8 *p = g_malloc(len);
-
-	for (gsize i = 0; i < len; i++)
-		p[i] = (guint8)g_random_int();
-	return g_bytes_new_take(p, len);
-}
-
 static GVariant *
 pcr_options(void)
 {
@@ -342,7 +332,7 @@ static void
 seal_unseal(GVariant *options, const gchar *what)
 {
 	g_autoptr(GVariant) opts = options ? g_variant_ref_sink(options) : NULL;
-	g_autoptr(GBytes) data = random_bytes(256);
+	g_autoptr(GBytes) data = tkms_test_bytes_random(256);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) blob = NULL;
 	g_autoptr(GBytes) back = NULL;
@@ -376,8 +366,8 @@ hmac_calls(GVariant *options)
 	g_autoptr(GVariant) opts = options ? g_variant_ref_sink(options) : NULL;
 	g_autofree gchar *name = tkms_test_key_name("bus-hmac");
 	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "hmac-sha256", opts);
-	g_autoptr(GBytes) small = random_bytes(200);
-	g_autoptr(GBytes) large = random_bytes(64 * 1024);
+	g_autoptr(GBytes) small = tkms_test_bytes_random(200);
+	g_autoptr(GBytes) large = tkms_test_bytes_random(64 * 1024);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) mac_small = tkms_client_hmac_sync(CLIENT, name, small, NULL, &error);
 	g_autoptr(GBytes) mac_large = NULL;
@@ -409,7 +399,7 @@ derive(gsize context_len)
 {
 	g_autofree gchar *name = tkms_test_key_name("bus-derive");
 	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "hmac-sha256", NULL);
-	g_autoptr(GBytes) context = random_bytes(context_len);
+	g_autoptr(GBytes) context = tkms_test_bytes_random(context_len);
 	g_autoptr(GByteArray) msg = g_byte_array_new();
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) okm = NULL;
@@ -466,7 +456,7 @@ static void
 test_decrypt_fresh_key(void)
 {
 	g_autofree gchar *name = tkms_test_key_name("bus-aes");
-	g_autoptr(GBytes) plaintext = random_bytes(100);
+	g_autoptr(GBytes) plaintext = tkms_test_bytes_random(100);
 	g_autoptr(GBytes) context = tkms_test_bytes_str("bus");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) ct = NULL;
@@ -716,7 +706,7 @@ test_secrets_kept_session(void)
 	g_autofree gchar *hm = tkms_test_key_name("bus-unseal-hmac");
 	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
-	g_autoptr(GBytes) hmac_msg = random_bytes(64);
+	g_autoptr(GBytes) hmac_msg = tkms_test_bytes_random(64);
 	g_autoptr(GBytes) mac1 = hmac_ok(hm, hmac_msg);
 	guint hmacs = 0;
 	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, unseal");
@@ -729,7 +719,7 @@ test_secrets_kept_session(void)
 	for (guint i = 0; i < 3; i++) {
 		g_autofree gchar *aes = tkms_test_key_name("bus-unseal-aes");
 		g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
-		g_autoptr(GBytes) pt = random_bytes(32);
+		g_autoptr(GBytes) pt = tkms_test_bytes_random(32);
 		g_autoptr(GBytes) ctx_bytes = tkms_test_bytes_str("ctx");
 		g_autoptr(GError) error = NULL;
 		g_autoptr(GBytes) ct =
@@ -800,9 +790,9 @@ test_session_kept(void)
 {
 	g_autofree gchar *name = tkms_test_key_name("bus-kept");
 	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "hmac-sha256", NULL);
-	g_autoptr(GBytes) msg = random_bytes(64);
-	g_autoptr(GBytes) big = random_bytes(3000);
-	g_autoptr(GBytes) data = random_bytes(32);
+	g_autoptr(GBytes) msg = tkms_test_bytes_random(64);
+	g_autoptr(GBytes) big = tkms_test_bytes_random(3000);
+	g_autoptr(GBytes) data = tkms_test_bytes_random(32);
 	g_autoptr(GBytes) first = hmac_ok(name, msg);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) blob = tkms_client_seal_sync(CLIENT, data, NULL, NULL, &error);
@@ -839,7 +829,7 @@ test_tpm_reset(void)
 {
 	g_autofree gchar *name = tkms_test_key_name("bus-reset");
 	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "hmac-sha256", NULL);
-	g_autoptr(GBytes) msg = random_bytes(64);
+	g_autoptr(GBytes) msg = tkms_test_bytes_random(64);
 	g_autoptr(GBytes) before = hmac_ok(name, msg);
 	g_autoptr(GBytes) after = NULL;
 	g_autoptr(GError) error = NULL;

@@ -116,16 +116,6 @@ commands_since(gsize mark)
 /* ---- the calls ---- */
 
 static GBytes *
-random_bytes(gsize len)
-{
-	guint8 *p = g_malloc(len);
-
-	for (gsize i = 0; i < len; i++)
-		p[i] = (guint8)g_random_int();
-	return g_bytes_new_take(p, len);
-}
-
-static GBytes *
 sign_verified(void)
 {
 	g_autoptr(GError) error = NULL;
@@ -157,7 +147,7 @@ hmac_ok(void)
 static void
 encrypt_decrypt_ok(const gchar *name)
 {
-	g_autoptr(GBytes) pt = random_bytes(32);
+	g_autoptr(GBytes) pt = tkms_test_bytes_random(32);
 	g_autoptr(GBytes) context = tkms_test_bytes_str("tamper");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) ct = tkms_client_encrypt_sync(CLIENT, name, pt, context, NULL, &error);
@@ -192,7 +182,7 @@ call_tampered(Op op, const gchar *aes_name, GError **error)
 		return;
 	}
 	case OP_UNSEAL: {
-		g_autoptr(GBytes) pt = random_bytes(32);
+		g_autoptr(GBytes) pt = tkms_test_bytes_random(32);
 		g_autoptr(GBytes) context = tkms_test_bytes_str("tamper");
 		g_autoptr(GBytes) ct =
 			tkms_client_encrypt_sync(CLIENT, aes_name, pt, context, NULL, error);
@@ -483,7 +473,7 @@ main(int argc, char **argv)
 	ec_info = tkms_test_create_key(CLIENT, ec_name, "ecdsa-p256", NULL);
 	hmac_info = tkms_test_create_key(CLIENT, hmac_name, "hmac-sha256", NULL);
 	sign_msg = tkms_test_bytes_str("sign me, whatever the bus says");
-	hmac_msg = random_bytes(64);
+	hmac_msg = tkms_test_bytes_random(64);
 	hmac_ref = tkms_client_hmac_sync(CLIENT, hmac_name, hmac_msg, NULL, &error);
 	if (hmac_ref == NULL)
 		tkms_test_exit_on_error("Hmac", error);

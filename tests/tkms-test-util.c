@@ -234,3 +234,13 @@ tkms_test_env_new_behind_tpm_proxy(TkmsTestTpmProxy **proxy, gchar **record_path
 		tkms_test_exit_on_error("cannot start tkmsd", error);
 	return env;
 }
+
+GBytes *
+tkms_test_bytes_random(gsize len)
+{
+	guint8 *p = g_malloc(len);
+
+	for (gsize i = 0; i < len; i++)
+		p[i] = (guint8)g_random_int();
+	return g_bytes_new_take(p, len);
+}

@@ -13,6 +13,8 @@ G_BEGIN_DECLS
 
 /* Deterministic pseudo-random bytes (xorshift, seeded). */
 GBytes *tkms_test_bytes_pattern(gsize len, guint32 seed);
+/* Random bytes (g_random_int()): a secret a test hands tkmsd and then looks for. */
+GBytes *tkms_test_bytes_random(gsize len);
 /* The bytes of s without the terminating NUL. */
 GBytes *tkms_test_bytes_str(const gchar *s);
 /* A copy of b with bit number bit (0 = LSB of byte 0) inverted. */
