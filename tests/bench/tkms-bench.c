@@ -22,7 +22,9 @@
  * of its own (tkmsd holds the first one's only connection) the command on a loaded key (what
  * tkmsd's object cache leaves of a hot key's call) and the Load+command+Flush sequences of a
  * cold key; a cold sealed key's first use (Decrypt, KeyTtl=0, more keys in turn than the object
- * cache holds) against raw Load+Unseal+Flush. Latencies are per D-Bus call (per
+ * cache holds) against raw Load+Unseal+Flush; and the peer rows: the echo service on a third
+ * swtpm signing with Esys_Sign in its handler, or in a thread of its own, the least a Sign
+ * through D-Bus costs on this machine. Latencies are per D-Bus call (per
  * operation for raw TPM rows). Every phase is split into rounds, interleaved with the other
  * phases of its group, so that a noisy stretch of a shared machine does not land on one phase
  * only.
@@ -64,6 +66,7 @@
 
 #include "tkms-test-env.h"
 #include "tkms-bench-keyring.h"
+#include "tkms-bench-template.h"
 #include "tkms-test-store.h"
 #include "tpm-srk.h"
 
@@ -182,6 +185,8 @@ enum {
 	R_RAW_HMAC,
 	R_RAW_HMAC_SEQ,
 	R_RAW_UNSEAL_SEQ,
+	R_PEER_SIGN,
+	R_PEER_SIGN_THREAD,
 	R_FLOOD_SIGN_ALONE,
 	R_FLOOD_SIGN_B,
 	R_FLOOD_SIGN_A,
@@ -270,7 +275,9 @@ typedef struct {
 	GBytes *sign_data;
 	GPtrArray *batch; /* BATCH_ITEMS x plaintext */
 	GSubprocess *echo;
-	gchar *echo_owner; /* the echo service's unique name */
+	gchar *echo_owner;	   /* the echo service's unique name */
+	TkmsTestSwtpm *peer_swtpm; /* a third swtpm: the echo service's, for the peer rows */
+	GBytes *peer_digest;	   /* SHA-256 of sign_data, what the peer rows sign */
 
 	gchar **only; /* id prefixes of the phases to run; NULL: all */
 
@@ -893,7 +900,7 @@ static const gchar echo_policy[] =
 
 /* Starts tkms-bench-echo on the bench's bus and waits until it owns its name. */
 static gboolean
-echo_service_start(Bench *b, GError **error)
+echo_service_start(Bench *b, const gchar *tcti, GError **error)
 {
 	const gchar *path = g_getenv("TKMS_BENCH_ECHO");
 	gint64 end = g_get_monotonic_time() + ECHO_START_SECONDS * G_USEC_PER_SEC;
@@ -901,7 +908,7 @@ echo_service_start(Bench *b, GError **error)
 	if (!tkms_test_env_add_bus_policy(b->env, "tkms-bench-echo.conf", echo_policy, error))
 		return FALSE;
 	b->echo = g_subprocess_new(G_SUBPROCESS_FLAGS_NONE, error, path,
-				   tkms_test_env_get_bus_address(b->env), NULL);
+				   tkms_test_env_get_bus_address(b->env), tcti, NULL);
 	if (b->echo == NULL)
 		return FALSE;
 	while (b->echo_owner == NULL) {
@@ -934,6 +941,7 @@ echo_service_stop(Bench *b)
 	g_subprocess_wait(b->echo, NULL, NULL);
 	g_clear_object(&b->echo);
 	g_clear_pointer(&b->echo_owner, g_free);
+	g_clear_pointer(&b->peer_swtpm, tkms_test_swtpm_free);
 }
 
 /* The argument of Echo and of Encrypt's plaintext: the 32 bytes, shared. */
@@ -1049,24 +1057,6 @@ swtpm_start(Bench *b, RawTpm *t, GError **error)
 	return t->swtpm != NULL;
 }
 
-static void
-fill_ecc_sign_template(TPM2B_PUBLIC *tmpl)
-{
-	TPMT_PUBLIC *p = &tmpl->publicArea;
-
-	memset(tmpl, 0, sizeof(*tmpl));
-	p->type = TPM2_ALG_ECC;
-	p->nameAlg = TPM2_ALG_SHA256;
-	p->objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-			      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-			      TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_NODA;
-	p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-	p->parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
-	p->parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
-	p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-	p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-}
-
 /* tkmsd's HMAC key (daemon/tpm-ops.c fill_template): keyed hash, HMAC-SHA256, TPM-made. */
 static void
 fill_hmac_template(TPM2B_PUBLIC *tmpl)
@@ -1132,14 +1122,14 @@ raw_tpm_setup(Bench *b, RawTpm *t, GError **error)
 	    !tss_check(Esys_Initialize(&t->esys, t->tcti, NULL), "Esys_Initialize", error))
 		return FALSE;
 
-	fill_ecc_sign_template(&tmpl);
+	tkms_bench_ecc_sign_template(&tmpl);
 	if (!create_primary(t, &tmpl, &t->primary, error))
 		return FALSE;
 	tkms_tpm_srk_template(&tmpl); /* exactly tkmsd's SRK */
 	if (!create_primary(t, &tmpl, &t->srk, error))
 		return FALSE;
 	/* The same kinds of object tkmsd signs and MACs with: keys under the SRK, loaded per use. */
-	fill_ecc_sign_template(&tmpl);
+	tkms_bench_ecc_sign_template(&tmpl);
 	if (!tss_check(Esys_Create(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 				   &sensitive, &tmpl, &outside, &pcrs, &t->child_priv,
 				   &t->child_pub, NULL, NULL, NULL),
@@ -1225,6 +1215,54 @@ raw_sign_with(RawTpm *t, ESYS_TR key, ESYS_TR session, GError **error)
 
 	Esys_Free(sig);
 	return tss_check(rc, "Esys_Sign", error);
+}
+
+/* The peer rows: the echo service signs on a swtpm of its own, in its handler or its thread. */
+static gboolean
+peer_start(Bench *b, GError **error)
+{
+	const gchar *dir = tkms_test_env_get_tmp_dir(b->env);
+	g_autofree gchar *state_dir = g_build_filename(dir, "peer-tpm", NULL);
+	g_autofree gchar *log_path = g_build_filename(dir, "peer-swtpm.log", NULL);
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	guint8 digest[32];
+	gsize len = sizeof(digest);
+
+	g_checksum_update(sum, g_bytes_get_data(b->sign_data, NULL),
+			  (gssize)g_bytes_get_size(b->sign_data));
+	g_checksum_get_digest(sum, digest, &len);
+	b->peer_digest = g_bytes_new(digest, len);
+	b->peer_swtpm = tkms_test_swtpm_new(state_dir, log_path, error);
+	return b->peer_swtpm != NULL &&
+	       echo_service_start(b, tkms_test_swtpm_get_tcti(b->peer_swtpm), error);
+}
+
+static gboolean
+peer_sign_call(Bench *b, Result *r, const gchar *method, GError **error)
+{
+	guint64 t0 = now_ns();
+	g_autoptr(GVariant) v = g_dbus_connection_call_sync(
+		b->conn, b->echo_owner, ECHO_PATH, ECHO_NAME, method,
+		g_variant_new("(@ay)", g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING,
+								b->peer_digest, TRUE)),
+		G_VARIANT_TYPE("(ay)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+
+	if (v == NULL)
+		return FALSE;
+	record(r, t0);
+	return TRUE;
+}
+
+static gboolean
+peer_sign(Bench *b, Result *r, GError **error)
+{
+	return peer_sign_call(b, r, "Sign", error);
+}
+
+static gboolean
+peer_sign_thread(Bench *b, Result *r, GError **error)
+{
+	return peer_sign_call(b, r, "SignInThread", error);
 }
 
 /* TPM2_Sign with a loaded primary and a password session: the TPM's floor. */
@@ -1455,6 +1493,8 @@ static const Phase tpm_phases[] = {
 	{R_RAW_SIGN_SEQ, raw_tkmsd_sign, NULL},
 	{R_RAW_HMAC, raw_hmac, NULL},
 	{R_RAW_HMAC_SEQ, raw_tkmsd_hmac, NULL},
+	{R_PEER_SIGN, peer_sign, NULL},
+	{R_PEER_SIGN_THREAD, peer_sign_thread, NULL},
 };
 
 static gboolean
@@ -1492,7 +1532,7 @@ run_echo_phases(Bench *b)
 	if (interrupted || !any_selected(b, echo_phases, G_N_ELEMENTS(echo_phases), FALSE))
 		return;
 	if ((selected(b, &b->results[R_ECHO_SYNC]) || selected(b, &b->results[R_ECHO_ASYNC])) &&
-	    !echo_service_start(b, &error)) {
+	    !echo_service_start(b, NULL, &error)) {
 		g_printerr("tkms-bench: echo service unavailable, skipped: %s\n", error->message);
 		result_fail(&b->results[R_ECHO_SYNC], "no echo service: %s", error->message);
 		result_fail(&b->results[R_ECHO_ASYNC], "no echo service: %s", error->message);
@@ -1517,8 +1557,22 @@ run_tpm_phases(Bench *b)
 				result_fail(&b->results[i], "setup failed: %s", error->message);
 		}
 	}
+	if (selected(b, &b->results[R_PEER_SIGN]) || selected(b, &b->results[R_PEER_SIGN_THREAD])) {
+		g_autoptr(GError) error = NULL;
+
+		g_printerr("tkms-bench: starting a third swtpm and the echo service for the peer "
+			   "rows\n");
+		if (!peer_start(b, &error)) {
+			g_printerr("tkms-bench: peer rows unavailable, skipped: %s\n",
+				   error->message);
+			result_fail(&b->results[R_PEER_SIGN], "setup failed: %s", error->message);
+			result_fail(&b->results[R_PEER_SIGN_THREAD], "setup failed: %s",
+				    error->message);
+		}
+	}
 	run_phases(b, tpm_phases, G_N_ELEMENTS(tpm_phases));
 	raw_tpm_teardown(&b->raw);
+	echo_service_stop(b);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -2106,6 +2160,14 @@ static const Ratio ratios[] = {
 	 R_ENC_BATCH_SYNC, R_ENCRYPT_SYNC, BY_ITEMS, TRUE, BATCH_GOAL},
 	{"sign-vs-raw-sign", "Sign via tkmsd vs raw Esys_Sign on a loaded key", R_SIGN_SYNC,
 	 R_RAW_SIGN, BY_OPS, FALSE, SIGN_GOAL},
+	{"peer-sign-in-handler-vs-raw-sign",
+	 "minimal D-Bus service, Esys_Sign in its handler, vs raw Esys_Sign", R_PEER_SIGN,
+	 R_RAW_SIGN, BY_OPS, FALSE, 0},
+	{"peer-sign-in-thread-vs-raw-sign",
+	 "minimal D-Bus service, Esys_Sign in a TPM thread, vs raw Esys_Sign", R_PEER_SIGN_THREAD,
+	 R_RAW_SIGN, BY_OPS, FALSE, 0},
+	{"sign-vs-peer-sign-in-thread", "Sign via tkmsd vs the minimal service's TPM thread",
+	 R_SIGN_SYNC, R_PEER_SIGN_THREAD, BY_OPS, FALSE, 0},
 	{"sign-in-flight-vs-raw-sign",
 	 "Sign via tkmsd, in flight, vs raw Esys_Sign on a loaded key (sync: one TPM)",
 	 R_SIGN_ASYNC, R_RAW_SIGN, BY_OPS, FALSE, 0},
@@ -3067,6 +3129,14 @@ print_table(Bench *b)
 				     "GDBus service (main-loop handler) in another process on the "
 				     "same bus; the Encrypt rows beside it are made the same way "
 				     "(g_dbus_connection_call, not libtkms).\n");
+	if (any_in(b, R_PEER_SIGN, R_PEER_SIGN_THREAD))
+		g_string_append(out,
+				"peer rows: tkms-bench-echo on a third swtpm signs a SHA-256 "
+				"digest with Esys_Sign (password, ECC P-256 primary loaded "
+				"once), in its method handler on the main loop, or in a thread "
+				"of its own that also sends the answer (as a service must that "
+				"keeps serving while the TPM works); no authorization, audit or "
+				"key store: the least a Sign through D-Bus costs.\n");
 	if (any_in(b, R_RAW_SIGN, R_RAW_UNSEAL_SEQ))
 		g_string_append(out,
 				"raw rows: ESYS on a second swtpm. tkmsd keeps hot keys loaded "
@@ -3415,6 +3485,10 @@ init_results(Bench *b)
 		    "raw ESYS Load(pw)+HMAC(kept session)+Flush", 1, 1, TRUE);
 	result_init(&r[R_RAW_UNSEAL_SEQ], "raw-esys-load-unseal-flush",
 		    "raw ESYS Load+Unseal(kept session)+Flush", 1, 1, TRUE);
+	result_init(&r[R_PEER_SIGN], "peer-sign-in-handler",
+		    "minimal service: Esys_Sign in its handler", 1, 1, TRUE);
+	result_init(&r[R_PEER_SIGN_THREAD], "peer-sign-in-thread",
+		    "minimal service: Esys_Sign in a TPM thread", 1, 1, TRUE);
 	result_init(&r[R_FLOOD_SIGN_ALONE], "flood-sign-b-alone", "B Sign ecdsa-p256, sync, alone", 1,
 		    1, TRUE);
 	result_init(&r[R_FLOOD_SIGN_B], "flood-sign-b-flooded", "B Sign ecdsa-p256, sync, A flooding",
@@ -3637,6 +3711,7 @@ out:
 	g_clear_pointer(&b.batch, g_ptr_array_unref);
 	g_clear_pointer(&b.plaintext, g_bytes_unref);
 	g_clear_pointer(&b.sign_data, g_bytes_unref);
+	g_clear_pointer(&b.peer_digest, g_bytes_unref);
 	g_clear_pointer(&b.context, g_bytes_unref);
 	g_free(b.daemon_unique_name);
 	g_free(b.polkit_note);
