@@ -505,8 +505,9 @@ submit_job(TkmsTpm *self, guint32 uid, Job *job, GCancellable *cancellable,
 		g_atomic_int_set(&self->ctx.waiting, (gint)g_queue_get_length(&self->turns));
 	}
 	g_queue_push_tail(q, task);
-	g_cond_signal(&self->queue_cond);
 	g_mutex_unlock(&self->queue_lock);
+	/* after unlocking: the worker, woken, would otherwise wait for the lock we hold */
+	g_cond_signal(&self->queue_cond);
 }
 
 void
