@@ -3589,14 +3589,15 @@ main(int argc, char **argv)
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
 			    NULL);
 	g_option_context_set_summary(
-		octx, "Starts swtpm, a private bus, the polkit mock and tkmsd (as the integration "
-		      "tests do),\nthen measures raw D-Bus round trips, Encrypt/Decrypt, Sign and "
-		      "Hmac through libtkms,\ntkmsd's TPM command sequences through ESYS on a "
-		      "second swtpm, one user's latency\nwhile another floods tkmsd (flood-*), and "
-		      "a non-root caller's Encrypt rate against\nthe real polkitd with tkmsd's "
-		      "authorization cache on and off (polkit-*), and GetSecret of a\npassword "
-		      "beside a libsecret lookup of it in GNOME Keyring on a private session "
-		      "bus\n(password-*). Run as root.");
+		octx,
+		"Starts swtpm, a private bus, the polkit mock and tkmsd (as the integration "
+		"tests do),\nthen measures raw D-Bus round trips, Encrypt/Decrypt, Sign and "
+		"Hmac through libtkms,\ntkmsd's TPM command sequences through ESYS on a "
+		"second swtpm, a minimal D-Bus\nservice's Sign on a third (peer-*), one user's "
+		"latency while another floods\ntkmsd (flood-*), a non-root caller's Encrypt "
+		"rate against the real polkitd with\ntkmsd's authorization cache on and off "
+		"(polkit-*), and GetSecret of a password\nbeside a libsecret lookup of it in "
+		"GNOME Keyring on a private session bus\n(password-*). Run as root.");
 	g_option_context_set_description(
 		octx, "Environment: TKMSD, TKMS_DATA_DIR, TKMS_TEST_HELPER and TKMS_POLKIT_POLICY "
 		      "default to the\nbuild tree; TKMS_TEST_KEEP=1 keeps the temporary directory "
