@@ -633,8 +633,6 @@ test_sign_reset(void)
 	}
 }
 
-static GBytes *hmac_ok(const gchar *name, GBytes *data);
-
 /* A key version's material is unsealed, and an HMAC computed, in the session Sign runs in,
  * kept open: Unseal's answer encrypted, HMAC's message and answer too (what they carry is
  * absent from the bus: /tpm-bus/decrypt-fresh-key, /tpm-bus/hmac). */
@@ -646,7 +644,7 @@ test_secrets_kept_session(void)
 	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
 	g_autoptr(GBytes) hmac_msg = tkms_test_bytes_random(64);
-	g_autoptr(GBytes) mac1 = hmac_ok(hm, hmac_msg);
+	g_autoptr(GBytes) mac1 = tkms_test_hmac(CLIENT, hm, hmac_msg);
 	guint hmacs = 0;
 	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, unseal");
 	g_autoptr(GBytes) sig = sign_verified(ec, msg);
@@ -674,7 +672,7 @@ test_secrets_kept_session(void)
 	 * its own key, in the shared session) */
 	mark_hmac = tkms_test_tpm_proxy_mark(record_path);
 	for (guint i = 0; i < 2; i++) {
-		g_autoptr(GBytes) mac2 = hmac_ok(hm, hmac_msg);
+		g_autoptr(GBytes) mac2 = tkms_test_hmac(CLIENT, hm, hmac_msg);
 		tkms_assert_bytes_equal(mac2, mac1);
 	}
 	g_clear_pointer(&sig, g_bytes_unref);
@@ -714,16 +712,6 @@ test_secrets_kept_session(void)
 	g_assert_cmpuint(salted_sessions_since(&mark), ==, 0);
 }
 
-static GBytes *
-hmac_ok(const gchar *name, GBytes *data)
-{
-	g_autoptr(GError) error = NULL;
-	GBytes *mac = tkms_client_hmac_sync(CLIENT, name, data, NULL, &error);
-
-	g_assert_no_error(error);
-	return mac;
-}
-
 static void
 test_session_kept(void)
 {
@@ -732,7 +720,7 @@ test_session_kept(void)
 	g_autoptr(GBytes) msg = tkms_test_bytes_random(64);
 	g_autoptr(GBytes) big = tkms_test_bytes_random(3000);
 	g_autoptr(GBytes) data = tkms_test_bytes_random(32);
-	g_autoptr(GBytes) first = hmac_ok(name, msg);
+	g_autoptr(GBytes) first = tkms_test_hmac(CLIENT, name, msg);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) blob = tkms_client_seal_sync(CLIENT, data, NULL, NULL, &error);
 	TkmsTestTpmMark mark;
@@ -740,8 +728,8 @@ test_session_kept(void)
 	g_assert_no_error(error);
 	mark = tkms_test_tpm_proxy_mark(record_path);
 	for (guint i = 0; i < 10; i++) {
-		g_autoptr(GBytes) mac = hmac_ok(name, msg);
-		g_autoptr(GBytes) mac_big = hmac_ok(name, big);
+		g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, name, msg);
+		g_autoptr(GBytes) mac_big = tkms_test_hmac(CLIENT, name, big);
 		g_autoptr(GBytes) back = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
 		g_autoptr(GBytes) r = NULL;
 		g_assert_no_error(error);
@@ -769,7 +757,7 @@ test_tpm_reset(void)
 	g_autofree gchar *name = tkms_test_key_name("bus-reset");
 	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "hmac-sha256", NULL);
 	g_autoptr(GBytes) msg = tkms_test_bytes_random(64);
-	g_autoptr(GBytes) before = hmac_ok(name, msg);
+	g_autoptr(GBytes) before = tkms_test_hmac(CLIENT, name, msg);
 	g_autoptr(GBytes) after = NULL;
 	g_autoptr(GError) error = NULL;
 	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path);
@@ -781,11 +769,11 @@ test_tpm_reset(void)
 		g_test_message("first Hmac after the reset: %s", error->message);
 		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
 		g_clear_error(&error);
-		after = hmac_ok(name, msg);
+		after = tkms_test_hmac(CLIENT, name, msg);
 	}
 	tkms_assert_bytes_equal(after, before);
 	g_clear_pointer(&after, g_bytes_unref);
-	after = hmac_ok(name, msg);
+	after = tkms_test_hmac(CLIENT, name, msg);
 	tkms_assert_bytes_equal(after, before);
 	/* one new session after the reset, kept again */
 	g_assert_cmpuint(salted_sessions_since(&mark), ==, 1);

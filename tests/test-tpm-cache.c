@@ -133,16 +133,6 @@ sign_ok(const gchar *name, GBytes *data)
 }
 
 static GBytes *
-hmac_ok(const gchar *name, GBytes *data)
-{
-	g_autoptr(GError) error = NULL;
-	GBytes *mac = tkms_client_hmac_sync(CLIENT, name, data, NULL, &error);
-
-	g_assert_no_error(error);
-	return mac;
-}
-
-static GBytes *
 decrypt_ok(const gchar *name, GBytes *ct)
 {
 	g_autoptr(GError) error = NULL;
@@ -238,8 +228,8 @@ test_hot_keys(void)
 	g_autoptr(GVariant) i5 = NULL;
 	g_autoptr(GBytes) data = tkms_test_bytes_str("hot key");
 	g_autoptr(GBytes) long_msg = tkms_test_bytes_pattern(5000, 7);
-	g_autoptr(GBytes) mac = hmac_ok(hm, data);
-	g_autoptr(GBytes) long_mac = hmac_ok(hm, long_msg);
+	g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, hm, data);
+	g_autoptr(GBytes) long_mac = tkms_test_hmac(CLIENT, hm, long_msg);
 	g_autoptr(GBytes) ct = NULL;
 	g_autoptr(GError) error = NULL;
 
@@ -268,11 +258,11 @@ test_hot_keys(void)
 		}
 	}
 	{
-		g_autoptr(GBytes) first = hmac_ok(hm, data);
+		g_autoptr(GBytes) first = tkms_test_hmac(CLIENT, hm, data);
 		TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 		for (guint i = 0; i < 5; i++) {
-			g_autoptr(GBytes) a = hmac_ok(hm, data);
-			g_autoptr(GBytes) b = hmac_ok(hm, long_msg);
+			g_autoptr(GBytes) a = tkms_test_hmac(CLIENT, hm, data);
+			g_autoptr(GBytes) b = tkms_test_hmac(CLIENT, hm, long_msg);
 			tkms_assert_bytes_equal(a, mac);
 			tkms_assert_bytes_equal(b, long_mac);
 		}
@@ -348,7 +338,8 @@ test_eviction(void)
 		TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 		for (guint i = 0; i < limit + 1; i++) {
 			const gchar *name = g_ptr_array_index(names, i);
-			g_autoptr(GBytes) out = i % 2 ? sign_ok(name, data) : hmac_ok(name, data);
+			g_autoptr(GBytes) out =
+				i % 2 ? sign_ok(name, data) : tkms_test_hmac(CLIENT, name, data);
 			if (i % 2)
 				g_assert_true(signed_by_primary(name, data, out));
 			assert_within_bound();
@@ -361,8 +352,9 @@ test_eviction(void)
 		TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 		for (guint i = 0; i < limit; i++) {
 			const gchar *name = g_ptr_array_index(names, n - 1 - i);
-			g_autoptr(GBytes) out =
-				(n - 1 - i) % 2 ? sign_ok(name, data) : hmac_ok(name, data);
+			g_autoptr(GBytes) out = (n - 1 - i) % 2
+							? sign_ok(name, data)
+							: tkms_test_hmac(CLIENT, name, data);
 			assert_within_bound();
 		}
 		if (round > 0)
@@ -484,7 +476,7 @@ test_tpm_reset(void)
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
 	g_autoptr(GVariant) i3 = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
 	g_autoptr(GBytes) data = tkms_test_bytes_str("reset");
-	g_autoptr(GBytes) mac = hmac_ok(hm, data);
+	g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, hm, data);
 	g_autoptr(GBytes) ct = NULL;
 	g_autoptr(GError) error = NULL;
 	gint pid = tkms_test_env_get_daemon_pid(env);
@@ -494,7 +486,7 @@ test_tpm_reset(void)
 	for (guint round = 0; round < 2; round++) {
 		/* Hmac ran in the shared session; the signing key is the most recently used */
 		g_autoptr(GBytes) pt = decrypt_ok(aes, ct);
-		g_autoptr(GBytes) m1 = hmac_ok(hm, data);
+		g_autoptr(GBytes) m1 = tkms_test_hmac(CLIENT, hm, data);
 		g_autoptr(GBytes) s1 = sign_ok(ec, data);
 
 		reset_tpm();
@@ -510,7 +502,7 @@ test_tpm_reset(void)
 			g_assert_true(signed_by_primary(ec, data, s2));
 		}
 		{
-			g_autoptr(GBytes) m2 = hmac_ok(hm, data);
+			g_autoptr(GBytes) m2 = tkms_test_hmac(CLIENT, hm, data);
 			g_autoptr(GBytes) p2 = decrypt_ok(aes, ct);
 			tkms_assert_bytes_equal(m2, mac);
 			tkms_assert_bytes_equal(p2, data);
@@ -604,7 +596,7 @@ test_restart_under_load(void)
 		l.keys[i] = tkms_test_key_name("cache-load");
 		g_ptr_array_add(infos, tkms_test_create_key(CLIENT, l.keys[i], types[i], NULL));
 	}
-	l.mac = hmac_ok(l.keys[1], l.data);
+	l.mac = tkms_test_hmac(CLIENT, l.keys[1], l.data);
 	l.ct = tkms_client_encrypt_sync(CLIENT, l.keys[2], l.data, NULL, NULL, &error);
 	g_assert_no_error(error);
 	for (guint i = 0; i < G_N_ELEMENTS(threads); i++)
@@ -637,7 +629,7 @@ test_restart_under_load(void)
 	g_assert_cmpint(l.ok, >, 0);
 	{
 		g_autoptr(GBytes) s = sign_ok(l.keys[0], l.data);
-		g_autoptr(GBytes) m = hmac_ok(l.keys[1], l.data);
+		g_autoptr(GBytes) m = tkms_test_hmac(CLIENT, l.keys[1], l.data);
 		g_autoptr(GBytes) p = decrypt_ok(l.keys[2], l.ct);
 		TkmsTestTpmMark mk = tkms_test_tpm_proxy_mark(record_path);
 		g_autoptr(GBytes) p2 = decrypt_ok(l.keys[2], l.ct);
@@ -667,7 +659,7 @@ test_clean_stop(void)
 	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
 	g_autoptr(GBytes) data = tkms_test_bytes_str("stop");
-	g_autoptr(GBytes) mac = hmac_ok(hm, data);
+	g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, hm, data);
 	g_autoptr(GBytes) sig = sign_ok(ec, data);
 	g_autoptr(GError) error = NULL;
 	TkmsTestTpmMark m;
@@ -703,7 +695,7 @@ test_clean_stop(void)
 	g_assert_no_error(error);
 	{
 		g_autoptr(GBytes) s = sign_ok(ec, data);
-		g_autoptr(GBytes) m2 = hmac_ok(hm, data);
+		g_autoptr(GBytes) m2 = tkms_test_hmac(CLIENT, hm, data);
 		g_assert_true(signed_by_primary(ec, data, s));
 		tkms_assert_bytes_equal(m2, mac);
 	}

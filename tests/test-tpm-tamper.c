@@ -76,12 +76,7 @@ sign_verified(void)
 static GBytes *
 hmac_ok(void)
 {
-	g_autoptr(GError) error = NULL;
-	GBytes *mac = tkms_client_hmac_sync(CLIENT, hmac_name, hmac_msg, NULL, &error);
-
-	g_assert_no_error(error);
-	g_assert_nonnull(mac);
-	return mac;
+	return tkms_test_hmac(CLIENT, hmac_name, hmac_msg);
 }
 
 /* Encrypt with a fresh aes-256-gcm key (its material unsealed at this first use), then
