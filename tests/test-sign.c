@@ -184,8 +184,8 @@ test_public_key_openssl(gconstpointer user_data)
 	f_sig = tkms_test_write_file(dir, n_sig, sig);
 
 	{
-		const gchar *argv[] = {"openssl", "pkey", "-pubin", "-in",
-				       f_pem,	  "-noout", "-text", NULL};
+		const gchar *argv[] = {"openssl", "pkey",   "-pubin", "-in",
+				       f_pem,	  "-noout", "-text",  NULL};
 		g_assert_cmpint(run_openssl(argv, &text), ==, 0);
 		if (is_rsa)
 			g_assert_nonnull(strstr(text, "2048 bit"));
@@ -193,15 +193,15 @@ test_public_key_openssl(gconstpointer user_data)
 			g_assert_nonnull(strstr(text, "prime256v1"));
 	}
 	{
-		const gchar *argv[] = {"openssl", "dgst", "-sha256", "-verify", f_pem,
-				       "-signature", f_sig, f_data, NULL};
+		const gchar *argv[] = {"openssl",    "dgst", "-sha256", "-verify", f_pem,
+				       "-signature", f_sig,  f_data,	NULL};
 		g_autofree gchar *out = NULL;
 		g_assert_cmpint(run_openssl(argv, &out), ==, 0);
 		g_assert_nonnull(strstr(out, "Verified OK"));
 	}
 	{
-		const gchar *argv[] = {"openssl", "dgst", "-sha256", "-verify", f_pem,
-				       "-signature", f_sig, f_other, NULL};
+		const gchar *argv[] = {"openssl",    "dgst", "-sha256", "-verify", f_pem,
+				       "-signature", f_sig,  f_other,	NULL};
 		g_autofree gchar *out = NULL;
 		g_assert_cmpint(run_openssl(argv, &out), !=, 0);
 		g_assert_null(strstr(out, "Verified OK"));
@@ -329,10 +329,11 @@ test_verify_strict(gconstpointer user_data)
 	const guint8 *s = g_bytes_get_data(sig, NULL);
 	guint8 digest[32];
 	g_autoptr(GBytes) digest_b = NULL;
-	g_autoptr(GPtrArray) invalid = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_autoptr(GPtrArray) invalid =
+		g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 
-	g_assert_true(EVP_Digest(g_bytes_get_data(data, NULL), g_bytes_get_size(data), digest,
-				 NULL, EVP_sha256(), NULL) == 1);
+	g_assert_true(EVP_Digest(g_bytes_get_data(data, NULL), g_bytes_get_size(data), digest, NULL,
+				 EVP_sha256(), NULL) == 1);
 	digest_b = g_bytes_new(digest, sizeof(digest));
 
 	g_assert_true(verify_ok(key, data, sig));
@@ -393,8 +394,8 @@ test_verify_rate(gconstpointer user_data)
 	for (guint i = 0; i < n; i++)
 		g_assert_true(verify_ok(key, data, sig));
 	secs = (g_get_monotonic_time() - start) / 1e6;
-	g_test_message("Verify %s: %u calls in %.3f s = %.0f calls/s", (const gchar *)user_data,
-		       n, secs, n / secs);
+	g_test_message("Verify %s: %u calls in %.3f s = %.0f calls/s", (const gchar *)user_data, n,
+		       secs, n / secs);
 }
 
 /* ---- wrong key types ------------------------------------------------------------------ */
@@ -454,17 +455,6 @@ test_wrong_types(void)
 
 /* ---- HMAC ------------------------------------------------------------------------------ */
 
-static GBytes *
-hmac_ok(const gchar *key, GBytes *data)
-{
-	g_autoptr(GError) error = NULL;
-	GBytes *mac = tkms_client_hmac_sync(CLIENT, key, data, NULL, &error);
-
-	g_assert_no_error(error);
-	g_assert_nonnull(mac);
-	return mac;
-}
-
 static gboolean
 verify_hmac_ok(const gchar *key, GBytes *data, GBytes *mac)
 {
@@ -495,10 +485,10 @@ test_hmac(void)
 {
 	g_autoptr(GBytes) data = tkms_test_bytes_str("message to authenticate");
 	g_autoptr(GBytes) other = tkms_test_bytes_str("message to authenticatf");
-	g_autoptr(GBytes) mac = hmac_ok(hmac_key, data);
-	g_autoptr(GBytes) mac_again = hmac_ok(hmac_key, data);
-	g_autoptr(GBytes) mac_other = hmac_ok(hmac_key, other);
-	g_autoptr(GBytes) mac_key2 = hmac_ok(hmac_key2, data);
+	g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, hmac_key, data);
+	g_autoptr(GBytes) mac_again = tkms_test_hmac(CLIENT, hmac_key, data);
+	g_autoptr(GBytes) mac_other = tkms_test_hmac(CLIENT, hmac_key, other);
+	g_autoptr(GBytes) mac_key2 = tkms_test_hmac(CLIENT, hmac_key2, data);
 	g_autoptr(GBytes) zeros = g_bytes_new_take(g_malloc0(32), 32);
 
 	g_assert_cmpuint(g_bytes_get_size(mac), ==, 32);
@@ -542,9 +532,9 @@ test_hmac_large(void)
 {
 	g_autoptr(GBytes) data = tkms_test_bytes_pattern(64 * 1024, 3);
 	g_autoptr(GBytes) data2 = tkms_test_bytes_xor_byte(data, 64 * 1024 - 1, 0x01);
-	g_autoptr(GBytes) mac = hmac_ok(hmac_key, data);
-	g_autoptr(GBytes) mac_again = hmac_ok(hmac_key, data);
-	g_autoptr(GBytes) mac2 = hmac_ok(hmac_key, data2);
+	g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, hmac_key, data);
+	g_autoptr(GBytes) mac_again = tkms_test_hmac(CLIENT, hmac_key, data);
+	g_autoptr(GBytes) mac2 = tkms_test_hmac(CLIENT, hmac_key, data2);
 	g_autoptr(GBytes) too_big = tkms_test_bytes_pattern(1024 * 1024 + 1, 4);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) out = NULL;
@@ -595,7 +585,7 @@ derive_reference(const gchar *key, GBytes *context, guint length)
 	g_byte_array_append(prk_in, g_bytes_get_data(context, NULL),
 			    (guint)g_bytes_get_size(context));
 	prk_in_b = g_byte_array_free_to_bytes(g_steal_pointer(&prk_in));
-	prk = hmac_ok(key, prk_in_b);
+	prk = tkms_test_hmac(CLIENT, key, prk_in_b);
 
 	g_byte_array_append(info, (const guint8 *)DERIVE_LABEL, sizeof(DERIVE_LABEL));
 	g_byte_array_append(info, g_bytes_get_data(context, NULL),
@@ -642,7 +632,7 @@ test_derive(void)
 	g_assert_false(g_bytes_equal(d, d_64_prefix));
 	/* The derived bytes are not the HMAC of the context. */
 	{
-		g_autoptr(GBytes) mac = hmac_ok(hmac_key, ctx);
+		g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, hmac_key, ctx);
 		g_assert_false(g_bytes_equal(d, mac));
 	}
 }

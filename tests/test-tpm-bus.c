@@ -53,11 +53,6 @@ typedef struct {
 	gsize n_windows;
 } Recording;
 
-/* Where the recording stood (bytes of each direction) when a call began. */
-typedef struct {
-	gsize len[2];
-} Mark;
-
 static void
 recording_free(Recording *rec)
 {
@@ -95,14 +90,6 @@ recording_read(void)
 	}
 	qsort(rec->windows, rec->n_windows, sizeof(guint64), cmp_u64);
 	return rec;
-}
-
-static Mark
-mark_now(void)
-{
-	g_autoptr(Recording) rec = recording_read();
-	Mark m = {{g_bytes_get_size(rec->dir[0]), g_bytes_get_size(rec->dir[1])}};
-	return m;
 }
 
 static const gchar *
@@ -174,7 +161,7 @@ assert_secrets_absent(const gchar *first_name, ...)
 typedef gboolean (*WindowTest)(const guint8 *window, gpointer data);
 
 static gchar *
-find_key_window(const Mark *mark, WindowTest test, gpointer data)
+find_key_window(const TkmsTestTpmMark *mark, WindowTest test, gpointer data)
 {
 	g_autoptr(Recording) rec = recording_read();
 
@@ -211,7 +198,7 @@ is_aes_key(const guint8 *window, gpointer data)
 /* Asserts that the AES key that made (iv, ciphertext) from plaintext (>= 16 bytes) was not
  * recorded since mark. */
 static void
-assert_aes_key_absent(const gchar *what, const Mark *mark, const guint8 *iv,
+assert_aes_key_absent(const gchar *what, const TkmsTestTpmMark *mark, const guint8 *iv,
 		      const guint8 *ciphertext, const guint8 *plaintext)
 {
 	AesProbe probe = {.ctx = EVP_CIPHER_CTX_new()};
@@ -233,7 +220,7 @@ assert_aes_key_absent(const gchar *what, const Mark *mark, const guint8 *iv,
 
 /* The AES key of an aes-256-gcm key, from a ciphertext (format 1) of a known plaintext. */
 static void
-assert_ciphertext_key_absent(const gchar *what, const Mark *mark, GBytes *ciphertext,
+assert_ciphertext_key_absent(const gchar *what, const TkmsTestTpmMark *mark, GBytes *ciphertext,
 			     GBytes *plaintext)
 {
 	const guint8 *ct = g_bytes_get_data(ciphertext, NULL);
@@ -247,7 +234,7 @@ assert_ciphertext_key_absent(const gchar *what, const Mark *mark, GBytes *cipher
 /* The data key of a Seal blob (format 2: "TKSB" | 12 bytes | public | private | IV | length
  * u32 | ciphertext | tag) of a known plaintext. */
 static void
-assert_seal_key_absent(const Mark *mark, GBytes *blob, GBytes *data)
+assert_seal_key_absent(const TkmsTestTpmMark *mark, GBytes *blob, GBytes *data)
 {
 	gsize len, off = 16;
 	const guint8 *b = g_bytes_get_data(blob, &len);
@@ -336,7 +323,7 @@ seal_unseal(GVariant *options, const gchar *what)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) blob = NULL;
 	g_autoptr(GBytes) back = NULL;
-	Mark mark = mark_now();
+	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path);
 
 	blob = tkms_client_seal_sync(CLIENT, data, opts, NULL, &error);
 	g_assert_no_error(error);
@@ -406,7 +393,7 @@ derive(gsize context_len)
 	g_autofree gchar *where = NULL;
 	guint32 be_len = GUINT32_TO_BE(64);
 	PrkProbe probe;
-	Mark mark = mark_now();
+	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path);
 
 	okm = tkms_client_derive_key_sync(CLIENT, name, context, 64, NULL, &error);
 	g_assert_no_error(error);
@@ -462,7 +449,7 @@ test_decrypt_fresh_key(void)
 	g_autoptr(GBytes) ct = NULL;
 	g_autoptr(GBytes) back = NULL;
 	g_autoptr(GVariant) info = NULL;
-	Mark mark = mark_now();
+	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path);
 
 	info = tkms_test_create_key(CLIENT, name, "aes-256-gcm", NULL);
 	ct = tkms_client_encrypt_sync(CLIENT, name, plaintext, context, NULL, &error);
@@ -483,7 +470,7 @@ test_data_key(void)
 	g_autoptr(GBytes) dk = NULL;
 	g_autoptr(GBytes) wrapped = NULL;
 	g_autoptr(GVariant) info = NULL;
-	Mark mark = mark_now();
+	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path);
 
 	info = tkms_test_create_key(CLIENT, name, "aes-256-gcm", NULL);
 	g_assert_true(tkms_client_generate_data_key_sync(CLIENT, name, 32, context, &dk, &wrapped,
@@ -498,75 +485,26 @@ test_data_key(void)
 #define TPM_CC_START_AUTH_SESSION 0x176
 #define TPM_RH_NULL		  0x40000007
 
-/* TPM2_StartAuthSession commands with a salt key (tpmKey not TPM_RH_NULL) sent since mark. */
-static guint
-salted_sessions_since(const Mark *mark)
-{
-	g_autoptr(Recording) rec = recording_read();
-	gsize len, off = 0;
-	const guint8 *p = g_bytes_get_data(rec->dir[0], &len);
-	guint n = 0;
-
-	/* the command channel carries whole commands back to back: tag, size, code, handles */
-	while (off + 10 <= len) {
-		guint32 size = tkms_test_be32(p + off + 2);
-		g_assert_cmpuint(size, >=, 10);
-		g_assert_cmpuint(off + size, <=, len);
-		if (off >= mark->len[0] &&
-		    tkms_test_be32(p + off + 6) == TPM_CC_START_AUTH_SESSION && size >= 14 &&
-		    tkms_test_be32(p + off + 10) != TPM_RH_NULL)
-			n++;
-		off += size;
-	}
-	g_assert_cmpuint(off, ==, len);
-	return n;
-}
-
 #define TPM_CC_SIGN		 0x15d
 #define TPM_CC_UNSEAL		 0x15e
 #define TPMA_SESSION_ENCRYPT_BIT 0x40
 #define TPMA_SESSION_DECRYPT_BIT 0x20
 #define TPM_CC_HMAC		 0x155
-#define TPM_ST_SESSIONS		 0x8002
 #define TPM_HT_HMAC_SESSION	 0x02
 
-/* A command sent to the TPM: its code and, for a command with one handle and sessions (such
- * as TPM2_Sign), the handle of its first authorization session, else 0. */
-typedef struct {
-	guint32 code;
-	guint32 session;
-	guint8 attributes; /* of that session */
-} Command;
-
-/* The commands sent since mark, in order. */
-static GArray *
-commands_since(const Mark *mark)
+/* TPM2_StartAuthSession commands with a salt key (tpmKey not TPM_RH_NULL) sent since mark. */
+static guint
+salted_sessions_since(const TkmsTestTpmMark *mark)
 {
-	g_autoptr(Recording) rec = recording_read();
-	GArray *out = g_array_new(FALSE, TRUE, sizeof(Command));
-	gsize len, off = 0;
-	const guint8 *p = g_bytes_get_data(rec->dir[0], &len);
+	g_autoptr(GArray) commands = tkms_test_tpm_proxy_commands_since(record_path, mark);
+	guint n = 0;
 
-	while (off + 10 <= len) {
-		guint32 size = tkms_test_be32(p + off + 2);
-		g_assert_cmpuint(size, >=, 10);
-		g_assert_cmpuint(off + size, <=, len);
-		if (off >= mark->len[0]) {
-			/* tag, size, code, the handle, the authorization area's size, its first
-			 * session's handle */
-			Command c = {tkms_test_be32(p + off + 6), 0, 0};
-			if (p[off] == TPM_ST_SESSIONS >> 8 &&
-			    p[off + 1] == (TPM_ST_SESSIONS & 0xff) && size >= 25) {
-				guint nonce = (p[off + 22] << 8) | p[off + 23];
-				c.session = tkms_test_be32(p + off + 18);
-				if (24 + nonce < size)
-					c.attributes = p[off + 24 + nonce];
-			}
-			g_array_append_val(out, c);
-		}
-		off += size;
+	for (guint i = 0; i < commands->len; i++) {
+		TkmsTestTpmCommand *c = &g_array_index(commands, TkmsTestTpmCommand, i);
+		if (c->code == TPM_CC_START_AUTH_SESSION && c->handle != TPM_RH_NULL)
+			n++;
 	}
-	return out;
+	return n;
 }
 
 /* A hot key's Sign is one TPM command: TPM2_Sign, its auth value proven in a session that
@@ -583,19 +521,19 @@ test_sign_hot(void)
 	g_autoptr(GArray) commands = NULL;
 	g_autoptr(GPtrArray) sigs = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	guint32 session = 0;
-	Mark mark;
+	TkmsTestTpmMark mark;
 
 	g_assert_no_error(error);
-	mark = mark_now();
+	mark = tkms_test_tpm_proxy_mark(record_path);
 	for (guint i = 0; i < 10; i++) {
 		GBytes *sig = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
 		g_assert_no_error(error);
 		g_ptr_array_add(sigs, sig);
 	}
-	commands = commands_since(&mark);
+	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark);
 	g_assert_cmpuint(commands->len, ==, 10);
 	for (guint i = 0; i < commands->len; i++) {
-		Command *c = &g_array_index(commands, Command, i);
+		TkmsTestTpmCommand *c = &g_array_index(commands, TkmsTestTpmCommand, i);
 		g_assert_cmphex(c->code, ==, TPM_CC_SIGN);
 		g_assert_cmphex(c->session >> 24, ==, TPM_HT_HMAC_SESSION);
 		if (i == 0)
@@ -667,7 +605,7 @@ test_sign_reset(void)
 	g_autoptr(GBytes) after = NULL;
 	g_autoptr(GArray) commands = NULL;
 	g_autoptr(GError) error = NULL;
-	Mark mark;
+	TkmsTestTpmMark mark;
 
 	tkms_test_swtpm_reset(tkms_test_env_get_swtpm(env), &error);
 	g_assert_no_error(error);
@@ -679,22 +617,21 @@ test_sign_reset(void)
 	}
 	g_clear_pointer(&after, g_bytes_unref);
 	after = sign_verified(name, msg);
-	mark = mark_now();
+	mark = tkms_test_tpm_proxy_mark(record_path);
 	for (guint i = 0; i < 3; i++) {
 		g_clear_pointer(&after, g_bytes_unref);
 		after = sign_verified(name, msg);
 	}
-	commands = commands_since(&mark);
+	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark);
 	/* three Signs and three Verifies (which need no TPM) */
 	g_assert_cmpuint(commands->len, ==, 3);
 	for (guint i = 0; i < commands->len; i++) {
-		g_assert_cmphex(g_array_index(commands, Command, i).code, ==, TPM_CC_SIGN);
-		g_assert_cmphex(g_array_index(commands, Command, i).session, ==,
-				g_array_index(commands, Command, 0).session);
+		g_assert_cmphex(g_array_index(commands, TkmsTestTpmCommand, i).code, ==,
+				TPM_CC_SIGN);
+		g_assert_cmphex(g_array_index(commands, TkmsTestTpmCommand, i).session, ==,
+				g_array_index(commands, TkmsTestTpmCommand, 0).session);
 	}
 }
-
-static GBytes *hmac_ok(const gchar *name, GBytes *data);
 
 /* A key version's material is unsealed, and an HMAC computed, in the session Sign runs in,
  * kept open: Unseal's answer encrypted, HMAC's message and answer too (what they carry is
@@ -707,14 +644,14 @@ test_secrets_kept_session(void)
 	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
 	g_autoptr(GBytes) hmac_msg = tkms_test_bytes_random(64);
-	g_autoptr(GBytes) mac1 = hmac_ok(hm, hmac_msg);
+	g_autoptr(GBytes) mac1 = tkms_test_hmac(CLIENT, hm, hmac_msg);
 	guint hmacs = 0;
 	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, unseal");
 	g_autoptr(GBytes) sig = sign_verified(ec, msg);
 	g_autoptr(GArray) commands = NULL;
 	guint32 session = 0;
 	guint unseals = 0;
-	Mark mark = mark_now(), mark_hmac;
+	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path), mark_hmac;
 
 	for (guint i = 0; i < 3; i++) {
 		g_autofree gchar *aes = tkms_test_key_name("bus-unseal-aes");
@@ -733,22 +670,22 @@ test_secrets_kept_session(void)
 	}
 	/* from here on the calls make no key (whose auth value tkmsd derives with TPM2_HMAC on
 	 * its own key, in the shared session) */
-	mark_hmac = mark_now();
+	mark_hmac = tkms_test_tpm_proxy_mark(record_path);
 	for (guint i = 0; i < 2; i++) {
-		g_autoptr(GBytes) mac2 = hmac_ok(hm, hmac_msg);
+		g_autoptr(GBytes) mac2 = tkms_test_hmac(CLIENT, hm, hmac_msg);
 		tkms_assert_bytes_equal(mac2, mac1);
 	}
 	g_clear_pointer(&sig, g_bytes_unref);
 	sig = sign_verified(ec, msg);
-	commands = commands_since(&mark);
+	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark);
 	for (guint i = 0; i < commands->len; i++) {
-		Command *c = &g_array_index(commands, Command, i);
+		TkmsTestTpmCommand *c = &g_array_index(commands, TkmsTestTpmCommand, i);
 		if (c->code == TPM_CC_SIGN)
 			session = c->session;
 	}
 	g_assert_cmphex(session >> 24, ==, TPM_HT_HMAC_SESSION);
 	for (guint i = 0; i < commands->len; i++) {
-		Command *c = &g_array_index(commands, Command, i);
+		TkmsTestTpmCommand *c = &g_array_index(commands, TkmsTestTpmCommand, i);
 		if (c->code != TPM_CC_UNSEAL)
 			continue;
 		unseals++;
@@ -758,9 +695,9 @@ test_secrets_kept_session(void)
 	}
 	g_assert_cmpuint(unseals, >=, 3);
 	g_clear_pointer(&commands, g_array_unref);
-	commands = commands_since(&mark_hmac);
+	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark_hmac);
 	for (guint i = 0; i < commands->len; i++) {
-		Command *c = &g_array_index(commands, Command, i);
+		TkmsTestTpmCommand *c = &g_array_index(commands, TkmsTestTpmCommand, i);
 		if (c->code != TPM_CC_HMAC)
 			continue;
 		hmacs++;
@@ -775,16 +712,6 @@ test_secrets_kept_session(void)
 	g_assert_cmpuint(salted_sessions_since(&mark), ==, 0);
 }
 
-static GBytes *
-hmac_ok(const gchar *name, GBytes *data)
-{
-	g_autoptr(GError) error = NULL;
-	GBytes *mac = tkms_client_hmac_sync(CLIENT, name, data, NULL, &error);
-
-	g_assert_no_error(error);
-	return mac;
-}
-
 static void
 test_session_kept(void)
 {
@@ -793,16 +720,16 @@ test_session_kept(void)
 	g_autoptr(GBytes) msg = tkms_test_bytes_random(64);
 	g_autoptr(GBytes) big = tkms_test_bytes_random(3000);
 	g_autoptr(GBytes) data = tkms_test_bytes_random(32);
-	g_autoptr(GBytes) first = hmac_ok(name, msg);
+	g_autoptr(GBytes) first = tkms_test_hmac(CLIENT, name, msg);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GBytes) blob = tkms_client_seal_sync(CLIENT, data, NULL, NULL, &error);
-	Mark mark;
+	TkmsTestTpmMark mark;
 
 	g_assert_no_error(error);
-	mark = mark_now();
+	mark = tkms_test_tpm_proxy_mark(record_path);
 	for (guint i = 0; i < 10; i++) {
-		g_autoptr(GBytes) mac = hmac_ok(name, msg);
-		g_autoptr(GBytes) mac_big = hmac_ok(name, big);
+		g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, name, msg);
+		g_autoptr(GBytes) mac_big = tkms_test_hmac(CLIENT, name, big);
 		g_autoptr(GBytes) back = tkms_client_unseal_sync(CLIENT, blob, NULL, &error);
 		g_autoptr(GBytes) r = NULL;
 		g_assert_no_error(error);
@@ -830,10 +757,10 @@ test_tpm_reset(void)
 	g_autofree gchar *name = tkms_test_key_name("bus-reset");
 	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "hmac-sha256", NULL);
 	g_autoptr(GBytes) msg = tkms_test_bytes_random(64);
-	g_autoptr(GBytes) before = hmac_ok(name, msg);
+	g_autoptr(GBytes) before = tkms_test_hmac(CLIENT, name, msg);
 	g_autoptr(GBytes) after = NULL;
 	g_autoptr(GError) error = NULL;
-	Mark mark = mark_now();
+	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path);
 
 	reset_tpm();
 	/* the first call finds the session and the storage key gone: at most it says so */
@@ -842,11 +769,11 @@ test_tpm_reset(void)
 		g_test_message("first Hmac after the reset: %s", error->message);
 		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
 		g_clear_error(&error);
-		after = hmac_ok(name, msg);
+		after = tkms_test_hmac(CLIENT, name, msg);
 	}
 	tkms_assert_bytes_equal(after, before);
 	g_clear_pointer(&after, g_bytes_unref);
-	after = hmac_ok(name, msg);
+	after = tkms_test_hmac(CLIENT, name, msg);
 	tkms_assert_bytes_equal(after, before);
 	/* one new session after the reset, kept again */
 	g_assert_cmpuint(salted_sessions_since(&mark), ==, 1);

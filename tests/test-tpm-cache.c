@@ -43,78 +43,14 @@ static gboolean via_abrmd;
 
 /* ---- the recording: commands and their answers ---- */
 
-typedef struct {
-	guint32 code;
-	guint32 handle; /* the first handle of the command, or 0 */
-	guint32 rc;	/* the answer's, G_MAXUINT32 if none was recorded */
-	guint32 out;	/* the answer's first handle (a loaded object's), or 0 */
-} Command;
-
-/* Where the recording stood when a step began: bytes of each direction. */
-typedef struct {
-	gsize len[2];
-} Mark;
-
-static GArray *
-commands_since(const Mark *mark)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GBytes) to = NULL;
-	g_autoptr(GBytes) from = NULL;
-	GArray *out = g_array_new(FALSE, TRUE, sizeof(Command));
-	gsize tlen, flen, t, f;
-	const guint8 *tp, *fp;
-
-	tkms_test_tpm_proxy_read(record_path, &to, &from, &error);
-	g_assert_no_error(error);
-	tp = g_bytes_get_data(to, &tlen);
-	fp = g_bytes_get_data(from, &flen);
-	/* both channels carry whole commands and answers back to back, one answer per command */
-	for (t = mark->len[0], f = mark->len[1]; t + 10 <= tlen;) {
-		Command c = {.code = tkms_test_be32(tp + t + 6), .rc = G_MAXUINT32};
-		guint32 size = tkms_test_be32(tp + t + 2);
-
-		g_assert_cmpuint(size, >=, 10);
-		g_assert_cmpuint(t + size, <=, tlen);
-		if (size >= 14)
-			c.handle = tkms_test_be32(tp + t + 10);
-		if (f + 10 <= flen) {
-			guint32 rsize = tkms_test_be32(fp + f + 2);
-			g_assert_cmpuint(f + rsize, <=, flen);
-			c.rc = tkms_test_be32(fp + f + 6);
-			if (c.rc == 0 && rsize >= 14)
-				c.out = tkms_test_be32(fp + f + 10);
-			f += rsize;
-		}
-		g_array_append_val(out, c);
-		t += size;
-	}
-	return out;
-}
-
-static Mark
-mark_now(void)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GBytes) to = NULL;
-	g_autoptr(GBytes) from = NULL;
-	Mark m;
-
-	tkms_test_tpm_proxy_read(record_path, &to, &from, &error);
-	g_assert_no_error(error);
-	m.len[0] = g_bytes_get_size(to);
-	m.len[1] = g_bytes_get_size(from);
-	return m;
-}
-
 static guint
-count_since(const Mark *mark, guint32 code)
+count_since(const TkmsTestTpmMark *mark, guint32 code)
 {
-	g_autoptr(GArray) cmds = commands_since(mark);
+	g_autoptr(GArray) cmds = tkms_test_tpm_proxy_commands_since(record_path, mark);
 	guint n = 0;
 
 	for (guint i = 0; i < cmds->len; i++)
-		if (g_array_index(cmds, Command, i).code == code)
+		if (g_array_index(cmds, TkmsTestTpmCommand, i).code == code)
 			n++;
 	return n;
 }
@@ -135,13 +71,13 @@ is_transient(guint32 h)
 static GHashTable *
 loaded_objects(guint *most)
 {
-	static const Mark start = {{0, 0}};
-	g_autoptr(GArray) cmds = commands_since(&start);
+	static const TkmsTestTpmMark start = {{0, 0}};
+	g_autoptr(GArray) cmds = tkms_test_tpm_proxy_commands_since(record_path, &start);
 	GHashTable *set = g_hash_table_new(NULL, NULL);
 
 	*most = 0;
 	for (guint i = 0; i < cmds->len; i++) {
-		Command *c = &g_array_index(cmds, Command, i);
+		TkmsTestTpmCommand *c = &g_array_index(cmds, TkmsTestTpmCommand, i);
 
 		g_assert_cmpuint(c->rc, !=, G_MAXUINT32);
 		if (c->code == TPM_CC_CREATE)
@@ -194,16 +130,6 @@ sign_ok(const gchar *name, GBytes *data)
 
 	g_assert_no_error(error);
 	return sig;
-}
-
-static GBytes *
-hmac_ok(const gchar *name, GBytes *data)
-{
-	g_autoptr(GError) error = NULL;
-	GBytes *mac = tkms_client_hmac_sync(CLIENT, name, data, NULL, &error);
-
-	g_assert_no_error(error);
-	return mac;
 }
 
 static GBytes *
@@ -302,8 +228,8 @@ test_hot_keys(void)
 	g_autoptr(GVariant) i5 = NULL;
 	g_autoptr(GBytes) data = tkms_test_bytes_str("hot key");
 	g_autoptr(GBytes) long_msg = tkms_test_bytes_pattern(5000, 7);
-	g_autoptr(GBytes) mac = hmac_ok(hm, data);
-	g_autoptr(GBytes) long_mac = hmac_ok(hm, long_msg);
+	g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, hm, data);
+	g_autoptr(GBytes) long_mac = tkms_test_hmac(CLIENT, hm, long_msg);
 	g_autoptr(GBytes) ct = NULL;
 	g_autoptr(GError) error = NULL;
 
@@ -322,7 +248,7 @@ test_hot_keys(void)
 		const gchar *signers[] = {ec, rsa, pcr};
 		for (guint k = 0; k < G_N_ELEMENTS(signers); k++) {
 			g_autoptr(GBytes) first = sign_ok(signers[k], data);
-			Mark m = mark_now();
+			TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 			for (guint i = 0; i < 5; i++) {
 				g_autoptr(GBytes) sig = sign_ok(signers[k], data);
 				g_assert_true(signed_by_primary(signers[k], data, sig));
@@ -332,11 +258,11 @@ test_hot_keys(void)
 		}
 	}
 	{
-		g_autoptr(GBytes) first = hmac_ok(hm, data);
-		Mark m = mark_now();
+		g_autoptr(GBytes) first = tkms_test_hmac(CLIENT, hm, data);
+		TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 		for (guint i = 0; i < 5; i++) {
-			g_autoptr(GBytes) a = hmac_ok(hm, data);
-			g_autoptr(GBytes) b = hmac_ok(hm, long_msg);
+			g_autoptr(GBytes) a = tkms_test_hmac(CLIENT, hm, data);
+			g_autoptr(GBytes) b = tkms_test_hmac(CLIENT, hm, long_msg);
 			tkms_assert_bytes_equal(a, mac);
 			tkms_assert_bytes_equal(b, long_mac);
 		}
@@ -345,7 +271,7 @@ test_hot_keys(void)
 	}
 	{
 		g_autoptr(GBytes) first = decrypt_ok(aes, ct);
-		Mark m = mark_now();
+		TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 		for (guint i = 0; i < 5; i++) {
 			g_autoptr(GBytes) pt = decrypt_ok(aes, ct);
 			tkms_assert_bytes_equal(pt, data);
@@ -360,12 +286,12 @@ test_hot_keys(void)
 		g_autoptr(GPtrArray) first =
 			tkms_client_sign_batch_sync(CLIENT, ec, msgs, NULL, &error);
 		g_autoptr(GPtrArray) first_macs = NULL;
-		Mark m;
+		TkmsTestTpmMark m;
 
 		g_assert_no_error(error);
 		first_macs = tkms_client_hmac_batch_sync(CLIENT, hm, msgs, NULL, &error);
 		g_assert_no_error(error);
-		m = mark_now();
+		m = tkms_test_tpm_proxy_mark(record_path);
 		for (guint i = 0; i < 3; i++) {
 			g_autoptr(GPtrArray) sigs =
 				tkms_client_sign_batch_sync(CLIENT, ec, msgs, NULL, &error);
@@ -409,10 +335,11 @@ test_eviction(void)
 	}
 	/* limit + 1 keys in turn: the one needed next is always the one flushed last */
 	for (guint round = 0; round < 3; round++) {
-		Mark m = mark_now();
+		TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 		for (guint i = 0; i < limit + 1; i++) {
 			const gchar *name = g_ptr_array_index(names, i);
-			g_autoptr(GBytes) out = i % 2 ? sign_ok(name, data) : hmac_ok(name, data);
+			g_autoptr(GBytes) out =
+				i % 2 ? sign_ok(name, data) : tkms_test_hmac(CLIENT, name, data);
 			if (i % 2)
 				g_assert_true(signed_by_primary(name, data, out));
 			assert_within_bound();
@@ -422,11 +349,12 @@ test_eviction(void)
 	}
 	/* the bound's number of keys in turn: after the first round, no load */
 	for (guint round = 0; round < 3; round++) {
-		Mark m = mark_now();
+		TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 		for (guint i = 0; i < limit; i++) {
 			const gchar *name = g_ptr_array_index(names, n - 1 - i);
-			g_autoptr(GBytes) out =
-				(n - 1 - i) % 2 ? sign_ok(name, data) : hmac_ok(name, data);
+			g_autoptr(GBytes) out = (n - 1 - i) % 2
+							? sign_ok(name, data)
+							: tkms_test_hmac(CLIENT, name, data);
 			assert_within_bound();
 		}
 		if (round > 0)
@@ -445,26 +373,26 @@ test_rotate_destroy(void)
 	g_autoptr(GBytes) data = tkms_test_bytes_str("rotate");
 	g_autoptr(GError) error = NULL;
 	guint32 h1 = 0, h2 = 0;
-	Mark m = mark_now();
+	TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 
 	{
 		g_autoptr(GBytes) s1 = sign_ok(name, data);
 		g_autoptr(GBytes) s2 = sign_ok(name, data);
-		g_autoptr(GArray) cmds = commands_since(&m);
+		g_autoptr(GArray) cmds = tkms_test_tpm_proxy_commands_since(record_path, &m);
 		for (guint i = 0; i < cmds->len; i++)
-			if (g_array_index(cmds, Command, i).code == TPM_CC_LOAD)
-				h1 = g_array_index(cmds, Command, i).out;
+			if (g_array_index(cmds, TkmsTestTpmCommand, i).code == TPM_CC_LOAD)
+				h1 = g_array_index(cmds, TkmsTestTpmCommand, i).out;
 		g_assert_cmpuint(count_since(&m, TPM_CC_LOAD), ==, 1);
 	}
-	m = mark_now();
+	m = tkms_test_tpm_proxy_mark(record_path);
 	g_assert_cmpuint(tkms_client_rotate_key_sync(CLIENT, name, NULL, &error), ==, 2);
 	g_assert_no_error(error);
 	{
 		/* RotateKey derived the new version's auth value (with the daemon key's load) */
-		Mark rotated = mark_now();
+		TkmsTestTpmMark rotated = tkms_test_tpm_proxy_mark(record_path);
 		g_autoptr(GBytes) sig = sign_ok(name, data);
 		g_autoptr(GBytes) again = sign_ok(name, data);
-		g_autoptr(GArray) cmds = commands_since(&m);
+		g_autoptr(GArray) cmds = tkms_test_tpm_proxy_commands_since(record_path, &m);
 		gboolean flushed = FALSE;
 
 		g_assert_true(signed_by_primary(name, data, sig));
@@ -473,7 +401,7 @@ test_rotate_destroy(void)
 		 * that the old one was flushed */
 		g_assert_cmpuint(count_since(&rotated, TPM_CC_LOAD), ==, 1);
 		for (guint i = 0; i < cmds->len; i++) {
-			Command *c = &g_array_index(cmds, Command, i);
+			TkmsTestTpmCommand *c = &g_array_index(cmds, TkmsTestTpmCommand, i);
 			if (c->code == TPM_CC_FLUSH_CONTEXT && c->handle == h1 && c->rc == 0)
 				flushed = TRUE;
 			if (c->code == TPM_CC_LOAD)
@@ -483,7 +411,7 @@ test_rotate_destroy(void)
 			g_assert_true(flushed);
 		assert_within_bound();
 	}
-	m = mark_now();
+	m = tkms_test_tpm_proxy_mark(record_path);
 	tkms_client_destroy_key_sync(CLIENT, name, NULL, &error);
 	g_assert_no_error(error);
 	{
@@ -500,9 +428,10 @@ test_rotate_destroy(void)
 		r = tkms_client_get_random_sync(CLIENT, 8, NULL, &error);
 		g_assert_no_error(error);
 		while (!flushed && g_get_monotonic_time() < deadline) {
-			g_autoptr(GArray) cmds = commands_since(&m);
+			g_autoptr(GArray) cmds =
+				tkms_test_tpm_proxy_commands_since(record_path, &m);
 			for (guint i = 0; i < cmds->len; i++) {
-				Command *c = &g_array_index(cmds, Command, i);
+				TkmsTestTpmCommand *c = &g_array_index(cmds, TkmsTestTpmCommand, i);
 				if (c->code == TPM_CC_FLUSH_CONTEXT && c->handle == h2 &&
 				    c->rc == 0)
 					flushed = TRUE;
@@ -547,7 +476,7 @@ test_tpm_reset(void)
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
 	g_autoptr(GVariant) i3 = tkms_test_create_key(CLIENT, aes, "aes-256-gcm", NULL);
 	g_autoptr(GBytes) data = tkms_test_bytes_str("reset");
-	g_autoptr(GBytes) mac = hmac_ok(hm, data);
+	g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, hm, data);
 	g_autoptr(GBytes) ct = NULL;
 	g_autoptr(GError) error = NULL;
 	gint pid = tkms_test_env_get_daemon_pid(env);
@@ -557,7 +486,7 @@ test_tpm_reset(void)
 	for (guint round = 0; round < 2; round++) {
 		/* Hmac ran in the shared session; the signing key is the most recently used */
 		g_autoptr(GBytes) pt = decrypt_ok(aes, ct);
-		g_autoptr(GBytes) m1 = hmac_ok(hm, data);
+		g_autoptr(GBytes) m1 = tkms_test_hmac(CLIENT, hm, data);
 		g_autoptr(GBytes) s1 = sign_ok(ec, data);
 
 		reset_tpm();
@@ -573,14 +502,14 @@ test_tpm_reset(void)
 			g_assert_true(signed_by_primary(ec, data, s2));
 		}
 		{
-			g_autoptr(GBytes) m2 = hmac_ok(hm, data);
+			g_autoptr(GBytes) m2 = tkms_test_hmac(CLIENT, hm, data);
 			g_autoptr(GBytes) p2 = decrypt_ok(aes, ct);
 			tkms_assert_bytes_equal(m2, mac);
 			tkms_assert_bytes_equal(p2, data);
 		}
 		{
 			g_autoptr(GBytes) s3 = sign_ok(ec, data);
-			Mark m = mark_now();
+			TkmsTestTpmMark m = tkms_test_tpm_proxy_mark(record_path);
 			g_autoptr(GBytes) s4 = sign_ok(ec, data);
 
 			/* the last used is cached again */
@@ -667,7 +596,7 @@ test_restart_under_load(void)
 		l.keys[i] = tkms_test_key_name("cache-load");
 		g_ptr_array_add(infos, tkms_test_create_key(CLIENT, l.keys[i], types[i], NULL));
 	}
-	l.mac = hmac_ok(l.keys[1], l.data);
+	l.mac = tkms_test_hmac(CLIENT, l.keys[1], l.data);
 	l.ct = tkms_client_encrypt_sync(CLIENT, l.keys[2], l.data, NULL, NULL, &error);
 	g_assert_no_error(error);
 	for (guint i = 0; i < G_N_ELEMENTS(threads); i++)
@@ -700,9 +629,9 @@ test_restart_under_load(void)
 	g_assert_cmpint(l.ok, >, 0);
 	{
 		g_autoptr(GBytes) s = sign_ok(l.keys[0], l.data);
-		g_autoptr(GBytes) m = hmac_ok(l.keys[1], l.data);
+		g_autoptr(GBytes) m = tkms_test_hmac(CLIENT, l.keys[1], l.data);
 		g_autoptr(GBytes) p = decrypt_ok(l.keys[2], l.ct);
-		Mark mk = mark_now();
+		TkmsTestTpmMark mk = tkms_test_tpm_proxy_mark(record_path);
 		g_autoptr(GBytes) p2 = decrypt_ok(l.keys[2], l.ct);
 
 		g_assert_true(signed_by_primary(l.keys[0], l.data, s));
@@ -730,13 +659,13 @@ test_clean_stop(void)
 	g_autoptr(GVariant) i1 = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
 	g_autoptr(GVariant) i2 = tkms_test_create_key(CLIENT, hm, "hmac-sha256", NULL);
 	g_autoptr(GBytes) data = tkms_test_bytes_str("stop");
-	g_autoptr(GBytes) mac = hmac_ok(hm, data);
+	g_autoptr(GBytes) mac = tkms_test_hmac(CLIENT, hm, data);
 	g_autoptr(GBytes) sig = sign_ok(ec, data);
 	g_autoptr(GError) error = NULL;
-	Mark m;
+	TkmsTestTpmMark m;
 
 	/* loaded for sure: the second use loads nothing */
-	m = mark_now();
+	m = tkms_test_tpm_proxy_mark(record_path);
 	g_clear_pointer(&sig, g_bytes_unref);
 	sig = sign_ok(ec, data);
 	g_assert_cmpuint(count_since(&m, TPM_CC_LOAD), ==, 0);
@@ -766,7 +695,7 @@ test_clean_stop(void)
 	g_assert_no_error(error);
 	{
 		g_autoptr(GBytes) s = sign_ok(ec, data);
-		g_autoptr(GBytes) m2 = hmac_ok(hm, data);
+		g_autoptr(GBytes) m2 = tkms_test_hmac(CLIENT, hm, data);
 		g_assert_true(signed_by_primary(ec, data, s));
 		tkms_assert_bytes_equal(m2, mac);
 	}

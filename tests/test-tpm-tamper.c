@@ -31,7 +31,6 @@ static gchar *record_path;
 #define TPM_CC_FLUSH_CONTEXT	  0x165
 #define TPM_CC_START_AUTH_SESSION 0x176
 #define TPM_RH_NULL		  0x40000007
-#define TPM_ST_SESSIONS		  0x8002
 #define TPM_HT_HMAC_SESSION	  0x02
 
 #define CT_HEADER_LEN 12 /* ciphertext format 1 (docs/dbus-api.md) */
@@ -56,63 +55,6 @@ typedef enum {
 
 static const guint32 op_codes[] = {TPM_CC_SIGN, TPM_CC_UNSEAL, TPM_CC_HMAC};
 
-/* ---- the recording ---- */
-
-/* A command sent to the TPM. */
-typedef struct {
-	guint32 code;
-	guint32 session; /* its first authorization session's handle, or 0 */
-	guint32 handle;	 /* its first handle (FlushContext: what it flushes; StartAuthSession:
-			    tpmKey) */
-} Command;
-
-/* Bytes sent to the TPM so far. */
-static gsize
-mark_now(void)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GBytes) to = NULL;
-	g_autoptr(GBytes) from = NULL;
-
-	g_assert_true(tkms_test_tpm_proxy_read(record_path, &to, &from, &error));
-	g_assert_no_error(error);
-	return g_bytes_get_size(to);
-}
-
-/* The commands sent since mark, in order. */
-static GArray *
-commands_since(gsize mark)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GBytes) to = NULL;
-	g_autoptr(GBytes) from = NULL;
-	GArray *out = g_array_new(FALSE, TRUE, sizeof(Command));
-	gsize len, off = 0;
-	const guint8 *p;
-
-	g_assert_true(tkms_test_tpm_proxy_read(record_path, &to, &from, &error));
-	g_assert_no_error(error);
-	p = g_bytes_get_data(to, &len);
-	while (off + 10 <= len) {
-		guint32 size = tkms_test_be32(p + off + 2);
-		g_assert_cmpuint(size, >=, 10);
-		g_assert_cmpuint(off + size, <=, len);
-		if (off >= mark) {
-			Command c = {tkms_test_be32(p + off + 6), 0, 0};
-			if (size >= 14)
-				c.handle = tkms_test_be32(p + off + 10);
-			/* tag, size, code, the handle, the authorization area's size, its first
-			 * session's handle (our commands in a session have one handle) */
-			if (p[off] == TPM_ST_SESSIONS >> 8 &&
-			    p[off + 1] == (TPM_ST_SESSIONS & 0xff) && size >= 22)
-				c.session = tkms_test_be32(p + off + 18);
-			g_array_append_val(out, c);
-		}
-		off += size;
-	}
-	return out;
-}
-
 /* ---- the calls ---- */
 
 static GBytes *
@@ -134,12 +76,7 @@ sign_verified(void)
 static GBytes *
 hmac_ok(void)
 {
-	g_autoptr(GError) error = NULL;
-	GBytes *mac = tkms_client_hmac_sync(CLIENT, hmac_name, hmac_msg, NULL, &error);
-
-	g_assert_no_error(error);
-	g_assert_nonnull(mac);
-	return mac;
+	return tkms_test_hmac(CLIENT, hmac_name, hmac_msg);
 }
 
 /* Encrypt with a fresh aes-256-gcm key (its material unsealed at this first use), then
@@ -237,7 +174,7 @@ static gint
 find_command(GArray *commands, guint from, guint32 code)
 {
 	for (guint i = from; i < commands->len; i++)
-		if (g_array_index(commands, Command, i).code == code)
+		if (g_array_index(commands, TkmsTestTpmCommand, i).code == code)
 			return (gint)i;
 	return -1;
 }
@@ -255,7 +192,7 @@ test_case(gconstpointer data)
 	guint misses = tkms_test_tpm_proxy_get_tamper_misses(proxy);
 	guint32 session;
 	gint bad, flush = -1, start = -1, next;
-	gsize mark;
+	TkmsTestTpmMark mark;
 
 	/* the key hot and the session open before the altered answer */
 	if (c->op == OP_UNSEAL) {
@@ -269,7 +206,7 @@ test_case(gconstpointer data)
 		g_autoptr(GBytes) sig = sign_verified();
 	}
 
-	mark = mark_now();
+	mark = tkms_test_tpm_proxy_mark(record_path);
 	tkms_test_tpm_proxy_tamper_next(proxy, code, c->part, c->offset, c->mask);
 	call_tampered(c->op, aes_name, &error);
 	/* the answer was altered, and nothing else */
@@ -301,15 +238,15 @@ test_case(gconstpointer data)
 
 	/* the altered command ran in an HMAC session; that session was flushed, and the next
 	 * command of the kind runs in a new salted one */
-	commands = commands_since(mark);
+	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark);
 	bad = find_command(commands, 0, code);
 	g_assert_cmpint(bad, >=, 0);
 	if (bad < 0)
 		return;
-	session = g_array_index(commands, Command, bad).session;
+	session = g_array_index(commands, TkmsTestTpmCommand, bad).session;
 	g_assert_cmphex(session >> 24, ==, TPM_HT_HMAC_SESSION);
 	for (guint i = (guint)bad + 1; i < commands->len; i++) {
-		Command *cmd = &g_array_index(commands, Command, i);
+		TkmsTestTpmCommand *cmd = &g_array_index(commands, TkmsTestTpmCommand, i);
 		if (cmd->code == TPM_CC_FLUSH_CONTEXT && cmd->handle == session && flush < 0)
 			flush = (gint)i;
 		if (cmd->code == TPM_CC_START_AUTH_SESSION && cmd->handle != TPM_RH_NULL &&
@@ -326,7 +263,7 @@ test_case(gconstpointer data)
 	g_assert_cmpint(next, >, start);
 	if (next < 0)
 		return;
-	g_assert_cmphex(g_array_index(commands, Command, next).session >> 24, ==,
+	g_assert_cmphex(g_array_index(commands, TkmsTestTpmCommand, next).session >> 24, ==,
 			TPM_HT_HMAC_SESSION);
 	g_test_message("%s: the session 0x%08x flushed, a new salted one started", c->what,
 		       session);
@@ -343,15 +280,15 @@ test_control(void)
 	g_autoptr(GBytes) mac = hmac_ok();
 	g_autoptr(GArray) commands = NULL;
 	guint32 session = 0;
-	gsize mark = mark_now();
+	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path);
 
 	tkms_assert_bytes_equal(mac, hmac_ref);
 	encrypt_decrypt_ok(aes);
 	g_clear_pointer(&sig, g_bytes_unref);
 	sig = sign_verified();
-	commands = commands_since(mark);
+	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark);
 	for (guint i = 0; i < commands->len; i++) {
-		Command *cmd = &g_array_index(commands, Command, i);
+		TkmsTestTpmCommand *cmd = &g_array_index(commands, TkmsTestTpmCommand, i);
 		if (cmd->code != TPM_CC_SIGN && cmd->code != TPM_CC_UNSEAL)
 			continue;
 		g_assert_cmphex(cmd->session >> 24, ==, TPM_HT_HMAC_SESSION);

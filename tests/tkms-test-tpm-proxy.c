@@ -559,3 +559,81 @@ bad:
 		    "%s: record at byte %" G_GSIZE_FORMAT " is damaged or cut short", path, off);
 	return FALSE;
 }
+
+static void
+read_or_assert(const gchar *path, GBytes **to_tpm, GBytes **from_tpm)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(tkms_test_tpm_proxy_read(path, to_tpm, from_tpm, &error));
+	g_assert_no_error(error);
+}
+
+TkmsTestTpmMark
+tkms_test_tpm_proxy_mark(const gchar *path)
+{
+	g_autoptr(GBytes) to = NULL;
+	g_autoptr(GBytes) from = NULL;
+	TkmsTestTpmMark m;
+
+	read_or_assert(path, &to, &from);
+	m.len[0] = g_bytes_get_size(to);
+	m.len[1] = g_bytes_get_size(from);
+	return m;
+}
+
+/* The first session's handle and attributes of the command at p: tag, size, code, one handle,
+ * the authorization area's size, the session's handle, its nonce (TPM2B), its attributes. */
+static void
+read_session(TkmsTestTpmCommand *c, const guint8 *p, guint32 size)
+{
+	guint nonce;
+
+	if (tkms_test_be32(p) >> 16 != TPM_ST_SESSIONS || size < 22)
+		return;
+	c->session = tkms_test_be32(p + 18);
+	if (size < 25)
+		return;
+	nonce = (guint)p[22] << 8 | p[23];
+	if (24 + nonce < size)
+		c->attributes = p[24 + nonce];
+}
+
+GArray *
+tkms_test_tpm_proxy_commands_since(const gchar *path, const TkmsTestTpmMark *mark)
+{
+	g_autoptr(GBytes) to = NULL;
+	g_autoptr(GBytes) from = NULL;
+	GArray *out = g_array_new(FALSE, TRUE, sizeof(TkmsTestTpmCommand));
+	gsize tlen, flen, t = 0, f = mark->len[1];
+	const guint8 *tp, *fp;
+
+	read_or_assert(path, &to, &from);
+	tp = g_bytes_get_data(to, &tlen);
+	fp = g_bytes_get_data(from, &flen);
+	/* both channels carry whole commands and answers back to back, one answer per command */
+	while (t + HEADER_LEN <= tlen) {
+		guint32 size = tkms_test_be32(tp + t + 2);
+		TkmsTestTpmCommand c = {.code = tkms_test_be32(tp + t + 6), .rc = G_MAXUINT32};
+
+		g_assert_cmpuint(size, >=, HEADER_LEN);
+		g_assert_cmpuint(t + size, <=, tlen);
+		if (t >= mark->len[0]) {
+			if (size >= 14)
+				c.handle = tkms_test_be32(tp + t + 10);
+			read_session(&c, tp + t, size);
+			if (f + HEADER_LEN <= flen) {
+				guint32 rsize = tkms_test_be32(fp + f + 2);
+				g_assert_cmpuint(f + rsize, <=, flen);
+				c.rc = tkms_test_be32(fp + f + 6);
+				if (c.rc == 0 && rsize >= 14)
+					c.out = tkms_test_be32(fp + f + 10);
+				f += rsize;
+			}
+			g_array_append_val(out, c);
+		}
+		t += size;
+	}
+	g_assert_cmpuint(t, ==, tlen);
+	return out;
+}

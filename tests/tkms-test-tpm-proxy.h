@@ -66,4 +66,31 @@ gboolean tkms_test_tpm_proxy_tamper_pending(TkmsTestTpmProxy *proxy);
 gboolean tkms_test_tpm_proxy_read(const gchar *path, GBytes **to_tpm, GBytes **from_tpm,
 				  GError **error);
 
+/* Where the recording stood when a step began: the bytes sent to the TPM (len[0]) and from it
+ * (len[1]). */
+typedef struct {
+	gsize len[2];
+} TkmsTestTpmMark;
+
+/* A command sent to the TPM, with what its answer says. The session fields read the
+ * authorization area after one handle, as in the commands tkmsd sends in a session (TPM2_Sign,
+ * TPM2_Unseal, TPM2_HMAC, ...). */
+typedef struct {
+	guint32 code;
+	/* its first handle (FlushContext: what it flushes; StartAuthSession: tpmKey), or 0 */
+	guint32 handle;
+	guint32 session;   /* its first authorization session's handle, or 0 */
+	guint8 attributes; /* that session's attributes, or 0 */
+	guint32 rc;	   /* the answer's response code, G_MAXUINT32 if none was recorded */
+	guint32 out;	   /* the answer's first handle (a loaded object's), or 0 */
+} TkmsTestTpmCommand;
+
+/* The recording at path as it stands now; asserts that it can be read. */
+TkmsTestTpmMark tkms_test_tpm_proxy_mark(const gchar *path);
+/* The commands recorded at path since mark, in order (TkmsTestTpmCommand). Asserts that the
+ * whole recording to the TPM is whole commands back to back. Answers are paired with commands
+ * in order from the mark on, not from the start: a TPM restarted before it answered leaves a
+ * command without an answer, which would shift every later pair. */
+GArray *tkms_test_tpm_proxy_commands_since(const gchar *path, const TkmsTestTpmMark *mark);
+
 G_END_DECLS

@@ -94,6 +94,17 @@ tkms_test_create_key(TkmsClient *client, const gchar *name, const gchar *type, G
 	return info;
 }
 
+GBytes *
+tkms_test_hmac(TkmsClient *client, const gchar *name, GBytes *data)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *mac = tkms_client_hmac_sync(client, name, data, NULL, &error);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(mac);
+	return mac;
+}
+
 gchar *
 tkms_test_write_file(const gchar *dir, const gchar *file_name, GBytes *b)
 {

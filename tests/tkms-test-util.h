@@ -34,6 +34,8 @@ gchar *tkms_test_key_name(const gchar *prefix);
 /* CreateKey that must succeed; returns the info dictionary. options may be NULL or floating. */
 GVariant *tkms_test_create_key(TkmsClient *client, const gchar *name, const gchar *type,
 			       GVariant *options);
+/* Hmac that must succeed; returns the MAC. */
+GBytes *tkms_test_hmac(TkmsClient *client, const gchar *name, GBytes *data);
 
 /* Writes b to dir/file_name with mode 0644 and returns the path. */
 gchar *tkms_test_write_file(const gchar *dir, const gchar *file_name, GBytes *b);

@@ -14,24 +14,16 @@
  * with a NUL) is skipped. */
 
 #include <openssl/evp.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ciphertext.h"
 #include "crypto.h"
+#include "fuzz-fail.h"
 #include "key.h"
 #include "secret.h"
 
 int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
 void tkms_fuzz_corpus_done(void);
-
-/* abort(), not g_error()'s trap: libFuzzer catches SIGABRT and keeps the input */
-static G_NORETURN void
-fail(const gchar *why)
-{
-	g_printerr("%s\n", why);
-	abort();
-}
 
 /* AAD_LABEL in ciphertext.c, with its NUL */
 #define AAD_LABEL_LEN 13
@@ -126,7 +118,7 @@ check_genuine(const TkmsCiphertext *ct, const guint8 *aad, gsize aad_len, const 
 		if (memcmp(genuine[i].tag, ct->tag, TKMS_GCM_TAG_LEN) == 0)
 			break;
 	if (i == G_N_ELEMENTS(genuine))
-		fail("a ciphertext that is none of the seeds authenticated");
+		tkms_fuzz_fail("a ciphertext that is none of the seeds authenticated");
 	g_assert_cmpuint(ct->body_len, ==, genuine[i].len);
 	g_assert_true(EVP_Digest(plain, ct->body_len, digest, NULL, EVP_sha256(), NULL) == 1);
 	g_assert_cmpmem(digest, sizeof(digest), genuine[i].sha256, sizeof(digest));
@@ -208,5 +200,5 @@ tkms_fuzz_corpus_done(void)
 {
 	for (guint i = 0; i < G_N_ELEMENTS(genuine); i++)
 		if ((opened & (1u << i)) == 0)
-			fail("a genuine ciphertext of the seed corpus did not open");
+			tkms_fuzz_fail("a genuine ciphertext of the seed corpus did not open");
 }

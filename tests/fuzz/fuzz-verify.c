@@ -23,22 +23,14 @@
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
-#include <stdlib.h>
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
 #include "crypto.h"
+#include "fuzz-fail.h"
 
 int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
 void tkms_fuzz_corpus_done(void);
-
-/* abort(), not g_error()'s trap: libFuzzer catches SIGABRT and keeps the input */
-static G_NORETURN void
-fail(const gchar *why)
-{
-	g_printerr("%s\n", why);
-	abort();
-}
 
 #define SELECT_RSA	 1
 #define SELECT_PREHASHED 2
@@ -220,7 +212,7 @@ refused(gboolean rsa, gboolean prehashed, GByteArray *sig, const guint8 *data, g
 	g_byte_array_unref(sig);
 	if (valid) {
 		g_printerr("a valid signature %s verifies too: ", what);
-		fail("not its exact encoding");
+		tkms_fuzz_fail("not its exact encoding");
 	}
 }
 
@@ -331,7 +323,7 @@ check_known(const guint8 *sig, gsize sig_len)
 			return;
 		}
 	}
-	fail("a signature that is none of the seeds' verified");
+	tkms_fuzz_fail("a signature that is none of the seeds' verified");
 }
 
 int
@@ -370,5 +362,5 @@ tkms_fuzz_corpus_done(void)
 {
 	for (guint i = 0; i < G_N_ELEMENTS(valid_sha256); i++)
 		if ((seen & (1u << i)) == 0)
-			fail("a valid signature of the seed corpus did not verify");
+			tkms_fuzz_fail("a valid signature of the seed corpus did not verify");
 }
