@@ -11,7 +11,11 @@
  * answer altogether. Each time the call fails with IntegrityFailure (never a success with
  * altered data, nor a silent retry that would hide the attack from the log and the audit
  * trail), the session it ran in is flushed and a new salted one started, and the next call,
- * unaltered, succeeds with the right answer. Nothing secret reaches tkmsd's log.
+ * unaltered, succeeds with the right answer. An error answer carries no HMAC and can be
+ * forged outright: answers to Sign forged as errors that blame the session, more often than
+ * the TPM has session slots, each fail the call, every session that got one is flushed, and
+ * the TPM holds no session tkmsd forgot (sign/forged-session-errors). Nothing secret reaches
+ * tkmsd's log.
  */
 
 #include <openssl/evp.h>
@@ -33,6 +37,12 @@ static gchar *record_path;
 #define TPM_RH_NULL		  0x40000007
 #define TPM_ST_SESSIONS		  0x8002
 #define TPM_HT_HMAC_SESSION	  0x02
+/* warnings a TPM gives about a command's first session: it is not loaded; its handle is wrong
+ * (TPM_RC_SESSION_HANDLE + TPM_RC_S + TPM_RC_1) */
+#define TPM_RC_REFERENCE_S0	 0x918
+#define TPM_RC_SESSION_HANDLE_S1 0x98b
+/* more than swtpm's loaded sessions (3) */
+#define FORGED_CALLS 10
 
 #define CT_HEADER_LEN 12 /* ciphertext format 1 (docs/dbus-api.md) */
 #define IV_LEN	      12
@@ -58,12 +68,16 @@ static const guint32 op_codes[] = {TPM_CC_SIGN, TPM_CC_UNSEAL, TPM_CC_HMAC};
 
 /* ---- the recording ---- */
 
-/* A command sent to the TPM. */
+/* A command sent to the TPM, and what tkmsd got for an answer. */
 typedef struct {
 	guint32 code;
 	guint32 session; /* its first authorization session's handle, or 0 */
 	guint32 handle;	 /* its first handle (FlushContext: what it flushes; StartAuthSession:
 			    tpmKey) */
+	gboolean answered;
+	guint32 rc;	    /* the answer's response code */
+	guint32 rsp_handle; /* the answer's first 4 bytes after its header (StartAuthSession:
+			       the session's handle), or 0 */
 } Command;
 
 /* Bytes sent to the TPM so far. */
@@ -79,7 +93,9 @@ mark_now(void)
 	return g_bytes_get_size(to);
 }
 
-/* The commands sent since mark, in order. */
+/* The commands sent since mark, in order, each with its answer: tkmsd waits for the answer
+ * to a command before it sends the next, on one connection at a time, so the nth answer is
+ * the nth command's. */
 static GArray *
 commands_since(gsize mark)
 {
@@ -87,27 +103,41 @@ commands_since(gsize mark)
 	g_autoptr(GBytes) to = NULL;
 	g_autoptr(GBytes) from = NULL;
 	GArray *out = g_array_new(FALSE, TRUE, sizeof(Command));
-	gsize len, off = 0;
-	const guint8 *p;
+	gsize len, rsp_len, off = 0, rsp_off = 0;
+	const guint8 *p, *r;
 
 	g_assert_true(tkms_test_tpm_proxy_read(record_path, &to, &from, &error));
 	g_assert_no_error(error);
 	p = g_bytes_get_data(to, &len);
+	r = g_bytes_get_data(from, &rsp_len);
 	while (off + 10 <= len) {
 		guint32 size = tkms_test_be32(p + off + 2);
+		Command c = {tkms_test_be32(p + off + 6), 0, 0};
 		g_assert_cmpuint(size, >=, 10);
 		g_assert_cmpuint(off + size, <=, len);
-		if (off >= mark) {
-			Command c = {tkms_test_be32(p + off + 6), 0, 0};
-			if (size >= 14)
-				c.handle = tkms_test_be32(p + off + 10);
-			/* tag, size, code, the handle, the authorization area's size, its first
-			 * session's handle (our commands in a session have one handle) */
-			if (p[off] == TPM_ST_SESSIONS >> 8 &&
-			    p[off + 1] == (TPM_ST_SESSIONS & 0xff) && size >= 22)
-				c.session = tkms_test_be32(p + off + 18);
-			g_array_append_val(out, c);
+		if (size < 10 || off + size > len)
+			break;
+		if (size >= 14)
+			c.handle = tkms_test_be32(p + off + 10);
+		/* tag, size, code, the handle, the authorization area's size, its first
+		 * session's handle (our commands in a session have one handle) */
+		if (p[off] == TPM_ST_SESSIONS >> 8 && p[off + 1] == (TPM_ST_SESSIONS & 0xff) &&
+		    size >= 22)
+			c.session = tkms_test_be32(p + off + 18);
+		if (rsp_off + 10 <= rsp_len) {
+			guint32 rsize = tkms_test_be32(r + rsp_off + 2);
+			g_assert_cmpuint(rsize, >=, 10);
+			g_assert_cmpuint(rsp_off + rsize, <=, rsp_len);
+			if (rsize < 10 || rsp_off + rsize > rsp_len)
+				break;
+			c.answered = TRUE;
+			c.rc = tkms_test_be32(r + rsp_off + 6);
+			if (rsize >= 14)
+				c.rsp_handle = tkms_test_be32(r + rsp_off + 10);
+			rsp_off += rsize;
 		}
+		if (off >= mark)
+			g_array_append_val(out, c);
 		off += size;
 	}
 	return out;
@@ -124,6 +154,9 @@ sign_verified(void)
 
 	g_assert_no_error(error);
 	g_assert_nonnull(sig);
+	/* assertions are not fatal: the case goes on to report what else it finds */
+	if (sig == NULL)
+		return NULL;
 	g_assert_true(
 		tkms_client_verify_sync(CLIENT, ec_name, sign_msg, sig, &valid, NULL, &error));
 	g_assert_no_error(error);
@@ -154,6 +187,8 @@ encrypt_decrypt_ok(const gchar *name)
 	g_autoptr(GBytes) back = NULL;
 
 	g_assert_no_error(error);
+	if (ct == NULL)
+		return;
 	back = tkms_client_decrypt_sync(CLIENT, name, ct, context, NULL, &error);
 	g_assert_no_error(error);
 	tkms_assert_bytes_equal(back, pt);
@@ -332,6 +367,121 @@ test_case(gconstpointer data)
 		       session);
 }
 
+/* The sessions the TPM holds after every command recorded: those started (answer success)
+ * and not flushed since. Nothing else talks to this swtpm, and tkmsd keeps continueSession:
+ * no session ends otherwise. The answers are the ones tkmsd got (forged ones too): only answers
+ * to Sign are forged here, which start or end no session. */
+static GHashTable *
+held_sessions(void)
+{
+	g_autoptr(GArray) commands = commands_since(0);
+	GHashTable *held = g_hash_table_new(NULL, NULL);
+
+	for (guint i = 0; i < commands->len; i++) {
+		Command *cmd = &g_array_index(commands, Command, i);
+		if (!cmd->answered || cmd->rc != 0)
+			continue;
+		if (cmd->code == TPM_CC_START_AUTH_SESSION)
+			g_hash_table_add(held, GUINT_TO_POINTER(cmd->rsp_handle));
+		if (cmd->code == TPM_CC_FLUSH_CONTEXT)
+			g_hash_table_remove(held, GUINT_TO_POINTER(cmd->handle));
+	}
+	return held;
+}
+
+/*
+ * An attacker on the TPM bus answers the SYS session's Sign with errors that blame the
+ * session: TPM_RC_REFERENCE_S0 ("no such session"), then, to the retry on a reloaded object,
+ * TPM_RC_SESSION_HANDLE. An error answer carries no session HMAC: nothing proves it came from
+ * the TPM, nor that the session is gone, and here the TPM still holds it. FORGED_CALLS times,
+ * more than swtpm has slots for loaded sessions: each call fails (never a success, right or
+ * wrong), every session that got a forged answer is flushed, and afterwards a normal Sign
+ * succeeds and the TPM holds no session tkmsd forgot (were they left, the TPM would refuse new
+ * sessions, TPM_RC_SESSION_MEMORY, until tkmsd reconnects: a denial of service that outlasts
+ * the attack).
+ */
+static void
+test_forged_session_errors(void)
+{
+	static const guint32 rcs[] = {TPM_RC_REFERENCE_S0, TPM_RC_SESSION_HANDLE_S1};
+	g_autoptr(GBytes) sig = sign_verified();
+	g_autoptr(GArray) commands = NULL;
+	g_autoptr(GHashTable) held = NULL;
+	guint forged = tkms_test_tpm_proxy_get_forged(proxy);
+	guint flushed = 0, checked = 0;
+	guint32 last = 0;
+	gsize mark = mark_now();
+	GHashTableIter iter;
+	gpointer handle;
+
+	for (guint i = 0; i < FORGED_CALLS; i++) {
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *error_name = NULL;
+		/* the key's object cached again (a failure drops it): the forged answer then
+		 * blames the session, not a stale object, and tkmsd retries once on the object
+		 * reloaded, without a new connection (which would flush whatever the TPM holds) */
+		g_autoptr(GBytes) good = sign_verified();
+
+		tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_SIGN, rcs, G_N_ELEMENTS(rcs));
+		call_tampered(OP_SIGN, NULL, &error);
+		g_assert_nonnull(error);
+		if (error != NULL) {
+			error_name = tkms_test_error_name(error);
+			g_test_message("forged call %u: %s: %s", i + 1, error_name, error->message);
+		}
+		/* both answers were forged: the Sign and its retry */
+		g_assert_cmpuint(tkms_test_tpm_proxy_get_forged(proxy), ==,
+				 forged + (i + 1) * G_N_ELEMENTS(rcs));
+	}
+	tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_SIGN, NULL, 0);
+	g_clear_pointer(&sig, g_bytes_unref);
+	sig = sign_verified();
+
+	/* every session that got a forged answer was flushed after it */
+	commands = commands_since(mark);
+	for (guint i = 0; i < commands->len; i++) {
+		Command *cmd = &g_array_index(commands, Command, i);
+		gboolean found = FALSE;
+		if (cmd->code == TPM_CC_SIGN && cmd->rc == 0)
+			last = cmd->session;
+		if (cmd->code != TPM_CC_SIGN ||
+		    (cmd->rc != TPM_RC_REFERENCE_S0 && cmd->rc != TPM_RC_SESSION_HANDLE_S1))
+			continue;
+		checked++;
+		g_assert_cmphex(cmd->session >> 24, ==, TPM_HT_HMAC_SESSION);
+		/* before its handle is given to a new session */
+		for (guint j = i + 1; j < commands->len && !found; j++) {
+			Command *later = &g_array_index(commands, Command, j);
+			if (later->code == TPM_CC_START_AUTH_SESSION && later->rc == 0 &&
+			    later->rsp_handle == cmd->session)
+				break;
+			found = later->code == TPM_CC_FLUSH_CONTEXT &&
+				later->handle == cmd->session;
+		}
+		if (found)
+			flushed++;
+		else
+			g_test_fail_printf("the session 0x%08x got a forged %s answer to Sign and "
+					   "was never flushed",
+					   cmd->session,
+					   cmd->rc == TPM_RC_REFERENCE_S0
+						   ? "TPM_RC_REFERENCE_S0"
+						   : "TPM_RC_SESSION_HANDLE");
+	}
+	g_assert_cmpuint(checked, ==, FORGED_CALLS * G_N_ELEMENTS(rcs));
+	g_test_message("%u sessions got a forged error answer, %u of them flushed", checked,
+		       flushed);
+
+	/* the TPM holds the session of the last Sign and at most ESYS's shared one */
+	held = held_sessions();
+	g_assert_cmphex(last >> 24, ==, TPM_HT_HMAC_SESSION);
+	g_assert_true(g_hash_table_contains(held, GUINT_TO_POINTER(last)));
+	g_hash_table_iter_init(&iter, held);
+	while (g_hash_table_iter_next(&iter, &handle, NULL))
+		g_test_message("the TPM holds the session 0x%08x", GPOINTER_TO_UINT(handle));
+	g_assert_cmpuint(g_hash_table_size(held), <=, 2);
+}
+
 /* The tests are not vacuous: without alteration Sign's signature verifies, Hmac gives the
  * same MAC twice, a fresh key encrypts and decrypts; all in one kept session. */
 static void
@@ -486,6 +636,7 @@ main(int argc, char **argv)
 		g_autofree gchar *path = g_strdup_printf("/tpm-tamper/%s", cases[i].what);
 		g_test_add_data_func(path, &cases[i], test_case);
 	}
+	g_test_add_func("/tpm-tamper/sign/forged-session-errors", test_forged_session_errors);
 	g_test_add_func("/tpm-tamper/log/clean", test_log_clean);
 
 	ret = g_test_run();
