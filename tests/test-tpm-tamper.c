@@ -14,8 +14,10 @@
  * unaltered, succeeds with the right answer. An error answer carries no HMAC and can be
  * forged outright: answers to Sign forged as errors that blame the session, more often than
  * the TPM has session slots, each fail the call, every session that got one is flushed, and
- * the TPM holds no session tkmsd forgot (sign/forged-session-errors). Nothing secret reaches
- * tkmsd's log.
+ * the TPM holds no session tkmsd forgot (sign/forged-session-errors); error answers forged to
+ * the StartAuthSession of a new SYS session, whose handle tkmsd then never learns, fill the
+ * TPM's slots only until tkmsd connects again, and normal calls keep succeeding
+ * (sign/forged-start-errors). Nothing secret reaches tkmsd's log.
  */
 
 #include <openssl/evp.h>
@@ -29,6 +31,7 @@ static TkmsTestTpmProxy *proxy;
 static gchar *record_path;
 #define CLIENT (tkms_test_env_get_client(env))
 
+#define TPM_CC_CREATE_PRIMARY	  0x131
 #define TPM_CC_HMAC		  0x155
 #define TPM_CC_SIGN		  0x15d
 #define TPM_CC_UNSEAL		  0x15e
@@ -41,6 +44,8 @@ static gchar *record_path;
  * (TPM_RC_SESSION_HANDLE + TPM_RC_S + TPM_RC_1) */
 #define TPM_RC_REFERENCE_S0	 0x918
 #define TPM_RC_SESSION_HANDLE_S1 0x98b
+/* TPM_RC_VALUE + TPM_RC_P + TPM_RC_1: a parameter refused */
+#define TPM_RC_VALUE_P1 0x1c4
 /* more than swtpm's loaded sessions (3) */
 #define FORGED_CALLS 10
 
@@ -482,6 +487,59 @@ test_forged_session_errors(void)
 	g_assert_cmpuint(g_hash_table_size(held), <=, 2);
 }
 
+/*
+ * The attacker forges an error answer to the StartAuthSession that starts the SYS session
+ * again: the TPM started it, and tkmsd never learns its handle, so it cannot flush it.
+ * FORGED_CALLS times (after a Sign whose forged answers end the session before): those calls
+ * fail, and every normal Sign between and after them succeeds, the TPM's slots full of
+ * sessions nobody knows or not (TPM_RC_SESSION_MEMORY makes tkmsd connect again, which flushes
+ * what the TPM holds).
+ */
+static void
+test_forged_start_errors(void)
+{
+	static const guint32 sign_rcs[] = {TPM_RC_SESSION_HANDLE_S1, TPM_RC_SESSION_HANDLE_S1};
+	static const guint32 start_rcs[] = {TPM_RC_VALUE_P1};
+	gsize mark = mark_now();
+	g_autoptr(GBytes) sig = NULL;
+	g_autoptr(GArray) commands = NULL;
+	guint connects = 0;
+
+	for (guint i = 0; i < FORGED_CALLS; i++) {
+		g_autoptr(GError) sign_error = NULL;
+		g_autoptr(GError) start_error = NULL;
+		g_autoptr(GBytes) good = sign_verified();
+		guint forged = tkms_test_tpm_proxy_get_forged(proxy);
+
+		/* the SYS session ends: the next Sign starts another */
+		tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_SIGN, sign_rcs,
+						 G_N_ELEMENTS(sign_rcs));
+		call_tampered(OP_SIGN, NULL, &sign_error);
+		g_assert_nonnull(sign_error);
+		tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_START_AUTH_SESSION, start_rcs,
+						 G_N_ELEMENTS(start_rcs));
+		call_tampered(OP_SIGN, NULL, &start_error);
+		g_assert_nonnull(start_error);
+		if (start_error != NULL) {
+			g_autofree gchar *error_name = tkms_test_error_name(start_error);
+			g_test_message("forged start %u: %s: %s", i + 1, error_name,
+				       start_error->message);
+		}
+		g_assert_cmpuint(tkms_test_tpm_proxy_get_forged(proxy), ==,
+				 forged + G_N_ELEMENTS(sign_rcs) + G_N_ELEMENTS(start_rcs));
+	}
+	tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_START_AUTH_SESSION, NULL, 0);
+	sig = sign_verified();
+	/* the TPM's slots did fill up, and tkmsd connected again: each connection starts with
+	 * the storage root key's CreatePrimary */
+	commands = commands_since(mark);
+	for (guint i = 0; i < commands->len; i++)
+		if (g_array_index(commands, Command, i).code == TPM_CC_CREATE_PRIMARY)
+			connects++;
+	g_assert_cmpuint(connects, >, 0);
+	g_test_message("tkmsd connected to the TPM %u times again", connects);
+}
+
 /* The tests are not vacuous: without alteration Sign's signature verifies, Hmac gives the
  * same MAC twice, a fresh key encrypts and decrypts; all in one kept session. */
 static void
@@ -637,6 +695,7 @@ main(int argc, char **argv)
 		g_test_add_data_func(path, &cases[i], test_case);
 	}
 	g_test_add_func("/tpm-tamper/sign/forged-session-errors", test_forged_session_errors);
+	g_test_add_func("/tpm-tamper/sign/forged-start-errors", test_forged_start_errors);
 	g_test_add_func("/tpm-tamper/log/clean", test_log_clean);
 
 	ret = g_test_run();
