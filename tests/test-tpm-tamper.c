@@ -401,9 +401,9 @@ held_sessions(void)
  * the TPM, nor that the session is gone, and here the TPM still holds it. FORGED_CALLS times,
  * more than swtpm has slots for loaded sessions: each call fails (never a success, right or
  * wrong), every session that got a forged answer is flushed, and afterwards a normal Sign
- * succeeds and the TPM holds no session tkmsd forgot (were they left, the TPM would refuse new
- * sessions, TPM_RC_SESSION_MEMORY, until tkmsd reconnects: a denial of service that outlasts
- * the attack).
+ * succeeds and the TPM holds no session tkmsd forgot, nor did tkmsd need to connect again to
+ * flush them (were they left, the TPM would refuse new sessions, TPM_RC_SESSION_MEMORY, every
+ * few calls, until a new connection flushed them).
  */
 static void
 test_forged_session_errors(void)
@@ -413,7 +413,7 @@ test_forged_session_errors(void)
 	g_autoptr(GArray) commands = NULL;
 	g_autoptr(GHashTable) held = NULL;
 	guint forged = tkms_test_tpm_proxy_get_forged(proxy);
-	guint flushed = 0, checked = 0;
+	guint flushed = 0, checked = 0, connects = 0;
 	guint32 last = 0;
 	gsize mark = mark_now();
 	GHashTableIter iter;
@@ -449,6 +449,8 @@ test_forged_session_errors(void)
 		gboolean found = FALSE;
 		if (cmd->code == TPM_CC_SIGN && cmd->rc == 0)
 			last = cmd->session;
+		if (cmd->code == TPM_CC_CREATE_PRIMARY)
+			connects++;
 		if (cmd->code != TPM_CC_SIGN ||
 		    (cmd->rc != TPM_RC_REFERENCE_S0 && cmd->rc != TPM_RC_SESSION_HANDLE_S1))
 			continue;
@@ -474,6 +476,9 @@ test_forged_session_errors(void)
 						   : "TPM_RC_SESSION_HANDLE");
 	}
 	g_assert_cmpuint(checked, ==, FORGED_CALLS * G_N_ELEMENTS(rcs));
+	/* nor did a new connection flush them: the TPM's slots never filled up (a connection
+	 * starts with the storage root key's CreatePrimary) */
+	g_assert_cmpuint(connects, ==, 0);
 	g_test_message("%u sessions got a forged error answer, %u of them flushed", checked,
 		       flushed);
 
