@@ -106,6 +106,16 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 	}
 }
 
+/* TPM2_FlushContext of handle, and ESYS's record of it freed: ESYS keeps it when the answer is
+ * an error, which may be forged (a session the TPM still holds is flushed with the next
+ * connection, which a TPM short of session slots brings about: tkms_tpm_check). */
+static void
+flush_esys(TkmsTpmContext *ctx, ESYS_TR handle)
+{
+	if (Esys_FlushContext(ctx->esys, handle) != TSS2_RC_SUCCESS)
+		Esys_TR_Close(ctx->esys, &handle);
+}
+
 void
 tkms_tpm_flush(TkmsTpmContext *ctx, ESYS_TR *handle)
 {
@@ -113,7 +123,7 @@ tkms_tpm_flush(TkmsTpmContext *ctx, ESYS_TR *handle)
 		return;
 	/* the shared session stays open: whoever holds it forgets it here */
 	if (*handle != ctx->session && ctx->esys != NULL)
-		Esys_FlushContext(ctx->esys, *handle);
+		flush_esys(ctx, *handle);
 	*handle = ESYS_TR_NONE;
 }
 
@@ -165,7 +175,7 @@ tkms_tpm_session_drop(TkmsTpmContext *ctx)
 	if (ctx->session == ESYS_TR_NONE)
 		return;
 	if (ctx->esys != NULL)
-		Esys_FlushContext(ctx->esys, ctx->session);
+		flush_esys(ctx, ctx->session);
 	ctx->session = ESYS_TR_NONE;
 	g_debug("dropped the shared encrypted session");
 }
