@@ -81,21 +81,17 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 			    "the state directory from a backup",
 			    what);
 		return FALSE;
-	case TPM2_RC_INITIALIZE:
-	case TPM2_RC_FAILURE:
-		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
-			    "The TPM is not ready (%s: %s); retry shortly", what,
-			    Tss2_RC_Decode(rc));
-		return FALSE;
 	case TPM2_RC_SESSION_MEMORY:
 	case TPM2_RC_SESSION_HANDLES:
 		/* Its session slots are full, and tkmsd holds at most three sessions: the others
 		 * are sessions it cannot flush, for it never learnt their handles (the TPM started
-		 * them, and an error answer forged on the bus hid them). As a lost connection, the
-		 * worker connects again, which flushes whatever the TPM holds (tpm.c,
+		 * them, and an error answer forged on the bus hid them). As for a lost connection,
+		 * the worker connects again, which flushes whatever the TPM holds (tpm.c,
 		 * flush_leftovers; a resource manager flushes a closed connection's own). */
+	case TPM2_RC_INITIALIZE:
+	case TPM2_RC_FAILURE:
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
-			    "The TPM has no room for another session (%s: %s); retry shortly", what,
+			    "The TPM is not ready (%s: %s); retry shortly", what,
 			    Tss2_RC_Decode(rc));
 		return FALSE;
 	default:
