@@ -81,6 +81,13 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 			    "the state directory from a backup",
 			    what);
 		return FALSE;
+	case TPM2_RC_SESSION_MEMORY:
+	case TPM2_RC_SESSION_HANDLES:
+		/* Its session slots are full, and tkmsd holds at most three sessions: the others
+		 * are sessions it cannot flush, for it never learnt their handles (the TPM started
+		 * them, and an error answer forged on the bus hid them). As for a lost connection,
+		 * the worker connects again, which flushes whatever the TPM holds (tpm.c,
+		 * flush_leftovers; a resource manager flushes a closed connection's own). */
 	case TPM2_RC_INITIALIZE:
 	case TPM2_RC_FAILURE:
 		g_set_error(error, TKMS_ERROR, TKMS_ERROR_TPM_UNAVAILABLE,
@@ -95,6 +102,16 @@ tkms_tpm_check(TSS2_RC rc, const gchar *what, GError **error)
 	}
 }
 
+/* TPM2_FlushContext of handle, and ESYS's record of it freed: ESYS keeps it when the answer is
+ * an error, which may be forged (a session the TPM still holds is flushed with the next
+ * connection, which a TPM short of session slots brings about: tkms_tpm_check). */
+static void
+flush_esys(TkmsTpmContext *ctx, ESYS_TR handle)
+{
+	if (Esys_FlushContext(ctx->esys, handle) != TSS2_RC_SUCCESS)
+		Esys_TR_Close(ctx->esys, &handle);
+}
+
 void
 tkms_tpm_flush(TkmsTpmContext *ctx, ESYS_TR *handle)
 {
@@ -102,7 +119,7 @@ tkms_tpm_flush(TkmsTpmContext *ctx, ESYS_TR *handle)
 		return;
 	/* the shared session stays open: whoever holds it forgets it here */
 	if (*handle != ctx->session && ctx->esys != NULL)
-		Esys_FlushContext(ctx->esys, *handle);
+		flush_esys(ctx, *handle);
 	*handle = ESYS_TR_NONE;
 }
 
@@ -154,7 +171,7 @@ tkms_tpm_session_drop(TkmsTpmContext *ctx)
 	if (ctx->session == ESYS_TR_NONE)
 		return;
 	if (ctx->esys != NULL)
-		Esys_FlushContext(ctx->esys, ctx->session);
+		flush_esys(ctx, ctx->session);
 	ctx->session = ESYS_TR_NONE;
 	g_debug("dropped the shared encrypted session");
 }

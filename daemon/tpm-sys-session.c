@@ -353,18 +353,21 @@ run_in_session(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, TPM2_CC code, const T
 	return TSS2_RC_SUCCESS;
 }
 
-/* A command failed in the session: it is out of step, or gone with a TPM reset (then it is
- * not flushed: the handle may be another session's by now), or the connection failed (then
- * nothing more is sent: the TPM may hang, and the watchdog has fired already; the worker
- * drops the connection and the next one flushes what is left). */
+/* A command failed in the session: it may be out of step, so it is flushed and forgotten, and
+ * the next command starts another. An error answer carries no session HMAC: whoever sits on
+ * the bus can forge one, even TPM_RC_REFERENCE_S0 ("no such session"), while the TPM still
+ * holds the session; forgotten unflushed, each would take one of the TPM's few session slots
+ * for good (TPM_RC_SESSION_MEMORY for everyone after). A session really gone with a TPM reset
+ * is harmless to flush: only a session started since the reset can hold its slot, and in a
+ * request on the SYS session that is at most ESYS's shared one, whose handle
+ * tkms_tpm_sys_session_drop never flushes. Only a failed connection sends nothing more: the
+ * TPM may hang and the watchdog has fired already; the worker drops the connection and the
+ * next one flushes what is left. The flush's own answer is ignored: rc is what failed. */
 static TSS2_RC
 failed(TkmsTpmContext *ctx, TSS2_RC rc)
 {
-	TSS2_RC base = tkms_tpm_rc_base(rc);
-
 	g_debug("a command in the SYS session failed: %s", Tss2_RC_Decode(rc));
-	if ((base >= TPM2_RC_REFERENCE_S0 && base <= TPM2_RC_REFERENCE_S6) ||
-	    (rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER)
+	if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER)
 		ctx->sys_session = 0;
 	tkms_tpm_sys_session_drop(ctx);
 	return rc;

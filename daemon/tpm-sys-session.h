@@ -21,8 +21,9 @@ G_BEGIN_DECLS
  * and answer too; Sign carries no secret and is not. Every response's HMAC is checked before
  * anything in it is used. The SRK's public key that salts it is checked against the SRK's name.
  *
- * A command that fails in it ends it (flushed if the TPM may still hold it); the next one
- * starts another. It dies with the connection (context_teardown) and is flushed at a clean
+ * A command that fails in it ends it, flushed whatever the TPM answered (an error answer
+ * carries no HMAC and proves nothing), unless the connection failed; the next one starts
+ * another. It dies with the connection (context_teardown) and is flushed at a clean
  * stop.
  */
 

@@ -11,7 +11,13 @@
  * answer altogether. Each time the call fails with IntegrityFailure (never a success with
  * altered data, nor a silent retry that would hide the attack from the log and the audit
  * trail), the session it ran in is flushed and a new salted one started, and the next call,
- * unaltered, succeeds with the right answer. Nothing secret reaches tkmsd's log.
+ * unaltered, succeeds with the right answer. An error answer carries no HMAC and can be
+ * forged outright: answers to Sign forged as errors that blame the session, more often than
+ * the TPM has session slots, each fail the call, every session that got one is flushed, and
+ * the TPM holds no session tkmsd forgot (sign/forged-session-errors); error answers forged to
+ * the StartAuthSession of a new SYS session, whose handle tkmsd then never learns, fill the
+ * TPM's slots only until tkmsd connects again, and normal calls keep succeeding
+ * (sign/forged-start-errors). Nothing secret reaches tkmsd's log.
  */
 
 #include <openssl/evp.h>
@@ -25,6 +31,7 @@ static TkmsTestTpmProxy *proxy;
 static gchar *record_path;
 #define CLIENT (tkms_test_env_get_client(env))
 
+#define TPM_CC_CREATE_PRIMARY	  0x131
 #define TPM_CC_HMAC		  0x155
 #define TPM_CC_SIGN		  0x15d
 #define TPM_CC_UNSEAL		  0x15e
@@ -32,6 +39,14 @@ static gchar *record_path;
 #define TPM_CC_START_AUTH_SESSION 0x176
 #define TPM_RH_NULL		  0x40000007
 #define TPM_HT_HMAC_SESSION	  0x02
+/* warnings a TPM gives about a command's first session: it is not loaded; its handle is wrong
+ * (TPM_RC_SESSION_HANDLE + TPM_RC_S + TPM_RC_1) */
+#define TPM_RC_REFERENCE_S0	 0x918
+#define TPM_RC_SESSION_HANDLE_S1 0x98b
+/* TPM_RC_VALUE + TPM_RC_P + TPM_RC_1: a parameter refused */
+#define TPM_RC_VALUE_P1 0x1c4
+/* more than swtpm's loaded sessions (3) */
+#define FORGED_CALLS 10
 
 #define CT_HEADER_LEN 12 /* ciphertext format 1 (docs/dbus-api.md) */
 #define IV_LEN	      12
@@ -66,6 +81,9 @@ sign_verified(void)
 
 	g_assert_no_error(error);
 	g_assert_nonnull(sig);
+	/* assertions are not fatal: the case goes on to report what else it finds */
+	if (sig == NULL)
+		return NULL;
 	g_assert_true(
 		tkms_client_verify_sync(CLIENT, ec_name, sign_msg, sig, &valid, NULL, &error));
 	g_assert_no_error(error);
@@ -91,6 +109,8 @@ encrypt_decrypt_ok(const gchar *name)
 	g_autoptr(GBytes) back = NULL;
 
 	g_assert_no_error(error);
+	if (ct == NULL)
+		return;
 	back = tkms_client_decrypt_sync(CLIENT, name, ct, context, NULL, &error);
 	g_assert_no_error(error);
 	tkms_assert_bytes_equal(back, pt);
@@ -269,6 +289,180 @@ test_case(gconstpointer data)
 		       session);
 }
 
+/* The sessions the TPM holds after every command recorded: those started (answer success)
+ * and not flushed since. Nothing else talks to this swtpm, and tkmsd keeps continueSession:
+ * no session ends otherwise. The answers are the ones tkmsd got (forged ones too): only answers
+ * to Sign are forged here, which start or end no session. */
+static GHashTable *
+held_sessions(void)
+{
+	TkmsTestTpmMark start = {{0, 0}};
+	g_autoptr(GArray) commands = tkms_test_tpm_proxy_commands_since(record_path, &start);
+	GHashTable *held = g_hash_table_new(NULL, NULL);
+
+	for (guint i = 0; i < commands->len; i++) {
+		TkmsTestTpmCommand *cmd = &g_array_index(commands, TkmsTestTpmCommand, i);
+		if (cmd->rc != 0) /* an error, or no answer (G_MAXUINT32) */
+			continue;
+		if (cmd->code == TPM_CC_START_AUTH_SESSION)
+			g_hash_table_add(held, GUINT_TO_POINTER(cmd->out));
+		if (cmd->code == TPM_CC_FLUSH_CONTEXT)
+			g_hash_table_remove(held, GUINT_TO_POINTER(cmd->handle));
+	}
+	return held;
+}
+
+/*
+ * An attacker on the TPM bus answers the SYS session's Sign with errors that blame the
+ * session: TPM_RC_REFERENCE_S0 ("no such session"), then, to the retry on a reloaded object,
+ * TPM_RC_SESSION_HANDLE. An error answer carries no session HMAC: nothing proves it came from
+ * the TPM, nor that the session is gone, and here the TPM still holds it. FORGED_CALLS times,
+ * more than swtpm has slots for loaded sessions: each call fails (never a success, right or
+ * wrong), every session that got a forged answer is flushed, and afterwards a normal Sign
+ * succeeds and the TPM holds no session tkmsd forgot, nor did tkmsd need to connect again to
+ * flush them (were they left, the TPM would refuse new sessions, TPM_RC_SESSION_MEMORY, every
+ * few calls, until a new connection flushed them).
+ */
+static void
+test_forged_session_errors(void)
+{
+	static const guint32 rcs[] = {TPM_RC_REFERENCE_S0, TPM_RC_SESSION_HANDLE_S1};
+	g_autoptr(GBytes) sig = sign_verified();
+	g_autoptr(GArray) commands = NULL;
+	g_autoptr(GHashTable) held = NULL;
+	guint forged = tkms_test_tpm_proxy_get_forged(proxy);
+	guint flushed = 0, checked = 0, connects = 0;
+	guint32 last = 0;
+	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path);
+	GHashTableIter iter;
+	gpointer handle;
+
+	for (guint i = 0; i < FORGED_CALLS; i++) {
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *error_name = NULL;
+		/* the key's object cached again (a failure drops it): the forged answer then
+		 * blames the session, not a stale object, and tkmsd retries once on the object
+		 * reloaded, without a new connection (which would flush whatever the TPM holds) */
+		g_autoptr(GBytes) good = sign_verified();
+
+		tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_SIGN, rcs, G_N_ELEMENTS(rcs));
+		call_tampered(OP_SIGN, NULL, &error);
+		g_assert_nonnull(error);
+		if (error != NULL) {
+			error_name = tkms_test_error_name(error);
+			g_test_message("forged call %u: %s: %s", i + 1, error_name, error->message);
+		}
+		/* both answers were forged: the Sign and its retry */
+		g_assert_cmpuint(tkms_test_tpm_proxy_get_forged(proxy), ==,
+				 forged + (i + 1) * G_N_ELEMENTS(rcs));
+	}
+	tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_SIGN, NULL, 0);
+	g_clear_pointer(&sig, g_bytes_unref);
+	sig = sign_verified();
+
+	/* every session that got a forged answer was flushed after it */
+	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark);
+	for (guint i = 0; i < commands->len; i++) {
+		TkmsTestTpmCommand *cmd = &g_array_index(commands, TkmsTestTpmCommand, i);
+		gboolean found = FALSE;
+		if (cmd->code == TPM_CC_SIGN && cmd->rc == 0)
+			last = cmd->session;
+		if (cmd->code == TPM_CC_CREATE_PRIMARY)
+			connects++;
+		if (cmd->code != TPM_CC_SIGN ||
+		    (cmd->rc != TPM_RC_REFERENCE_S0 && cmd->rc != TPM_RC_SESSION_HANDLE_S1))
+			continue;
+		checked++;
+		g_assert_cmphex(cmd->session >> 24, ==, TPM_HT_HMAC_SESSION);
+		/* before its handle is given to a new session */
+		for (guint j = i + 1; j < commands->len && !found; j++) {
+			TkmsTestTpmCommand *later = &g_array_index(commands, TkmsTestTpmCommand, j);
+			if (later->code == TPM_CC_START_AUTH_SESSION && later->rc == 0 &&
+			    later->out == cmd->session)
+				break;
+			found = later->code == TPM_CC_FLUSH_CONTEXT &&
+				later->handle == cmd->session;
+		}
+		if (found)
+			flushed++;
+		else
+			g_test_fail_printf("the session 0x%08x got a forged %s answer to Sign and "
+					   "was never flushed",
+					   cmd->session,
+					   cmd->rc == TPM_RC_REFERENCE_S0
+						   ? "TPM_RC_REFERENCE_S0"
+						   : "TPM_RC_SESSION_HANDLE");
+	}
+	g_assert_cmpuint(checked, ==, FORGED_CALLS * G_N_ELEMENTS(rcs));
+	/* nor did a new connection flush them: the TPM's slots never filled up (a connection
+	 * starts with the storage root key's CreatePrimary) */
+	g_assert_cmpuint(connects, ==, 0);
+	g_test_message("%u sessions got a forged error answer, %u of them flushed", checked,
+		       flushed);
+
+	/* the TPM holds the session of the last Sign and at most ESYS's shared one */
+	held = held_sessions();
+	g_assert_cmphex(last >> 24, ==, TPM_HT_HMAC_SESSION);
+	g_assert_true(g_hash_table_contains(held, GUINT_TO_POINTER(last)));
+	g_hash_table_iter_init(&iter, held);
+	while (g_hash_table_iter_next(&iter, &handle, NULL))
+		g_test_message("the TPM holds the session 0x%08x", GPOINTER_TO_UINT(handle));
+	g_assert_cmpuint(g_hash_table_size(held), <=, 2);
+}
+
+/*
+ * The attacker forges an error answer to the StartAuthSession that starts the SYS session
+ * again: the TPM started it, and tkmsd never learns its handle, so it cannot flush it.
+ * FORGED_CALLS times (after a Sign whose forged answers end the session before): those calls
+ * fail, and every normal Sign between and after them succeeds, the TPM's slots full of
+ * sessions nobody knows or not (TPM_RC_SESSION_MEMORY makes tkmsd connect again, which flushes
+ * what the TPM holds).
+ */
+static void
+test_forged_start_errors(void)
+{
+	static const guint32 sign_rcs[] = {TPM_RC_SESSION_HANDLE_S1, TPM_RC_SESSION_HANDLE_S1};
+	static const guint32 start_rcs[] = {TPM_RC_VALUE_P1};
+	TkmsTestTpmMark mark = tkms_test_tpm_proxy_mark(record_path);
+	g_autoptr(GBytes) sig = NULL;
+	g_autoptr(GArray) commands = NULL;
+	guint connects = 0;
+
+	for (guint i = 0; i < FORGED_CALLS; i++) {
+		g_autoptr(GError) sign_error = NULL;
+		g_autoptr(GError) start_error = NULL;
+		g_autoptr(GBytes) good = sign_verified();
+		guint forged = tkms_test_tpm_proxy_get_forged(proxy);
+
+		/* the SYS session ends: the next Sign starts another */
+		tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_SIGN, sign_rcs,
+						 G_N_ELEMENTS(sign_rcs));
+		call_tampered(OP_SIGN, NULL, &sign_error);
+		g_assert_nonnull(sign_error);
+		tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_START_AUTH_SESSION, start_rcs,
+						 G_N_ELEMENTS(start_rcs));
+		call_tampered(OP_SIGN, NULL, &start_error);
+		g_assert_nonnull(start_error);
+		if (start_error != NULL) {
+			g_autofree gchar *error_name = tkms_test_error_name(start_error);
+			g_test_message("forged start %u: %s: %s", i + 1, error_name,
+				       start_error->message);
+		}
+		g_assert_cmpuint(tkms_test_tpm_proxy_get_forged(proxy), ==,
+				 forged + G_N_ELEMENTS(sign_rcs) + G_N_ELEMENTS(start_rcs));
+	}
+	tkms_test_tpm_proxy_forge_errors(proxy, TPM_CC_START_AUTH_SESSION, NULL, 0);
+	sig = sign_verified();
+	/* the TPM's slots did fill up, and tkmsd connected again: each connection starts with
+	 * the storage root key's CreatePrimary */
+	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark);
+	for (guint i = 0; i < commands->len; i++)
+		if (g_array_index(commands, TkmsTestTpmCommand, i).code == TPM_CC_CREATE_PRIMARY)
+			connects++;
+	g_assert_cmpuint(connects, >, 0);
+	g_test_message("tkmsd connected to the TPM %u times again", connects);
+}
+
 /* The tests are not vacuous: without alteration Sign's signature verifies, Hmac gives the
  * same MAC twice, a fresh key encrypts and decrypts; all in one kept session. */
 static void
@@ -423,6 +617,8 @@ main(int argc, char **argv)
 		g_autofree gchar *path = g_strdup_printf("/tpm-tamper/%s", cases[i].what);
 		g_test_add_data_func(path, &cases[i], test_case);
 	}
+	g_test_add_func("/tpm-tamper/sign/forged-session-errors", test_forged_session_errors);
+	g_test_add_func("/tpm-tamper/sign/forged-start-errors", test_forged_start_errors);
 	g_test_add_func("/tpm-tamper/log/clean", test_log_clean);
 
 	ret = g_test_run();

@@ -48,6 +48,15 @@ typedef struct {
 	guint8 mask;
 } Rule;
 
+#define MAX_FORGED 4
+
+typedef struct {
+	guint32 code;
+	guint32 rcs[MAX_FORGED];
+	guint left; /* the answers still to forge: rcs[n - left] next */
+	guint n;
+} Forge;
+
 struct _TkmsTestTpmProxy {
 	guint16 port;	  /* ours: P and P + 1 */
 	guint16 tpm_port; /* swtpm's */
@@ -58,10 +67,12 @@ struct _TkmsTestTpmProxy {
 	GPtrArray *pairs; /* Pair*, thread only */
 	GThread *thread;
 	gint connections;
-	GMutex lock; /* rule */
+	GMutex lock; /* rule, forge */
 	Rule rule;
+	Forge forge;
 	gint tampered;
 	gint misses;
+	gint forged;
 };
 
 static void
@@ -275,6 +286,16 @@ answer(TkmsTestTpmProxy *proxy, Pair *p, GByteArray *r)
 	guint32 code = GPOINTER_TO_UINT(g_queue_pop_head(&p->codes));
 
 	g_mutex_lock(&proxy->lock);
+	if (proxy->forge.left > 0 && proxy->forge.code == code && code != 0) {
+		guint32 rc = proxy->forge.rcs[proxy->forge.n - proxy->forge.left--];
+		/* what a TPM answers to a command it refuses: the header alone */
+		g_byte_array_set_size(r, HEADER_LEN);
+		r->data[0] = TPM_ST_NO_SESSIONS >> 8;
+		r->data[1] = TPM_ST_NO_SESSIONS & 0xff;
+		put_be32(r->data + 2, HEADER_LEN);
+		put_be32(r->data + 6, rc);
+		g_atomic_int_inc(&proxy->forged);
+	}
 	if (proxy->rule.armed && proxy->rule.code == code && code != 0 &&
 	    tkms_test_be32(r->data + 6) == 0) {
 		proxy->rule.armed = FALSE;
@@ -492,6 +513,29 @@ tkms_test_tpm_proxy_tamper_next(TkmsTestTpmProxy *proxy, guint32 command_code,
 	g_mutex_lock(&proxy->lock);
 	proxy->rule = (Rule){TRUE, command_code, part, offset, xor_mask};
 	g_mutex_unlock(&proxy->lock);
+}
+
+void
+tkms_test_tpm_proxy_forge_errors(TkmsTestTpmProxy *proxy, guint32 command_code,
+				 const guint32 *response_codes, guint n)
+{
+	Forge forge = {.code = command_code, .left = n, .n = n};
+
+	g_return_if_fail(n <= MAX_FORGED);
+	for (guint i = 0; i < n; i++) {
+		/* an error: a forged success would be tamper_next's business */
+		g_return_if_fail(response_codes[i] != 0);
+		forge.rcs[i] = response_codes[i];
+	}
+	g_mutex_lock(&proxy->lock);
+	proxy->forge = forge;
+	g_mutex_unlock(&proxy->lock);
+}
+
+guint
+tkms_test_tpm_proxy_get_forged(TkmsTestTpmProxy *proxy)
+{
+	return (guint)g_atomic_int_get(&proxy->forged);
 }
 
 guint

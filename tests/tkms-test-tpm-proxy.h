@@ -61,6 +61,16 @@ guint tkms_test_tpm_proxy_get_tamper_misses(TkmsTestTpmProxy *proxy);
 /* Whether a rule is still armed (no answer to its command has come yet). */
 gboolean tkms_test_tpm_proxy_tamper_pending(TkmsTestTpmProxy *proxy);
 
+/* Arms forged error answers: the next n (at most 4) answers to commands with command_code,
+ * whatever the TPM said, are replaced by answers with response_codes in turn (tag
+ * TPM_ST_NO_SESSIONS, size 10: the TPM refused the command). Independent of the
+ * tkms_test_tpm_proxy_tamper_next() rule; a new call replaces what is left of an earlier one.
+ * The TPM did run the command: only its answer is forged (and recorded as forged). */
+void tkms_test_tpm_proxy_forge_errors(TkmsTestTpmProxy *proxy, guint32 command_code,
+				      const guint32 *response_codes, guint n);
+/* Answers forged so far. */
+guint tkms_test_tpm_proxy_get_forged(TkmsTestTpmProxy *proxy);
+
 /* The recording at path: each direction's bytes in order, concatenated. FALSE if the file
  * cannot be read or a record is cut short. */
 gboolean tkms_test_tpm_proxy_read(const gchar *path, GBytes **to_tpm, GBytes **from_tpm,
