@@ -232,9 +232,11 @@ flush_raw(TSS2_TCTI_CONTEXT *tcti, TPM2_HANDLE h)
 		Tss2_Tcti_Receive(tcti, &len, resp, TSS2_TCTI_TIMEOUT_BLOCK);
 }
 
-/* Without a resource manager (swtpm, /dev/tpm0), objects and sessions left by an earlier run
- * that ended uncleanly would fill the TPM's few slots; with one, this sees only our own (none
- * yet). */
+/* Without a resource manager (swtpm, /dev/tpm0) tkmsd is the TPM's one user: objects and
+ * sessions left by an earlier run that ended uncleanly would fill its few slots. Never behind
+ * one (behind_resource_manager): it flushes what a closed connection left, and the TPM lists
+ * every program's sessions to every connection (the kernel's maps transient handles only), so
+ * this would end other programs' sessions. */
 static void
 flush_leftovers(TkmsTpmContext *ctx)
 {
@@ -258,6 +260,14 @@ flush_leftovers(TkmsTpmContext *ctx)
 	}
 }
 
+/* The kernel's /dev/tpmrm*, tpm2-abrmd, or no TCTI named (the loader tries tpm2-abrmd and
+ * /dev/tpmrm0 first): the TPM is shared. */
+static gboolean
+behind_resource_manager(const gchar *tcti)
+{
+	return tcti == NULL || strstr(tcti, "tpmrm") != NULL || strstr(tcti, "tabrmd") != NULL;
+}
+
 static gboolean
 ensure_connected(TkmsTpm *self, GError **error)
 {
@@ -277,7 +287,8 @@ ensure_connected(TkmsTpm *self, GError **error)
 	rc = Esys_Initialize(&ctx->esys, ctx->tcti, NULL);
 	if (!tkms_tpm_check(rc, "initializing the TPM connection", error))
 		goto fail;
-	flush_leftovers(ctx);
+	if (!behind_resource_manager(self->tcti_conf))
+		flush_leftovers(ctx);
 	if (!create_srk(self, error) || !read_status(self, error))
 		goto fail;
 	{
