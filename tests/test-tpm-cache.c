@@ -20,6 +20,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <string.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
 
 #include "tkms-test-tpm-proxy.h"
 #include "tkms-test-util.h"
@@ -701,6 +704,58 @@ test_clean_stop(void)
 	}
 }
 
+/* Through a resource manager, tkmsd is one of the TPM's users: its connecting again (here a
+ * restart) leaves another program's session alone. A resource manager flushes what a closed
+ * connection left, and the TPM lists every program's sessions to every connection: flushing
+ * what it lists would end the others' work. */
+static void
+test_others_session(void)
+{
+	g_autofree gchar *ec = tkms_test_key_name("cache-others-ec");
+	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, ec, "ecdsa-p256", NULL);
+	g_autoptr(GBytes) data = tkms_test_bytes_str("others");
+	g_autoptr(GBytes) sig = NULL;
+	g_autoptr(GError) error = NULL;
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	ESYS_CONTEXT *esys = NULL;
+	ESYS_TR session = ESYS_TR_NONE;
+	TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
+	TPM2B_DIGEST *random = NULL;
+	TSS2_RC rc;
+
+	/* the tabrmd TCTI finds tpm2-abrmd on the bus this names */
+	g_setenv("DBUS_SYSTEM_BUS_ADDRESS", tkms_test_env_get_bus_address(env), TRUE);
+	g_assert_cmphex(Tss2_TctiLdr_Initialize(tkms_test_env_get_tcti(env), &tcti), ==, 0);
+	g_assert_cmphex(Esys_Initialize(&esys, tcti, NULL), ==, 0);
+	g_assert_cmphex(Esys_StartAuthSession(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					      ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &sym,
+					      TPM2_ALG_SHA256, &session),
+			==, 0);
+
+	tkms_test_env_stop_daemon(env, &error);
+	g_assert_no_error(error);
+	tkms_test_env_start_daemon(env, &error);
+	g_assert_no_error(error);
+	/* tkmsd connected to the TPM again */
+	sig = sign_ok(ec, data);
+	g_assert_true(signed_by_primary(ec, data, sig));
+
+	/* the other program's session is still there: an audited GetRandom in it */
+	g_assert_cmphex(Esys_TRSess_SetAttributes(esys, session,
+						  TPMA_SESSION_CONTINUESESSION | TPMA_SESSION_AUDIT,
+						  0xff),
+			==, 0);
+	rc = Esys_GetRandom(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, 8, &random);
+	if (rc != TSS2_RC_SUCCESS)
+		g_test_fail_printf("another program's session was flushed when tkmsd connected: "
+				   "GetRandom in it failed with 0x%x (%s)",
+				   rc, Tss2_RC_Decode(rc));
+	Esys_Free(random);
+	Esys_FlushContext(esys, session);
+	Esys_Finalize(&esys);
+	Tss2_TctiLdr_Finalize(&tcti);
+}
+
 /* [tpm] MaxLoadedObjects=0: nothing is kept, every Sign loads and flushes its key. */
 static void
 test_cache_off(void)
@@ -758,6 +813,9 @@ main(int argc, char **argv)
 	g_test_add_func("/tpm-cache/clean-stop", test_clean_stop);
 	g_test_add_func("/tpm-cache/tpm-reset", test_tpm_reset);
 	g_test_add_func("/tpm-cache/restart-under-load", test_restart_under_load);
+	/* only through a resource manager: a TPM of its own, tkmsd flushes whatever it holds */
+	if (via_abrmd)
+		g_test_add_func("/tpm-cache/others-session", test_others_session);
 	g_test_add_func("/tpm-cache/off", test_cache_off);
 
 	ret = g_test_run();
