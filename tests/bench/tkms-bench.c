@@ -277,7 +277,8 @@ typedef struct {
 	GSubprocess *echo;
 	gchar *echo_owner;	   /* the echo service's unique name */
 	TkmsTestSwtpm *peer_swtpm; /* a third swtpm: the echo service's, for the peer rows */
-	GBytes *peer_digest;	   /* SHA-256 of sign_data, what the peer rows sign */
+	GBytes *sign_digest;	   /* SHA-256 of sign_data, as tkmsd computes it: what the raw and
+				      peer rows sign */
 
 	gchar **only; /* id prefixes of the phases to run; NULL: all */
 
@@ -1044,17 +1045,19 @@ tss_check(TSS2_RC rc, const gchar *what, GError **error)
 	return FALSE;
 }
 
-/* A second swtpm of the fixture's kind: tkmsd holds the first one's only connection. Inside the
- * env's directory, which is removed with it (also after a crash). */
-static gboolean
-swtpm_start(Bench *b, RawTpm *t, GError **error)
+/* Another swtpm of the fixture's kind (tkmsd holds the first one's only connection), its state
+ * in PREFIX-tpm and its log in PREFIX-swtpm.log inside the env's directory, which is removed
+ * with it (also after a crash). */
+static TkmsTestSwtpm *
+bench_swtpm_new(Bench *b, const gchar *prefix, GError **error)
 {
 	const gchar *dir = tkms_test_env_get_tmp_dir(b->env);
-	g_autofree gchar *state_dir = g_build_filename(dir, "bench-tpm", NULL);
-	g_autofree gchar *log_path = g_build_filename(dir, "bench-swtpm.log", NULL);
+	g_autofree gchar *state = g_strdup_printf("%s-tpm", prefix);
+	g_autofree gchar *log = g_strdup_printf("%s-swtpm.log", prefix);
+	g_autofree gchar *state_dir = g_build_filename(dir, state, NULL);
+	g_autofree gchar *log_path = g_build_filename(dir, log, NULL);
 
-	t->swtpm = tkms_test_swtpm_new(state_dir, log_path, error);
-	return t->swtpm != NULL;
+	return tkms_test_swtpm_new(state_dir, log_path, error);
 }
 
 /* tkmsd's HMAC key (daemon/tpm-ops.c fill_template): keyed hash, HMAC-SHA256, TPM-made. */
@@ -1108,14 +1111,12 @@ raw_tpm_setup(Bench *b, RawTpm *t, GError **error)
 	TPM2B_SENSITIVE_CREATE sensitive = {0};
 	TPM2B_DATA outside = {0};
 	TPML_PCR_SELECTION pcrs = {0};
-	const guint8 *d;
-	gsize len;
-
 	t->primary = ESYS_TR_NONE;
 	t->srk = ESYS_TR_NONE;
 	t->session = ESYS_TR_NONE;
 	t->hmac_obj = ESYS_TR_NONE;
-	if (!swtpm_start(b, t, error))
+	t->swtpm = bench_swtpm_new(b, "bench", error);
+	if (t->swtpm == NULL)
 		return FALSE;
 	conf = g_strdup(tkms_test_swtpm_get_tcti(t->swtpm));
 	if (!tss_check(Tss2_TctiLdr_Initialize(conf, &t->tcti), "Tss2_TctiLdr_Initialize", error) ||
@@ -1158,17 +1159,10 @@ raw_tpm_setup(Bench *b, RawTpm *t, GError **error)
 			return FALSE;
 	}
 
-	/* SHA-256 of the 32-byte message, as tkmsd computes before TPM2_Sign */
-	d = g_bytes_get_data(b->sign_data, NULL);
 	t->message.size = (UINT16)g_bytes_get_size(b->sign_data);
-	memcpy(t->message.buffer, d, t->message.size);
-	len = sizeof(t->digest.buffer);
-	{
-		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-		g_checksum_update(sum, d, (gssize)g_bytes_get_size(b->sign_data));
-		g_checksum_get_digest(sum, t->digest.buffer, &len);
-		t->digest.size = (UINT16)len;
-	}
+	memcpy(t->message.buffer, g_bytes_get_data(b->sign_data, NULL), t->message.size);
+	t->digest.size = (UINT16)g_bytes_get_size(b->sign_digest);
+	memcpy(t->digest.buffer, g_bytes_get_data(b->sign_digest, NULL), t->digest.size);
 	return TRUE;
 }
 
@@ -1221,18 +1215,7 @@ raw_sign_with(RawTpm *t, ESYS_TR key, ESYS_TR session, GError **error)
 static gboolean
 peer_start(Bench *b, GError **error)
 {
-	const gchar *dir = tkms_test_env_get_tmp_dir(b->env);
-	g_autofree gchar *state_dir = g_build_filename(dir, "peer-tpm", NULL);
-	g_autofree gchar *log_path = g_build_filename(dir, "peer-swtpm.log", NULL);
-	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-	guint8 digest[32];
-	gsize len = sizeof(digest);
-
-	g_checksum_update(sum, g_bytes_get_data(b->sign_data, NULL),
-			  (gssize)g_bytes_get_size(b->sign_data));
-	g_checksum_get_digest(sum, digest, &len);
-	b->peer_digest = g_bytes_new(digest, len);
-	b->peer_swtpm = tkms_test_swtpm_new(state_dir, log_path, error);
+	b->peer_swtpm = bench_swtpm_new(b, "peer", error);
 	return b->peer_swtpm != NULL &&
 	       echo_service_start(b, tkms_test_swtpm_get_tcti(b->peer_swtpm), error);
 }
@@ -1244,7 +1227,7 @@ peer_sign_call(Bench *b, Result *r, const gchar *method, GError **error)
 	g_autoptr(GVariant) v = g_dbus_connection_call_sync(
 		b->conn, b->echo_owner, ECHO_PATH, ECHO_NAME, method,
 		g_variant_new("(@ay)", g_variant_new_from_bytes(G_VARIANT_TYPE_BYTESTRING,
-								b->peer_digest, TRUE)),
+								b->sign_digest, TRUE)),
 		G_VARIANT_TYPE("(ay)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
 
 	if (v == NULL)
@@ -3664,6 +3647,15 @@ main(int argc, char **argv)
 		payload[i] = (gchar)(i * 7 + 1);
 	b.plaintext = g_bytes_new(payload, PAYLOAD_SIZE);
 	b.sign_data = g_bytes_new(payload, PAYLOAD_SIZE);
+	{
+		g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+		guint8 digest[32];
+		gsize len = sizeof(digest);
+
+		g_checksum_update(sum, (const guchar *)payload, PAYLOAD_SIZE);
+		g_checksum_get_digest(sum, digest, &len);
+		b.sign_digest = g_bytes_new(digest, len);
+	}
 	b.context = g_bytes_new_static("tkms-bench", 10);
 	b.batch = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	for (guint i = 0; i < BATCH_ITEMS; i++)
@@ -3712,7 +3704,7 @@ out:
 	g_clear_pointer(&b.batch, g_ptr_array_unref);
 	g_clear_pointer(&b.plaintext, g_bytes_unref);
 	g_clear_pointer(&b.sign_data, g_bytes_unref);
-	g_clear_pointer(&b.peer_digest, g_bytes_unref);
+	g_clear_pointer(&b.sign_digest, g_bytes_unref);
 	g_clear_pointer(&b.context, g_bytes_unref);
 	g_free(b.daemon_unique_name);
 	g_free(b.polkit_note);
