@@ -373,21 +373,6 @@ failed(TkmsTpmContext *ctx, TSS2_RC rc)
 	return rc;
 }
 
-/* obj's TPM handle, a new caller nonce and, if the session is not open, a new one. */
-static TSS2_RC
-prepare(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, ESYS_TR obj, TPM2_HANDLE *handle,
-	TPM2B_NONCE *caller)
-{
-	TSS2_RC rc;
-
-	if (sys == NULL || !new_nonce(caller))
-		return TSS2_SYS_RC_GENERAL_FAILURE;
-	rc = Esys_TR_GetTpmHandle(ctx->esys, obj, handle);
-	if (rc == TSS2_RC_SUCCESS && ctx->sys_session == 0)
-		rc = start(ctx, sys);
-	return rc;
-}
-
 /* The object's name, nameAlg || H(publicArea), from the blob it was loaded from: ESYS's
  * Esys_TR_GetName computes it again on every call, at the cost of a fetch of SHA-256 in
  * OpenSSL's provider tables (tpm2-tss 3.2.1). Our objects' nameAlg is SHA-256
@@ -420,11 +405,21 @@ key_name(TkmsTpmContext *ctx, TkmsTpmKey *key, TPM2B_NAME *name)
 	return rc;
 }
 
-/* The SYS session serves bound objects without PCRs; the others keep ESYS's sessions. */
-static gboolean
-in_sys_session(TkmsTpmKey *key)
+/* key's name and TPM handle, a new caller nonce and, if the session is not open, a new one. */
+static TSS2_RC
+prepare(TkmsTpmContext *ctx, TSS2_SYS_CONTEXT *sys, TkmsTpmKey *key, TPM2B_NAME *name,
+	TPM2_HANDLE *handle, TPM2B_NONCE *caller)
 {
-	return key->sys_session;
+	TSS2_RC rc;
+
+	if (sys == NULL || !new_nonce(caller))
+		return TSS2_SYS_RC_GENERAL_FAILURE;
+	rc = key_name(ctx, key, name);
+	if (rc == TSS2_RC_SUCCESS)
+		rc = Esys_TR_GetTpmHandle(ctx->esys, key->obj, handle);
+	if (rc == TSS2_RC_SUCCESS && ctx->sys_session == 0)
+		rc = start(ctx, sys);
+	return rc;
 }
 
 TSS2_RC
@@ -445,15 +440,12 @@ tkms_tpm_key_sign(TkmsTpmContext *ctx, TkmsTpmKey *key, const TPM2B_DIGEST *dige
 	TSS2_RC rc;
 
 	*sig = NULL;
-	if (!in_sys_session(key)) {
+	if (!key->sys_session) {
 		tkms_tpm_set_session_crypt(ctx, key->auth.auth, FALSE, FALSE);
 		return Esys_Sign(ctx->esys, key->obj, key->auth.auth, ESYS_TR_NONE, ESYS_TR_NONE,
 				 digest, &scheme, &check, sig);
 	}
-	rc = key_name(ctx, key, &name);
-	if (rc != TSS2_RC_SUCCESS)
-		return rc;
-	rc = prepare(ctx, sys, key->obj, &handle, &caller);
+	rc = prepare(ctx, sys, key, &name, &handle, &caller);
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Tss2_Sys_Sign_Prepare(sys, handle, digest, &scheme, &check);
 	if (rc == TSS2_RC_SUCCESS)
@@ -510,15 +502,13 @@ tkms_tpm_key_unseal(TkmsTpmContext *ctx, TkmsTpmKey *key, TPM2B_SENSITIVE_DATA *
 	TSS2_RC rc;
 
 	*out = NULL;
-	if (!in_sys_session(key)) {
+	if (!key->sys_session) {
 		/* encrypted response: the key material never crosses the TPM bus in the clear */
 		tkms_tpm_auth_crypt(ctx, &key->auth, FALSE, TRUE);
 		return Esys_Unseal(ctx->esys, key->obj, key->auth.auth, key->auth.crypt,
 				   ESYS_TR_NONE, out);
 	}
-	rc = key_name(ctx, key, &name);
-	if (rc == TSS2_RC_SUCCESS)
-		rc = prepare(ctx, sys, key->obj, &handle, &caller);
+	rc = prepare(ctx, sys, key, &name, &handle, &caller);
 	if (rc == TSS2_RC_SUCCESS)
 		rc = Tss2_Sys_Unseal_Prepare(sys, handle);
 	/* the answer encrypted: the key material never crosses the TPM bus in the clear */
@@ -560,16 +550,14 @@ tkms_tpm_key_hmac(TkmsTpmContext *ctx, TkmsTpmKey *key, const TPM2B_MAX_BUFFER *
 	TSS2_RC rc;
 
 	*mac = NULL;
-	if (!in_sys_session(key)) {
+	if (!key->sys_session) {
 		OPENSSL_cleanse(&in, sizeof(in));
 		/* the message may be secret and so may the MAC: encrypted both ways */
 		tkms_tpm_auth_crypt(ctx, &key->auth, TRUE, TRUE);
 		return Esys_HMAC(ctx->esys, key->obj, key->auth.auth, key->auth.crypt, ESYS_TR_NONE,
 				 msg, TPM2_ALG_SHA256, mac);
 	}
-	rc = key_name(ctx, key, &name);
-	if (rc == TSS2_RC_SUCCESS)
-		rc = prepare(ctx, sys, key->obj, &handle, &caller);
+	rc = prepare(ctx, sys, key, &name, &handle, &caller);
 	/* the message goes in encrypted, the MAC comes back encrypted */
 	value_len = session_value(ctx, &key->sys_auth, value);
 	if (rc == TSS2_RC_SUCCESS &&
