@@ -444,86 +444,78 @@ test_restarts_leave_no_objects(void)
 	}
 }
 
-/* A TPM that hangs (swtpm stopped with SIGSTOP: the socket stays open, nothing answers) ends
- * in TpmUnavailable after [tpm] CommandTimeout, not in a worker blocked forever; once the
- * TPM answers again, so does tkmsd, without a restart. */
-static void
-test_tpm_hang(void)
-{
-	g_autoptr(TkmsTestEnv) henv = tkms_test_env_new_or_abort("[tpm]\nCommandTimeout=2\n");
-	TkmsClient *client = tkms_test_env_get_client(henv);
-	g_autoptr(GError) error = NULL;
-	gint64 start;
+/* One call a hang test makes: TRUE if it succeeded (and its answer checks). */
+typedef gboolean (*HangCall)(TkmsClient *client, GError **error);
 
-	{
-		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
-		g_assert_no_error(error);
-	}
-	g_assert_true(tkms_test_env_signal_tpm(henv, SIGSTOP));
-	start = g_get_monotonic_time();
-	{
-		g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
-		g_test_message("hung TPM: %s after %.1f s", error ? error->message : "success",
-			       (g_get_monotonic_time() - start) / 1e6);
-		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
-		g_clear_error(&error);
-	}
-	/* the timeout, plus one reconnection attempt that meets the same silence */
-	g_assert_cmpint(g_get_monotonic_time() - start, <, 15 * G_USEC_PER_SEC);
-	g_assert_true(tkms_test_env_signal_tpm(henv, SIGCONT));
-	{
-		gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
-		gboolean ok = FALSE;
-		while (!ok && g_get_monotonic_time() < deadline) {
-			g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, &error);
-			ok = r != NULL;
-			g_clear_error(&error);
-		}
-		g_assert_true(ok);
-	}
+static gboolean
+get_random_call(TkmsClient *client, GError **error)
+{
+	g_autoptr(GBytes) r = tkms_client_get_random_sync(client, 8, NULL, error);
+	return r != NULL;
 }
 
-/* The same with the TPM hanging in a hot key's Sign, which tkmsd sends in a session it drives
- * itself (daemon/tpm-sys-session.c): TpmUnavailable after the timeout, then the key signs
- * again once the TPM answers. */
-static void
-test_tpm_hang_sign(void)
+#define HANG_KEY "hang-ec"
+
+static gboolean
+sign_call(TkmsClient *client, GError **error)
 {
-	g_autoptr(TkmsTestEnv) henv = tkms_test_env_new_or_abort("[tpm]\nCommandTimeout=2\n");
-	TkmsClient *client = tkms_test_env_get_client(henv);
-	g_autoptr(GVariant) info = tkms_test_create_key(client, "hang-ec", "ecdsa-p256", NULL);
 	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, hung");
+	g_autoptr(GBytes) sig = tkms_client_sign_sync(client, HANG_KEY, msg, NULL, error);
+	gboolean valid = FALSE;
+
+	return sig != NULL &&
+	       tkms_client_verify_sync(client, HANG_KEY, msg, sig, &valid, NULL, error) && valid;
+}
+
+/* A TPM that hangs (swtpm stopped with SIGSTOP: the socket stays open, nothing answers) in call
+ * ends in TpmUnavailable after [tpm] CommandTimeout (henv's: 2 s), not in a worker blocked
+ * forever; once the TPM answers again, so does tkmsd, without a restart. */
+static void
+hang_and_recover(TkmsTestEnv *henv, HangCall call)
+{
+	TkmsClient *client = tkms_test_env_get_client(henv);
 	g_autoptr(GError) error = NULL;
 	gint64 start, deadline;
 	gboolean ok = FALSE;
 
-	{
-		g_autoptr(GBytes) sig = tkms_client_sign_sync(client, "hang-ec", msg, NULL, &error);
-		g_assert_no_error(error);
-	}
+	g_assert_true(call(client, &error));
+	g_assert_no_error(error);
 	g_assert_true(tkms_test_env_signal_tpm(henv, SIGSTOP));
 	start = g_get_monotonic_time();
-	{
-		g_autoptr(GBytes) sig = tkms_client_sign_sync(client, "hang-ec", msg, NULL, &error);
-		g_test_message("hung TPM: %s after %.1f s", error ? error->message : "success",
-			       (g_get_monotonic_time() - start) / 1e6);
-		tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
-		g_clear_error(&error);
-	}
+	call(client, &error);
+	g_test_message("hung TPM: %s after %.1f s", error ? error->message : "success",
+		       (g_get_monotonic_time() - start) / 1e6);
+	tkms_assert_error(error, TKMS_ERROR_TPM_UNAVAILABLE);
+	g_clear_error(&error);
+	/* the timeout, plus one reconnection attempt that meets the same silence */
 	g_assert_cmpint(g_get_monotonic_time() - start, <, 15 * G_USEC_PER_SEC);
 	g_assert_true(tkms_test_env_signal_tpm(henv, SIGCONT));
 	deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
 	while (!ok && g_get_monotonic_time() < deadline) {
-		g_autoptr(GBytes) sig = tkms_client_sign_sync(client, "hang-ec", msg, NULL, &error);
-		gboolean valid = FALSE;
-
-		g_clear_error(&error);
-		ok = sig != NULL &&
-		     tkms_client_verify_sync(client, "hang-ec", msg, sig, &valid, NULL, &error) &&
-		     valid;
+		ok = call(client, &error);
 		g_clear_error(&error);
 	}
 	g_assert_true(ok);
+}
+
+static void
+test_tpm_hang(void)
+{
+	g_autoptr(TkmsTestEnv) henv = tkms_test_env_new_or_abort("[tpm]\nCommandTimeout=2\n");
+
+	hang_and_recover(henv, get_random_call);
+}
+
+/* The same with the TPM hanging in a hot key's Sign, which tkmsd sends in a session it drives
+ * itself (daemon/tpm-sys-session.c). */
+static void
+test_tpm_hang_sign(void)
+{
+	g_autoptr(TkmsTestEnv) henv = tkms_test_env_new_or_abort("[tpm]\nCommandTimeout=2\n");
+	g_autoptr(GVariant) info =
+		tkms_test_create_key(tkms_test_env_get_client(henv), HANG_KEY, "ecdsa-p256", NULL);
+
+	hang_and_recover(henv, sign_call);
 }
 
 static GVariant *
