@@ -807,7 +807,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	/* every leak is reported, not only the first */
 	g_test_set_nonfatal_assertions();
-	env = tkms_test_env_new_behind_tpm_proxy(&proxy, &record_path);
+	env = tkms_test_env_new_behind_tpm_proxy(NULL, &proxy, &record_path);
 	all_secrets = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	all_names = g_ptr_array_new_with_free_func(g_free);
 

@@ -49,13 +49,7 @@ static gboolean via_abrmd;
 static guint
 count_since(const TkmsTestTpmMark *mark, guint32 code)
 {
-	g_autoptr(GArray) cmds = tkms_test_tpm_proxy_commands_since(record_path, mark);
-	guint n = 0;
-
-	for (guint i = 0; i < cmds->len; i++)
-		if (g_array_index(cmds, TkmsTestTpmCommand, i).code == code)
-			n++;
-	return n;
+	return tkms_test_tpm_proxy_count_since(record_path, mark, code);
 }
 
 static gboolean
@@ -785,25 +779,9 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	tkms_test_require_program_or_skip("tpm2_getcap", "tpm2-tools");
 	/* every Decrypt unseals; a destroyed key is destroyed at once */
-	env = tkms_test_env_new_without_daemon(
-		"[cache]\nKeyTtl=0\n[lifecycle]\nDestroyWaitingPeriod=0\n", &error);
-	if (env == NULL)
-		tkms_test_exit_on_error("cannot set up the test environment", error);
+	env = tkms_test_env_new_behind_tpm_proxy(
+		"[cache]\nKeyTtl=0\n[lifecycle]\nDestroyWaitingPeriod=0\n", &proxy, &record_path);
 	via_abrmd = tkms_test_env_tpm_via_abrmd(env);
-	record_path = g_build_filename(tkms_test_env_get_tmp_dir(env), "tpm-cache.rec", NULL);
-	proxy = tkms_test_tpm_proxy_new(tkms_test_env_get_tpm_port(env), record_path, &error);
-	if (proxy == NULL)
-		tkms_test_exit_on_error("cannot start the TPM proxy", error);
-	if (via_abrmd) {
-		/* the resource manager reaches the swtpm through the proxy from now on */
-		tkms_test_env_set_abrmd_tpm_tcti(env, tkms_test_tpm_proxy_get_tcti(proxy));
-		if (!tkms_test_env_stop_tpm(env, &error) || !tkms_test_env_start_tpm(env, &error))
-			tkms_test_exit_on_error("cannot restart tpm2-abrmd", error);
-	} else {
-		tkms_test_env_set_tcti(env, tkms_test_tpm_proxy_get_tcti(proxy));
-	}
-	if (!tkms_test_env_start_daemon(env, &error))
-		tkms_test_exit_on_error("cannot start tkmsd", error);
 
 	/* in this order: the recording's handles are followed until the first reset */
 	g_test_add_func("/tpm-cache/bound", test_bound);

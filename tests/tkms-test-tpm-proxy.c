@@ -681,3 +681,15 @@ tkms_test_tpm_proxy_commands_since(const gchar *path, const TkmsTestTpmMark *mar
 	g_assert_cmpuint(t, ==, tlen);
 	return out;
 }
+
+guint
+tkms_test_tpm_proxy_count_since(const gchar *path, const TkmsTestTpmMark *mark, guint32 code)
+{
+	g_autoptr(GArray) commands = tkms_test_tpm_proxy_commands_since(path, mark);
+	guint n = 0;
+
+	for (guint i = 0; i < commands->len; i++)
+		if (g_array_index(commands, TkmsTestTpmCommand, i).code == code)
+			n++;
+	return n;
+}

@@ -102,5 +102,7 @@ TkmsTestTpmMark tkms_test_tpm_proxy_mark(const gchar *path);
  * in order from the mark on, not from the start: a TPM restarted before it answered leaves a
  * command without an answer, which would shift every later pair. */
 GArray *tkms_test_tpm_proxy_commands_since(const gchar *path, const TkmsTestTpmMark *mark);
+/* How many of them have code. */
+guint tkms_test_tpm_proxy_count_since(const gchar *path, const TkmsTestTpmMark *mark, guint32 code);
 
 G_END_DECLS

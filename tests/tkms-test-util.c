@@ -229,18 +229,28 @@ tkms_test_be32(const guint8 *p)
 }
 
 TkmsTestEnv *
-tkms_test_env_new_behind_tpm_proxy(TkmsTestTpmProxy **proxy, gchar **record_path)
+tkms_test_env_new_behind_tpm_proxy(const gchar *config, TkmsTestTpmProxy **proxy,
+				   gchar **record_path)
 {
 	g_autoptr(GError) error = NULL;
-	TkmsTestEnv *env = tkms_test_env_new_without_daemon(NULL, &error);
+	TkmsTestEnv *env = tkms_test_env_new_without_daemon(config, &error);
+	const gchar *tcti;
 
 	if (env == NULL)
 		tkms_test_exit_on_error("cannot set up the test environment", error);
-	*record_path = g_build_filename(tkms_test_env_get_tmp_dir(env), "tpm-bus.rec", NULL);
+	*record_path = g_build_filename(tkms_test_env_get_tmp_dir(env), "tpm.rec", NULL);
 	*proxy = tkms_test_tpm_proxy_new(tkms_test_env_get_tpm_port(env), *record_path, &error);
 	if (*proxy == NULL)
 		tkms_test_exit_on_error("cannot start the TPM proxy", error);
-	tkms_test_env_set_tcti(env, tkms_test_tpm_proxy_get_tcti(*proxy));
+	tcti = tkms_test_tpm_proxy_get_tcti(*proxy);
+	if (tkms_test_env_tpm_via_abrmd(env)) {
+		/* the resource manager reaches the swtpm through the proxy from now on */
+		tkms_test_env_set_abrmd_tpm_tcti(env, tcti);
+		if (!tkms_test_env_stop_tpm(env, &error) || !tkms_test_env_start_tpm(env, &error))
+			tkms_test_exit_on_error("cannot restart tpm2-abrmd", error);
+	} else {
+		tkms_test_env_set_tcti(env, tcti);
+	}
 	if (!tkms_test_env_start_daemon(env, &error))
 		tkms_test_exit_on_error("cannot start tkmsd", error);
 	return env;

@@ -91,9 +91,11 @@ guint16 tkms_test_random_server_port(void);
 	}                                                                                    \
 	G_STMT_END
 
-/* An env whose tkmsd reaches the TPM through a new recording proxy (tpm-bus.rec in the env's
- * directory, its path in *record_path), tkmsd started; the test exits if a part cannot start.
- * Stop tkmsd before freeing the proxy: it holds the proxy's connection. */
-TkmsTestEnv *tkms_test_env_new_behind_tpm_proxy(TkmsTestTpmProxy **proxy, gchar **record_path);
+/* An env with config (may be NULL) whose tkmsd reaches the TPM through a new recording proxy
+ * (tpm.rec in the env's directory, its path in *record_path), tkmsd started; with
+ * TKMS_TEST_TPM_VIA=abrmd, tpm2-abrmd reaches the swtpm through it. The test exits if a part
+ * cannot start. Stop tkmsd before freeing the proxy: it holds the proxy's connection. */
+TkmsTestEnv *tkms_test_env_new_behind_tpm_proxy(const gchar *config, TkmsTestTpmProxy **proxy,
+						gchar **record_path);
 
 G_END_DECLS
