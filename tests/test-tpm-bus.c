@@ -549,20 +549,6 @@ test_sign_hot(void)
 	}
 }
 
-static GBytes *
-sign_verified(const gchar *name, GBytes *msg)
-{
-	g_autoptr(GError) error = NULL;
-	GBytes *sig = tkms_client_sign_sync(CLIENT, name, msg, NULL, &error);
-	gboolean valid = FALSE;
-
-	g_assert_no_error(error);
-	g_assert_true(tkms_client_verify_sync(CLIENT, name, msg, sig, &valid, NULL, &error));
-	g_assert_no_error(error);
-	g_assert_true(valid);
-	return sig;
-}
-
 /* The Sign session proves exactly the auth value of the key it signs with: a copy of a bound
  * key's row under another name (the same TPM object, so an auth value derived from another
  * name) is refused however warm the session is, before and after the original signs in it. */
@@ -584,7 +570,7 @@ test_sign_copy_refused(void)
 	g_assert_true(tkms_test_env_start_daemon(env, &error));
 	g_assert_no_error(error);
 	for (guint i = 0; i < 3; i++) {
-		g_autoptr(GBytes) sig = sign_verified(name, msg);
+		g_autoptr(GBytes) sig = tkms_test_sign_verified(CLIENT, name, msg);
 		g_autoptr(GBytes) bad = tkms_client_sign_sync(CLIENT, copy, msg, NULL, &error);
 
 		g_assert_null(bad);
@@ -601,7 +587,7 @@ test_sign_reset(void)
 	g_autofree gchar *name = tkms_test_key_name("bus-sign-reset");
 	g_autoptr(GVariant) info = tkms_test_create_key(CLIENT, name, "ecdsa-p256", NULL);
 	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, reset");
-	g_autoptr(GBytes) before = sign_verified(name, msg);
+	g_autoptr(GBytes) before = tkms_test_sign_verified(CLIENT, name, msg);
 	g_autoptr(GBytes) after = NULL;
 	g_autoptr(GArray) commands = NULL;
 	g_autoptr(GError) error = NULL;
@@ -616,11 +602,11 @@ test_sign_reset(void)
 		g_clear_error(&error);
 	}
 	g_clear_pointer(&after, g_bytes_unref);
-	after = sign_verified(name, msg);
+	after = tkms_test_sign_verified(CLIENT, name, msg);
 	mark = tkms_test_tpm_proxy_mark(record_path);
 	for (guint i = 0; i < 3; i++) {
 		g_clear_pointer(&after, g_bytes_unref);
-		after = sign_verified(name, msg);
+		after = tkms_test_sign_verified(CLIENT, name, msg);
 	}
 	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark);
 	/* three Signs and three Verifies (which need no TPM) */
@@ -647,7 +633,7 @@ test_secrets_kept_session(void)
 	g_autoptr(GBytes) mac1 = tkms_test_hmac(CLIENT, hm, hmac_msg);
 	guint hmacs = 0;
 	g_autoptr(GBytes) msg = tkms_test_bytes_str("sign me, unseal");
-	g_autoptr(GBytes) sig = sign_verified(ec, msg);
+	g_autoptr(GBytes) sig = tkms_test_sign_verified(CLIENT, ec, msg);
 	g_autoptr(GArray) commands = NULL;
 	guint32 session = 0;
 	guint unseals = 0;
@@ -676,7 +662,7 @@ test_secrets_kept_session(void)
 		tkms_assert_bytes_equal(mac2, mac1);
 	}
 	g_clear_pointer(&sig, g_bytes_unref);
-	sig = sign_verified(ec, msg);
+	sig = tkms_test_sign_verified(CLIENT, ec, msg);
 	commands = tkms_test_tpm_proxy_commands_since(record_path, &mark);
 	for (guint i = 0; i < commands->len; i++) {
 		TkmsTestTpmCommand *c = &g_array_index(commands, TkmsTestTpmCommand, i);

@@ -75,20 +75,7 @@ static const guint32 op_codes[] = {TPM_CC_SIGN, TPM_CC_UNSEAL, TPM_CC_HMAC};
 static GBytes *
 sign_verified(void)
 {
-	g_autoptr(GError) error = NULL;
-	GBytes *sig = tkms_client_sign_sync(CLIENT, ec_name, sign_msg, NULL, &error);
-	gboolean valid = FALSE;
-
-	g_assert_no_error(error);
-	g_assert_nonnull(sig);
-	/* assertions are not fatal: the case goes on to report what else it finds */
-	if (sig == NULL)
-		return NULL;
-	g_assert_true(
-		tkms_client_verify_sync(CLIENT, ec_name, sign_msg, sig, &valid, NULL, &error));
-	g_assert_no_error(error);
-	g_assert_true(valid);
-	return sig;
+	return tkms_test_sign_verified(CLIENT, ec_name, sign_msg);
 }
 
 static GBytes *

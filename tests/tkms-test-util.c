@@ -105,6 +105,24 @@ tkms_test_hmac(TkmsClient *client, const gchar *name, GBytes *data)
 	return mac;
 }
 
+GBytes *
+tkms_test_sign_verified(TkmsClient *client, const gchar *name, GBytes *data)
+{
+	g_autoptr(GError) error = NULL;
+	GBytes *sig = tkms_client_sign_sync(client, name, data, NULL, &error);
+	gboolean valid = FALSE;
+
+	g_assert_no_error(error);
+	g_assert_nonnull(sig);
+	/* in a test whose assertions are not fatal, it goes on to report what else it finds */
+	if (sig == NULL)
+		return NULL;
+	g_assert_true(tkms_client_verify_sync(client, name, data, sig, &valid, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(valid);
+	return sig;
+}
+
 gchar *
 tkms_test_write_file(const gchar *dir, const gchar *file_name, GBytes *b)
 {

@@ -36,6 +36,9 @@ GVariant *tkms_test_create_key(TkmsClient *client, const gchar *name, const gcha
 			       GVariant *options);
 /* Hmac that must succeed; returns the MAC. */
 GBytes *tkms_test_hmac(TkmsClient *client, const gchar *name, GBytes *data);
+/* Sign that must succeed with a signature that Verify accepts; returns the signature (NULL
+ * after a failed non-fatal assertion). */
+GBytes *tkms_test_sign_verified(TkmsClient *client, const gchar *name, GBytes *data);
 
 /* Writes b to dir/file_name with mode 0644 and returns the path. */
 gchar *tkms_test_write_file(const gchar *dir, const gchar *file_name, GBytes *b);
